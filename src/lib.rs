@@ -1,0 +1,1 @@
+//! moobius-host: runs Moobius Custom Channel Services written as Rhai scripts.
