@@ -1,1 +1,14 @@
 //! moobius-host: runs Moobius Custom Channel Services written as Rhai scripts.
+//!
+//! Data flows one way: platform -> [`protocol`] decode -> [`host`] state ->
+//! [`script`] handler -> outbox -> platform. [`protocol`] does no I/O,
+//! [`platform`] knows nothing of Rhai, and [`script`] never touches a socket;
+//! [`host`] is the only place that joins them.
+
+pub mod config;
+pub mod host;
+
+pub mod logging;
+pub mod platform;
+pub mod protocol;
+pub mod script;

@@ -1,1 +1,48 @@
-fn main() {}
+//! The `moobius-host` command line. Parsing and user-facing output only; the
+//! work is in the library.
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Run Moobius Custom Channel Services written as Rhai scripts.
+///
+/// A service directory holds `scripts/service.rhai` (the entry script),
+/// `resources/` (avatars and files the script refers to) and
+/// `config/config.json` (the Python SDK's config shape).
+#[derive(Parser)]
+#[command(name = "moobius-host", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Run(cli::run::RunArgs),
+    Dev(cli::dev::DevArgs),
+    Sandbox(cli::sandbox::SandboxArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => cli::run::main(args).await,
+            Command::Dev(args) => cli::dev::main(args).await,
+            Command::Sandbox(args) => cli::sandbox::main(args).await,
+        }
+    });
+    // Do not wait for a handler stuck in a host call: the work is done.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    ExitCode::from(code)
+}

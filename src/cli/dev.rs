@@ -1,0 +1,156 @@
+//! `moobius-host dev`: the sandbox, the host and simulated members in one
+//! process, printing what each member sees whenever it changes. This is the
+//! tutorial's "several browser windows" replaced by one terminal.
+
+use clap::Args;
+use moobius_host::config::{AccountConfig, Config, LogConfig, OthersPolicy, Secret, ServiceConfig, ServiceIdTarget};
+use moobius_host::host::{self, ServicePaths};
+use moobius_host::sandbox::{Sandbox, SandboxControl, SandboxOptions};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// Run a service against a local sandbox with simulated members.
+///
+/// Starts the sandbox, creates a channel and the members, runs DIR's
+/// scripts/service.rhai bound to that channel, lets the members join one
+/// after the other and prints each member's character list every time it
+/// changes ("alice sees: alice, Meow, bob"). Keeps running, so other clients
+/// can join through the printed URLs, until Ctrl+C.
+#[derive(Args, Debug)]
+pub struct DevArgs {
+    /// The service directory.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// Simulated members, comma-separated, joining in this order.
+    #[arg(long, value_delimiter = ',', default_value = "alice,bob,carol")]
+    pub members: Vec<String>,
+    /// Address of the sandbox; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Terminal log level (TRACE, DEBUG, INFO, WARNING, ERROR).
+    #[arg(long, default_value = "WARNING")]
+    pub log_level: String,
+}
+
+/// How long to wait for a member's first view before letting the next one join.
+const JOIN_SETTLE: Duration = Duration::from_secs(5);
+
+pub async fn main(args: DevArgs) -> u8 {
+    let log = LogConfig { terminal_log_level: args.log_level.clone(), ..LogConfig::default() };
+    let _ = moobius_host::logging::init(&log);
+    let paths = ServicePaths::in_dir(&args.dir);
+    if !paths.script.is_file() {
+        eprintln!("error: {}: no such script (run dev in a service directory or pass --dir)", paths.script.display());
+        return 2;
+    }
+    let sandbox = match Sandbox::start(SandboxOptions { listen: args.listen, tls: false }).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot start the sandbox: {e}");
+            return 1;
+        }
+    };
+    let code = serve(&sandbox, &args, paths).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), sandbox.shutdown()).await;
+    code
+}
+
+async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
+    let control = sandbox.control();
+    let channel_id = control.create_channel("lobby");
+    let members: Vec<String> = args.members.iter().map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect();
+    for m in &members {
+        control.create_user(m);
+    }
+    let printer = tokio::spawn(print_views(control.clone()));
+
+    let config = Config {
+        account: AccountConfig { email: "dev@sandbox.local".into(), password: Secret::new(uuid::Uuid::new_v4().to_string()) },
+        service: ServiceConfig {
+            http_server_uri: sandbox.http_url(),
+            ws_server_uri: sandbox.ws_url(),
+            service_id: None,
+            channels: vec![channel_id.clone()],
+            others: OthersPolicy::Include,
+            checkin_interval: Some(Duration::from_secs(3600)),
+            service_mode: true,
+        },
+        log: LogConfig::default(),
+        service_id_target: ServiceIdTarget::Nowhere,
+        source: PathBuf::from("(dev)"),
+    };
+    let shutdown = super::shutdown_on_signal();
+    let mut stop = shutdown.clone();
+    let (started_tx, started_rx) = oneshot::channel();
+    let mut host_task = tokio::spawn(host::run(config, paths, shutdown, Some(started_tx)));
+
+    let started = tokio::select! {
+        s = started_rx => s.ok(),
+        r = &mut host_task => {
+            return match r {
+                Ok(Err(e)) => { eprintln!("error: {e}"); e.exit_code() as u8 }
+                _ => 1,
+            };
+        }
+        _ = stop.wait_for(|s| *s) => None,
+    };
+    if started.is_some() {
+        for m in &members {
+            join_and_settle(&control, m, &channel_id).await;
+        }
+        println!();
+        println!("sandbox: {}  (WebSocket {})", sandbox.http_url(), sandbox.ws_url());
+        println!("channel lobby: {channel_id}");
+        println!("add a member:  curl -s -X POST {}sandbox/act -d '{{\"user\":\"dave\",\"channel_id\":\"{channel_id}\",\"action\":\"join\"}}'", sandbox.http_url());
+        println!("Ctrl+C stops.");
+    }
+    let _ = stop.wait_for(|s| *s).await;
+    printer.abort();
+    match super::finish(&mut host_task, Duration::from_secs(1)).await {
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            e.exit_code() as u8
+        }
+        _ => 0,
+    }
+}
+
+/// Joins `member`, then waits (bounded) until the service has sent them a view.
+async fn join_and_settle(control: &SandboxControl, member: &str, channel_id: &str) {
+    let mut events = control.subscribe();
+    if let Err(e) = control.act(member, channel_id, "join").await {
+        eprintln!("warning: {member} could not join: {e}");
+        return;
+    }
+    let _ = tokio::time::timeout(JOIN_SETTLE, async {
+        while let Ok(ev) = events.recv().await {
+            if ev.user_name == member {
+                return;
+            }
+        }
+    })
+    .await;
+}
+
+async fn print_views(control: SandboxControl) {
+    let mut events = control.subscribe();
+    let mut last: HashMap<(String, String), String> = HashMap::new();
+    loop {
+        let ev = match events.recv().await {
+            Ok(ev) => ev,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(_) => return,
+        };
+        let Ok(view) = control.view(&ev.user_id, &ev.channel_id) else { continue };
+        let names: Vec<&str> = view.characters.iter().map(|c| c.name.as_str()).collect();
+        let line = names.join(", ");
+        let key = (ev.user_id.clone(), ev.channel_id.clone());
+        if last.get(&key) != Some(&line) {
+            println!("{} sees: {line}", ev.user_name);
+            last.insert(key, line);
+        }
+    }
+}

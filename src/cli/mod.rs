@@ -1,0 +1,48 @@
+//! One file per subcommand. This is the edge: errors become one line on
+//! stderr and an exit code (2 for the author's files, 1 for the rest).
+
+pub mod dev;
+pub mod run;
+pub mod sandbox;
+
+use tokio::sync::watch;
+
+/// A shutdown flag that turns true on Ctrl+C (or SIGTERM).
+pub fn shutdown_on_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Waits for `task` after shutdown was requested, at most `grace`.
+pub async fn finish<T>(task: &mut tokio::task::JoinHandle<T>, grace: std::time::Duration) -> Option<T> {
+    match tokio::time::timeout(grace, task).await {
+        Ok(Ok(v)) => Some(v),
+        _ => None,
+    }
+}

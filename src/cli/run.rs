@@ -1,0 +1,59 @@
+//! `moobius-host run`: one service against the platform in its config.
+
+use clap::Args;
+use moobius_host::config::{self, load::Overrides};
+use moobius_host::host::{self, ServicePaths};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Run a service directory against the platform named in its config.
+///
+/// Reads DIR/config/config.json (the Python SDK's shape), compiles
+/// DIR/scripts/service.rhai, signs in, binds the configured channels and
+/// serves them until Ctrl+C. MOOBIUS_EMAIL and MOOBIUS_PASSWORD override the
+/// account in the config. Exit code 2 means the config or the script is wrong.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The service directory; script paths such as resources/avatar.png resolve against it.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// The config file [default: DIR/config/config.json].
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The entry script [default: DIR/scripts/service.rhai].
+    #[arg(long)]
+    pub script: Option<PathBuf>,
+}
+
+pub async fn main(args: RunArgs) -> u8 {
+    let config_file = args.config.clone().unwrap_or_else(|| args.dir.join("config").join("config.json"));
+    let cfg = match config::load(&config_file, &args.dir, &Overrides::from_env()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    if let Err(e) = moobius_host::logging::init(&cfg.log) {
+        eprintln!("error: {e}");
+        return 2;
+    }
+    let mut paths = ServicePaths::in_dir(&args.dir);
+    if let Some(s) = args.script {
+        paths.script = s;
+    }
+    let shutdown = super::shutdown_on_signal();
+    let mut watch_stop = shutdown.clone();
+    let mut task = tokio::spawn(host::run(cfg, paths, shutdown, None));
+    let result = tokio::select! {
+        r = &mut task => r.ok(),
+        _ = watch_stop.wait_for(|stop| *stop) => super::finish(&mut task, Duration::from_secs(1)).await,
+    };
+    match result {
+        Some(Ok(())) | None => 0,
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            e.exit_code() as u8
+        }
+    }
+}

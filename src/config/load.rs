@@ -1,0 +1,295 @@
+//! Reading and checking the config tree.
+
+use super::*;
+use serde_json::{Map, Value};
+use std::path::Path;
+
+/// `MOOBIUS_EMAIL` / `MOOBIUS_PASSWORD`, which win over the file so that
+/// credentials can stay out of the service directory.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub email: Option<String>,
+    pub password: Option<Secret>,
+}
+
+impl Overrides {
+    pub fn from_env() -> Self {
+        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Overrides {
+            email: get("MOOBIUS_EMAIL"),
+            password: get("MOOBIUS_PASSWORD").map(Secret::new),
+        }
+    }
+}
+
+/// One section of the config, with where it came from (for messages and for
+/// writing the service id back).
+struct Section {
+    file: PathBuf,
+    /// Key prefix inside `file`: `service_config.` when inline, empty when the
+    /// section is a file of its own.
+    prefix: String,
+    map: Map<String, Value>,
+    own_file: bool,
+}
+
+impl Section {
+    fn err(&self, key: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError::new(&self.file, format!("{}{key}", self.prefix), reason)
+    }
+
+    fn string(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(self.err(key, "expected a string")),
+        }
+    }
+}
+
+/// Loads `config_file`; relative section paths resolve against `base_dir`.
+pub fn load(config_file: &Path, base_dir: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+    let root = read_json(config_file, config_file, "")?;
+    let Value::Object(root) = root else {
+        return Err(ConfigError::new(config_file, "(top level)", "expected a JSON object"));
+    };
+    let section = |name: &str| section(config_file, base_dir, &root, name);
+    let account = section("account_config")?;
+    let service = section("service_config")?;
+    let log = section("log_config")?;
+
+    let service_id_target = if service.own_file {
+        ServiceIdTarget::TopLevel(service.file.clone())
+    } else {
+        ServiceIdTarget::Nested(config_file.to_path_buf())
+    };
+    Ok(Config {
+        account: account_config(&account, overrides)?,
+        service: service_config(&service)?,
+        log: log_config(&log, base_dir)?,
+        service_id_target,
+        source: config_file.to_path_buf(),
+    })
+}
+
+fn read_json(path: &Path, named_in: &Path, key: &str) -> Result<Value, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        if path == named_in {
+            ConfigError::new(path, "(file)", format!("cannot read: {e}"))
+        } else {
+            ConfigError::new(named_in, key, format!("cannot read {}: {e}", path.display()))
+        }
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        ConfigError::new(path, "(file)", format!("not valid JSON: {e}"))
+    })
+}
+
+fn section(config_file: &Path, base_dir: &Path, root: &Map<String, Value>, name: &str) -> Result<Section, ConfigError> {
+    match root.get(name) {
+        None | Some(Value::Null) => Ok(Section {
+            file: config_file.to_path_buf(),
+            prefix: format!("{name}."),
+            map: Map::new(),
+            own_file: false,
+        }),
+        Some(Value::Object(map)) => Ok(Section {
+            file: config_file.to_path_buf(),
+            prefix: format!("{name}."),
+            map: map.clone(),
+            own_file: false,
+        }),
+        Some(Value::String(rel)) if rel.trim().ends_with(".json") => {
+            let path = base_dir.join(rel.trim());
+            match read_json(&path, config_file, name)? {
+                Value::Object(map) => Ok(Section {
+                    file: path,
+                    prefix: String::new(),
+                    map,
+                    own_file: true,
+                }),
+                _ => Err(ConfigError::new(&path, "(top level)", "expected a JSON object")),
+            }
+        }
+        Some(_) => Err(ConfigError::new(
+            config_file,
+            name,
+            "expected an object or a path to a .json file",
+        )),
+    }
+}
+
+fn account_config(s: &Section, o: &Overrides) -> Result<AccountConfig, ConfigError> {
+    let email = match (&o.email, s.string("email")?) {
+        (Some(e), _) => e.clone(),
+        (None, Some(e)) if !e.trim().is_empty() => e.trim().to_string(),
+        _ => return Err(s.err("email", "missing (set it here or in MOOBIUS_EMAIL)")),
+    };
+    let password = match (&o.password, s.string("password")?) {
+        (Some(p), _) => p.clone(),
+        (None, Some(p)) if !p.is_empty() => Secret::new(p),
+        _ => return Err(s.err("password", "missing (set it here or in MOOBIUS_PASSWORD)")),
+    };
+    Ok(AccountConfig { email, password })
+}
+
+fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
+    let uri = |key: &str, default: &str, schemes: &[&str]| -> Result<String, ConfigError> {
+        let value = s.string(key)?.unwrap_or_else(|| default.to_string());
+        let value = value.trim().to_string();
+        let parsed = reqwest::Url::parse(&value)
+            .map_err(|e| s.err(key, format!("not a valid URL ({e}): {value:?}")))?;
+        if !schemes.contains(&parsed.scheme()) {
+            return Err(s.err(key, format!("URL scheme must be {}: {value:?}", schemes.join(" or "))));
+        }
+        if parsed.host_str().is_none() {
+            return Err(s.err(key, format!("URL has no host: {value:?}")));
+        }
+        Ok(value)
+    };
+    let http_server_uri = uri("http_server_uri", DEFAULT_HTTP_SERVER_URI, &["http", "https"])?;
+    let ws_server_uri = uri("ws_server_uri", DEFAULT_WS_SERVER_URI, &["ws", "wss"])?;
+    let service_id = s.string("service_id")?.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let channels = match s.map.get("channels") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| match v {
+                Value::String(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
+                _ => Err(s.err("channels", "expected a list of channel id strings")),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(s.err("channels", "expected a list of channel id strings")),
+    };
+    let others = match s.string("others")?.map(|v| v.trim().to_lowercase()).as_deref() {
+        None | Some("include") => OthersPolicy::Include,
+        Some("ignore") => OthersPolicy::Ignore,
+        Some("unbind") => OthersPolicy::Unbind,
+        Some(other) => {
+            return Err(s.err("others", format!("unknown policy {other:?} (expected include, ignore or unbind)")))
+        }
+    };
+    let checkin = match s.map.get("checkin_interval") {
+        None | Some(Value::Null) => DEFAULT_CHECKIN_INTERVAL_SECS,
+        Some(Value::Number(n)) => n.as_f64().unwrap_or(DEFAULT_CHECKIN_INTERVAL_SECS),
+        Some(_) => return Err(s.err("checkin_interval", "expected a number of seconds")),
+    };
+    let checkin_interval = (checkin > 0.0 && checkin.is_finite()).then(|| Duration::from_secs_f64(checkin));
+    let service_mode = match s.map.get("service_mode") {
+        None | Some(Value::Null) | Some(Value::Bool(true)) => true,
+        Some(Value::Bool(false)) => {
+            return Err(s.err("service_mode", "user mode is not supported: moobius-host runs services (set it to true or remove it)"))
+        }
+        Some(_) => return Err(s.err("service_mode", "expected true or false")),
+    };
+    Ok(ServiceConfig {
+        http_server_uri,
+        ws_server_uri,
+        service_id,
+        channels,
+        others,
+        checkin_interval,
+        service_mode,
+    })
+}
+
+fn log_config(s: &Section, base_dir: &Path) -> Result<LogConfig, ConfigError> {
+    let defaults = LogConfig::default();
+    let level = |key: &str, default: &str| -> Result<String, ConfigError> {
+        let v = s.string(key)?.unwrap_or_else(|| default.to_string());
+        if crate::logging::parse_level(&v).is_none() {
+            return Err(s.err(key, format!("unknown level {v:?} (TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL)")));
+        }
+        Ok(v.trim().to_uppercase())
+    };
+    let path = |key: &str| -> Result<Option<PathBuf>, ConfigError> {
+        Ok(s.string(key)?.filter(|p| !p.trim().is_empty()).map(|p| base_dir.join(p.trim())))
+    };
+    let log_file = path("log_file")?;
+    let error_log_file = match path("error_log_file")? {
+        Some(p) => Some(p),
+        None => log_file.clone(),
+    };
+    Ok(LogConfig {
+        log_level: level("log_level", &defaults.log_level)?,
+        terminal_log_level: level("terminal_log_level", &defaults.terminal_log_level)?,
+        error_log_level: level("error_log_level", &defaults.error_log_level)?,
+        log_file,
+        error_log_file,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let p = dir.path().join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        dir
+    }
+
+    fn load_in(dir: &tempfile::TempDir) -> Result<Config, ConfigError> {
+        load(&dir.path().join("config/config.json"), dir.path(), &Overrides::default())
+    }
+
+    #[test]
+    fn sections_as_files_with_defaults() {
+        let d = dir_with(&[
+            ("config/config.json", r#"{"account_config":"config/account.json","service_config":"config/service.json"}"#),
+            ("config/account.json", r#"{"email":"a@b.c","password":"pw"}"#),
+            ("config/service.json", r#"{"service_id":"","channels":["c1"],"others":" Ignore "}"#),
+        ]);
+        let c = load_in(&d).unwrap();
+        assert_eq!(c.account.email, "a@b.c");
+        assert_eq!(c.service.http_server_uri, DEFAULT_HTTP_SERVER_URI);
+        assert_eq!(c.service.service_id, None);
+        assert_eq!(c.service.others, OthersPolicy::Ignore);
+        assert_eq!(c.service.checkin_interval, Some(Duration::from_secs(3600)));
+        assert_eq!(c.service_id_target, ServiceIdTarget::TopLevel(d.path().join("config/service.json")));
+        assert_eq!(c.log.log_level, "INFO");
+    }
+
+    #[test]
+    fn inline_sections_write_back_nested() {
+        let d = dir_with(&[(
+            "config/config.json",
+            r#"{"account_config":{"email":"a@b.c","password":"pw"},"service_config":{"checkin_interval":0}}"#,
+        )]);
+        let c = load_in(&d).unwrap();
+        assert_eq!(c.service.checkin_interval, None);
+        assert_eq!(c.service_id_target, ServiceIdTarget::Nested(d.path().join("config/config.json")));
+    }
+
+    #[test]
+    fn errors_name_file_and_key() {
+        let cases = [
+            (r#"{"account_config":{"password":"pw"}}"#, "config.json: account_config.email: missing"),
+            (r#"{"account_config":{"email":"a","password":"p"},"service_config":{"others":"maybe"}}"#, "service_config.others: unknown policy"),
+            (r#"{"account_config":{"email":"a","password":"p"},"service_config":{"http_server_uri":"not a url"}}"#, "service_config.http_server_uri: not a valid URL"),
+            (r#"{"account_config":{"email":"a","password":"p"},"service_config":{"ws_server_uri":"http://x/"}}"#, "service_config.ws_server_uri: URL scheme must be ws or wss"),
+            (r#"{"account_config":"config/missing.json"}"#, "config.json: account_config: cannot read"),
+            ("{nope", "config.json: (file): not valid JSON"),
+        ];
+        for (text, expected) in cases {
+            let d = dir_with(&[("config/config.json", text)]);
+            let msg = load_in(&d).unwrap_err().to_string();
+            assert!(msg.contains(expected), "{msg:?} should contain {expected:?}");
+            assert!(!msg.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn env_overrides_win_and_password_never_prints() {
+        let d = dir_with(&[("config/config.json", r#"{"account_config":{"email":"file@x","password":"filepw"}}"#)]);
+        let o = Overrides { email: Some("env@x".into()), password: Some(Secret::new("envpw")) };
+        let c = load(&d.path().join("config/config.json"), d.path(), &o).unwrap();
+        assert_eq!(c.account.email, "env@x");
+        assert_eq!(c.account.password.expose(), "envpw");
+        assert!(!format!("{c:?}").contains("envpw"));
+    }
+}

@@ -1,0 +1,114 @@
+//! `config/config.json` in the Python SDK's shape, validated up front.
+//!
+//! The whole config is read and checked before any network activity, so a
+//! typo costs the author one clear line (`file: key: problem`) and exit code 2
+//! instead of a half-started service. Sections may be inline objects or paths
+//! to other JSON files, as with the SDK; paths resolve against the service
+//! directory (the SDK uses the process's working directory, which is the same
+//! thing when the service is started from its own directory).
+
+pub mod load;
+mod secret;
+mod writeback;
+
+pub use load::load;
+pub use secret::Secret;
+pub use writeback::write_service_id;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What to do with a configured channel that another service of this account holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OthersPolicy {
+    /// Take the channel over (unbind the other service, bind this one).
+    Include,
+    /// Leave it alone and do not serve it.
+    Ignore,
+    /// Unbind the other service and do not serve it either.
+    Unbind,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountConfig {
+    pub email: String,
+    pub password: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub http_server_uri: String,
+    pub ws_server_uri: String,
+    /// `None` means: create a service at start-up and write its id back.
+    pub service_id: Option<String>,
+    pub channels: Vec<String>,
+    pub others: OthersPolicy,
+    /// `None` disables the periodic checkin (a configured value <= 0).
+    pub checkin_interval: Option<Duration>,
+    pub service_mode: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub log_level: String,
+    pub terminal_log_level: String,
+    pub error_log_level: String,
+    pub log_file: Option<PathBuf>,
+    pub error_log_file: Option<PathBuf>,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            log_level: "INFO".into(),
+            terminal_log_level: "INFO".into(),
+            error_log_level: "WARNING".into(),
+            log_file: None,
+            error_log_file: None,
+        }
+    }
+}
+
+/// Where a service id created at start-up is persisted (PROTOCOL.md 7.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceIdTarget {
+    /// A file whose top-level `service_id` key receives the id.
+    TopLevel(PathBuf),
+    /// The main config file, at `service_config.service_id`.
+    Nested(PathBuf),
+    /// Nowhere (a config built in memory, as `dev` does).
+    Nowhere,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub account: AccountConfig,
+    pub service: ServiceConfig,
+    pub log: LogConfig,
+    pub service_id_target: ServiceIdTarget,
+    /// The file the config was read from, for messages.
+    pub source: PathBuf,
+}
+
+/// A config problem: names the file and the key, in one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {key}: {reason}", file.display())]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub key: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(file: impl Into<PathBuf>, key: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError {
+            file: file.into(),
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+pub const DEFAULT_HTTP_SERVER_URI: &str = "https://api.moobius.ai/";
+pub const DEFAULT_WS_SERVER_URI: &str = "wss://ws.moobius.ai/";
+pub const DEFAULT_CHECKIN_INTERVAL_SECS: f64 = 3600.0;

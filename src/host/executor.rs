@@ -1,0 +1,171 @@
+//! The script thread: runs handlers one at a time, in arrival order.
+//!
+//! Rhai's engine and values cannot leave the thread that made them (no
+//! `sync` feature: faster, and the script needs no locks), so the engine is
+//! built here and everything else talks to it through a queue of
+//! [`HostEvent`]s. Member-table updates happen here too, right before the
+//! handler that should see them, which makes `fetch_member_ids` consistent
+//! with the event being handled.
+
+use super::bridge::HostBridge;
+use super::members::MemberTable;
+use super::outbox::OutboxSender;
+use crate::platform::{HttpApi, Uploader};
+use crate::protocol::{Inbound, SimpleAction};
+use crate::script::{CompileOptions, Diagnostic, ServiceScript};
+use rhai::{Dynamic, Map};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+#[derive(Debug)]
+pub enum HostEvent {
+    BeforeChannelInit { service_id: String },
+    ChannelInit(String),
+    Checkin(String),
+    Start,
+    Inbound(Inbound),
+    Shutdown,
+}
+
+/// What the script thread needs from the async side.
+pub struct ExecutorDeps {
+    pub outbox: OutboxSender,
+    pub http: Arc<HttpApi>,
+    pub uploader: Arc<Uploader>,
+    pub rt: tokio::runtime::Handle,
+}
+
+pub struct Executor {
+    tx: mpsc::UnboundedSender<HostEvent>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Executor {
+    /// Starts the script thread and compiles the service there. Returns the
+    /// diagnostic when the script does not compile (nothing else has run).
+    pub async fn start(opts: CompileOptions, deps: ExecutorDeps) -> Result<Self, Diagnostic> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<HostEvent>();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), Diagnostic>>();
+        let thread = std::thread::Builder::new()
+            .name("script".into())
+            .spawn(move || {
+                let bridge = Rc::new(HostBridge {
+                    members: Rc::new(RefCell::new(MemberTable::default())),
+                    outbox: deps.outbox,
+                    http: deps.http,
+                    uploader: deps.uploader,
+                    rt: deps.rt,
+                    service_id: Rc::new(RefCell::new(String::new())),
+                });
+                let mut script = match ServiceScript::load(&opts, bridge.clone()) {
+                    Ok(s) => {
+                        let _ = ready_tx.send(Ok(()));
+                        s
+                    }
+                    Err(d) => {
+                        let _ = ready_tx.send(Err(d));
+                        return;
+                    }
+                };
+                while let Some(event) = rx.blocking_recv() {
+                    if matches!(event, HostEvent::Shutdown) {
+                        break;
+                    }
+                    handle(&mut script, &bridge, event);
+                }
+            })
+            .map_err(|e| Diagnostic::plain("(host)", format!("cannot start the script thread: {e}")))?;
+        match ready_rx.await {
+            Ok(Ok(())) => Ok(Executor { tx, thread: Some(thread) }),
+            Ok(Err(d)) => Err(d),
+            Err(_) => Err(Diagnostic::plain("(host)", "the script thread stopped while compiling")),
+        }
+    }
+
+    pub fn send(&self, event: HostEvent) {
+        let _ = self.tx.send(event);
+    }
+
+    pub fn sender(&self) -> mpsc::UnboundedSender<HostEvent> {
+        self.tx.clone()
+    }
+
+    /// Asks the thread to stop after the event it is handling and waits for
+    /// it, at most `grace` (a handler stuck in a long call is left behind; the
+    /// process is about to end anyway).
+    pub async fn stop(mut self, grace: std::time::Duration) {
+        let _ = self.tx.send(HostEvent::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let join = tokio::task::spawn_blocking(move || t.join());
+            if tokio::time::timeout(grace, join).await.is_err() {
+                tracing::warn!("a handler was still running at shutdown");
+            }
+        }
+    }
+}
+
+fn action_map(a: &SimpleAction) -> Dynamic {
+    let mut m = Map::new();
+    m.insert("subtype".into(), a.subtype.clone().into());
+    m.insert("channel_id".into(), a.channel_id.clone().into());
+    m.insert("sender".into(), a.sender.clone().into());
+    let context = a
+        .context
+        .as_ref()
+        .and_then(|c| rhai::serde::to_dynamic(c).ok())
+        .unwrap_or_else(|| Dynamic::from_map(Map::new()));
+    m.insert("context".into(), context);
+    Dynamic::from_map(m)
+}
+
+fn run(script: &mut ServiceScript, handler: &str, args: Vec<Dynamic>) {
+    match script.call(handler, args) {
+        Ok(true) => tracing::debug!(handler, "handled"),
+        Ok(false) => tracing::trace!(handler, "not defined by the script"),
+        Err(d) => tracing::error!(handler, "{d}"),
+    }
+}
+
+fn resync(bridge: &HostBridge, channel_id: &str) {
+    if let Err(e) = bridge.resync(channel_id) {
+        tracing::warn!(%channel_id, error = %e, "member resync failed; keeping the previous member list");
+    }
+}
+
+fn handle(script: &mut ServiceScript, bridge: &HostBridge, event: HostEvent) {
+    match event {
+        HostEvent::BeforeChannelInit { service_id } => {
+            *bridge.service_id.borrow_mut() = service_id;
+            run(script, "before_channel_init", vec![]);
+        }
+        HostEvent::ChannelInit(ch) => {
+            resync(bridge, &ch);
+            if script.has("on_channel_init", 1) {
+                run(script, "on_channel_init", vec![ch.into()]);
+            } else {
+                run(script, "on_channel_checkin", vec![ch.into()]);
+            }
+        }
+        HostEvent::Checkin(ch) => {
+            resync(bridge, &ch);
+            run(script, "on_channel_checkin", vec![ch.into()]);
+        }
+        HostEvent::Start => run(script, "on_start", vec![]),
+        HostEvent::Inbound(Inbound::Join(a)) => {
+            bridge.members.borrow_mut().join(&a.channel_id, &a.sender);
+            run(script, "on_join", vec![action_map(&a)]);
+        }
+        HostEvent::Inbound(Inbound::Leave(a)) => {
+            bridge.members.borrow_mut().leave(&a.channel_id, &a.sender);
+            run(script, "on_leave", vec![action_map(&a)]);
+        }
+        HostEvent::Inbound(Inbound::Refresh(a)) => run(script, "on_refresh", vec![action_map(&a)]),
+        HostEvent::Inbound(Inbound::Other(payload)) => {
+            let value = rhai::serde::to_dynamic(&payload).unwrap_or(Dynamic::UNIT);
+            run(script, "on_unknown_payload", vec![value]);
+        }
+        HostEvent::Inbound(Inbound::Copy(_) | Inbound::GatewayError) | HostEvent::Shutdown => {}
+    }
+}

@@ -1,0 +1,62 @@
+//! The host: joins the platform client, the member table and the script.
+//!
+//! [`run`] is the whole life of a service: load and compile first (a broken
+//! config or script never touches the network), then sign in, connect, bind
+//! channels, initialise them through the script, and dispatch platform events
+//! to handlers until shutdown.
+
+mod bridge;
+mod channels;
+mod executor;
+mod lifecycle;
+mod members;
+mod outbox;
+
+pub use lifecycle::{run, Started};
+pub use members::MemberTable;
+
+use crate::config::ConfigError;
+use crate::platform::PlatformError;
+use crate::script::Diagnostic;
+use std::path::PathBuf;
+
+/// Where a service lives: its directory (scripts' relative paths such as
+/// `resources/avatar.png` resolve against it) and its entry script.
+#[derive(Debug, Clone)]
+pub struct ServicePaths {
+    pub dir: PathBuf,
+    pub script: PathBuf,
+}
+
+impl ServicePaths {
+    /// The project's layout: `DIR/scripts/service.rhai`.
+    pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        ServicePaths {
+            script: dir.join("scripts").join("service.rhai"),
+            dir,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Script(#[from] Diagnostic),
+    #[error("sign-in as {email} failed: {source}")]
+    SignIn { email: String, source: PlatformError },
+    #[error("{0}")]
+    Platform(#[from] PlatformError),
+}
+
+impl HostError {
+    /// 2 for problems in the author's files (config, script), 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            HostError::Config(_) | HostError::Script(_) => 2,
+            _ => 1,
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Log set-up from `log_config`: the terminal at `terminal_log_level`, and
+//! optionally `log_file` / `error_log_file` at their own levels, as the SDK
+//! does. Levels use the SDK's names (WARNING, CRITICAL) as well as Rust's.
+//! `RUST_LOG`, when set, overrides the terminal level for debugging the host.
+
+use crate::config::LogConfig;
+use std::fs::OpenOptions;
+use std::sync::Mutex;
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer, Registry};
+
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// Maps an SDK or Rust level name to a filter.
+pub fn parse_level(name: &str) -> Option<LevelFilter> {
+    Some(match name.trim().to_uppercase().as_str() {
+        "TRACE" => LevelFilter::TRACE,
+        "DEBUG" => LevelFilter::DEBUG,
+        "INFO" | "SUCCESS" => LevelFilter::INFO,
+        "WARNING" | "WARN" => LevelFilter::WARN,
+        "ERROR" | "CRITICAL" => LevelFilter::ERROR,
+        "OFF" | "NONE" => LevelFilter::OFF,
+        _ => return None,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open log file {path}: {source}")]
+pub struct LogInitError {
+    path: String,
+    source: std::io::Error,
+}
+
+/// Installs the global subscriber. Calling it twice is harmless (the second
+/// call keeps the first subscriber), which matters for in-process tests.
+pub fn init(cfg: &LogConfig) -> Result<(), LogInitError> {
+    let terminal_level = parse_level(&cfg.terminal_log_level).unwrap_or(LevelFilter::INFO);
+    let terminal_filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| EnvFilter::default().add_directive(terminal_level.into()));
+    let mut layers: Vec<BoxedLayer> = vec![tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_filter(terminal_filter)
+        .boxed()];
+
+    let file_layer = |path: &Option<std::path::PathBuf>, level: &str| -> Result<Option<BoxedLayer>, LogInitError> {
+        let Some(path) = path else { return Ok(None) };
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| LogInitError {
+                path: path.display().to_string(),
+                source,
+            })?;
+        Ok(Some(
+            tracing_subscriber::fmt::layer()
+                .with_writer(Mutex::new(file))
+                .with_ansi(false)
+                .with_filter(parse_level(level).unwrap_or(LevelFilter::INFO))
+                .boxed(),
+        ))
+    };
+    layers.extend(file_layer(&cfg.log_file, &cfg.log_level)?);
+    if cfg.error_log_file != cfg.log_file {
+        layers.extend(file_layer(&cfg.error_log_file, &cfg.error_log_level)?);
+    }
+    let _ = tracing_subscriber::registry().with(layers).try_init();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sdk_level_names() {
+        use super::*;
+        assert_eq!(parse_level("warning"), Some(LevelFilter::WARN));
+        assert_eq!(parse_level("CRITICAL"), Some(LevelFilter::ERROR));
+        assert_eq!(parse_level("loud"), None);
+    }
+}

@@ -1,0 +1,27 @@
+//! The client side of the Moobius platform: HTTP calls, the WebSocket link,
+//! group ids and uploads. Nothing here knows about Rhai or about the host's
+//! state; it turns requests into wire traffic and answers into Rust values.
+
+pub mod groups;
+pub mod http;
+pub mod upload;
+pub mod ws;
+
+pub use groups::GroupCache;
+pub use http::HttpApi;
+pub use upload::Uploader;
+pub use ws::{LinkEvent, WsLink};
+
+/// Why a platform call failed. Never carries a token or a password: request
+/// bodies are not part of any variant.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    #[error("{what}: cannot reach the platform: {reason}")]
+    Transport { what: String, reason: String },
+    #[error("{what}: the platform refused: {detail}")]
+    Rejected { what: String, detail: String },
+    #[error("{what}: unexpected answer: {reason}")]
+    BadResponse { what: String, reason: String },
+    #[error("{0}")]
+    File(String),
+}

@@ -1,0 +1,159 @@
+//! Turning an avatar or file reference into a URL the platform can serve.
+//!
+//! A URL is passed through; a local path (relative to the service directory,
+//! never outside it) is uploaded once per content hash, with the platform's
+//! S3-style presigned POST (PROTOCOL.md 2.4).
+
+use super::{http::DEFAULT_AVATAR, HttpApi, PlatformError};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+pub struct Uploader {
+    http: Arc<HttpApi>,
+    base_dir: PathBuf,
+    by_hash: Mutex<HashMap<[u8; 32], String>>,
+}
+
+/// True when the SDK would treat the string as a URL (a scheme anywhere in it).
+pub fn is_url(s: &str) -> bool {
+    ["http://", "https://", "ftp://", "ftps://"]
+        .iter()
+        .any(|scheme| s.contains(scheme))
+}
+
+impl Uploader {
+    pub fn new(http: Arc<HttpApi>, base_dir: PathBuf) -> Self {
+        Uploader {
+            http,
+            base_dir,
+            by_hash: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Resolves `reference` inside the service directory, refusing escapes.
+    pub fn local_path(&self, reference: &str) -> Result<PathBuf, PlatformError> {
+        resolve_inside(&self.base_dir, reference)
+    }
+
+    /// Empty -> the default logo; URL -> as is; local file -> uploaded URL.
+    pub async fn url_for(&self, reference: &str) -> Result<String, PlatformError> {
+        let reference = reference.trim();
+        if reference.is_empty() {
+            return Ok(DEFAULT_AVATAR.to_string());
+        }
+        if is_url(reference) {
+            return Ok(reference.to_string());
+        }
+        let path = self.local_path(reference)?;
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|e| PlatformError::File(format!("{reference}: cannot read: {e}")))?;
+        let hash: [u8; 32] = Sha256::digest(&bytes).into();
+        if let Some(url) = self.by_hash.lock().ok().and_then(|m| m.get(&hash).cloned()) {
+            return Ok(url);
+        }
+        let extension = match reference.rfind('.') {
+            Some(i) => &reference[i + 1..],
+            None => reference,
+        };
+        let url = self.upload(extension, bytes).await?;
+        tracing::info!(file = reference, %url, "uploaded");
+        if let Ok(mut m) = self.by_hash.lock() {
+            m.insert(hash, url.clone());
+        }
+        Ok(url)
+    }
+
+    async fn upload(&self, extension: &str, bytes: Vec<u8>) -> Result<String, PlatformError> {
+        let target = self.http.upload_target(extension).await?;
+        let key = target
+            .fields
+            .get("key")
+            .and_then(|k| k.as_str())
+            .ok_or_else(|| PlatformError::BadResponse {
+                what: "GET /file/upload".into(),
+                reason: "no fields.key".into(),
+            })?
+            .to_string();
+        let mut form = reqwest::multipart::Form::new();
+        for (name, value) in &target.fields {
+            let value = match value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            form = form.text(name.clone(), value);
+        }
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name("file")
+            .mime_str("application/octet-stream")
+            .map_err(|e| PlatformError::File(e.to_string()))?;
+        form = form.part("file", part);
+        // The presigned target gets no auth headers, and its answer is not
+        // checked beyond transport (as in the SDK).
+        let resp = self
+            .http
+            .client()
+            .post(&target.url)
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| PlatformError::Transport {
+                what: "upload".into(),
+                reason: e.without_url().to_string(),
+            })?;
+        if !resp.status().is_success() {
+            tracing::warn!(status = %resp.status(), "upload target answered with an error status");
+        }
+        Ok(format!("{}{}", target.url, key))
+    }
+}
+
+/// `reference` resolved against `base`, which it must not leave: no absolute
+/// paths, no `..` that climbs out, no symlink that points outside.
+pub fn resolve_inside(base: &Path, reference: &str) -> Result<PathBuf, PlatformError> {
+    let rel = Path::new(reference);
+    if rel.is_absolute() {
+        return Err(PlatformError::File(format!(
+            "{reference}: absolute paths are not allowed; use a path inside the service directory"
+        )));
+    }
+    let base_real = base
+        .canonicalize()
+        .map_err(|e| PlatformError::File(format!("service directory {}: {e}", base.display())))?;
+    let full = base_real
+        .join(rel)
+        .canonicalize()
+        .map_err(|e| PlatformError::File(format!("{reference}: {e}")))?;
+    if !full.starts_with(&base_real) {
+        return Err(PlatformError::File(format!(
+            "{reference}: resolves outside the service directory"
+        )));
+    }
+    Ok(full)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_detection_is_a_substring_test() {
+        assert!(is_url("https://x/a.png"));
+        assert!(is_url(" see http://x"));
+        assert!(!is_url("resources/avatar.png"));
+    }
+
+    #[test]
+    fn paths_must_stay_inside() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("resources")).unwrap();
+        std::fs::write(d.path().join("resources/a.png"), b"x").unwrap();
+        assert!(resolve_inside(d.path(), "resources/a.png").is_ok());
+        assert!(resolve_inside(d.path(), "resources/../resources/a.png").is_ok());
+        assert!(resolve_inside(d.path(), "../etc/passwd").is_err());
+        assert!(resolve_inside(d.path(), "/etc/passwd").is_err());
+        assert!(resolve_inside(d.path(), "resources/missing.png").is_err());
+    }
+}

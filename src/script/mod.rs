@@ -1,0 +1,37 @@
+//! The Rhai side: compiling a service, calling its handlers with a persistent
+//! `this`, and the functions scripts may call.
+//!
+//! Nothing here touches a socket. Whatever a script asks of the platform goes
+//! through the [`HostApi`] trait, which the host implements; that keeps the
+//! script engine testable on its own and the data flow one-way.
+
+mod api;
+mod character;
+mod diagnostic;
+mod resolver;
+mod service;
+
+pub use api::HostApi;
+pub use character::Character;
+pub use diagnostic::Diagnostic;
+pub use service::{CompileOptions, ServiceScript};
+
+/// Handlers the host calls, with their arity. Anything else a script defines
+/// is an ordinary function.
+pub const HANDLERS: &[(&str, usize)] = &[
+    ("before_channel_init", 0),
+    ("on_channel_init", 1),
+    ("on_channel_checkin", 1),
+    ("on_start", 0),
+    ("on_join", 1),
+    ("on_leave", 1),
+    ("on_refresh", 1),
+    ("on_message_up", 1),
+    ("on_button_click", 1),
+    ("on_menu_item_click", 1),
+    ("on_reload", 0),
+    ("on_unknown_payload", 1),
+];
+
+#[cfg(test)]
+mod tests;

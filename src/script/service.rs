@@ -1,0 +1,131 @@
+//! A compiled service and its state: the one place handlers are called.
+//!
+//! `this` is a Rhai map the host keeps across events, bound to every handler
+//! call as its `this` pointer (no copy). Defined handlers are found once per
+//! compile, so an event for a handler the script lacks costs a set lookup.
+
+use super::resolver::ScriptsResolver;
+use super::{api, character, Diagnostic, HostApi, HANDLERS};
+use rhai::{CallFnOptions, Dynamic, Engine, Map, Scope, AST};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+#[derive(Debug, Clone)]
+pub struct CompileOptions {
+    /// The entry script, e.g. `scripts/service.rhai`.
+    pub main: PathBuf,
+    /// Imports resolve here and may not leave it (default: the entry's directory).
+    pub scripts_dir: PathBuf,
+    /// How paths are shown in diagnostics (relative to the service directory).
+    pub display_base: Option<PathBuf>,
+}
+
+impl CompileOptions {
+    pub fn for_main(main: &Path) -> Self {
+        let scripts_dir = main.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        CompileOptions {
+            main: main.to_path_buf(),
+            scripts_dir,
+            display_base: None,
+        }
+    }
+
+    fn display(&self, p: &Path) -> String {
+        match &self.display_base {
+            Some(base) => p.strip_prefix(base).unwrap_or(p).display().to_string(),
+            None => p.display().to_string(),
+        }
+    }
+}
+
+pub struct ServiceScript {
+    engine: Engine,
+    ast: AST,
+    handlers: HashSet<(String, usize)>,
+    has_imports: bool,
+    files: Vec<PathBuf>,
+    main_display: String,
+    this: Dynamic,
+}
+
+fn build_engine(opts: &CompileOptions, host: Rc<dyn HostApi>) -> (Engine, Rc<std::cell::RefCell<Vec<PathBuf>>>) {
+    let mut engine = Engine::new();
+    engine.set_max_call_levels(64);
+    engine.set_max_expr_depths(128, 64);
+    let resolver = ScriptsResolver::new(&opts.scripts_dir);
+    let seen = resolver.seen.clone();
+    engine.set_module_resolver(resolver);
+    engine.on_print(|s| tracing::info!(target: "script", "{s}"));
+    engine.on_debug(|s, src, pos| tracing::debug!(target: "script", "{}:{pos}: {s}", src.unwrap_or("")));
+    character::register(&mut engine);
+    api::register(&mut engine, host);
+    (engine, seen)
+}
+
+impl ServiceScript {
+    /// Builds the engine (with `host` behind the script API) and compiles the
+    /// service. Touches no network.
+    pub fn load(opts: &CompileOptions, host: Rc<dyn HostApi>) -> Result<Self, Diagnostic> {
+        let (engine, seen) = build_engine(opts, host);
+        let main_display = opts.display(&opts.main);
+        let text = std::fs::read_to_string(&opts.main)
+            .map_err(|e| Diagnostic::plain(&main_display, format!("cannot read the script: {e}")))?;
+        let mut ast = engine
+            .compile_into_self_contained(&Scope::new(), &text)
+            .map_err(|e| {
+                let mut d = Diagnostic::from_eval(&main_display, None, &e);
+                d.path = opts.display(Path::new(&d.path));
+                d
+            })?;
+        ast.set_source(main_display.as_str());
+        let handlers = ast
+            .iter_functions()
+            .map(|f| (f.name.to_string(), f.params.len()))
+            .filter(|(n, a)| HANDLERS.iter().any(|(hn, ha)| hn == n && ha == a))
+            .collect();
+        let imports: Vec<PathBuf> = seen.borrow().clone();
+        let mut files = vec![opts.main.clone()];
+        files.extend(imports.iter().cloned());
+        Ok(ServiceScript {
+            engine,
+            ast,
+            handlers,
+            has_imports: !imports.is_empty(),
+            files,
+            main_display,
+            this: Dynamic::from_map(Map::new()),
+        })
+    }
+
+    /// True when the script defines this handler with this arity.
+    pub fn has(&self, name: &str, arity: usize) -> bool {
+        self.handlers.contains(&(name.to_string(), arity))
+    }
+
+    /// The files the service was compiled from (entry first).
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    pub fn this(&self) -> &Dynamic {
+        &self.this
+    }
+
+    /// Calls a handler with `this` bound. `Ok(false)` when the script does not
+    /// define it. A failed call leaves `this` as the handler left it.
+    pub fn call(&mut self, name: &str, args: Vec<Dynamic>) -> Result<bool, Diagnostic> {
+        if !self.has(name, args.len()) {
+            return Ok(false);
+        }
+        let options = CallFnOptions::new()
+            .eval_ast(self.has_imports)
+            .rewind_scope(true)
+            .bind_this_ptr(&mut self.this);
+        let mut scope = Scope::new();
+        self.engine
+            .call_fn_with_options::<Dynamic>(options, &mut scope, &self.ast, name, args)
+            .map(|_| true)
+            .map_err(|e| Diagnostic::from_eval(&self.main_display, Some(name), &e))
+    }
+}

@@ -1,0 +1,130 @@
+//! The script engine on its own: the tutorial's Rhai reads as intended,
+//! `this` persists, errors point at the right line. The platform side is a
+//! recording `HostApi`, since no network is involved at this level; the
+//! end-to-end tests in `tests/` use the real sandbox.
+
+use super::*;
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+#[derive(Default)]
+struct Recorder {
+    members: RefCell<Vec<String>>,
+    sent: RefCell<Vec<(Vec<String>, Vec<String>)>>,
+}
+
+impl HostApi for Recorder {
+    fn member_ids(&self, _: &str) -> Result<Vec<String>, String> {
+        Ok(self.members.borrow().clone())
+    }
+    fn send_characters(&self, _: &str, c: Vec<String>, r: Vec<String>) -> Result<(), String> {
+        self.sent.borrow_mut().push((c, r));
+        Ok(())
+    }
+    fn create_agent(&self, name: &str, _: &str, d: &str) -> Result<Character, String> {
+        Ok(Character { character_id: format!("agent-{name}"), name: name.into(), avatar: None, description: Some(d.into()) })
+    }
+    fn fetch_agents(&self) -> Result<Vec<Character>, String> {
+        Ok(vec![])
+    }
+    fn fetch_profiles(&self, ids: Vec<String>) -> Result<Vec<Character>, String> {
+        Err(format!("no profiles for {ids:?}"))
+    }
+}
+
+fn load(text: &str) -> (tempfile::TempDir, Rc<Recorder>, Result<ServiceScript, Diagnostic>) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("scripts")).unwrap();
+    let main = dir.path().join("scripts/service.rhai");
+    std::fs::write(&main, text).unwrap();
+    let rec = Rc::new(Recorder::default());
+    let mut opts = CompileOptions::for_main(&main);
+    opts.display_base = Some(dir.path().to_path_buf());
+    let s = ServiceScript::load(&opts, rec.clone());
+    (dir, rec, s)
+}
+
+fn tutorial() -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/service.rhai");
+    std::fs::read_to_string(p).unwrap()
+}
+
+#[test]
+fn tutorial_views_put_self_first_then_meow() {
+    let (_d, rec, s) = load(&tutorial());
+    let mut s = s.unwrap();
+    assert!(s.has("on_join", 1) && s.has("before_channel_init", 0) && !s.has("on_start", 0));
+    s.call("before_channel_init", vec![]).unwrap();
+    *rec.members.borrow_mut() = vec!["a".into(), "b".into(), "c".into()];
+    assert!(s.call("on_channel_checkin", vec!["ch".into()]).unwrap());
+    let sent = rec.sent.borrow().clone();
+    let views: Vec<(Vec<&str>, &str)> = sent.iter().map(|(c, r)| (c.iter().map(String::as_str).collect(), r[0].as_str())).collect();
+    assert_eq!(
+        views,
+        vec![
+            (vec!["a", "agent-Meow", "b", "c"], "a"),
+            (vec!["b", "agent-Meow", "a", "c"], "b"),
+            (vec!["c", "agent-Meow", "a", "b"], "c"),
+        ]
+    );
+    // `this` kept the members between calls
+    assert!(s.this().to_string().contains("ch"));
+    assert!(!s.call("on_start", vec![]).unwrap());
+}
+
+#[test]
+fn syntax_error_points_at_line_and_column() {
+    let (_d, _r, s) = load("fn on_join(a) {\n    let x = ;\n}\n");
+    let d = s.err().unwrap();
+    assert_eq!(d.path, "scripts/service.rhai");
+    assert_eq!(d.line, 2);
+    assert!(d.to_string().starts_with("scripts/service.rhai:2:"), "{d}");
+}
+
+#[test]
+fn runtime_error_names_innermost_position_and_call_chain() {
+    let (_d, _r, s) = load("fn on_start() { this.helper(); }\nfn helper() {\n  let x = 1;\n  x.nope();\n}\n");
+    let mut s = s.unwrap();
+    let d = s.call("on_start", vec![]).unwrap_err();
+    assert_eq!((d.path.as_str(), d.line), ("scripts/service.rhai", 4), "{d}");
+    assert!(d.message.contains("nope") && d.message.contains("helper <- on_start"), "{d}");
+}
+
+#[test]
+fn plain_call_without_this_is_reported() {
+    let (_d, _r, s) = load("fn on_start() { helper(); }\nfn helper() { this.x = 1; }\n");
+    let mut s = s.unwrap();
+    let d = s.call("on_start", vec![]).unwrap_err();
+    assert!(d.to_string().contains("this"), "{d}");
+}
+
+#[test]
+fn bad_arguments_are_script_errors_naming_the_argument() {
+    let (_d, _r, s) = load("fn on_start() { send_characters([1], \"ch\", \"a\"); }\n");
+    let mut s = s.unwrap();
+    let d = s.call("on_start", vec![]).unwrap_err();
+    assert!(d.message.contains("characters[0]"), "{d}");
+    assert_eq!(d.line, 1);
+}
+
+#[test]
+fn imports_outside_the_scripts_dir_are_refused() {
+    let (_d, _r, s) = load("import \"../secret\" as s;\nfn on_start() {}\n");
+    let d = s.err().unwrap();
+    assert!(d.message.contains("outside the scripts directory"), "{d}");
+}
+
+#[test]
+fn imported_module_functions_work() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("scripts")).unwrap();
+    std::fs::write(dir.path().join("scripts/util.rhai"), "fn double(x) { x * 2 }\n").unwrap();
+    let main = dir.path().join("scripts/service.rhai");
+    std::fs::write(&main, "import \"util\" as util;\nfn on_start() { this.v = util::double(21); }\n").unwrap();
+    let rec: Rc<dyn HostApi> = Rc::new(Recorder::default());
+    let mut s = ServiceScript::load(&CompileOptions::for_main(&main), rec).unwrap();
+    assert_eq!(s.files().len(), 2);
+    s.call("on_start", vec![]).unwrap();
+    assert!(s.this().to_string().contains("42"), "{}", s.this());
+}
