@@ -1,1 +1,2 @@
 //! moobius-host: runs Moobius Custom Channel Services written as Rhai scripts.
+pub mod sandbox;
