@@ -3,12 +3,13 @@
 //! Data flows one way: platform -> [`protocol`] decode -> [`host`] state ->
 //! [`script`] handler -> outbox -> platform. [`protocol`] does no I/O,
 //! [`platform`] knows nothing of Rhai, and [`script`] never touches a socket;
-//! [`host`] is the only place that joins them.
+//! [`host`] is the only place that joins them. [`sandbox`] is a local
+//! platform that speaks the same protocol, for development and tests.
 
 pub mod config;
 pub mod host;
-
 pub mod logging;
 pub mod platform;
 pub mod protocol;
+pub mod sandbox;
 pub mod script;

@@ -1,0 +1,228 @@
+//! Service -> users: applying a service's `update` and `message_down` frames
+//! to the recipients' views and forwarding them to connected user clients.
+//!
+//! Group ids are expanded here, against the sandbox's own group table, exactly
+//! as the platform would; a recipient who is not a member of the channel is
+//! skipped. Forwarded frames lose `recipients` (users never see who else got
+//! a frame) but keep `content.characters` as a group id that `/user/group`
+//! resolves, like the real platform.
+
+use serde_json::{json, Map, Value};
+
+use super::shared::World;
+use super::state::new_id;
+use super::upward::{now_ms, MAX_HISTORY};
+use super::view::{as_list, ViewChange, ViewMessage};
+
+/// Expands a `recipients` or `content.characters` value: a group id, or
+/// (leniently) a list of ids. Duplicates are removed, order is kept.
+fn expand(world: &World, value: Option<&Value>) -> Option<Vec<String>> {
+    let ids = match value? {
+        Value::String(group_id) => match world.state.expand_group(group_id) {
+            Ok(ids) => ids,
+            Err(err) => {
+                tracing::warn!(%err, "service frame names an unknown group");
+                return None;
+            }
+        },
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        other => {
+            tracing::warn!(value = %other, "group field is neither a group id nor a list");
+            return None;
+        }
+    };
+    let mut seen = std::collections::HashSet::new();
+    Some(
+        ids.into_iter()
+            .filter(|id| seen.insert(id.clone()))
+            .collect(),
+    )
+}
+
+impl World {
+    /// Handles one downward frame from `service_id`'s connection.
+    pub fn service_frame(&mut self, service_id: &str, frame: &Map<String, Value>) {
+        match frame.get("type").and_then(Value::as_str) {
+            Some("update") => self.service_update(service_id, frame),
+            Some("message_down") => self.message_down(service_id, frame),
+            other => tracing::debug!(?other, "ignoring a service frame of this type"),
+        }
+    }
+
+    /// True if the channel exists and `service_id` is bound to it.
+    fn bound(&self, service_id: &str, channel_id: &str) -> bool {
+        match self.state.channel(channel_id) {
+            Ok(channel) if channel.service_id.as_deref() == Some(service_id) => true,
+            Ok(_) => {
+                tracing::warn!(
+                    service_id,
+                    channel_id,
+                    "service is not bound to this channel; frame ignored"
+                );
+                false
+            }
+            Err(err) => {
+                tracing::warn!(%err, "service frame for an unknown channel ignored");
+                false
+            }
+        }
+    }
+
+    fn service_update(&mut self, service_id: &str, frame: &Map<String, Value>) {
+        let body = frame
+            .get("body")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let top_subtype = frame.get("subtype").and_then(Value::as_str);
+        let subtype = top_subtype.or_else(|| body.get("subtype").and_then(Value::as_str));
+        if subtype == Some("channel_info") {
+            return self.channel_info(service_id, frame, &body);
+        }
+        let Some(channel_id) = body.get("channel_id").and_then(Value::as_str) else {
+            tracing::warn!("update without body.channel_id ignored");
+            return;
+        };
+        if !self.bound(service_id, channel_id) {
+            return;
+        }
+        let content = body.get("content").cloned().unwrap_or(Value::Null);
+        let change = match subtype {
+            Some("characters") => {
+                let Some(ids) = expand(self, content.get("characters")) else {
+                    return;
+                };
+                ViewChange::Characters(self.state.view_characters(&ids))
+            }
+            Some("buttons") => ViewChange::Buttons(as_list(&content)),
+            Some("canvas") => ViewChange::Canvas(as_list(&content)),
+            Some("menu") => ViewChange::Menu(as_list(&content)),
+            Some("style") => ViewChange::Style(as_list(&content)),
+            other => {
+                tracing::warn!(subtype = ?other, "update of unknown subtype ignored");
+                return;
+            }
+        };
+        let Some(recipients) = expand(self, body.get("recipients")) else {
+            return;
+        };
+        let forwarded = without_recipients(frame);
+        self.deliver(channel_id, &recipients, &change, &forwarded);
+    }
+
+    /// `update/channel_info`: subtype and channel id are top-level, there
+    /// are no recipients, and it applies to the whole channel.
+    fn channel_info(
+        &mut self,
+        service_id: &str,
+        frame: &Map<String, Value>,
+        body: &Map<String, Value>,
+    ) {
+        let channel_id = frame
+            .get("channel_id")
+            .or_else(|| body.get("channel_id"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let Some(channel_id) = channel_id else {
+            tracing::warn!("channel_info update without a channel id ignored");
+            return;
+        };
+        if !self.bound(service_id, &channel_id) {
+            return;
+        }
+        let Ok(channel) = self.state.channel_mut(&channel_id) else {
+            return;
+        };
+        if let Some(name) = body.get("channel_name").and_then(Value::as_str) {
+            channel.name = name.to_string();
+        }
+        if let Some(description) = body.get("channel_description").and_then(Value::as_str) {
+            channel.description = description.to_string();
+        }
+        let members = channel.members.clone();
+        let forwarded = without_recipients(frame);
+        self.deliver(&channel_id, &members, &ViewChange::Other, &forwarded);
+    }
+
+    fn message_down(&mut self, service_id: &str, frame: &Map<String, Value>) {
+        let Some(mut body) = frame.get("body").and_then(Value::as_object).cloned() else {
+            tracing::warn!("message_down without a body ignored");
+            return;
+        };
+        let Some(channel_id) = body
+            .get("channel_id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            tracing::warn!("message_down without body.channel_id ignored");
+            return;
+        };
+        if !self.bound(service_id, &channel_id) {
+            return;
+        }
+        let Some(recipients) = expand(self, body.get("recipients")) else {
+            return;
+        };
+        let message_id = new_id();
+        body.insert("message_id".into(), json!(message_id));
+        if !body.get("timestamp").is_some_and(Value::is_i64) {
+            body.insert("timestamp".into(), json!(now_ms()));
+        }
+        body.entry("sender").or_insert(Value::Null);
+        body.entry("content").or_insert(json!({}));
+        if let Ok(channel) = self.state.channel_mut(&channel_id) {
+            if channel.history.len() >= MAX_HISTORY {
+                channel.history.remove(0);
+            }
+            channel.history.push(Value::Object(body.clone()));
+        }
+        let change = ViewChange::Message(ViewMessage {
+            message_id,
+            subtype: body.get("subtype").cloned().unwrap_or(Value::Null),
+            content: body.get("content").cloned().unwrap_or(Value::Null),
+            sender: body.get("sender").cloned().unwrap_or(Value::Null),
+            timestamp: body.get("timestamp").cloned().unwrap_or(Value::Null),
+        });
+        let mut forwarded = frame.clone();
+        forwarded.insert("body".into(), Value::Object(body));
+        let forwarded = without_recipients(&forwarded);
+        self.deliver(&channel_id, &recipients, &change, &forwarded);
+    }
+
+    /// Applies `change` to each member recipient's view, announces it, and
+    /// forwards `frame` to their connections.
+    fn deliver(
+        &mut self,
+        channel_id: &str,
+        recipients: &[String],
+        change: &ViewChange,
+        frame: &Value,
+    ) {
+        for user_id in recipients {
+            if !self.state.is_member(channel_id, user_id) {
+                tracing::debug!(user_id, channel_id, "recipient is not a member; skipped");
+                continue;
+            }
+            let event = self
+                .state
+                .apply_view_change(user_id, channel_id, change.clone());
+            self.emit(event);
+            for conn in self.hub.users(user_id) {
+                conn.send(frame);
+            }
+        }
+    }
+}
+
+/// The frame as users get it: `body.recipients` removed.
+fn without_recipients(frame: &Map<String, Value>) -> Value {
+    let mut frame = frame.clone();
+    if let Some(Value::Object(body)) = frame.get_mut("body") {
+        body.remove("recipients");
+    }
+    Value::Object(frame)
+}

@@ -1,0 +1,238 @@
+//! The sandbox: an embedded local Moobius platform on loopback.
+//!
+//! The real platform is not reachable from a developer's machine or from CI,
+//! and trying a service with several users means juggling browser windows.
+//! The sandbox is a real HTTP + WebSocket server that speaks the platform's
+//! wire protocol (PROTOCOL.md) to services and to user clients, keeps what
+//! each user would see, and offers a small control API to act as users. This
+//! file owns its lifecycle: listeners, optional TLS, the private temp dir.
+//!
+//! Layout: `state`/`view` hold the data (no I/O), `upward`/`downward`
+//! translate events between users and services, `hub` tracks connections,
+//! `ws`, `platform_api`, `files` and `control_api` are the network faces,
+//! `router` glues them into one router, `tls` mints certificates.
+
+mod control;
+mod control_api;
+mod downward;
+mod files;
+mod hub;
+mod platform_api;
+mod router;
+mod shared;
+mod state;
+mod tls;
+mod upward;
+mod view;
+mod ws;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::task::JoinHandle;
+
+pub use control::{ControlError, SandboxControl, UserInfo};
+pub use state::{CharacterSummary, Stats};
+pub use upward::UserAction;
+pub use view::{View, ViewCharacter, ViewEvent, ViewMessage};
+
+use shared::Shared;
+
+/// How long `shutdown` waits for a listener task before abandoning it.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where and how to listen.
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    /// Plain HTTP/WS listener; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Also serve HTTPS/WSS on a second port (same IP) with a generated CA.
+    pub tls: bool,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: false,
+        }
+    }
+}
+
+/// Addresses of a running sandbox, as printed for other processes.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadyInfo {
+    pub http: String,
+    pub ws: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub https: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<PathBuf>,
+}
+
+/// Why the sandbox could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot create the sandbox's private directory: {0}")]
+    TempDir(std::io::Error),
+    #[error("cannot write the CA certificate: {0}")]
+    WriteCa(std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+}
+
+/// A private directory (mode 0700 on Unix) removed when dropped.
+#[derive(Debug)]
+struct PrivateDir(PathBuf);
+
+impl PrivateDir {
+    fn create() -> std::io::Result<Self> {
+        let path =
+            std::env::temp_dir().join(format!("moobius-sandbox-{}", uuid::Uuid::new_v4().simple()));
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&path)?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        if let Err(err) = std::fs::remove_dir_all(&self.0) {
+            tracing::debug!(%err, path = %self.0.display(), "could not remove the sandbox directory");
+        }
+    }
+}
+
+/// A running sandbox. Dropping it without `shutdown` still removes its
+/// directory, but listeners stop only when the runtime does.
+#[derive(Debug)]
+pub struct Sandbox {
+    shared: Arc<Shared>,
+    ready: ReadyInfo,
+    servers: Vec<(axum_server::Handle, JoinHandle<()>)>,
+    _dir: PrivateDir,
+}
+
+fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), SandboxError> {
+    let bound = TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .and_then(|l| l.local_addr().map(|a| (l, a)));
+    bound.map_err(|source| SandboxError::Bind { addr, source })
+}
+
+fn base_url(scheme: &str, addr: SocketAddr) -> String {
+    format!("{scheme}://{addr}/")
+}
+
+impl Sandbox {
+    /// Binds the listener(s) and starts serving. Must run inside a Tokio
+    /// runtime.
+    pub async fn start(opts: SandboxOptions) -> Result<Sandbox, SandboxError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = PrivateDir::create().map_err(SandboxError::TempDir)?;
+        let files_dir = dir.0.join("files");
+        std::fs::create_dir(&files_dir).map_err(SandboxError::TempDir)?;
+
+        let (listener, addr) = bind(opts.listen)?;
+        let http = base_url("http", addr);
+        let shared = Arc::new(Shared::new(files_dir));
+        let mut ready = ReadyInfo {
+            http: http.clone(),
+            ws: format!("ws://{addr}/ws"),
+            wss: None,
+            https: None,
+            ca_pem: None,
+        };
+        let mut servers = Vec::new();
+        let handle = axum_server::Handle::new();
+        let app = router::build(shared.clone(), http);
+        let server = axum_server::from_tcp(listener).handle(handle.clone());
+        servers.push((
+            handle,
+            spawn_server("http", server.serve(app.into_make_service())),
+        ));
+
+        if opts.tls {
+            let material = tls::generate()?;
+            let ca_path = dir.0.join("ca.pem");
+            std::fs::write(&ca_path, &material.ca_pem).map_err(SandboxError::WriteCa)?;
+            let (listener, addr) = bind(SocketAddr::new(addr.ip(), 0))?;
+            let https = base_url("https", addr);
+            ready.https = Some(https.clone());
+            ready.wss = Some(format!("wss://{addr}/ws"));
+            ready.ca_pem = Some(ca_path);
+            let config = axum_server::tls_rustls::RustlsConfig::from_config(material.server_config);
+            let handle = axum_server::Handle::new();
+            let app = router::build(shared.clone(), https);
+            let server = axum_server::from_tcp_rustls(listener, config).handle(handle.clone());
+            servers.push((
+                handle,
+                spawn_server("https", server.serve(app.into_make_service())),
+            ));
+        }
+        tracing::info!(http = %ready.http, https = ?ready.https, "sandbox listening");
+        Ok(Sandbox {
+            shared,
+            ready,
+            servers,
+            _dir: dir,
+        })
+    }
+
+    pub fn ready_info(&self) -> ReadyInfo {
+        self.ready.clone()
+    }
+
+    /// `http://127.0.0.1:PORT/` (trailing slash).
+    pub fn http_url(&self) -> String {
+        self.ready.http.clone()
+    }
+
+    /// `ws://127.0.0.1:PORT/ws`.
+    pub fn ws_url(&self) -> String {
+        self.ready.ws.clone()
+    }
+
+    pub fn control(&self) -> SandboxControl {
+        SandboxControl::new(self.shared.clone())
+    }
+
+    /// Stops the listeners and every connection, then removes the private
+    /// directory.
+    pub async fn shutdown(self) {
+        self.shared.trigger_shutdown();
+        for (handle, _) in &self.servers {
+            handle.shutdown();
+        }
+        for (_, task) in self.servers {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(STOP_TIMEOUT, task).await.is_err() {
+                abort.abort();
+            }
+        }
+        tracing::info!("sandbox stopped");
+    }
+}
+
+fn spawn_server<F>(name: &'static str, serve: F) -> JoinHandle<()>
+where
+    F: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(err) = serve.await {
+            tracing::error!(listener = name, %err, "sandbox listener failed");
+        }
+    })
+}

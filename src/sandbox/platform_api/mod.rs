@@ -1,0 +1,274 @@
+//! The platform's REST API (PROTOCOL 2.3): the envelope, authentication and
+//! the endpoint table.
+//!
+//! The SDK ignores HTTP status codes and reads only the JSON envelope, sends
+//! JSON bodies on some GETs and pastes query strings into paths unencoded, so
+//! every endpoint here merges the query and any JSON body into one parameter
+//! map, and always answers 200 with `{"code","message","data"}`. Endpoints are
+//! plain synchronous functions over the state, run under the lock.
+
+mod account;
+mod channel;
+mod group;
+mod service;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Extension, Json, Router};
+
+use serde_json::{json, Map, Value};
+
+use super::router::{parse_query, BaseUrl};
+use super::shared::Shared;
+use super::state::{State as Truth, StateError};
+
+/// Envelope code meaning success.
+pub const OK: u32 = 10000;
+
+/// A failed call, answered with a non-success envelope code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+impl ApiError {
+    fn code(&self) -> u32 {
+        match self {
+            ApiError::BadRequest(_) => 40000,
+            ApiError::Unauthorized(_) => 40001,
+            ApiError::Forbidden(_) => 40003,
+            ApiError::NotFound(_) => 40004,
+        }
+    }
+}
+
+impl From<StateError> for ApiError {
+    fn from(err: StateError) -> Self {
+        let message = err.to_string();
+        match err {
+            StateError::UnknownUser(_)
+            | StateError::UnknownChannel(_)
+            | StateError::UnknownService(_)
+            | StateError::UnknownGroup(_)
+            | StateError::UnknownCharacter(_) => ApiError::NotFound(message),
+            StateError::NotOwner(_) => ApiError::Forbidden(message),
+            StateError::WrongPassword | StateError::BadToken => ApiError::Unauthorized(message),
+            StateError::Invalid(_) => ApiError::BadRequest(message),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        envelope(self.code(), &self.to_string(), Value::Null)
+    }
+}
+
+/// `{"code","message","data"}` with HTTP 200 and a JSON content type.
+pub fn envelope(code: u32, message: &str, data: Value) -> Response {
+    let body = json!({"code": code, "message": message, "data": data});
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+/// One platform API request: method, bearer token, and merged parameters
+/// (JSON body keys win over query keys).
+#[derive(Debug)]
+pub struct ApiCall {
+    pub method: Method,
+    pub token: Option<String>,
+    pub params: Map<String, Value>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for ApiCall {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let method = req.method().clone();
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.trim()
+                    .strip_prefix("Bearer")
+                    .unwrap_or(v)
+                    .trim()
+                    .to_string()
+            })
+            .filter(|t| !t.is_empty());
+        let query = req.uri().query().map(parse_query).unwrap_or_default();
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(|err| ApiError::BadRequest(format!("unreadable body: {err}")))?;
+        let mut params = if body.iter().all(u8::is_ascii_whitespace) {
+            Map::new()
+        } else {
+            match serde_json::from_slice::<Value>(&body) {
+                Ok(Value::Object(map)) => map,
+                Ok(_) => {
+                    return Err(ApiError::BadRequest(
+                        "the JSON body must be an object".into(),
+                    ))
+                }
+                Err(err) => return Err(ApiError::BadRequest(format!("invalid JSON body: {err}"))),
+            }
+        };
+        for (key, value) in query {
+            params.entry(key).or_insert(Value::String(value));
+        }
+        Ok(ApiCall {
+            method,
+            token,
+            params,
+        })
+    }
+}
+
+/// What an endpoint function sees.
+pub struct Ctx<'a> {
+    pub state: &'a mut Truth,
+    /// The authenticated user id (empty for unauthenticated endpoints).
+    pub caller: String,
+    pub token: Option<String>,
+    pub method: Method,
+    pub params: Map<String, Value>,
+    /// Base URL of the listener the request came in on, with a trailing `/`.
+    pub base: &'a str,
+}
+
+impl Ctx<'_> {
+    /// A required string parameter.
+    pub fn str(&self, key: &str) -> Result<&str, ApiError> {
+        self.opt_str(key)
+            .ok_or_else(|| ApiError::BadRequest(format!("missing parameter {key:?}")))
+    }
+
+    /// An optional string parameter (numbers are not strings here).
+    pub fn opt_str(&self, key: &str) -> Option<&str> {
+        self.params.get(key).and_then(Value::as_str)
+    }
+
+    /// A list of id strings given as a JSON list (or a single string).
+    pub fn id_list(&self, key: &str) -> Result<Vec<String>, ApiError> {
+        match self.params.get(key) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| ApiError::BadRequest(format!("{key:?} must hold strings")))
+                })
+                .collect(),
+            Some(Value::String(one)) => Ok(vec![one.clone()]),
+            _ => Err(ApiError::BadRequest(format!("missing list {key:?}"))),
+        }
+    }
+}
+
+type Endpoint = fn(&mut Ctx<'_>) -> Result<Value, ApiError>;
+
+/// (path, needs a bearer token, function). Methods are not enforced: the SDK
+/// is the only judge and it never sends a wrong one.
+const ENDPOINTS: &[(&str, bool, Endpoint)] = &[
+    ("/auth/sign_in", false, account::sign_in),
+    ("/auth/refresh", false, account::refresh),
+    ("/auth/sign_out", true, account::sign_out),
+    ("/auth/sign_up", false, account::sign_up),
+    ("/auth/resend_confirmation", false, account::accept),
+    ("/auth/confirm_sign_up", false, account::accept),
+    ("/auth/forgot_password", false, account::accept),
+    ("/auth/confirm_reset_password", false, account::accept),
+    ("/auth/delete_account", false, account::accept),
+    ("/user/info", true, account::user_info),
+    ("/character/fetch_profile", true, service::fetch_profile),
+    ("/service/create", true, service::create),
+    ("/service/list", true, service::list),
+    ("/service/bind", true, service::bind),
+    ("/service/unbind", true, service::unbind),
+    ("/service/character/create", true, service::agent_create),
+    ("/service/character/update", true, service::agent_update),
+    ("/service/character/list", true, service::agent_list),
+    ("/channel/create", true, channel::create),
+    ("/channel/update", true, channel::update),
+    ("/channel/list", true, channel::list_mine),
+    ("/channel/popular", true, channel::list_all),
+    ("/channel/character_list", true, channel::members),
+    ("/channel/history_message", true, channel::history),
+    ("/service/group/create", true, group::service_create),
+    ("/service/group", true, group::fetch),
+    ("/user/group/create", true, group::user_create),
+    ("/user/group", true, group::fetch),
+    ("/user/group/list", true, group::list),
+    ("/user/group/temp", true, group::temp),
+    ("/file/upload", true, super::files::upload_ticket),
+];
+
+/// The router serving every endpoint of `ENDPOINTS`.
+pub fn routes() -> Router<Arc<Shared>> {
+    ENDPOINTS
+        .iter()
+        .fold(Router::new(), |router, &(path, auth, endpoint)| {
+            router.route(
+                path,
+                any(
+                    move |State(shared): State<Arc<Shared>>,
+                          Extension(base): Extension<BaseUrl>,
+                          call: ApiCall| async move {
+                        dispatch(&shared, &base, call, auth, endpoint)
+                    },
+                ),
+            )
+        })
+}
+
+fn dispatch(
+    shared: &Shared,
+    base: &BaseUrl,
+    call: ApiCall,
+    auth: bool,
+    endpoint: Endpoint,
+) -> Response {
+    let mut world = shared.world();
+    let caller = if auth {
+        let user = call
+            .token
+            .as_deref()
+            .and_then(|token| world.state.user_for_token(token).ok());
+        match user {
+            Some(user_id) => user_id.to_string(),
+            None => {
+                return ApiError::Unauthorized("missing or invalid access token".into())
+                    .into_response()
+            }
+        }
+    } else {
+        String::new()
+    };
+    let mut ctx = Ctx {
+        state: &mut world.state,
+        caller,
+        token: call.token,
+        method: call.method,
+        params: call.params,
+        base: &base.0,
+    };
+    match endpoint(&mut ctx) {
+        Ok(data) => envelope(OK, "ok", data),
+        Err(err) => {
+            tracing::debug!(%err, "platform API call failed");
+            err.into_response()
+        }
+    }
+}

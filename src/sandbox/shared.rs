@@ -1,0 +1,87 @@
+//! The one piece of shared server state, handed to every request handler and
+//! connection task.
+//!
+//! Ground truth, connection registry and the view-event sender sit behind a
+//! single mutex so that a state change and the frames it causes are ordered
+//! together. The lock is synchronous and is never held across an `.await`:
+//! everything done under it (state edits, `try_send` into writer queues,
+//! broadcast sends) is non-blocking.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::{broadcast, watch};
+
+use super::hub::Hub;
+use super::state::State;
+use super::view::ViewEvent;
+
+/// Everything guarded by the lock.
+#[derive(Debug)]
+pub struct World {
+    pub state: State,
+    pub hub: Hub,
+    pub events: broadcast::Sender<ViewEvent>,
+}
+
+impl World {
+    /// Announces a view change; having no subscribers is fine.
+    pub fn emit(&self, event: ViewEvent) {
+        let _ = self.events.send(event);
+    }
+}
+
+/// Shared by the routers, the connection tasks and `SandboxControl`.
+#[derive(Debug)]
+pub struct Shared {
+    world: Mutex<World>,
+    events: broadcast::Sender<ViewEvent>,
+    shutdown: watch::Sender<bool>,
+    next_conn: AtomicU64,
+    /// Where uploaded files are stored.
+    pub files_dir: PathBuf,
+}
+
+impl Shared {
+    pub fn new(files_dir: PathBuf) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        let (shutdown, _) = watch::channel(false);
+        Self {
+            world: Mutex::new(World {
+                state: State::default(),
+                hub: Hub::default(),
+                events: events.clone(),
+            }),
+            events,
+            shutdown,
+            next_conn: AtomicU64::new(1),
+            files_dir,
+        }
+    }
+
+    /// Locks the world. A panic elsewhere while holding the lock must not
+    /// take the whole sandbox down, so poisoning is ignored.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.world
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<ViewEvent> {
+        self.events.subscribe()
+    }
+
+    /// A receiver that flips to `true` when the sandbox shuts down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    pub fn trigger_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,213 @@
+//! The sandbox's ground truth: accounts, tokens, services, agents, channels,
+//! members and groups.
+//!
+//! Pure data with no I/O and no locking, so every rule the platform enforces
+//! (who owns what, who is a member, what a group id expands to) lives in one
+//! place that the HTTP API, the WebSocket relay and the control API share.
+//! This file holds the types and channels; `accounts`, `services` and
+//! `groups` add their parts of `State`. Per-user views live in `view.rs`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::view::View;
+
+mod accounts;
+mod groups;
+mod services;
+
+/// A rule of the platform was broken, or an id is unknown.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StateError {
+    #[error("unknown user {0:?}")]
+    UnknownUser(String),
+    #[error("unknown channel {0:?}")]
+    UnknownChannel(String),
+    #[error("unknown service {0:?}")]
+    UnknownService(String),
+    #[error("unknown group {0:?}")]
+    UnknownGroup(String),
+    #[error("unknown character {0:?}")]
+    UnknownCharacter(String),
+    #[error("service {0:?} belongs to another account")]
+    NotOwner(String),
+    #[error("incorrect username or password")]
+    WrongPassword,
+    #[error("invalid or expired token")]
+    BadToken,
+    #[error("bad request: {0}")]
+    Invalid(String),
+}
+
+/// A signed-up account; every account is also a user character.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub user_id: String,
+    pub email: String,
+    pub password: String,
+    pub name: String,
+    pub avatar: Option<String>,
+    pub description: Option<String>,
+}
+
+/// A Custom Channel Service registered by an account.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// The user id of the account that created it.
+    pub owner: String,
+}
+
+/// A character owned by a service (an "agent").
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub character_id: String,
+    pub service_id: String,
+    pub name: String,
+    pub avatar: Option<String>,
+    pub description: Option<String>,
+}
+
+/// A channel with its ground-truth member list (join order) and history.
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub channel_id: String,
+    pub name: String,
+    pub description: String,
+    pub members: Vec<String>,
+    pub service_id: Option<String>,
+    pub history: Vec<Value>,
+}
+
+/// An ordered list of character ids behind a group id.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub characters: Vec<String>,
+    pub channel_id: Option<String>,
+}
+
+/// A member as the control API reports it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CharacterSummary {
+    pub character_id: String,
+    pub name: String,
+}
+
+/// Counters that let tests prove client-side caching works.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    pub groups_created: u64,
+    pub requests: BTreeMap<String, u64>,
+}
+
+/// Everything the sandbox knows. Collections that clients list keep their
+/// creation order in a side vector, so listings are stable.
+#[derive(Debug, Default)]
+pub struct State {
+    accounts: HashMap<String, Account>,
+    emails: HashMap<String, String>,
+    access_tokens: HashMap<String, String>,
+    refresh_tokens: HashMap<String, String>,
+    services: HashMap<String, Service>,
+    service_order: Vec<String>,
+    agents: HashMap<String, Agent>,
+    agent_order: Vec<String>,
+    channels: HashMap<String, Channel>,
+    channel_order: Vec<String>,
+    groups: HashMap<String, Group>,
+    group_order: Vec<String>,
+    upload_keys: HashSet<String>,
+    pub(crate) views: HashMap<(String, String), View>,
+    pub(crate) stats: Stats,
+}
+
+/// A fresh opaque id (UUID v4, hyphenated), like the platform's.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub(crate) fn new_secret() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+impl State {
+    pub fn create_channel(&mut self, name: &str, description: &str) -> String {
+        let channel_id = new_id();
+        self.channels.insert(
+            channel_id.clone(),
+            Channel {
+                channel_id: channel_id.clone(),
+                name: name.to_string(),
+                description: description.to_string(),
+                members: Vec::new(),
+                service_id: None,
+                history: Vec::new(),
+            },
+        );
+        self.channel_order.push(channel_id.clone());
+        channel_id
+    }
+
+    pub fn channel(&self, channel_id: &str) -> Result<&Channel, StateError> {
+        self.channels
+            .get(channel_id)
+            .ok_or_else(|| StateError::UnknownChannel(channel_id.to_string()))
+    }
+
+    pub fn channel_mut(&mut self, channel_id: &str) -> Result<&mut Channel, StateError> {
+        self.channels
+            .get_mut(channel_id)
+            .ok_or_else(|| StateError::UnknownChannel(channel_id.to_string()))
+    }
+
+    /// All channels in creation order.
+    pub fn channels(&self) -> impl Iterator<Item = &Channel> {
+        self.channel_order
+            .iter()
+            .filter_map(|id| self.channels.get(id))
+    }
+
+    /// Adds a member at the end of the join order; false if already there.
+    pub fn add_member(&mut self, channel_id: &str, user_id: &str) -> Result<bool, StateError> {
+        let channel = self.channel_mut(channel_id)?;
+        if channel.members.iter().any(|m| m == user_id) {
+            return Ok(false);
+        }
+        channel.members.push(user_id.to_string());
+        Ok(true)
+    }
+
+    /// Removes a member; false if they were not one.
+    pub fn remove_member(&mut self, channel_id: &str, user_id: &str) -> Result<bool, StateError> {
+        let channel = self.channel_mut(channel_id)?;
+        let before = channel.members.len();
+        channel.members.retain(|m| m != user_id);
+        Ok(channel.members.len() != before)
+    }
+
+    pub fn is_member(&self, channel_id: &str, user_id: &str) -> bool {
+        self.channels
+            .get(channel_id)
+            .is_some_and(|c| c.members.iter().any(|m| m == user_id))
+    }
+
+    /// Binds `service_id` to the channel, replacing any other service.
+    pub fn bind(&mut self, channel_id: &str, service_id: &str) -> Result<(), StateError> {
+        self.channel_mut(channel_id)?.service_id = Some(service_id.to_string());
+        Ok(())
+    }
+
+    /// Unbinds `service_id` if it is the channel's service.
+    pub fn unbind(&mut self, channel_id: &str, service_id: &str) -> Result<(), StateError> {
+        let channel = self.channel_mut(channel_id)?;
+        if channel.service_id.as_deref() == Some(service_id) {
+            channel.service_id = None;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,273 @@
+//! The platform's WebSocket endpoint: one task per socket that logs it in as
+//! a service or a user, and routes its frames.
+//!
+//! Every socket gets a writer task fed by a bounded queue (see `hub.rs`), so
+//! frames to one client keep their order. Every recognised frame, heartbeats
+//! included, is acknowledged with a `copy` frame: the SDK reconnects after
+//! 256 s without an application frame (PROTOCOL 3.6). A refused login gets one
+//! error frame and never `copy` + `status:false`, which would make the SDK
+//! re-login in a loop. A bad frame is logged and ignored; it never closes the
+//! socket.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Map, Value};
+use tokio::sync::{mpsc, Notify};
+
+use super::hub::{ConnHandle, Outgoing, QUEUE_CAPACITY};
+use super::shared::Shared;
+use super::state::{new_id, StateError};
+use super::upward::UserAction;
+
+/// Largest accepted frame/message (the SDK's own limit).
+pub const MAX_MESSAGE: usize = 1 << 20;
+
+/// How long a closing connection may take to flush its queue.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `GET /ws`: upgrades to a platform WebSocket.
+pub async fn upgrade(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
+        .on_failed_upgrade(|err| tracing::debug!(%err, "websocket upgrade failed"))
+        .on_upgrade(move |socket| run(socket, shared))
+}
+
+/// Who a socket speaks for, once logged in.
+#[derive(Debug, Clone)]
+enum Login {
+    Service(String),
+    User(String),
+}
+
+struct Session {
+    conn: ConnHandle,
+    login: Option<Login>,
+}
+
+async fn run(socket: WebSocket, shared: Arc<Shared>) {
+    let conn_id = shared.next_conn_id();
+    let (tx, mut rx) = mpsc::channel(QUEUE_CAPACITY);
+    let kill = Arc::new(Notify::new());
+    let (mut sink, mut stream) = socket.split();
+    let mut writer = tokio::spawn(async move {
+        while let Some(item) = rx.recv().await {
+            let message = match item {
+                Outgoing::Text(text) => Message::Text(text.into()),
+                Outgoing::Close(reason) => {
+                    let frame = CloseFrame {
+                        code: 1001,
+                        reason: reason.into(),
+                    };
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    break;
+                }
+            };
+            if sink.send(message).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let mut session = Session {
+        conn: ConnHandle::new(conn_id, tx, kill.clone()),
+        login: None,
+    };
+    let mut shutdown = shared.shutdown_signal();
+    tracing::debug!(conn = conn_id, "websocket connected");
+    let mut killed = false;
+    loop {
+        tokio::select! {
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Text(text))) => session.on_text(&shared, text.as_str()),
+                Some(Ok(Message::Binary(_))) => tracing::debug!(conn = conn_id, "binary frame ignored"),
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Ok(_)) => {} // pings are answered by the library; pongs need nothing
+                Some(Err(err)) => {
+                    tracing::debug!(conn = conn_id, %err, "websocket read failed");
+                    break;
+                }
+            },
+            () = kill.notified() => {
+                killed = true;
+                break;
+            }
+            _ = shutdown.wait_for(|stop| *stop) => {
+                session.conn.queue(Outgoing::Close("sandbox shutting down".into()));
+                break;
+            }
+        }
+    }
+    shared.world().hub.remove_conn(conn_id);
+    drop(session);
+    if killed
+        || tokio::time::timeout(FLUSH_TIMEOUT, &mut writer)
+            .await
+            .is_err()
+    {
+        writer.abort();
+    }
+    tracing::debug!(conn = conn_id, "websocket closed");
+}
+
+/// `{"type":"copy"}` acknowledging the frame `request_id` of `origin_type`.
+fn copy_frame(request_id: &Value, origin_type: &str) -> Value {
+    json!({"type": "copy", "request_id": new_id(), "body": {
+        "request_id": request_id, "origin_type": origin_type, "status": true,
+        "context": {"message": "ok"},
+    }})
+}
+
+impl Session {
+    fn on_text(&mut self, shared: &Shared, text: &str) {
+        let frame = match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(frame)) => frame,
+            _ => {
+                tracing::debug!(
+                    conn = self.conn.id,
+                    "ignoring a frame that is not a JSON object"
+                );
+                return;
+            }
+        };
+        let kind = frame
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let request_id = frame.get("request_id").cloned().unwrap_or(Value::Null);
+        let handled = match kind.as_str() {
+            "heartbeat" => true,
+            "service_login" => self.service_login(shared, &frame),
+            "user_login" => self.user_login(shared, &frame),
+            "update" | "message_down" => match &self.login {
+                Some(Login::Service(service_id)) => {
+                    shared.world().service_frame(service_id, &frame);
+                    true
+                }
+                _ => false,
+            },
+            "action" | "message_up" | "refresh" => match &self.login {
+                Some(Login::User(user_id)) => {
+                    user_frame(shared, user_id, &kind, &frame);
+                    true
+                }
+                _ => false,
+            },
+            _ => false,
+        };
+        if handled {
+            self.conn.send(&copy_frame(&request_id, &kind));
+        } else {
+            tracing::debug!(
+                conn = self.conn.id,
+                kind,
+                "frame ignored (unknown type or not logged in)"
+            );
+        }
+    }
+
+    /// Binds the socket to a service; false (after one error frame) if the
+    /// token or service id is not acceptable.
+    fn service_login(&mut self, shared: &Shared, frame: &Map<String, Value>) -> bool {
+        let token = frame
+            .get("access_token")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let service_id = frame
+            .get("service_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let mut world = shared.world();
+        let checked = world
+            .state
+            .user_for_token(token)
+            .and_then(|user_id| world.state.owned_service(user_id, service_id).map(|_| ()));
+        match checked {
+            Ok(()) => {
+                world.hub.remove_conn(self.conn.id);
+                world.hub.set_service(service_id, self.conn.clone());
+                tracing::info!(conn = self.conn.id, service_id, "service logged in");
+                self.login = Some(Login::Service(service_id.to_string()));
+                true
+            }
+            Err(err) => {
+                self.refuse(frame, "service_login", &err);
+                false
+            }
+        }
+    }
+
+    /// Binds the socket to a user.
+    fn user_login(&mut self, shared: &Shared, frame: &Map<String, Value>) -> bool {
+        let token = frame
+            .get("access_token")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let mut world = shared.world();
+        match world.state.user_for_token(token).map(str::to_string) {
+            Ok(user_id) => {
+                world.hub.remove_conn(self.conn.id);
+                world.hub.add_user(&user_id, self.conn.clone());
+                tracing::info!(conn = self.conn.id, user_id, "user logged in");
+                self.login = Some(Login::User(user_id));
+                true
+            }
+            Err(err) => {
+                self.refuse(frame, "user_login", &err);
+                false
+            }
+        }
+    }
+
+    /// One error frame per refused login (never `copy` + `status:false`).
+    fn refuse(&self, frame: &Map<String, Value>, origin_type: &str, err: &StateError) {
+        tracing::warn!(conn = self.conn.id, origin_type, %err, "login refused");
+        self.conn
+            .send(&json!({"type": "error", "request_id": new_id(), "body": {
+                "request_id": frame.get("request_id").cloned().unwrap_or(Value::Null),
+                "origin_type": origin_type,
+                "message": err.to_string(),
+            }}));
+    }
+}
+
+/// Routes a frame from a logged-in user client.
+fn user_frame(shared: &Shared, user_id: &str, kind: &str, frame: &Map<String, Value>) {
+    let Some(body) = frame.get("body").and_then(Value::as_object) else {
+        tracing::debug!(kind, "user frame without a body ignored");
+        return;
+    };
+    let Some(channel_id) = body.get("channel_id").and_then(Value::as_str) else {
+        tracing::debug!(kind, "user frame without body.channel_id ignored");
+        return;
+    };
+    let subtype = body
+        .get("subtype")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let action = match (kind, subtype) {
+        ("message_up", _) => UserAction::Message(body.clone()),
+        ("refresh", _) => UserAction::Refresh,
+        (_, "button_click") => UserAction::ButtonClick(body.clone()),
+        (_, "menu_item_click") => UserAction::MenuItemClick(body.clone()),
+        (_, name) => match UserAction::from_name(name) {
+            Some(action) => action,
+            None => {
+                tracing::debug!(subtype, "user action of unknown subtype ignored");
+                return;
+            }
+        },
+    };
+    match shared.world().user_action(user_id, channel_id, action) {
+        Ok(delivered) => {
+            tracing::debug!(user_id, channel_id, kind, subtype, delivered, "user event")
+        }
+        Err(err) => tracing::debug!(user_id, channel_id, %err, "user event refused"),
+    }
+}
