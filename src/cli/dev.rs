@@ -98,14 +98,17 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
         _ = stop.wait_for(|s| *s) => None,
     };
     if started.is_some() {
+        println!("sandbox: {}  (WebSocket {})", sandbox.http_url(), sandbox.ws_url());
+        println!("channel lobby: {channel_id}");
+        println!(
+            "add a member:  curl -s -X POST {}sandbox/act -H 'content-type: application/json' -d '{{\"user\":\"dave\",\"channel_id\":\"{channel_id}\",\"action\":\"join\"}}'",
+            sandbox.http_url()
+        );
+        println!("Ctrl+C stops.");
+        println!();
         for m in &members {
             join_and_settle(&control, m, &channel_id).await;
         }
-        println!();
-        println!("sandbox: {}  (WebSocket {})", sandbox.http_url(), sandbox.ws_url());
-        println!("channel lobby: {channel_id}");
-        println!("add a member:  curl -s -X POST {}sandbox/act -d '{{\"user\":\"dave\",\"channel_id\":\"{channel_id}\",\"action\":\"join\"}}'", sandbox.http_url());
-        println!("Ctrl+C stops.");
     }
     let _ = stop.wait_for(|s| *s).await;
     printer.abort();

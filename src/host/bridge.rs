@@ -41,7 +41,8 @@ pub fn character_of(c: CharacterObject) -> Character {
 
 impl HostBridge {
     fn wait<T>(&self, what: &str, fut: impl Future<Output = Result<T, PlatformError>>) -> Result<T, String> {
-        match self.rt.block_on(tokio::time::timeout(CALL_TIMEOUT, fut)) {
+        // The timer must be created inside the runtime, hence the async block.
+        match self.rt.block_on(async { tokio::time::timeout(CALL_TIMEOUT, fut).await }) {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(format!("{what}: {e}")),
             Err(_) => Err(format!("{what}: no answer from the platform within {CALL_TIMEOUT:?}")),

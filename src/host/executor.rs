@@ -73,7 +73,13 @@ impl Executor {
                     if matches!(event, HostEvent::Shutdown) {
                         break;
                     }
-                    handle(&mut script, &bridge, event);
+                    // A bug in a host function must not take the service down.
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        handle(&mut script, &bridge, event)
+                    }));
+                    if outcome.is_err() {
+                        tracing::error!("internal error while handling an event (see the panic above); continuing");
+                    }
                 }
             })
             .map_err(|e| Diagnostic::plain("(host)", format!("cannot start the script thread: {e}")))?;

@@ -1,0 +1,164 @@
+//! Shared test harness: a real sandbox on 127.0.0.1:0 (in-process), service
+//! directories in temp dirs, and the real `moobius-host` binary as a child
+//! process. Tests wait on observable sandbox state with a deadline.
+
+#![allow(dead_code)]
+
+use moobius_host::sandbox::{Sandbox, SandboxControl, SandboxOptions};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+pub async fn start_sandbox() -> Sandbox {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Sandbox::start(SandboxOptions::default()).await.expect("sandbox starts")
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` at the deadline.
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if start.elapsed() > DEADLINE {
+            panic!("timed out after {DEADLINE:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The names in `user`'s character list.
+pub fn sees(control: &SandboxControl, user: &str, channel_id: &str) -> Vec<String> {
+    control
+        .view(user, channel_id)
+        .map(|v| v.characters.into_iter().map(|c| c.name).collect())
+        .unwrap_or_default()
+}
+
+pub fn version(control: &SandboxControl, user: &str, channel_id: &str) -> u64 {
+    control.view(user, channel_id).map(|v| v.version).unwrap_or(0)
+}
+
+/// Waits until `user` sees exactly `expected`.
+pub async fn wait_sees(control: &SandboxControl, user: &str, channel_id: &str, expected: &[&str]) {
+    let what = format!("{user} sees {expected:?}");
+    wait_for(&what, || {
+        let now = sees(control, user, channel_id);
+        async move { (now == expected).then_some(()) }
+    })
+    .await
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A service directory in a temp dir: the repo's example script and avatar,
+/// and a config pointing at `sandbox`.
+pub struct ServiceDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl ServiceDir {
+    pub fn new(sandbox: &Sandbox, channels: &[&str]) -> Self {
+        Self::with_script(sandbox, channels, &std::fs::read_to_string(repo_root().join("scripts/service.rhai")).unwrap())
+    }
+
+    pub fn with_script(sandbox: &Sandbox, channels: &[&str], script: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::create_dir_all(p.join("scripts")).unwrap();
+        std::fs::create_dir_all(p.join("resources")).unwrap();
+        std::fs::create_dir_all(p.join("config")).unwrap();
+        std::fs::write(p.join("scripts/service.rhai"), script).unwrap();
+        std::fs::copy(repo_root().join("resources/avatar.png"), p.join("resources/avatar.png")).unwrap();
+        let email = format!("svc-{}@test.local", uuid::Uuid::new_v4());
+        write_json(&p.join("config/config.json"), &serde_json::json!({
+            "account_config": "config/account.json",
+            "service_config": "config/service.json",
+            "log_config": {"terminal_log_level": "DEBUG"}
+        }));
+        write_json(&p.join("config/account.json"), &serde_json::json!({"email": email, "password": "pw-for-tests"}));
+        write_json(&p.join("config/service.json"), &serde_json::json!({
+            "http_server_uri": sandbox.http_url(),
+            "ws_server_uri": sandbox.ws_url(),
+            "service_id": "",
+            "channels": channels,
+            "others": "include"
+        }));
+        ServiceDir { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn service_id(&self) -> String {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(self.path().join("config/service.json")).unwrap()).unwrap();
+        v["service_id"].as_str().unwrap_or("").to_string()
+    }
+
+    /// Starts `moobius-host run --dir <this dir>`.
+    pub fn run_host(&self) -> HostProcess {
+        HostProcess::spawn(&["run", "--dir", &self.path().display().to_string()], self.path())
+    }
+}
+
+pub fn write_json(path: &Path, v: &serde_json::Value) {
+    std::fs::write(path, serde_json::to_string_pretty(v).unwrap()).unwrap();
+}
+
+/// The real binary as a child process; killed when dropped. Its stderr goes
+/// to a file that is printed if the test fails (while dropping in a panic).
+pub struct HostProcess {
+    pub child: Child,
+    log: PathBuf,
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_moobius-host")
+}
+
+impl HostProcess {
+    pub fn spawn(args: &[&str], log_dir: &Path) -> Self {
+        let log = log_dir.join(format!("host-{}.log", uuid::Uuid::new_v4()));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(binary())
+            .args(args)
+            .env_remove("MOOBIUS_EMAIL")
+            .env_remove("MOOBIUS_PASSWORD")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("host binary starts");
+        HostProcess { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("--- host log ({}) ---\n{}", self.log.display(), self.log());
+        }
+    }
+}
