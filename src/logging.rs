@@ -7,7 +7,9 @@ use crate::config::LogConfig;
 use std::fs::OpenOptions;
 use std::sync::Mutex;
 use tracing::level_filters::LevelFilter;
-use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer, Registry};
+use tracing_subscriber::{
+    layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer, Registry,
+};
 
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
@@ -45,7 +47,9 @@ pub fn init(cfg: &LogConfig) -> Result<(), LogInitError> {
         .with_filter(terminal_filter)
         .boxed()];
 
-    let file_layer = |path: &Option<std::path::PathBuf>, level: &str| -> Result<Option<BoxedLayer>, LogInitError> {
+    let file_layer = |path: &Option<std::path::PathBuf>,
+                      level: &str|
+     -> Result<Option<BoxedLayer>, LogInitError> {
         let Some(path) = path else { return Ok(None) };
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);

@@ -20,7 +20,10 @@ async fn tutorial_story_with_three_members() {
     // Ground truth is read at start: alice is seen without having to rejoin.
     wait_sees(&c, "alice", &ch, &["alice", "Meow"]).await;
     let service_id = svc.service_id();
-    assert!(!service_id.is_empty(), "the created service id is written back to config/service.json");
+    assert!(
+        !service_id.is_empty(),
+        "the created service id is written back to config/service.json"
+    );
 
     assert!(c.act("bob", &ch, "join").await.unwrap());
     wait_sees(&c, "alice", &ch, &["alice", "Meow", "bob"]).await;
@@ -32,13 +35,27 @@ async fn tutorial_story_with_three_members() {
     wait_sees(&c, "bob", &ch, &["bob", "Meow", "alice", "carol"]).await;
 
     // A refresh re-sends only the refreshing member's view.
-    let (va, vb, vc) = (version(&c, "alice", &ch), version(&c, "bob", &ch), version(&c, "carol", &ch));
+    let (va, vb, vc) = (
+        version(&c, "alice", &ch),
+        version(&c, "bob", &ch),
+        version(&c, "carol", &ch),
+    );
     assert!(c.act("alice", &ch, "refresh").await.unwrap());
-    wait_for("alice's view is re-sent", || async { (version(&c, "alice", &ch) > va).then_some(()) }).await;
+    wait_for("alice's view is re-sent", || async {
+        (version(&c, "alice", &ch) > va).then_some(())
+    })
+    .await;
     // carol's refresh is handled after alice's: once it shows, alice's handler is done.
     assert!(c.act("carol", &ch, "refresh").await.unwrap());
-    wait_for("carol's view is re-sent", || async { (version(&c, "carol", &ch) > vc).then_some(()) }).await;
-    assert_eq!(version(&c, "bob", &ch), vb, "bob's view must not be re-sent by others' refreshes");
+    wait_for("carol's view is re-sent", || async {
+        (version(&c, "carol", &ch) > vc).then_some(())
+    })
+    .await;
+    assert_eq!(
+        version(&c, "bob", &ch),
+        vb,
+        "bob's view must not be re-sent by others' refreshes"
+    );
     assert_eq!(version(&c, "alice", &ch), va + 1, "one refresh, one update");
     assert_eq!(sees(&c, "alice", &ch), ["alice", "Meow", "bob", "carol"]);
 
@@ -54,6 +71,10 @@ async fn tutorial_story_with_three_members() {
     let _host = svc.run_host();
     wait_sees(&c, "alice", &ch, &["alice", "Meow", "bob"]).await;
     wait_sees(&c, "bob", &ch, &["bob", "Meow", "alice"]).await;
-    assert_eq!(svc.service_id(), service_id, "the restarted host reuses the saved service");
+    assert_eq!(
+        svc.service_id(),
+        service_id,
+        "the restarted host reuses the saved service"
+    );
     sandbox.shutdown().await;
 }

@@ -3,7 +3,9 @@
 //! tutorial's "several browser windows" replaced by one terminal.
 
 use clap::Args;
-use moobius_host::config::{AccountConfig, Config, LogConfig, OthersPolicy, Secret, ServiceConfig, ServiceIdTarget};
+use moobius_host::config::{
+    AccountConfig, Config, LogConfig, OthersPolicy, Secret, ServiceConfig, ServiceIdTarget,
+};
 use moobius_host::host::{self, ServicePaths};
 use moobius_host::sandbox::{Sandbox, SandboxControl, SandboxOptions};
 use std::collections::HashMap;
@@ -39,14 +41,25 @@ pub struct DevArgs {
 const JOIN_SETTLE: Duration = Duration::from_secs(5);
 
 pub async fn main(args: DevArgs) -> u8 {
-    let log = LogConfig { terminal_log_level: args.log_level.clone(), ..LogConfig::default() };
+    let log = LogConfig {
+        terminal_log_level: args.log_level.clone(),
+        ..LogConfig::default()
+    };
     let _ = moobius_host::logging::init(&log);
     let paths = ServicePaths::in_dir(&args.dir);
     if !paths.script.is_file() {
-        eprintln!("error: {}: no such script (run dev in a service directory or pass --dir)", paths.script.display());
+        eprintln!(
+            "error: {}: no such script (run dev in a service directory or pass --dir)",
+            paths.script.display()
+        );
         return 2;
     }
-    let sandbox = match Sandbox::start(SandboxOptions { listen: args.listen, tls: false }).await {
+    let sandbox = match Sandbox::start(SandboxOptions {
+        listen: args.listen,
+        tls: false,
+    })
+    .await
+    {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot start the sandbox: {e}");
@@ -61,14 +74,22 @@ pub async fn main(args: DevArgs) -> u8 {
 async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
     let control = sandbox.control();
     let channel_id = control.create_channel("lobby");
-    let members: Vec<String> = args.members.iter().map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect();
+    let members: Vec<String> = args
+        .members
+        .iter()
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty())
+        .collect();
     for m in &members {
         control.create_user(m);
     }
     let printer = tokio::spawn(print_views(control.clone()));
 
     let config = Config {
-        account: AccountConfig { email: "dev@sandbox.local".into(), password: Secret::new(uuid::Uuid::new_v4().to_string()) },
+        account: AccountConfig {
+            email: "dev@sandbox.local".into(),
+            password: Secret::new(uuid::Uuid::new_v4().to_string()),
+        },
         service: ServiceConfig {
             http_server_uri: sandbox.http_url(),
             ws_server_uri: sandbox.ws_url(),
@@ -98,7 +119,11 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
         _ = stop.wait_for(|s| *s) => None,
     };
     if started.is_some() {
-        println!("sandbox: {}  (WebSocket {})", sandbox.http_url(), sandbox.ws_url());
+        println!(
+            "sandbox: {}  (WebSocket {})",
+            sandbox.http_url(),
+            sandbox.ws_url()
+        );
         println!("channel lobby: {channel_id}");
         println!(
             "add a member:  curl -s -X POST {}sandbox/act -H 'content-type: application/json' -d '{{\"user\":\"dave\",\"channel_id\":\"{channel_id}\",\"action\":\"join\"}}'",
@@ -147,7 +172,9 @@ async fn print_views(control: SandboxControl) {
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
             Err(_) => return,
         };
-        let Ok(view) = control.view(&ev.user_id, &ev.channel_id) else { continue };
+        let Ok(view) = control.view(&ev.user_id, &ev.channel_id) else {
+            continue;
+        };
         let names: Vec<&str> = view.characters.iter().map(|c| c.name.as_str()).collect();
         let line = names.join(", ");
         let key = (ev.user_id.clone(), ev.channel_id.clone());

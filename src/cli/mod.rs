@@ -40,7 +40,10 @@ async fn wait_for_signal() {
 }
 
 /// Waits for `task` after shutdown was requested, at most `grace`.
-pub async fn finish<T>(task: &mut tokio::task::JoinHandle<T>, grace: std::time::Duration) -> Option<T> {
+pub async fn finish<T>(
+    task: &mut tokio::task::JoinHandle<T>,
+    grace: std::time::Duration,
+) -> Option<T> {
     match tokio::time::timeout(grace, task).await {
         Ok(Ok(v)) => Some(v),
         _ => None,

@@ -26,7 +26,10 @@ pub struct RunArgs {
 }
 
 pub async fn main(args: RunArgs) -> u8 {
-    let config_file = args.config.clone().unwrap_or_else(|| args.dir.join("config").join("config.json"));
+    let config_file = args
+        .config
+        .clone()
+        .unwrap_or_else(|| args.dir.join("config").join("config.json"));
     let cfg = match config::load(&config_file, &args.dir, &Overrides::from_env()) {
         Ok(c) => c,
         Err(e) => {

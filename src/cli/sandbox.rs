@@ -31,7 +31,12 @@ pub struct SandboxArgs {
 
 pub async fn main(args: SandboxArgs) -> u8 {
     let _ = moobius_host::logging::init(&LogConfig::default());
-    let sandbox = match Sandbox::start(SandboxOptions { listen: args.listen, tls: args.tls }).await {
+    let sandbox = match Sandbox::start(SandboxOptions {
+        listen: args.listen,
+        tls: args.tls,
+    })
+    .await
+    {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot start the sandbox: {e}");

@@ -48,10 +48,18 @@ impl Section {
 }
 
 /// Loads `config_file`; relative section paths resolve against `base_dir`.
-pub fn load(config_file: &Path, base_dir: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+pub fn load(
+    config_file: &Path,
+    base_dir: &Path,
+    overrides: &Overrides,
+) -> Result<Config, ConfigError> {
     let root = read_json(config_file, config_file, "")?;
     let Value::Object(root) = root else {
-        return Err(ConfigError::new(config_file, "(top level)", "expected a JSON object"));
+        return Err(ConfigError::new(
+            config_file,
+            "(top level)",
+            "expected a JSON object",
+        ));
     };
     let section = |name: &str| section(config_file, base_dir, &root, name);
     let account = section("account_config")?;
@@ -77,15 +85,23 @@ fn read_json(path: &Path, named_in: &Path, key: &str) -> Result<Value, ConfigErr
         if path == named_in {
             ConfigError::new(path, "(file)", format!("cannot read: {e}"))
         } else {
-            ConfigError::new(named_in, key, format!("cannot read {}: {e}", path.display()))
+            ConfigError::new(
+                named_in,
+                key,
+                format!("cannot read {}: {e}", path.display()),
+            )
         }
     })?;
-    serde_json::from_str(&text).map_err(|e| {
-        ConfigError::new(path, "(file)", format!("not valid JSON: {e}"))
-    })
+    serde_json::from_str(&text)
+        .map_err(|e| ConfigError::new(path, "(file)", format!("not valid JSON: {e}")))
 }
 
-fn section(config_file: &Path, base_dir: &Path, root: &Map<String, Value>, name: &str) -> Result<Section, ConfigError> {
+fn section(
+    config_file: &Path,
+    base_dir: &Path,
+    root: &Map<String, Value>,
+    name: &str,
+) -> Result<Section, ConfigError> {
     match root.get(name) {
         None | Some(Value::Null) => Ok(Section {
             file: config_file.to_path_buf(),
@@ -108,7 +124,11 @@ fn section(config_file: &Path, base_dir: &Path, root: &Map<String, Value>, name:
                     map,
                     own_file: true,
                 }),
-                _ => Err(ConfigError::new(&path, "(top level)", "expected a JSON object")),
+                _ => Err(ConfigError::new(
+                    &path,
+                    "(top level)",
+                    "expected a JSON object",
+                )),
             }
         }
         Some(_) => Err(ConfigError::new(
@@ -140,16 +160,26 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
         let parsed = reqwest::Url::parse(&value)
             .map_err(|e| s.err(key, format!("not a valid URL ({e}): {value:?}")))?;
         if !schemes.contains(&parsed.scheme()) {
-            return Err(s.err(key, format!("URL scheme must be {}: {value:?}", schemes.join(" or "))));
+            return Err(s.err(
+                key,
+                format!("URL scheme must be {}: {value:?}", schemes.join(" or ")),
+            ));
         }
         if parsed.host_str().is_none() {
             return Err(s.err(key, format!("URL has no host: {value:?}")));
         }
         Ok(value)
     };
-    let http_server_uri = uri("http_server_uri", DEFAULT_HTTP_SERVER_URI, &["http", "https"])?;
+    let http_server_uri = uri(
+        "http_server_uri",
+        DEFAULT_HTTP_SERVER_URI,
+        &["http", "https"],
+    )?;
     let ws_server_uri = uri("ws_server_uri", DEFAULT_WS_SERVER_URI, &["ws", "wss"])?;
-    let service_id = s.string("service_id")?.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let service_id = s
+        .string("service_id")?
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty());
     let channels = match s.map.get("channels") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items
@@ -161,12 +191,19 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(s.err("channels", "expected a list of channel id strings")),
     };
-    let others = match s.string("others")?.map(|v| v.trim().to_lowercase()).as_deref() {
+    let others = match s
+        .string("others")?
+        .map(|v| v.trim().to_lowercase())
+        .as_deref()
+    {
         None | Some("include") => OthersPolicy::Include,
         Some("ignore") => OthersPolicy::Ignore,
         Some("unbind") => OthersPolicy::Unbind,
         Some(other) => {
-            return Err(s.err("others", format!("unknown policy {other:?} (expected include, ignore or unbind)")))
+            return Err(s.err(
+                "others",
+                format!("unknown policy {other:?} (expected include, ignore or unbind)"),
+            ))
         }
     };
     let checkin = match s.map.get("checkin_interval") {
@@ -174,12 +211,14 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
         Some(Value::Number(n)) => n.as_f64().unwrap_or(DEFAULT_CHECKIN_INTERVAL_SECS),
         Some(_) => return Err(s.err("checkin_interval", "expected a number of seconds")),
     };
-    let checkin_interval = (checkin > 0.0 && checkin.is_finite()).then(|| Duration::from_secs_f64(checkin));
+    let checkin_interval =
+        (checkin > 0.0 && checkin.is_finite()).then(|| Duration::from_secs_f64(checkin));
     let service_mode = match s.map.get("service_mode") {
         None | Some(Value::Null) | Some(Value::Bool(true)) => true,
-        Some(Value::Bool(false)) => {
-            return Err(s.err("service_mode", "user mode is not supported: moobius-host runs services (set it to true or remove it)"))
-        }
+        Some(Value::Bool(false)) => return Err(s.err(
+            "service_mode",
+            "user mode is not supported: moobius-host runs services (set it to true or remove it)",
+        )),
         Some(_) => return Err(s.err("service_mode", "expected true or false")),
     };
     Ok(ServiceConfig {
@@ -198,12 +237,17 @@ fn log_config(s: &Section, base_dir: &Path) -> Result<LogConfig, ConfigError> {
     let level = |key: &str, default: &str| -> Result<String, ConfigError> {
         let v = s.string(key)?.unwrap_or_else(|| default.to_string());
         if crate::logging::parse_level(&v).is_none() {
-            return Err(s.err(key, format!("unknown level {v:?} (TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL)")));
+            return Err(s.err(
+                key,
+                format!("unknown level {v:?} (TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL)"),
+            ));
         }
         Ok(v.trim().to_uppercase())
     };
     let path = |key: &str| -> Result<Option<PathBuf>, ConfigError> {
-        Ok(s.string(key)?.filter(|p| !p.trim().is_empty()).map(|p| base_dir.join(p.trim())))
+        Ok(s.string(key)?
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| base_dir.join(p.trim())))
     };
     let log_file = path("log_file")?;
     let error_log_file = match path("error_log_file")? {
@@ -234,15 +278,28 @@ mod tests {
     }
 
     fn load_in(dir: &tempfile::TempDir) -> Result<Config, ConfigError> {
-        load(&dir.path().join("config/config.json"), dir.path(), &Overrides::default())
+        load(
+            &dir.path().join("config/config.json"),
+            dir.path(),
+            &Overrides::default(),
+        )
     }
 
     #[test]
     fn sections_as_files_with_defaults() {
         let d = dir_with(&[
-            ("config/config.json", r#"{"account_config":"config/account.json","service_config":"config/service.json"}"#),
-            ("config/account.json", r#"{"email":"a@b.c","password":"pw"}"#),
-            ("config/service.json", r#"{"service_id":"","channels":["c1"],"others":" Ignore "}"#),
+            (
+                "config/config.json",
+                r#"{"account_config":"config/account.json","service_config":"config/service.json"}"#,
+            ),
+            (
+                "config/account.json",
+                r#"{"email":"a@b.c","password":"pw"}"#,
+            ),
+            (
+                "config/service.json",
+                r#"{"service_id":"","channels":["c1"],"others":" Ignore "}"#,
+            ),
         ]);
         let c = load_in(&d).unwrap();
         assert_eq!(c.account.email, "a@b.c");
@@ -250,7 +307,10 @@ mod tests {
         assert_eq!(c.service.service_id, None);
         assert_eq!(c.service.others, OthersPolicy::Ignore);
         assert_eq!(c.service.checkin_interval, Some(Duration::from_secs(3600)));
-        assert_eq!(c.service_id_target, ServiceIdTarget::TopLevel(d.path().join("config/service.json")));
+        assert_eq!(
+            c.service_id_target,
+            ServiceIdTarget::TopLevel(d.path().join("config/service.json"))
+        );
         assert_eq!(c.log.log_level, "INFO");
     }
 
@@ -262,31 +322,58 @@ mod tests {
         )]);
         let c = load_in(&d).unwrap();
         assert_eq!(c.service.checkin_interval, None);
-        assert_eq!(c.service_id_target, ServiceIdTarget::Nested(d.path().join("config/config.json")));
+        assert_eq!(
+            c.service_id_target,
+            ServiceIdTarget::Nested(d.path().join("config/config.json"))
+        );
     }
 
     #[test]
     fn errors_name_file_and_key() {
         let cases = [
-            (r#"{"account_config":{"password":"pw"}}"#, "config.json: account_config.email: missing"),
-            (r#"{"account_config":{"email":"a","password":"p"},"service_config":{"others":"maybe"}}"#, "service_config.others: unknown policy"),
-            (r#"{"account_config":{"email":"a","password":"p"},"service_config":{"http_server_uri":"not a url"}}"#, "service_config.http_server_uri: not a valid URL"),
-            (r#"{"account_config":{"email":"a","password":"p"},"service_config":{"ws_server_uri":"http://x/"}}"#, "service_config.ws_server_uri: URL scheme must be ws or wss"),
-            (r#"{"account_config":"config/missing.json"}"#, "config.json: account_config: cannot read"),
+            (
+                r#"{"account_config":{"password":"pw"}}"#,
+                "config.json: account_config.email: missing",
+            ),
+            (
+                r#"{"account_config":{"email":"a","password":"p"},"service_config":{"others":"maybe"}}"#,
+                "service_config.others: unknown policy",
+            ),
+            (
+                r#"{"account_config":{"email":"a","password":"p"},"service_config":{"http_server_uri":"not a url"}}"#,
+                "service_config.http_server_uri: not a valid URL",
+            ),
+            (
+                r#"{"account_config":{"email":"a","password":"p"},"service_config":{"ws_server_uri":"http://x/"}}"#,
+                "service_config.ws_server_uri: URL scheme must be ws or wss",
+            ),
+            (
+                r#"{"account_config":"config/missing.json"}"#,
+                "config.json: account_config: cannot read",
+            ),
             ("{nope", "config.json: (file): not valid JSON"),
         ];
         for (text, expected) in cases {
             let d = dir_with(&[("config/config.json", text)]);
             let msg = load_in(&d).unwrap_err().to_string();
-            assert!(msg.contains(expected), "{msg:?} should contain {expected:?}");
+            assert!(
+                msg.contains(expected),
+                "{msg:?} should contain {expected:?}"
+            );
             assert!(!msg.contains('\n'));
         }
     }
 
     #[test]
     fn env_overrides_win_and_password_never_prints() {
-        let d = dir_with(&[("config/config.json", r#"{"account_config":{"email":"file@x","password":"filepw"}}"#)]);
-        let o = Overrides { email: Some("env@x".into()), password: Some(Secret::new("envpw")) };
+        let d = dir_with(&[(
+            "config/config.json",
+            r#"{"account_config":{"email":"file@x","password":"filepw"}}"#,
+        )]);
+        let o = Overrides {
+            email: Some("env@x".into()),
+            password: Some(Secret::new("envpw")),
+        };
         let c = load(&d.path().join("config/config.json"), d.path(), &o).unwrap();
         assert_eq!(c.account.email, "env@x");
         assert_eq!(c.account.password.expose(), "envpw");

@@ -14,12 +14,19 @@ pub fn write_service_id(target: &ServiceIdTarget, service_id: &str) -> Result<bo
         ServiceIdTarget::Nested(p) => (p.as_path(), true),
         ServiceIdTarget::Nowhere => return Ok(false),
     };
-    let key = if nested { "service_config.service_id" } else { "service_id" };
+    let key = if nested {
+        "service_config.service_id"
+    } else {
+        "service_id"
+    };
     let err = |reason: String| ConfigError::new(path, key, reason);
-    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read to save the new service id: {e}")))?;
-    let mut root: Value = serde_json::from_str(&text).map_err(|e| err(format!("not valid JSON: {e}")))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| err(format!("cannot read to save the new service id: {e}")))?;
+    let mut root: Value =
+        serde_json::from_str(&text).map_err(|e| err(format!("not valid JSON: {e}")))?;
     let obj = if nested {
-        root.get_mut("service_config").and_then(Value::as_object_mut)
+        root.get_mut("service_config")
+            .and_then(Value::as_object_mut)
     } else {
         root.as_object_mut()
     }
@@ -27,7 +34,8 @@ pub fn write_service_id(target: &ServiceIdTarget, service_id: &str) -> Result<bo
     obj.insert("service_id".into(), Value::String(service_id.to_string()));
     let mut out = serde_json::to_string_pretty(&root).map_err(|e| err(e.to_string()))?;
     out.push('\n');
-    write_atomically(path, &out).map_err(|e| err(format!("cannot save the new service id: {e}")))?;
+    write_atomically(path, &out)
+        .map_err(|e| err(format!("cannot save the new service id: {e}")))?;
     Ok(true)
 }
 

@@ -40,19 +40,31 @@ pub fn character_of(c: CharacterObject) -> Character {
 }
 
 impl HostBridge {
-    fn wait<T>(&self, what: &str, fut: impl Future<Output = Result<T, PlatformError>>) -> Result<T, String> {
+    fn wait<T>(
+        &self,
+        what: &str,
+        fut: impl Future<Output = Result<T, PlatformError>>,
+    ) -> Result<T, String> {
         // The timer must be created inside the runtime, hence the async block.
-        match self.rt.block_on(async { tokio::time::timeout(CALL_TIMEOUT, fut).await }) {
+        match self
+            .rt
+            .block_on(async { tokio::time::timeout(CALL_TIMEOUT, fut).await })
+        {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(format!("{what}: {e}")),
-            Err(_) => Err(format!("{what}: no answer from the platform within {CALL_TIMEOUT:?}")),
+            Err(_) => Err(format!(
+                "{what}: no answer from the platform within {CALL_TIMEOUT:?}"
+            )),
         }
     }
 
     /// Re-reads a channel's members from the platform into the table.
     pub fn resync(&self, channel_id: &str) -> Result<(), String> {
         let service_id = self.service_id.borrow().clone();
-        let members = self.wait("member list", self.http.channel_members(channel_id, &service_id))?;
+        let members = self.wait(
+            "member list",
+            self.http.channel_members(channel_id, &service_id),
+        )?;
         self.members.borrow_mut().replace(channel_id, members);
         Ok(())
     }
@@ -65,10 +77,20 @@ impl HostApi for HostBridge {
         }
         // A channel the host does not serve: ask the platform once.
         self.resync(channel_id)?;
-        Ok(self.members.borrow().get(channel_id).map(<[String]>::to_vec).unwrap_or_default())
+        Ok(self
+            .members
+            .borrow()
+            .get(channel_id)
+            .map(<[String]>::to_vec)
+            .unwrap_or_default())
     }
 
-    fn send_characters(&self, channel_id: &str, characters: Vec<String>, recipients: Vec<String>) -> Result<(), String> {
+    fn send_characters(
+        &self,
+        channel_id: &str,
+        characters: Vec<String>,
+        recipients: Vec<String>,
+    ) -> Result<(), String> {
         self.outbox
             .send(Downward::Characters {
                 channel_id: channel_id.to_string(),
@@ -78,7 +100,12 @@ impl HostApi for HostBridge {
             .map_err(|_| "the host is shutting down".to_string())
     }
 
-    fn create_agent(&self, name: &str, avatar: &str, description: &str) -> Result<Character, String> {
+    fn create_agent(
+        &self,
+        name: &str,
+        avatar: &str,
+        description: &str,
+    ) -> Result<Character, String> {
         let service_id = self.service_id.borrow().clone();
         let avatar_url = self.wait("create_agent avatar", self.uploader.url_for(avatar))?;
         let context = CharacterContext {
@@ -86,7 +113,10 @@ impl HostApi for HostBridge {
             avatar: Some(avatar_url),
             description: Some(description.to_string()),
         };
-        let created = self.wait("create_agent", self.http.create_agent(&service_id, &context))?;
+        let created = self.wait(
+            "create_agent",
+            self.http.create_agent(&service_id, &context),
+        )?;
         tracing::info!(name, character_id = %created.character_id, "agent created");
         Ok(character_of(created))
     }

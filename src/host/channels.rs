@@ -6,7 +6,11 @@ use crate::config::{OthersPolicy, ServiceConfig};
 use crate::platform::{HttpApi, PlatformError};
 use std::collections::HashMap;
 
-pub async fn select(http: &HttpApi, service_id: &str, cfg: &ServiceConfig) -> Result<Vec<String>, PlatformError> {
+pub async fn select(
+    http: &HttpApi,
+    service_id: &str,
+    cfg: &ServiceConfig,
+) -> Result<Vec<String>, PlatformError> {
     let mut holder: HashMap<String, String> = HashMap::new();
     for s in http.list_services().await? {
         for ch in s.channel_ids {

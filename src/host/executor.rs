@@ -84,9 +84,15 @@ impl Executor {
             })
             .map_err(|e| Diagnostic::plain("(host)", format!("cannot start the script thread: {e}")))?;
         match ready_rx.await {
-            Ok(Ok(())) => Ok(Executor { tx, thread: Some(thread) }),
+            Ok(Ok(())) => Ok(Executor {
+                tx,
+                thread: Some(thread),
+            }),
             Ok(Err(d)) => Err(d),
-            Err(_) => Err(Diagnostic::plain("(host)", "the script thread stopped while compiling")),
+            Err(_) => Err(Diagnostic::plain(
+                "(host)",
+                "the script thread stopped while compiling",
+            )),
         }
     }
 

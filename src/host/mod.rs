@@ -46,7 +46,10 @@ pub enum HostError {
     #[error("{0}")]
     Script(#[from] Diagnostic),
     #[error("sign-in as {email} failed: {source}")]
-    SignIn { email: String, source: PlatformError },
+    SignIn {
+        email: String,
+        source: PlatformError,
+    },
     #[error("{0}")]
     Platform(#[from] PlatformError),
 }

@@ -45,9 +45,20 @@ pub fn spawn(
                         tracing::debug!(%channel_id, "send_characters with no recipients: nothing sent");
                         continue;
                     }
-                    match characters_frame(&mut groups, &http, &service_id, &channel_id, &characters, &recipients).await {
+                    match characters_frame(
+                        &mut groups,
+                        &http,
+                        &service_id,
+                        &channel_id,
+                        &characters,
+                        &recipients,
+                    )
+                    .await
+                    {
                         Ok(frame) => link.send(frame),
-                        Err(e) => tracing::error!(%channel_id, error = %e, "characters update dropped"),
+                        Err(e) => {
+                            tracing::error!(%channel_id, error = %e, "characters update dropped")
+                        }
                     }
                 }
             }

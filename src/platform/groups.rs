@@ -28,7 +28,11 @@ impl GroupCache {
     }
 
     /// The group id for `ids`, creating the group on the platform on a miss.
-    pub async fn group_id(&mut self, http: &HttpApi, ids: &[String]) -> Result<String, PlatformError> {
+    pub async fn group_id(
+        &mut self,
+        http: &HttpApi,
+        ids: &[String],
+    ) -> Result<String, PlatformError> {
         let k = key(ids);
         if let Some(id) = self.by_key.get(&k) {
             self.hits += 1;
@@ -69,7 +73,10 @@ mod tests {
         let b = vec!["a".to_string(), "b_c".to_string()];
         assert_ne!(key(&a), key(&b));
         let mut c = GroupCache::new();
-        c.seed([GroupEntry { group_id: "g1".into(), characters: a.clone() }]);
+        c.seed([GroupEntry {
+            group_id: "g1".into(),
+            characters: a.clone(),
+        }]);
         assert_eq!(c.cached(&a), Some("g1"));
         assert_eq!(c.cached(&b), None);
         let rev: Vec<String> = a.iter().rev().cloned().collect();

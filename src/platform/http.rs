@@ -72,13 +72,18 @@ impl HttpApi {
         auth: bool,
     ) -> Result<Value, PlatformError> {
         let what = format!("{method} {path}");
-        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if !query.is_empty() {
             req = req.query(query);
         }
         if auth {
             req = req
-                .header("Authorization", format!("Bearer {}", self.access_token().expose()))
+                .header(
+                    "Authorization",
+                    format!("Bearer {}", self.access_token().expose()),
+                )
                 .header("Auth-Origin", "cognito");
         }
         if let Some(body) = body {
@@ -92,10 +97,11 @@ impl HttpApi {
             what: what.clone(),
             reason: e.without_url().to_string(),
         })?;
-        let envelope: Envelope = serde_json::from_str(&text).map_err(|e| PlatformError::BadResponse {
-            what: what.clone(),
-            reason: format!("not a JSON envelope ({e})"),
-        })?;
+        let envelope: Envelope =
+            serde_json::from_str(&text).map_err(|e| PlatformError::BadResponse {
+                what: what.clone(),
+                reason: format!("not a JSON envelope ({e})"),
+            })?;
         if !envelope.is_success() {
             tracing::debug!(%what, code = ?envelope.code, "platform refused");
             return Err(PlatformError::Rejected {
@@ -117,7 +123,9 @@ impl HttpApi {
     /// `POST /auth/sign_in`: replaces both tokens.
     pub async fn sign_in(&self) -> Result<(), PlatformError> {
         let body = json!({"username": self.email, "password": self.password.expose()});
-        let data = self.call(Method::POST, "/auth/sign_in", &[], Some(body), false).await?;
+        let data = self
+            .call(Method::POST, "/auth/sign_in", &[], Some(body), false)
+            .await?;
         let auth: AuthData = Self::parse("POST /auth/sign_in", data)?;
         let result = auth.authentication_result;
         if let Ok(mut t) = self.tokens.write() {
@@ -130,9 +138,15 @@ impl HttpApi {
     /// `POST /auth/refresh`: replaces the access token only (the SDK keeps the
     /// refresh token until the next full sign-in).
     pub async fn refresh(&self) -> Result<(), PlatformError> {
-        let refresh = self.tokens.read().map(|t| t.refresh.clone()).unwrap_or_default();
+        let refresh = self
+            .tokens
+            .read()
+            .map(|t| t.refresh.clone())
+            .unwrap_or_default();
         let body = json!({"username": self.email, "refresh_token": refresh.expose()});
-        let data = self.call(Method::POST, "/auth/refresh", &[], Some(body), false).await?;
+        let data = self
+            .call(Method::POST, "/auth/refresh", &[], Some(body), false)
+            .await?;
         let auth: AuthData = Self::parse("POST /auth/refresh", data)?;
         if let Ok(mut t) = self.tokens.write() {
             t.access = Secret::new(auth.authentication_result.access_token);
@@ -142,7 +156,13 @@ impl HttpApi {
 
     pub async fn create_service(&self, description: &str) -> Result<String, PlatformError> {
         let data = self
-            .call(Method::POST, "/service/create", &[], Some(json!({"description": description})), true)
+            .call(
+                Method::POST,
+                "/service/create",
+                &[],
+                Some(json!({"description": description})),
+                true,
+            )
             .await?;
         data.get("service_id")
             .and_then(Value::as_str)
@@ -154,14 +174,19 @@ impl HttpApi {
     }
 
     pub async fn list_services(&self) -> Result<Vec<ServiceEntry>, PlatformError> {
-        let data = self.call(Method::GET, "/service/list", &[], None, true).await?;
+        let data = self
+            .call(Method::GET, "/service/list", &[], None, true)
+            .await?;
         Self::parse("GET /service/list", data)
     }
 
     /// `POST /service/bind`; like the SDK, a refusal is a `false`, not an error.
     pub async fn bind(&self, channel_id: &str, service_id: &str) -> Result<bool, PlatformError> {
         let body = json!({"channel_id": channel_id, "service_id": service_id});
-        match self.call(Method::POST, "/service/bind", &[], Some(body), true).await {
+        match self
+            .call(Method::POST, "/service/bind", &[], Some(body), true)
+            .await
+        {
             Ok(_) => Ok(true),
             Err(PlatformError::Rejected { detail, .. }) => {
                 tracing::warn!(channel_id, %detail, "binding the channel was refused");
@@ -173,43 +198,87 @@ impl HttpApi {
 
     pub async fn unbind(&self, channel_id: &str, service_id: &str) -> Result<(), PlatformError> {
         let body = json!({"channel_id": channel_id, "service_id": service_id});
-        self.call(Method::POST, "/service/unbind", &[], Some(body), true).await.map(drop)
+        self.call(Method::POST, "/service/unbind", &[], Some(body), true)
+            .await
+            .map(drop)
     }
 
     /// `GET /channel/character_list`: the channel's members (ground truth).
-    pub async fn channel_members(&self, channel_id: &str, service_id: &str) -> Result<Vec<String>, PlatformError> {
+    pub async fn channel_members(
+        &self,
+        channel_id: &str,
+        service_id: &str,
+    ) -> Result<Vec<String>, PlatformError> {
         let what = "GET /channel/character_list";
         let data = self
-            .call(Method::GET, "/channel/character_list", &[("channel_id", channel_id), ("service_id", service_id)], None, true)
+            .call(
+                Method::GET,
+                "/channel/character_list",
+                &[("channel_id", channel_id), ("service_id", service_id)],
+                None,
+                true,
+            )
             .await?;
         let list = data.get("character_list").cloned().unwrap_or(Value::Null);
         Self::parse(what, list)
     }
 
-    pub async fn fetch_profiles(&self, ids: &[String]) -> Result<Vec<CharacterObject>, PlatformError> {
+    pub async fn fetch_profiles(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<CharacterObject>, PlatformError> {
         let data = self
-            .call(Method::POST, "/character/fetch_profile", &[], Some(json!({"character_list": ids})), true)
+            .call(
+                Method::POST,
+                "/character/fetch_profile",
+                &[],
+                Some(json!({"character_list": ids})),
+                true,
+            )
             .await?;
         Self::parse("POST /character/fetch_profile", data)
     }
 
-    pub async fn service_agents(&self, service_id: &str) -> Result<Vec<CharacterObject>, PlatformError> {
+    pub async fn service_agents(
+        &self,
+        service_id: &str,
+    ) -> Result<Vec<CharacterObject>, PlatformError> {
         let data = self
-            .call(Method::GET, "/service/character/list", &[("service_id", service_id)], None, true)
+            .call(
+                Method::GET,
+                "/service/character/list",
+                &[("service_id", service_id)],
+                None,
+                true,
+            )
             .await?;
         Self::parse("GET /service/character/list", data)
     }
 
-    pub async fn create_agent(&self, service_id: &str, context: &CharacterContext) -> Result<CharacterObject, PlatformError> {
+    pub async fn create_agent(
+        &self,
+        service_id: &str,
+        context: &CharacterContext,
+    ) -> Result<CharacterObject, PlatformError> {
         let body = json!({"service_id": service_id, "context": context});
-        let data = self.call(Method::POST, "/service/character/create", &[], Some(body), true).await?;
+        let data = self
+            .call(
+                Method::POST,
+                "/service/character/create",
+                &[],
+                Some(body),
+                true,
+            )
+            .await?;
         Self::parse("POST /service/character/create", data)
     }
 
     /// `POST /service/group/create`: `data` itself is the new group id.
     pub async fn create_service_group(&self, ids: &[String]) -> Result<String, PlatformError> {
         let body = json!({"group_id": "", "characters": ids});
-        let data = self.call(Method::POST, "/service/group/create", &[], Some(body), true).await?;
+        let data = self
+            .call(Method::POST, "/service/group/create", &[], Some(body), true)
+            .await?;
         match data {
             Value::String(id) => Ok(id),
             other => Err(PlatformError::BadResponse {
@@ -219,9 +288,19 @@ impl HttpApi {
         }
     }
 
-    pub async fn user_group_list(&self, channel_id: &str, service_id: &str) -> Result<Vec<GroupEntry>, PlatformError> {
+    pub async fn user_group_list(
+        &self,
+        channel_id: &str,
+        service_id: &str,
+    ) -> Result<Vec<GroupEntry>, PlatformError> {
         let data = self
-            .call(Method::GET, "/user/group/list", &[("channel_id", channel_id), ("service_id", service_id)], None, true)
+            .call(
+                Method::GET,
+                "/user/group/list",
+                &[("channel_id", channel_id), ("service_id", service_id)],
+                None,
+                true,
+            )
             .await?;
         if data.is_null() {
             return Ok(Vec::new());
@@ -231,7 +310,13 @@ impl HttpApi {
 
     pub async fn upload_target(&self, extension: &str) -> Result<UploadTarget, PlatformError> {
         let data = self
-            .call(Method::GET, "/file/upload", &[("extension", extension)], None, true)
+            .call(
+                Method::GET,
+                "/file/upload",
+                &[("extension", extension)],
+                None,
+                true,
+            )
             .await?;
         Self::parse("GET /file/upload", data)
     }

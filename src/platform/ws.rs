@@ -125,16 +125,21 @@ pub fn spawn(
             if let Err(e) = write_all(&mut sink, &first[..]).await {
                 tracing::warn!(error = %e, "connection lost during login");
                 unsent.extend(first.into_iter().skip(1));
-                if sleep_or_shutdown(&mut shutdown, jitter(backoff)).await { return; }
+                if sleep_or_shutdown(&mut shutdown, jitter(backoff)).await {
+                    return;
+                }
                 backoff = (backoff * 2).min(opts.backoff_max);
                 continue;
             }
             tracing::info!(url = %url, reconnect = connected_before, "connected to the platform");
-            let _ = events.send(LinkEvent::Connected { reconnect: connected_before });
+            let _ = events.send(LinkEvent::Connected {
+                reconnect: connected_before,
+            });
             connected_before = true;
             backoff = opts.backoff_min;
 
-            let mut heartbeat = tokio::time::interval_at(Instant::now() + opts.heartbeat, opts.heartbeat);
+            let mut heartbeat =
+                tokio::time::interval_at(Instant::now() + opts.heartbeat, opts.heartbeat);
             heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
             let mut last_heard = Instant::now();
             let reason: String = loop {
@@ -195,7 +200,10 @@ fn frame_of(o: Outgoing, login: &LoginFrame) -> String {
     }
 }
 
-async fn write_all<S>(sink: &mut S, frames: &[String]) -> Result<(), tokio_tungstenite::tungstenite::Error>
+async fn write_all<S>(
+    sink: &mut S,
+    frames: &[String],
+) -> Result<(), tokio_tungstenite::tungstenite::Error>
 where
     S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
 {

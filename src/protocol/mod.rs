@@ -10,5 +10,5 @@ pub mod http;
 pub mod inbound;
 pub mod outbound;
 
-pub use http::{CharacterObject, CharacterContext, Envelope};
+pub use http::{CharacterContext, CharacterObject, Envelope};
 pub use inbound::{DecodeError, Inbound, SimpleAction};

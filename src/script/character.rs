@@ -36,10 +36,22 @@ pub(super) fn register(engine: &mut Engine) {
         .register_get("description", |c: &mut Character| opt(&c.description))
         .register_fn("to_string", |c: &mut Character| c.to_string())
         .register_fn("to_debug", |c: &mut Character| format!("{c:?}"))
-        .register_fn("==", |a: Character, b: Character| a.character_id == b.character_id)
-        .register_fn("!=", |a: Character, b: Character| a.character_id != b.character_id)
-        .register_fn("==", |a: Character, b: ImmutableString| a.character_id == b.as_str())
-        .register_fn("==", |a: ImmutableString, b: Character| a.as_str() == b.character_id)
-        .register_fn("!=", |a: Character, b: ImmutableString| a.character_id != b.as_str())
-        .register_fn("!=", |a: ImmutableString, b: Character| a.as_str() != b.character_id);
+        .register_fn("==", |a: Character, b: Character| {
+            a.character_id == b.character_id
+        })
+        .register_fn("!=", |a: Character, b: Character| {
+            a.character_id != b.character_id
+        })
+        .register_fn("==", |a: Character, b: ImmutableString| {
+            a.character_id == b.as_str()
+        })
+        .register_fn("==", |a: ImmutableString, b: Character| {
+            a.as_str() == b.character_id
+        })
+        .register_fn("!=", |a: Character, b: ImmutableString| {
+            a.character_id != b.as_str()
+        })
+        .register_fn("!=", |a: ImmutableString, b: Character| {
+            a.as_str() != b.character_id
+        });
 }

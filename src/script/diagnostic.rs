@@ -17,7 +17,11 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.path, self.line, self.col, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.path, self.line, self.col, self.message
+        )
     }
 }
 
@@ -73,7 +77,12 @@ impl Diagnostic {
         }
         if let EvalAltResult::ErrorParsing(kind, pos) = e {
             let (line, col) = line_col(*pos);
-            return Diagnostic { path, line, col, message: kind.to_string() };
+            return Diagnostic {
+                path,
+                line,
+                col,
+                message: kind.to_string(),
+            };
         }
         let pos = e.position();
         let (line, col) = line_col(pos);
@@ -88,6 +97,11 @@ impl Diagnostic {
             calls.reverse();
             message = format!("{message} (in {})", calls.join(" <- "));
         }
-        Diagnostic { path, line, col, message }
+        Diagnostic {
+            path,
+            line,
+            col,
+            message,
+        }
     }
 }

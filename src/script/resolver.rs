@@ -25,7 +25,12 @@ impl ScriptsResolver {
         }
     }
 
-    fn check(&self, source: Option<&str>, path: &str, pos: Position) -> Result<PathBuf, Box<EvalAltResult>> {
+    fn check(
+        &self,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<PathBuf, Box<EvalAltResult>> {
         let file = self.inner.get_file_path(path, source.map(Path::new));
         let real = file.canonicalize().unwrap_or_else(|_| normalize(&file));
         if !real.starts_with(&self.root) {
@@ -44,7 +49,13 @@ impl ScriptsResolver {
 }
 
 impl ModuleResolver for ScriptsResolver {
-    fn resolve(&self, engine: &Engine, source: Option<&str>, path: &str, pos: Position) -> Result<Rc<Module>, Box<EvalAltResult>> {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<Rc<Module>, Box<EvalAltResult>> {
         let file = self.check(source, path, pos)?;
         let module = self.inner.resolve(engine, source, path, pos)?;
         let mut seen = self.seen.borrow_mut();
@@ -54,7 +65,13 @@ impl ModuleResolver for ScriptsResolver {
         Ok(module)
     }
 
-    fn resolve_ast(&self, engine: &Engine, source: Option<&str>, path: &str, pos: Position) -> Option<Result<AST, Box<EvalAltResult>>> {
+    fn resolve_ast(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Option<Result<AST, Box<EvalAltResult>>> {
         if let Err(e) = self.check(source, path, pos) {
             return Some(Err(e));
         }

@@ -23,7 +23,10 @@ pub struct CompileOptions {
 
 impl CompileOptions {
     pub fn for_main(main: &Path) -> Self {
-        let scripts_dir = main.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        let scripts_dir = main
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
         CompileOptions {
             main: main.to_path_buf(),
             scripts_dir,
@@ -49,7 +52,10 @@ pub struct ServiceScript {
     this: Dynamic,
 }
 
-fn build_engine(opts: &CompileOptions, host: Rc<dyn HostApi>) -> (Engine, Rc<std::cell::RefCell<Vec<PathBuf>>>) {
+fn build_engine(
+    opts: &CompileOptions,
+    host: Rc<dyn HostApi>,
+) -> (Engine, Rc<std::cell::RefCell<Vec<PathBuf>>>) {
     let mut engine = Engine::new();
     engine.set_max_call_levels(64);
     engine.set_max_expr_depths(128, 64);
@@ -57,7 +63,9 @@ fn build_engine(opts: &CompileOptions, host: Rc<dyn HostApi>) -> (Engine, Rc<std
     let seen = resolver.seen.clone();
     engine.set_module_resolver(resolver);
     engine.on_print(|s| tracing::info!(target: "script", "{s}"));
-    engine.on_debug(|s, src, pos| tracing::debug!(target: "script", "{}:{pos}: {s}", src.unwrap_or("")));
+    engine.on_debug(
+        |s, src, pos| tracing::debug!(target: "script", "{}:{pos}: {s}", src.unwrap_or("")),
+    );
     character::register(&mut engine);
     api::register(&mut engine, host);
     (engine, seen)
@@ -69,8 +77,9 @@ impl ServiceScript {
     pub fn load(opts: &CompileOptions, host: Rc<dyn HostApi>) -> Result<Self, Diagnostic> {
         let (engine, seen) = build_engine(opts, host);
         let main_display = opts.display(&opts.main);
-        let text = std::fs::read_to_string(&opts.main)
-            .map_err(|e| Diagnostic::plain(&main_display, format!("cannot read the script: {e}")))?;
+        let text = std::fs::read_to_string(&opts.main).map_err(|e| {
+            Diagnostic::plain(&main_display, format!("cannot read the script: {e}"))
+        })?;
         let mut ast = engine
             .compile_into_self_contained(&Scope::new(), &text)
             .map_err(|e| {

@@ -23,7 +23,12 @@ impl HostApi for Recorder {
         Ok(())
     }
     fn create_agent(&self, name: &str, _: &str, d: &str) -> Result<Character, String> {
-        Ok(Character { character_id: format!("agent-{name}"), name: name.into(), avatar: None, description: Some(d.into()) })
+        Ok(Character {
+            character_id: format!("agent-{name}"),
+            name: name.into(),
+            avatar: None,
+            description: Some(d.into()),
+        })
     }
     fn fetch_agents(&self) -> Result<Vec<Character>, String> {
         Ok(vec![])
@@ -33,7 +38,13 @@ impl HostApi for Recorder {
     }
 }
 
-fn load(text: &str) -> (tempfile::TempDir, Rc<Recorder>, Result<ServiceScript, Diagnostic>) {
+fn load(
+    text: &str,
+) -> (
+    tempfile::TempDir,
+    Rc<Recorder>,
+    Result<ServiceScript, Diagnostic>,
+) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("scripts")).unwrap();
     let main = dir.path().join("scripts/service.rhai");
@@ -59,7 +70,10 @@ fn tutorial_views_put_self_first_then_meow() {
     *rec.members.borrow_mut() = vec!["a".into(), "b".into(), "c".into()];
     assert!(s.call("on_channel_checkin", vec!["ch".into()]).unwrap());
     let sent = rec.sent.borrow().clone();
-    let views: Vec<(Vec<&str>, &str)> = sent.iter().map(|(c, r)| (c.iter().map(String::as_str).collect(), r[0].as_str())).collect();
+    let views: Vec<(Vec<&str>, &str)> = sent
+        .iter()
+        .map(|(c, r)| (c.iter().map(String::as_str).collect(), r[0].as_str()))
+        .collect();
     assert_eq!(
         views,
         vec![
@@ -84,11 +98,19 @@ fn syntax_error_points_at_line_and_column() {
 
 #[test]
 fn runtime_error_names_innermost_position_and_call_chain() {
-    let (_d, _r, s) = load("fn on_start() { this.helper(); }\nfn helper() {\n  let x = 1;\n  x.nope();\n}\n");
+    let (_d, _r, s) =
+        load("fn on_start() { this.helper(); }\nfn helper() {\n  let x = 1;\n  x.nope();\n}\n");
     let mut s = s.unwrap();
     let d = s.call("on_start", vec![]).unwrap_err();
-    assert_eq!((d.path.as_str(), d.line), ("scripts/service.rhai", 4), "{d}");
-    assert!(d.message.contains("nope") && d.message.contains("helper <- on_start"), "{d}");
+    assert_eq!(
+        (d.path.as_str(), d.line),
+        ("scripts/service.rhai", 4),
+        "{d}"
+    );
+    assert!(
+        d.message.contains("nope") && d.message.contains("helper <- on_start"),
+        "{d}"
+    );
 }
 
 #[test]
@@ -119,9 +141,17 @@ fn imports_outside_the_scripts_dir_are_refused() {
 fn imported_module_functions_work() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("scripts")).unwrap();
-    std::fs::write(dir.path().join("scripts/util.rhai"), "fn double(x) { x * 2 }\n").unwrap();
+    std::fs::write(
+        dir.path().join("scripts/util.rhai"),
+        "fn double(x) { x * 2 }\n",
+    )
+    .unwrap();
     let main = dir.path().join("scripts/service.rhai");
-    std::fs::write(&main, "import \"util\" as util;\nfn on_start() { this.v = util::double(21); }\n").unwrap();
+    std::fs::write(
+        &main,
+        "import \"util\" as util;\nfn on_start() { this.v = util::double(21); }\n",
+    )
+    .unwrap();
     let rec: Rc<dyn HostApi> = Rc::new(Recorder::default());
     let mut s = ServiceScript::load(&CompileOptions::for_main(&main), rec).unwrap();
     assert_eq!(s.files().len(), 2);

@@ -14,7 +14,9 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 
 pub async fn start_sandbox() -> Sandbox {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    Sandbox::start(SandboxOptions::default()).await.expect("sandbox starts")
+    Sandbox::start(SandboxOptions::default())
+        .await
+        .expect("sandbox starts")
 }
 
 /// Polls `check` until it returns `Some`, or panics with `what` at the deadline.
@@ -44,7 +46,10 @@ pub fn sees(control: &SandboxControl, user: &str, channel_id: &str) -> Vec<Strin
 }
 
 pub fn version(control: &SandboxControl, user: &str, channel_id: &str) -> u64 {
-    control.view(user, channel_id).map(|v| v.version).unwrap_or(0)
+    control
+        .view(user, channel_id)
+        .map(|v| v.version)
+        .unwrap_or(0)
 }
 
 /// Waits until `user` sees exactly `expected`.
@@ -69,7 +74,11 @@ pub struct ServiceDir {
 
 impl ServiceDir {
     pub fn new(sandbox: &Sandbox, channels: &[&str]) -> Self {
-        Self::with_script(sandbox, channels, &std::fs::read_to_string(repo_root().join("scripts/service.rhai")).unwrap())
+        Self::with_script(
+            sandbox,
+            channels,
+            &std::fs::read_to_string(repo_root().join("scripts/service.rhai")).unwrap(),
+        )
     }
 
     pub fn with_script(sandbox: &Sandbox, channels: &[&str], script: &str) -> Self {
@@ -79,21 +88,34 @@ impl ServiceDir {
         std::fs::create_dir_all(p.join("resources")).unwrap();
         std::fs::create_dir_all(p.join("config")).unwrap();
         std::fs::write(p.join("scripts/service.rhai"), script).unwrap();
-        std::fs::copy(repo_root().join("resources/avatar.png"), p.join("resources/avatar.png")).unwrap();
+        std::fs::copy(
+            repo_root().join("resources/avatar.png"),
+            p.join("resources/avatar.png"),
+        )
+        .unwrap();
         let email = format!("svc-{}@test.local", uuid::Uuid::new_v4());
-        write_json(&p.join("config/config.json"), &serde_json::json!({
-            "account_config": "config/account.json",
-            "service_config": "config/service.json",
-            "log_config": {"terminal_log_level": "DEBUG"}
-        }));
-        write_json(&p.join("config/account.json"), &serde_json::json!({"email": email, "password": "pw-for-tests"}));
-        write_json(&p.join("config/service.json"), &serde_json::json!({
-            "http_server_uri": sandbox.http_url(),
-            "ws_server_uri": sandbox.ws_url(),
-            "service_id": "",
-            "channels": channels,
-            "others": "include"
-        }));
+        write_json(
+            &p.join("config/config.json"),
+            &serde_json::json!({
+                "account_config": "config/account.json",
+                "service_config": "config/service.json",
+                "log_config": {"terminal_log_level": "DEBUG"}
+            }),
+        );
+        write_json(
+            &p.join("config/account.json"),
+            &serde_json::json!({"email": email, "password": "pw-for-tests"}),
+        );
+        write_json(
+            &p.join("config/service.json"),
+            &serde_json::json!({
+                "http_server_uri": sandbox.http_url(),
+                "ws_server_uri": sandbox.ws_url(),
+                "service_id": "",
+                "channels": channels,
+                "others": "include"
+            }),
+        );
         ServiceDir { dir }
     }
 
@@ -102,14 +124,19 @@ impl ServiceDir {
     }
 
     pub fn service_id(&self) -> String {
-        let v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(self.path().join("config/service.json")).unwrap()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(self.path().join("config/service.json")).unwrap(),
+        )
+        .unwrap();
         v["service_id"].as_str().unwrap_or("").to_string()
     }
 
     /// Starts `moobius-host run --dir <this dir>`.
     pub fn run_host(&self) -> HostProcess {
-        HostProcess::spawn(&["run", "--dir", &self.path().display().to_string()], self.path())
+        HostProcess::spawn(
+            &["run", "--dir", &self.path().display().to_string()],
+            self.path(),
+        )
     }
 }
 

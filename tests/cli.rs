@@ -1,0 +1,158 @@
+//! The command line as a user meets it: clear one-line errors with exit code
+//! 2 for a broken config or script (and no network traffic before them),
+//! helpful `--help`, a clean stop on Ctrl+C, and no secret in the logs.
+
+mod common;
+use common::*;
+use std::process::Command;
+
+fn run_in(dir: &std::path::Path) -> std::process::Output {
+    Command::new(binary())
+        .args(["run", "--dir", &dir.display().to_string()])
+        .env_remove("MOOBIUS_EMAIL")
+        .env_remove("MOOBIUS_PASSWORD")
+        .output()
+        .unwrap()
+}
+
+fn assert_one_line_error(out: &std::process::Output, expected: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "exit code 2 expected; stderr: {stderr}"
+    );
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "exactly one line expected: {stderr}");
+    for e in expected {
+        assert!(lines[0].contains(e), "{:?} should contain {e:?}", lines[0]);
+    }
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configs_exit_2_naming_file_and_key_without_network() {
+    let sandbox = start_sandbox().await;
+    let svc = ServiceDir::new(&sandbox, &["ch"]);
+    let cfg = svc.path().join("config/service.json");
+    let good = std::fs::read_to_string(&cfg).unwrap();
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
+        f(&mut v);
+        write_json(&cfg, &v);
+    };
+
+    edit(&|v| v["others"] = "sometimes".into());
+    assert_one_line_error(
+        &run_in(svc.path()),
+        &["config/service.json", "others", "sometimes"],
+    );
+    edit(&|v| v["http_server_uri"] = "not a url".into());
+    assert_one_line_error(
+        &run_in(svc.path()),
+        &["config/service.json", "http_server_uri"],
+    );
+    edit(&|_| {});
+
+    std::fs::write(
+        svc.path().join("config/account.json"),
+        r#"{"password": "x"}"#,
+    )
+    .unwrap();
+    assert_one_line_error(
+        &run_in(svc.path()),
+        &["config/account.json", "email", "missing"],
+    );
+    std::fs::write(svc.path().join("config/account.json"), "{ not json").unwrap();
+    assert_one_line_error(
+        &run_in(svc.path()),
+        &["config/account.json", "not valid JSON"],
+    );
+    std::fs::remove_file(svc.path().join("config/account.json")).unwrap();
+    assert_one_line_error(
+        &run_in(svc.path()),
+        &["config.json", "account_config", "cannot read"],
+    );
+
+    assert!(
+        sandbox.control().stats().requests.is_empty(),
+        "a bad config never touches the network"
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_or_missing_script_exits_2_with_position_without_network() {
+    let sandbox = start_sandbox().await;
+    let svc = ServiceDir::with_script(
+        &sandbox,
+        &["ch"],
+        "fn on_join(action) {\n    let x = ;\n}\n",
+    );
+    let out = run_in(svc.path());
+    assert_one_line_error(&out, &["scripts/service.rhai:2:"]);
+
+    std::fs::remove_file(svc.path().join("scripts/service.rhai")).unwrap();
+    assert_one_line_error(
+        &run_in(svc.path()),
+        &["scripts/service.rhai", "cannot read"],
+    );
+    assert!(
+        sandbox.control().stats().requests.is_empty(),
+        "a bad script never touches the network"
+    );
+    sandbox.shutdown().await;
+}
+
+#[test]
+fn help_describes_every_subcommand() {
+    for (sub, needle) in [
+        ("run", "--dir"),
+        ("dev", "--members"),
+        ("sandbox", "--ready-file"),
+    ] {
+        let out = Command::new(binary())
+            .args([sub, "--help"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains(needle),
+            "{sub} --help: {text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_cleanly_and_logs_hold_no_secret() {
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
+    let ch = c.create_channel("lobby");
+    c.create_user("alice");
+    c.act("alice", &ch, "join").await.unwrap();
+    let svc = ServiceDir::new(&sandbox, &[&ch]);
+    let mut host = svc.run_host();
+    wait_sees(&c, "alice", &ch, &["alice", "Meow"]).await;
+
+    let started = std::time::Instant::now();
+    let pid = host.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = wait_for("the host exits after SIGINT", || {
+        let s = host.child.try_wait().unwrap();
+        async move { s }
+    })
+    .await;
+    eprintln!("stopped {:?} after SIGINT", started.elapsed());
+    assert!(status.success(), "clean exit expected, got {status}");
+    let log = host.log();
+    assert!(log.contains("stopping"), "{log}");
+    assert!(
+        !log.contains("pw-for-tests"),
+        "the password must never be logged"
+    );
+    sandbox.shutdown().await;
+}
