@@ -6,7 +6,7 @@
 
 use super::resolver::ScriptsResolver;
 use super::{api, character, Diagnostic, HostApi, HANDLERS};
-use rhai::{CallFnOptions, Dynamic, Engine, Map, Scope, AST};
+use rhai::{CallFnOptions, Dynamic, Engine, Map, Scope, Stmt, AST};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -71,6 +71,24 @@ fn build_engine(
     (engine, seen)
 }
 
+/// The top level of a service holds `import`s and functions only: handlers
+/// are the entry points, and code at the top level would otherwise run (or
+/// not) depending on whether the script imports anything.
+fn check_top_level(ast: &AST, path: &str) -> Result<(), Diagnostic> {
+    for stmt in ast.statements() {
+        if !matches!(stmt, Stmt::Import(..) | Stmt::Noop(..)) {
+            let pos = stmt.position();
+            return Err(Diagnostic {
+                path: path.to_string(),
+                line: pos.line().unwrap_or(0),
+                col: pos.position().unwrap_or(0),
+                message: "only `import` statements and functions may be at the top level of a service; put set-up code in before_channel_init()".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl ServiceScript {
     /// Builds the engine (with `host` behind the script API) and compiles the
     /// service. Touches no network.
@@ -88,6 +106,7 @@ impl ServiceScript {
                 d
             })?;
         ast.set_source(main_display.as_str());
+        check_top_level(&ast, &main_display)?;
         let handlers = ast
             .iter_functions()
             .map(|f| (f.name.to_string(), f.params.len()))

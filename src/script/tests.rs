@@ -158,3 +158,11 @@ fn imported_module_functions_work() {
     s.call("on_start", vec![]).unwrap();
     assert!(s.this().to_string().contains("42"), "{}", s.this());
 }
+
+#[test]
+fn top_level_code_is_refused_with_its_position() {
+    let (_d, _r, s) = load("fn on_start() {}\n\nlet x = 1;\n");
+    let d = s.err().unwrap();
+    assert_eq!(d.line, 3, "{d}");
+    assert!(d.message.contains("top level"), "{d}");
+}
