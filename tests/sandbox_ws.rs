@@ -344,3 +344,25 @@ async fn updates_skip_non_members_and_unbound_services() {
     assert_eq!(view["version"], 1);
     w.sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_closes_open_connections() {
+    let w = world().await;
+    let mut service = w.service_ws().await;
+    let ws_url = w.sandbox.ws_url();
+    w.sandbox.shutdown().await;
+    // The socket ends (a close frame, then the end of the stream).
+    loop {
+        match tokio::time::timeout(DEADLINE, service.next_raw())
+            .await
+            .expect("closed before the deadline")
+        {
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+            Some(Ok(_)) => {}
+        }
+    }
+    assert!(
+        tokio_tungstenite::connect_async(&ws_url).await.is_err(),
+        "listener is gone"
+    );
+}

@@ -115,8 +115,8 @@ impl Drop for PrivateDir {
     }
 }
 
-/// A running sandbox. Dropping it without `shutdown` still removes its
-/// directory, but listeners stop only when the runtime does.
+/// A running sandbox. Call `shutdown` to stop it and wait; dropping it
+/// stops it without waiting.
 #[derive(Debug)]
 pub struct Sandbox {
     shared: Arc<Shared>,
@@ -211,18 +211,31 @@ impl Sandbox {
 
     /// Stops the listeners and every connection, then removes the private
     /// directory.
-    pub async fn shutdown(self) {
-        self.shared.trigger_shutdown();
-        for (handle, _) in &self.servers {
-            handle.shutdown();
-        }
-        for (_, task) in self.servers {
+    pub async fn shutdown(mut self) {
+        self.stop_accepting();
+        for (_, task) in std::mem::take(&mut self.servers) {
             let abort = task.abort_handle();
             if tokio::time::timeout(STOP_TIMEOUT, task).await.is_err() {
                 abort.abort();
             }
         }
         tracing::info!("sandbox stopped");
+    }
+
+    /// Tells listeners and connection tasks to stop; does not wait.
+    fn stop_accepting(&self) {
+        self.shared.trigger_shutdown();
+        for (handle, _) in &self.servers {
+            handle.shutdown();
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    /// A sandbox dropped without `shutdown` (say, by a failing test) still
+    /// stops serving; its directory goes with `PrivateDir`'s own drop.
+    fn drop(&mut self) {
+        self.stop_accepting();
     }
 }
 

@@ -130,6 +130,13 @@ impl Ws {
         self.stream.send(message).await.expect("frame sent");
     }
 
+    /// The next item of the stream, whatever it is (no deadline).
+    pub async fn next_raw(
+        &mut self,
+    ) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
+        self.stream.next().await
+    }
+
     /// The next raw message, within the deadline.
     pub async fn next_message(&mut self) -> Message {
         tokio::time::timeout(DEADLINE, self.stream.next())
