@@ -132,8 +132,20 @@ fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), SandboxError> {
     bound.map_err(|source| SandboxError::Bind { addr, source })
 }
 
+/// `scheme://ip:port/`; a wildcard listen address is advertised as loopback,
+/// which is what clients on this machine can dial.
 fn base_url(scheme: &str, addr: SocketAddr) -> String {
-    format!("{scheme}://{addr}/")
+    format!("{scheme}://{}/", dialable(addr))
+}
+
+fn dialable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        }
+        ip if ip.is_unspecified() => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port())),
+        _ => addr,
+    }
 }
 
 impl Sandbox {
@@ -150,7 +162,7 @@ impl Sandbox {
         let shared = Arc::new(Shared::new(files_dir));
         let mut ready = ReadyInfo {
             http: http.clone(),
-            ws: format!("ws://{addr}/ws"),
+            ws: format!("ws://{}/ws", dialable(addr)),
             wss: None,
             https: None,
             ca_pem: None,
@@ -171,7 +183,7 @@ impl Sandbox {
             let (listener, addr) = bind(SocketAddr::new(addr.ip(), 0))?;
             let https = base_url("https", addr);
             ready.https = Some(https.clone());
-            ready.wss = Some(format!("wss://{addr}/ws"));
+            ready.wss = Some(format!("wss://{}/ws", dialable(addr)));
             ready.ca_pem = Some(ca_path);
             let config = axum_server::tls_rustls::RustlsConfig::from_config(material.server_config);
             let handle = axum_server::Handle::new();
