@@ -519,3 +519,24 @@ async fn control_api_errors_members_and_lost_events() {
     assert!(body["error"].is_string());
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_taken_port_is_a_start_error() {
+    let first = start().await;
+    let taken = first
+        .http_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("socket address in the URL");
+    let second = moobius_host::sandbox::Sandbox::start(moobius_host::sandbox::SandboxOptions {
+        listen: taken,
+        tls: false,
+    })
+    .await;
+    assert!(matches!(
+        second,
+        Err(moobius_host::sandbox::SandboxError::Bind { .. })
+    ));
+    first.shutdown().await;
+}

@@ -157,9 +157,20 @@ impl Sandbox {
         let files_dir = dir.0.join("files");
         std::fs::create_dir(&files_dir).map_err(SandboxError::TempDir)?;
 
+        // Everything that can fail happens before anything is spawned.
         let (listener, addr) = bind(opts.listen)?;
-        let http = base_url("http", addr);
+        let secure = if opts.tls {
+            let material = tls::generate()?;
+            let ca_path = dir.0.join("ca.pem");
+            std::fs::write(&ca_path, &material.ca_pem).map_err(SandboxError::WriteCa)?;
+            let (listener, addr) = bind(SocketAddr::new(addr.ip(), 0))?;
+            Some((material, ca_path, listener, addr))
+        } else {
+            None
+        };
+
         let shared = Arc::new(Shared::new(files_dir));
+        let http = base_url("http", addr);
         let mut ready = ReadyInfo {
             http: http.clone(),
             ws: format!("ws://{}/ws", dialable(addr)),
@@ -171,16 +182,10 @@ impl Sandbox {
         let handle = axum_server::Handle::new();
         let app = router::build(shared.clone(), http);
         let server = axum_server::from_tcp(listener).handle(handle.clone());
-        servers.push((
-            handle,
-            spawn_server("http", server.serve(app.into_make_service())),
-        ));
+        let task = spawn_server("http", server.serve(app.into_make_service()));
+        servers.push((handle, task));
 
-        if opts.tls {
-            let material = tls::generate()?;
-            let ca_path = dir.0.join("ca.pem");
-            std::fs::write(&ca_path, &material.ca_pem).map_err(SandboxError::WriteCa)?;
-            let (listener, addr) = bind(SocketAddr::new(addr.ip(), 0))?;
+        if let Some((material, ca_path, listener, addr)) = secure {
             let https = base_url("https", addr);
             ready.https = Some(https.clone());
             ready.wss = Some(format!("wss://{}/ws", dialable(addr)));
@@ -189,10 +194,8 @@ impl Sandbox {
             let handle = axum_server::Handle::new();
             let app = router::build(shared.clone(), https);
             let server = axum_server::from_tcp_rustls(listener, config).handle(handle.clone());
-            servers.push((
-                handle,
-                spawn_server("https", server.serve(app.into_make_service())),
-            ));
+            let task = spawn_server("https", server.serve(app.into_make_service()));
+            servers.push((handle, task));
         }
         tracing::info!(http = %ready.http, https = ?ready.https, "sandbox listening");
         Ok(Sandbox {
