@@ -17,7 +17,11 @@ use super::view::{as_list, ViewChange, ViewMessage};
 /// Expands a `recipients` or `content.characters` value: a group id, or
 /// (leniently) a list of ids. Duplicates are removed, order is kept.
 fn expand(world: &World, value: Option<&Value>) -> Option<Vec<String>> {
-    let ids = match value? {
+    let Some(value) = value else {
+        tracing::warn!("service frame lacks a group field (recipients or content.characters)");
+        return None;
+    };
+    let ids = match value {
         Value::String(group_id) => match world.state.expand_group(group_id) {
             Ok(ids) => ids,
             Err(err) => {

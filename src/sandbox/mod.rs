@@ -115,8 +115,8 @@ impl Drop for PrivateDir {
     }
 }
 
-/// A running sandbox. Dropping it without `shutdown` still removes its
-/// directory, but listeners stop only when the runtime does.
+/// A running sandbox. Call `shutdown` to stop it and wait; dropping it
+/// stops it without waiting.
 #[derive(Debug)]
 pub struct Sandbox {
     shared: Arc<Shared>,
@@ -132,8 +132,20 @@ fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), SandboxError> {
     bound.map_err(|source| SandboxError::Bind { addr, source })
 }
 
+/// `scheme://ip:port/`; a wildcard listen address is advertised as loopback,
+/// which is what clients on this machine can dial.
 fn base_url(scheme: &str, addr: SocketAddr) -> String {
-    format!("{scheme}://{addr}/")
+    format!("{scheme}://{}/", dialable(addr))
+}
+
+fn dialable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        }
+        ip if ip.is_unspecified() => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port())),
+        _ => addr,
+    }
 }
 
 impl Sandbox {
@@ -145,12 +157,23 @@ impl Sandbox {
         let files_dir = dir.0.join("files");
         std::fs::create_dir(&files_dir).map_err(SandboxError::TempDir)?;
 
+        // Everything that can fail happens before anything is spawned.
         let (listener, addr) = bind(opts.listen)?;
-        let http = base_url("http", addr);
+        let secure = if opts.tls {
+            let material = tls::generate()?;
+            let ca_path = dir.0.join("ca.pem");
+            std::fs::write(&ca_path, &material.ca_pem).map_err(SandboxError::WriteCa)?;
+            let (listener, addr) = bind(SocketAddr::new(addr.ip(), 0))?;
+            Some((material, ca_path, listener, addr))
+        } else {
+            None
+        };
+
         let shared = Arc::new(Shared::new(files_dir));
+        let http = base_url("http", addr);
         let mut ready = ReadyInfo {
             http: http.clone(),
-            ws: format!("ws://{addr}/ws"),
+            ws: format!("ws://{}/ws", dialable(addr)),
             wss: None,
             https: None,
             ca_pem: None,
@@ -159,28 +182,20 @@ impl Sandbox {
         let handle = axum_server::Handle::new();
         let app = router::build(shared.clone(), http);
         let server = axum_server::from_tcp(listener).handle(handle.clone());
-        servers.push((
-            handle,
-            spawn_server("http", server.serve(app.into_make_service())),
-        ));
+        let task = spawn_server("http", server.serve(app.into_make_service()));
+        servers.push((handle, task));
 
-        if opts.tls {
-            let material = tls::generate()?;
-            let ca_path = dir.0.join("ca.pem");
-            std::fs::write(&ca_path, &material.ca_pem).map_err(SandboxError::WriteCa)?;
-            let (listener, addr) = bind(SocketAddr::new(addr.ip(), 0))?;
+        if let Some((material, ca_path, listener, addr)) = secure {
             let https = base_url("https", addr);
             ready.https = Some(https.clone());
-            ready.wss = Some(format!("wss://{addr}/ws"));
+            ready.wss = Some(format!("wss://{}/ws", dialable(addr)));
             ready.ca_pem = Some(ca_path);
             let config = axum_server::tls_rustls::RustlsConfig::from_config(material.server_config);
             let handle = axum_server::Handle::new();
             let app = router::build(shared.clone(), https);
             let server = axum_server::from_tcp_rustls(listener, config).handle(handle.clone());
-            servers.push((
-                handle,
-                spawn_server("https", server.serve(app.into_make_service())),
-            ));
+            let task = spawn_server("https", server.serve(app.into_make_service()));
+            servers.push((handle, task));
         }
         tracing::info!(http = %ready.http, https = ?ready.https, "sandbox listening");
         Ok(Sandbox {
@@ -211,18 +226,31 @@ impl Sandbox {
 
     /// Stops the listeners and every connection, then removes the private
     /// directory.
-    pub async fn shutdown(self) {
-        self.shared.trigger_shutdown();
-        for (handle, _) in &self.servers {
-            handle.shutdown();
-        }
-        for (_, task) in self.servers {
+    pub async fn shutdown(mut self) {
+        self.stop_accepting();
+        for (_, task) in std::mem::take(&mut self.servers) {
             let abort = task.abort_handle();
             if tokio::time::timeout(STOP_TIMEOUT, task).await.is_err() {
                 abort.abort();
             }
         }
         tracing::info!("sandbox stopped");
+    }
+
+    /// Tells listeners and connection tasks to stop; does not wait.
+    fn stop_accepting(&self) {
+        self.shared.trigger_shutdown();
+        for (handle, _) in &self.servers {
+            handle.shutdown();
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    /// A sandbox dropped without `shutdown` (say, by a failing test) still
+    /// stops serving; its directory goes with `PrivateDir`'s own drop.
+    fn drop(&mut self) {
+        self.stop_accepting();
     }
 }
 

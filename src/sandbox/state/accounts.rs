@@ -7,25 +7,21 @@ use super::{new_id, new_secret, Account, State, StateError};
 impl State {
     /// Creates an account for `email`, or returns the existing one untouched.
     pub fn ensure_account(&mut self, email: &str, password: &str) -> &Account {
-        let user_id = match self.emails.get(email) {
-            Some(id) => id.clone(),
-            None => {
-                let user_id = new_id();
-                let name = email.split('@').next().unwrap_or(email).to_string();
-                let account = Account {
-                    user_id: user_id.clone(),
-                    email: email.to_string(),
-                    password: password.to_string(),
-                    name,
-                    avatar: None,
-                    description: None,
-                };
-                self.emails.insert(email.to_string(), user_id.clone());
-                self.accounts.insert(user_id.clone(), account);
-                user_id
-            }
-        };
-        &self.accounts[&user_id]
+        let user_id = self
+            .emails
+            .entry(email.to_string())
+            .or_insert_with(new_id)
+            .clone();
+        self.accounts
+            .entry(user_id.clone())
+            .or_insert_with(|| Account {
+                user_id,
+                email: email.to_string(),
+                password: password.to_string(),
+                name: email.split('@').next().unwrap_or(email).to_string(),
+                avatar: None,
+                description: None,
+            })
     }
 
     /// Creates a control-API user `<name>@sandbox.local` with a generated

@@ -211,3 +211,85 @@ impl State {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_users_are_idempotent_and_resolvable() {
+        let mut state = State::default();
+        let first = state.ensure_sandbox_user("alice");
+        let again = state.ensure_sandbox_user("alice");
+        assert_eq!(
+            (first.user_id.as_str(), first.password.as_str()),
+            (again.user_id.as_str(), again.password.as_str())
+        );
+        assert_eq!(first.email, "alice@sandbox.local");
+        assert_eq!(
+            state.resolve_user("alice").map(|a| a.user_id.clone()),
+            Ok(first.user_id.clone())
+        );
+        assert_eq!(
+            state.resolve_user(&first.user_id).map(|a| a.name.clone()),
+            Ok("alice".to_string())
+        );
+        assert_eq!(
+            state.resolve_user("bob").err(),
+            Some(StateError::UnknownUser("bob".into()))
+        );
+        // The sandbox user signs in with the generated password like anyone else.
+        assert!(state
+            .sign_in("alice@sandbox.local", &first.password)
+            .is_ok());
+        assert_eq!(
+            state.sign_in("alice@sandbox.local", "guess").err(),
+            Some(StateError::WrongPassword)
+        );
+    }
+
+    #[test]
+    fn members_keep_join_order_and_groups_expand() {
+        let mut state = State::default();
+        let channel = state.create_channel("lobby", "");
+        assert_eq!(state.add_member(&channel, "b"), Ok(true));
+        assert_eq!(state.add_member(&channel, "a"), Ok(true));
+        assert_eq!(state.add_member(&channel, "b"), Ok(false));
+        assert_eq!(
+            state.channel(&channel).map(|c| c.members.clone()),
+            Ok(vec!["b".to_string(), "a".to_string()])
+        );
+        assert_eq!(state.remove_member(&channel, "b"), Ok(true));
+        assert_eq!(state.remove_member(&channel, "b"), Ok(false));
+
+        let group = state.create_group(vec!["x".into(), "y".into()], None);
+        assert_eq!(
+            state.expand_group(&group),
+            Ok(vec!["x".to_string(), "y".to_string()])
+        );
+        assert_eq!(state.expand_group("service"), Ok(Vec::new()));
+        assert!(state.expand_group("nope").is_err());
+        assert_eq!(state.stats.groups_created, 1);
+    }
+
+    #[test]
+    fn only_the_owner_may_use_a_service() {
+        let mut state = State::default();
+        let service = state.create_service("owner");
+        assert!(state.owned_service("owner", &service).is_ok());
+        assert_eq!(
+            state.owned_service("other", &service).err(),
+            Some(StateError::NotOwner(service.clone()))
+        );
+        let channel = state.create_channel("c", "");
+        state.bind(&channel, &service).expect("bind");
+        assert_eq!(
+            state.services_of("owner"),
+            vec![(service.clone(), vec![channel.clone()])]
+        );
+        state
+            .unbind(&channel, "someone-else")
+            .expect("unbind is a no-op");
+        assert_eq!(state.services_of("owner")[0].1, vec![channel]);
+    }
+}

@@ -39,7 +39,11 @@ impl State {
                 let channels = self
                     .channel_order
                     .iter()
-                    .filter(|c| self.channels[*c].service_id.as_deref() == Some(id.as_str()))
+                    .filter(|c| {
+                        self.channels
+                            .get(*c)
+                            .is_some_and(|ch| ch.service_id.as_deref() == Some(id.as_str()))
+                    })
                     .cloned()
                     .collect();
                 (id.clone(), channels)
@@ -55,18 +59,14 @@ impl State {
         description: Option<String>,
     ) -> &Agent {
         let character_id = new_id();
-        self.agents.insert(
-            character_id.clone(),
-            Agent {
-                character_id: character_id.clone(),
-                service_id: service_id.to_string(),
-                name: name.to_string(),
-                avatar,
-                description,
-            },
-        );
         self.agent_order.push(character_id.clone());
-        &self.agents[&character_id]
+        self.agents.entry(character_id.clone()).or_insert(Agent {
+            character_id,
+            service_id: service_id.to_string(),
+            name: name.to_string(),
+            avatar,
+            description,
+        })
     }
 
     pub fn agent_mut(

@@ -1,0 +1,222 @@
+//! The sandbox's file upload/download and its control API (statuses,
+//! errors, members, lost events), over loopback.
+
+mod sandbox_support;
+
+use sandbox_support::{start, Api};
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn upload_then_get_and_head() {
+    let sandbox = start().await;
+    let api = Api::new(&sandbox.http_url());
+    let token = api.sign_in("up@example.com", "pw").await;
+    let ticket = api
+        .ok("GET", "/file/upload?extension=png", &token, None)
+        .await;
+    let url = ticket["url"].as_str().expect("url").to_string();
+    assert!(url.ends_with('/'), "{url}");
+    let key = ticket["fields"]["key"].as_str().expect("key").to_string();
+    assert!(key.ends_with(".png"));
+
+    let bytes = vec![0x89u8, b'P', b'N', b'G', 1, 2, 3];
+    let form = reqwest::multipart::Form::new()
+        .text("key", key.clone())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes.clone())
+                .file_name("file")
+                .mime_str("application/octet-stream")
+                .expect("mime"),
+        );
+    let posted = api
+        .client
+        .post(&url)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(posted.status(), 204);
+
+    let file_url = format!("{url}{key}");
+    let got = api.client.get(&file_url).send().await.expect("download");
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.headers()["content-type"], "image/png");
+    assert_eq!(got.bytes().await.expect("body").to_vec(), bytes);
+    let head = api.client.head(&file_url).send().await.expect("head");
+    assert_eq!(
+        head.headers()["content-length"],
+        bytes.len().to_string().as_str()
+    );
+
+    // A key the sandbox never issued is refused.
+    let form = reqwest::multipart::Form::new()
+        .text("key", "abc.png")
+        .part("file", reqwest::multipart::Part::bytes(vec![1u8]));
+    assert_eq!(
+        api.client
+            .post(&url)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload")
+            .status(),
+        403
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn control_api_errors_members_and_lost_events() {
+    let sandbox = start().await;
+    let client = reqwest::Client::new();
+    let base = sandbox.http_url();
+    let post = |path: &str, body: Value| {
+        client
+            .post(format!("{base}sandbox/{path}"))
+            .json(&body)
+            .send()
+    };
+
+    let alice: Value = post("users", json!({"name": "alice"}))
+        .await
+        .expect("users")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(alice["email"], "alice@sandbox.local");
+    let again: Value = post("users", json!({"name": "alice"}))
+        .await
+        .expect("users")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(again, alice, "idempotent per name");
+    let channel: Value = post("channels", json!({"name": "lobby"}))
+        .await
+        .expect("channels")
+        .json()
+        .await
+        .expect("json");
+    let channel = channel["channel_id"]
+        .as_str()
+        .expect("channel id")
+        .to_string();
+
+    let status = |r: reqwest::Response| r.status().as_u16();
+    assert_eq!(
+        status(
+            post(
+                "act",
+                json!({"user": "zed", "channel_id": channel, "action": "join"})
+            )
+            .await
+            .expect("act")
+        ),
+        404
+    );
+    assert_eq!(
+        status(
+            post(
+                "act",
+                json!({"user": "alice", "channel_id": "nope", "action": "join"})
+            )
+            .await
+            .expect("act")
+        ),
+        404
+    );
+    assert_eq!(
+        status(
+            post(
+                "act",
+                json!({"user": "alice", "channel_id": channel, "action": "dance"})
+            )
+            .await
+            .expect("act")
+        ),
+        400
+    );
+    assert_eq!(
+        status(post("act", json!({"oops": true})).await.expect("act")),
+        400
+    );
+
+    // No service bound: ground truth changes, the event is lost.
+    let joined: Value = post(
+        "act",
+        json!({"user": "alice", "channel_id": channel, "action": "join"}),
+    )
+    .await
+    .expect("act")
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(joined, json!({"delivered": false}));
+    let by_id = sandbox
+        .control()
+        .act(
+            alice["user_id"].as_str().unwrap_or_default(),
+            &channel,
+            "refresh",
+        )
+        .await;
+    assert!(matches!(by_id, Ok(false)));
+    let members: Value = client
+        .get(format!("{base}sandbox/members?channel_id={channel}"))
+        .send()
+        .await
+        .expect("members")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        members,
+        json!({"members": [{"character_id": alice["user_id"], "name": "alice"}]})
+    );
+
+    let view: Value = client
+        .get(format!(
+            "{base}sandbox/view?user=alice&channel_id={channel}"
+        ))
+        .send()
+        .await
+        .expect("view")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        view,
+        json!({"characters": [], "buttons": [], "canvas": [], "menu": [], "style": [], "messages": [], "version": 0})
+    );
+    let missing = client
+        .get(format!("{base}sandbox/view?user=alice&channel_id=nope"))
+        .send()
+        .await
+        .expect("view");
+    assert_eq!(missing.status(), 404);
+    let body: Value = missing.json().await.expect("json error");
+    assert!(body["error"].is_string());
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_taken_port_is_a_start_error() {
+    let first = start().await;
+    let taken = first
+        .http_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("socket address in the URL");
+    let second = moobius_host::sandbox::Sandbox::start(moobius_host::sandbox::SandboxOptions {
+        listen: taken,
+        tls: false,
+    })
+    .await;
+    assert!(matches!(
+        second,
+        Err(moobius_host::sandbox::SandboxError::Bind { .. })
+    ));
+    first.shutdown().await;
+}
