@@ -123,6 +123,31 @@ impl ServiceDir {
         self.dir.path()
     }
 
+    fn edit_json(&self, file: &str, f: impl FnOnce(&mut serde_json::Value)) {
+        let path = self.path().join(file);
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        f(&mut v);
+        write_json(&path, &v);
+    }
+
+    pub fn email(&self) -> String {
+        let v: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(self.path().join("config/account.json")).unwrap(),
+        )
+        .unwrap();
+        v["email"].as_str().unwrap().to_string()
+    }
+
+    /// Uses `email` (same password as every test service) instead of a fresh account.
+    pub fn set_account(&self, email: &str) {
+        self.edit_json("config/account.json", |v| v["email"] = email.into());
+    }
+
+    pub fn set_service_key(&self, key: &str, value: serde_json::Value) {
+        self.edit_json("config/service.json", |v| v[key] = value);
+    }
+
     pub fn service_id(&self) -> String {
         let v: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(self.path().join("config/service.json")).unwrap(),
