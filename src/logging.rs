@@ -36,13 +36,28 @@ pub struct LogInitError {
 /// Installs the global subscriber. Calling it twice is harmless (the second
 /// call keeps the first subscriber), which matters for in-process tests.
 pub fn init(cfg: &LogConfig) -> Result<(), LogInitError> {
+    init_with(cfg, &[])
+}
+
+/// As [`init`], with extra terminal filter directives such as
+/// `moobius_host::host::reload=off` (for `dev`, which prints reloads itself).
+pub fn init_with(cfg: &LogConfig, terminal_directives: &[&str]) -> Result<(), LogInitError> {
     let terminal_level = parse_level(&cfg.terminal_log_level).unwrap_or(LevelFilter::INFO);
     let terminal_filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| EnvFilter::default().add_directive(terminal_level.into()));
+        .unwrap_or_else(|| {
+            terminal_directives
+                .iter()
+                .filter_map(|d| d.parse().ok())
+                .fold(
+                    EnvFilter::default().add_directive(terminal_level.into()),
+                    |f, d| f.add_directive(d),
+                )
+        });
     let mut layers: Vec<BoxedLayer> = vec![tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .with_filter(terminal_filter)
         .boxed()];

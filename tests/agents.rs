@@ -104,6 +104,7 @@ async fn avatar_paths_may_not_leave_the_service_directory() {
     );
     assert_eq!(c.stats().requests.get("GET /file/upload"), None);
     // The host keeps serving after the failed handler.
+    wait_served(&c, &ch).await;
     c.create_user("bob");
     c.act("bob", &ch, "join").await.unwrap();
     wait_sees(&c, "bob", &ch, &["bob"]).await;

@@ -3,96 +3,9 @@
 //! platform resolves for them. Checked with a real user WebSocket client.
 
 mod common;
+use common::user::*;
 use common::*;
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn post(url: &str, token: Option<&str>, body: Value) -> Value {
-    let mut req = reqwest::Client::new().post(url).json(&body);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    req.send().await.unwrap().json().await.unwrap()
-}
-
-/// Signs in as a sandbox user and opens a logged-in user WebSocket.
-async fn user_socket(sandbox: &moobius_host::sandbox::Sandbox, name: &str) -> (Socket, String) {
-    let user = sandbox.control().create_user(name);
-    let signed = post(
-        &format!("{}auth/sign_in", sandbox.http_url()),
-        None,
-        json!({"username": user.email, "password": user.password}),
-    )
-    .await;
-    let token = signed["data"]["AuthenticationResult"]["AccessToken"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (mut ws, _) = tokio_tungstenite::connect_async(sandbox.ws_url())
-        .await
-        .unwrap();
-    let login = json!({"type": "user_login", "request_id": "l1", "auth_origin": "cognito", "access_token": token});
-    ws.send(Message::text(login.to_string())).await.unwrap();
-    // The heartbeat's ack proves the login before it was processed.
-    ws.send(Message::text(
-        json!({"type": "heartbeat", "request_id": "hb1", "body": {}}).to_string(),
-    ))
-    .await
-    .unwrap();
-    next_frame(&mut ws, |f| {
-        f["type"] == "copy" && f["body"]["request_id"] == "hb1"
-    })
-    .await;
-    (ws, token)
-}
-
-async fn next_frame(ws: &mut Socket, want: impl Fn(&Value) -> bool) -> Value {
-    let read = async {
-        while let Some(Ok(msg)) = ws.next().await {
-            if let Message::Text(t) = msg {
-                let v: Value = serde_json::from_str(t.as_str()).unwrap();
-                if want(&v) {
-                    return v;
-                }
-            }
-        }
-        panic!("socket closed");
-    };
-    tokio::time::timeout(DEADLINE, read)
-        .await
-        .expect("frame within the deadline")
-}
-
-async fn expand(
-    sandbox: &moobius_host::sandbox::Sandbox,
-    token: &str,
-    group: &str,
-    channel: &str,
-    user: &str,
-) -> Vec<String> {
-    let url = format!(
-        "{}user/group?group_id={group}&channel_id={channel}&user_id={user}",
-        sandbox.http_url()
-    );
-    let v: Value = reqwest::Client::new()
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    serde_json::from_value(v["data"]["characters"].clone()).unwrap()
-}
-
-fn is_characters_update(f: &Value) -> bool {
-    f["type"] == "update" && f["body"]["subtype"] == "characters"
-}
+use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_become_cached_groups_and_users_get_no_recipients() {

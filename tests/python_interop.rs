@@ -120,7 +120,10 @@ struct PyEnv {
     wss: String,
 }
 
-/// (step, [(member, names they see)]) for every step, members in join order.
+/// Every user of the scenario: three simulated ones and the Python client.
+const USERS: [&str; 4] = ["alice", "pyuser", "bob", "carol"];
+
+/// (step, [(user, names they see)]) for every step and every user.
 type Recorded = Vec<(String, Vec<(String, Vec<String>)>)>;
 
 /// The processes of one run, checked while waiting so that a crash fails fast.
@@ -137,7 +140,9 @@ struct Run {
     present: Vec<String>,
     recorded: Recorded,
     service: Option<Service>,
-    client: Option<PyProcess>,
+    /// The Python user client and its directory (dropped in this order, so
+    /// a failing test can still print the client's output).
+    client: Option<(PyProcess, tempfile::TempDir)>,
 }
 
 async fn run_scenario(sandbox: &Sandbox, env: &PyEnv, which: Impl) -> Recorded {
@@ -181,14 +186,27 @@ async fn run_scenario(sandbox: &Sandbox, env: &PyEnv, which: Impl) -> Recorded {
 
     // The Python user client joins through the SDK's own `join_channel`.
     let client_dir = user_client_dir(env, &channel, &pyuser.email, &pyuser.password);
-    run.client = Some(PyProcess::spawn(
+    let client = PyProcess::spawn(
         "user_client.py",
         &env.python,
         "user_client.py",
         client_dir.path(),
-    ));
+    );
+    run.client = Some((client, client_dir));
     run.present.push("pyuser".into());
+    // Settling means the sandbox shows pyuser as a member and the service
+    // sent pyuser their own view.
     run.settle("the Python user client joins").await;
+    // The views also reached the real client over wss:// (the SDK logs every
+    // received frame, then fails to parse a characters update: PROTOCOL 9.3).
+    run.wait(
+        "the Python user client receives a characters update",
+        |run| {
+            let (client, _) = run.client.as_ref().unwrap();
+            received(&client.output(), "update", "characters")
+        },
+    )
+    .await;
     if let Some(Service::Python(service, _)) = &run.service {
         // Its `join_channel` reached the service as `join` followed by `refresh`.
         let log = service.output();
@@ -216,16 +234,14 @@ async fn run_scenario(sandbox: &Sandbox, env: &PyEnv, which: Impl) -> Recorded {
     // A refresh re-sends alice's view (same list, new version).
     let before = version(&control, "alice", &channel);
     assert!(control.act("alice", &channel, "refresh").await.unwrap());
-    run.wait("alice's view is re-sent after her refresh", |c, ch| {
-        version(c, "alice", ch) > before
+    run.wait("alice's view is re-sent after her refresh", |run| {
+        version(&run.control, "alice", &run.channel) > before
     })
     .await;
     run.settle("alice refreshes").await;
 
     let recorded = std::mem::take(&mut run.recorded);
-    if let Some(c) = &run.client { eprintln!("CLIENT OUT:\n{}", c.output()); let _ = std::process::Command::new("sh").arg("-c").arg(format!("ls -la {0} {0}/logs; head -c 3000 {0}/logs/sdk.log", client_dir.path().display())).status(); }
     run.stop();
-    drop(client_dir);
     recorded
 }
 
@@ -270,19 +286,20 @@ impl Run {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let views = self
-            .present
+        // Everyone is recorded, members or not: what a departed member or a
+        // user who never joined is left with is compared too, unasserted.
+        let views = USERS
             .iter()
-            .map(|m| (m.clone(), sees(&self.control, m, &self.channel)))
+            .map(|u| (u.to_string(), sees(&self.control, u, &self.channel)))
             .collect();
         eprintln!("{}: settled after {step}", self.which.name());
         self.recorded.push((step.to_string(), views));
     }
 
     /// Polls `check` with a deadline, failing fast if a process died.
-    async fn wait(&mut self, what: &str, check: impl Fn(&SandboxControl, &str) -> bool) {
+    async fn wait(&mut self, what: &str, check: impl Fn(&Run) -> bool) {
         let start = Instant::now();
-        while !check(&self.control, &self.channel) {
+        while !check(self) {
             self.check_alive(what);
             if start.elapsed() > SETTLE {
                 panic!(
@@ -301,7 +318,7 @@ impl Run {
             "  ground truth: {:?}\n",
             members.iter().map(|m| &m.name).collect::<Vec<_>>()
         );
-        for m in ["alice", "pyuser", "bob", "carol"] {
+        for m in USERS {
             out += &format!(
                 "  {m:<7} sees {:?} (v{}), expected {}\n",
                 sees(&self.control, m, &self.channel),
@@ -318,7 +335,7 @@ impl Run {
 
     fn check_alive(&mut self, what: &str) {
         let which = self.which.name();
-        if let Some(client) = &mut self.client {
+        if let Some((client, _)) = &mut self.client {
             client.assert_running(&format!("{which}: while waiting for {what}"));
         }
         match &mut self.service {
@@ -335,8 +352,9 @@ impl Run {
     }
 
     fn stop(&mut self) {
-        if let Some(mut client) = self.client.take() {
+        if let Some((mut client, dir)) = self.client.take() {
             client.kill();
+            drop(dir);
         }
         match self.service.take() {
             Some(Service::Python(mut process, dir)) => {
@@ -359,6 +377,18 @@ fn find_action(log: &str, subtype: &str, sender: &str) -> Option<usize> {
     log.lines().position(|line| {
         let compact: String = line.chars().filter(|c| !c.is_whitespace()).collect();
         line.contains("ws_client:receive") && compact.contains(&wanted) && compact.contains(sender)
+    })
+}
+
+/// Whether the SDK's log shows a received frame of `kind` and `subtype`.
+fn received(log: &str, kind: &str, subtype: &str) -> bool {
+    let (kind, subtype) = (
+        format!("\"type\":\"{kind}\""),
+        format!("\"subtype\":\"{subtype}\""),
+    );
+    log.lines().any(|line| {
+        let compact: String = line.chars().filter(|c| !c.is_whitespace()).collect();
+        line.contains("ws_client:receive") && compact.contains(&kind) && compact.contains(&subtype)
     })
 }
 
@@ -638,6 +668,10 @@ fn write_atomically(path: &Path, contents: &[u8]) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
+/// Precedes the sandbox CA appended to certifi's bundle.
+const CA_MARKER: &str =
+    "\n# moobius-host sandbox CA, added by tests/python_interop.rs for one run\n";
+
 /// certifi's bundle = its pristine copy + the sandbox CA, for this test only.
 struct TrustedCa {
     bundle: PathBuf,
@@ -648,17 +682,17 @@ struct TrustedCa {
 impl TrustedCa {
     fn install(bundle: &Path, ca_pem: &str, lock: LockFile) -> Self {
         let pristine = sibling(bundle, ".orig");
-        if !pristine.exists() {
-            write_atomically(
-                &pristine,
-                &std::fs::read(bundle).expect("certifi bundle is readable"),
-            );
+        let current = std::fs::read(bundle).expect("certifi bundle is readable");
+        // Without our marker the bundle is pristine (possibly a newer certifi):
+        // keep a copy. With it, a previous run was killed before restoring.
+        if !String::from_utf8_lossy(&current).contains(CA_MARKER) || !pristine.exists() {
+            write_atomically(&pristine, &current);
         }
         let mut text = std::fs::read_to_string(&pristine).unwrap();
         if !text.ends_with('\n') {
             text.push('\n');
         }
-        text += "\n# moobius-host sandbox CA, added by tests/python_interop.rs for one run\n";
+        text += CA_MARKER;
         text += ca_pem;
         write_atomically(bundle, text.as_bytes());
         TrustedCa {

@@ -6,13 +6,13 @@ use clap::Args;
 use moobius_host::config::{
     AccountConfig, Config, LogConfig, OthersPolicy, Secret, ServiceConfig, ServiceIdTarget,
 };
-use moobius_host::host::{self, ServicePaths};
+use moobius_host::host::{self, HostOptions, ScriptStatus, ServicePaths};
 use moobius_host::sandbox::{Sandbox, SandboxControl, SandboxOptions};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 /// Run a service against a local sandbox with simulated members.
 ///
@@ -20,7 +20,8 @@ use tokio::sync::oneshot;
 /// scripts/service.rhai bound to that channel, lets the members join one
 /// after the other and prints each member's character list every time it
 /// changes ("alice sees: alice, Meow, bob"). Keeps running, so other clients
-/// can join through the printed URLs, until Ctrl+C.
+/// can join through the printed URLs, until Ctrl+C. Saving a script reloads
+/// it in place and says so (or prints the compile error).
 #[derive(Args, Debug)]
 pub struct DevArgs {
     /// The service directory.
@@ -35,6 +36,9 @@ pub struct DevArgs {
     /// Terminal log level (TRACE, DEBUG, INFO, WARNING, ERROR).
     #[arg(long, default_value = "WARNING")]
     pub log_level: String,
+    /// Do not reload when files under the scripts directory change.
+    #[arg(long)]
+    pub no_watch: bool,
 }
 
 /// How long to wait for a member's first view before letting the next one join.
@@ -45,7 +49,8 @@ pub async fn main(args: DevArgs) -> u8 {
         terminal_log_level: args.log_level.clone(),
         ..LogConfig::default()
     };
-    let _ = moobius_host::logging::init(&log);
+    // Reloads are printed below in a friendlier form than the log lines.
+    let _ = moobius_host::logging::init_with(&log, &["moobius_host::host::reload=off"]);
     let paths = ServicePaths::in_dir(&args.dir);
     if !paths.script.is_file() {
         eprintln!(
@@ -106,7 +111,20 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
     let shutdown = super::shutdown_on_signal();
     let mut stop = shutdown.clone();
     let (started_tx, started_rx) = oneshot::channel();
-    let mut host_task = tokio::spawn(host::run(config, paths, shutdown, Some(started_tx)));
+    let (status_tx, status_rx) = watch::channel(ScriptStatus::default());
+    let status_printer = tokio::spawn(print_status(status_rx));
+    let options = HostOptions {
+        watch: !args.no_watch,
+        reload_on_sighup: false,
+        status: Some(status_tx),
+    };
+    let mut host_task = tokio::spawn(host::run(
+        config,
+        paths,
+        options,
+        shutdown,
+        Some(started_tx),
+    ));
 
     let started = tokio::select! {
         s = started_rx => s.ok(),
@@ -137,6 +155,7 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
     }
     let _ = stop.wait_for(|s| *s).await;
     printer.abort();
+    status_printer.abort();
     match super::finish(&mut host_task, Duration::from_secs(1)).await {
         Some(Err(e)) => {
             eprintln!("error: {e}");
@@ -182,5 +201,34 @@ async fn print_views(control: SandboxControl) {
             println!("{} sees: {line}", ev.user_name);
             last.insert(key, line);
         }
+    }
+}
+
+/// Prints reloads and reload errors as they happen.
+async fn print_status(mut status: watch::Receiver<ScriptStatus>) {
+    let mut last = status.borrow().clone();
+    while status.changed().await.is_ok() {
+        let now = status.borrow_and_update().clone();
+        if now.version > last.version && last.version > 0 {
+            println!(
+                "reloaded {} (version {}, {} ms)",
+                now.files.join(", "),
+                now.version,
+                now.last_reload_ms.unwrap_or(0)
+            );
+        }
+        if now.error != last.error {
+            match &now.error {
+                Some(e) => println!("reload failed, still running version {}: {e}", now.version),
+                None if now.version == last.version => {
+                    println!(
+                        "scripts compile again; still running version {} (same code)",
+                        now.version
+                    )
+                }
+                None => {}
+            }
+        }
+        last = now;
     }
 }

@@ -2,7 +2,7 @@
 
 use clap::Args;
 use moobius_host::config::{self, load::Overrides};
-use moobius_host::host::{self, ServicePaths};
+use moobius_host::host::{self, HostOptions, ServicePaths};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,7 +10,9 @@ use std::time::Duration;
 ///
 /// Reads DIR/config/config.json (the Python SDK's shape), compiles
 /// DIR/scripts/service.rhai, signs in, binds the configured channels and
-/// serves them until Ctrl+C. MOOBIUS_EMAIL and MOOBIUS_PASSWORD override the
+/// serves them until Ctrl+C. Saving a script reloads it in place (the state
+/// in `this` is kept; a version that does not compile is reported and the
+/// running one continues). MOOBIUS_EMAIL and MOOBIUS_PASSWORD override the
 /// account in the config. Exit code 2 means the config or the script is wrong.
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -23,6 +25,12 @@ pub struct RunArgs {
     /// The entry script [default: DIR/scripts/service.rhai].
     #[arg(long)]
     pub script: Option<PathBuf>,
+    /// Do not reload when files under the scripts directory change.
+    #[arg(long)]
+    pub no_watch: bool,
+    /// Also reload on SIGHUP (for deployments that push files without a watcher).
+    #[arg(long)]
+    pub reload_signal: bool,
 }
 
 pub async fn main(args: RunArgs) -> u8 {
@@ -47,7 +55,12 @@ pub async fn main(args: RunArgs) -> u8 {
     }
     let shutdown = super::shutdown_on_signal();
     let mut watch_stop = shutdown.clone();
-    let mut task = tokio::spawn(host::run(cfg, paths, shutdown, None));
+    let options = HostOptions {
+        watch: !args.no_watch,
+        reload_on_sighup: args.reload_signal,
+        status: None,
+    };
+    let mut task = tokio::spawn(host::run(cfg, paths, options, shutdown, None));
     let result = tokio::select! {
         r = &mut task => r.ok(),
         _ = watch_stop.wait_for(|stop| *stop) => super::finish(&mut task, Duration::from_secs(1)).await,

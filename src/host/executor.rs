@@ -10,6 +10,8 @@
 use super::bridge::HostBridge;
 use super::members::MemberTable;
 use super::outbox::OutboxSender;
+use super::reload::{self, ReloadRequest};
+use super::status::{now_ms, ScriptStatus};
 use crate::platform::{HttpApi, Uploader};
 use crate::protocol::{Inbound, SimpleAction};
 use crate::script::{CompileOptions, Diagnostic, ServiceScript};
@@ -17,7 +19,7 @@ use rhai::{Dynamic, Map};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 #[derive(Debug)]
 pub enum HostEvent {
@@ -26,6 +28,7 @@ pub enum HostEvent {
     Checkin(String),
     Start,
     Inbound(Inbound),
+    Reload(ReloadRequest),
     Shutdown,
 }
 
@@ -35,6 +38,7 @@ pub struct ExecutorDeps {
     pub http: Arc<HttpApi>,
     pub uploader: Arc<Uploader>,
     pub rt: tokio::runtime::Handle,
+    pub status: watch::Sender<ScriptStatus>,
 }
 
 pub struct Executor {
@@ -59,8 +63,15 @@ impl Executor {
                     rt: deps.rt,
                     service_id: Rc::new(RefCell::new(String::new())),
                 });
+                let status = deps.status;
                 let mut script = match ServiceScript::load(&opts, bridge.clone()) {
                     Ok(s) => {
+                        let files = s.display_files(&opts);
+                        status.send_modify(|st| {
+                            st.version = 1;
+                            st.loaded_at_ms = now_ms();
+                            st.files = files;
+                        });
                         let _ = ready_tx.send(Ok(()));
                         s
                     }
@@ -70,9 +81,14 @@ impl Executor {
                     }
                 };
                 while let Some(event) = rx.blocking_recv() {
-                    if matches!(event, HostEvent::Shutdown) {
-                        break;
-                    }
+                    let event = match event {
+                        HostEvent::Shutdown => break,
+                        HostEvent::Reload(req) => {
+                            reload::apply(&mut script, &bridge, &opts, &status, req);
+                            continue;
+                        }
+                        other => other,
+                    };
                     // A bug in a host function must not take the service down.
                     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         handle(&mut script, &bridge, event)
@@ -178,6 +194,8 @@ fn handle(script: &mut ServiceScript, bridge: &HostBridge, event: HostEvent) {
             let value = rhai::serde::to_dynamic(&payload).unwrap_or(Dynamic::UNIT);
             run(script, "on_unknown_payload", vec![value]);
         }
-        HostEvent::Inbound(Inbound::Copy(_) | Inbound::GatewayError) | HostEvent::Shutdown => {}
+        HostEvent::Inbound(Inbound::Copy(_) | Inbound::GatewayError)
+        | HostEvent::Reload(_)
+        | HostEvent::Shutdown => {}
     }
 }

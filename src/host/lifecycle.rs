@@ -3,11 +3,12 @@
 //! login is sent once per connection, and handlers run strictly in order.
 
 use super::executor::{Executor, ExecutorDeps, HostEvent};
-use super::{channels, outbox, HostError, ServicePaths};
+use super::{channels, outbox, reload, HostError, HostOptions, ServicePaths};
 use crate::config::{write_service_id, Config};
 use crate::platform::ws::{self, LinkOptions, LoginFrame};
 use crate::platform::{HttpApi, LinkEvent, Uploader};
 use crate::protocol::{inbound, outbound, Inbound};
+use crate::script::watch::ScriptWatcher;
 use crate::script::CompileOptions;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +33,7 @@ pub struct Started {
 pub async fn run(
     config: Config,
     paths: ServicePaths,
+    options: HostOptions,
     mut shutdown: watch::Receiver<bool>,
     started: Option<oneshot::Sender<Started>>,
 ) -> Result<(), HostError> {
@@ -45,16 +47,36 @@ pub async fn run(
     let (outbox_tx, outbox_rx) = mpsc::unbounded_channel();
 
     // Compile before any network activity.
-    let mut compile = CompileOptions::for_main(&paths.script);
-    compile.display_base = Some(paths.dir.clone());
+    let compile = CompileOptions::for_main(&paths.script).with_display_base(&paths.dir);
+    let scripts_dir = compile.scripts_dir.clone();
+    let status = options
+        .status
+        .unwrap_or_else(|| watch::channel(Default::default()).0);
     let deps = ExecutorDeps {
         outbox: outbox_tx.clone(),
         http: http.clone(),
         uploader,
         rt: tokio::runtime::Handle::current(),
+        status,
     };
     let executor = Executor::start(compile, deps).await?;
     tracing::info!(script = %paths.script.display(), "script compiled");
+    let watcher = if options.watch {
+        match ScriptWatcher::new(&scripts_dir) {
+            Ok(w) => {
+                tracing::info!(dir = %scripts_dir.display(), "watching for changes");
+                Some(w)
+            }
+            Err(e) => {
+                tracing::warn!(dir = %scripts_dir.display(), error = %e, "cannot watch the scripts; hot reload is off");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let reloader = (watcher.is_some() || options.reload_on_sighup)
+        .then(|| reload::spawn_reloader(watcher, options.reload_on_sighup, executor.sender()));
 
     http.sign_in().await.map_err(|source| HostError::SignIn {
         email: config.account.email.clone(),
@@ -180,6 +202,9 @@ pub async fn run(
     }
 
     tracing::info!("stopping");
+    if let Some(r) = reloader {
+        r.abort();
+    }
     for t in timers {
         t.abort();
     }

@@ -11,9 +11,12 @@ mod executor;
 mod lifecycle;
 mod members;
 mod outbox;
+mod reload;
+mod status;
 
 pub use lifecycle::{run, Started};
 pub use members::MemberTable;
+pub use status::ScriptStatus;
 
 use crate::config::ConfigError;
 use crate::platform::PlatformError;
@@ -35,6 +38,27 @@ impl ServicePaths {
         ServicePaths {
             script: dir.join("scripts").join("service.rhai"),
             dir,
+        }
+    }
+}
+
+/// How the host runs, beyond the config.
+#[derive(Debug)]
+pub struct HostOptions {
+    /// Reload when files under the scripts directory change.
+    pub watch: bool,
+    /// Reload on SIGHUP (for deployments that push files without a watcher).
+    pub reload_on_sighup: bool,
+    /// Receives the script's status (version, reload errors).
+    pub status: Option<tokio::sync::watch::Sender<ScriptStatus>>,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        HostOptions {
+            watch: true,
+            reload_on_sighup: false,
+            status: None,
         }
     }
 }

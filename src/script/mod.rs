@@ -10,6 +10,7 @@ mod character;
 mod diagnostic;
 mod resolver;
 mod service;
+pub mod watch;
 
 pub use api::HostApi;
 pub use character::Character;

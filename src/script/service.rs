@@ -7,6 +7,7 @@
 use super::resolver::ScriptsResolver;
 use super::{api, character, Diagnostic, HostApi, HANDLERS};
 use rhai::{CallFnOptions, Dynamic, Engine, Map, Scope, Stmt, AST};
+use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -19,6 +20,8 @@ pub struct CompileOptions {
     pub scripts_dir: PathBuf,
     /// How paths are shown in diagnostics (relative to the service directory).
     pub display_base: Option<PathBuf>,
+    /// The same, resolved, for paths that arrive absolute (file events).
+    display_base_real: Option<PathBuf>,
 }
 
 impl CompileOptions {
@@ -31,19 +34,33 @@ impl CompileOptions {
             main: main.to_path_buf(),
             scripts_dir,
             display_base: None,
+            display_base_real: None,
         }
     }
 
-    fn display(&self, p: &Path) -> String {
-        match &self.display_base {
-            Some(base) => p.strip_prefix(base).unwrap_or(p).display().to_string(),
-            None => p.display().to_string(),
-        }
+    /// Shows paths relative to `base` (the service directory).
+    pub fn with_display_base(mut self, base: &Path) -> Self {
+        self.display_base = Some(base.to_path_buf());
+        self.display_base_real = base.canonicalize().ok();
+        self
+    }
+
+    pub fn display(&self, p: &Path) -> String {
+        [&self.display_base, &self.display_base_real]
+            .into_iter()
+            .flatten()
+            .find_map(|base| p.strip_prefix(base).ok())
+            .unwrap_or(p)
+            .display()
+            .to_string()
     }
 }
 
 pub struct ServiceScript {
     engine: Engine,
+    /// SHA-256 over the entry's and the imports' contents, to skip reloads
+    /// that change nothing.
+    content_hash: [u8; 32],
     ast: AST,
     handlers: HashSet<(String, usize)>,
     has_imports: bool,
@@ -115,8 +132,15 @@ impl ServiceScript {
         let imports: Vec<PathBuf> = seen.borrow().clone();
         let mut files = vec![opts.main.clone()];
         files.extend(imports.iter().cloned());
+        let mut hasher = Sha256::new();
+        hasher.update(text.as_bytes());
+        for f in &imports {
+            hasher.update(f.to_string_lossy().as_bytes());
+            hasher.update(std::fs::read(f).unwrap_or_default());
+        }
         Ok(ServiceScript {
             engine,
+            content_hash: hasher.finalize().into(),
             ast,
             handlers,
             has_imports: !imports.is_empty(),
@@ -138,6 +162,21 @@ impl ServiceScript {
 
     pub fn this(&self) -> &Dynamic {
         &self.this
+    }
+
+    /// True when both were compiled from the same file contents.
+    pub fn same_content(&self, other: &ServiceScript) -> bool {
+        self.content_hash == other.content_hash
+    }
+
+    /// Takes over the state of the version this one replaces (hot reload).
+    pub fn adopt_state(&mut self, old: &mut ServiceScript) {
+        self.this = std::mem::take(&mut old.this);
+    }
+
+    /// The files as the author sees them (relative to the service directory).
+    pub fn display_files(&self, opts: &CompileOptions) -> Vec<String> {
+        self.files.iter().map(|f| opts.display(f)).collect()
     }
 
     /// Calls a handler with `this` bound. `Ok(false)` when the script does not

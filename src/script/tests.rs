@@ -50,8 +50,7 @@ fn load(
     let main = dir.path().join("scripts/service.rhai");
     std::fs::write(&main, text).unwrap();
     let rec = Rc::new(Recorder::default());
-    let mut opts = CompileOptions::for_main(&main);
-    opts.display_base = Some(dir.path().to_path_buf());
+    let opts = CompileOptions::for_main(&main).with_display_base(dir.path());
     let s = ServiceScript::load(&opts, rec.clone());
     (dir, rec, s)
 }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod user;
+
 use moobius_host::sandbox::{Sandbox, SandboxControl, SandboxOptions};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -58,6 +60,20 @@ pub async fn wait_sees(control: &SandboxControl, user: &str, channel_id: &str, e
     wait_for(&what, || {
         let now = sees(control, user, channel_id);
         async move { (now == expected).then_some(()) }
+    })
+    .await
+}
+
+/// Waits until a service is connected and bound to `channel_id`: a refresh
+/// by a non-member ("probe") is then delivered.
+pub async fn wait_served(control: &SandboxControl, channel_id: &str) {
+    control.create_user("probe");
+    wait_for("a service serves the channel", || async {
+        control
+            .act("probe", channel_id, "refresh")
+            .await
+            .unwrap()
+            .then_some(())
     })
     .await
 }

@@ -1,0 +1,27 @@
+//! What the running script is: its version, when it was loaded, from which
+//! files, and the last reload error. `dev` prints changes; the dev page and
+//! tests read it.
+
+use serde::Serialize;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct ScriptStatus {
+    /// 1 for the first load, +1 per successful reload.
+    pub version: u64,
+    /// When the running version was loaded (ms since the Unix epoch).
+    pub loaded_at_ms: u64,
+    /// Files of the running version, relative to the service directory.
+    pub files: Vec<String>,
+    /// How long the last successful reload took, in ms.
+    pub last_reload_ms: Option<u64>,
+    /// The diagnostic of the last failed reload, cleared by the next success.
+    pub error: Option<String>,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
