@@ -5,7 +5,6 @@
 mod common;
 use common::user::*;
 use common::*;
-use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_become_cached_groups_and_users_get_no_recipients() {
