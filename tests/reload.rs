@@ -150,6 +150,9 @@ async fn editing_only_an_import_reloads() {
     sandbox.shutdown().await;
 }
 
+/// One way of writing a file, as some editor does it.
+type Save = fn(&Path, &str);
+
 fn save_in_place(path: &Path, text: &str) {
     let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
     f.write_all(text.as_bytes()).unwrap();
@@ -182,7 +185,7 @@ async fn each_editor_style_gives_exactly_one_reload() {
     let script = svc.path().join("scripts/service.rhai");
     let last = tutorial().replace(SELF_FIRST, SELF_LAST);
     let first = tutorial();
-    let styles: [(&str, fn(&Path, &str)); 4] = [
+    let styles: [(&str, Save); 4] = [
         ("in place", save_in_place),
         ("truncate, pause, write", save_truncate_pause_write),
         ("temp + rename", save_temp_rename),
