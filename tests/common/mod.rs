@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod python;
 pub mod user;
 
 use moobius_host::sandbox::{Sandbox, SandboxControl, SandboxOptions};
