@@ -9,25 +9,35 @@
 //! order is the latency (it includes the watcher's debounce, the compile and
 //! the swap). Not a test: figures depend on the machine.
 
-use moobius_host::config::{AccountConfig, Config, LogConfig, OthersPolicy, Secret, ServiceConfig, ServiceIdTarget};
+use moobius_host::config::{
+    AccountConfig, Config, LogConfig, OthersPolicy, Secret, ServiceConfig, ServiceIdTarget,
+};
 use moobius_host::host::{self, HostOptions, ServicePaths};
 use moobius_host::sandbox::{Sandbox, SandboxOptions};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-const SELF_FIRST: &str = "let payload = [member_id] + characters.extract(0, ind) + characters.extract(ind + 1);";
-const SELF_LAST: &str = "let payload = characters.extract(0, ind) + characters.extract(ind + 1) + [member_id];";
+const SELF_FIRST: &str =
+    "let payload = [member_id] + characters.extract(0, ind) + characters.extract(ind + 1);";
+const SELF_LAST: &str =
+    "let payload = characters.extract(0, ind) + characters.extract(ind + 1) + [member_id];";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let saves: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(50);
+    let saves: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(50);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let tutorial = std::fs::read_to_string(root.join("scripts/service.rhai"))?;
     let dir = tempfile::tempdir()?;
     std::fs::create_dir_all(dir.path().join("scripts"))?;
     std::fs::create_dir_all(dir.path().join("resources"))?;
-    std::fs::copy(root.join("resources/avatar.png"), dir.path().join("resources/avatar.png"))?;
+    std::fs::copy(
+        root.join("resources/avatar.png"),
+        dir.path().join("resources/avatar.png"),
+    )?;
     let script = dir.path().join("scripts/service.rhai");
     std::fs::write(&script, &tutorial)?;
 
@@ -37,7 +47,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     control.create_user("alice");
     control.act("alice", &ch, "join").await?;
     let config = Config {
-        account: AccountConfig { email: "bench@sandbox.local".into(), password: Secret::new("bench") },
+        account: AccountConfig {
+            email: "bench@sandbox.local".into(),
+            password: Secret::new("bench"),
+        },
         service: ServiceConfig {
             http_server_uri: sandbox.http_url(),
             ws_server_uri: sandbox.ws_url(),
@@ -52,11 +65,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         source: PathBuf::from("(bench)"),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let host = tokio::spawn(host::run(config, ServicePaths::in_dir(dir.path()), HostOptions::default(), stop_rx, None));
+    let host = tokio::spawn(host::run(
+        config,
+        ServicePaths::in_dir(dir.path()),
+        HostOptions::default(),
+        stop_rx,
+        None,
+    ));
 
     let first = |names: &[String]| names.first().cloned().unwrap_or_default();
     let names = |c: &moobius_host::sandbox::SandboxControl| -> Vec<String> {
-        c.view("alice", &ch).map(|v| v.characters.into_iter().map(|c| c.name).collect()).unwrap_or_default()
+        c.view("alice", &ch)
+            .map(|v| v.characters.into_iter().map(|c| c.name).collect())
+            .unwrap_or_default()
     };
     // Wait for the service to serve alice.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -69,7 +90,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut latencies = Vec::with_capacity(saves);
     for n in 0..saves {
-        let (body, expect_first) = if n % 2 == 0 { (SELF_LAST, "Meow") } else { (SELF_FIRST, "alice") };
+        let (body, expect_first) = if n % 2 == 0 {
+            (SELF_LAST, "Meow")
+        } else {
+            (SELF_FIRST, "alice")
+        };
         let text = format!("// save {n}\n{}", tutorial.replace(SELF_FIRST, body));
         let saved = Instant::now();
         std::fs::write(&script, text)?;

@@ -122,9 +122,7 @@ async fn run_scenario(sdk: &SdkSandbox, which: Impl) -> Recorded {
     );
     run.present.push("alice".into());
     run.service = Some(match which {
-        Impl::Python => {
-            Service::Python(sdk.spawn("service.py", python_service_dir(sdk, &channel)))
-        }
+        Impl::Python => Service::Python(sdk.spawn("service.py", python_service_dir(sdk, &channel))),
         Impl::Rhai => {
             let dir = ServiceDir::new(&sdk.sandbox, &[&channel]);
             Service::Rhai(dir.run_host(), dir)

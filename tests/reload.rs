@@ -317,3 +317,43 @@ async fn events_under_twenty_reloads_are_each_handled_once_by_one_version() {
     );
     sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handlers_come_and_go_and_on_reload_sees_this() {
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
+    let ch = c.create_channel("lobby");
+    c.create_user("alice");
+    c.create_user("bob");
+    let v1 = r#"
+fn before_channel_init() { this.meow = create_agent("Meow"); }
+fn on_refresh(action) {
+    this.ch = action.channel_id;
+    this.alice = action.sender;
+    send_characters([action.sender], action.channel_id, action.sender);
+}
+"#;
+    let svc = ServiceDir::with_script(&sandbox, &[&ch], v1);
+    let host = svc.run_host();
+    wait_served(&c, &ch).await;
+    c.act("alice", &ch, "join").await.unwrap();
+    wait_sees(&c, "alice", &ch, &["alice"]).await;
+
+    // v2: on_refresh is gone, on_join is new, on_reload uses what v1 stored.
+    let v2 = r#"
+fn before_channel_init() { this.meow = create_agent("Meow"); }
+fn on_join(action) { send_characters([action.sender, this.meow], action.channel_id, action.sender); }
+fn on_reload() { send_characters([this.meow], this.ch, this.alice); }
+"#;
+    std::fs::write(svc.path().join("scripts/service.rhai"), v2).unwrap();
+    wait_sees(&c, "alice", &ch, &["Meow"]).await;
+    assert_eq!(reloads(&host), 1);
+    let alice_version = version(&c, "alice", &ch);
+    c.act("alice", &ch, "refresh").await.unwrap();
+    // bob's join is handled after alice's refresh: a barrier for it.
+    c.act("bob", &ch, "join").await.unwrap();
+    wait_sees(&c, "bob", &ch, &["bob", "Meow"]).await;
+    assert_eq!(version(&c, "alice", &ch), alice_version, "the removed on_refresh no longer runs");
+    assert_eq!(c.stats().requests.get("POST /service/character/create").copied(), Some(1));
+    sandbox.shutdown().await;
+}

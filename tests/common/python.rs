@@ -58,7 +58,11 @@ impl SdkSandbox {
         let python = python_with_sdk()?;
         let bundle = certifi_bundle(&python);
         let lock = LockFile::acquire(&sibling(&bundle, BUNDLE_LOCK_SUFFIX), BUNDLE_PATIENCE);
-        eprintln!("python: {} (certifi {})", python.display(), bundle.display());
+        eprintln!(
+            "python: {} (certifi {})",
+            python.display(),
+            bundle.display()
+        );
         let sandbox = Sandbox::start(SandboxOptions {
             listen: "127.0.0.1:0".parse().expect("literal address"),
             tls: true,
@@ -125,7 +129,13 @@ impl SdkSandbox {
     }
 
     /// `program_dir` and `spawn` in one.
-    pub fn run(&self, name: &'static str, script: &str, account: Value, service: Value) -> PyProcess {
+    pub fn run(
+        &self,
+        name: &'static str,
+        script: &str,
+        account: Value,
+        service: Value,
+    ) -> PyProcess {
         self.spawn(name, self.program_dir(name, script, account, service))
     }
 }
@@ -221,7 +231,10 @@ impl Drop for PyProcess {
 pub fn python_with_sdk() -> Option<PathBuf> {
     if let Some(python) = std::env::var_os("MOOBIUS_TEST_PYTHON").filter(|p| !p.is_empty()) {
         let python = PathBuf::from(python);
-        match Command::new(&python).args(["-c", "import moobius"]).output() {
+        match Command::new(&python)
+            .args(["-c", "import moobius"])
+            .output()
+        {
             Ok(out) if out.status.success() => return Some(python),
             Ok(out) => eprintln!(
                 "MOOBIUS_TEST_PYTHON={} cannot import moobius ({}); using a venv instead",
@@ -280,7 +293,8 @@ fn ensure_venv() -> PathBuf {
         "python3 -m venv",
     );
     run(
-        Command::new(&python).args(["-m", "pip", "install", "--disable-pip-version-check"])
+        Command::new(&python)
+            .args(["-m", "pip", "install", "--disable-pip-version-check"])
             .args(["--no-input", SDK_REQUIREMENT]),
         &format!("pip install {SDK_REQUIREMENT}"),
     );
