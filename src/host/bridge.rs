@@ -8,9 +8,12 @@
 
 use super::members::MemberTable;
 use super::outbox::{Downward, OutboxSender};
+use crate::platform::upload::is_url;
 use crate::platform::{HttpApi, PlatformError, Uploader};
 use crate::protocol::http::{CharacterContext, CharacterObject};
-use crate::script::{Character, HostApi};
+use crate::protocol::outbound::UpdateKind;
+use crate::script::{Character, Downloaded, HostApi, OutgoingMessage};
+use serde_json::Value;
 use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
@@ -19,6 +22,10 @@ use std::time::Duration;
 
 /// How long a host function may wait on the platform.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest file `download` accepts.
+const MAX_DOWNLOAD: u64 = 64 << 20;
+/// Where `download(url, name)` saves, under the service directory.
+const DOWNLOAD_DIR: &str = "downloads";
 
 pub struct HostBridge {
     pub members: Rc<RefCell<MemberTable>>,
@@ -58,6 +65,12 @@ impl HostBridge {
         }
     }
 
+    fn queue(&self, item: Downward) -> Result<(), String> {
+        self.outbox
+            .send(item)
+            .map_err(|_| "the host is shutting down".to_string())
+    }
+
     /// Re-reads a channel's members from the platform into the table.
     pub fn resync(&self, channel_id: &str) -> Result<(), String> {
         let service_id = self.service_id.borrow().clone();
@@ -91,13 +104,125 @@ impl HostApi for HostBridge {
         characters: Vec<String>,
         recipients: Vec<String>,
     ) -> Result<(), String> {
-        self.outbox
-            .send(Downward::Characters {
-                channel_id: channel_id.to_string(),
-                characters,
-                recipients,
-            })
-            .map_err(|_| "the host is shutting down".to_string())
+        self.queue(Downward::Characters {
+            channel_id: channel_id.to_string(),
+            characters,
+            recipients,
+        })
+    }
+
+    fn send_update(
+        &self,
+        kind: UpdateKind,
+        channel_id: &str,
+        content: Vec<Value>,
+        recipients: Vec<String>,
+    ) -> Result<(), String> {
+        self.queue(Downward::Update {
+            kind,
+            channel_id: channel_id.to_string(),
+            content,
+            recipients,
+        })
+    }
+
+    fn update_channel_info(&self, channel_id: &str, info: Value) -> Result<(), String> {
+        self.queue(Downward::ChannelInfo {
+            channel_id: channel_id.to_string(),
+            info,
+        })
+    }
+
+    fn send_message(&self, message: OutgoingMessage) -> Result<(), String> {
+        self.queue(Downward::Message(message))
+    }
+
+    fn check_file(&self, reference: &str) -> Result<Option<u64>, String> {
+        if is_url(reference) {
+            return Ok(None);
+        }
+        let path = self
+            .uploader
+            .local_path(reference)
+            .map_err(|e| e.to_string())?;
+        let meta = std::fs::metadata(&path).map_err(|e| format!("{reference}: {e}"))?;
+        if !meta.is_file() {
+            return Err(format!("{reference}: not a file"));
+        }
+        Ok(Some(meta.len()))
+    }
+
+    fn update_agent(
+        &self,
+        character_id: &str,
+        name: &str,
+        avatar: &str,
+        description: &str,
+    ) -> Result<Character, String> {
+        let service_id = self.service_id.borrow().clone();
+        let avatar_url = self.wait("update_agent avatar", self.uploader.url_for(avatar))?;
+        let context = CharacterContext {
+            name: name.to_string(),
+            avatar: Some(avatar_url),
+            description: Some(description.to_string()),
+        };
+        self.wait(
+            "update_agent",
+            self.http.update_agent(&service_id, character_id, &context),
+        )?;
+        Ok(Character {
+            character_id: character_id.to_string(),
+            name: context.name,
+            avatar: context.avatar,
+            description: context.description,
+        })
+    }
+
+    fn fetch_channel_list(&self) -> Result<Value, String> {
+        self.wait("fetch_channel_list", self.http.channel_list())
+    }
+
+    fn create_channel(&self, name: &str, description: &str) -> Result<String, String> {
+        let service_id = self.service_id.borrow().clone();
+        let channel_id = self.wait(
+            "create_channel",
+            self.http.create_channel(name, description),
+        )?;
+        if !self.wait(
+            "create_channel bind",
+            self.http.bind(&channel_id, &service_id),
+        )? {
+            return Err(format!(
+                "create_channel: channel {channel_id} was created but binding it was refused"
+            ));
+        }
+        tracing::info!(%channel_id, name, "channel created and bound");
+        Ok(channel_id)
+    }
+
+    fn fetch_message_history(&self, channel_id: &str, limit: i64) -> Result<Value, String> {
+        self.wait(
+            "fetch_message_history",
+            self.http.message_history(channel_id, limit),
+        )
+    }
+
+    fn download(&self, url: &str, save_as: Option<&str>) -> Result<Downloaded, String> {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(format!("download: {url:?} is not an http(s) URL"));
+        }
+        let bytes = self.wait("download", self.http.download(url, MAX_DOWNLOAD))?;
+        let Some(name) = save_as else {
+            return Ok(Downloaded::Bytes(bytes));
+        };
+        let valid = !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\']);
+        if !valid {
+            return Err(format!("download: {name:?} is not a plain file name"));
+        }
+        let dir = self.uploader.base_dir().join(DOWNLOAD_DIR);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("download: {}: {e}", dir.display()))?;
+        std::fs::write(dir.join(name), &bytes).map_err(|e| format!("download: {name}: {e}"))?;
+        Ok(Downloaded::Saved(format!("{DOWNLOAD_DIR}/{name}")))
     }
 
     fn create_agent(

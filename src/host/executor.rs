@@ -13,7 +13,7 @@ use super::outbox::OutboxSender;
 use super::reload::{self, ReloadRequest};
 use super::status::{now_ms, ScriptStatus};
 use crate::platform::{HttpApi, Uploader};
-use crate::protocol::{Inbound, SimpleAction};
+use crate::protocol::{Click, Inbound, MessageUp, SimpleAction};
 use crate::script::{CompileOptions, Diagnostic, ServiceScript};
 use rhai::{Dynamic, Map};
 use std::cell::RefCell;
@@ -23,11 +23,18 @@ use tokio::sync::{mpsc, watch};
 
 #[derive(Debug)]
 pub enum HostEvent {
-    BeforeChannelInit { service_id: String },
+    BeforeChannelInit {
+        service_id: String,
+    },
     ChannelInit(String),
     Checkin(String),
     Start,
     Inbound(Inbound),
+    /// A `message_up` with its recipients expanded into ids.
+    Message {
+        message: MessageUp,
+        recipients: Vec<String>,
+    },
     Reload(ReloadRequest),
     Shutdown,
 }
@@ -148,6 +155,24 @@ fn action_map(a: &SimpleAction) -> Dynamic {
     Dynamic::from_map(m)
 }
 
+fn message_map(m: MessageUp, recipients: Vec<String>) -> Dynamic {
+    let value = serde_json::json!({
+        "subtype": m.subtype,
+        "channel_id": m.channel_id,
+        "content": m.content,
+        "timestamp": m.timestamp,
+        "recipients": recipients,
+        "sender": m.sender,
+        "message_id": m.message_id,
+        "context": m.context.unwrap_or_else(|| serde_json::json!({})),
+    });
+    rhai::serde::to_dynamic(value).unwrap_or(Dynamic::UNIT)
+}
+
+fn click_map(c: Click) -> Dynamic {
+    rhai::serde::to_dynamic(serde_json::Value::Object(c.body)).unwrap_or(Dynamic::UNIT)
+}
+
 fn run(script: &mut ServiceScript, handler: &str, args: Vec<Dynamic>) {
     match script.call(handler, args) {
         Ok(true) => tracing::debug!(handler, "handled"),
@@ -190,6 +215,23 @@ fn handle(script: &mut ServiceScript, bridge: &HostBridge, event: HostEvent) {
             run(script, "on_leave", vec![action_map(&a)]);
         }
         HostEvent::Inbound(Inbound::Refresh(a)) => run(script, "on_refresh", vec![action_map(&a)]),
+        HostEvent::Message {
+            message,
+            recipients,
+        } => run(
+            script,
+            "on_message_up",
+            vec![message_map(message, recipients)],
+        ),
+        HostEvent::Inbound(Inbound::MessageUp(m)) => {
+            run(script, "on_message_up", vec![message_map(m, Vec::new())])
+        }
+        HostEvent::Inbound(Inbound::ButtonClick(c)) => {
+            run(script, "on_button_click", vec![click_map(c)])
+        }
+        HostEvent::Inbound(Inbound::MenuItemClick(c)) => {
+            run(script, "on_menu_item_click", vec![click_map(c)])
+        }
         HostEvent::Inbound(Inbound::Other(payload)) => {
             let value = rhai::serde::to_dynamic(&payload).unwrap_or(Dynamic::UNIT);
             run(script, "on_unknown_payload", vec![value]);

@@ -2,23 +2,21 @@
 //! differences DESIGN.md chose: the service is created before connecting, the
 //! login is sent once per connection, and handlers run strictly in order.
 
+use super::dispatch::Dispatcher;
 use super::executor::{Executor, ExecutorDeps, HostEvent};
 use super::{channels, outbox, reload, HostError, HostOptions, ServicePaths};
 use crate::config::{write_service_id, Config};
 use crate::platform::ws::{self, LinkOptions, LoginFrame};
 use crate::platform::{HttpApi, LinkEvent, Uploader};
-use crate::protocol::{inbound, outbound, Inbound};
+use crate::protocol::outbound;
 use crate::script::watch::ScriptWatcher;
 use crate::script::CompileOptions;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
 const TOKEN_REFRESH: Duration = Duration::from_secs(6 * 3600);
 const FULL_SIGN_IN: Duration = Duration::from_secs(7 * 24 * 3600);
-/// At most one re-login per this period, however many `copy` failures arrive
-/// (the SDK loops forever on them).
-const RELOGIN_MIN_GAP: Duration = Duration::from_secs(5);
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 /// Sent once the service is connected, its channels initialised and
@@ -55,7 +53,7 @@ pub async fn run(
     let deps = ExecutorDeps {
         outbox: outbox_tx.clone(),
         http: http.clone(),
-        uploader,
+        uploader: uploader.clone(),
         rt: tokio::runtime::Handle::current(),
         status,
     };
@@ -122,7 +120,13 @@ pub async fn run(
         shutdown.clone(),
         LinkOptions::default(),
     );
-    let outbox_task = outbox::spawn(http.clone(), link.clone(), service_id.clone(), outbox_rx);
+    let outbox_task = outbox::spawn(
+        http.clone(),
+        uploader,
+        link.clone(),
+        service_id.clone(),
+        outbox_rx,
+    );
 
     executor.send(HostEvent::BeforeChannelInit {
         service_id: service_id.clone(),
@@ -167,7 +171,7 @@ pub async fn run(
             },
         )
     });
-    let mut last_relogin: Option<Instant> = None;
+    let mut dispatcher = Dispatcher::new(executor.sender(), http.clone(), link.clone());
     loop {
         tokio::select! {
             _ = shutdown.changed() => if *shutdown.borrow() { break },
@@ -184,19 +188,7 @@ pub async fn run(
                         }
                     }
                 }
-                Some(LinkEvent::Frame(text)) => match inbound::decode(&text) {
-                    Ok(Inbound::Copy(c)) if !c.status => {
-                        if last_relogin.is_none_or(|t| t.elapsed() >= RELOGIN_MIN_GAP) {
-                            tracing::warn!(origin = ?c.origin_type, "the platform reported a failure; logging in again");
-                            last_relogin = Some(Instant::now());
-                            link.relogin();
-                        }
-                    }
-                    Ok(Inbound::Copy(_)) => {}
-                    Ok(Inbound::GatewayError) => tracing::warn!("the platform's gateway reported an internal error"),
-                    Ok(event) => executor.send(HostEvent::Inbound(event)),
-                    Err(e) => tracing::warn!(error = %e, "frame dropped"),
-                },
+                Some(LinkEvent::Frame(text)) => dispatcher.frame(&text).await,
             },
         }
     }

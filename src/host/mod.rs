@@ -7,6 +7,7 @@
 
 mod bridge;
 mod channels;
+mod dispatch;
 mod executor;
 mod lifecycle;
 mod members;

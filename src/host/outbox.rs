@@ -1,14 +1,17 @@
 //! The outbox: downward events from scripts, in the order scripts made them,
 //! turned into wire frames.
 //!
-//! Scripts speak in lists of ids; the wire speaks in group ids. This task owns
-//! the group cache, converts each list (one HTTP call on a miss, none on a
-//! hit) and hands the finished frame to the link, which keeps the order.
+//! Scripts speak in lists of ids and local file paths; the wire speaks in
+//! group ids and URLs. This task owns the group cache, converts each list
+//! (one HTTP call on a miss, none on a hit), uploads local files (once per
+//! content), and hands the finished frame to the link, which keeps the order.
 //! An empty recipient list sends nothing, as in the SDK.
 
-use crate::platform::{GroupCache, HttpApi, PlatformError, WsLink};
+use crate::platform::{GroupCache, HttpApi, PlatformError, Uploader, WsLink};
 use crate::protocol::http::GroupEntry;
-use crate::protocol::outbound;
+use crate::protocol::outbound::{self, OutMessage, UpdateKind};
+use crate::script::OutgoingMessage;
+use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -19,71 +22,181 @@ pub enum Downward {
         characters: Vec<String>,
         recipients: Vec<String>,
     },
+    Update {
+        kind: UpdateKind,
+        channel_id: String,
+        content: Vec<Value>,
+        recipients: Vec<String>,
+    },
+    /// A ChannelInfo record.
+    ChannelInfo {
+        channel_id: String,
+        info: Value,
+    },
+    Message(OutgoingMessage),
     /// Groups the platform already has (start-up prefetch).
     KnownGroups(Vec<GroupEntry>),
 }
 
 pub type OutboxSender = mpsc::UnboundedSender<Downward>;
 
+struct Outbox {
+    http: Arc<HttpApi>,
+    uploader: Arc<Uploader>,
+    link: WsLink,
+    service_id: String,
+    groups: GroupCache,
+}
+
 pub fn spawn(
     http: Arc<HttpApi>,
+    uploader: Arc<Uploader>,
     link: WsLink,
     service_id: String,
     mut rx: mpsc::UnboundedReceiver<Downward>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut groups = GroupCache::new();
+        let mut outbox = Outbox {
+            http,
+            uploader,
+            link,
+            service_id,
+            groups: GroupCache::new(),
+        };
         while let Some(item) = rx.recv().await {
-            match item {
-                Downward::KnownGroups(entries) => groups.seed(entries),
-                Downward::Characters {
-                    channel_id,
-                    characters,
-                    recipients,
-                } => {
-                    if recipients.is_empty() {
-                        tracing::debug!(%channel_id, "send_characters with no recipients: nothing sent");
-                        continue;
-                    }
-                    match characters_frame(
-                        &mut groups,
-                        &http,
-                        &service_id,
-                        &channel_id,
-                        &characters,
-                        &recipients,
-                    )
-                    .await
-                    {
-                        Ok(frame) => link.send(frame),
-                        Err(e) => {
-                            tracing::error!(%channel_id, error = %e, "characters update dropped")
-                        }
-                    }
-                }
+            if let Err(e) = outbox.send(item).await {
+                tracing::error!(error = %e, "downward event dropped");
             }
         }
-        let (hits, misses) = groups.stats();
+        let (hits, misses) = outbox.groups.stats();
         tracing::debug!(hits, misses, "outbox closed");
     })
 }
 
-async fn characters_frame(
-    groups: &mut GroupCache,
-    http: &HttpApi,
-    service_id: &str,
-    channel_id: &str,
-    characters: &[String],
-    recipients: &[String],
-) -> Result<String, PlatformError> {
-    let recipients_group = groups.group_id(http, recipients).await?;
-    let characters_group = groups.group_id(http, characters).await?;
-    let request_id = uuid::Uuid::new_v4().to_string();
-    Ok(outbound::update_characters(
-        &request_id,
-        service_id,
-        channel_id,
-        &recipients_group,
-        &characters_group,
-    ))
+fn request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Outbox {
+    async fn group(&mut self, ids: &[String]) -> Result<String, PlatformError> {
+        self.groups.group_id(&self.http, ids).await
+    }
+
+    async fn send(&mut self, item: Downward) -> Result<(), PlatformError> {
+        let frame = match item {
+            Downward::KnownGroups(entries) => {
+                self.groups.seed(entries);
+                return Ok(());
+            }
+            Downward::Characters { recipients, .. } | Downward::Update { recipients, .. }
+                if recipients.is_empty() =>
+            {
+                tracing::debug!("update with no recipients: nothing sent");
+                return Ok(());
+            }
+            Downward::Characters {
+                channel_id,
+                characters,
+                recipients,
+            } => {
+                let r = self.group(&recipients).await?;
+                let c = self.group(&characters).await?;
+                outbound::update_characters(&request_id(), &self.service_id, &channel_id, &r, &c)
+            }
+            Downward::Update {
+                kind,
+                channel_id,
+                mut content,
+                recipients,
+            } => {
+                if kind == UpdateKind::Canvas {
+                    for item in &mut content {
+                        if let Some(path) =
+                            item.get("path").and_then(Value::as_str).map(str::to_string)
+                        {
+                            item["path"] = Value::String(self.uploader.url_for(&path).await?);
+                        }
+                    }
+                }
+                let r = self.group(&recipients).await?;
+                outbound::update(
+                    &request_id(),
+                    &self.service_id,
+                    kind,
+                    &channel_id,
+                    &r,
+                    &Value::Array(content),
+                )
+            }
+            Downward::ChannelInfo { channel_id, info } => {
+                let text = |k: &str| {
+                    info.get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                };
+                outbound::channel_info(
+                    &request_id(),
+                    &self.service_id,
+                    &channel_id,
+                    &text("channel_name"),
+                    &text("channel_description"),
+                    &text("channel_type"),
+                )
+            }
+            Downward::Message(m) => match self.message_frame(m).await? {
+                Some(frame) => frame,
+                None => return Ok(()),
+            },
+        };
+        self.link.send(frame);
+        Ok(())
+    }
+
+    async fn message_frame(
+        &mut self,
+        mut m: OutgoingMessage,
+    ) -> Result<Option<String>, PlatformError> {
+        if m.recipients.is_empty() {
+            tracing::debug!(channel_id = %m.channel_id, "message with no recipients: nothing sent");
+            return Ok(None);
+        }
+        if let Some(path) = m
+            .content
+            .get("path")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        {
+            let url = self.uploader.url_for(&path).await?;
+            if m.subtype == "file" && !m.content.contains_key("size") {
+                if let Some(size) = self.http.content_length(&url).await {
+                    m.content.insert("size".into(), Value::from(size));
+                }
+            }
+            m.content.insert("path".into(), Value::String(url));
+        }
+        let r = self.group(&m.recipients).await?;
+        let content = Value::Object(m.content);
+        let out = OutMessage {
+            channel_id: &m.channel_id,
+            subtype: &m.subtype,
+            content: &content,
+            recipients_group: &r,
+            timestamp: now_ms(),
+            sender: &m.sender,
+            context: &m.context,
+        };
+        Ok(Some(outbound::message_down(
+            &request_id(),
+            &self.service_id,
+            &out,
+        )))
+    }
 }

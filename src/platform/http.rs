@@ -308,6 +308,133 @@ impl HttpApi {
         Self::parse("GET /user/group/list", data)
     }
 
+    /// `GET /user/group`: the ids behind a group id the platform sent.
+    pub async fn group_members(
+        &self,
+        group_id: &str,
+        channel_id: &str,
+        user_id: &str,
+    ) -> Result<Vec<String>, PlatformError> {
+        let data = self
+            .call(
+                Method::GET,
+                "/user/group",
+                &[
+                    ("group_id", group_id),
+                    ("channel_id", channel_id),
+                    ("user_id", user_id),
+                ],
+                None,
+                true,
+            )
+            .await?;
+        match data.get("characters") {
+            Some(list) => Self::parse("GET /user/group", list.clone()),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    pub async fn update_agent(
+        &self,
+        service_id: &str,
+        character_id: &str,
+        context: &CharacterContext,
+    ) -> Result<Value, PlatformError> {
+        let body =
+            json!({"service_id": service_id, "character_id": character_id, "context": context});
+        self.call(
+            Method::POST,
+            "/service/character/update",
+            &[],
+            Some(body),
+            true,
+        )
+        .await
+    }
+
+    pub async fn channel_list(&self) -> Result<Value, PlatformError> {
+        self.call(Method::GET, "/channel/list", &[], None, true)
+            .await
+    }
+
+    /// `POST /channel/create`: the new channel's id.
+    pub async fn create_channel(
+        &self,
+        name: &str,
+        description: &str,
+    ) -> Result<String, PlatformError> {
+        let body = json!({"channel_name": name, "context": {"channel_description": description}});
+        let data = self
+            .call(Method::POST, "/channel/create", &[], Some(body), true)
+            .await?;
+        data.get("channel_id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| PlatformError::BadResponse {
+                what: "POST /channel/create".into(),
+                reason: "no data.channel_id".into(),
+            })
+    }
+
+    /// `GET /channel/history_message` (a GET with a JSON body, as the SDK sends it).
+    pub async fn message_history(
+        &self,
+        channel_id: &str,
+        limit: i64,
+    ) -> Result<Value, PlatformError> {
+        let limit = limit.to_string();
+        let body = json!({"limit": limit});
+        self.call(
+            Method::GET,
+            "/channel/history_message",
+            &[
+                ("channel_id", channel_id),
+                ("limit", &limit),
+                ("before", "null"),
+            ],
+            Some(body),
+            true,
+        )
+        .await
+    }
+
+    /// `HEAD url` without auth: the size of a file the platform serves.
+    pub async fn content_length(&self, url: &str) -> Option<u64> {
+        let resp = self.client.head(url).send().await.ok()?;
+        resp.headers()
+            .get(reqwest::header::CONTENT_LENGTH)?
+            .to_str()
+            .ok()?
+            .parse()
+            .ok()
+    }
+
+    /// `GET url` without auth, refusing bodies over `max` bytes.
+    pub async fn download(&self, url: &str, max: u64) -> Result<Vec<u8>, PlatformError> {
+        let what = "download".to_string();
+        let transport = |e: reqwest::Error| PlatformError::Transport {
+            what: what.clone(),
+            reason: e.without_url().to_string(),
+        };
+        let mut resp = self.client.get(url).send().await.map_err(transport)?;
+        if !resp.status().is_success() {
+            return Err(PlatformError::Rejected {
+                what: what.clone(),
+                detail: format!("HTTP {}", resp.status()),
+            });
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 > max {
+                return Err(PlatformError::File(format!(
+                    "download: larger than {max} bytes"
+                )));
+            }
+        }
+        Ok(bytes)
+    }
+
     pub async fn upload_target(&self, extension: &str) -> Result<UploadTarget, PlatformError> {
         let data = self
             .call(

@@ -32,6 +32,11 @@ impl Uploader {
         }
     }
 
+    /// The service directory.
+    pub fn base_dir(&self) -> &Path {
+        &self.base_dir
+    }
+
     /// Resolves `reference` inside the service directory, refusing escapes.
     pub fn local_path(&self, reference: &str) -> Result<PathBuf, PlatformError> {
         resolve_inside(&self.base_dir, reference)

@@ -29,11 +29,42 @@ pub struct CopyBody {
     pub context: Option<Value>,
 }
 
+/// `message_up`: a message a user sent. `recipients` is still the group id
+/// (or a list, if a platform sends one); the host expands it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct MessageUp {
+    pub subtype: String,
+    pub channel_id: String,
+    #[serde(default)]
+    pub content: serde_json::Map<String, Value>,
+    #[serde(default)]
+    pub timestamp: Option<i64>,
+    #[serde(default)]
+    pub recipients: Value,
+    pub sender: String,
+    #[serde(default)]
+    pub message_id: Option<String>,
+    #[serde(default)]
+    pub context: Option<Value>,
+}
+
+/// A button or menu-item click: the body as received (scripts read the SDK's
+/// field names from it), with the two fields the host needs checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Click {
+    pub channel_id: String,
+    pub sender: String,
+    pub body: serde_json::Map<String, Value>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Inbound {
     Join(SimpleAction),
     Leave(SimpleAction),
     Refresh(SimpleAction),
+    MessageUp(MessageUp),
+    ButtonClick(Click),
+    MenuItemClick(Click),
     Copy(CopyBody),
     /// The API gateway's `{"message": "Internal server error"}` frame.
     GatewayError,
@@ -73,6 +104,14 @@ pub fn decode(text: &str) -> Result<Inbound, DecodeError> {
             a.subtype = "refresh".into();
             Inbound::Refresh(a)
         }),
+        ("action", "button_click") => click(kind, body).map(Inbound::ButtonClick),
+        ("action", "menu_item_click") => click(kind, body).map(Inbound::MenuItemClick),
+        ("message_up", _) => {
+            let body = body.cloned().unwrap_or(Value::Null);
+            serde_json::from_value(body)
+                .map(Inbound::MessageUp)
+                .map_err(|e| bad(kind, e))
+        }
         ("copy", _) => {
             let body = body.cloned().unwrap_or(Value::Null);
             serde_json::from_value(body)
@@ -89,6 +128,29 @@ fn simple(kind: &str, body: Option<&Value>) -> Result<SimpleAction, DecodeError>
         reason: "no body".into(),
     })?;
     SimpleAction::deserialize(body).map_err(|e| bad(kind, e))
+}
+
+fn click(kind: &str, body: Option<&Value>) -> Result<Click, DecodeError> {
+    let body = body
+        .and_then(Value::as_object)
+        .ok_or_else(|| DecodeError::BadBody {
+            kind: kind.into(),
+            reason: "no body".into(),
+        })?;
+    let field = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| DecodeError::BadBody {
+                kind: kind.into(),
+                reason: format!("missing field `{k}`"),
+            })
+    };
+    Ok(Click {
+        channel_id: field("channel_id")?,
+        sender: field("sender")?,
+        body: body.clone(),
+    })
 }
 
 fn bad(kind: &str, e: serde_json::Error) -> DecodeError {
@@ -137,6 +199,29 @@ mod tests {
         assert!(matches!(decode("nope"), Err(DecodeError::NotJson(_))));
         let g = r#"{"message":" Internal Server Error "}"#;
         assert_eq!(decode(g).unwrap(), Inbound::GatewayError);
+    }
+
+    #[test]
+    fn message_up_and_clicks() {
+        let m = r#"{"type":"message_up","request_id":"r1","user_id":"u1","body":{"subtype":"text","channel_id":"ch1","content":{"text":"hi"},"timestamp":1721880000000,"recipients":"g-42","sender":"u1","message_id":"m-9","context":{"group_id":"g-42"}}}"#;
+        match decode(m).unwrap() {
+            Inbound::MessageUp(b) => {
+                assert_eq!(
+                    (b.sender.as_str(), b.recipients.as_str()),
+                    ("u1", Some("g-42"))
+                );
+                assert_eq!(b.content["text"], "hi");
+            }
+            other => panic!("{other:?}"),
+        }
+        let b = r#"{"type":"action","body":{"subtype":"button_click","button_id":"go","channel_id":"ch1","sender":"u1","arguments":[{"label":"Name","value":"Bob"}],"bottom_button_id":"confirm","context":{}}}"#;
+        assert!(
+            matches!(decode(b).unwrap(), Inbound::ButtonClick(c) if c.body["button_id"] == "go")
+        );
+        let mc = r#"{"type":"action","body":{"subtype":"menu_item_click","menu_item_id":"m1","message_id":"m-9","message_subtype":"text","message_content":{"text":"hi"},"channel_id":"ch1","sender":"u1","context":{}}}"#;
+        assert!(matches!(decode(mc).unwrap(), Inbound::MenuItemClick(c) if c.sender == "u1"));
+        let bad = r#"{"type":"action","body":{"subtype":"button_click","button_id":"go"}}"#;
+        assert!(decode(bad).is_err());
     }
 
     #[test]

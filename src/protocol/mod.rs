@@ -11,4 +11,4 @@ pub mod inbound;
 pub mod outbound;
 
 pub use http::{CharacterContext, CharacterObject, Envelope};
-pub use inbound::{DecodeError, Inbound, SimpleAction};
+pub use inbound::{Click, DecodeError, Inbound, MessageUp, SimpleAction};

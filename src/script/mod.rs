@@ -12,7 +12,7 @@ mod resolver;
 mod service;
 pub mod watch;
 
-pub use api::HostApi;
+pub use api::{Downloaded, HostApi, OutgoingMessage};
 pub use character::Character;
 pub use diagnostic::Diagnostic;
 pub use service::{CompileOptions, ServiceScript};

@@ -1,0 +1,109 @@
+//! Platform frames -> script events, in arrival order.
+//!
+//! Most frames go to the script thread as they are. A `message_up` first has
+//! its recipients group expanded into ids (one HTTP call, then cached: a
+//! group never changes), so that handlers get `message.recipients` as a list.
+//! Expansion happens here, off the script thread, one frame at a time, which
+//! keeps the order while the script works on earlier events.
+
+use super::executor::HostEvent;
+use crate::platform::{HttpApi, WsLink};
+use crate::protocol::{inbound, Inbound, MessageUp};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// At most one re-login per this period, however many `copy` failures arrive
+/// (the SDK loops forever on them).
+const RELOGIN_MIN_GAP: Duration = Duration::from_secs(5);
+/// Expanded groups kept; the cache is simply cleared when it grows past this.
+const MAX_CACHED_GROUPS: usize = 10_000;
+
+pub(super) struct Dispatcher {
+    exec: mpsc::UnboundedSender<HostEvent>,
+    http: Arc<HttpApi>,
+    link: WsLink,
+    groups: HashMap<String, Vec<String>>,
+    last_relogin: Option<Instant>,
+}
+
+impl Dispatcher {
+    pub fn new(exec: mpsc::UnboundedSender<HostEvent>, http: Arc<HttpApi>, link: WsLink) -> Self {
+        Dispatcher {
+            exec,
+            http,
+            link,
+            groups: HashMap::new(),
+            last_relogin: None,
+        }
+    }
+
+    pub async fn frame(&mut self, text: &str) {
+        match inbound::decode(text) {
+            Ok(Inbound::Copy(c)) if !c.status => {
+                if self
+                    .last_relogin
+                    .is_none_or(|t| t.elapsed() >= RELOGIN_MIN_GAP)
+                {
+                    tracing::warn!(origin = ?c.origin_type, "the platform reported a failure; logging in again");
+                    self.last_relogin = Some(Instant::now());
+                    self.link.relogin();
+                }
+            }
+            Ok(Inbound::Copy(_)) => {}
+            Ok(Inbound::GatewayError) => {
+                tracing::warn!("the platform's gateway reported an internal error")
+            }
+            Ok(Inbound::MessageUp(message)) => {
+                let recipients = self.recipients(&message).await;
+                let _ = self.exec.send(HostEvent::Message {
+                    message,
+                    recipients,
+                });
+            }
+            Ok(event) => {
+                let _ = self.exec.send(HostEvent::Inbound(event));
+            }
+            Err(e) => tracing::warn!(error = %e, "frame dropped"),
+        }
+    }
+
+    async fn recipients(&mut self, m: &MessageUp) -> Vec<String> {
+        let group = match &m.recipients {
+            Value::String(g) => g.clone(),
+            Value::Array(items) => {
+                return items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            }
+            _ => return Vec::new(),
+        };
+        if group == "service" {
+            return Vec::new();
+        }
+        if let Some(ids) = self.groups.get(&group) {
+            return ids.clone();
+        }
+        match self
+            .http
+            .group_members(&group, &m.channel_id, &m.sender)
+            .await
+        {
+            Ok(ids) => {
+                if self.groups.len() >= MAX_CACHED_GROUPS {
+                    self.groups.clear();
+                }
+                self.groups.insert(group, ids.clone());
+                ids
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not expand a message's recipients; the handler gets an empty list");
+                Vec::new()
+            }
+        }
+    }
+}

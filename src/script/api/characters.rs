@@ -1,0 +1,127 @@
+//! Members and agents: `fetch_member_ids`, `send_characters`, `create_agent`,
+//! `update_agent`, `fetch_agents`, `fetch_character_profile`.
+
+use super::convert::{characters, ids_of, one_id, script_error, Fallible};
+use super::HostApi;
+use crate::script::Character;
+use rhai::{Array, Dynamic, Engine, ImmutableString, Map};
+use std::rc::Rc;
+
+pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
+    let h = host.clone();
+    engine.register_fn(
+        "fetch_member_ids",
+        move |channel_id: ImmutableString| -> Fallible<Array> {
+            let ids = h.member_ids(&channel_id).map_err(script_error)?;
+            Ok(ids
+                .into_iter()
+                .map(|s| Dynamic::from(ImmutableString::from(s)))
+                .collect())
+        },
+    );
+
+    let h = host.clone();
+    engine.register_fn(
+        "send_characters",
+        move |chars: Dynamic, channel_id: ImmutableString, recipients: Dynamic| -> Fallible<()> {
+            let chars = ids_of(&chars, "send_characters", "characters")?;
+            if chars.is_empty() {
+                return Err(script_error(
+                    "send_characters: characters is empty (send at least one character)",
+                ));
+            }
+            let recipients = ids_of(&recipients, "send_characters", "recipients")?;
+            h.send_characters(&channel_id, chars, recipients)
+                .map_err(script_error)
+        },
+    );
+
+    let create = {
+        let h = host.clone();
+        move |name: &str, avatar: &str, description: &str| -> Fallible<Character> {
+            h.create_agent(name, avatar, description)
+                .map_err(script_error)
+        }
+    };
+    let c = create.clone();
+    engine.register_fn("create_agent", move |name: &str| {
+        c(name, "", "No description")
+    });
+    let c = create.clone();
+    engine.register_fn("create_agent", move |name: &str, avatar: &str| {
+        c(name, avatar, "No description")
+    });
+    engine.register_fn(
+        "create_agent",
+        move |name: &str, avatar: &str, description: &str| create(name, avatar, description),
+    );
+
+    let h = host.clone();
+    engine.register_fn(
+        "update_agent",
+        move |character: Dynamic, changes: Map| -> Fallible<Character> {
+            let func = "update_agent";
+            let id = one_id(&character, func, "character")?;
+            if let Some(k) = changes
+                .keys()
+                .find(|k| !["name", "avatar", "description"].contains(&k.as_str()))
+            {
+                return Err(script_error(format!(
+                    "{func}: changes.{k}: unknown field (expected name, avatar, description)"
+                )));
+            }
+            let current = match character.read_lock::<Character>() {
+                Some(c) => c.clone(),
+                None => h
+                    .fetch_profiles(vec![id.clone()])
+                    .map_err(script_error)?
+                    .pop()
+                    .ok_or_else(|| script_error(format!("{func}: no character {id:?}")))?,
+            };
+            let field = |key: &str, now: Option<&str>| -> Fallible<String> {
+                match changes.get(key) {
+                    None => Ok(now.unwrap_or_default().to_string()),
+                    Some(v) => v
+                        .read_lock::<ImmutableString>()
+                        .map(|s| s.to_string())
+                        .ok_or_else(|| {
+                            script_error(format!(
+                                "{func}: changes.{key}: expected a string, got {}",
+                                v.type_name()
+                            ))
+                        }),
+                }
+            };
+            let name = field("name", Some(&current.name))?;
+            let avatar = field("avatar", current.avatar.as_deref())?;
+            let description = field("description", current.description.as_deref())?;
+            h.update_agent(&id, &name, &avatar, &description)
+                .map_err(script_error)
+        },
+    );
+
+    let h = host.clone();
+    engine.register_fn("fetch_agents", move || -> Fallible<Array> {
+        h.fetch_agents().map(characters).map_err(script_error)
+    });
+
+    let h = host.clone();
+    engine.register_fn(
+        "fetch_character_profile",
+        move |ids: Dynamic| -> Fallible<Dynamic> {
+            let single = !ids.is_array();
+            let list = ids_of(&ids, "fetch_character_profile", "ids")?;
+            let mut found = h.fetch_profiles(list.clone()).map_err(script_error)?;
+            if single {
+                return match found.pop() {
+                    Some(c) => Ok(Dynamic::from(c)),
+                    None => Err(script_error(format!(
+                        "fetch_character_profile: no character {:?}",
+                        list[0]
+                    ))),
+                };
+            }
+            Ok(Dynamic::from_array(characters(found)))
+        },
+    );
+}

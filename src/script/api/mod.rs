@@ -1,0 +1,114 @@
+//! The functions a service script may call, with the Python SDK's names and
+//! argument order so that tutorial code ports line by line.
+//!
+//! Each function converts Rhai values to plain Rust values and hands them to
+//! [`HostApi`]; argument mistakes become script errors that name the function
+//! and the argument, at the script's line, and the host keeps running.
+
+mod characters;
+pub mod convert;
+mod messages;
+mod platform;
+pub mod schema;
+mod views;
+
+pub use messages::OutgoingMessage;
+
+use super::Character;
+use crate::protocol::outbound::UpdateKind;
+use rhai::Engine;
+use serde_json::Value;
+use std::rc::Rc;
+
+/// A file fetched by `download`: the bytes, or where they were saved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Downloaded {
+    Bytes(Vec<u8>),
+    /// A path relative to the service directory.
+    Saved(String),
+}
+
+fn unsupported<T>(what: &str) -> Result<T, String> {
+    Err(format!("{what} is not available here"))
+}
+
+/// What the host provides to scripts. Errors are messages for the author.
+/// Sends queue work and return at once; the others may wait on the platform.
+pub trait HostApi {
+    /// The channel's members, from the host's member table.
+    fn member_ids(&self, channel_id: &str) -> Result<Vec<String>, String>;
+    /// Queues a characters update (lists are converted to group ids later).
+    fn send_characters(
+        &self,
+        channel_id: &str,
+        characters: Vec<String>,
+        recipients: Vec<String>,
+    ) -> Result<(), String>;
+    fn create_agent(
+        &self,
+        name: &str,
+        avatar: &str,
+        description: &str,
+    ) -> Result<Character, String>;
+    fn fetch_agents(&self) -> Result<Vec<Character>, String>;
+    fn fetch_profiles(&self, ids: Vec<String>) -> Result<Vec<Character>, String>;
+
+    /// Queues a buttons / canvas / menu / style update; `content` holds records.
+    fn send_update(
+        &self,
+        kind: UpdateKind,
+        channel_id: &str,
+        content: Vec<Value>,
+        recipients: Vec<String>,
+    ) -> Result<(), String> {
+        let _ = (kind, channel_id, content, recipients);
+        unsupported("send_update")
+    }
+    /// Queues an `update/channel_info` (a ChannelInfo record).
+    fn update_channel_info(&self, channel_id: &str, info: Value) -> Result<(), String> {
+        let _ = (channel_id, info);
+        unsupported("update_channel_info")
+    }
+    fn send_message(&self, message: OutgoingMessage) -> Result<(), String> {
+        let _ = message;
+        unsupported("send_message")
+    }
+    /// `Ok(None)` for a URL; `Ok(Some(size))` for a local file inside the
+    /// service directory; an error otherwise.
+    fn check_file(&self, reference: &str) -> Result<Option<u64>, String> {
+        let _ = reference;
+        unsupported("files")
+    }
+    fn update_agent(
+        &self,
+        character_id: &str,
+        name: &str,
+        avatar: &str,
+        description: &str,
+    ) -> Result<Character, String> {
+        let _ = (character_id, name, avatar, description);
+        unsupported("update_agent")
+    }
+    fn fetch_channel_list(&self) -> Result<Value, String> {
+        unsupported("fetch_channel_list")
+    }
+    fn create_channel(&self, name: &str, description: &str) -> Result<String, String> {
+        let _ = (name, description);
+        unsupported("create_channel")
+    }
+    fn fetch_message_history(&self, channel_id: &str, limit: i64) -> Result<Value, String> {
+        let _ = (channel_id, limit);
+        unsupported("fetch_message_history")
+    }
+    fn download(&self, url: &str, save_as: Option<&str>) -> Result<Downloaded, String> {
+        let _ = (url, save_as);
+        unsupported("download")
+    }
+}
+
+pub(super) fn register(engine: &mut Engine, host: Rc<dyn HostApi>) {
+    characters::register(engine, &host);
+    views::register(engine, &host);
+    messages::register(engine, &host);
+    platform::register(engine, &host);
+}
