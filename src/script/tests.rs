@@ -165,3 +165,54 @@ fn top_level_code_is_refused_with_its_position() {
     assert_eq!(d.line, 3, "{d}");
     assert!(d.message.contains("top level"), "{d}");
 }
+
+#[test]
+fn every_example_script_compiles() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    let mut scripts = vec![root.join("service.rhai")];
+    for entry in std::fs::read_dir(root.join("examples")).unwrap() {
+        scripts.push(entry.unwrap().path());
+    }
+    assert!(scripts.len() >= 5);
+    for main in scripts {
+        let rec: Rc<dyn HostApi> = Rc::new(Recorder::default());
+        if let Err(d) = ServiceScript::load(&CompileOptions::for_main(&main), rec) {
+            panic!("{}: {d}", main.display());
+        }
+    }
+}
+
+/// Each (call, expected message part): a wrong argument shape is a script
+/// error naming the function and the argument.
+#[test]
+fn wrong_argument_shapes_name_function_and_argument() {
+    let cases = [
+        ("send_characters(\"a\", \"ch\", 5)", "send_characters: recipients is i64"),
+        ("send_characters([], \"ch\", \"a\")", "send_characters: characters is empty"),
+        ("send_buttons(#{button_id: \"a\"}, \"ch\", \"a\")", "send_buttons: buttons[0].button_text: missing"),
+        ("send_buttons([#{button_id: \"a\", button_text: \"A\", dialog: 3}], \"ch\", \"a\")", "send_buttons: buttons[0].dialog: expected a map"),
+        ("send_canvas(#{txt: \"hi\"}, \"ch\", \"a\")", "send_canvas: items[0].txt: unknown field"),
+        ("send_menu([#{menu_item_id: \"m\", menu_item_text: \"M\", message_subtypes: 4}], \"ch\", \"a\")", "send_menu: items[0].message_subtypes: expected a string or an array of strings"),
+        ("send_style([#{widget: \"canvas\", display: \"shiny\"}], \"ch\", \"a\")", "send_style: items[0].display: \"shiny\" is not one of"),
+        ("update_channel_info(\"ch\", #{channel_description: \"d\"})", "update_channel_info: info.channel_name: missing"),
+        ("send_message(\"hi\", \"ch\", 5, \"a\")", "send_message: sender is i64"),
+        ("send_message(#{text: \"hi\", channel_id: \"ch\", recipients: \"a\"})", "send_message: sender is missing"),
+        ("send_message(#{text: \"hi\", channel_id: \"ch\", sender: \"s\"})", "send_message: recipients is missing"),
+        ("send_message(#{text: \"hi\", colour: 1})", "send_message: message.colour: unknown field"),
+        ("send_message(#{subtype: \"video\", text: \"x\", channel_id: \"c\", sender: \"s\", recipients: \"a\"})", "send_message: subtype \"video\" is not one of"),
+        ("send_message(#{subtype: \"image\", channel_id: \"c\", sender: \"s\", recipients: \"a\"})", "send_message: a image message needs a path"),
+        ("update_agent(5, #{name: \"x\"})", "update_agent: character is i64"),
+        ("update_agent(\"id\", #{nom: \"x\"})", "update_agent: changes.nom: unknown field"),
+        ("fetch_character_profile(3.5)", "fetch_character_profile: ids is f64"),
+        ("fetch_message_history(\"ch\", 0)", "fetch_message_history: limit must be positive"),
+    ];
+    for (call, want) in cases {
+        let (_d, _r, s) = load(&format!("fn on_start() {{\n  {call};\n}}\n"));
+        let mut s = s.unwrap();
+        let d = s.call("on_start", vec![]).unwrap_err();
+        assert!(d.message.contains(want), "{call}: {d}");
+        assert_eq!(d.line, 2, "{call}: {d}");
+        // The script stays usable after the error.
+        assert!(!s.call("on_start", vec![]).unwrap_err().message.is_empty());
+    }
+}
