@@ -153,16 +153,6 @@ pub struct PyProcess {
     _dir: tempfile::TempDir,
 }
 
-/// Variables that would route the SDK's loopback traffic elsewhere.
-const PROXY_VARS: [&str; 6] = [
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-];
-
 impl PyProcess {
     fn spawn(name: &'static str, python: &Path, dir: tempfile::TempDir) -> Self {
         let log = dir.path().join(format!("{name}.out"));
@@ -177,8 +167,9 @@ impl PyProcess {
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file);
-        for var in PROXY_VARS {
-            command.env_remove(var);
+        // They would route the SDK's loopback traffic elsewhere.
+        for var in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {
+            command.env_remove(var).env_remove(var.to_lowercase());
         }
         let child = command
             .spawn()
@@ -280,7 +271,17 @@ fn ensure_venv() -> PathBuf {
     if ready.exists() {
         return python; // made by another test while we waited
     }
+    let has_sdk = format!(
+        "import certifi, importlib.metadata as m; \
+         assert 'moobius==' + m.version('moobius') == '{SDK_REQUIREMENT}'"
+    );
     if venv.exists() {
+        // Made without our marker (by `.ci/run`), or half made.
+        let out = Command::new(&python).args(["-c", &has_sdk]).output();
+        if out.is_ok_and(|out| out.status.success()) {
+            std::fs::write(&ready, SDK_REQUIREMENT).unwrap();
+            return python;
+        }
         std::fs::remove_dir_all(&venv).expect("remove a half-made venv");
     }
     eprintln!("creating {} ({SDK_REQUIREMENT})", venv.display());
@@ -299,8 +300,8 @@ fn ensure_venv() -> PathBuf {
         &format!("pip install {SDK_REQUIREMENT}"),
     );
     run(
-        Command::new(&python).args(["-c", "import moobius, certifi"]),
-        "the new venv imports moobius",
+        Command::new(&python).args(["-c", &has_sdk]),
+        "the new venv has the SDK",
     );
     std::fs::write(&ready, SDK_REQUIREMENT).unwrap();
     python
