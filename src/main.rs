@@ -27,7 +27,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    moobius_host::platform::ensure_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -156,3 +156,58 @@ async fn ctrl_c_stops_cleanly_and_logs_hold_no_secret() {
     );
     sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_command_writes_its_ready_file_and_serves() {
+    moobius_host::platform::ensure_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready.json");
+    let mut sandbox = HostProcess::spawn(
+        &[
+            "sandbox",
+            "--tls",
+            "--ready-file",
+            &ready.display().to_string(),
+        ],
+        dir.path(),
+    );
+    let info: serde_json::Value = wait_for("the ready file", || {
+        let text = std::fs::read_to_string(&ready).ok();
+        async move { text.and_then(|t| serde_json::from_str(&t).ok()) }
+    })
+    .await;
+    let http = info["http"].as_str().unwrap();
+    assert!(
+        http.starts_with("http://127.0.0.1:") && http.ends_with('/'),
+        "{info}"
+    );
+    assert!(info["ws"].as_str().unwrap().ends_with("/ws"), "{info}");
+    assert!(
+        info["wss"].as_str().unwrap().starts_with("wss://"),
+        "{info}"
+    );
+    let ca = std::fs::read_to_string(info["ca_pem"].as_str().unwrap()).unwrap();
+    assert!(ca.contains("BEGIN CERTIFICATE"));
+    let created: serde_json::Value = reqwest::Client::new()
+        .post(format!("{http}sandbox/channels"))
+        .json(&serde_json::json!({"name": "lobby"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(created["channel_id"].is_string(), "{created}");
+    let pid = sandbox.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = wait_for("the sandbox exits", || {
+        let s = sandbox.child.try_wait().unwrap();
+        async move { s }
+    })
+    .await;
+    assert!(status.success());
+}

@@ -35,6 +35,7 @@ pub struct HttpApi {
 
 impl HttpApi {
     pub fn new(base: &str, email: &str, password: Secret) -> Result<Self, PlatformError> {
+        super::ensure_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .build()

@@ -12,6 +12,12 @@ pub use http::HttpApi;
 pub use upload::Uploader;
 pub use ws::{LinkEvent, WsLink};
 
+/// Installs rustls's ring crypto provider for the process, unless one is
+/// already installed (TLS clients panic without one).
+pub fn ensure_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Why a platform call failed. Never carries a token or a password: request
 /// bodies are not part of any variant.
 #[derive(Debug, thiserror::Error)]

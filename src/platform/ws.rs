@@ -84,6 +84,7 @@ pub fn spawn(
     mut shutdown: watch::Receiver<bool>,
     opts: LinkOptions,
 ) -> (WsLink, tokio::task::JoinHandle<()>) {
+    super::ensure_crypto_provider();
     let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
     let task = tokio::spawn(async move {
         let mut unsent: VecDeque<String> = VecDeque::new();
