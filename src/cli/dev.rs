@@ -27,6 +27,9 @@ pub struct DevArgs {
     /// The service directory.
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
+    /// The entry script [default: DIR/scripts/service.rhai], e.g. scripts/examples/meow.rhai.
+    #[arg(long)]
+    pub script: Option<PathBuf>,
     /// Simulated members, comma-separated, joining in this order.
     #[arg(long, value_delimiter = ',', default_value = "alice,bob,carol")]
     pub members: Vec<String>,
@@ -51,7 +54,10 @@ pub async fn main(args: DevArgs) -> u8 {
     };
     // Reloads are printed below in a friendlier form than the log lines.
     let _ = moobius_host::logging::init_with(&log, &["moobius_host::host::reload=off"]);
-    let paths = ServicePaths::in_dir(&args.dir);
+    let mut paths = ServicePaths::in_dir(&args.dir);
+    if let Some(script) = &args.script {
+        paths.script = script.clone();
+    }
     if !paths.script.is_file() {
         eprintln!(
             "error: {}: no such script (run dev in a service directory or pass --dir)",
