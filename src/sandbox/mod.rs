@@ -16,6 +16,7 @@
 mod control;
 mod control_action;
 mod control_api;
+mod control_fields;
 mod downward;
 mod files;
 mod hub;
