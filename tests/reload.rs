@@ -353,17 +353,7 @@ fn on_reload() { send_characters([this.meow], this.ch, this.alice); }
     // bob's join is handled after alice's refresh: a barrier for it.
     c.act("bob", &ch, "join").await.unwrap();
     wait_sees(&c, "bob", &ch, &["bob", "Meow"]).await;
-    assert_eq!(
-        version(&c, "alice", &ch),
-        alice_version,
-        "the removed on_refresh no longer runs"
-    );
-    assert_eq!(
-        c.stats()
-            .requests
-            .get("POST /service/character/create")
-            .copied(),
-        Some(1)
-    );
+    assert_eq!(version(&c, "alice", &ch), alice_version, "the removed on_refresh no longer runs");
+    assert_eq!(c.stats().requests.get("POST /service/character/create").copied(), Some(1));
     sandbox.shutdown().await;
 }
