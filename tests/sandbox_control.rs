@@ -187,7 +187,9 @@ async fn control_api_errors_members_and_lost_events() {
         .expect("json");
     assert_eq!(
         view,
-        json!({"characters": [], "buttons": [], "canvas": [], "menu": [], "style": [], "messages": [], "version": 0})
+        json!({"characters": [], "buttons": [], "canvas": [], "menu": [], "style": [], "messages": [],
+               "channel_info": {"channel_id": channel, "channel_name": "lobby", "channel_description": "", "channel_type": "ccs"},
+               "version": 0})
     );
     let missing = client
         .get(format!("{base}sandbox/view?user=alice&channel_id=nope"))

@@ -9,8 +9,10 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use serde::Serialize;
+use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
+use super::control_action::ControlAction;
 use super::shared::Shared;
 use super::state::{CharacterSummary, StateError, Stats};
 use super::upward::UserAction;
@@ -32,6 +34,10 @@ pub enum ControlError {
     UnknownUser(String),
     #[error("unknown channel {0:?}")]
     UnknownChannel(String),
+    #[error("unknown recipient {0:?} (not a user or agent name or id)")]
+    UnknownRecipient(String),
+    #[error("unknown message {0:?} (not among the messages this user received here)")]
+    UnknownMessage(String),
     #[error("unknown action {0:?}")]
     BadAction(String),
     #[error("bad request: {0}")]
@@ -42,7 +48,10 @@ impl ControlError {
     /// The HTTP status the control API answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            ControlError::UnknownUser(_) | ControlError::UnknownChannel(_) => StatusCode::NOT_FOUND,
+            ControlError::UnknownUser(_)
+            | ControlError::UnknownChannel(_)
+            | ControlError::UnknownRecipient(_)
+            | ControlError::UnknownMessage(_) => StatusCode::NOT_FOUND,
             ControlError::BadAction(_) | ControlError::BadRequest(_) => StatusCode::BAD_REQUEST,
         }
     }
@@ -56,6 +65,18 @@ impl From<StateError> for ControlError {
             other => ControlError::BadRequest(other.to_string()),
         }
     }
+}
+
+/// One channel as `GET /sandbox/channels` lists it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ChannelSummary {
+    pub channel_id: String,
+    pub channel_name: String,
+    /// How many members the channel has.
+    pub members: usize,
+    pub service_id: Option<String>,
+    /// True if the bound service has a logged-in WebSocket.
+    pub service_connected: bool,
 }
 
 /// Cheap to clone; every clone drives the same sandbox.
@@ -89,18 +110,44 @@ impl SandboxControl {
         channel_id
     }
 
-    /// Performs a named action (`join`, `leave`, `refresh`) as `user` (a name
-    /// or a user id). Returns whether the upward event(s) were handed to the
-    /// bound service's connection.
+    /// Performs a named action with no fields (`join`, `leave`, `refresh`)
+    /// as `user` (a name or a user id). Returns whether the upward event(s)
+    /// were handed to the bound service's connection.
     pub async fn act(
         &self,
         user: &str,
         channel_id: &str,
         action: &str,
     ) -> Result<bool, ControlError> {
-        let action = UserAction::from_name(action)
-            .ok_or_else(|| ControlError::BadAction(action.to_string()))?;
-        self.perform(user, channel_id, action).await
+        self.act_json(user, channel_id, action, &Map::new()).await
+    }
+
+    /// Performs a named action with its fields, exactly as `POST
+    /// /sandbox/act` does (e.g. `"message"` with `{"text": "hi",
+    /// "recipients": ["bob"]}`).
+    pub async fn act_json(
+        &self,
+        user: &str,
+        channel_id: &str,
+        action: &str,
+        fields: &Map<String, Value>,
+    ) -> Result<bool, ControlError> {
+        let action = ControlAction::parse(action, fields)?;
+        self.act_with(user, channel_id, action).await
+    }
+
+    /// Performs a control action as `user`: recipients are resolved by name
+    /// or id, a menu click finds the message among those `user` received.
+    pub async fn act_with(
+        &self,
+        user: &str,
+        channel_id: &str,
+        action: ControlAction,
+    ) -> Result<bool, ControlError> {
+        let mut world = self.shared.world();
+        let user_id = world.state.resolve_user(user)?.user_id.clone();
+        let action = world.resolve_control_action(&user_id, channel_id, action)?;
+        Ok(world.user_action(&user_id, channel_id, action)?)
     }
 
     /// Performs any user action, including messages and clicks.
@@ -139,6 +186,25 @@ impl SandboxControl {
                     .unwrap_or_default(),
             })
             .collect())
+    }
+
+    /// Every channel in creation order, with its member count and service.
+    pub fn channels(&self) -> Vec<ChannelSummary> {
+        let world = self.shared.world();
+        world
+            .state
+            .channels()
+            .map(|channel| ChannelSummary {
+                channel_id: channel.channel_id.clone(),
+                channel_name: channel.name.clone(),
+                members: channel.members.len(),
+                service_id: channel.service_id.clone(),
+                service_connected: channel
+                    .service_id
+                    .as_deref()
+                    .is_some_and(|id| world.hub.service(id).is_some()),
+            })
+            .collect()
     }
 
     pub fn stats(&self) -> Stats {

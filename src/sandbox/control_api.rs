@@ -19,12 +19,11 @@ use serde_json::{json, Map, Value};
 use super::control::{ControlError, SandboxControl};
 use super::router::parse_query;
 use super::shared::Shared;
-use super::upward::UserAction;
 
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/sandbox/users", post(create_user))
-        .route("/sandbox/channels", post(create_channel))
+        .route("/sandbox/channels", post(create_channel).get(list_channels))
         .route("/sandbox/act", post(act))
         .route("/sandbox/view", get(view))
         .route("/sandbox/members", get(members))
@@ -74,36 +73,55 @@ async fn create_channel(State(shared): State<Arc<Shared>>, body: Bytes) -> Reply
     Ok(Json(json!({"channel_id": channel_id})).into_response())
 }
 
-#[derive(Deserialize)]
-struct ActRequest {
-    user: String,
-    channel_id: String,
-    action: String,
-    /// The client's frame body, for actions that carry one (message and
-    /// clicks), e.g. `{"button_id": "go", "arguments": [...]}`.
-    #[serde(default)]
-    body: Map<String, Value>,
-}
+/// Keys of `POST /sandbox/act` that are not the action's own fields.
+const ACT_KEYS: [&str; 4] = ["user", "channel_id", "action", "body"];
 
-/// Maps a control action name (and its body) to a user action.
-fn user_action(name: &str, body: Map<String, Value>) -> Result<UserAction, ControlError> {
-    match name {
-        "message" => Ok(UserAction::Message(body)),
-        "button_click" => Ok(UserAction::ButtonClick(body)),
-        "menu_item_click" => Ok(UserAction::MenuItemClick(body)),
-        other => {
-            UserAction::from_name(other).ok_or_else(|| ControlError::BadAction(other.to_string()))
+fn act_str(request: &Map<String, Value>, key: &str) -> Result<String, ControlError> {
+    match request.get(key) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            Err(ControlError::BadRequest(format!("missing {key:?}")))
         }
+        Some(_) => Err(ControlError::BadRequest(format!(
+            "{key:?} must be a string"
+        ))),
     }
 }
 
+/// The action's fields: the older `body` object, overridden by the flat
+/// top-level keys.
+fn act_fields(request: &Map<String, Value>) -> Result<Map<String, Value>, ControlError> {
+    let mut fields = match request.get("body") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(body)) => body.clone(),
+        Some(_) => {
+            return Err(ControlError::BadRequest(
+                "\"body\" must be an object".into(),
+            ))
+        }
+    };
+    for (key, value) in request {
+        if !ACT_KEYS.contains(&key.as_str()) {
+            fields.insert(key.clone(), value.clone());
+        }
+    }
+    Ok(fields)
+}
+
 async fn act(State(shared): State<Arc<Shared>>, body: Bytes) -> Reply {
-    let request: ActRequest = parse(&body)?;
-    let action = user_action(&request.action, request.body)?;
+    let request: Map<String, Value> = parse(&body)?;
+    let user = act_str(&request, "user")?;
+    let channel_id = act_str(&request, "channel_id")?;
+    let action = act_str(&request, "action")?;
+    let fields = act_fields(&request)?;
     let delivered = control(shared)
-        .perform(&request.user, &request.channel_id, action)
+        .act_json(&user, &channel_id, &action, &fields)
         .await?;
     Ok(Json(json!({"delivered": delivered})).into_response())
+}
+
+async fn list_channels(State(shared): State<Arc<Shared>>) -> Response {
+    Json(control(shared).channels()).into_response()
 }
 
 async fn view(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Reply {
@@ -128,26 +146,27 @@ mod tests {
     use axum::http::StatusCode;
 
     #[test]
-    fn action_names_map_to_user_actions() {
-        assert!(matches!(
-            user_action("join", Map::new()),
-            Ok(UserAction::Join)
-        ));
-        assert!(matches!(
-            user_action("leave", Map::new()),
-            Ok(UserAction::Leave)
-        ));
-        assert!(matches!(
-            user_action("refresh", Map::new()),
-            Ok(UserAction::Refresh)
-        ));
-        assert!(matches!(
-            user_action("dance", Map::new()),
-            Err(ControlError::BadAction(_))
-        ));
+    fn flat_fields_override_the_body_form() {
+        let request = json!({"user": "a", "channel_id": "c", "action": "message",
+            "body": {"text": "old", "subtype": "text"}, "text": "new"});
+        let fields = request
+            .as_object()
+            .map(act_fields)
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        assert_eq!(
+            Value::Object(fields),
+            json!({"text": "new", "subtype": "text"})
+        );
+        let bad = json!({"body": 3});
+        assert!(bad.as_object().map(act_fields).is_some_and(|r| r.is_err()));
         assert_eq!(
             StatusCode::BAD_REQUEST,
             ControlError::BadAction("x".into()).status()
+        );
+        assert_eq!(
+            StatusCode::NOT_FOUND,
+            ControlError::UnknownMessage("m".into()).status()
         );
     }
 }

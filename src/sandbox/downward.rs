@@ -5,14 +5,18 @@
 //! as the platform would; a recipient who is not a member of the channel is
 //! skipped. Forwarded frames lose `recipients` (users never see who else got
 //! a frame) but keep `content.characters` as a group id that `/user/group`
-//! resolves, like the real platform.
+//! resolves, like the real platform. A frame is serialised once however many
+//! recipients it has, so a 1,000-member group costs one encoding.
+
+use std::collections::HashSet;
 
 use serde_json::{json, Map, Value};
 
+use super::hub::Outgoing;
 use super::shared::World;
 use super::state::new_id;
 use super::upward::{now_ms, MAX_HISTORY};
-use super::view::{as_list, ViewChange, ViewMessage};
+use super::view::{as_list, ReceivedMessage, ViewChange, ViewChannelInfo};
 
 /// Expands a `recipients` or `content.characters` value: a group id, or
 /// (leniently) a list of ids. Duplicates are removed, order is kept.
@@ -39,7 +43,7 @@ fn expand(world: &World, value: Option<&Value>) -> Option<Vec<String>> {
             return None;
         }
     };
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     Some(
         ids.into_iter()
             .filter(|id| seen.insert(id.clone()))
@@ -100,7 +104,7 @@ impl World {
                 let Some(ids) = expand(self, content.get("characters")) else {
                     return;
                 };
-                ViewChange::Characters(self.state.view_characters(&ids))
+                ViewChange::Characters(ids)
             }
             Some("buttons") => ViewChange::Buttons(as_list(&content)),
             Some("canvas") => ViewChange::Canvas(as_list(&content)),
@@ -141,15 +145,25 @@ impl World {
         let Ok(channel) = self.state.channel_mut(&channel_id) else {
             return;
         };
-        if let Some(name) = body.get("channel_name").and_then(Value::as_str) {
-            channel.name = name.to_string();
+        let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_string);
+        if let Some(name) = text("channel_name") {
+            channel.name = name;
         }
-        if let Some(description) = body.get("channel_description").and_then(Value::as_str) {
-            channel.description = description.to_string();
+        if let Some(description) = text("channel_description") {
+            channel.description = description;
         }
+        if let Some(channel_type) = text("channel_type").filter(|t| !t.is_empty()) {
+            channel.channel_type = channel_type;
+        }
+        let info = ViewChannelInfo::of(channel);
         let members = channel.members.clone();
         let forwarded = without_recipients(frame);
-        self.deliver(&channel_id, &members, &ViewChange::Other, &forwarded);
+        self.deliver(
+            &channel_id,
+            &members,
+            &ViewChange::ChannelInfo(info),
+            &forwarded,
+        );
     }
 
     fn message_down(&mut self, service_id: &str, frame: &Map<String, Value>) {
@@ -184,13 +198,7 @@ impl World {
             }
             channel.history.push(Value::Object(body.clone()));
         }
-        let change = ViewChange::Message(ViewMessage {
-            message_id,
-            subtype: body.get("subtype").cloned().unwrap_or(Value::Null),
-            content: body.get("content").cloned().unwrap_or(Value::Null),
-            sender: body.get("sender").cloned().unwrap_or(Value::Null),
-            timestamp: body.get("timestamp").cloned().unwrap_or(Value::Null),
-        });
+        let change = ViewChange::Message(ReceivedMessage::from_body(&message_id, &body));
         let mut forwarded = frame.clone();
         forwarded.insert("body".into(), Value::Object(body));
         let forwarded = without_recipients(&forwarded);
@@ -206,19 +214,33 @@ impl World {
         change: &ViewChange,
         frame: &Value,
     ) {
+        let members: HashSet<String> = match self.state.channel(channel_id) {
+            Ok(channel) => channel.members.iter().cloned().collect(),
+            Err(_) => return,
+        };
+        let mut text: Option<String> = None;
+        let mut reached = 0usize;
         for user_id in recipients {
-            if !self.state.is_member(channel_id, user_id) {
+            if !members.contains(user_id) {
                 tracing::debug!(user_id, channel_id, "recipient is not a member; skipped");
                 continue;
             }
+            reached += 1;
             let event = self
                 .state
                 .apply_view_change(user_id, channel_id, change.clone());
             self.emit(event);
             for conn in self.hub.users(user_id) {
-                conn.send(frame);
+                let text = text.get_or_insert_with(|| frame.to_string());
+                conn.queue(Outgoing::Text(text.clone()));
             }
         }
+        tracing::debug!(
+            channel_id,
+            recipients = recipients.len(),
+            reached,
+            "downward event delivered"
+        );
     }
 }
 

@@ -8,12 +8,15 @@
 //! file owns its lifecycle: listeners, optional TLS, the private temp dir.
 //!
 //! Layout: `state`/`view` hold the data (no I/O), `upward`/`downward`
-//! translate events between users and services, `hub` tracks connections,
+//! translate events between users and services (`control_action` turns the
+//! control API's convenient actions into a client's), `hub` tracks connections,
 //! `ws`, `platform_api`, `files` and `control_api` are the network faces,
 //! `router` glues them into one router, `tls` mints certificates.
 
 mod control;
+mod control_action;
 mod control_api;
+mod control_fields;
 mod downward;
 mod files;
 mod hub;
@@ -34,10 +37,11 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
-pub use control::{ControlError, SandboxControl, UserInfo};
-pub use state::{CharacterSummary, Stats};
+pub use control::{ChannelSummary, ControlError, SandboxControl, UserInfo};
+pub use control_action::{ClickArgument, ControlAction, DEFAULT_BOTTOM_BUTTON};
+pub use state::{CharacterSummary, FrameStats, Stats};
 pub use upward::UserAction;
-pub use view::{View, ViewCharacter, ViewEvent, ViewMessage};
+pub use view::{View, ViewChannelInfo, ViewCharacter, ViewEvent, ViewMessage};
 
 use shared::Shared;
 

@@ -16,7 +16,7 @@ use super::state::{new_id, StateError};
 pub const MAX_HISTORY: usize = 10_000;
 
 /// Keys a MessageContent record accepts.
-const CONTENT_KEYS: [&str; 7] = [
+pub const CONTENT_KEYS: [&str; 7] = [
     "text", "path", "size", "filename", "link", "title", "button",
 ];
 

@@ -4,14 +4,23 @@
 //! sandbox keeps the same information as data so tests and the dev page can
 //! ask "what does alice see?". Every downward event that reaches a user bumps
 //! that view's `version`, which is what watchers wait on.
+//!
+//! What a user received is stored as ids (`Received`); names and avatars are
+//! looked up when the view is read, so a renamed agent shows its new name in
+//! later views, as a browser re-reading profiles would.
+
+use std::collections::VecDeque;
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::state::State;
+use super::state::{Channel, State};
 
 /// Messages kept per view; older ones are dropped first.
 pub const MAX_VIEW_MESSAGES: usize = 1000;
+
+/// The channel type reported when no service said otherwise.
+pub const DEFAULT_CHANNEL_TYPE: &str = "ccs";
 
 /// One character in a user's character list.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -21,18 +30,40 @@ pub struct ViewCharacter {
     pub avatar: Option<String>,
 }
 
-/// One message as the user received it.
-#[derive(Debug, Clone, Serialize)]
+/// One message as the user received it; `sender` is kept as the service
+/// sent it, `sender_name` is the name of that user or agent ("" if unknown).
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ViewMessage {
     pub message_id: String,
-    pub subtype: Value,
+    pub subtype: String,
     pub content: Value,
-    pub sender: Value,
-    pub timestamp: Value,
+    pub sender: String,
+    pub sender_name: String,
+}
+
+/// A channel's info as a user sees it (the ChannelInfo record).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ViewChannelInfo {
+    pub channel_id: String,
+    pub channel_name: String,
+    pub channel_description: String,
+    pub channel_type: String,
+}
+
+impl ViewChannelInfo {
+    /// The channel's current ground-truth info.
+    pub fn of(channel: &Channel) -> Self {
+        Self {
+            channel_id: channel.channel_id.clone(),
+            channel_name: channel.name.clone(),
+            channel_description: channel.description.clone(),
+            channel_type: channel.channel_type.clone(),
+        }
+    }
 }
 
 /// A user's view of one channel. Lists are empty and `version` is 0 until the
-/// first event arrives.
+/// first event arrives; `messages` are oldest first.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct View {
     pub characters: Vec<ViewCharacter>,
@@ -41,6 +72,7 @@ pub struct View {
     pub menu: Vec<Value>,
     pub style: Vec<Value>,
     pub messages: Vec<ViewMessage>,
+    pub channel_info: ViewChannelInfo,
     pub version: u64,
 }
 
@@ -53,18 +85,38 @@ pub struct ViewEvent {
     pub version: u64,
 }
 
+/// A message as stored in a view: ids only, names resolved on read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedMessage {
+    pub message_id: String,
+    pub subtype: String,
+    pub content: Value,
+    pub sender: String,
+}
+
+/// What one user received in one channel (the stored form of a `View`).
+#[derive(Debug, Clone, Default)]
+pub struct Received {
+    character_ids: Vec<String>,
+    buttons: Vec<Value>,
+    canvas: Vec<Value>,
+    menu: Vec<Value>,
+    style: Vec<Value>,
+    messages: VecDeque<ReceivedMessage>,
+    channel_info: Option<ViewChannelInfo>,
+    version: u64,
+}
+
 /// One change to a view, already resolved to plain data.
 #[derive(Debug, Clone)]
 pub enum ViewChange {
-    Characters(Vec<ViewCharacter>),
+    Characters(Vec<String>),
     Buttons(Vec<Value>),
     Canvas(Vec<Value>),
     Menu(Vec<Value>),
     Style(Vec<Value>),
-    Message(ViewMessage),
-    /// Something arrived that the view does not model (e.g. channel info);
-    /// the version still moves so watchers notice.
-    Other,
+    Message(ReceivedMessage),
+    ChannelInfo(ViewChannelInfo),
 }
 
 /// Turns an update's `content` into a list: services may send a lone item.
@@ -76,31 +128,91 @@ pub fn as_list(content: &Value) -> Vec<Value> {
     }
 }
 
+impl ReceivedMessage {
+    /// From a `message_down` body (the sandbox has filled `message_id`).
+    pub fn from_body(message_id: &str, body: &Map<String, Value>) -> Self {
+        let text = |key: &str| {
+            body.get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        Self {
+            message_id: message_id.to_string(),
+            subtype: text("subtype"),
+            content: body
+                .get("content")
+                .cloned()
+                .unwrap_or_else(|| Value::Object(Map::new())),
+            sender: text("sender"),
+        }
+    }
+}
+
 impl State {
     /// Resolves character ids to `{character_id, name, avatar}`, skipping
     /// ids the sandbox does not know.
     pub fn view_characters(&self, ids: &[String]) -> Vec<ViewCharacter> {
         ids.iter()
             .filter_map(|id| {
-                let brief = self.character_brief(id);
-                if brief.is_none() {
-                    tracing::debug!(character_id = %id, "characters update names an unknown character");
-                }
-                brief.map(|(name, avatar)| ViewCharacter {
-                    character_id: id.clone(),
-                    name,
-                    avatar,
-                })
+                self.character_brief(id)
+                    .map(|(name, avatar)| ViewCharacter {
+                        character_id: id.clone(),
+                        name,
+                        avatar,
+                    })
             })
             .collect()
     }
 
-    /// The current view (a default one if nothing arrived yet).
+    /// The current view (an empty one if nothing arrived yet), with names
+    /// resolved now.
     pub fn view(&self, user_id: &str, channel_id: &str) -> View {
+        let key = (user_id.to_string(), channel_id.to_string());
+        let empty = Received::default();
+        let received = self.views.get(&key).unwrap_or(&empty);
+        let channel_info = received.channel_info.clone().unwrap_or_else(|| {
+            self.channel(channel_id)
+                .map(ViewChannelInfo::of)
+                .unwrap_or_default()
+        });
+        View {
+            characters: self.view_characters(&received.character_ids),
+            buttons: received.buttons.clone(),
+            canvas: received.canvas.clone(),
+            menu: received.menu.clone(),
+            style: received.style.clone(),
+            messages: received
+                .messages
+                .iter()
+                .map(|m| ViewMessage {
+                    message_id: m.message_id.clone(),
+                    subtype: m.subtype.clone(),
+                    content: m.content.clone(),
+                    sender: m.sender.clone(),
+                    sender_name: self
+                        .character_brief(&m.sender)
+                        .map(|(name, _)| name)
+                        .unwrap_or_default(),
+                })
+                .collect(),
+            channel_info,
+            version: received.version,
+        }
+    }
+
+    /// A message `user_id` received in `channel_id`, by id.
+    pub fn received_message(
+        &self,
+        user_id: &str,
+        channel_id: &str,
+        message_id: &str,
+    ) -> Option<&ReceivedMessage> {
         self.views
-            .get(&(user_id.to_string(), channel_id.to_string()))
-            .cloned()
-            .unwrap_or_default()
+            .get(&(user_id.to_string(), channel_id.to_string()))?
+            .messages
+            .iter()
+            .find(|m| m.message_id == message_id)
     }
 
     /// Applies a change, bumps the version, and returns the event to announce.
@@ -119,18 +231,18 @@ impl State {
             .entry((user_id.to_string(), channel_id.to_string()))
             .or_default();
         match change {
-            ViewChange::Characters(list) => view.characters = list,
+            ViewChange::Characters(ids) => view.character_ids = ids,
             ViewChange::Buttons(list) => view.buttons = list,
             ViewChange::Canvas(list) => view.canvas = list,
             ViewChange::Menu(list) => view.menu = list,
             ViewChange::Style(list) => view.style = list,
             ViewChange::Message(message) => {
                 if view.messages.len() >= MAX_VIEW_MESSAGES {
-                    view.messages.remove(0);
+                    view.messages.pop_front();
                 }
-                view.messages.push(message);
+                view.messages.push_back(message);
             }
-            ViewChange::Other => {}
+            ViewChange::ChannelInfo(info) => view.channel_info = Some(info),
         }
         view.version += 1;
         ViewEvent {
@@ -139,5 +251,51 @@ impl State {
             channel_id: channel_id.to_string(),
             version: view.version,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn views_resolve_names_on_read_and_keep_message_order() {
+        let mut state = State::default();
+        let alice = state.ensure_sandbox_user("alice").user_id;
+        let channel = state.create_channel("lobby", "about");
+        let service = state.create_service(&alice);
+        let agent = state
+            .create_agent(&service, "Meow", None, None)
+            .character_id
+            .clone();
+        for (i, sender) in [agent.as_str(), "nobody"].iter().enumerate() {
+            let body =
+                json!({"subtype": "text", "content": {"text": i.to_string()}, "sender": sender});
+            let body = body.as_object().cloned().unwrap_or_default();
+            let message = ReceivedMessage::from_body(&format!("m{i}"), &body);
+            state.apply_view_change(&alice, &channel, ViewChange::Message(message));
+        }
+        if let Ok(stored) = state.agent_mut(&service, &agent) {
+            stored.name = "Purr".into();
+        }
+        let view = state.view(&alice, &channel);
+        assert_eq!(view.version, 2);
+        let got: Vec<(&str, &str, &str)> = view
+            .messages
+            .iter()
+            .map(|m| {
+                (
+                    m.message_id.as_str(),
+                    m.sender.as_str(),
+                    m.sender_name.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(got, [("m0", agent.as_str(), "Purr"), ("m1", "nobody", "")]);
+        assert_eq!(view.channel_info.channel_name, "lobby");
+        assert_eq!(view.channel_info.channel_type, DEFAULT_CHANNEL_TYPE);
+        assert!(state.received_message(&alice, &channel, "m1").is_some());
+        assert!(state.received_message(&alice, &channel, "m9").is_none());
     }
 }

@@ -7,7 +7,8 @@
 //! 256 s without an application frame (PROTOCOL 3.6). A refused login gets one
 //! error frame and never `copy` + `status:false`, which would make the SDK
 //! re-login in a loop. A bad frame is logged and ignored; it never closes the
-//! socket.
+//! socket. Frames from services are counted per type, with their largest
+//! size, so tests can see what actually travelled.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -161,6 +162,9 @@ impl Session {
             },
             _ => false,
         };
+        if let Some(Login::Service(_)) = &self.login {
+            shared.world().state.count_frame(&kind, text.len());
+        }
         if handled {
             self.conn.send(&copy_frame(&request_id, &kind));
         } else {

@@ -187,3 +187,128 @@ pub fn keys(value: &Value) -> Vec<String> {
     keys.sort();
     keys
 }
+
+/// A signed-in service account with one service bound to a fresh channel
+/// (its WebSocket not yet connected), plus control-API helpers.
+pub struct Served {
+    pub sandbox: Sandbox,
+    pub control: moobius_host::sandbox::SandboxControl,
+    pub api: Api,
+    pub token: String,
+    pub service_id: String,
+    pub channel_id: String,
+}
+
+impl Served {
+    pub async fn start() -> Served {
+        let sandbox = start().await;
+        let control = sandbox.control();
+        let api = Api::new(&sandbox.http_url());
+        let token = api.sign_in("service@example.com", "pw").await;
+        let service_id = api.ok("POST", "/service/create", &token, None).await["service_id"]
+            .as_str()
+            .expect("service id")
+            .to_string();
+        let channel_id = control.create_channel("lobby");
+        api.ok(
+            "POST",
+            "/service/bind",
+            &token,
+            Some(json!({"channel_id": channel_id, "service_id": service_id})),
+        )
+        .await;
+        Served {
+            sandbox,
+            control,
+            api,
+            token,
+            service_id,
+            channel_id,
+        }
+    }
+
+    /// Connects and logs in as the service; waits for the login's ack.
+    pub async fn service_ws(&self) -> Ws {
+        let mut ws = Ws::connect(&self.sandbox.ws_url()).await;
+        ws.send(
+            json!({"type": "service_login", "request_id": "login-1", "auth_origin": "cognito",
+                   "access_token": self.token, "service_id": self.service_id}),
+        )
+        .await;
+        let ack = ws.ack_of("login-1").await;
+        assert_eq!(ack["body"]["status"], true);
+        ws
+    }
+
+    /// A service group of `ids`.
+    pub async fn group(&self, ids: &[&str]) -> String {
+        let data = self
+            .api
+            .ok(
+                "POST",
+                "/service/group/create",
+                &self.token,
+                Some(json!({"group_id": "", "characters": ids})),
+            )
+            .await;
+        data.as_str().expect("group id").to_string()
+    }
+
+    /// Expands a group id the way the SDK does (`GET /user/group`).
+    pub async fn expand(&self, group_id: &str, sender: &str) -> Value {
+        let path = format!(
+            "/user/group?group_id={group_id}&channel_id={}&user_id={sender}",
+            self.channel_id
+        );
+        self.api.ok("GET", &path, &self.token, None).await["characters"].clone()
+    }
+
+    /// Creates an agent of the service and returns its id.
+    pub async fn agent(&self, name: &str) -> String {
+        let body = json!({"service_id": self.service_id,
+                          "context": {"name": name, "avatar": null, "description": null}});
+        self.api
+            .ok("POST", "/service/character/create", &self.token, Some(body))
+            .await["character_id"]
+            .as_str()
+            .expect("agent id")
+            .to_string()
+    }
+
+    /// `POST /sandbox/act` with `request` (user/channel defaults filled in);
+    /// returns the HTTP status and the JSON answer.
+    pub async fn act(&self, mut request: Value) -> (u16, Value) {
+        if let Some(map) = request.as_object_mut() {
+            map.entry("channel_id")
+                .or_insert_with(|| json!(self.channel_id));
+        }
+        self.control_call(reqwest::Method::POST, "act", Some(request))
+            .await
+    }
+
+    /// Any control-API call under `/sandbox/`.
+    pub async fn control_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let url = format!("{}sandbox/{path}", self.api.base);
+        let mut request = self.api.client.request(method, url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("control request sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON answer"))
+    }
+
+    /// Sends a frame as the service and waits for its ack, so everything it
+    /// caused is visible afterwards.
+    pub async fn send_acked(&self, service: &mut Ws, mut frame: Value) {
+        let request_id = format!("r-{}", uuid::Uuid::new_v4());
+        frame["request_id"] = json!(request_id);
+        service.send(frame).await;
+        service.ack_of(&request_id).await;
+    }
+}

@@ -16,8 +16,9 @@ fn channel_object(channel: &Channel) -> Value {
         "channel_id": channel.channel_id,
         "channel_name": channel.name,
         "channel_description": channel.description,
+        "channel_type": channel.channel_type,
         "service_id": channel.service_id,
-        "context": {"channel_description": channel.description},
+        "context": {"channel_description": channel.description, "channel_type": channel.channel_type},
     })
 }
 

@@ -1,7 +1,7 @@
 //! Group ids (an ordered list of character ids behind an opaque handle),
-//! upload keys, and request counters.
+//! upload keys, and request and frame counters.
 
-use super::{new_id, Group, State, StateError};
+use super::{new_id, FrameStats, Group, State, StateError};
 
 impl State {
     /// Registers a new group and counts it.
@@ -58,5 +58,14 @@ impl State {
             .requests
             .entry(format!("{method} {path}"))
             .or_default() += 1;
+    }
+
+    /// Counts a frame of type `kind` received from a service.
+    pub fn count_frame(&mut self, kind: &str, bytes: usize) {
+        let stats: &mut FrameStats = self.stats.frames.entry(kind.to_string()).or_default();
+        stats.count += 1;
+        stats.max_bytes = stats
+            .max_bytes
+            .max(u64::try_from(bytes).unwrap_or(u64::MAX));
     }
 }

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::view::View;
+use super::view::{Received, DEFAULT_CHANNEL_TYPE};
 
 mod accounts;
 mod groups;
@@ -75,6 +75,8 @@ pub struct Channel {
     pub channel_id: String,
     pub name: String,
     pub description: String,
+    /// `ccs`, or what the bound service's last `update/channel_info` said.
+    pub channel_type: String,
     pub members: Vec<String>,
     pub service_id: Option<String>,
     pub history: Vec<Value>,
@@ -94,11 +96,23 @@ pub struct CharacterSummary {
     pub name: String,
 }
 
-/// Counters that let tests prove client-side caching works.
+/// Size counters for one type of frame received from services.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct FrameStats {
+    pub count: u64,
+    /// The largest frame of this type, in bytes of JSON text.
+    pub max_bytes: u64,
+}
+
+/// Counters that let tests prove client-side caching works and that big
+/// recipient lists travel as small group ids.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Stats {
     pub groups_created: u64,
+    /// `"METHOD /path"` -> calls.
     pub requests: BTreeMap<String, u64>,
+    /// Frame `type` -> counters, for frames from logged-in services.
+    pub frames: BTreeMap<String, FrameStats>,
 }
 
 /// Everything the sandbox knows. Collections that clients list keep their
@@ -118,7 +132,7 @@ pub struct State {
     groups: HashMap<String, Group>,
     group_order: Vec<String>,
     upload_keys: HashSet<String>,
-    pub(crate) views: HashMap<(String, String), View>,
+    pub(crate) views: HashMap<(String, String), Received>,
     pub(crate) stats: Stats,
 }
 
@@ -144,6 +158,7 @@ impl State {
                 channel_id: channel_id.clone(),
                 name: name.to_string(),
                 description: description.to_string(),
+                channel_type: DEFAULT_CHANNEL_TYPE.to_string(),
                 members: Vec::new(),
                 service_id: None,
                 history: Vec::new(),
@@ -188,12 +203,6 @@ impl State {
         let before = channel.members.len();
         channel.members.retain(|m| m != user_id);
         Ok(channel.members.len() != before)
-    }
-
-    pub fn is_member(&self, channel_id: &str, user_id: &str) -> bool {
-        self.channels
-            .get(channel_id)
-            .is_some_and(|c| c.members.iter().any(|m| m == user_id))
     }
 
     /// Binds `service_id` to the channel, replacing any other service.

@@ -111,4 +111,22 @@ impl State {
             .get(character_id)
             .map(|a| (a.name.clone(), a.avatar.clone()))
     }
+
+    /// A character id for a user or agent id, a user name, or an agent name
+    /// (agents of `service_id` first, then any agent).
+    pub fn resolve_character(&self, who: &str, service_id: Option<&str>) -> Option<String> {
+        if self.accounts.contains_key(who) || self.agents.contains_key(who) {
+            return Some(who.to_string());
+        }
+        if let Ok(account) = self.resolve_user(who) {
+            return Some(account.user_id.clone());
+        }
+        let named = |a: &&Agent| a.name == who;
+        let agents = || self.agent_order.iter().filter_map(|id| self.agents.get(id));
+        agents()
+            .filter(|a| Some(a.service_id.as_str()) == service_id)
+            .find(named)
+            .or_else(|| agents().find(named))
+            .map(|a| a.character_id.clone())
+    }
 }
