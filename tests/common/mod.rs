@@ -231,3 +231,84 @@ impl Drop for HostProcess {
         }
     }
 }
+
+/// The example script `scripts/examples/NAME.rhai`.
+pub fn example(name: &str) -> String {
+    std::fs::read_to_string(
+        repo_root()
+            .join("scripts/examples")
+            .join(format!("{name}.rhai")),
+    )
+    .unwrap()
+}
+
+/// `user` sends a text message to `recipients` (names), as their client would.
+pub async fn say(
+    control: &SandboxControl,
+    user: &str,
+    channel_id: &str,
+    text: &str,
+    recipients: &[&str],
+) {
+    let fields = serde_json::json!({"text": text, "recipients": recipients});
+    let delivered = control
+        .act_json(user, channel_id, "message", fields.as_object().unwrap())
+        .await
+        .unwrap();
+    assert!(delivered, "{user}'s message reached no service");
+}
+
+/// `user` clicks a button, with dialog arguments and a bottom button.
+pub async fn click(
+    control: &SandboxControl,
+    user: &str,
+    channel_id: &str,
+    fields: serde_json::Value,
+) {
+    let delivered = control
+        .act_json(
+            user,
+            channel_id,
+            "button_click",
+            fields.as_object().unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(delivered, "{user}'s click reached no service");
+}
+
+/// `(sender name, text)` of every message `user` received, oldest first.
+pub fn inbox(control: &SandboxControl, user: &str, channel_id: &str) -> Vec<(String, String)> {
+    control
+        .view(user, channel_id)
+        .map(|v| {
+            v.messages
+                .into_iter()
+                .map(|m| {
+                    let text = m.content["text"].as_str().unwrap_or_default().to_string();
+                    (m.sender_name, text)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits until `user` has received `(from, text)`.
+pub async fn wait_message(
+    control: &SandboxControl,
+    user: &str,
+    channel_id: &str,
+    from: &str,
+    text: &str,
+) {
+    let what = format!("{user} receives {text:?} from {from}");
+    wait_for(&what, || {
+        let got = inbox(control, user, channel_id);
+        async move {
+            got.iter()
+                .any(|(f, t)| f == from && t == text)
+                .then_some(())
+        }
+    })
+    .await
+}
