@@ -188,25 +188,50 @@ async fn join_and_settle(control: &SandboxControl, member: &str, channel_id: &st
     .await;
 }
 
+/// What was last printed for one member in one channel.
+#[derive(Default)]
+struct Printed {
+    characters: Option<String>,
+    buttons: Option<String>,
+    messages: usize,
+}
+
 async fn print_views(control: SandboxControl) {
     let mut events = control.subscribe();
-    let mut last: HashMap<(String, String), String> = HashMap::new();
+    let mut printed: HashMap<(String, String), Printed> = HashMap::new();
     loop {
         let ev = match events.recv().await {
             Ok(ev) => ev,
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
             Err(_) => return,
         };
-        let Ok(view) = control.view(&ev.user_id, &ev.channel_id) else {
-            continue;
-        };
-        let names: Vec<&str> = view.characters.iter().map(|c| c.name.as_str()).collect();
-        let line = names.join(", ");
-        let key = (ev.user_id.clone(), ev.channel_id.clone());
-        if last.get(&key) != Some(&line) {
-            println!("{} sees: {line}", ev.user_name);
-            last.insert(key, line);
+        let Ok(view) = control.view(&ev.user_id, &ev.channel_id) else { continue };
+        let seen = printed.entry((ev.user_id.clone(), ev.channel_id.clone())).or_default();
+        let who = &ev.user_name;
+        let characters = view.characters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
+        if seen.characters.as_ref() != Some(&characters) {
+            println!("{who} sees: {characters}");
+            seen.characters = Some(characters);
         }
+        let buttons = view
+            .buttons
+            .iter()
+            .filter_map(|b| b["button_text"].as_str())
+            .collect::<Vec<_>>()
+            .join(" | ");
+        if !buttons.is_empty() && seen.buttons.as_ref() != Some(&buttons) {
+            println!("{who} has buttons: {buttons}");
+            seen.buttons = Some(buttons);
+        }
+        for m in view.messages.iter().skip(seen.messages) {
+            let body = match m.content["text"].as_str() {
+                Some(text) if m.subtype == "text" => text.to_string(),
+                _ => format!("[{}] {}", m.subtype, m.content["path"].as_str().or(m.content["link"].as_str()).unwrap_or("")),
+            };
+            let from = if m.sender_name.is_empty() { &m.sender } else { &m.sender_name };
+            println!("{who} got from {from}: {body}");
+        }
+        seen.messages = view.messages.len();
     }
 }
 

@@ -199,14 +199,24 @@ pub fn binary() -> &'static str {
 
 impl HostProcess {
     pub fn spawn(args: &[&str], log_dir: &Path) -> Self {
+        Self::spawn_in(args, log_dir, None)
+    }
+
+    /// Runs in `cwd` (when given), with stdout and stderr both in the log.
+    pub fn spawn_in(args: &[&str], log_dir: &Path, cwd: Option<&Path>) -> Self {
         let log = log_dir.join(format!("host-{}.log", uuid::Uuid::new_v4()));
         let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(binary())
+        let out = if cwd.is_some() { Stdio::from(file.try_clone().unwrap()) } else { Stdio::null() };
+        let mut cmd = Command::new(binary());
+        if let Some(dir) = cwd {
+            cmd.current_dir(dir);
+        }
+        let child = cmd
             .args(args)
             .env_remove("MOOBIUS_EMAIL")
             .env_remove("MOOBIUS_PASSWORD")
             .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
+            .stdout(out)
             .stderr(file)
             .spawn()
             .expect("host binary starts");
