@@ -218,8 +218,16 @@ async fn dev_runs_the_tutorial_with_three_members_and_prints_views() {
     for sub in ["scripts", "resources"] {
         std::fs::create_dir_all(dir.path().join(sub)).unwrap();
     }
-    std::fs::copy(repo_root().join("scripts/service.rhai"), dir.path().join("scripts/service.rhai")).unwrap();
-    std::fs::copy(repo_root().join("resources/avatar.png"), dir.path().join("resources/avatar.png")).unwrap();
+    std::fs::copy(
+        repo_root().join("scripts/service.rhai"),
+        dir.path().join("scripts/service.rhai"),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo_root().join("resources/avatar.png"),
+        dir.path().join("resources/avatar.png"),
+    )
+    .unwrap();
     let mut dev = HostProcess::spawn_in(&["dev"], dir.path(), Some(dir.path()));
     let expected = [
         "alice sees: alice, Meow",
@@ -230,10 +238,19 @@ async fn dev_runs_the_tutorial_with_three_members_and_prints_views() {
     ];
     wait_for("dev prints every member's view", || {
         let out = dev.log();
-        async move { expected.iter().all(|line| out.lines().any(|l| l == *line)).then_some(()) }
+        async move {
+            expected
+                .iter()
+                .all(|line| out.lines().any(|l| l == *line))
+                .then_some(())
+        }
     })
     .await;
-    assert!(dev.log().contains("sandbox: http://127.0.0.1:"), "{}", dev.log());
+    assert!(
+        dev.log().contains("sandbox: http://127.0.0.1:"),
+        "{}",
+        dev.log()
+    );
 
     // Saving the script reloads it, and dev says so.
     let script = dir.path().join("scripts/service.rhai");
@@ -241,11 +258,18 @@ async fn dev_runs_the_tutorial_with_three_members_and_prints_views() {
     std::fs::write(&script, format!("{text}\nfn on_reload() {{ }}\n")).unwrap();
     wait_for("dev prints the reload", || {
         let out = dev.log();
-        async move { out.contains("reloaded scripts/service.rhai (version 2").then_some(()) }
+        async move {
+            out.contains("reloaded scripts/service.rhai (version 2")
+                .then_some(())
+        }
     })
     .await;
     let pid = dev.child.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
     let status = wait_for("dev exits", || {
         let s = dev.child.try_wait().unwrap();
         async move { s }

@@ -205,10 +205,19 @@ async fn print_views(control: SandboxControl) {
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
             Err(_) => return,
         };
-        let Ok(view) = control.view(&ev.user_id, &ev.channel_id) else { continue };
-        let seen = printed.entry((ev.user_id.clone(), ev.channel_id.clone())).or_default();
+        let Ok(view) = control.view(&ev.user_id, &ev.channel_id) else {
+            continue;
+        };
+        let seen = printed
+            .entry((ev.user_id.clone(), ev.channel_id.clone()))
+            .or_default();
         let who = &ev.user_name;
-        let characters = view.characters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
+        let characters = view
+            .characters
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         if seen.characters.as_ref() != Some(&characters) {
             println!("{who} sees: {characters}");
             seen.characters = Some(characters);
@@ -226,9 +235,20 @@ async fn print_views(control: SandboxControl) {
         for m in view.messages.iter().skip(seen.messages) {
             let body = match m.content["text"].as_str() {
                 Some(text) if m.subtype == "text" => text.to_string(),
-                _ => format!("[{}] {}", m.subtype, m.content["path"].as_str().or(m.content["link"].as_str()).unwrap_or("")),
+                _ => format!(
+                    "[{}] {}",
+                    m.subtype,
+                    m.content["path"]
+                        .as_str()
+                        .or(m.content["link"].as_str())
+                        .unwrap_or("")
+                ),
             };
-            let from = if m.sender_name.is_empty() { &m.sender } else { &m.sender_name };
+            let from = if m.sender_name.is_empty() {
+                &m.sender
+            } else {
+                &m.sender_name
+            };
             println!("{who} got from {from}: {body}");
         }
         seen.messages = view.messages.len();

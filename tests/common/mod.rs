@@ -206,7 +206,11 @@ impl HostProcess {
     pub fn spawn_in(args: &[&str], log_dir: &Path, cwd: Option<&Path>) -> Self {
         let log = log_dir.join(format!("host-{}.log", uuid::Uuid::new_v4()));
         let file = std::fs::File::create(&log).unwrap();
-        let out = if cwd.is_some() { Stdio::from(file.try_clone().unwrap()) } else { Stdio::null() };
+        let out = if cwd.is_some() {
+            Stdio::from(file.try_clone().unwrap())
+        } else {
+            Stdio::null()
+        };
         let mut cmd = Command::new(binary());
         if let Some(dir) = cwd {
             cmd.current_dir(dir);
