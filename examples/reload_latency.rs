@@ -9,9 +9,7 @@
 //! order is the latency (it includes the watcher's debounce, the compile and
 //! the swap). Not a test: figures depend on the machine.
 
-use moobius_host::config::{
-    AccountConfig, Config, LogConfig, OthersPolicy, Secret, ServiceConfig, ServiceIdTarget,
-};
+use moobius_host::config::Config;
 use moobius_host::host::{self, HostOptions, ServicePaths};
 use moobius_host::sandbox::{Sandbox, SandboxOptions};
 use std::path::PathBuf;
@@ -46,24 +44,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ch = control.create_channel("lobby");
     control.create_user("alice");
     control.act("alice", &ch, "join").await?;
-    let config = Config {
-        account: AccountConfig {
-            email: "bench@sandbox.local".into(),
-            password: Secret::new("bench"),
-        },
-        service: ServiceConfig {
-            http_server_uri: sandbox.http_url(),
-            ws_server_uri: sandbox.ws_url(),
-            service_id: None,
-            channels: vec![ch.clone()],
-            others: OthersPolicy::Include,
-            checkin_interval: None,
-            service_mode: true,
-        },
-        log: LogConfig::default(),
-        service_id_target: ServiceIdTarget::Nowhere,
-        source: PathBuf::from("(bench)"),
-    };
+    let mut config = Config::local(
+        &sandbox.http_url(),
+        &sandbox.ws_url(),
+        vec![ch.clone()],
+        "bench@sandbox.local",
+    );
+    config.service.checkin_interval = None;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let host = tokio::spawn(host::run(
         config,

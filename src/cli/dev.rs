@@ -3,9 +3,7 @@
 //! tutorial's "several browser windows" replaced by one terminal.
 
 use clap::Args;
-use moobius_host::config::{
-    AccountConfig, Config, LogConfig, OthersPolicy, Secret, ServiceConfig, ServiceIdTarget,
-};
+use moobius_host::config::{Config, LogConfig};
 use moobius_host::host::{self, HostOptions, ScriptStatus, ServicePaths};
 use moobius_host::sandbox::{Sandbox, SandboxControl, SandboxOptions};
 use std::collections::HashMap;
@@ -96,24 +94,12 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
     }
     let printer = tokio::spawn(print_views(control.clone()));
 
-    let config = Config {
-        account: AccountConfig {
-            email: "dev@sandbox.local".into(),
-            password: Secret::new(uuid::Uuid::new_v4().to_string()),
-        },
-        service: ServiceConfig {
-            http_server_uri: sandbox.http_url(),
-            ws_server_uri: sandbox.ws_url(),
-            service_id: None,
-            channels: vec![channel_id.clone()],
-            others: OthersPolicy::Include,
-            checkin_interval: Some(Duration::from_secs(3600)),
-            service_mode: true,
-        },
-        log: LogConfig::default(),
-        service_id_target: ServiceIdTarget::Nowhere,
-        source: PathBuf::from("(dev)"),
-    };
+    let config = Config::local(
+        &sandbox.http_url(),
+        &sandbox.ws_url(),
+        vec![channel_id.clone()],
+        "dev@sandbox.local",
+    );
     let shutdown = super::shutdown_on_signal();
     let mut stop = shutdown.clone();
     let (started_tx, started_rx) = oneshot::channel();

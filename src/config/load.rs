@@ -1,6 +1,7 @@
 //! Reading and checking the config tree.
 
 use super::*;
+use crate::script::ScriptLimits;
 use serde_json::{Map, Value};
 use std::path::Path;
 
@@ -65,6 +66,7 @@ pub fn load(
     let account = section("account_config")?;
     let service = section("service_config")?;
     let log = section("log_config")?;
+    let limits = section("script_limits")?;
 
     let service_id_target = if service.own_file {
         ServiceIdTarget::TopLevel(service.file.clone())
@@ -75,6 +77,7 @@ pub fn load(
         account: account_config(&account, overrides)?,
         service: service_config(&service)?,
         log: log_config(&log, base_dir)?,
+        script_limits: script_limits(&limits)?,
         service_id_target,
         source: config_file.to_path_buf(),
     })
@@ -232,6 +235,57 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
     })
 }
 
+fn script_limits(s: &Section) -> Result<ScriptLimits, ConfigError> {
+    let mut limits = ScriptLimits::default();
+    if let Some(k) = s.map.keys().find(|k| !LIMIT_KEYS.contains(&k.as_str())) {
+        return Err(s.err(
+            k,
+            format!("unknown limit (expected {})", LIMIT_KEYS.join(", ")),
+        ));
+    }
+    let number = |key: &str| -> Result<Option<u64>, ConfigError> {
+        match s.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| s.err(key, "expected a whole number >= 0")),
+        }
+    };
+    let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    if let Some(v) = number("max_operations")? {
+        limits.max_operations = v;
+    }
+    if let Some(v) = number("max_call_levels")? {
+        limits.max_call_levels = size(v);
+    }
+    if let Some(v) = number("max_string_size")? {
+        limits.max_string_size = size(v);
+    }
+    if let Some(v) = number("max_array_size")? {
+        limits.max_array_size = size(v);
+    }
+    if let Some(v) = number("max_map_size")? {
+        limits.max_map_size = size(v);
+    }
+    if let Some(v) = number("timeout_ms")? {
+        if v == 0 {
+            return Err(s.err("timeout_ms", "must be at least 1"));
+        }
+        limits.timeout = Duration::from_millis(v);
+    }
+    Ok(limits)
+}
+
+const LIMIT_KEYS: &[&str] = &[
+    "max_operations",
+    "max_call_levels",
+    "max_string_size",
+    "max_array_size",
+    "max_map_size",
+    "timeout_ms",
+];
+
 fn log_config(s: &Section, base_dir: &Path) -> Result<LogConfig, ConfigError> {
     let defaults = LogConfig::default();
     let level = |key: &str, default: &str| -> Result<String, ConfigError> {
@@ -362,6 +416,29 @@ mod tests {
             );
             assert!(!msg.contains('\n'));
         }
+    }
+
+    #[test]
+    fn script_limits_are_read_and_checked() {
+        let d = dir_with(&[(
+            "config/config.json",
+            r#"{"account_config":{"email":"a","password":"p"},"script_limits":{"timeout_ms":250,"max_operations":1000}}"#,
+        )]);
+        let c = load_in(&d).unwrap();
+        assert_eq!(c.script_limits.timeout, Duration::from_millis(250));
+        assert_eq!(c.script_limits.max_operations, 1000);
+        assert_eq!(
+            c.script_limits.max_call_levels,
+            ScriptLimits::default().max_call_levels
+        );
+        let d = dir_with(&[(
+            "config/config.json",
+            r#"{"account_config":{"email":"a","password":"p"},"script_limits":{"timeout":5}}"#,
+        )]);
+        assert!(load_in(&d)
+            .unwrap_err()
+            .to_string()
+            .contains("script_limits.timeout: unknown limit"));
     }
 
     #[test]

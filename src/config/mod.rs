@@ -85,9 +85,42 @@ pub struct Config {
     pub account: AccountConfig,
     pub service: ServiceConfig,
     pub log: LogConfig,
+    /// Per-handler limits (`script_limits`).
+    pub script_limits: crate::script::ScriptLimits,
     pub service_id_target: ServiceIdTarget,
     /// The file the config was read from, for messages.
     pub source: PathBuf,
+}
+
+impl Config {
+    /// A config built in memory for a local platform (`dev`, tests,
+    /// benchmarks): defaults everywhere, a fresh service, nothing written back.
+    pub fn local(
+        http_server_uri: &str,
+        ws_server_uri: &str,
+        channels: Vec<String>,
+        email: &str,
+    ) -> Config {
+        Config {
+            account: AccountConfig {
+                email: email.to_string(),
+                password: Secret::new(uuid::Uuid::new_v4().to_string()),
+            },
+            service: ServiceConfig {
+                http_server_uri: http_server_uri.to_string(),
+                ws_server_uri: ws_server_uri.to_string(),
+                service_id: None,
+                channels,
+                others: OthersPolicy::Include,
+                checkin_interval: Some(Duration::from_secs_f64(DEFAULT_CHECKIN_INTERVAL_SECS)),
+                service_mode: true,
+            },
+            log: LogConfig::default(),
+            script_limits: Default::default(),
+            service_id_target: ServiceIdTarget::Nowhere,
+            source: PathBuf::from("(in memory)"),
+        }
+    }
 }
 
 /// A config problem: names the file and the key, in one line.

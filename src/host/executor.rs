@@ -61,6 +61,7 @@ impl Executor {
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), Diagnostic>>();
         let thread = std::thread::Builder::new()
             .name("script".into())
+            .stack_size(crate::script::SCRIPT_THREAD_STACK)
             .spawn(move || {
                 let bridge = Rc::new(HostBridge {
                     members: Rc::new(RefCell::new(MemberTable::default())),

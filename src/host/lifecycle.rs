@@ -45,7 +45,8 @@ pub async fn run(
     let (outbox_tx, outbox_rx) = mpsc::unbounded_channel();
 
     // Compile before any network activity.
-    let compile = CompileOptions::for_main(&paths.script).with_display_base(&paths.dir);
+    let mut compile = CompileOptions::for_main(&paths.script).with_display_base(&paths.dir);
+    compile.limits = config.script_limits.clone();
     let scripts_dir = compile.scripts_dir.clone();
     let status = options
         .status

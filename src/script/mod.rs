@@ -8,6 +8,7 @@
 mod api;
 mod character;
 mod diagnostic;
+mod limits;
 mod resolver;
 mod service;
 pub mod watch;
@@ -15,7 +16,12 @@ pub mod watch;
 pub use api::{Downloaded, HostApi, OutgoingMessage};
 pub use character::Character;
 pub use diagnostic::Diagnostic;
+pub use limits::ScriptLimits;
 pub use service::{CompileOptions, ServiceScript};
+
+/// Stack size for the thread that runs scripts: deep (but allowed) Rhai call
+/// nesting uses a lot of native stack, more so in debug builds.
+pub const SCRIPT_THREAD_STACK: usize = 64 << 20;
 
 /// Handlers the host calls, with their arity. Anything else a script defines
 /// is an ordinary function.

@@ -4,6 +4,7 @@
 //! call as its `this` pointer (no copy). Defined handlers are found once per
 //! compile, so an event for a handler the script lacks costs a set lookup.
 
+use super::limits::{self, Deadline, ScriptLimits};
 use super::resolver::ScriptsResolver;
 use super::{api, character, Diagnostic, HostApi, HANDLERS};
 use rhai::{CallFnOptions, Dynamic, Engine, Map, Scope, Stmt, AST};
@@ -20,6 +21,8 @@ pub struct CompileOptions {
     pub scripts_dir: PathBuf,
     /// How paths are shown in diagnostics (relative to the service directory).
     pub display_base: Option<PathBuf>,
+    /// Per-handler limits.
+    pub limits: ScriptLimits,
     /// The same, resolved, for paths that arrive absolute (file events).
     display_base_real: Option<PathBuf>,
 }
@@ -35,6 +38,7 @@ impl CompileOptions {
             scripts_dir,
             display_base: None,
             display_base_real: None,
+            limits: ScriptLimits::default(),
         }
     }
 
@@ -67,15 +71,18 @@ pub struct ServiceScript {
     files: Vec<PathBuf>,
     main_display: String,
     this: Dynamic,
+    limits: ScriptLimits,
+    deadline: Deadline,
 }
 
 fn build_engine(
     opts: &CompileOptions,
     host: Rc<dyn HostApi>,
+    deadline: &Deadline,
 ) -> (Engine, Rc<std::cell::RefCell<Vec<PathBuf>>>) {
     let mut engine = Engine::new();
-    engine.set_max_call_levels(64);
     engine.set_max_expr_depths(128, 64);
+    limits::apply(&mut engine, &opts.limits, deadline);
     let resolver = ScriptsResolver::new(&opts.scripts_dir);
     let seen = resolver.seen.clone();
     engine.set_module_resolver(resolver);
@@ -110,7 +117,8 @@ impl ServiceScript {
     /// Builds the engine (with `host` behind the script API) and compiles the
     /// service. Touches no network.
     pub fn load(opts: &CompileOptions, host: Rc<dyn HostApi>) -> Result<Self, Diagnostic> {
-        let (engine, seen) = build_engine(opts, host);
+        let deadline = Deadline::default();
+        let (engine, seen) = build_engine(opts, host, &deadline);
         let main_display = opts.display(&opts.main);
         let text = std::fs::read_to_string(&opts.main).map_err(|e| {
             Diagnostic::plain(&main_display, format!("cannot read the script: {e}"))
@@ -147,6 +155,8 @@ impl ServiceScript {
             files,
             main_display,
             this: Dynamic::from_map(Map::new()),
+            limits: opts.limits.clone(),
+            deadline,
         })
     }
 
@@ -190,9 +200,17 @@ impl ServiceScript {
             .rewind_scope(true)
             .bind_this_ptr(&mut self.this);
         let mut scope = Scope::new();
-        self.engine
-            .call_fn_with_options::<Dynamic>(options, &mut scope, &self.ast, name, args)
-            .map(|_| true)
-            .map_err(|e| Diagnostic::from_eval(&self.main_display, Some(name), &e))
+        self.deadline.start(self.limits.timeout);
+        let result = self
+            .engine
+            .call_fn_with_options::<Dynamic>(options, &mut scope, &self.ast, name, args);
+        self.deadline.clear();
+        result.map(|_| true).map_err(|e| {
+            let mut d = Diagnostic::from_eval(&self.main_display, Some(name), &e);
+            if let Some(why) = limits::describe(&e, &self.limits) {
+                d.message = format!("{name} {why}");
+            }
+            d
+        })
     }
 }

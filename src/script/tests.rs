@@ -4,6 +4,7 @@
 //! end-to-end tests in `tests/` use the real sandbox.
 
 use super::*;
+use rhai::Dynamic;
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -215,4 +216,103 @@ fn wrong_argument_shapes_name_function_and_argument() {
         // The script stays usable after the error.
         assert!(!s.call("on_start", vec![]).unwrap_err().message.is_empty());
     }
+}
+
+fn load_limited(text: &str, limits: ScriptLimits) -> (tempfile::TempDir, ServiceScript) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("scripts")).unwrap();
+    let main = dir.path().join("scripts/service.rhai");
+    std::fs::write(&main, text).unwrap();
+    let mut opts = CompileOptions::for_main(&main).with_display_base(dir.path());
+    opts.limits = limits;
+    let rec: Rc<dyn HostApi> = Rc::new(Recorder::default());
+    let s = ServiceScript::load(&opts, rec).unwrap();
+    (dir, s)
+}
+
+#[test]
+fn runaway_handlers_are_aborted_naming_the_limit_and_the_next_call_works() {
+    // Deep Rhai recursion needs the script thread's large stack.
+    std::thread::Builder::new()
+        .stack_size(crate::script::SCRIPT_THREAD_STACK)
+        .spawn(runaway_cases)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+fn runaway_cases() {
+    let limits = ScriptLimits {
+        timeout: std::time::Duration::from_millis(100),
+        max_operations: 0,
+        max_array_size: 1_000,
+        ..ScriptLimits::default()
+    };
+    let script = r#"
+fn on_start() { this.before = 1; loop { } }
+fn on_join(a) { this.deep(0); }
+fn deep(n) { this.deep(n + 1) }
+fn on_leave(a) { let s = "x"; loop { s += s; } }
+fn on_refresh(a) { let v = []; loop { v.push(1); } }
+fn on_reload() { this.after = 2; }
+"#;
+    let (_d, mut s) = load_limited(script, limits.clone());
+    let cases = [
+        (
+            "on_start",
+            vec![],
+            "ran longer than 100 ms (script_limits.timeout_ms)",
+        ),
+        (
+            "on_join",
+            vec![Dynamic::UNIT],
+            "nested deeper than 64 (script_limits.max_call_levels)",
+        ),
+        (
+            "on_leave",
+            vec![Dynamic::UNIT],
+            "(script_limits.max_string_size)",
+        ),
+        (
+            "on_refresh",
+            vec![Dynamic::UNIT],
+            "larger than 1000 (script_limits.max_array_size)",
+        ),
+    ];
+    for (handler, args, want) in cases {
+        let started = std::time::Instant::now();
+        let d = s.call(handler, args).unwrap_err();
+        assert!(
+            d.message.starts_with(handler) && d.message.contains(want),
+            "{handler}: {d}"
+        );
+        // Not a speed target: only proves nothing hangs.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{handler} was not stopped"
+        );
+        assert!(
+            s.call("on_reload", vec![]).unwrap(),
+            "the next call runs normally"
+        );
+    }
+    let this = s.this().to_string();
+    assert!(
+        this.contains("before") && this.contains("after"),
+        "aborted handlers keep their changes to this: {this}"
+    );
+
+    let (_d, mut s) = load_limited(
+        "fn on_start() { let n = 0; loop { n += 1; } }",
+        ScriptLimits {
+            max_operations: 10_000,
+            ..limits
+        },
+    );
+    let d = s.call("on_start", vec![]).unwrap_err();
+    assert!(
+        d.message
+            .contains("more than 10000 operations (script_limits.max_operations)"),
+        "{d}"
+    );
 }
