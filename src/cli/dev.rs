@@ -6,7 +6,7 @@ use clap::Args;
 use moobius_host::config::{Config, LogConfig};
 use moobius_host::host::{self, HostOptions, ScriptStatus, ServicePaths};
 use moobius_host::sandbox::{Sandbox, SandboxControl, SandboxOptions};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -92,7 +92,8 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
     for m in &members {
         control.create_user(m);
     }
-    let printer = tokio::spawn(print_views(control.clone()));
+    let (printed_tx, printed_rx) = watch::channel(HashSet::new());
+    let printer = tokio::spawn(print_views(control.clone(), printed_tx));
 
     let config = Config::local(
         &sandbox.http_url(),
@@ -142,7 +143,7 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
         println!("Ctrl+C stops.");
         println!();
         for m in &members {
-            join_and_settle(&control, m, &channel_id).await;
+            join_and_settle(&control, m, &channel_id, printed_rx.clone()).await;
         }
     }
     let _ = stop.wait_for(|s| *s).await;
@@ -157,20 +158,22 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
     }
 }
 
-/// Joins `member`, then waits (bounded) until the service has sent them a view.
-async fn join_and_settle(control: &SandboxControl, member: &str, channel_id: &str) {
-    let mut events = control.subscribe();
+/// Joins `member`, then waits (bounded) until their first view was printed,
+/// so that the next member's join cannot overtake it on screen.
+async fn join_and_settle(
+    control: &SandboxControl,
+    member: &str,
+    channel_id: &str,
+    mut printed: watch::Receiver<HashSet<String>>,
+) {
     if let Err(e) = control.act(member, channel_id, "join").await {
         eprintln!("warning: {member} could not join: {e}");
         return;
     }
-    let _ = tokio::time::timeout(JOIN_SETTLE, async {
-        while let Ok(ev) = events.recv().await {
-            if ev.user_name == member {
-                return;
-            }
-        }
-    })
+    let _ = tokio::time::timeout(
+        JOIN_SETTLE,
+        printed.wait_for(|names| names.contains(member)),
+    )
     .await;
 }
 
@@ -182,7 +185,9 @@ struct Printed {
     messages: usize,
 }
 
-async fn print_views(control: SandboxControl) {
+/// Prints each member's view whenever it changes; `printed` collects the
+/// names whose character list has been shown.
+async fn print_views(control: SandboxControl, printed_names: watch::Sender<HashSet<String>>) {
     let mut events = control.subscribe();
     let mut printed: HashMap<(String, String), Printed> = HashMap::new();
     loop {
@@ -206,6 +211,9 @@ async fn print_views(control: SandboxControl) {
             .join(", ");
         if seen.characters.as_ref() != Some(&characters) {
             println!("{who} sees: {characters}");
+            printed_names.send_modify(|names| {
+                names.insert(who.clone());
+            });
             seen.characters = Some(characters);
         }
         let buttons = view

@@ -224,6 +224,22 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
         )),
         Some(_) => return Err(s.err("service_mode", "expected true or false")),
     };
+    let positive = |key: &str, default: f64| -> Result<f64, ConfigError> {
+        match s.map.get(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => v
+                .as_f64()
+                .filter(|n| *n > 0.0 && n.is_finite())
+                .ok_or_else(|| s.err(key, "expected a positive number")),
+        }
+    };
+    let heartbeat_interval = Duration::from_secs_f64(positive("heartbeat_interval", 30.0)?);
+    let reconnect_min = Duration::from_secs_f64(positive("reconnect_min_ms", 250.0)? / 1000.0);
+    let reconnect_max = Duration::from_secs_f64(positive("reconnect_max_ms", 30_000.0)? / 1000.0);
+    if reconnect_max < reconnect_min {
+        return Err(s.err("reconnect_max_ms", "must not be below reconnect_min_ms"));
+    }
+    let outgoing_queue_limit = positive("outgoing_queue_limit", 10_000.0)? as usize;
     Ok(ServiceConfig {
         http_server_uri,
         ws_server_uri,
@@ -232,6 +248,10 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
         others,
         checkin_interval,
         service_mode,
+        heartbeat_interval,
+        reconnect_min,
+        reconnect_max,
+        outgoing_queue_limit,
     })
 }
 

@@ -46,6 +46,14 @@ pub struct ServiceConfig {
     /// `None` disables the periodic checkin (a configured value <= 0).
     pub checkin_interval: Option<Duration>,
     pub service_mode: bool,
+    /// Heartbeat period (`heartbeat_interval`, seconds, default 30); two
+    /// silent periods mean a dead connection.
+    pub heartbeat_interval: Duration,
+    /// Reconnect back-off bounds (`reconnect_min_ms`, `reconnect_max_ms`).
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+    /// Frames kept while disconnected (`outgoing_queue_limit`).
+    pub outgoing_queue_limit: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -114,6 +122,10 @@ impl Config {
                 others: OthersPolicy::Include,
                 checkin_interval: Some(Duration::from_secs_f64(DEFAULT_CHECKIN_INTERVAL_SECS)),
                 service_mode: true,
+                heartbeat_interval: Duration::from_secs(30),
+                reconnect_min: Duration::from_millis(250),
+                reconnect_max: Duration::from_secs(30),
+                outgoing_queue_limit: 10_000,
             },
             log: LogConfig::default(),
             script_limits: Default::default(),

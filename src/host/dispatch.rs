@@ -43,16 +43,20 @@ impl Dispatcher {
     pub async fn frame(&mut self, text: &str) {
         match inbound::decode(text) {
             Ok(Inbound::Copy(c)) if !c.status => {
-                if self
-                    .last_relogin
-                    .is_none_or(|t| t.elapsed() >= RELOGIN_MIN_GAP)
-                {
-                    tracing::warn!(origin = ?c.origin_type, "the platform reported a failure; logging in again");
-                    self.last_relogin = Some(Instant::now());
-                    self.link.relogin();
-                }
+                let why = format!("the platform reported a failure ({:?})", c.origin_type);
+                self.reauthenticate(&why);
             }
             Ok(Inbound::Copy(_)) => {}
+            Ok(Inbound::Error {
+                origin_type,
+                message,
+            }) => {
+                if origin_type.contains("login") {
+                    self.reauthenticate(&format!("login refused: {message}"));
+                } else {
+                    tracing::warn!(%origin_type, %message, "the platform refused a frame");
+                }
+            }
             Ok(Inbound::GatewayError) => {
                 tracing::warn!("the platform's gateway reported an internal error")
             }
@@ -68,6 +72,32 @@ impl Dispatcher {
             }
             Err(e) => tracing::warn!(error = %e, "frame dropped"),
         }
+    }
+
+    /// Signs in again (the token may have been rejected), then reconnects,
+    /// which logs in with the new token and re-sends what was not
+    /// acknowledged. At most once per `RELOGIN_MIN_GAP`: the SDK loops
+    /// forever on repeated failures, this host does not.
+    fn reauthenticate(&mut self, why: &str) {
+        if self
+            .last_relogin
+            .is_some_and(|t| t.elapsed() < RELOGIN_MIN_GAP)
+        {
+            tracing::debug!(why, "re-authentication already done recently");
+            return;
+        }
+        self.last_relogin = Some(Instant::now());
+        tracing::warn!(why, "signing in again and reconnecting");
+        let (http, link) = (self.http.clone(), self.link.clone());
+        tokio::spawn(async move {
+            match http.sign_in().await {
+                Ok(()) => tracing::info!("signed in again"),
+                Err(e) => {
+                    tracing::error!(error = %e, "sign-in failed; reconnecting with the old token")
+                }
+            }
+            link.reconnect();
+        });
     }
 
     async fn recipients(&mut self, m: &MessageUp) -> Vec<String> {

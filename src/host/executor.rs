@@ -237,7 +237,7 @@ fn handle(script: &mut ServiceScript, bridge: &HostBridge, event: HostEvent) {
             let value = rhai::serde::to_dynamic(&payload).unwrap_or(Dynamic::UNIT);
             run(script, "on_unknown_payload", vec![value]);
         }
-        HostEvent::Inbound(Inbound::Copy(_) | Inbound::GatewayError)
+        HostEvent::Inbound(Inbound::Copy(_) | Inbound::GatewayError | Inbound::Error { .. })
         | HostEvent::Reload(_)
         | HostEvent::Shutdown => {}
     }

@@ -119,7 +119,13 @@ pub async fn run(
         login,
         link_tx,
         shutdown.clone(),
-        LinkOptions::default(),
+        LinkOptions {
+            heartbeat: svc.heartbeat_interval,
+            backoff_min: svc.reconnect_min,
+            backoff_max: svc.reconnect_max,
+            queue_limit: svc.outgoing_queue_limit,
+            ..LinkOptions::default()
+        },
     );
     let outbox_task = outbox::spawn(
         http.clone(),

@@ -7,7 +7,7 @@
 //! content), and hands the finished frame to the link, which keeps the order.
 //! An empty recipient list sends nothing, as in the SDK.
 
-use crate::platform::{GroupCache, HttpApi, PlatformError, Uploader, WsLink};
+use crate::platform::{GroupCache, HttpApi, OutFrame, PlatformError, Uploader, WsLink};
 use crate::protocol::http::GroupEntry;
 use crate::protocol::outbound::{self, OutMessage, UpdateKind};
 use crate::script::OutgoingMessage;
@@ -77,6 +77,11 @@ fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// Updates with the same key supersede each other (see `FrameQueue`).
+fn view_key(channel_id: &str, kind: &str, recipients_group: &str) -> String {
+    format!("{channel_id}\u{1f}{kind}\u{1f}{recipients_group}")
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -90,7 +95,8 @@ impl Outbox {
     }
 
     async fn send(&mut self, item: Downward) -> Result<(), PlatformError> {
-        let frame = match item {
+        let request_id = request_id();
+        let (text, coalesce_key) = match item {
             Downward::KnownGroups(entries) => {
                 self.groups.seed(entries);
                 return Ok(());
@@ -108,7 +114,11 @@ impl Outbox {
             } => {
                 let r = self.group(&recipients).await?;
                 let c = self.group(&characters).await?;
-                outbound::update_characters(&request_id(), &self.service_id, &channel_id, &r, &c)
+                let key = view_key(&channel_id, "characters", &r);
+                (
+                    outbound::update_characters(&request_id, &self.service_id, &channel_id, &r, &c),
+                    Some(key),
+                )
             }
             Downward::Update {
                 kind,
@@ -126,14 +136,16 @@ impl Outbox {
                     }
                 }
                 let r = self.group(&recipients).await?;
-                outbound::update(
-                    &request_id(),
+                let key = view_key(&channel_id, kind.subtype(), &r);
+                let text = outbound::update(
+                    &request_id,
                     &self.service_id,
                     kind,
                     &channel_id,
                     &r,
                     &Value::Array(content),
-                )
+                );
+                (text, Some(key))
             }
             Downward::ChannelInfo { channel_id, info } => {
                 let text = |k: &str| {
@@ -142,26 +154,32 @@ impl Outbox {
                         .unwrap_or("")
                         .to_string()
                 };
-                outbound::channel_info(
-                    &request_id(),
+                let frame = outbound::channel_info(
+                    &request_id,
                     &self.service_id,
                     &channel_id,
                     &text("channel_name"),
                     &text("channel_description"),
                     &text("channel_type"),
-                )
+                );
+                (frame, Some(view_key(&channel_id, "channel_info", "")))
             }
-            Downward::Message(m) => match self.message_frame(m).await? {
-                Some(frame) => frame,
+            Downward::Message(m) => match self.message_frame(&request_id, m).await? {
+                Some(frame) => (frame, None),
                 None => return Ok(()),
             },
         };
-        self.link.send(frame);
+        self.link.send(OutFrame {
+            text,
+            request_id,
+            coalesce_key,
+        });
         Ok(())
     }
 
     async fn message_frame(
         &mut self,
+        request_id: &str,
         mut m: OutgoingMessage,
     ) -> Result<Option<String>, PlatformError> {
         if m.recipients.is_empty() {
@@ -194,7 +212,7 @@ impl Outbox {
             context: &m.context,
         };
         Ok(Some(outbound::message_down(
-            &request_id(),
+            request_id,
             &self.service_id,
             &out,
         )))

@@ -25,6 +25,15 @@ struct Tokens {
     refresh: Secret,
 }
 
+/// Whether a refusal means "your token is not (or no longer) valid".
+fn is_auth_failure(detail: &str) -> bool {
+    let d = detail.to_ascii_lowercase();
+    d.starts_with("code 401")
+        || d.contains("token")
+        || d.contains("unauthor")
+        || d.contains("expired")
+}
+
 pub struct HttpApi {
     client: reqwest::Client,
     base: String,
@@ -64,7 +73,30 @@ impl HttpApi {
             .unwrap_or_default()
     }
 
+    /// One authenticated call; a rejected token is renewed by signing in
+    /// again, and the call is made once more.
     async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Value>,
+        auth: bool,
+    ) -> Result<Value, PlatformError> {
+        match self
+            .call_once(method.clone(), path, query, body.clone(), auth)
+            .await
+        {
+            Err(PlatformError::Rejected { detail, .. }) if auth && is_auth_failure(&detail) => {
+                tracing::warn!(%path, "the platform rejected the access token; signing in again");
+                self.sign_in().await?;
+                self.call_once(method, path, query, body, auth).await
+            }
+            other => other,
+        }
+    }
+
+    async fn call_once(
         &self,
         method: Method,
         path: &str,
@@ -125,7 +157,7 @@ impl HttpApi {
     pub async fn sign_in(&self) -> Result<(), PlatformError> {
         let body = json!({"username": self.email, "password": self.password.expose()});
         let data = self
-            .call(Method::POST, "/auth/sign_in", &[], Some(body), false)
+            .call_once(Method::POST, "/auth/sign_in", &[], Some(body), false)
             .await?;
         let auth: AuthData = Self::parse("POST /auth/sign_in", data)?;
         let result = auth.authentication_result;
@@ -146,7 +178,7 @@ impl HttpApi {
             .unwrap_or_default();
         let body = json!({"username": self.email, "refresh_token": refresh.expose()});
         let data = self
-            .call(Method::POST, "/auth/refresh", &[], Some(body), false)
+            .call_once(Method::POST, "/auth/refresh", &[], Some(body), false)
             .await?;
         let auth: AuthData = Self::parse("POST /auth/refresh", data)?;
         if let Ok(mut t) = self.tokens.write() {

@@ -4,13 +4,15 @@
 
 pub mod groups;
 pub mod http;
+pub mod queue;
 pub mod upload;
 pub mod ws;
 
 pub use groups::GroupCache;
 pub use http::HttpApi;
+pub use queue::OutFrame;
 pub use upload::Uploader;
-pub use ws::{LinkEvent, WsLink};
+pub use ws::{LinkEvent, LinkOptions, WsLink};
 
 /// Installs rustls's ring crypto provider for the process, unless one is
 /// already installed (TLS clients panic without one).

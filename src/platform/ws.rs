@@ -1,15 +1,18 @@
 //! The WebSocket link to the platform: one task that owns the socket.
 //!
-//! The link connects, logs in, then multiplexes three things: frames from the
-//! outbox (written in order, batched into one flush when several are ready),
-//! a heartbeat every 30 s, and frames from the platform (handed on as text).
-//! When the socket fails it reconnects with capped exponential back-off and
-//! logs in again before anything else is written, re-sending the frames whose
-//! write was not confirmed. A link that has heard nothing for two heartbeat
-//! intervals is treated as dead (half-open TCP connections are silent).
+//! The link connects, logs in, then multiplexes: frames from the outbox
+//! (written in order, several per flush), a heartbeat, and frames from the
+//! platform (handed on as text). Nothing is lost to a dropped connection:
+//! frames wait in a bounded queue while the link is down, and frames already
+//! written stay "in flight" until the platform acknowledges them with a `copy`;
+//! after a reconnect (capped exponential back-off with jitter) the link logs in
+//! again, then re-sends the unacknowledged frames and the queue, in order. A
+//! link that hears nothing for two heartbeat intervals is treated as dead
+//! (half-open TCP connections are silent).
 
+use super::queue::{FrameQueue, OutFrame};
 use futures_util::{SinkExt, StreamExt};
-use std::collections::VecDeque;
+use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -37,6 +40,8 @@ pub struct LinkOptions {
     pub backoff_max: Duration,
     /// Frames are batched up to this many per flush.
     pub max_batch: usize,
+    /// Frames kept while the platform is unreachable (then coalesced/dropped).
+    pub queue_limit: usize,
 }
 
 impl Default for LinkOptions {
@@ -47,13 +52,17 @@ impl Default for LinkOptions {
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
             max_batch: 256,
+            queue_limit: 10_000,
         }
     }
 }
 
 enum Outgoing {
-    Frame(String),
+    Frame(OutFrame),
+    /// Send the login again on the current connection.
     Login,
+    /// Drop the connection and start over (after re-authenticating).
+    Reconnect,
 }
 
 /// The handle the host writes through. Cloning it is cheap.
@@ -64,16 +73,67 @@ pub struct WsLink {
 
 impl WsLink {
     /// Queues a frame; frames are written in the order they were queued.
-    pub fn send(&self, frame: String) {
+    pub fn send(&self, frame: OutFrame) {
         let _ = self.tx.send(Outgoing::Frame(frame));
     }
 
-    /// Sends the login again on the current connection (after a `copy` with
-    /// `status: false`).
+    /// Sends the login again on the current connection.
     pub fn relogin(&self) {
         let _ = self.tx.send(Outgoing::Login);
     }
+
+    /// Reconnects (and so logs in with the current token, then re-sends what
+    /// the platform has not acknowledged).
+    pub fn reconnect(&self) {
+        let _ = self.tx.send(Outgoing::Reconnect);
+    }
 }
+
+#[derive(Deserialize)]
+struct AckProbe {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    body: Option<AckBody>,
+}
+
+#[derive(Deserialize)]
+struct AckBody {
+    #[serde(default)]
+    request_id: Option<String>,
+    #[serde(default)]
+    status: Option<bool>,
+}
+
+/// The request id a `copy` frame acknowledges, if this is a successful one.
+fn acked_id(text: &str) -> Option<String> {
+    if !text.contains("\"copy\"") {
+        return None;
+    }
+    let probe: AckProbe = serde_json::from_str(text).ok()?;
+    let body = probe.body?;
+    (probe.kind == "copy" && body.status == Some(true)).then_some(body.request_id?)
+}
+
+struct Link {
+    url: String,
+    login: LoginFrame,
+    events: mpsc::UnboundedSender<LinkEvent>,
+    shutdown: watch::Receiver<bool>,
+    opts: LinkOptions,
+    rx: mpsc::UnboundedReceiver<Outgoing>,
+    /// Not written yet.
+    pending: FrameQueue,
+    /// Written, not acknowledged yet.
+    inflight: FrameQueue,
+    /// Whether this platform acknowledges frames at all (if not, written
+    /// frames count as delivered: re-sending them would duplicate them).
+    acks_seen: bool,
+    reported_drops: u64,
+}
+
+type Stream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Starts the link task. It runs until `shutdown` turns true or every
 /// `WsLink` is dropped.
@@ -81,144 +141,242 @@ pub fn spawn(
     url: String,
     login: LoginFrame,
     events: mpsc::UnboundedSender<LinkEvent>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
     opts: LinkOptions,
 ) -> (WsLink, tokio::task::JoinHandle<()>) {
     super::ensure_crypto_provider();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
-    let task = tokio::spawn(async move {
-        let mut unsent: VecDeque<String> = VecDeque::new();
-        let mut backoff = opts.backoff_min;
+    let (tx, rx) = mpsc::unbounded_channel::<Outgoing>();
+    let link = Link {
+        url,
+        login,
+        events,
+        shutdown,
+        pending: FrameQueue::new(opts.queue_limit),
+        inflight: FrameQueue::new(opts.queue_limit),
+        opts,
+        rx,
+        acks_seen: false,
+        reported_drops: 0,
+    };
+    (WsLink { tx }, tokio::spawn(link.run()))
+}
+
+impl Link {
+    async fn run(mut self) {
+        let mut backoff = self.opts.backoff_min;
         let mut connected_before = false;
         loop {
-            if *shutdown.borrow() {
+            let Some(stream) = self.connect(&mut backoff).await else {
                 return;
+            };
+            let _ = self.events.send(LinkEvent::Connected {
+                reconnect: connected_before,
+            });
+            connected_before = true;
+            backoff = self.opts.backoff_min;
+            let Some(reason) = self.serve(stream).await else {
+                return;
+            };
+            if self.acks_seen {
+                let unacked: Vec<OutFrame> = self.inflight.drain().collect();
+                self.pending.requeue_front(unacked.into_iter());
+            } else {
+                self.inflight.clear();
+            }
+            tracing::warn!(%reason, queued = self.pending.len(), "platform connection lost; reconnecting");
+            self.report_drops();
+            if !self.wait(jitter(self.opts.backoff_min)).await {
+                return;
+            }
+        }
+    }
+
+    fn report_drops(&mut self) {
+        let total = self.pending.dropped + self.pending.coalesced;
+        if total > self.reported_drops {
+            tracing::warn!(
+                coalesced = self.pending.coalesced,
+                dropped = self.pending.dropped,
+                "the outgoing queue was full: superseded view updates coalesced, oldest frames dropped"
+            );
+            self.reported_drops = total;
+        }
+    }
+
+    /// Waits `d` while queueing outgoing frames; false on shutdown.
+    async fn wait(&mut self, d: Duration) -> bool {
+        let sleep = tokio::time::sleep(d);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = self.shutdown.changed() => if *self.shutdown.borrow() { return false },
+                _ = &mut sleep => return !*self.shutdown.borrow(),
+                out = self.rx.recv() => match out {
+                    Some(Outgoing::Frame(f)) => self.pending.push(f),
+                    Some(_) => {}
+                    None => return false,
+                },
+            }
+        }
+    }
+
+    /// Connects and logs in, retrying with back-off; `None` on shutdown.
+    async fn connect(&mut self, backoff: &mut Duration) -> Option<Stream> {
+        loop {
+            if *self.shutdown.borrow() {
+                return None;
             }
             let config = WebSocketConfig::default()
                 .max_message_size(Some(16 << 20))
                 .max_frame_size(Some(16 << 20));
+            let url = self.url.clone();
             let attempt = tokio::time::timeout(
-                opts.connect_timeout,
-                tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false),
+                self.opts.connect_timeout,
+                tokio_tungstenite::connect_async_with_config(url, Some(config), false),
             );
-            let stream = tokio::select! {
-                _ = shutdown.changed() => return,
-                r = attempt => match r {
-                    Ok(Ok((stream, _))) => stream,
-                    Ok(Err(e)) => {
-                        tracing::warn!(url = %url, error = %e, retry_in = ?backoff, "cannot connect to the platform");
-                        if sleep_or_shutdown(&mut shutdown, jitter(backoff)).await { return; }
-                        backoff = (backoff * 2).min(opts.backoff_max);
-                        continue;
-                    }
-                    Err(_) => {
-                        tracing::warn!(url = %url, retry_in = ?backoff, "connecting to the platform timed out");
-                        if sleep_or_shutdown(&mut shutdown, jitter(backoff)).await { return; }
-                        backoff = (backoff * 2).min(opts.backoff_max);
-                        continue;
-                    }
-                }
-            };
-            let (mut sink, mut source) = stream.split();
-            // Log in first, then whatever was not confirmed written before.
-            let mut first: Vec<String> = vec![login()];
-            first.extend(unsent.drain(..));
-            if let Err(e) = write_all(&mut sink, &first[..]).await {
-                tracing::warn!(error = %e, "connection lost during login");
-                unsent.extend(first.into_iter().skip(1));
-                if sleep_or_shutdown(&mut shutdown, jitter(backoff)).await {
-                    return;
-                }
-                backoff = (backoff * 2).min(opts.backoff_max);
-                continue;
-            }
-            tracing::info!(url = %url, reconnect = connected_before, "connected to the platform");
-            let _ = events.send(LinkEvent::Connected {
-                reconnect: connected_before,
-            });
-            connected_before = true;
-            backoff = opts.backoff_min;
-
-            let mut heartbeat =
-                tokio::time::interval_at(Instant::now() + opts.heartbeat, opts.heartbeat);
-            heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            let mut last_heard = Instant::now();
-            let reason: String = loop {
+            tokio::pin!(attempt);
+            let result = loop {
                 tokio::select! {
-                    biased;
-                    _ = shutdown.changed() => {
-                        let _ = sink.send(Message::Close(None)).await;
-                        return;
-                    }
-                    msg = source.next() => match msg {
-                        Some(Ok(Message::Text(t))) => {
-                            last_heard = Instant::now();
-                            let _ = events.send(LinkEvent::Frame(t.as_str().to_owned()));
-                        }
-                        Some(Ok(Message::Close(frame))) => break format!("closed by the platform ({frame:?})"),
-                        Some(Ok(_)) => last_heard = Instant::now(),
-                        Some(Err(e)) => break e.to_string(),
-                        None => break "connection closed".into(),
+                    _ = self.shutdown.changed() => if *self.shutdown.borrow() { return None },
+                    r = &mut attempt => break r,
+                    out = self.rx.recv() => match out {
+                        Some(Outgoing::Frame(f)) => self.pending.push(f),
+                        Some(_) => {}
+                        None => return None,
                     },
-                    out = rx.recv() => {
-                        let Some(out) = out else { return };
-                        let mut batch = vec![frame_of(out, &login)];
-                        while batch.len() < opts.max_batch {
-                            match rx.try_recv() {
-                                Ok(o) => batch.push(frame_of(o, &login)),
-                                Err(_) => break,
-                            }
-                        }
-                        if let Err(e) = write_all(&mut sink, &batch[..]).await {
-                            unsent.extend(batch);
-                            break e.to_string();
-                        }
-                    }
-                    _ = heartbeat.tick() => {
-                        if last_heard.elapsed() > opts.heartbeat * 2 {
-                            break format!("nothing heard for {:?} (half-open connection?)", last_heard.elapsed());
-                        }
-                        let frame = crate::protocol::outbound::heartbeat(&uuid::Uuid::new_v4().to_string());
-                        if let Err(e) = write_all(&mut sink, &[frame]).await {
-                            break e.to_string();
-                        }
-                    }
                 }
             };
-            tracing::warn!(%reason, unsent = unsent.len(), "platform connection lost; reconnecting");
-            if sleep_or_shutdown(&mut shutdown, jitter(opts.backoff_min)).await {
-                return;
+            match result {
+                Ok(Ok((mut stream, _))) => {
+                    if let Err(e) = stream.send(Message::text((self.login)())).await {
+                        tracing::warn!(error = %e, "connection lost during login");
+                    } else {
+                        tracing::info!(url = %self.url, "connected to the platform");
+                        return Some(stream);
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(url = %self.url, error = %e, retry_in = ?*backoff, "cannot connect to the platform")
+                }
+                Err(_) => {
+                    tracing::warn!(url = %self.url, retry_in = ?*backoff, "connecting to the platform timed out")
+                }
+            }
+            if !self.wait(jitter(*backoff)).await {
+                return None;
+            }
+            *backoff = (*backoff * 2).min(self.opts.backoff_max);
+        }
+    }
+
+    /// Runs one connection until it fails (`Some(reason)`) or shutdown (`None`).
+    async fn serve(&mut self, stream: Stream) -> Option<String> {
+        let (mut sink, mut source) = stream.split();
+        let mut heartbeat =
+            tokio::time::interval_at(Instant::now() + self.opts.heartbeat, self.opts.heartbeat);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
+        // What the platform has not acknowledged goes first, in order.
+        let backlog: Vec<OutFrame> = self.pending.drain().collect();
+        if let Err(e) = self.write(&mut sink, backlog).await {
+            return Some(e);
+        }
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.shutdown.changed() => if *self.shutdown.borrow() {
+                    let _ = sink.send(Message::Close(None)).await;
+                    return None;
+                },
+                msg = source.next() => match msg {
+                    Some(Ok(Message::Text(t))) => {
+                        last_heard = Instant::now();
+                        if let Some(id) = acked_id(t.as_str()) {
+                            self.acks_seen = true;
+                            self.inflight.ack(&id);
+                        }
+                        let _ = self.events.send(LinkEvent::Frame(t.as_str().to_owned()));
+                    }
+                    Some(Ok(Message::Close(frame))) => return Some(format!("closed by the platform ({frame:?})")),
+                    Some(Ok(_)) => last_heard = Instant::now(),
+                    Some(Err(e)) => return Some(e.to_string()),
+                    None => return Some("connection closed".into()),
+                },
+                out = self.rx.recv() => {
+                    let mut batch = Vec::new();
+                    let mut next = out;
+                    loop {
+                        match next {
+                            Some(Outgoing::Frame(f)) => batch.push(f),
+                            Some(Outgoing::Login) => {
+                                if let Err(e) = sink.send(Message::text((self.login)())).await {
+                                    self.pending.requeue_front(batch.into_iter());
+                                    return Some(e.to_string());
+                                }
+                            }
+                            Some(Outgoing::Reconnect) => {
+                                self.pending.requeue_front(batch.into_iter());
+                                let _ = sink.send(Message::Close(None)).await;
+                                return Some("reconnect requested".into());
+                            }
+                            None => return None,
+                        }
+                        if batch.len() >= self.opts.max_batch {
+                            break;
+                        }
+                        match self.rx.try_recv() {
+                            Ok(o) => next = Some(o),
+                            Err(_) => break,
+                        }
+                    }
+                    if let Err(e) = self.write(&mut sink, batch).await {
+                        return Some(e);
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > self.opts.heartbeat * 2 {
+                        return Some(format!("nothing heard for {:?} (half-open connection?)", last_heard.elapsed()));
+                    }
+                    let frame = crate::protocol::outbound::heartbeat(&uuid::Uuid::new_v4().to_string());
+                    if let Err(e) = sink.send(Message::text(frame)).await {
+                        return Some(e.to_string());
+                    }
+                }
             }
         }
-    });
-    (WsLink { tx }, task)
-}
-
-fn frame_of(o: Outgoing, login: &LoginFrame) -> String {
-    match o {
-        Outgoing::Frame(f) => f,
-        Outgoing::Login => login(),
     }
-}
 
-async fn write_all<S>(
-    sink: &mut S,
-    frames: &[String],
-) -> Result<(), tokio_tungstenite::tungstenite::Error>
-where
-    S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
-{
-    for f in frames {
-        sink.feed(Message::text(f.as_str())).await?;
-    }
-    sink.flush().await
-}
-
-/// Sleeps; true when shutdown was requested meanwhile.
-async fn sleep_or_shutdown(shutdown: &mut watch::Receiver<bool>, d: Duration) -> bool {
-    tokio::select! {
-        _ = shutdown.changed() => true,
-        _ = tokio::time::sleep(d) => *shutdown.borrow(),
+    /// Writes frames in one flush; they stay in flight until acknowledged.
+    /// On failure they go back to the front of the queue.
+    async fn write<S>(&mut self, sink: &mut S, frames: Vec<OutFrame>) -> Result<(), String>
+    where
+        S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+    {
+        if frames.is_empty() {
+            return Ok(());
+        }
+        let mut result = Ok(());
+        for f in &frames {
+            if let Err(e) = sink.feed(Message::text(f.text.as_str())).await {
+                result = Err(e);
+                break;
+            }
+        }
+        if result.is_ok() {
+            result = sink.flush().await;
+        }
+        match result {
+            Ok(()) => {
+                for f in frames {
+                    self.inflight.push(f);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.pending.requeue_front(frames.into_iter());
+                Err(e.to_string())
+            }
+        }
     }
 }
 
@@ -226,4 +384,20 @@ async fn sleep_or_shutdown(shutdown: &mut watch::Receiver<bool>, d: Duration) ->
 fn jitter(d: Duration) -> Duration {
     let extra = rand::random::<f64>() * 0.5;
     d + d.mul_f64(extra)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_successful_copies_acknowledge() {
+        use super::acked_id;
+        let ok = r#"{"type":"copy","request_id":"x","body":{"request_id":"r1","origin_type":"update","status":true}}"#;
+        let failed = r#"{"type":"copy","body":{"request_id":"r1","status":false}}"#;
+        assert_eq!(acked_id(ok), Some("r1".into()));
+        assert_eq!(acked_id(failed), None);
+        assert_eq!(
+            acked_id(r#"{"type":"action","body":{"text":"copy"}}"#),
+            None
+        );
+    }
 }

@@ -68,6 +68,12 @@ pub enum Inbound {
     Copy(CopyBody),
     /// The API gateway's `{"message": "Internal server error"}` frame.
     GatewayError,
+    /// `{"type": "error", "body": {"origin_type", "message"}}`: the platform
+    /// refused a frame (a login with a rejected token, for one).
+    Error {
+        origin_type: String,
+        message: String,
+    },
     /// Anything the host does not handle itself, as received.
     Other(Value),
 }
@@ -111,6 +117,18 @@ pub fn decode(text: &str) -> Result<Inbound, DecodeError> {
             serde_json::from_value(body)
                 .map(Inbound::MessageUp)
                 .map_err(|e| bad(kind, e))
+        }
+        ("error", _) => {
+            let field = |k: &str| {
+                body.and_then(|b| b.get(k))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            Ok(Inbound::Error {
+                origin_type: field("origin_type"),
+                message: field("message"),
+            })
         }
         ("copy", _) => {
             let body = body.cloned().unwrap_or(Value::Null);
