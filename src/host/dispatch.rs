@@ -18,8 +18,12 @@ use tokio::sync::mpsc;
 /// At most one re-login per this period, however many `copy` failures arrive
 /// (the SDK loops forever on them).
 const RELOGIN_MIN_GAP: Duration = Duration::from_secs(5);
+const REAUTH_DELAY_MIN: Duration = Duration::from_millis(250);
+const REAUTH_DELAY_MAX: Duration = Duration::from_secs(30);
 /// Expanded groups kept; the cache is simply cleared when it grows past this.
 const MAX_CACHED_GROUPS: usize = 10_000;
+/// Attempts at expanding a message's recipients before giving up.
+const EXPAND_TRIES: u32 = 4;
 
 pub(super) struct Dispatcher {
     exec: mpsc::UnboundedSender<HostEvent>,
@@ -27,6 +31,7 @@ pub(super) struct Dispatcher {
     link: WsLink,
     groups: HashMap<String, Vec<String>>,
     last_relogin: Option<Instant>,
+    reauth_delay: Duration,
 }
 
 impl Dispatcher {
@@ -37,6 +42,7 @@ impl Dispatcher {
             link,
             groups: HashMap::new(),
             last_relogin: None,
+            reauth_delay: Duration::ZERO,
         }
     }
 
@@ -76,20 +82,24 @@ impl Dispatcher {
 
     /// Signs in again (the token may have been rejected), then reconnects,
     /// which logs in with the new token and re-sends what was not
-    /// acknowledged. At most once per `RELOGIN_MIN_GAP`: the SDK loops
-    /// forever on repeated failures, this host does not.
+    /// acknowledged. Repeated failures are spaced out with a growing delay
+    /// (the SDK re-logs in a tight loop; this host never loops, and never
+    /// gives up either).
     fn reauthenticate(&mut self, why: &str) {
-        if self
+        let recent = self
             .last_relogin
-            .is_some_and(|t| t.elapsed() < RELOGIN_MIN_GAP)
-        {
-            tracing::debug!(why, "re-authentication already done recently");
-            return;
-        }
+            .is_some_and(|t| t.elapsed() < RELOGIN_MIN_GAP);
+        self.reauth_delay = if recent {
+            (self.reauth_delay * 2).clamp(REAUTH_DELAY_MIN, REAUTH_DELAY_MAX)
+        } else {
+            Duration::ZERO
+        };
         self.last_relogin = Some(Instant::now());
-        tracing::warn!(why, "signing in again and reconnecting");
+        let delay = self.reauth_delay;
+        tracing::warn!(why, ?delay, "signing in again and reconnecting");
         let (http, link) = (self.http.clone(), self.link.clone());
         tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
             match http.sign_in().await {
                 Ok(()) => tracing::info!("signed in again"),
                 Err(e) => {
@@ -118,11 +128,21 @@ impl Dispatcher {
         if let Some(ids) = self.groups.get(&group) {
             return ids.clone();
         }
-        match self
+        let mut result = self
             .http
             .group_members(&group, &m.channel_id, &m.sender)
-            .await
-        {
+            .await;
+        for retry in 1..EXPAND_TRIES {
+            if result.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25 << retry)).await;
+            result = self
+                .http
+                .group_members(&group, &m.channel_id, &m.sender)
+                .await;
+        }
+        match result {
             Ok(ids) => {
                 if self.groups.len() >= MAX_CACHED_GROUPS {
                     self.groups.clear();

@@ -40,6 +40,9 @@ pub enum Downward {
 
 pub type OutboxSender = mpsc::UnboundedSender<Downward>;
 
+const GROUP_TRIES: u32 = 8;
+const GROUP_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(25);
+
 struct Outbox {
     http: Arc<HttpApi>,
     uploader: Arc<Uploader>,
@@ -90,8 +93,23 @@ fn now_ms() -> i64 {
 }
 
 impl Outbox {
+    /// The group id for `ids`; a failed creation is retried with back-off
+    /// (a platform hiccup must not cost a view update), up to `GROUP_TRIES`.
     async fn group(&mut self, ids: &[String]) -> Result<String, PlatformError> {
-        self.groups.group_id(&self.http, ids).await
+        let mut delay = GROUP_RETRY_DELAY;
+        let mut tries = 1;
+        loop {
+            match self.groups.group_id(&self.http, ids).await {
+                Ok(id) => return Ok(id),
+                Err(e) if tries < GROUP_TRIES => {
+                    tracing::warn!(error = %e, tries, retry_in = ?delay, "creating a group failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    tries += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     async fn send(&mut self, item: Downward) -> Result<(), PlatformError> {

@@ -232,7 +232,8 @@ impl Link {
             let url = self.url.clone();
             let attempt = tokio::time::timeout(
                 self.opts.connect_timeout,
-                tokio_tungstenite::connect_async_with_config(url, Some(config), false),
+                // `true`: TCP_NODELAY, so small frames leave at once.
+                tokio_tungstenite::connect_async_with_config(url, Some(config), true),
             );
             tokio::pin!(attempt);
             let result = loop {

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
 use super::control_action::ControlAction;
+use super::faults::{FaultRequest, FaultState};
 use super::shared::Shared;
 use super::state::{CharacterSummary, StateError, Stats};
 use super::upward::UserAction;
@@ -209,6 +210,47 @@ impl SandboxControl {
 
     pub fn stats(&self) -> Stats {
         self.shared.world().state.stats.clone()
+    }
+
+    /// Injects faults (see `faults.rs`) and returns those in force.
+    pub fn inject_faults(&self, req: FaultRequest) -> Result<FaultState, ControlError> {
+        req.validate().map_err(ControlError::BadRequest)?;
+        {
+            let mut world = self.shared.world();
+            let conns = world.hub.all();
+            if let Some(paused) = req.pause_ws {
+                for c in &conns {
+                    c.set_paused(paused);
+                }
+            }
+            if req.drop_connections {
+                for c in &conns {
+                    c.kill();
+                }
+            }
+            if req.reject_tokens {
+                world.state.revoke_access_tokens();
+            }
+        }
+        let state = self.shared.faults.update(|s| {
+            if let Some(ms) = req.delay_ms {
+                s.delay_ms = ms;
+            }
+            if let Some(rate) = req.http_error_rate {
+                s.http_error_rate = rate;
+            }
+            if let Some(paused) = req.pause_ws {
+                s.pause_ws = paused;
+            }
+            s.connections_dropped += u64::from(req.drop_connections);
+            s.token_rejections += u64::from(req.reject_tokens);
+        });
+        tracing::info!(?state, "faults injected");
+        Ok(state)
+    }
+
+    pub fn faults(&self) -> FaultState {
+        self.shared.faults.snapshot()
     }
 
     /// A receiver of every view change from now on.

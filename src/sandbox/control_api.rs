@@ -28,6 +28,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/sandbox/view", get(view))
         .route("/sandbox/members", get(members))
         .route("/sandbox/stats", get(stats))
+        .route("/sandbox/faults", post(inject_faults).get(faults))
 }
 
 impl IntoResponse for ControlError {
@@ -138,6 +139,15 @@ async fn members(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
     Json(control(shared).stats()).into_response()
+}
+
+async fn inject_faults(State(shared): State<Arc<Shared>>, body: Bytes) -> Reply {
+    let request: super::faults::FaultRequest = parse(&body)?;
+    Ok(Json(control(shared).inject_faults(request)?).into_response())
+}
+
+async fn faults(State(shared): State<Arc<Shared>>) -> Response {
+    Json(control(shared).faults()).into_response()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! than letting memory grow or frames be dropped silently.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -28,11 +29,36 @@ pub struct ConnHandle {
     pub id: u64,
     tx: mpsc::Sender<Outgoing>,
     kill: Arc<Notify>,
+    /// A paused connection neither reads nor writes (fault injection).
+    pub paused: Arc<AtomicBool>,
 }
 
 impl ConnHandle {
-    pub fn new(id: u64, tx: mpsc::Sender<Outgoing>, kill: Arc<Notify>) -> Self {
-        Self { id, tx, kill }
+    pub fn new(
+        id: u64,
+        tx: mpsc::Sender<Outgoing>,
+        kill: Arc<Notify>,
+        paused: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            id,
+            tx,
+            kill,
+            paused,
+        }
+    }
+
+    /// Closes the connection at once (fault injection, or a stuck reader).
+    pub fn kill(&self) {
+        self.kill.notify_one();
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Relaxed);
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
     }
 
     /// Queues a frame; false if the connection is gone or stuck (a stuck
@@ -93,6 +119,15 @@ impl Hub {
 
     pub fn users(&self, user_id: &str) -> &[ConnHandle] {
         self.users.get(user_id).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Every logged-in connection, services first.
+    pub fn all(&self) -> Vec<ConnHandle> {
+        let mut all: Vec<ConnHandle> = self.services.values().cloned().collect();
+        for conns in self.users.values() {
+            all.extend(conns.iter().cloned());
+        }
+        all
     }
 
     /// Forgets every registration of a closed connection.

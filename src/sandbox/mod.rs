@@ -18,6 +18,7 @@ mod control_action;
 mod control_api;
 mod control_fields;
 mod downward;
+mod faults;
 mod files;
 mod hub;
 mod platform_api;
@@ -39,6 +40,7 @@ use tokio::task::JoinHandle;
 
 pub use control::{ChannelSummary, ControlError, SandboxControl, UserInfo};
 pub use control_action::{ClickArgument, ControlAction, DEFAULT_BOTTOM_BUTTON};
+pub use faults::{FaultRequest, FaultState};
 pub use state::{CharacterSummary, FrameStats, Stats};
 pub use upward::UserAction;
 pub use view::{View, ViewChannelInfo, ViewCharacter, ViewEvent, ViewMessage};
@@ -185,7 +187,10 @@ impl Sandbox {
         let mut servers = Vec::new();
         let handle = axum_server::Handle::new();
         let app = router::build(shared.clone(), http);
-        let server = axum_server::from_tcp(listener).handle(handle.clone());
+        // Small frames must not wait for Nagle's algorithm (40 ms stalls).
+        let server = axum_server::from_tcp(listener)
+            .acceptor(axum_server::accept::NoDelayAcceptor::new())
+            .handle(handle.clone());
         let task = spawn_server("http", server.serve(app.into_make_service()));
         servers.push((handle, task));
 
@@ -197,7 +202,11 @@ impl Sandbox {
             let config = axum_server::tls_rustls::RustlsConfig::from_config(material.server_config);
             let handle = axum_server::Handle::new();
             let app = router::build(shared.clone(), https);
-            let server = axum_server::from_tcp_rustls(listener, config).handle(handle.clone());
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
+                .acceptor(axum_server::accept::NoDelayAcceptor::new());
+            let server = axum_server::from_tcp(listener)
+                .acceptor(acceptor)
+                .handle(handle.clone());
             let task = spawn_server("https", server.serve(app.into_make_service()));
             servers.push((handle, task));
         }

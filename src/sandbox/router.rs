@@ -51,6 +51,14 @@ async fn normalize(State(shared): State<Arc<Shared>>, mut req: Request, next: Ne
         .world()
         .state
         .count_request(req.method().as_str(), &path);
+    if !path.starts_with("/sandbox") && path != "/ws" && path != "/" {
+        if let Some(delay) = shared.faults.delay() {
+            tokio::time::sleep(delay).await;
+        }
+        if shared.faults.fail_http() {
+            return platform_api::envelope(50000, "injected fault: internal error", Value::Null);
+        }
+    }
     if path != req.uri().path() {
         let target = match req.uri().query() {
             Some(query) => format!("{path}?{query}"),

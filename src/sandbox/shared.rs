@@ -41,6 +41,8 @@ pub struct Shared {
     next_conn: AtomicU64,
     /// Where uploaded files are stored.
     pub files_dir: PathBuf,
+    /// Injected faults (`POST /sandbox/faults`).
+    pub faults: super::faults::Faults,
 }
 
 impl Shared {
@@ -57,6 +59,7 @@ impl Shared {
             shutdown,
             next_conn: AtomicU64::new(1),
             files_dir,
+            faults: Default::default(),
         }
     }
 

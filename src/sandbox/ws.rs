@@ -18,6 +18,7 @@ use axum::extract::State;
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, Notify};
 
 use super::hub::{ConnHandle, Outgoing, QUEUE_CAPACITY};
@@ -55,9 +56,14 @@ async fn run(socket: WebSocket, shared: Arc<Shared>) {
     let conn_id = shared.next_conn_id();
     let (tx, mut rx) = mpsc::channel(QUEUE_CAPACITY);
     let kill = Arc::new(Notify::new());
+    let paused = Arc::new(AtomicBool::new(false));
+    let writer_paused = paused.clone();
     let (mut sink, mut stream) = socket.split();
     let mut writer = tokio::spawn(async move {
         while let Some(item) = rx.recv().await {
+            if writer_paused.load(Ordering::Relaxed) {
+                continue; // a silent (half-open) connection loses what it sends
+            }
             let message = match item {
                 Outgoing::Text(text) => Message::Text(text.into()),
                 Outgoing::Close(reason) => {
@@ -76,19 +82,22 @@ async fn run(socket: WebSocket, shared: Arc<Shared>) {
         let _ = sink.close().await;
     });
     let mut session = Session {
-        conn: ConnHandle::new(conn_id, tx, kill.clone()),
+        conn: ConnHandle::new(conn_id, tx, kill.clone(), paused),
         login: None,
     };
     let mut shutdown = shared.shutdown_signal();
     tracing::debug!(conn = conn_id, "websocket connected");
     let mut killed = false;
     loop {
-        tokio::select! {
+        let text = tokio::select! {
             incoming = stream.next() => match incoming {
-                Some(Ok(Message::Text(text))) => session.on_text(&shared, text.as_str()),
-                Some(Ok(Message::Binary(_))) => tracing::debug!(conn = conn_id, "binary frame ignored"),
+                Some(Ok(Message::Text(text))) => text,
+                Some(Ok(Message::Binary(_))) => {
+                    tracing::debug!(conn = conn_id, "binary frame ignored");
+                    continue;
+                }
                 Some(Ok(Message::Close(_))) | None => break,
-                Some(Ok(_)) => {} // pings are answered by the library; pongs need nothing
+                Some(Ok(_)) => continue, // pings are answered by the library; pongs need nothing
                 Some(Err(err)) => {
                     tracing::debug!(conn = conn_id, %err, "websocket read failed");
                     break;
@@ -102,7 +111,14 @@ async fn run(socket: WebSocket, shared: Arc<Shared>) {
                 session.conn.queue(Outgoing::Close("sandbox shutting down".into()));
                 break;
             }
+        };
+        if session.conn.is_paused() {
+            continue; // a silent (half-open) connection: the frame is lost
         }
+        if let Some(delay) = shared.faults.delay() {
+            tokio::time::sleep(delay).await;
+        }
+        session.on_text(&shared, text.as_str());
     }
     shared.world().hub.remove_conn(conn_id);
     drop(session);
@@ -148,7 +164,17 @@ impl Session {
             "user_login" => self.user_login(shared, &frame),
             "update" | "message_down" => match &self.login {
                 Some(Login::Service(service_id)) => {
-                    shared.world().service_frame(service_id, &frame);
+                    let mut world = shared.world();
+                    let id = request_id.as_str().unwrap_or_default();
+                    if world.state.first_delivery(service_id, id) {
+                        world.service_frame(service_id, &frame);
+                    } else {
+                        tracing::debug!(
+                            service_id,
+                            request_id = id,
+                            "repeated request id: acknowledged, not delivered again"
+                        );
+                    }
                     true
                 }
                 _ => false,

@@ -15,6 +15,7 @@ use serde_json::Value;
 use super::view::{Received, DEFAULT_CHANNEL_TYPE};
 
 mod accounts;
+mod dedup;
 mod groups;
 mod services;
 
@@ -113,6 +114,9 @@ pub struct Stats {
     pub requests: BTreeMap<String, u64>,
     /// Frame `type` -> counters, for frames from logged-in services.
     pub frames: BTreeMap<String, FrameStats>,
+    /// Frames from services whose request id was already delivered (re-sent
+    /// after a reconnect): acknowledged, not delivered again.
+    pub duplicate_frames: u64,
 }
 
 /// Everything the sandbox knows. Collections that clients list keep their
@@ -134,6 +138,7 @@ pub struct State {
     upload_keys: HashSet<String>,
     pub(crate) views: HashMap<(String, String), Received>,
     pub(crate) stats: Stats,
+    seen_requests: HashMap<String, dedup::SeenRequests>,
 }
 
 /// A fresh opaque id (UUID v4, hyphenated), like the platform's.
