@@ -90,6 +90,7 @@ function schedule() {
 /** One round of requests for everything marked since the last round. */
 async function flush() {
   state.scheduled = false;
+  if (!state.channelId) return; // loadAll has not picked a channel yet
   state.flushing = true;
   const users = [...state.dirty];
   const lists = state.listsDirty;

@@ -46,9 +46,9 @@ function memberColumn(user, actions) {
   const parts = {};
   parts.badge = el("span", { class: "badge" });
   parts.version = el("span", { class: "version" });
-  parts.join = el("button", { type: "button", onclick: () => actions.act(user, "join") }, "Join");
-  parts.leave = el("button", { type: "button", onclick: () => actions.act(user, "leave") }, "Leave");
-  parts.refresh = el("button", { type: "button", onclick: () => actions.act(user, "refresh") }, "Refresh");
+  parts.join = el("button", { type: "button", dataset: { action: "join" }, onclick: () => actions.act(user, "join") }, "Join");
+  parts.leave = el("button", { type: "button", dataset: { action: "leave" }, onclick: () => actions.act(user, "leave") }, "Leave");
+  parts.refresh = el("button", { type: "button", dataset: { action: "refresh" }, onclick: () => actions.act(user, "refresh") }, "Refresh");
   parts.characters = el("ul", { class: "characters" });
   parts.buttons = el("div", { class: "service-buttons" });
   parts.canvas = el("div", { class: "canvas-items" });
@@ -202,7 +202,7 @@ function openDialog(dialog, submit) {
     ? dialog.bottom_buttons : [{ id: "confirm", text: "OK", submit: true }];
   form.replaceChildren(
     el("h2", { id: "dialog-title" }, dialog.title || "Dialog"),
-    fields.map((f) => f.row),
+    ...fields.map((f) => f.row),
     el("div", { class: "dialog-buttons" },
       el("button", { type: "button", class: "secondary", onclick: () => box.close() }, "Close"),
       bottoms.map((b) => el("button", { type: "submit", value: b.id, formnovalidate: !b.submit,

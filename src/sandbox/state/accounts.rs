@@ -52,7 +52,11 @@ impl State {
                 name: a.name.clone(),
             })
             .collect();
-        users.sort_by(|a, b| a.name.cmp(&b.name).then(a.character_id.cmp(&b.character_id)));
+        users.sort_by(|a, b| {
+            a.name
+                .cmp(&b.name)
+                .then(a.character_id.cmp(&b.character_id))
+        });
         users
     }
 
