@@ -17,8 +17,9 @@ use tokio::sync::{oneshot, watch};
 /// Starts the sandbox, creates a channel and the members, runs DIR's
 /// scripts/service.rhai bound to that channel, lets the members join one
 /// after the other and prints each member's character list every time it
-/// changes ("alice sees: alice, Meow, bob"). Keeps running, so other clients
-/// can join through the printed URLs, until Ctrl+C. Saving a script reloads
+/// changes ("alice sees: alice, Meow, bob"). The printed dev page URL shows
+/// every member's view side by side in a browser. Keeps running, so other
+/// clients can join through the printed URLs, until Ctrl+C. Saving a script reloads
 /// it in place and says so (or prints the compile error).
 #[derive(Args, Debug)]
 pub struct DevArgs {
@@ -28,7 +29,8 @@ pub struct DevArgs {
     /// The entry script [default: DIR/scripts/service.rhai], e.g. scripts/examples/meow.rhai.
     #[arg(long)]
     pub script: Option<PathBuf>,
-    /// Simulated members, comma-separated, joining in this order.
+    /// Simulated members, comma-separated, joining in this order ("" for
+    /// none: add them on the dev page).
     #[arg(long, value_delimiter = ',', default_value = "alice,bob,carol")]
     pub members: Vec<String>,
     /// Address of the sandbox; port 0 picks a free port.
@@ -105,6 +107,7 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
     let mut stop = shutdown.clone();
     let (started_tx, started_rx) = oneshot::channel();
     let (status_tx, status_rx) = watch::channel(ScriptStatus::default());
+    let status_forwarder = tokio::spawn(forward_status(status_rx.clone(), control.clone()));
     let status_printer = tokio::spawn(print_status(status_rx));
     let options = HostOptions {
         watch: !args.no_watch,
@@ -135,6 +138,7 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
             sandbox.http_url(),
             sandbox.ws_url()
         );
+        println!("dev page: {}", sandbox.http_url());
         println!("channel lobby: {channel_id}");
         println!(
             "add a member:  curl -s -X POST {}sandbox/act -H 'content-type: application/json' -d '{{\"user\":\"dave\",\"channel_id\":\"{channel_id}\",\"action\":\"join\"}}'",
@@ -149,6 +153,7 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
     let _ = stop.wait_for(|s| *s).await;
     printer.abort();
     status_printer.abort();
+    status_forwarder.abort();
     match super::finish(&mut host_task, Duration::from_secs(1)).await {
         Some(Err(e)) => {
             eprintln!("error: {e}");
@@ -246,6 +251,20 @@ async fn print_views(control: SandboxControl, printed_names: watch::Sender<HashS
             println!("{who} got from {from}: {body}");
         }
         seen.messages = view.messages.len();
+    }
+}
+
+/// Hands every script status to the sandbox, whose dev page shows it.
+async fn forward_status(mut status: watch::Receiver<ScriptStatus>, control: SandboxControl) {
+    loop {
+        let now = status.borrow_and_update().clone();
+        match serde_json::to_value(&now) {
+            Ok(value) => control.set_script_status(value),
+            Err(e) => tracing::warn!(%e, "cannot publish the script status"),
+        }
+        if status.changed().await.is_err() {
+            return;
+        }
     }
 }
 

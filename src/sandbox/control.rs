@@ -257,4 +257,20 @@ impl SandboxControl {
     pub fn subscribe(&self) -> broadcast::Receiver<ViewEvent> {
         self.shared.subscribe()
     }
+
+    /// The control API's simulated users, by name.
+    pub fn users(&self) -> Vec<CharacterSummary> {
+        self.shared.world().state.sandbox_users()
+    }
+
+    /// Publishes the attached host's script status (version, load time,
+    /// last reload error) to the dev page. `dev` calls this on every change.
+    pub fn set_script_status(&self, status: Value) {
+        self.shared.script_status.send_replace(Some(status));
+    }
+
+    /// The last status given to `set_script_status`, if any.
+    pub fn script_status(&self) -> Option<Value> {
+        self.shared.script_status.borrow().clone()
+    }
 }

@@ -11,6 +11,7 @@
 //! translate events between users and services (`control_action` turns the
 //! control API's convenient actions into a client's), `hub` tracks connections,
 //! `ws`, `platform_api`, `files` and `control_api` are the network faces,
+//! `page` is the dev page (at `/`, sharing the path with the WebSocket),
 //! `router` glues them into one router, `tls` mints certificates.
 
 mod control;
@@ -21,6 +22,7 @@ mod downward;
 mod faults;
 mod files;
 mod hub;
+mod page;
 mod platform_api;
 mod router;
 mod shared;

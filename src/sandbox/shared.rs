@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
 use super::hub::Hub;
@@ -43,12 +44,16 @@ pub struct Shared {
     pub files_dir: PathBuf,
     /// Injected faults (`POST /sandbox/faults`).
     pub faults: super::faults::Faults,
+    /// What the attached host says about its script (`None`: no host told
+    /// us); shown by the dev page.
+    pub script_status: watch::Sender<Option<Value>>,
 }
 
 impl Shared {
     pub fn new(files_dir: PathBuf) -> Self {
         let (events, _) = broadcast::channel(1024);
         let (shutdown, _) = watch::channel(false);
+        let (script_status, _) = watch::channel(None);
         Self {
             world: Mutex::new(World {
                 state: State::default(),
@@ -60,6 +65,7 @@ impl Shared {
             next_conn: AtomicU64::new(1),
             files_dir,
             faults: Default::default(),
+            script_status,
         }
     }
 

@@ -2,7 +2,7 @@
 //! users. Signing in with an unknown email creates the account, so any SDK
 //! configuration works against a fresh sandbox without a sign-up step.
 
-use super::{new_id, new_secret, Account, State, StateError};
+use super::{new_id, new_secret, Account, CharacterSummary, State, StateError};
 
 impl State {
     /// Creates an account for `email`, or returns the existing one untouched.
@@ -37,6 +37,27 @@ impl State {
             }
         }
         account
+    }
+
+    /// The control API's users (`<name>@sandbox.local` accounts that own no
+    /// service), sorted by name.
+    pub fn sandbox_users(&self) -> Vec<CharacterSummary> {
+        let mut users: Vec<CharacterSummary> = self
+            .accounts
+            .values()
+            .filter(|a| a.email.ends_with("@sandbox.local"))
+            .filter(|a| !self.services.values().any(|s| s.owner == a.user_id))
+            .map(|a| CharacterSummary {
+                character_id: a.user_id.clone(),
+                name: a.name.clone(),
+            })
+            .collect();
+        users.sort_by(|a, b| {
+            a.name
+                .cmp(&b.name)
+                .then(a.character_id.cmp(&b.character_id))
+        });
+        users
     }
 
     /// Signs in (creating unknown accounts) and returns (access, refresh) tokens.

@@ -1,0 +1,159 @@
+//! The dev page's widgets in a real browser, on the example services:
+//! a button's dialog (buttons.rhai), and the canvas, sending a message to
+//! chosen characters and the right-click menu (menucanvas.rhai). Skipped,
+//! with a printed reason, where Chromium or chromedriver is not installed.
+
+mod devpage_support;
+
+use devpage_support::*;
+use fantoccini::Locator;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_button_dialog_sends_its_values() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let service = service_dir(tmp.path(), "scripts/examples/buttons.rhai");
+    let dev = start_dev(&service, "alice");
+    let browser = start_browser(&chromium, &chromedriver, &tmp.path().join("profile")).await;
+    let client = &browser.client;
+    client.goto(&dev.url).await.expect("open the dev page");
+
+    let fruit = r#"section.member[data-name="alice"] button[data-button-id="fruit"]"#;
+    wait_js(
+        client,
+        "alice's Pick a fruit button",
+        "return !!document.querySelector(arguments[0]);",
+        vec![json!(fruit)],
+    )
+    .await;
+    client
+        .find(Locator::Css(fruit))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("click");
+    wait_js(
+        client,
+        "the dialog opens",
+        "return document.getElementById('dialog').open;",
+        vec![],
+    )
+    .await;
+    let dropdown = client
+        .find(Locator::Id("dialog-field-0"))
+        .await
+        .expect("dropdown");
+    dropdown
+        .select_by_value("banana")
+        .await
+        .expect("choose banana");
+    let note = client
+        .find(Locator::Id("dialog-field-1"))
+        .await
+        .expect("text field");
+    note.send_keys("ripe").await.expect("type");
+    let ok = client
+        .find(Locator::Css(r#"#dialog-form button[value="confirm"]"#))
+        .await;
+    ok.expect("OK button").click().await.expect("submit");
+    wait_js(
+        client,
+        "alice is answered with her choice",
+        &format!(
+            "const all = (() => {{ {MESSAGES} }})(); \
+             return all.some((m) => m.includes('Fruit=banana') && m.includes('Note=ripe'));"
+        ),
+        vec![json!("alice")],
+    )
+    .await;
+    assert_no_error(client).await;
+    let _ = browser.client.clone().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canvas_messages_and_the_right_click_menu() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let service = service_dir(tmp.path(), "scripts/examples/menucanvas.rhai");
+    let dev = start_dev(&service, "alice,bob");
+    let browser = start_browser(&chromium, &chromedriver, &tmp.path().join("profile")).await;
+    let client = &browser.client;
+    client.goto(&dev.url).await.expect("open the dev page");
+
+    wait_js(
+        client,
+        "bob's canvas shows the text and the image, expanded",
+        r#"const c = document.querySelector('section.member[data-name="bob"] details.canvas');
+           return c.open && c.textContent.includes('Right-click a message')
+             && !!c.querySelector('img[src*="/files/"]');"#,
+        vec![],
+    )
+    .await;
+
+    // bob writes to alice only: he unticks himself and Guide.
+    wait_sees(client, "bob", &["alice", "bob", "Guide"]).await;
+    for (nth, name) in [(2, "bob"), (3, "Guide")] {
+        let css = format!(r#"section.member[data-name="bob"] .recipients label:nth-child({nth})"#);
+        let label = client.find(Locator::Css(&css)).await.expect("recipient");
+        assert_eq!(label.text().await.expect("label text"), name);
+        label.click().await.expect("untick");
+    }
+    let text = r#"section.member[data-name="bob"] textarea"#;
+    let input = client.find(Locator::Css(text)).await.expect("message box");
+    input.send_keys("hi alice").await.expect("type");
+    let send = r#"section.member[data-name="bob"] form.send button[type="submit"]"#;
+    client
+        .find(Locator::Css(send))
+        .await
+        .expect("send")
+        .click()
+        .await
+        .expect("click");
+    wait_message(client, "alice", "bob: hi alice").await;
+    let bob_got = client
+        .execute(
+            &format!("return (() => {{ {MESSAGES} }})();"),
+            vec![json!("bob")],
+        )
+        .await
+        .expect("bob's messages");
+    assert_eq!(bob_got, json!([]), "bob was not a recipient");
+
+    // Right-click alice's message: the text items only, then Quote.
+    client
+        .execute(
+            r#"const m = document.querySelector('section.member[data-name="alice"] .messages li');
+               const r = m.getBoundingClientRect();
+               m.dispatchEvent(new MouseEvent('contextmenu',
+                 {bubbles: true, cancelable: true, clientX: r.left + 10, clientY: r.top + 10}));"#,
+            vec![],
+        )
+        .await
+        .expect("right-click");
+    let items = wait_js(
+        client,
+        "the menu opens",
+        "const m = document.getElementById('menu'); \
+         return m.hidden ? null : [...m.querySelectorAll('button')].map((b) => b.textContent);",
+        vec![],
+    )
+    .await;
+    assert_eq!(items, json!(["Quote", "Info"]));
+    let quote = Locator::XPath("//div[@id='menu']/button[.='Quote']");
+    client
+        .find(quote)
+        .await
+        .expect("Quote")
+        .click()
+        .await
+        .expect("click");
+    wait_message(client, "alice", "Guide: quote: hi alice").await;
+    assert_no_error(client).await;
+    let _ = browser.client.clone().close().await;
+}
