@@ -43,7 +43,10 @@ pub(crate) fn compile_scripts<'a>(
 ) -> Result<(), BundleError> {
     let opts = CompileOptions::for_main(&root.join(entry)).with_display_base(root);
     ServiceScript::load(&opts, Rc::new(NoHost))?;
-    let engine = rhai::Engine::new();
+    let mut engine = rhai::Engine::new();
+    // The service engine's limits (src/script/service.rs), so that a module
+    // accepted here is accepted there.
+    engine.set_max_expr_depths(128, 64);
     for rel in scripts {
         if rel == entry || !rel.ends_with(".rhai") {
             continue;
