@@ -233,7 +233,10 @@ fn a_listed_file_missing_from_the_archive_is_refused() {
     let e = refused(
         vec![
             manifest(
-                &[("scripts/service.rhai", SCRIPT), ("resources/a.png", b"png")],
+                &[
+                    ("scripts/service.rhai", SCRIPT),
+                    ("resources/a.png", b"png"),
+                ],
                 "0.1.0",
             ),
             file("scripts/service.rhai", SCRIPT),
@@ -270,7 +273,10 @@ fn more_than_the_size_limit_is_refused() {
         max_unpacked_bytes: 1 << 20,
         ..defaults()
     };
-    let listed = [("resources/big.bin", &big[..]), ("scripts/service.rhai", SCRIPT)];
+    let listed = [
+        ("resources/big.bin", &big[..]),
+        ("scripts/service.rhai", SCRIPT),
+    ];
     // The manifest's own total is checked before any content is read ...
     let e = refused(
         vec![
@@ -285,7 +291,10 @@ fn more_than_the_size_limit_is_refused() {
     let e = refused(
         vec![
             manifest(
-                &[("resources/big.bin", b"small"), ("scripts/service.rhai", SCRIPT)],
+                &[
+                    ("resources/big.bin", b"small"),
+                    ("scripts/service.rhai", SCRIPT),
+                ],
                 "0.1.0",
             ),
             file("resources/big.bin", &big),
@@ -302,7 +311,10 @@ fn a_compression_bomb_is_stopped() {
     let e = refused(
         vec![
             manifest(
-                &[("resources/zeros.bin", &zeros), ("scripts/service.rhai", SCRIPT)],
+                &[
+                    ("resources/zeros.bin", &zeros),
+                    ("scripts/service.rhai", SCRIPT),
+                ],
                 "0.1.0",
             ),
             file("resources/zeros.bin", &zeros),
@@ -366,7 +378,10 @@ fn verify_names_the_first_problem_and_exits_2() {
     let out = run(&bad);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("\"resources/passwd\" refused: it is a symbolic link"), "{stderr}");
+    assert!(
+        stderr.contains("\"resources/passwd\" refused: it is a symbolic link"),
+        "{stderr}"
+    );
     let out = run(&uncompilable);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
