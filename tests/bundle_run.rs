@@ -276,3 +276,141 @@ fn packing_is_reproducible_and_never_holds_credentials() {
         "{text}"
     );
 }
+
+/// The bundle with its entry script replaced and the manifest updated to
+/// match: a well-formed bundle whose script does not compile.
+fn with_script(bundle: &[u8], script: &str) -> Vec<u8> {
+    use sha2::Digest;
+    let tar_bytes = untar(bundle);
+    let mut archive = tar::Archive::new(tar_bytes.as_slice());
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+    for e in archive.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().display().to_string();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        entries.push((path, data));
+    }
+    let mut manifest: serde_json::Value = serde_json::from_slice(&entries[0].1).unwrap();
+    for f in manifest["files"].as_array_mut().unwrap() {
+        if f["path"] == "scripts/service.rhai" {
+            f["sha256"] = hex::encode(sha2::Sha256::digest(script.as_bytes())).into();
+            f["size"] = script.len().into();
+        }
+    }
+    entries[0].1 = manifest.to_string().into_bytes();
+    let mut out = tar::Builder::new(GzEncoder::new(Vec::new(), flate2::Compression::default()));
+    for (path, data) in &mut entries {
+        if path == "scripts/service.rhai" {
+            *data = script.as_bytes().to_vec();
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        out.append_data(&mut h, path.as_str(), data.as_slice())
+            .unwrap();
+    }
+    out.into_inner().unwrap().finish().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_that_does_not_compile_keeps_the_old_version() {
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
+    let ch = c.create_channel("lobby");
+    for m in ["alice", "bob"] {
+        c.create_user(m);
+        c.act(m, &ch, "join").await.unwrap();
+    }
+    let svc = ServiceDir::new(&sandbox, &[&ch]);
+    let tmp = tempfile::tempdir().unwrap();
+    let file = svc.path().join("service.mbx");
+    pack(svc.path(), &file, "1.0.0");
+    let v1 = std::fs::read(&file).unwrap();
+    let dir = svc.path().display().to_string();
+    let args = ["run", "--dir", &dir, "--bundle", file.to_str().unwrap()];
+    let host = HostProcess::spawn_with_env(&args, tmp.path(), None, &[("TMPDIR", tmp.path())]);
+    wait_sees(&c, "alice", &ch, &["alice", "Meow", "bob"]).await;
+
+    let broken = tutorial().replace(SELF_FIRST, "let payload = [member_id] +;");
+    let staged = svc.path().join("next.mbx");
+    std::fs::write(&staged, with_script(&v1, &broken)).unwrap();
+    let out = cli(&["bundle", "verify", staged.to_str().unwrap()], tmp.path());
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    std::fs::rename(&staged, &file).unwrap();
+    wait_for("the compile error is logged", || {
+        let log = host.log();
+        async move {
+            log.lines()
+                .any(|l| {
+                    l.contains("ERROR")
+                        && l.contains("reload failed")
+                        && l.contains("scripts/service.rhai:")
+                })
+                .then_some(())
+        }
+    })
+    .await;
+    refresh_until(&c, "alice", &ch, &["alice", "Meow", "bob"]).await;
+    assert!(!host.log().contains("bundle swapped"));
+    assert_eq!(
+        unpack_dirs(tmp.path())
+            .iter()
+            .filter(|n| n.starts_with(".moobius-bundle-"))
+            .count(),
+        1,
+        "only the running version's directory"
+    );
+
+    // A fixed bundle then swaps normally.
+    std::fs::write(
+        &staged,
+        with_script(&v1, &tutorial().replace(SELF_FIRST, SELF_LAST)),
+    )
+    .unwrap();
+    std::fs::rename(&staged, &file).unwrap();
+    refresh_until(&c, "alice", &ch, &["Meow", "bob", "alice"]).await;
+    sandbox.shutdown().await;
+}
+
+#[test]
+fn a_hostile_bundle_stops_run_before_any_network_and_help_explains_bundles() {
+    let d = dir_with_secrets();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = d.path().join("s.mbx");
+    moobius_host::bundle::pack(d.path(), &file, None).unwrap();
+    std::fs::write(&file, tampered(&std::fs::read(&file).unwrap())).unwrap();
+    // The config points at a port nothing listens on: exit 2 proves the
+    // bundle was refused before any connection was tried.
+    write_json(
+        &d.path().join("config/service.json"),
+        &serde_json::json!({"http_server_uri": "http://127.0.0.1:9/", "ws_server_uri": "ws://127.0.0.1:9/", "channels": []}),
+    );
+    let dir = d.path().display().to_string();
+    let out = cli(
+        &["run", "--dir", &dir, "--bundle", file.to_str().unwrap()],
+        tmp.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("SHA-256") && stderr.contains("scripts/service.rhai"),
+        "{stderr}"
+    );
+    assert!(unpack_dirs(tmp.path()).is_empty());
+
+    for (args, needle) in [
+        (&["bundle", "--help"][..], "tar tzf"),
+        (&["bundle", "pack", "--help"], "SOURCE_DATE_EPOCH"),
+        (&["bundle", "inspect", "--help"], "--json"),
+        (&["bundle", "verify", "--help"], "without network"),
+        (&["run", "--help"], "--bundle"),
+    ] {
+        let out = cli(args, tmp.path());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains(needle),
+            "{args:?}: {text}"
+        );
+    }
+}
