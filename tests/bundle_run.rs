@@ -4,10 +4,8 @@
 //! (reproducible, no credentials).
 
 mod common;
+use common::bundle::*;
 use common::*;
-use flate2::read::GzDecoder;
-use flate2::write::GzEncoder;
-use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -23,41 +21,6 @@ fn tutorial() -> String {
 
 fn pack(dir: &Path, out: &Path, version: &str) {
     moobius_host::bundle::pack(dir, out, Some(version)).expect("the service packs");
-}
-
-fn cli(args: &[&str], tmp: &Path) -> std::process::Output {
-    Command::new(binary())
-        .args(args)
-        .env("TMPDIR", tmp)
-        .output()
-        .unwrap()
-}
-
-/// The tar inside a bundle.
-fn untar(bundle: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    GzDecoder::new(bundle).read_to_end(&mut out).unwrap();
-    out
-}
-
-/// The bundle with one byte of its entry script flipped (the manifest untouched).
-fn tampered(bundle: &[u8]) -> Vec<u8> {
-    let mut tar = untar(bundle);
-    let at = tar
-        .windows(4)
-        .position(|w| w == b"Meow")
-        .expect("the script is in the archive");
-    tar[at + 3] ^= 0x01;
-    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&tar).unwrap();
-    gz.finish().unwrap()
-}
-
-fn unpack_dirs(tmp: &Path) -> Vec<String> {
-    std::fs::read_dir(tmp)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect()
 }
 
 async fn refresh_until(
@@ -171,148 +134,6 @@ async fn a_bundle_runs_swaps_live_and_refuses_a_tampered_replacement() {
     sandbox.shutdown().await;
 }
 
-/// A service directory whose config holds credentials in every way it can.
-fn dir_with_secrets() -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    let p = d.path();
-    for sub in ["scripts", "resources", "config", "tests/scenarios"] {
-        std::fs::create_dir_all(p.join(sub)).unwrap();
-    }
-    std::fs::write(p.join("scripts/service.rhai"), tutorial()).unwrap();
-    std::fs::write(p.join("scripts/.service.rhai.swp"), "editor junk").unwrap();
-    std::fs::copy(
-        repo_root().join("resources/avatar.png"),
-        p.join("resources/avatar.png"),
-    )
-    .unwrap();
-    std::fs::write(p.join("tests/scenarios/join.rhai"), "fn scenario() { }\n").unwrap();
-    std::fs::write(p.join("notes.txt"), "not packed").unwrap();
-    std::fs::write(
-        p.join("bundle.toml"),
-        "name = \"zero\"\nversion = \"3.1.4\"\n",
-    )
-    .unwrap();
-    write_json(
-        &p.join("config/config.json"),
-        &serde_json::json!({
-            "account_config": "config/account.json",
-            "service_config": "config/service.json",
-            "log_config": {"terminal_log_level": "INFO", "api_token": "tok-SECRET-3"}
-        }),
-    );
-    write_json(
-        &p.join("config/account.json"),
-        &serde_json::json!({"email": "owner@secret.example", "password": "pw-SECRET-1"}),
-    );
-    write_json(
-        &p.join("config/service.json"),
-        &serde_json::json!({"channels": ["c1"], "password": "pw-SECRET-2"}),
-    );
-    d
-}
-
-#[test]
-fn packing_is_reproducible_and_never_holds_credentials() {
-    let src = dir_with_secrets();
-    let out = tempfile::tempdir().unwrap();
-    let (a, b) = (out.path().join("a.mbx"), out.path().join("b.mbx"));
-    let m = moobius_host::bundle::pack(src.path(), &a, None).unwrap();
-    moobius_host::bundle::pack(src.path(), &b, None).unwrap();
-    assert_eq!(
-        std::fs::read(&a).unwrap(),
-        std::fs::read(&b).unwrap(),
-        "identical bytes"
-    );
-    assert_eq!((m.name.as_str(), m.version.as_str()), ("zero", "3.1.4"));
-    let paths: Vec<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
-    assert_eq!(
-        paths,
-        [
-            "config/config.json",
-            "config/service.json",
-            "resources/avatar.png",
-            "scripts/service.rhai",
-            "tests/scenarios/join.rhai"
-        ]
-    );
-    let tar = untar(&std::fs::read(&a).unwrap());
-    for secret in [
-        "pw-SECRET-1",
-        "pw-SECRET-2",
-        "tok-SECRET-3",
-        "owner@secret.example",
-        "account",
-    ] {
-        assert!(
-            !tar.windows(secret.len()).any(|w| w == secret.as_bytes()),
-            "{secret} is in the bundle"
-        );
-    }
-
-    // The binary: SOURCE_DATE_EPOCH sets the time, --version the version,
-    // and inspect --json shows both.
-    let c = out.path().join("c.mbx");
-    let packed = Command::new(binary())
-        .args(["bundle", "pack"])
-        .arg(src.path())
-        .args(["-o", c.to_str().unwrap(), "--version", "9.9.9"])
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .output()
-        .unwrap();
-    assert!(packed.status.success(), "{packed:?}");
-    let shown = cli(
-        &["bundle", "inspect", "--json", c.to_str().unwrap()],
-        out.path(),
-    );
-    let v: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
-    assert_eq!(v["manifest"]["version"], "9.9.9");
-    assert_eq!(v["manifest"]["created_unix"], 1_700_000_000u64);
-    assert_eq!(v["manifest"]["created"], "2023-11-14T22:13:20Z");
-    assert_eq!(v["entries"][0]["path"], "manifest.json");
-    let human = cli(&["bundle", "inspect", c.to_str().unwrap()], out.path());
-    let text = String::from_utf8_lossy(&human.stdout);
-    assert!(
-        text.contains("version:          9.9.9") && text.contains("scripts/service.rhai"),
-        "{text}"
-    );
-}
-
-/// The bundle with its entry script replaced and the manifest updated to
-/// match: a well-formed bundle whose script does not compile.
-fn with_script(bundle: &[u8], script: &str) -> Vec<u8> {
-    use sha2::Digest;
-    let tar_bytes = untar(bundle);
-    let mut archive = tar::Archive::new(tar_bytes.as_slice());
-    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
-    for e in archive.entries().unwrap() {
-        let mut e = e.unwrap();
-        let path = e.path().unwrap().display().to_string();
-        let mut data = Vec::new();
-        e.read_to_end(&mut data).unwrap();
-        entries.push((path, data));
-    }
-    let mut manifest: serde_json::Value = serde_json::from_slice(&entries[0].1).unwrap();
-    for f in manifest["files"].as_array_mut().unwrap() {
-        if f["path"] == "scripts/service.rhai" {
-            f["sha256"] = hex::encode(sha2::Sha256::digest(script.as_bytes())).into();
-            f["size"] = script.len().into();
-        }
-    }
-    entries[0].1 = manifest.to_string().into_bytes();
-    let mut out = tar::Builder::new(GzEncoder::new(Vec::new(), flate2::Compression::default()));
-    for (path, data) in &mut entries {
-        if path == "scripts/service.rhai" {
-            *data = script.as_bytes().to_vec();
-        }
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        out.append_data(&mut h, path.as_str(), data.as_slice())
-            .unwrap();
-    }
-    out.into_inner().unwrap().finish().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replacement_that_does_not_compile_keeps_the_old_version() {
     let sandbox = start_sandbox().await;
@@ -371,46 +192,4 @@ async fn a_replacement_that_does_not_compile_keeps_the_old_version() {
     std::fs::rename(&staged, &file).unwrap();
     refresh_until(&c, "alice", &ch, &["Meow", "bob", "alice"]).await;
     sandbox.shutdown().await;
-}
-
-#[test]
-fn a_hostile_bundle_stops_run_before_any_network_and_help_explains_bundles() {
-    let d = dir_with_secrets();
-    let tmp = tempfile::tempdir().unwrap();
-    let file = d.path().join("s.mbx");
-    moobius_host::bundle::pack(d.path(), &file, None).unwrap();
-    std::fs::write(&file, tampered(&std::fs::read(&file).unwrap())).unwrap();
-    // The config points at a port nothing listens on: exit 2 proves the
-    // bundle was refused before any connection was tried.
-    write_json(
-        &d.path().join("config/service.json"),
-        &serde_json::json!({"http_server_uri": "http://127.0.0.1:9/", "ws_server_uri": "ws://127.0.0.1:9/", "channels": []}),
-    );
-    let dir = d.path().display().to_string();
-    let out = cli(
-        &["run", "--dir", &dir, "--bundle", file.to_str().unwrap()],
-        tmp.path(),
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("SHA-256") && stderr.contains("scripts/service.rhai"),
-        "{stderr}"
-    );
-    assert!(unpack_dirs(tmp.path()).is_empty());
-
-    for (args, needle) in [
-        (&["bundle", "--help"][..], "tar tzf"),
-        (&["bundle", "pack", "--help"], "SOURCE_DATE_EPOCH"),
-        (&["bundle", "inspect", "--help"], "--json"),
-        (&["bundle", "verify", "--help"], "without network"),
-        (&["run", "--help"], "--bundle"),
-    ] {
-        let out = cli(args, tmp.path());
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && text.contains(needle),
-            "{args:?}: {text}"
-        );
-    }
 }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod bundle;
 pub mod python;
 pub mod user;
 
