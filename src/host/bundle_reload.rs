@@ -14,7 +14,6 @@ use super::executor::HostEvent;
 use super::reload::{self, NewSource, ReloadOutcome, ReloadRequest, SETTLE};
 use crate::bundle::{self, BundleLimits, Unpacked};
 use crate::script::watch::ScriptWatcher;
-use crate::script::CompileOptions;
 use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot};
 
@@ -123,7 +122,7 @@ async fn attempt(
         return Attempt::Done;
     }
     let source = NewSource {
-        compile: CompileOptions::for_main(&next.entry()).with_display_base(next.root()),
+        main: next.entry(),
         base_dir: next.root().to_path_buf(),
     };
     let (reply, rx) = oneshot::channel();

@@ -38,10 +38,14 @@ pub struct ReloadRequest {
 }
 
 /// Where the next version lives, when it is not where the current one does.
+/// Everything else about compiling (limits, ...) stays as it is.
 #[derive(Debug, Clone)]
 pub struct NewSource {
-    pub compile: CompileOptions,
-    /// Relative resource paths (`resources/avatar.png`) resolve here.
+    /// The entry script.
+    pub main: PathBuf,
+    /// The service directory: relative resource paths
+    /// (`resources/avatar.png`) resolve here, and diagnostics are shown
+    /// relative to it.
     pub base_dir: PathBuf,
 }
 
@@ -67,9 +71,10 @@ pub(super) fn apply(
     let outcome = match &req.source {
         None => compile_and_swap(script, bridge, opts, status, &req),
         Some(source) => {
-            let outcome = compile_and_swap(script, bridge, &source.compile, status, &req);
+            let moved = opts.relocated(&source.main, &source.base_dir);
+            let outcome = compile_and_swap(script, bridge, &moved, status, &req);
             if matches!(outcome, ReloadOutcome::Reloaded) {
-                *opts = source.compile.clone();
+                *opts = moved;
                 bridge.uploader.set_base_dir(source.base_dir.clone());
             }
             outcome
