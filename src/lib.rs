@@ -6,6 +6,7 @@
 //! [`host`] is the only place that joins them. [`sandbox`] is a local
 //! platform that speaks the same protocol, for development and tests.
 
+pub mod bundle;
 pub mod config;
 pub mod host;
 pub mod logging;

@@ -23,6 +23,7 @@ enum Command {
     Run(cli::run::RunArgs),
     Dev(cli::dev::DevArgs),
     Sandbox(cli::sandbox::SandboxArgs),
+    Bundle(cli::bundle::BundleArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
             Command::Run(args) => cli::run::main(args).await,
             Command::Dev(args) => cli::dev::main(args).await,
             Command::Sandbox(args) => cli::sandbox::main(args).await,
+            Command::Bundle(args) => cli::bundle::main(args),
         }
     });
     // Do not wait for a handler stuck in a host call: the work is done.

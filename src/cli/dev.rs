@@ -113,6 +113,7 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
         watch: !args.no_watch,
         reload_on_sighup: false,
         status: Some(status_tx),
+        bundle: None,
     };
     let mut host_task = tokio::spawn(host::run(
         config,

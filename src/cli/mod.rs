@@ -1,6 +1,7 @@
 //! One file per subcommand. This is the edge: errors become one line on
 //! stderr and an exit code (2 for the author's files, 1 for the rest).
 
+pub mod bundle;
 pub mod dev;
 pub mod run;
 pub mod sandbox;

@@ -1,8 +1,9 @@
 //! `moobius-host run`: one service against the platform in its config.
 
 use clap::Args;
+use moobius_host::bundle;
 use moobius_host::config::{self, load::Overrides};
-use moobius_host::host::{self, HostOptions, ServicePaths};
+use moobius_host::host::{self, BundleOptions, HostOptions, ServicePaths};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -14,6 +15,13 @@ use std::time::Duration;
 /// in `this` is kept; a version that does not compile is reported and the
 /// running one continues). MOOBIUS_EMAIL and MOOBIUS_PASSWORD override the
 /// account in the config. Exit code 2 means the config or the script is wrong.
+///
+/// With --bundle FILE the scripts and resources come from a bundle (see
+/// `moobius-host bundle --help`), verified and unpacked into a private
+/// temporary directory; the config is still DIR's own. Replacing FILE (by a
+/// rename or a copy) swaps the running service to the new version between two
+/// events, keeping `this`; a bundle that is refused or does not compile is
+/// logged and the running version continues.
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// The service directory; script paths such as resources/avatar.png resolve against it.
@@ -23,9 +31,14 @@ pub struct RunArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// The entry script [default: DIR/scripts/service.rhai].
-    #[arg(long)]
+    #[arg(long, conflicts_with = "bundle")]
     pub script: Option<PathBuf>,
-    /// Do not reload when files under the scripts directory change.
+    /// Run the service in this bundle (.mbx) and swap versions when the file is replaced.
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: super::bundle::LimitArgs,
+    /// Do not reload when files under the scripts directory (or the bundle) change.
     #[arg(long)]
     pub no_watch: bool,
     /// Also reload on SIGHUP (for deployments that push files without a watcher).
@@ -53,13 +66,46 @@ pub async fn main(args: RunArgs) -> u8 {
     if let Some(s) = args.script {
         paths.script = s;
     }
-    let shutdown = super::shutdown_on_signal();
-    let mut watch_stop = shutdown.clone();
-    let options = HostOptions {
+    let mut options = HostOptions {
         watch: !args.no_watch,
         reload_on_sighup: args.reload_signal,
         status: None,
+        bundle: None,
     };
+    // Without a watcher the unpacked bundle is kept here, for the whole run.
+    let mut _unpacked = None;
+    if let Some(file) = &args.bundle {
+        let limits = args.limits.limits();
+        let unpacked = match bundle::unpack(file, &limits) {
+            Ok(u) => u,
+            Err(e @ bundle::BundleError::Io { .. }) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e}", file.display());
+                return e.exit_code() as u8;
+            }
+        };
+        let m = &unpacked.manifest;
+        tracing::info!(bundle = %file.display(), name = %m.name, version = %m.version, "serving the bundle");
+        paths = ServicePaths {
+            dir: unpacked.root().to_path_buf(),
+            script: unpacked.entry(),
+        };
+        options.watch = false;
+        if args.no_watch {
+            _unpacked = Some(unpacked);
+        } else {
+            options.bundle = Some(BundleOptions {
+                file: std::path::absolute(file).unwrap_or_else(|_| file.clone()),
+                limits,
+                current: unpacked,
+            });
+        }
+    }
+    let shutdown = super::shutdown_on_signal();
+    let mut watch_stop = shutdown.clone();
     let mut task = tokio::spawn(host::run(cfg, paths, options, shutdown, None));
     let result = tokio::select! {
         r = &mut task => r.ok(),

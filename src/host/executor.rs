@@ -72,6 +72,8 @@ impl Executor {
                     service_id: Rc::new(RefCell::new(String::new())),
                 });
                 let status = deps.status;
+                // Replaced when a reload brings a new source (a swapped bundle).
+                let mut opts = opts;
                 let mut script = match ServiceScript::load(&opts, bridge.clone()) {
                     Ok(s) => {
                         let files = s.display_files(&opts);
@@ -92,7 +94,7 @@ impl Executor {
                     let event = match event {
                         HostEvent::Shutdown => break,
                         HostEvent::Reload(req) => {
-                            reload::apply(&mut script, &bridge, &opts, &status, req);
+                            reload::apply(&mut script, &bridge, &mut opts, &status, req);
                             continue;
                         }
                         other => other,

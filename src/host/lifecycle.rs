@@ -4,7 +4,7 @@
 
 use super::dispatch::Dispatcher;
 use super::executor::{Executor, ExecutorDeps, HostEvent};
-use super::{channels, outbox, reload, HostError, HostOptions, ServicePaths};
+use super::{bundle_reload, channels, outbox, reload, HostError, HostOptions, ServicePaths};
 use crate::config::{write_service_id, Config};
 use crate::platform::ws::{self, LinkOptions, LoginFrame};
 use crate::platform::{HttpApi, LinkEvent, Uploader};
@@ -74,8 +74,15 @@ pub async fn run(
     } else {
         None
     };
-    let reloader = (watcher.is_some() || options.reload_on_sighup)
-        .then(|| reload::spawn_reloader(watcher, options.reload_on_sighup, executor.sender()));
+    let reloader = match options.bundle {
+        Some(b) => Some(bundle_reload::spawn(
+            b,
+            options.reload_on_sighup,
+            executor.sender(),
+        )),
+        None => (watcher.is_some() || options.reload_on_sighup)
+            .then(|| reload::spawn_reloader(watcher, options.reload_on_sighup, executor.sender())),
+    };
 
     http.sign_in().await.map_err(|source| HostError::SignIn {
         email: config.account.email.clone(),

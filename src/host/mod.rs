@@ -6,6 +6,7 @@
 //! to handlers until shutdown.
 
 mod bridge;
+mod bundle_reload;
 mod channels;
 mod dispatch;
 mod executor;
@@ -15,6 +16,7 @@ mod outbox;
 mod reload;
 mod status;
 
+pub use bundle_reload::BundleOptions;
 pub use lifecycle::{run, Started};
 pub use members::MemberTable;
 pub use status::ScriptStatus;
@@ -52,6 +54,9 @@ pub struct HostOptions {
     pub reload_on_sighup: bool,
     /// Receives the script's status (version, reload errors).
     pub status: Option<tokio::sync::watch::Sender<ScriptStatus>>,
+    /// Serving a bundle: watch its file and swap versions live (instead of
+    /// watching the scripts directory, which is the bundle's private copy).
+    pub bundle: Option<BundleOptions>,
 }
 
 impl Default for HostOptions {
@@ -60,6 +65,7 @@ impl Default for HostOptions {
             watch: true,
             reload_on_sighup: false,
             status: None,
+            bundle: None,
         }
     }
 }

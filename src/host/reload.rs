@@ -6,6 +6,11 @@
 //! version takes over `this` and gets `on_reload()`, on failure the old one
 //! keeps running. A compile error right after a burst may be a half-written
 //! file, so it is reported only if it persists once the files are quiet.
+//!
+//! A request may also bring a new source ([`NewSource`]: a swapped bundle's
+//! private directory). The swap is the same; on success the script thread
+//! also switches its compile options and the uploader's base directory, so
+//! later reloads and relative resource paths follow the new version.
 
 use super::bridge::HostBridge;
 use super::executor::HostEvent;
@@ -18,7 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// How long files must stay quiet before a failed compile is reported.
-const SETTLE: Duration = Duration::from_millis(150);
+pub(super) const SETTLE: Duration = Duration::from_millis(150);
 
 #[derive(Debug)]
 pub struct ReloadRequest {
@@ -27,6 +32,21 @@ pub struct ReloadRequest {
     /// Log and publish a failure (false for a first, tentative attempt).
     pub report_failure: bool,
     pub reply: Option<oneshot::Sender<ReloadOutcome>>,
+    /// Compile from here instead (and keep it on success); `None` recompiles
+    /// the current files.
+    pub source: Option<NewSource>,
+}
+
+/// Where the next version lives, when it is not where the current one does.
+/// Everything else about compiling (limits, ...) stays as it is.
+#[derive(Debug, Clone)]
+pub struct NewSource {
+    /// The entry script.
+    pub main: PathBuf,
+    /// The service directory: relative resource paths
+    /// (`resources/avatar.png`) resolve here, and diagnostics are shown
+    /// relative to it.
+    pub base_dir: PathBuf,
 }
 
 #[derive(Debug)]
@@ -44,11 +64,22 @@ pub enum ReloadOutcome {
 pub(super) fn apply(
     script: &mut ServiceScript,
     bridge: &Rc<HostBridge>,
-    opts: &CompileOptions,
+    opts: &mut CompileOptions,
     status: &watch::Sender<ScriptStatus>,
     req: ReloadRequest,
 ) {
-    let outcome = compile_and_swap(script, bridge, opts, status, &req);
+    let outcome = match &req.source {
+        None => compile_and_swap(script, bridge, opts, status, &req),
+        Some(source) => {
+            let moved = opts.relocated(&source.main, &source.base_dir);
+            let outcome = compile_and_swap(script, bridge, &moved, status, &req);
+            if matches!(outcome, ReloadOutcome::Reloaded) {
+                *opts = moved;
+                bridge.uploader.set_base_dir(source.base_dir.clone());
+            }
+            outcome
+        }
+    };
     if let Some(reply) = req.reply {
         let _ = reply.send(outcome);
     }
@@ -82,7 +113,9 @@ fn compile_and_swap(
             return ReloadOutcome::Failed;
         }
     };
-    if fresh.same_content(script) {
+    // A new source is a new version even with the same scripts (its
+    // resources may differ, and its directory replaces the current one).
+    if req.source.is_none() && fresh.same_content(script) {
         tracing::debug!(changed = ?changed, "files changed but the service did not; no reload");
         status.send_modify(|s| s.error = None);
         return ReloadOutcome::Unchanged;
@@ -119,6 +152,7 @@ async fn request(
         changed,
         report_failure,
         reply: Some(reply),
+        source: None,
     }))
     .ok()?;
     rx.await.ok()
@@ -183,12 +217,12 @@ async fn next_burst(watcher: &mut Option<ScriptWatcher>) -> Option<Vec<PathBuf>>
 }
 
 #[cfg(unix)]
-type Hangup = tokio::signal::unix::Signal;
+pub(super) type Hangup = tokio::signal::unix::Signal;
 #[cfg(not(unix))]
-type Hangup = ();
+pub(super) type Hangup = ();
 
 #[cfg(unix)]
-fn sighup() -> Option<Hangup> {
+pub(super) fn sighup() -> Option<Hangup> {
     use tokio::signal::unix::{signal, SignalKind};
     match signal(SignalKind::hangup()) {
         Ok(s) => Some(s),
@@ -200,11 +234,11 @@ fn sighup() -> Option<Hangup> {
 }
 
 #[cfg(not(unix))]
-fn sighup() -> Option<Hangup> {
+pub(super) fn sighup() -> Option<Hangup> {
     None
 }
 
-async fn next_signal(hup: &mut Option<Hangup>) -> Option<()> {
+pub(super) async fn next_signal(hup: &mut Option<Hangup>) -> Option<()> {
     #[cfg(unix)]
     if let Some(h) = hup {
         return h.recv().await;

@@ -8,11 +8,12 @@ use super::{http::DEFAULT_AVATAR, HttpApi, PlatformError};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 pub struct Uploader {
     http: Arc<HttpApi>,
-    base_dir: PathBuf,
+    /// Swappable: a new bundle version brings its own directory.
+    base_dir: RwLock<PathBuf>,
     by_hash: Mutex<HashMap<[u8; 32], String>>,
 }
 
@@ -27,19 +28,31 @@ impl Uploader {
     pub fn new(http: Arc<HttpApi>, base_dir: PathBuf) -> Self {
         Uploader {
             http,
-            base_dir,
+            base_dir: RwLock::new(base_dir),
             by_hash: Mutex::new(HashMap::new()),
         }
     }
 
     /// The service directory.
-    pub fn base_dir(&self) -> &Path {
-        &self.base_dir
+    pub fn base_dir(&self) -> PathBuf {
+        match self.base_dir.read() {
+            Ok(dir) => dir.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Points relative references at another directory (a swapped bundle's).
+    /// The upload cache is by content, so it stays valid.
+    pub fn set_base_dir(&self, dir: PathBuf) {
+        match self.base_dir.write() {
+            Ok(mut d) => *d = dir,
+            Err(poisoned) => *poisoned.into_inner() = dir,
+        }
     }
 
     /// Resolves `reference` inside the service directory, refusing escapes.
     pub fn local_path(&self, reference: &str) -> Result<PathBuf, PlatformError> {
-        resolve_inside(&self.base_dir, reference)
+        resolve_inside(&self.base_dir(), reference)
     }
 
     /// Empty -> the default logo; URL -> as is; local file -> uploaded URL.

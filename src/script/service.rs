@@ -49,6 +49,18 @@ impl CompileOptions {
         self
     }
 
+    /// The same options (limits and all) for a service that now lives
+    /// elsewhere: a swapped bundle's private directory.
+    pub fn relocated(&self, main: &Path, base: &Path) -> Self {
+        let fresh = CompileOptions::for_main(main).with_display_base(base);
+        let mut moved = self.clone();
+        moved.main = fresh.main;
+        moved.scripts_dir = fresh.scripts_dir;
+        moved.display_base = fresh.display_base;
+        moved.display_base_real = fresh.display_base_real;
+        moved
+    }
+
     pub fn display(&self, p: &Path) -> String {
         [&self.display_base, &self.display_base_real]
             .into_iter()

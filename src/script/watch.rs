@@ -40,18 +40,40 @@ fn counts(kind: &EventKind) -> bool {
 impl ScriptWatcher {
     /// Watches `dir` recursively for changes to `.rhai` files.
     pub fn new(dir: &Path) -> Result<Self, notify::Error> {
+        Self::filtered(dir, RecursiveMode::Recursive, is_script)
+    }
+
+    /// Watches one file through its directory, so that replacing it by a
+    /// rename (which a watch on the file itself would lose) is seen too, as
+    /// is copying over it.
+    pub fn for_file(file: &Path) -> Result<Self, notify::Error> {
+        let name = file.file_name().map(|n| n.to_os_string());
+        let dir = match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Self::filtered(&dir, RecursiveMode::NonRecursive, move |p| {
+            name.is_some() && p.file_name() == name.as_deref()
+        })
+    }
+
+    fn filtered(
+        dir: &Path,
+        mode: RecursiveMode,
+        keep: impl Fn(&Path) -> bool + Send + 'static,
+    ) -> Result<Self, notify::Error> {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut watcher =
             notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
                 Ok(event) if counts(&event.kind) => {
-                    for p in event.paths.into_iter().filter(|p| is_script(p)) {
+                    for p in event.paths.into_iter().filter(|p| keep(p)) {
                         let _ = tx.send(p);
                     }
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "file watcher error"),
             })?;
-        watcher.watch(dir, RecursiveMode::Recursive)?;
+        watcher.watch(dir, mode)?;
         Ok(ScriptWatcher {
             _watcher: watcher,
             rx,

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod bundle;
 pub mod python;
 pub mod user;
 
@@ -204,6 +205,16 @@ impl HostProcess {
 
     /// Runs in `cwd` (when given), with stdout and stderr both in the log.
     pub fn spawn_in(args: &[&str], log_dir: &Path, cwd: Option<&Path>) -> Self {
+        Self::spawn_with_env(args, log_dir, cwd, &[])
+    }
+
+    /// [`HostProcess::spawn_in`] with extra environment variables.
+    pub fn spawn_with_env(
+        args: &[&str],
+        log_dir: &Path,
+        cwd: Option<&Path>,
+        env: &[(&str, &Path)],
+    ) -> Self {
         let log = log_dir.join(format!("host-{}.log", uuid::Uuid::new_v4()));
         let file = std::fs::File::create(&log).unwrap();
         let out = if cwd.is_some() {
@@ -220,6 +231,7 @@ impl HostProcess {
             .env_remove("MOOBIUS_EMAIL")
             .env_remove("MOOBIUS_PASSWORD")
             .env("NO_COLOR", "1")
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .stdout(out)
             .stderr(file)
             .spawn()

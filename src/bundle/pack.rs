@@ -1,0 +1,125 @@
+//! Packing a service directory into a bundle, reproducibly and without
+//! secrets.
+//!
+//! The same tree always gives the same bytes: files in sorted order, every
+//! header with the same mtime (`SOURCE_DATE_EPOCH`, else the newest packed
+//! file's), owner 0, mode 0644, and a gzip header without a timestamp. The
+//! scripts are compiled first, so a bundle that packs is one that runs.
+
+use super::collect::{collect, Source};
+use super::manifest::rfc3339;
+use super::verify::compile_scripts;
+use super::{
+    BundleError, BundleLimits, FileEntry, Manifest, ENTRY, FORMAT, HOST_VERSION, MANIFEST,
+};
+use flate2::{Compression, GzBuilder};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::Path;
+
+/// Packs `dir` into `out` (written atomically) and returns the manifest.
+/// `version` overrides the one in `dir/bundle.toml` or `dir/manifest.json`.
+pub fn pack(dir: &Path, out: &Path, version: Option<&str>) -> Result<Manifest, BundleError> {
+    let files = collect(dir)?;
+    if !files.iter().any(|f| f.path == ENTRY) {
+        return Err(BundleError::Pack(format!(
+            "{}: no entry script {ENTRY}",
+            dir.display()
+        )));
+    }
+    compile_scripts(dir, ENTRY, files.iter().map(|f| f.path.as_str()))?;
+    let limits = BundleLimits::default();
+    if files.len() >= limits.max_entries {
+        return Err(BundleError::Pack(format!(
+            "{} files; a bundle holds at most {}",
+            files.len(),
+            limits.max_entries - 1
+        )));
+    }
+    let meta = super::collect::metadata(dir, version)?;
+    let created_unix = match source_date_epoch() {
+        Some(t) => t,
+        None => files.iter().filter_map(|f| f.mtime).max().unwrap_or(0),
+    };
+    let mut contents = Vec::with_capacity(files.len());
+    let mut entries = Vec::with_capacity(files.len());
+    let mut total = 0u64;
+    for f in &files {
+        let bytes = match &f.source {
+            Source::Disk(p) => std::fs::read(p).map_err(|e| BundleError::io(p, e))?,
+            Source::Bytes(b) => b.clone(),
+        };
+        total = total.saturating_add(bytes.len() as u64);
+        entries.push(FileEntry {
+            path: f.path.clone(),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            size: bytes.len() as u64,
+        });
+        contents.push(bytes);
+    }
+    if total > limits.max_unpacked_bytes {
+        return Err(BundleError::Pack(format!(
+            "{total} bytes of files; a bundle holds at most {}",
+            limits.max_unpacked_bytes
+        )));
+    }
+    let manifest = Manifest {
+        format: FORMAT,
+        name: meta.name,
+        version: meta.version,
+        entry: ENTRY.to_string(),
+        min_host_version: HOST_VERSION.to_string(),
+        created: rfc3339(created_unix),
+        created_unix,
+        files: entries,
+    };
+    let json = manifest.to_json();
+    let mut archive: Vec<(&str, &[u8])> = vec![(MANIFEST, json.as_bytes())];
+    for (entry, bytes) in manifest.files.iter().zip(&contents) {
+        archive.push((&entry.path, bytes));
+    }
+    write_archive(out, &archive, created_unix)?;
+    Ok(manifest)
+}
+
+fn source_date_epoch() -> Option<u64> {
+    std::env::var("SOURCE_DATE_EPOCH").ok()?.trim().parse().ok()
+}
+
+/// Writes the tar.gz next to `out`, then renames it over `out`.
+fn write_archive(out: &Path, entries: &[(&str, &[u8])], mtime: u64) -> Result<(), BundleError> {
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let io = |e| BundleError::io(out, e);
+    let tmp = tempfile::Builder::new()
+        .prefix(".moobius-pack-")
+        .tempfile_in(parent)
+        .map_err(io)?;
+    let gz = GzBuilder::new()
+        .mtime(0)
+        .write(tmp.as_file(), Compression::best());
+    let mut tar = tar::Builder::new(gz);
+    for (path, bytes) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(mtime);
+        tar.append_data(&mut header, path, *bytes).map_err(io)?;
+    }
+    let gz = tar.into_inner().map_err(io)?;
+    let mut file = gz.finish().map_err(io)?;
+    file.flush().map_err(io)?;
+    file.sync_all().map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644)).map_err(io)?;
+    }
+    tmp.persist(out).map_err(|e| io(e.error))?;
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! Packing and the bundle commands: reproducible bytes, no credentials,
+//! metadata from `bundle.toml`, `SOURCE_DATE_EPOCH` and `--version`; a
+//! tampered bundle stops `run` before any network; every command explains
+//! itself in `--help`.
+
+mod common;
+use common::bundle::*;
+use common::*;
+use std::process::Command;
+
+fn tutorial() -> String {
+    std::fs::read_to_string(repo_root().join("scripts/service.rhai")).unwrap()
+}
+
+/// A service directory whose config holds credentials in every way it can.
+fn dir_with_secrets() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    for sub in ["scripts", "resources", "config", "tests/scenarios"] {
+        std::fs::create_dir_all(p.join(sub)).unwrap();
+    }
+    std::fs::write(p.join("scripts/service.rhai"), tutorial()).unwrap();
+    std::fs::write(p.join("scripts/.service.rhai.swp"), "editor junk").unwrap();
+    std::fs::copy(
+        repo_root().join("resources/avatar.png"),
+        p.join("resources/avatar.png"),
+    )
+    .unwrap();
+    std::fs::write(p.join("tests/scenarios/join.rhai"), "fn scenario() { }\n").unwrap();
+    std::fs::write(p.join("notes.txt"), "not packed").unwrap();
+    std::fs::write(
+        p.join("bundle.toml"),
+        "name = \"zero\"\nversion = \"3.1.4\"\n",
+    )
+    .unwrap();
+    write_json(
+        &p.join("config/config.json"),
+        &serde_json::json!({
+            "account_config": "config/account.json",
+            "service_config": "config/service.json",
+            "log_config": {"terminal_log_level": "INFO", "api_token": "tok-SECRET-3"}
+        }),
+    );
+    write_json(
+        &p.join("config/account.json"),
+        &serde_json::json!({"email": "owner@secret.example", "password": "pw-SECRET-1"}),
+    );
+    write_json(
+        &p.join("config/service.json"),
+        &serde_json::json!({"channels": ["c1"], "password": "pw-SECRET-2"}),
+    );
+    d
+}
+
+#[test]
+fn packing_is_reproducible_and_never_holds_credentials() {
+    let src = dir_with_secrets();
+    let out = tempfile::tempdir().unwrap();
+    let (a, b) = (out.path().join("a.mbx"), out.path().join("b.mbx"));
+    let m = moobius_host::bundle::pack(src.path(), &a, None).unwrap();
+    moobius_host::bundle::pack(src.path(), &b, None).unwrap();
+    assert_eq!(
+        std::fs::read(&a).unwrap(),
+        std::fs::read(&b).unwrap(),
+        "identical bytes"
+    );
+    assert_eq!((m.name.as_str(), m.version.as_str()), ("zero", "3.1.4"));
+    let paths: Vec<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "config/config.json",
+            "config/service.json",
+            "resources/avatar.png",
+            "scripts/service.rhai",
+            "tests/scenarios/join.rhai"
+        ]
+    );
+    let tar = untar(&std::fs::read(&a).unwrap());
+    for secret in [
+        "pw-SECRET-1",
+        "pw-SECRET-2",
+        "tok-SECRET-3",
+        "owner@secret.example",
+        "account",
+    ] {
+        assert!(
+            !tar.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret} is in the bundle"
+        );
+    }
+
+    // The binary: SOURCE_DATE_EPOCH sets the time, --version the version,
+    // and inspect --json shows both.
+    let c = out.path().join("c.mbx");
+    let packed = Command::new(binary())
+        .args(["bundle", "pack"])
+        .arg(src.path())
+        .args(["-o", c.to_str().unwrap(), "--version", "9.9.9"])
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .unwrap();
+    assert!(packed.status.success(), "{packed:?}");
+    let shown = cli(
+        &["bundle", "inspect", "--json", c.to_str().unwrap()],
+        out.path(),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(v["manifest"]["version"], "9.9.9");
+    assert_eq!(v["manifest"]["created_unix"], 1_700_000_000u64);
+    assert_eq!(v["manifest"]["created"], "2023-11-14T22:13:20Z");
+    assert_eq!(v["entries"][0]["path"], "manifest.json");
+    let human = cli(&["bundle", "inspect", c.to_str().unwrap()], out.path());
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.contains("version:          9.9.9") && text.contains("scripts/service.rhai"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_hostile_bundle_stops_run_before_any_network_and_help_explains_bundles() {
+    let d = dir_with_secrets();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = d.path().join("s.mbx");
+    moobius_host::bundle::pack(d.path(), &file, None).unwrap();
+    std::fs::write(&file, tampered(&std::fs::read(&file).unwrap())).unwrap();
+    // The config points at a port nothing listens on: exit 2 proves the
+    // bundle was refused before any connection was tried.
+    write_json(
+        &d.path().join("config/service.json"),
+        &serde_json::json!({"http_server_uri": "http://127.0.0.1:9/", "ws_server_uri": "ws://127.0.0.1:9/", "channels": []}),
+    );
+    let dir = d.path().display().to_string();
+    let out = cli(
+        &["run", "--dir", &dir, "--bundle", file.to_str().unwrap()],
+        tmp.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("SHA-256") && stderr.contains("scripts/service.rhai"),
+        "{stderr}"
+    );
+    assert!(unpack_dirs(tmp.path()).is_empty());
+
+    for (args, needle) in [
+        (&["bundle", "--help"][..], "tar tzf"),
+        (&["bundle", "pack", "--help"], "SOURCE_DATE_EPOCH"),
+        (&["bundle", "inspect", "--help"], "--json"),
+        (&["bundle", "verify", "--help"], "without network"),
+        (&["run", "--help"], "--bundle"),
+    ] {
+        let out = cli(args, tmp.path());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains(needle),
+            "{args:?}: {text}"
+        );
+    }
+}
