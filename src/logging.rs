@@ -33,6 +33,17 @@ pub struct LogInitError {
     source: std::io::Error,
 }
 
+/// `level` for the host's own logs and the scripts' (`script` target);
+/// other crates log warnings only, unless `RUST_LOG` says otherwise: their
+/// debug output (frames, headers) could carry tokens, and is noise anyway.
+fn ours(level: LevelFilter) -> EnvFilter {
+    let base = EnvFilter::default().add_directive(LevelFilter::WARN.min(level).into());
+    ["moobius_host", "script"]
+        .iter()
+        .filter_map(|target| format!("{target}={level}").parse().ok())
+        .fold(base, |f, d| f.add_directive(d))
+}
+
 /// Installs the global subscriber. Calling it twice is harmless (the second
 /// call keeps the first subscriber), which matters for in-process tests.
 pub fn init(cfg: &LogConfig) -> Result<(), LogInitError> {
@@ -50,10 +61,7 @@ pub fn init_with(cfg: &LogConfig, terminal_directives: &[&str]) -> Result<(), Lo
             terminal_directives
                 .iter()
                 .filter_map(|d| d.parse().ok())
-                .fold(
-                    EnvFilter::default().add_directive(terminal_level.into()),
-                    |f, d| f.add_directive(d),
-                )
+                .fold(ours(terminal_level), |f, d| f.add_directive(d))
         });
     let mut layers: Vec<BoxedLayer> = vec![tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
@@ -81,7 +89,7 @@ pub fn init_with(cfg: &LogConfig, terminal_directives: &[&str]) -> Result<(), Lo
             tracing_subscriber::fmt::layer()
                 .with_writer(Mutex::new(file))
                 .with_ansi(false)
-                .with_filter(parse_level(level).unwrap_or(LevelFilter::INFO))
+                .with_filter(ours(parse_level(level).unwrap_or(LevelFilter::INFO)))
                 .boxed(),
         ))
     };

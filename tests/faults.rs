@@ -203,3 +203,55 @@ async fn chaos_two_thousand_actions_fifty_drops_two_token_rejections() {
     }
     sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_password_or_token_reaches_a_log_even_at_trace_level() {
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
+    let ch = c.create_channel("lobby");
+    c.create_user("alice");
+    c.act("alice", &ch, "join").await.unwrap();
+    let svc = fast_service(&sandbox, &ch);
+    let log_file = svc.path().join("logs/trace.log");
+    let cfg = svc.path().join("config/config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    v["log_config"] = serde_json::json!({"terminal_log_level": "TRACE", "log_level": "TRACE", "log_file": "logs/trace.log"});
+    write_json(&cfg, &v);
+    let host = svc.run_host();
+    wait_sees(&c, "alice", &ch, &["alice", "Meow"]).await;
+    // Sign-in, refresh of views, a token rejection with re-authentication
+    // and a reconnect: every path that handles a secret.
+    faults(&c, |f| {
+        f.reject_tokens = true;
+        f.drop_connections = true;
+    });
+    wait_for("the host signs in again", || {
+        let log = host.log();
+        async move { log.contains("signed in again").then_some(()) }
+    })
+    .await;
+    wait_served(&c, &ch).await;
+    c.act("alice", &ch, "refresh").await.unwrap();
+    let tokens = c.issued_tokens();
+    assert!(tokens.len() >= 4, "two sign-ins at least: {}", tokens.len());
+    let logs = format!(
+        "{}\n{}",
+        host.log(),
+        std::fs::read_to_string(&log_file).unwrap()
+    );
+    assert!(logs.lines().count() > 20, "trace logging is on");
+    assert!(
+        !logs.contains("pw-for-tests"),
+        "the password leaked into a log"
+    );
+    for t in &tokens {
+        assert!(!logs.contains(t.as_str()), "a token leaked into a log");
+    }
+    eprintln!(
+        "secrets: {} log lines checked against the password and {} tokens",
+        logs.lines().count(),
+        tokens.len()
+    );
+    sandbox.shutdown().await;
+}

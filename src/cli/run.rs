@@ -62,6 +62,9 @@ pub async fn main(args: RunArgs) -> u8 {
         eprintln!("error: {e}");
         return 2;
     }
+    for warning in &cfg.warnings {
+        tracing::warn!("{warning}");
+    }
     let mut paths = ServicePaths::in_dir(&args.dir);
     if let Some(s) = args.script {
         paths.script = s;

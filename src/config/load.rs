@@ -73,6 +73,16 @@ pub fn load(
     } else {
         ServiceIdTarget::Nested(config_file.to_path_buf())
     };
+    let mut warnings = Vec::new();
+    if overrides.password.is_none()
+        && account.map.contains_key("password")
+        && readable_by_others(&account.file)
+    {
+        warnings.push(format!(
+            "{} holds a password and every user of this machine can read it: `chmod 600` it, or use MOOBIUS_PASSWORD",
+            account.file.display()
+        ));
+    }
     Ok(Config {
         account: account_config(&account, overrides)?,
         service: service_config(&service)?,
@@ -80,7 +90,19 @@ pub fn load(
         script_limits: script_limits(&limits)?,
         service_id_target,
         source: config_file.to_path_buf(),
+        warnings,
     })
+}
+
+#[cfg(unix)]
+fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o004 != 0)
+}
+
+#[cfg(not(unix))]
+fn readable_by_others(_: &Path) -> bool {
+    false
 }
 
 fn read_json(path: &Path, named_in: &Path, key: &str) -> Result<Value, ConfigError> {
@@ -459,6 +481,32 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("script_limits.timeout: unknown limit"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn world_readable_credentials_are_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = dir_with(&[
+            (
+                "config/config.json",
+                r#"{"account_config":"config/account.json"}"#,
+            ),
+            (
+                "config/account.json",
+                r#"{"email":"a@b.c","password":"pw"}"#,
+            ),
+        ]);
+        let account = d.path().join("config/account.json");
+        std::fs::set_permissions(&account, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let c = load_in(&d).unwrap();
+        assert_eq!(c.warnings.len(), 1);
+        assert!(
+            c.warnings[0].contains("account.json holds a password")
+                && !c.warnings[0].contains("pw\"")
+        );
+        std::fs::set_permissions(&account, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(load_in(&d).unwrap().warnings.is_empty());
     }
 
     #[test]

@@ -98,6 +98,8 @@ pub struct Config {
     pub service_id_target: ServiceIdTarget,
     /// The file the config was read from, for messages.
     pub source: PathBuf,
+    /// Problems worth a warning that do not stop the service.
+    pub warnings: Vec<String>,
 }
 
 impl Config {
@@ -131,6 +133,7 @@ impl Config {
             script_limits: Default::default(),
             service_id_target: ServiceIdTarget::Nowhere,
             source: PathBuf::from("(in memory)"),
+            warnings: Vec::new(),
         }
     }
 }

@@ -249,6 +249,12 @@ impl SandboxControl {
         Ok(state)
     }
 
+    /// Every access and refresh token issued so far (for tests that prove
+    /// no token reaches a log; not served over HTTP).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.shared.world().state.issued_tokens().to_vec()
+    }
+
     pub fn faults(&self) -> FaultState {
         self.shared.faults.snapshot()
     }

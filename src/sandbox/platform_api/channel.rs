@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use super::{ApiError, Ctx};
-use crate::sandbox::state::Channel;
+use crate::sandbox::state::{Channel, State as Truth};
 
 /// Messages returned when the caller gives no usable `limit`.
 const DEFAULT_HISTORY_LIMIT: usize = 64;
@@ -74,7 +74,9 @@ pub fn members(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
     Ok(json!({"character_list": channel.members}))
 }
 
-/// The last `limit` messages of the channel, newest last.
+/// The last `limit` messages of the channel, newest last. The owner of the
+/// bound service sees everything; a user sees only what they sent or
+/// received (one user must not read another's messages through the API).
 pub fn history(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
     let limit = match ctx.params.get("limit") {
         Some(Value::String(s)) => s.trim().parse().ok(),
@@ -83,6 +85,31 @@ pub fn history(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
     }
     .unwrap_or(DEFAULT_HISTORY_LIMIT);
     let channel = ctx.state.channel(ctx.str("channel_id")?)?;
-    let skip = channel.history.len().saturating_sub(limit);
-    Ok(Value::Array(channel.history[skip..].to_vec()))
+    let owner = channel
+        .service_id
+        .as_deref()
+        .is_some_and(|sid| ctx.state.owned_service(&ctx.caller, sid).is_ok());
+    let visible: Vec<&Value> = channel
+        .history
+        .iter()
+        .filter(|m| owner || concerns(ctx.state, m, &ctx.caller))
+        .collect();
+    let skip = visible.len().saturating_sub(limit);
+    Ok(Value::Array(
+        visible[skip..].iter().map(|m| (*m).clone()).collect(),
+    ))
+}
+
+/// Whether `user` sent the message or is among its recipients.
+fn concerns(state: &Truth, message: &Value, user: &str) -> bool {
+    if message.get("sender").and_then(Value::as_str) == Some(user) {
+        return true;
+    }
+    match message.get("recipients") {
+        Some(Value::String(group)) => state
+            .expand_group(group)
+            .is_ok_and(|ids| ids.iter().any(|id| id == user)),
+        Some(Value::Array(ids)) => ids.iter().any(|id| id.as_str() == Some(user)),
+        _ => false,
+    }
 }

@@ -71,6 +71,7 @@ impl State {
         let refresh = new_secret();
         self.access_tokens.insert(access.clone(), user_id.clone());
         self.refresh_tokens.insert(refresh.clone(), user_id);
+        self.issued_tokens.extend([access.clone(), refresh.clone()]);
         Ok((access, refresh))
     }
 
@@ -92,7 +93,14 @@ impl State {
         }
         let access = new_secret();
         self.access_tokens.insert(access.clone(), user_id);
+        self.issued_tokens.push(access.clone());
         Ok(access)
+    }
+
+    /// Every token ever issued, so tests can prove none of them leaked into
+    /// a log (in-process only: no endpoint serves this).
+    pub fn issued_tokens(&self) -> &[String] {
+        &self.issued_tokens
     }
 
     pub fn sign_out(&mut self, access_token: &str) {

@@ -139,6 +139,7 @@ pub struct State {
     pub(crate) views: HashMap<(String, String), Received>,
     pub(crate) stats: Stats,
     seen_requests: HashMap<String, dedup::SeenRequests>,
+    issued_tokens: Vec<String>,
 }
 
 /// A fresh opaque id (UUID v4, hyphenated), like the platform's.
