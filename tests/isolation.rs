@@ -122,7 +122,7 @@ async fn runaway_handlers_are_stopped_and_the_next_event_is_served() {
         wait_message(&c, "alice", &ch, "alice", &format!("after {text}")).await;
         let log = host.log();
         assert!(
-            log.contains(&format!("on_message_up aborted"))
+            log.contains("on_message_up aborted")
                 && log.contains(&format!("(script_limits.{limit})")),
             "{text}: {log}"
         );
