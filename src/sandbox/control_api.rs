@@ -109,16 +109,34 @@ fn act_fields(request: &Map<String, Value>) -> Result<Map<String, Value>, Contro
     Ok(fields)
 }
 
+/// One action, or a batch `{"actions": [{...}, ...]}` performed in order and
+/// answered once all are handed over (so a driver is never the bottleneck).
 async fn act(State(shared): State<Arc<Shared>>, body: Bytes) -> Reply {
     let request: Map<String, Value> = parse(&body)?;
-    let user = act_str(&request, "user")?;
-    let channel_id = act_str(&request, "channel_id")?;
-    let action = act_str(&request, "action")?;
-    let fields = act_fields(&request)?;
-    let delivered = control(shared)
-        .act_json(&user, &channel_id, &action, &fields)
-        .await?;
+    let control = control(shared);
+    if let Some(actions) = request.get("actions") {
+        let Value::Array(actions) = actions else {
+            return Err(ControlError::BadRequest("\"actions\" must be an array".into()));
+        };
+        let mut delivered = Vec::with_capacity(actions.len());
+        for (i, item) in actions.iter().enumerate() {
+            let Value::Object(item) = item else {
+                return Err(ControlError::BadRequest(format!("actions[{i}] must be an object")));
+            };
+            delivered.push(act_one(&control, item).await?);
+        }
+        return Ok(Json(json!({"delivered": delivered})).into_response());
+    }
+    let delivered = act_one(&control, &request).await?;
     Ok(Json(json!({"delivered": delivered})).into_response())
+}
+
+async fn act_one(control: &SandboxControl, request: &Map<String, Value>) -> Result<bool, ControlError> {
+    let user = act_str(request, "user")?;
+    let channel_id = act_str(request, "channel_id")?;
+    let action = act_str(request, "action")?;
+    let fields = act_fields(request)?;
+    control.act_json(&user, &channel_id, &action, &fields).await
 }
 
 async fn list_channels(State(shared): State<Arc<Shared>>) -> Response {
