@@ -51,7 +51,7 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(files_dir: PathBuf) -> Self {
-        let (events, _) = broadcast::channel(1024);
+        let (events, _) = broadcast::channel(1 << 16);
         let (shutdown, _) = watch::channel(false);
         let (script_status, _) = watch::channel(None);
         Self {
