@@ -2,15 +2,17 @@
 //! turned into wire frames.
 //!
 //! Scripts speak in lists of ids and local file paths; the wire speaks in
-//! group ids and URLs. This task owns the group cache, converts each list
-//! (one HTTP call on a miss, none on a hit), uploads local files (once per
-//! content), and hands the finished frame to the link, which keeps the order.
-//! An empty recipient list sends nothing, as in the SDK.
+//! group ids and URLs. Converting needs HTTP calls (a group creation on a
+//! cache miss, an upload), so events are prepared in a pipeline: up to
+//! `PIPELINE` events are converted concurrently, and their frames are handed
+//! to the link strictly in the order the events were made. An empty recipient
+//! list sends nothing, as in the SDK.
 
 use crate::platform::{GroupCache, HttpApi, OutFrame, PlatformError, Uploader, WsLink};
 use crate::protocol::http::GroupEntry;
 use crate::protocol::outbound::{self, OutMessage, UpdateKind};
 use crate::script::OutgoingMessage;
+use futures_util::StreamExt;
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -40,13 +42,12 @@ pub enum Downward {
 
 pub type OutboxSender = mpsc::UnboundedSender<Downward>;
 
-const GROUP_TRIES: u32 = 8;
-const GROUP_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(25);
+/// Events converted at the same time (their frames still leave in order).
+const PIPELINE: usize = 64;
 
 struct Outbox {
     http: Arc<HttpApi>,
     uploader: Arc<Uploader>,
-    link: WsLink,
     service_id: String,
     groups: GroupCache,
 }
@@ -56,19 +57,31 @@ pub fn spawn(
     uploader: Arc<Uploader>,
     link: WsLink,
     service_id: String,
-    mut rx: mpsc::UnboundedReceiver<Downward>,
+    rx: mpsc::UnboundedReceiver<Downward>,
 ) -> tokio::task::JoinHandle<()> {
+    let outbox = Arc::new(Outbox {
+        groups: GroupCache::new(http.clone()),
+        http,
+        uploader,
+        service_id,
+    });
     tokio::spawn(async move {
-        let mut outbox = Outbox {
-            http,
-            uploader,
-            link,
-            service_id,
-            groups: GroupCache::new(),
-        };
-        while let Some(item) = rx.recv().await {
-            if let Err(e) = outbox.send(item).await {
-                tracing::error!(error = %e, "downward event dropped");
+        let events = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        let ob = outbox.clone();
+        let frames = events
+            .map(move |item| {
+                let ob = ob.clone();
+                async move { ob.prepare(item).await }
+            })
+            .buffered(PIPELINE);
+        tokio::pin!(frames);
+        while let Some(result) = frames.next().await {
+            match result {
+                Ok(Some(frame)) => link.send(frame),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "downward event dropped"),
             }
         }
         let (hits, misses) = outbox.groups.stats();
@@ -93,45 +106,30 @@ fn now_ms() -> i64 {
 }
 
 impl Outbox {
-    /// The group id for `ids`; a failed creation is retried with back-off
-    /// (a platform hiccup must not cost a view update), up to `GROUP_TRIES`.
-    async fn group(&mut self, ids: &[String]) -> Result<String, PlatformError> {
-        let mut delay = GROUP_RETRY_DELAY;
-        let mut tries = 1;
-        loop {
-            match self.groups.group_id(&self.http, ids).await {
-                Ok(id) => return Ok(id),
-                Err(e) if tries < GROUP_TRIES => {
-                    tracing::warn!(error = %e, tries, retry_in = ?delay, "creating a group failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                    tries += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    async fn send(&mut self, item: Downward) -> Result<(), PlatformError> {
+    /// The frame for one event, or `None` when there is nothing to send.
+    async fn prepare(&self, item: Downward) -> Result<Option<OutFrame>, PlatformError> {
         let request_id = request_id();
         let (text, coalesce_key) = match item {
             Downward::KnownGroups(entries) => {
                 self.groups.seed(entries);
-                return Ok(());
+                return Ok(None);
             }
             Downward::Characters { recipients, .. } | Downward::Update { recipients, .. }
                 if recipients.is_empty() =>
             {
                 tracing::debug!("update with no recipients: nothing sent");
-                return Ok(());
+                return Ok(None);
             }
             Downward::Characters {
                 channel_id,
                 characters,
                 recipients,
             } => {
-                let r = self.group(&recipients).await?;
-                let c = self.group(&characters).await?;
+                let (r, c) = futures_util::future::try_join(
+                    self.groups.group_id(&recipients),
+                    self.groups.group_id(&characters),
+                )
+                .await?;
                 let key = view_key(&channel_id, "characters", &r);
                 (
                     outbound::update_characters(&request_id, &self.service_id, &channel_id, &r, &c),
@@ -153,7 +151,7 @@ impl Outbox {
                         }
                     }
                 }
-                let r = self.group(&recipients).await?;
+                let r = self.groups.group_id(&recipients).await?;
                 let key = view_key(&channel_id, kind.subtype(), &r);
                 let text = outbound::update(
                     &request_id,
@@ -184,19 +182,18 @@ impl Outbox {
             }
             Downward::Message(m) => match self.message_frame(&request_id, m).await? {
                 Some(frame) => (frame, None),
-                None => return Ok(()),
+                None => return Ok(None),
             },
         };
-        self.link.send(OutFrame {
+        Ok(Some(OutFrame {
             text,
             request_id,
             coalesce_key,
-        });
-        Ok(())
+        }))
     }
 
     async fn message_frame(
-        &mut self,
+        &self,
         request_id: &str,
         mut m: OutgoingMessage,
     ) -> Result<Option<String>, PlatformError> {
@@ -218,7 +215,7 @@ impl Outbox {
             }
             m.content.insert("path".into(), Value::String(url));
         }
-        let r = self.group(&m.recipients).await?;
+        let r = self.groups.group_id(&m.recipients).await?;
         let content = Value::Object(m.content);
         let out = OutMessage {
             channel_id: &m.channel_id,

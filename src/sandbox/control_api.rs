@@ -116,12 +116,16 @@ async fn act(State(shared): State<Arc<Shared>>, body: Bytes) -> Reply {
     let control = control(shared);
     if let Some(actions) = request.get("actions") {
         let Value::Array(actions) = actions else {
-            return Err(ControlError::BadRequest("\"actions\" must be an array".into()));
+            return Err(ControlError::BadRequest(
+                "\"actions\" must be an array".into(),
+            ));
         };
         let mut delivered = Vec::with_capacity(actions.len());
         for (i, item) in actions.iter().enumerate() {
             let Value::Object(item) = item else {
-                return Err(ControlError::BadRequest(format!("actions[{i}] must be an object")));
+                return Err(ControlError::BadRequest(format!(
+                    "actions[{i}] must be an object"
+                )));
             };
             delivered.push(act_one(&control, item).await?);
         }
@@ -131,7 +135,10 @@ async fn act(State(shared): State<Arc<Shared>>, body: Bytes) -> Reply {
     Ok(Json(json!({"delivered": delivered})).into_response())
 }
 
-async fn act_one(control: &SandboxControl, request: &Map<String, Value>) -> Result<bool, ControlError> {
+async fn act_one(
+    control: &SandboxControl,
+    request: &Map<String, Value>,
+) -> Result<bool, ControlError> {
     let user = act_str(request, "user")?;
     let channel_id = act_str(request, "channel_id")?;
     let action = act_str(request, "action")?;

@@ -35,7 +35,10 @@ impl Arrivals {
                 match events.recv().await {
                     Ok(ev) => {
                         if let Ok(mut log) = a.log.lock() {
-                            log.by_user.entry(ev.user_id).or_default().push(Instant::now());
+                            log.by_user
+                                .entry(ev.user_id)
+                                .or_default()
+                                .push(Instant::now());
                         }
                         a.notify.notify_waiters();
                     }
@@ -52,14 +55,22 @@ impl Arrivals {
     }
 
     pub fn count(&self, user_id: &str) -> usize {
-        self.log.lock().map(|l| l.by_user.get(user_id).map_or(0, Vec::len)).unwrap_or(0)
+        self.log
+            .lock()
+            .map(|l| l.by_user.get(user_id).map_or(0, Vec::len))
+            .unwrap_or(0)
     }
 
     /// The arrival instants of `user_id`'s views from index `from` on.
     pub fn since(&self, user_id: &str, from: usize) -> Vec<Instant> {
         self.log
             .lock()
-            .map(|l| l.by_user.get(user_id).map(|v| v.get(from..).unwrap_or(&[]).to_vec()).unwrap_or_default())
+            .map(|l| {
+                l.by_user
+                    .get(user_id)
+                    .map(|v| v.get(from..).unwrap_or(&[]).to_vec())
+                    .unwrap_or_default()
+            })
             .unwrap_or_default()
     }
 

@@ -41,25 +41,43 @@ struct Args {
     only: Vec<String>,
 }
 
-type Run = fn(&'static Bench<'static>, Target, &'static Arrivals) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Figures>>>>;
+type Run = fn(
+    &'static Bench<'static>,
+    Target,
+    &'static Arrivals,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Figures>>>>;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let args = Args::parse();
     moobius_host::platform::ensure_crypto_provider();
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let python = if args.no_python { None } else { pyenv::find(args.python.clone(), &repo) };
+    let python = if args.no_python {
+        None
+    } else {
+        pyenv::find(args.python.clone(), &repo)
+    };
     if python.is_none() && !args.no_python {
         eprintln!("note: no Python with moobius 1.8.0 found; measuring the host only");
     }
-    let sandbox = Sandbox::start(SandboxOptions { tls: python.is_some(), ..SandboxOptions::default() }).await?;
+    let sandbox = Sandbox::start(SandboxOptions {
+        tls: python.is_some(),
+        ..SandboxOptions::default()
+    })
+    .await?;
     let info = sandbox.ready_info();
     let _trust = match (&python, &info.ca_pem) {
-        (Some(py), Some(ca)) => Some(pyenv::TrustedCa::install(py, ca).context("trusting the sandbox's CA")?),
+        (Some(py), Some(ca)) => {
+            Some(pyenv::TrustedCa::install(py, ca).context("trusting the sandbox's CA")?)
+        }
         _ => None,
     };
     let (arr, _task) = Arrivals::start(&sandbox.control());
-    let sizes = if args.quick { Sizes::quick() } else { Sizes::full() };
+    let sizes = if args.quick {
+        Sizes::quick()
+    } else {
+        Sizes::full()
+    };
     let (http, ws) = (sandbox.http_url(), sandbox.ws_url());
     // Leaked on purpose: the benchmark ends with the process.
     let http: &'static str = Box::leak(http.into_boxed_str());
@@ -69,7 +87,13 @@ async fn main() -> Result<()> {
     let python_path: Option<&'static PathBuf> = python.map(|p| &*Box::leak(Box::new(p)));
     let bench: &'static Bench<'static> = Box::leak(Box::new(Bench {
         control: sandbox.control(),
-        launch: Launch { repo, http, ws, wss, python: python_path.map(|p| p.as_path()) },
+        launch: Launch {
+            repo,
+            http,
+            ws,
+            wss,
+            python: python_path.map(|p| p.as_path()),
+        },
         sizes,
     }));
     let arr: &'static Arrivals = Box::leak(Box::new(arr));
@@ -94,7 +118,15 @@ async fn main() -> Result<()> {
             eprintln!("{id} {name}: {} ...", target.label());
             match run(bench, target, arr).await {
                 Ok(f) => {
-                    eprintln!("  {} {:.0} {}, p50 {:.2} ms, p99 {:.2} ms ({})", target.label(), f.rate, f.rate_unit, f.p50_ms, f.p99_ms, f.done);
+                    eprintln!(
+                        "  {} {:.0} {}, p50 {:.2} ms, p99 {:.2} ms ({})",
+                        target.label(),
+                        f.rate,
+                        f.rate_unit,
+                        f.p50_ms,
+                        f.p99_ms,
+                        f.done
+                    );
                     results.push(Some(f));
                 }
                 Err(e) => {
@@ -103,10 +135,18 @@ async fn main() -> Result<()> {
                 }
             }
         }
-        rows.push(report::Row { id, name, host: results[0].clone(), python: results.get(1).cloned().flatten() });
+        rows.push(report::Row {
+            id,
+            name,
+            host: results[0].clone(),
+            python: results.get(1).cloned().flatten(),
+        });
     }
     if arr.lagged() > 0 {
-        eprintln!("warning: {} view events were missed by the recorder; figures undercount", arr.lagged());
+        eprintln!(
+            "warning: {} view events were missed by the recorder; figures undercount",
+            arr.lagged()
+        );
     }
     let text = report::markdown(&rows, &sizes, args.quick);
     println!("{text}");

@@ -44,11 +44,16 @@ impl Launch<'_> {
         let p = dir.path();
         std::fs::create_dir_all(p.join("resources"))?;
         std::fs::create_dir_all(p.join("config"))?;
-        std::fs::copy(self.repo.join("resources/avatar.png"), p.join("resources/avatar.png"))?;
+        std::fs::copy(
+            self.repo.join("resources/avatar.png"),
+            p.join("resources/avatar.png"),
+        )?;
         let email = format!("bench-{}@bench.local", uuid::Uuid::new_v4());
         let ws = match target {
             Target::Host => self.ws,
-            Target::Python => self.wss.context("the Python SDK needs the sandbox's TLS listener")?,
+            Target::Python => self
+                .wss
+                .context("the Python SDK needs the sandbox's TLS listener")?,
         };
         let config = serde_json::json!({
             "account_config": {"email": email, "password": "bench"},
@@ -56,17 +61,26 @@ impl Launch<'_> {
                                "channels": channels, "others": "include", "checkin_interval": 0},
             "log_config": {"terminal_log_level": "ERROR", "log_level": "ERROR", "error_log_level": "ERROR"}
         });
-        std::fs::write(p.join("config/config.json"), serde_json::to_string_pretty(&config)?)?;
+        std::fs::write(
+            p.join("config/config.json"),
+            serde_json::to_string_pretty(&config)?,
+        )?;
         let mut cmd = match target {
             Target::Host => {
                 std::fs::create_dir_all(p.join("scripts"))?;
-                std::fs::copy(self.repo.join("scripts/service.rhai"), p.join("scripts/service.rhai"))?;
+                std::fs::copy(
+                    self.repo.join("scripts/service.rhai"),
+                    p.join("scripts/service.rhai"),
+                )?;
                 let mut c = Command::new(host_binary()?);
                 c.args(["run", "--no-watch", "--dir"]).arg(p);
                 c
             }
             Target::Python => {
-                std::fs::copy(self.repo.join("tests/python/service.py"), p.join("service.py"))?;
+                std::fs::copy(
+                    self.repo.join("tests/python/service.py"),
+                    p.join("service.py"),
+                )?;
                 let mut c = Command::new(self.python.context("no Python with moobius")?);
                 c.arg("service.py").current_dir(p);
                 c
@@ -88,7 +102,10 @@ fn host_binary() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let bin = exe.with_file_name("moobius-host");
     if !bin.exists() {
-        bail!("{} not found: build it first (cargo build --release)", bin.display());
+        bail!(
+            "{} not found: build it first (cargo build --release)",
+            bin.display()
+        );
     }
     Ok(bin)
 }
@@ -126,7 +143,12 @@ pub fn usage_of(pid: u32) -> Usage {
     let mut u = Usage::default();
     if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
         for line in status.lines() {
-            let kib = || line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+            let kib = || {
+                line.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            };
             if line.starts_with("VmHWM:") {
                 u.peak_rss_kib = kib();
             } else if line.starts_with("VmRSS:") {

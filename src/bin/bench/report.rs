@@ -4,6 +4,9 @@
 use crate::workloads::{Figures, Sizes};
 use std::fmt::Write;
 
+/// Reads one figure from a workload's results.
+type Getter = fn(&Figures) -> Option<f64>;
+
 pub struct Row {
     pub id: &'static str,
     pub name: &'static str,
@@ -29,14 +32,27 @@ pub fn markdown(rows: &[Row], sizes: &Sizes, quick: bool) -> String {
     let mut out = String::new();
     let machine = format!(
         "{} cores, {}",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
         std::fs::read_to_string("/proc/cpuinfo")
             .ok()
-            .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+            .and_then(
+                |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
+                    .split(':')
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_string())
+            )
             .unwrap_or_default()
     );
     let _ = writeln!(out, "# Benchmark: moobius-host vs the Python SDK 1.8.0\n");
-    let _ = writeln!(out, "Mode: {}. Machine: {machine}. Sizes: {sizes:?}.\n", if quick { "quick" } else { "full" });
+    let _ = writeln!(
+        out,
+        "Mode: {}. Machine: {machine}. Sizes: {sizes:?}.\n",
+        if quick { "quick" } else { "full" }
+    );
     let _ = writeln!(out, "Ratios are host / Python: above 1 is better for rates, below 1 is better for latency, memory and CPU.\n");
     for r in rows {
         let _ = writeln!(out, "## {} {}\n", r.id, r.name);
@@ -44,7 +60,7 @@ pub fn markdown(rows: &[Row], sizes: &Sizes, quick: bool) -> String {
         let _ = writeln!(out, "|---|---|---|---|");
         let (h, p) = (r.host.as_ref(), r.python.as_ref());
         let unit = h.or(p).map(|f| f.rate_unit).unwrap_or("");
-        let lines: [(&str, fn(&Figures) -> Option<f64>, usize); 7] = [
+        let lines: [(&str, Getter, usize); 7] = [
             ("throughput", |f| Some(f.rate), 0),
             ("latency p50 (ms)", |f| Some(f.p50_ms), 2),
             ("latency p99 (ms)", |f| Some(f.p99_ms), 2),
@@ -58,10 +74,23 @@ pub fn markdown(rows: &[Row], sizes: &Sizes, quick: bool) -> String {
             if hv.is_none() && pv.is_none() {
                 continue;
             }
-            let label = if label == "throughput" { format!("throughput ({unit})") } else { label.to_string() };
-            let _ = writeln!(out, "| {label} | {} | {} | {} |", cell(hv, digits), cell(pv, digits), ratio(hv, pv));
+            let label = if label == "throughput" {
+                format!("throughput ({unit})")
+            } else {
+                label.to_string()
+            };
+            let _ = writeln!(
+                out,
+                "| {label} | {} | {} | {} |",
+                cell(hv, digits),
+                cell(pv, digits),
+                ratio(hv, pv)
+            );
         }
-        let done = |f: Option<&Figures>| f.map(|f| f.done.clone()).unwrap_or_else(|| "not run".into());
+        let done = |f: Option<&Figures>| {
+            f.map(|f| f.done.clone())
+                .unwrap_or_else(|| "not run".into())
+        };
         let _ = writeln!(out, "| done | {} | {} | |\n", done(h), done(p));
     }
     out

@@ -87,7 +87,9 @@ fn mib(kib: u64) -> f64 {
 
 impl Bench<'_> {
     fn users(&self, prefix: &str, n: usize) -> Vec<String> {
-        (0..n).map(|i| self.control.create_user(&format!("{prefix}{i:04}")).user_id).collect()
+        (0..n)
+            .map(|i| self.control.create_user(&format!("{prefix}{i:04}")).user_id)
+            .collect()
     }
 
     async fn join_all(&self, users: &[String], ch: &str) -> Result<()> {
@@ -98,18 +100,34 @@ impl Bench<'_> {
     }
 
     /// Starts the service and waits until every user of `users` has a view.
-    async fn start(&self, target: Target, channels: &[String], users: &[String], arr: &Arrivals) -> Result<(Service, f64)> {
+    async fn start(
+        &self,
+        target: Target,
+        channels: &[String],
+        users: &[String],
+        arr: &Arrivals,
+    ) -> Result<(Service, f64)> {
         let t0 = Instant::now();
         let mut svc = self.launch.start(target, channels)?;
         let want: Vec<(String, usize)> = users.iter().map(|u| (u.clone(), 1)).collect();
-        if !arr.wait_counts(&want, Instant::now() + self.sizes.cap).await || !svc.alive() {
+        if !arr
+            .wait_counts(&want, Instant::now() + self.sizes.cap)
+            .await
+            || !svc.alive()
+        {
             bail!("the {} service never served its members", target.label());
         }
         Ok((svc, t0.elapsed().as_secs_f64() * 1000.0))
     }
 
     /// Refreshes spread round-robin over `users`; latency per refresh.
-    async fn refresh_storm(&self, users: &[(String, String)], n: usize, arr: &Arrivals, svc: &Service) -> Result<Figures> {
+    async fn refresh_storm(
+        &self,
+        users: &[(String, String)],
+        n: usize,
+        arr: &Arrivals,
+        svc: &Service,
+    ) -> Result<Figures> {
         let base: Vec<usize> = users.iter().map(|(u, _)| arr.count(u)).collect();
         let mut sent: Vec<Vec<Instant>> = vec![Vec::new(); users.len()];
         let cpu0 = svc.usage().cpu;
@@ -117,9 +135,16 @@ impl Bench<'_> {
         for i in 0..n {
             let k = i % users.len();
             sent[k].push(Instant::now());
-            self.control.act(&users[k].0, &users[k].1, "refresh").await?;
+            self.control
+                .act(&users[k].0, &users[k].1, "refresh")
+                .await?;
         }
-        let want: Vec<(String, usize)> = users.iter().zip(&base).zip(&sent).map(|(((u, _), b), s)| (u.clone(), b + s.len())).collect();
+        let want: Vec<(String, usize)> = users
+            .iter()
+            .zip(&base)
+            .zip(&sent)
+            .map(|(((u, _), b), s)| (u.clone(), b + s.len()))
+            .collect();
         let complete = arr.wait_counts(&want, t0 + self.sizes.cap).await;
         let mut lat = Vec::with_capacity(n);
         let mut last = t0;
@@ -140,7 +165,14 @@ impl Bench<'_> {
             p99_ms: pct(&lat, 0.99),
             peak_rss_mib: mib(usage.peak_rss_kib),
             cpu_s: (usage.cpu.saturating_sub(cpu0)).as_secs_f64(),
-            done: if complete { format!("{n} refreshes") } else { format!("{arrived} of {n} refreshes answered in {:?}", self.sizes.cap) },
+            done: if complete {
+                format!("{n} refreshes")
+            } else {
+                format!(
+                    "{arrived} of {n} refreshes answered in {:?}",
+                    self.sizes.cap
+                )
+            },
             ..Figures::default()
         })
     }
@@ -149,10 +181,14 @@ impl Bench<'_> {
         let ch = self.control.create_channel("w1");
         let users = self.users(&format!("w1{}", target.label()), self.sizes.w1_members);
         self.join_all(&users, &ch).await?;
-        let (svc, startup) = self.start(target, std::slice::from_ref(&ch), &users, arr).await?;
+        let (svc, startup) = self
+            .start(target, std::slice::from_ref(&ch), &users, arr)
+            .await?;
         let idle = svc.usage().rss_kib;
         let pairs: Vec<(String, String)> = users.iter().map(|u| (u.clone(), ch.clone())).collect();
-        let mut f = self.refresh_storm(&pairs, self.sizes.w1_refreshes, arr, &svc).await?;
+        let mut f = self
+            .refresh_storm(&pairs, self.sizes.w1_refreshes, arr, &svc)
+            .await?;
         f.startup_ms = Some(startup);
         f.idle_rss_mib = Some(mib(idle));
         Ok(f)
@@ -170,7 +206,8 @@ impl Bench<'_> {
         }
         let users: Vec<String> = pairs.iter().map(|(u, _)| u.clone()).collect();
         let (svc, _) = self.start(target, &channels, &users, arr).await?;
-        self.refresh_storm(&pairs, self.sizes.w4_refreshes, arr, &svc).await
+        self.refresh_storm(&pairs, self.sizes.w4_refreshes, arr, &svc)
+            .await
     }
 
     /// Members join one by one; each join re-sends every member's view.
@@ -179,7 +216,9 @@ impl Bench<'_> {
         let users = self.users(&format!("w2{}", target.label()), self.sizes.w2_members);
         let first = users[..1].to_vec();
         self.join_all(&first, &ch).await?;
-        let (svc, _) = self.start(target, std::slice::from_ref(&ch), &first, arr).await?;
+        let (svc, _) = self
+            .start(target, std::slice::from_ref(&ch), &first, arr)
+            .await?;
         let cpu0 = svc.usage().cpu;
         let t0 = Instant::now();
         let (mut lat, mut views, mut reached) = (Vec::new(), 0usize, 1usize);
@@ -188,7 +227,10 @@ impl Bench<'_> {
                 break;
             }
             let present = &users[..=k];
-            let want: Vec<(String, usize)> = present.iter().map(|u| (u.clone(), arr.count(u) + 1)).collect();
+            let want: Vec<(String, usize)> = present
+                .iter()
+                .map(|u| (u.clone(), arr.count(u) + 1))
+                .collect();
             let s = Instant::now();
             self.control.act(&users[k], &ch, "join").await?;
             if !arr.wait_counts(&want, t0 + self.sizes.cap).await {
@@ -208,7 +250,15 @@ impl Bench<'_> {
             p99_ms: pct(&lat, 0.99),
             peak_rss_mib: mib(usage.peak_rss_kib),
             cpu_s: (usage.cpu.saturating_sub(cpu0)).as_secs_f64(),
-            done: if reached == users.len() { format!("{reached} members") } else { format!("reached {reached} of {} members in {:?}", users.len(), self.sizes.cap) },
+            done: if reached == users.len() {
+                format!("{reached} members")
+            } else {
+                format!(
+                    "reached {reached} of {} members in {:?}",
+                    users.len(),
+                    self.sizes.cap
+                )
+            },
             ..Figures::default()
         })
     }
@@ -218,15 +268,23 @@ impl Bench<'_> {
         let ch = self.control.create_channel("w3");
         let users = self.users(&format!("w3{}", target.label()), self.sizes.w3_members);
         self.join_all(&users, &ch).await?;
-        let (svc, _) = self.start(target, std::slice::from_ref(&ch), &users, arr).await?;
-        let extra = self.control.create_user(&format!("w3{}extra", target.label())).user_id;
+        let (svc, _) = self
+            .start(target, std::slice::from_ref(&ch), &users, arr)
+            .await?;
+        let extra = self
+            .control
+            .create_user(&format!("w3{}extra", target.label()))
+            .user_id;
         let cpu0 = svc.usage().cpu;
         let t0 = Instant::now();
         let (mut lat, mut views, mut rounds) = (Vec::new(), 0usize, 0usize);
         for _ in 0..self.sizes.w3_rounds {
             let mut everyone = users.clone();
             everyone.push(extra.clone());
-            let want: Vec<(String, usize)> = everyone.iter().map(|u| (u.clone(), arr.count(u) + 1)).collect();
+            let want: Vec<(String, usize)> = everyone
+                .iter()
+                .map(|u| (u.clone(), arr.count(u) + 1))
+                .collect();
             let s = Instant::now();
             self.control.act(&extra, &ch, "join").await?;
             if !arr.wait_counts(&want, t0 + self.sizes.cap).await {
@@ -234,7 +292,10 @@ impl Bench<'_> {
             }
             lat.push(s.elapsed());
             views += everyone.len();
-            let want: Vec<(String, usize)> = users.iter().map(|u| (u.clone(), arr.count(u) + 1)).collect();
+            let want: Vec<(String, usize)> = users
+                .iter()
+                .map(|u| (u.clone(), arr.count(u) + 1))
+                .collect();
             self.control.act(&extra, &ch, "leave").await?;
             if !arr.wait_counts(&want, t0 + self.sizes.cap).await {
                 break;
