@@ -71,6 +71,7 @@ pub async fn main(args: RunArgs) -> u8 {
         reload_on_sighup: args.reload_signal,
         status: None,
         bundle: None,
+        progress: None,
     };
     // Without a watcher the unpacked bundle is kept here, for the whole run.
     let mut _unpacked = None;

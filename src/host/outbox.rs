@@ -7,6 +7,7 @@
 //! content), and hands the finished frame to the link, which keeps the order.
 //! An empty recipient list sends nothing, as in the SDK.
 
+use super::progress::HostProgress;
 use crate::platform::{GroupCache, HttpApi, OutFrame, PlatformError, Uploader, WsLink};
 use crate::protocol::http::GroupEntry;
 use crate::protocol::outbound::{self, OutMessage, UpdateKind};
@@ -36,6 +37,9 @@ pub enum Downward {
     Message(OutgoingMessage),
     /// Groups the platform already has (start-up prefetch).
     KnownGroups(Vec<GroupEntry>),
+    /// An event's handler finished (`true`: an upward event); its items are
+    /// ahead of this marker (counted for drivers, see `progress.rs`).
+    Handled(bool),
 }
 
 pub type OutboxSender = mpsc::UnboundedSender<Downward>;
@@ -49,6 +53,7 @@ struct Outbox {
     link: WsLink,
     service_id: String,
     groups: GroupCache,
+    progress: Option<HostProgress>,
 }
 
 pub fn spawn(
@@ -57,6 +62,7 @@ pub fn spawn(
     link: WsLink,
     service_id: String,
     mut rx: mpsc::UnboundedReceiver<Downward>,
+    progress: Option<HostProgress>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut outbox = Outbox {
@@ -65,6 +71,7 @@ pub fn spawn(
             link,
             service_id,
             groups: GroupCache::new(),
+            progress,
         };
         while let Some(item) = rx.recv().await {
             if let Err(e) = outbox.send(item).await {
@@ -117,6 +124,12 @@ impl Outbox {
         let (text, coalesce_key) = match item {
             Downward::KnownGroups(entries) => {
                 self.groups.seed(entries);
+                return Ok(());
+            }
+            Downward::Handled(upward) => {
+                if let Some(p) = &self.progress {
+                    p.handled(upward);
+                }
                 return Ok(());
             }
             Downward::Characters { recipients, .. } | Downward::Update { recipients, .. }
@@ -192,6 +205,9 @@ impl Outbox {
             request_id,
             coalesce_key,
         });
+        if let Some(p) = &self.progress {
+            p.downward_sent();
+        }
         Ok(())
     }
 
