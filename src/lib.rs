@@ -13,4 +13,5 @@ pub mod logging;
 pub mod platform;
 pub mod protocol;
 pub mod sandbox;
+pub mod scenario;
 pub mod script;

@@ -24,6 +24,7 @@ enum Command {
     Dev(cli::dev::DevArgs),
     Sandbox(cli::sandbox::SandboxArgs),
     Bundle(cli::bundle::BundleArgs),
+    Test(cli::test::TestArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
             Command::Dev(args) => cli::dev::main(args).await,
             Command::Sandbox(args) => cli::sandbox::main(args).await,
             Command::Bundle(args) => cli::bundle::main(args),
+            Command::Test(args) => cli::test::main(args).await,
         }
     });
     // Do not wait for a handler stuck in a host call: the work is done.

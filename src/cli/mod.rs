@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod dev;
 pub mod run;
 pub mod sandbox;
+pub mod test;
 
 use tokio::sync::watch;
 

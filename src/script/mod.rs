@@ -11,6 +11,7 @@ mod diagnostic;
 mod limits;
 mod resolver;
 mod service;
+pub mod snippet;
 pub mod watch;
 
 pub use api::{Downloaded, HostApi, OutgoingMessage};
