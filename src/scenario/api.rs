@@ -141,6 +141,27 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) {
             )
         },
     );
+    let c = ctx.clone();
+    engine.register_fn(
+        "menu_click",
+        move |m: &mut Member, item: &str, index: rhai::INT| -> Fallible<()> {
+            let view = c.view(m)?;
+            let message = usize::try_from(index)
+                .ok()
+                .and_then(|i| view.messages.get(i))
+                .ok_or_else(|| {
+                    fail(format!(
+                        "menu_click: {} has no message {index} (received {})",
+                        m.name,
+                        view.messages.len()
+                    ))
+                })?;
+            let mut f = JsonMap::new();
+            f.insert("menu_item_id".into(), json!(item));
+            f.insert("message_id".into(), json!(message.message_id));
+            c.act(m, "menu_item_click", f)
+        },
+    );
     register_views(engine, ctx);
     register_checks(engine, ctx);
 }
@@ -177,6 +198,12 @@ fn register_views(engine: &mut Engine, ctx: &Rc<Ctx>) {
                 Dynamic::from_map(map)
             })
             .collect())
+    });
+    let c = ctx.clone();
+    engine.register_fn("menu", move |m: &mut Member| -> Fallible<Array> {
+        let view = c.view(m)?;
+        let ids = view.menu.iter().filter_map(|b| b["menu_item_id"].as_str());
+        Ok(strings(ids.map(str::to_string)))
     });
     let c = ctx.clone();
     engine.register_fn("canvas", move |m: &mut Member| -> Fallible<Array> {
