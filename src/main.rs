@@ -25,6 +25,7 @@ enum Command {
     Sandbox(cli::sandbox::SandboxArgs),
     Bundle(cli::bundle::BundleArgs),
     Test(cli::test::TestArgs),
+    Check(cli::check::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
             Command::Sandbox(args) => cli::sandbox::main(args).await,
             Command::Bundle(args) => cli::bundle::main(args),
             Command::Test(args) => cli::test::main(args).await,
+            Command::Check(args) => cli::check::main(args),
         }
     });
     // Do not wait for a handler stuck in a host call: the work is done.

@@ -2,6 +2,7 @@
 //! stderr and an exit code (2 for the author's files, 1 for the rest).
 
 pub mod bundle;
+pub mod check;
 pub mod dev;
 pub mod run;
 pub mod sandbox;

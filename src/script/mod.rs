@@ -7,8 +7,10 @@
 
 mod api;
 mod character;
+pub mod check;
 mod diagnostic;
 mod limits;
+pub mod lint;
 mod resolver;
 mod service;
 pub mod snippet;

@@ -39,13 +39,13 @@ mod tests {
         let d = Diagnostic {
             path: "s.rhai".into(),
             line: 2,
-            col: 9,
+            col: 10,
             message: "oops".into(),
         };
         let got = render(&d, "fn a() {\n\tlet x = ;\n}");
         assert_eq!(
             got,
-            "s.rhai:2:9: oops\n  |\n2 |     let x = ;\n  |             ^"
+            "s.rhai:2:10: oops\n  |\n2 |     let x = ;\n  |             ^"
         );
     }
 
