@@ -26,6 +26,7 @@ enum Command {
     Bundle(cli::bundle::BundleArgs),
     Test(cli::test::TestArgs),
     Check(cli::check::CheckArgs),
+    New(cli::new::NewArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +50,7 @@ fn main() -> ExitCode {
             Command::Bundle(args) => cli::bundle::main(args),
             Command::Test(args) => cli::test::main(args).await,
             Command::Check(args) => cli::check::main(args),
+            Command::New(args) => cli::new::main(args),
         }
     });
     // Do not wait for a handler stuck in a host call: the work is done.

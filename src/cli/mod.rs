@@ -4,6 +4,7 @@
 pub mod bundle;
 pub mod check;
 pub mod dev;
+pub mod new;
 pub mod run;
 pub mod sandbox;
 pub mod test;
