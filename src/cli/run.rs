@@ -107,7 +107,17 @@ pub async fn main(args: RunArgs) -> u8 {
     }
     let shutdown = super::shutdown_on_signal();
     let mut watch_stop = shutdown.clone();
-    let mut task = tokio::spawn(host::run(cfg, paths, options, shutdown, None));
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let waiting = moobius_host::progress::Progress::spinner(&format!(
+        "signing in and connecting to {}",
+        cfg.service.http_server_uri
+    ));
+    tokio::spawn(async move {
+        if started_rx.await.is_ok() {
+            waiting.finish();
+        }
+    });
+    let mut task = tokio::spawn(host::run(cfg, paths, options, shutdown, Some(started_tx)));
     let result = tokio::select! {
         r = &mut task => r.ok(),
         _ = watch_stop.wait_for(|stop| *stop) => super::finish(&mut task, Duration::from_secs(1)).await,
