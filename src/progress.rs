@@ -43,12 +43,17 @@ impl Progress {
         }
         Progress {
             bar,
-            what: shown.then(|| what.to_string()).unwrap_or_default(),
+            what: if shown {
+                what.to_string()
+            } else {
+                String::new()
+            },
             started: Instant::now(),
         }
     }
 
-    /// A spinner for work of unknown length (always announced).
+    /// A spinner for work of unknown length. Off a terminal it logs at debug
+    /// level only: the operations it covers log their own outcome.
     pub fn spinner(what: &str) -> Progress {
         let bar = on_terminal().then(|| {
             let bar = ProgressBar::new_spinner();
@@ -57,11 +62,11 @@ impl Progress {
             bar
         });
         if bar.is_none() {
-            tracing::info!("{what}");
+            tracing::debug!("{what}");
         }
         Progress {
             bar,
-            what: what.to_string(),
+            what: String::new(),
             started: Instant::now(),
         }
     }

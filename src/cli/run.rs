@@ -108,13 +108,16 @@ pub async fn main(args: RunArgs) -> u8 {
     let shutdown = super::shutdown_on_signal();
     let mut watch_stop = shutdown.clone();
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-    let waiting = moobius_host::progress::Progress::spinner(&format!(
-        "signing in and connecting to {}",
-        cfg.service.http_server_uri
-    ));
+    // Only on a terminal: off one, the host's own log lines say the same.
+    let waiting = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+        moobius_host::progress::Progress::spinner(&format!(
+            "signing in and connecting to {}",
+            cfg.service.http_server_uri
+        ))
+    });
     tokio::spawn(async move {
-        if started_rx.await.is_ok() {
-            waiting.finish();
+        if let (Ok(_), Some(w)) = (started_rx.await, waiting) {
+            w.finish();
         }
     });
     let mut task = tokio::spawn(host::run(cfg, paths, options, shutdown, Some(started_tx)));
