@@ -11,6 +11,8 @@ pub mod config;
 pub mod host;
 pub mod logging;
 pub mod platform;
+pub mod progress;
 pub mod protocol;
 pub mod sandbox;
+pub mod scenario;
 pub mod script;

@@ -24,6 +24,9 @@ enum Command {
     Dev(cli::dev::DevArgs),
     Sandbox(cli::sandbox::SandboxArgs),
     Bundle(cli::bundle::BundleArgs),
+    Test(cli::test::TestArgs),
+    Check(cli::check::CheckArgs),
+    New(cli::new::NewArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +48,9 @@ fn main() -> ExitCode {
             Command::Dev(args) => cli::dev::main(args).await,
             Command::Sandbox(args) => cli::sandbox::main(args).await,
             Command::Bundle(args) => cli::bundle::main(args),
+            Command::Test(args) => cli::test::main(args).await,
+            Command::Check(args) => cli::check::main(args),
+            Command::New(args) => cli::new::main(args),
         }
     });
     // Do not wait for a handler stuck in a host call: the work is done.

@@ -101,6 +101,8 @@ fn write_archive(out: &Path, entries: &[(&str, &[u8])], mtime: u64) -> Result<()
         .mtime(0)
         .write(tmp.as_file(), Compression::best());
     let mut tar = tar::Builder::new(gz);
+    let total = entries.iter().map(|(_, b)| b.len() as u64).sum();
+    let progress = crate::progress::Progress::bytes(&format!("packing {}", out.display()), total);
     for (path, bytes) in entries {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Regular);
@@ -109,8 +111,10 @@ fn write_archive(out: &Path, entries: &[(&str, &[u8])], mtime: u64) -> Result<()
         header.set_uid(0);
         header.set_gid(0);
         header.set_mtime(mtime);
-        tar.append_data(&mut header, path, *bytes).map_err(io)?;
+        tar.append_data(&mut header, path, progress.reader(*bytes))
+            .map_err(io)?;
     }
+    progress.finish();
     let gz = tar.into_inner().map_err(io)?;
     let mut file = gz.finish().map_err(io)?;
     file.flush().map_err(io)?;

@@ -114,6 +114,7 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
         reload_on_sighup: false,
         status: Some(status_tx),
         bundle: None,
+        progress: None,
     };
     let mut host_task = tokio::spawn(host::run(
         config,

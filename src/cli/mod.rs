@@ -2,9 +2,12 @@
 //! stderr and an exit code (2 for the author's files, 1 for the rest).
 
 pub mod bundle;
+pub mod check;
 pub mod dev;
+pub mod new;
 pub mod run;
 pub mod sandbox;
+pub mod test;
 
 use tokio::sync::watch;
 

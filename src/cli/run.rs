@@ -74,6 +74,7 @@ pub async fn main(args: RunArgs) -> u8 {
         reload_on_sighup: args.reload_signal,
         status: None,
         bundle: None,
+        progress: None,
     };
     // Without a watcher the unpacked bundle is kept here, for the whole run.
     let mut _unpacked = None;
@@ -109,7 +110,20 @@ pub async fn main(args: RunArgs) -> u8 {
     }
     let shutdown = super::shutdown_on_signal();
     let mut watch_stop = shutdown.clone();
-    let mut task = tokio::spawn(host::run(cfg, paths, options, shutdown, None));
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    // Only on a terminal: off one, the host's own log lines say the same.
+    let waiting = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+        moobius_host::progress::Progress::spinner(&format!(
+            "signing in and connecting to {}",
+            cfg.service.http_server_uri
+        ))
+    });
+    tokio::spawn(async move {
+        if let (Ok(_), Some(w)) = (started_rx.await, waiting) {
+            w.finish();
+        }
+    });
+    let mut task = tokio::spawn(host::run(cfg, paths, options, shutdown, Some(started_tx)));
     let result = tokio::select! {
         r = &mut task => r.ok(),
         _ = watch_stop.wait_for(|stop| *stop) => super::finish(&mut task, Duration::from_secs(1)).await,

@@ -7,6 +7,7 @@
 //! keeps the order while the script works on earlier events.
 
 use super::executor::HostEvent;
+use super::progress::HostProgress;
 use crate::platform::{HttpApi, WsLink};
 use crate::protocol::{inbound, Inbound, MessageUp};
 use serde_json::Value;
@@ -32,6 +33,8 @@ pub(super) struct Dispatcher {
     groups: HashMap<String, Vec<String>>,
     last_relogin: Option<Instant>,
     reauth_delay: Duration,
+    /// Counts acknowledged downward frames (see `progress.rs`).
+    pub progress: Option<HostProgress>,
 }
 
 impl Dispatcher {
@@ -43,6 +46,7 @@ impl Dispatcher {
             groups: HashMap::new(),
             last_relogin: None,
             reauth_delay: Duration::ZERO,
+            progress: None,
         }
     }
 
@@ -52,7 +56,12 @@ impl Dispatcher {
                 let why = format!("the platform reported a failure ({:?})", c.origin_type);
                 self.reauthenticate(&why);
             }
-            Ok(Inbound::Copy(_)) => {}
+            Ok(Inbound::Copy(c)) => {
+                let downward = matches!(c.origin_type.as_deref(), Some("update" | "message_down"));
+                if let (true, Some(p)) = (downward, &self.progress) {
+                    p.downward_acked();
+                }
+            }
             Ok(Inbound::Error {
                 origin_type,
                 message,

@@ -9,7 +9,8 @@
 
 use super::bridge::HostBridge;
 use super::members::MemberTable;
-use super::outbox::OutboxSender;
+use super::outbox::{Downward, OutboxSender};
+use super::progress::HostProgress;
 use super::reload::{self, ReloadRequest};
 use super::status::{now_ms, ScriptStatus};
 use crate::platform::{HttpApi, Uploader};
@@ -46,6 +47,8 @@ pub struct ExecutorDeps {
     pub uploader: Arc<Uploader>,
     pub rt: tokio::runtime::Handle,
     pub status: watch::Sender<ScriptStatus>,
+    /// When set, every handled event is followed by a marker (see `progress.rs`).
+    pub progress: Option<HostProgress>,
 }
 
 pub struct Executor {
@@ -72,6 +75,7 @@ impl Executor {
                     service_id: Rc::new(RefCell::new(String::new())),
                 });
                 let status = deps.status;
+                let deps_progress = deps.progress.is_some();
                 // Replaced when a reload brings a new source (a swapped bundle).
                 let mut opts = opts;
                 let mut script = match ServiceScript::load(&opts, bridge.clone()) {
@@ -95,16 +99,23 @@ impl Executor {
                         HostEvent::Shutdown => break,
                         HostEvent::Reload(req) => {
                             reload::apply(&mut script, &bridge, &mut opts, &status, req);
+                            if deps_progress {
+                                let _ = bridge.outbox.send(Downward::Handled(false));
+                            }
                             continue;
                         }
                         other => other,
                     };
+                    let upward = matches!(event, HostEvent::Inbound(_) | HostEvent::Message { .. });
                     // A bug in a host function must not take the service down.
                     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         handle(&mut script, &bridge, event)
                     }));
                     if outcome.is_err() {
                         tracing::error!("internal error while handling an event (see the panic above); continuing");
+                    }
+                    if deps_progress {
+                        let _ = bridge.outbox.send(Downward::Handled(upward));
                     }
                 }
             })

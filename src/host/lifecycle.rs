@@ -57,8 +57,12 @@ pub async fn run(
         uploader: uploader.clone(),
         rt: tokio::runtime::Handle::current(),
         status,
+        progress: options.progress.clone(),
     };
     let executor = Executor::start(compile, deps).await?;
+    if let Some(p) = &options.progress {
+        p.attach(executor.sender());
+    }
     tracing::info!(script = %paths.script.display(), "script compiled");
     let watcher = if options.watch {
         match ScriptWatcher::new(&scripts_dir) {
@@ -140,6 +144,7 @@ pub async fn run(
         link.clone(),
         service_id.clone(),
         outbox_rx,
+        options.progress.clone(),
     );
 
     executor.send(HostEvent::BeforeChannelInit {
@@ -186,6 +191,7 @@ pub async fn run(
         )
     });
     let mut dispatcher = Dispatcher::new(executor.sender(), http.clone(), link.clone());
+    dispatcher.progress = options.progress.clone();
     loop {
         tokio::select! {
             _ = shutdown.changed() => if *shutdown.borrow() { break },

@@ -13,12 +13,14 @@ mod executor;
 mod lifecycle;
 mod members;
 mod outbox;
+mod progress;
 mod reload;
 mod status;
 
 pub use bundle_reload::BundleOptions;
 pub use lifecycle::{run, Started};
 pub use members::MemberTable;
+pub use progress::{HostProgress, ProgressCounters, ReloadResult};
 pub use status::ScriptStatus;
 
 use crate::config::ConfigError;
@@ -57,6 +59,9 @@ pub struct HostOptions {
     /// Serving a bundle: watch its file and swap versions live (instead of
     /// watching the scripts directory, which is the bundle's private copy).
     pub bundle: Option<BundleOptions>,
+    /// Counts handled events and applied frames, so that an in-process
+    /// driver (scenario tests) can wait for the service to settle.
+    pub progress: Option<HostProgress>,
 }
 
 impl Default for HostOptions {
@@ -66,6 +71,7 @@ impl Default for HostOptions {
             reload_on_sighup: false,
             status: None,
             bundle: None,
+            progress: None,
         }
     }
 }

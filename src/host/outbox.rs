@@ -8,6 +8,7 @@
 //! to the link strictly in the order the events were made. An empty recipient
 //! list sends nothing, as in the SDK.
 
+use super::progress::HostProgress;
 use crate::platform::{GroupCache, HttpApi, OutFrame, PlatformError, Uploader, WsLink};
 use crate::protocol::http::GroupEntry;
 use crate::protocol::outbound::{self, OutMessage, UpdateKind};
@@ -38,6 +39,16 @@ pub enum Downward {
     Message(OutgoingMessage),
     /// Groups the platform already has (start-up prefetch).
     KnownGroups(Vec<GroupEntry>),
+    /// An event's handler finished (`true`: an upward event); its items are
+    /// ahead of this marker (counted for drivers, see `progress.rs`).
+    Handled(bool),
+}
+
+/// What one event becomes, in order.
+enum Prepared {
+    Frame(OutFrame),
+    Handled(bool),
+    Nothing,
 }
 
 pub type OutboxSender = mpsc::UnboundedSender<Downward>;
@@ -58,6 +69,7 @@ pub fn spawn(
     link: WsLink,
     service_id: String,
     rx: mpsc::UnboundedReceiver<Downward>,
+    progress: Option<HostProgress>,
 ) -> tokio::task::JoinHandle<()> {
     let outbox = Arc::new(Outbox {
         groups: GroupCache::new(http.clone()),
@@ -79,8 +91,18 @@ pub fn spawn(
         tokio::pin!(frames);
         while let Some(result) = frames.next().await {
             match result {
-                Ok(Some(frame)) => link.send(frame),
-                Ok(None) => {}
+                Ok(Prepared::Frame(frame)) => {
+                    link.send(frame);
+                    if let Some(p) = &progress {
+                        p.downward_sent();
+                    }
+                }
+                Ok(Prepared::Handled(upward)) => {
+                    if let Some(p) = &progress {
+                        p.handled(upward);
+                    }
+                }
+                Ok(Prepared::Nothing) => {}
                 Err(e) => tracing::error!(error = %e, "downward event dropped"),
             }
         }
@@ -106,19 +128,20 @@ fn now_ms() -> i64 {
 }
 
 impl Outbox {
-    /// The frame for one event, or `None` when there is nothing to send.
-    async fn prepare(&self, item: Downward) -> Result<Option<OutFrame>, PlatformError> {
+    /// The frame for one event (or the marker it is).
+    async fn prepare(&self, item: Downward) -> Result<Prepared, PlatformError> {
         let request_id = request_id();
         let (text, coalesce_key) = match item {
             Downward::KnownGroups(entries) => {
                 self.groups.seed(entries);
-                return Ok(None);
+                return Ok(Prepared::Nothing);
             }
+            Downward::Handled(upward) => return Ok(Prepared::Handled(upward)),
             Downward::Characters { recipients, .. } | Downward::Update { recipients, .. }
                 if recipients.is_empty() =>
             {
                 tracing::debug!("update with no recipients: nothing sent");
-                return Ok(None);
+                return Ok(Prepared::Nothing);
             }
             Downward::Characters {
                 channel_id,
@@ -182,10 +205,10 @@ impl Outbox {
             }
             Downward::Message(m) => match self.message_frame(&request_id, m).await? {
                 Some(frame) => (frame, None),
-                None => return Ok(None),
+                None => return Ok(Prepared::Nothing),
             },
         };
-        Ok(Some(OutFrame {
+        Ok(Prepared::Frame(OutFrame {
             text,
             request_id,
             coalesce_key,

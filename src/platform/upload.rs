@@ -76,7 +76,15 @@ impl Uploader {
             Some(i) => &reference[i + 1..],
             None => reference,
         };
+        let big = bytes.len() as u64 >= crate::progress::SHOW_FROM_BYTES;
+        let progress = big.then(|| {
+            let mib = bytes.len() as f64 / f64::from(1 << 20);
+            crate::progress::Progress::spinner(&format!("uploading {reference} ({mib:.1} MiB)"))
+        });
         let url = self.upload(extension, bytes).await?;
+        if let Some(p) = progress {
+            p.finish();
+        }
         tracing::info!(file = reference, %url, "uploaded");
         if let Ok(mut m) = self.by_hash.lock() {
             m.insert(hash, url.clone());

@@ -153,7 +153,11 @@ impl World {
             UserAction::ButtonClick(body) => vec![button_click(user_id, channel_id, &body)?],
             UserAction::MenuItemClick(body) => vec![menu_item_click(user_id, channel_id, &body)?],
         };
-        Ok(self.send_to_bound_service(channel_id, &frames))
+        let delivered = self.send_to_bound_service(channel_id, &frames);
+        if delivered {
+            self.state.stats.upward_frames += frames.len() as u64;
+        }
+        Ok(delivered)
     }
 
     fn send_to_bound_service(&self, channel_id: &str, frames: &[Value]) -> bool {

@@ -7,10 +7,13 @@
 
 mod api;
 mod character;
+pub mod check;
 mod diagnostic;
 mod limits;
+pub mod lint;
 mod resolver;
 mod service;
+pub mod snippet;
 pub mod watch;
 
 pub use api::{Downloaded, HostApi, OutgoingMessage};

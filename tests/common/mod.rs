@@ -124,6 +124,16 @@ impl ServiceDir {
             &p.join("config/account.json"),
             &serde_json::json!({"email": email, "password": "pw-for-tests"}),
         );
+        // Credentials readable only by their owner, as a careful author keeps them.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                p.join("config/account.json"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .unwrap();
+        }
         write_json(
             &p.join("config/service.json"),
             &serde_json::json!({

@@ -117,6 +117,9 @@ pub struct Stats {
     /// Frames from services whose request id was already delivered (re-sent
     /// after a reconnect): acknowledged, not delivered again.
     pub duplicate_frames: u64,
+    /// Upward frames (user actions) handed to a bound service's connection;
+    /// scenario tests wait until the host handled this many.
+    pub upward_frames: u64,
 }
 
 /// Everything the sandbox knows. Collections that clients list keep their

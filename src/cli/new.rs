@@ -1,0 +1,147 @@
+//! `moobius-host new NAME`: a service directory that works out of the box,
+//! the counterpart of the Python SDK's quick-start generator. Everything it
+//! writes is built into the binary, so it works offline and anywhere.
+
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+/// Create a new service directory.
+///
+/// Writes NAME/scripts/service.rhai (the tutorial's service),
+/// NAME/resources/avatar.png, NAME/config/config.json (pointing at a local
+/// sandbox on 127.0.0.1:8080; the account comes from MOOBIUS_EMAIL and
+/// MOOBIUS_PASSWORD), NAME/tests/scenarios/basic.rhai and a README. Refuses
+/// to write into a directory that exists and is not empty.
+#[derive(Args, Debug)]
+pub struct NewArgs {
+    /// The directory to create (its last component names the service).
+    pub name: PathBuf,
+}
+
+const SERVICE: &str = include_str!("../../scripts/service.rhai");
+const AVATAR: &[u8] = include_bytes!("../../resources/avatar.png");
+
+const CONFIG: &str = r#"{
+  "account_config": {
+    "email": "",
+    "password": ""
+  },
+  "service_config": {
+    "http_server_uri": "http://127.0.0.1:8080/",
+    "ws_server_uri": "ws://127.0.0.1:8080/ws",
+    "service_id": "",
+    "channels": [],
+    "others": "include",
+    "checkin_interval": 3600,
+    "service_mode": true
+  },
+  "log_config": {
+    "terminal_log_level": "INFO"
+  }
+}
+"#;
+
+const SCENARIO: &str = r#"// Scenario tests for scripts/service.rhai: `moobius-host test`.
+// Each test_* function runs against a fresh local sandbox and host.
+
+fn test_alice_sees_herself_and_meow() {
+    let alice = member("alice");
+    alice.join();
+    assert_eq(alice.sees(), ["alice", "Meow"]);
+}
+
+fn test_bob_joins_and_both_see_each_other() {
+    let alice = member("alice");
+    let bob = member("bob");
+    alice.join();
+    bob.join();
+    assert_eq(alice.sees(), ["alice", "Meow", "bob"]);
+    assert_eq(bob.sees(), ["bob", "Meow", "alice"]);
+    bob.leave();
+    assert_eq(alice.sees(), ["alice", "Meow"]);
+}
+"#;
+
+fn readme(name: &str) -> String {
+    format!(
+        r#"# {name}
+
+A Moobius Custom Channel Service written in Rhai, run by `moobius-host`.
+
+- `scripts/service.rhai`: the service (every member sees themself, then the
+  agent Meow, then the others).
+- `resources/avatar.png`: Meow's avatar.
+- `tests/scenarios/*.rhai`: scenario tests.
+- `config/config.json`: where `moobius-host run` connects (the Python SDK's
+  shape).
+
+## Develop
+
+```sh
+moobius-host dev     # local sandbox + simulated members + the dev page
+moobius-host test    # the scenario tests
+moobius-host check   # compile and lint without running
+```
+
+## Run
+
+The config points at a local sandbox (`moobius-host sandbox --listen
+127.0.0.1:8080`). The account is not in the file: set it in the environment,
+
+```sh
+export MOOBIUS_EMAIL=you@example.com MOOBIUS_PASSWORD=...
+moobius-host run
+```
+
+For the real platform, set `http_server_uri` and `ws_server_uri` to the
+platform's (or remove them for the defaults) and list your channel ids in
+`channels`.
+"#
+    )
+}
+
+fn write(root: &Path, rel: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let path = root.join(rel);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, bytes)
+}
+
+fn scaffold(root: &Path, name: &str) -> std::io::Result<()> {
+    write(root, "scripts/service.rhai", SERVICE.as_bytes())?;
+    write(root, "resources/avatar.png", AVATAR)?;
+    write(root, "config/config.json", CONFIG.as_bytes())?;
+    write(root, "tests/scenarios/basic.rhai", SCENARIO.as_bytes())?;
+    write(root, "README.md", readme(name).as_bytes())?;
+    write(root, ".gitignore", b"downloads/\n")
+}
+
+pub fn main(args: NewArgs) -> u8 {
+    let root = &args.name;
+    let occupied = std::fs::read_dir(root).is_ok_and(|mut d| d.next().is_some());
+    if occupied || root.is_file() {
+        eprintln!(
+            "error: {} already exists and is not empty; choose another name",
+            root.display()
+        );
+        return 1;
+    }
+    let name = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "service".into());
+    if let Err(e) = scaffold(root, &name) {
+        eprintln!("error: cannot create {}: {e}", root.display());
+        return 1;
+    }
+    println!("created {}", root.display());
+    println!();
+    println!("next steps:");
+    println!(
+        "  cd {} && moobius-host dev   # try it with simulated members",
+        root.display()
+    );
+    println!("  moobius-host test             # run tests/scenarios/*.rhai");
+    0
+}

@@ -1,0 +1,61 @@
+//! Scenario tests: a service's behaviour written as a story of members
+//! acting, checked against what each member sees.
+//!
+//! Testing a group app by hand means several browser windows; a scenario is
+//! that session as a Rhai script (`member("alice").join()`,
+//! `assert_eq(alice.sees(), ["alice", "Meow"])`) run against the real host
+//! and a real in-process sandbox. Every `test_*` function gets a fresh
+//! sandbox and a fresh host, so tests are independent, and every step waits
+//! for the service to settle (the host's progress counters against the
+//! sandbox's, see `host::HostProgress`): no sleeps, no flakiness.
+//!
+//! `world` owns one sandbox + host, `api` is what scenarios may call, `diff`
+//! explains a failed `assert_eq`, `runner` finds and runs the tests and
+//! writes the `cargo test`-like report.
+
+mod api;
+mod diff;
+mod runner;
+mod world;
+
+pub use diff::explain_difference;
+pub use runner::{run, RunOptions, Summary};
+pub use world::World;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long a step may wait for the service to settle.
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a scenario step (or setting one up) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot start the sandbox: {0}")]
+    Sandbox(#[from] crate::sandbox::SandboxError),
+    #[error("{0}")]
+    Host(#[from] crate::host::HostError),
+    #[error("the host stopped")]
+    HostGone,
+    #[error("the host did not start within {0:?}")]
+    StartTimeout(Duration),
+    #[error("the service did not settle within {timeout:?}: handled {handled} of {expected} member actions, the sandbox applied {acked} of {sent} frames")]
+    NotSettled {
+        timeout: Duration,
+        handled: u64,
+        expected: u64,
+        acked: u64,
+        sent: u64,
+    },
+    #[error("{0}")]
+    Control(#[from] crate::sandbox::ControlError),
+    #[error("{who}: {action} was not delivered (no service is connected to the channel)")]
+    NotDelivered { who: String, action: String },
+    #[error("reload() failed, the previous version keeps running: {0}")]
+    ReloadFailed(String),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}

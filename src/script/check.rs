@@ -1,0 +1,127 @@
+//! Compiles a whole service without running it: the entry with its imports
+//! exactly as the host would (so a `check` that passes means `run` compiles),
+//! then every other `.rhai` under `scripts/` for syntax, and lints them all.
+//! No network: host functions are there only to be named.
+
+use super::api::HostApi;
+use super::{lint, snippet, Character, CompileOptions, Diagnostic, ServiceScript};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// One finding, rendered with its source line when the file is readable.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub diagnostic: Diagnostic,
+    pub is_error: bool,
+    /// `path:line:col: message`, the source line and a caret.
+    pub rendered: String,
+}
+
+/// What `check` found in a service directory.
+#[derive(Debug, Clone, Default)]
+pub struct CheckReport {
+    pub files: usize,
+    pub findings: Vec<Finding>,
+}
+
+impl CheckReport {
+    pub fn errors(&self) -> usize {
+        self.findings.iter().filter(|f| f.is_error).count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.findings.len() - self.errors()
+    }
+}
+
+/// Host functions that refuse: compiling calls none of them.
+struct NoHost;
+
+impl HostApi for NoHost {
+    fn member_ids(&self, _: &str) -> Result<Vec<String>, String> {
+        Err("not available in check".into())
+    }
+    fn send_characters(&self, _: &str, _: Vec<String>, _: Vec<String>) -> Result<(), String> {
+        Err("not available in check".into())
+    }
+    fn create_agent(&self, _: &str, _: &str, _: &str) -> Result<Character, String> {
+        Err("not available in check".into())
+    }
+    fn fetch_agents(&self) -> Result<Vec<Character>, String> {
+        Err("not available in check".into())
+    }
+    fn fetch_profiles(&self, _: Vec<String>) -> Result<Vec<Character>, String> {
+        Err("not available in check".into())
+    }
+}
+
+fn rhai_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    paths.sort();
+    for p in paths {
+        if p.is_dir() {
+            rhai_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "rhai") {
+            out.push(p);
+        }
+    }
+}
+
+fn finding(dir: &Path, diagnostic: Diagnostic, is_error: bool) -> Finding {
+    let source = std::fs::read_to_string(dir.join(&diagnostic.path)).unwrap_or_default();
+    Finding {
+        rendered: snippet::render(&diagnostic, &source),
+        diagnostic,
+        is_error,
+    }
+}
+
+/// Checks the service in `dir` whose entry script is `entry`.
+pub fn check_service(dir: &Path, entry: &Path) -> CheckReport {
+    let mut report = CheckReport::default();
+    let opts = CompileOptions::for_main(entry).with_display_base(dir);
+    let mut done: Vec<PathBuf> = Vec::new();
+    match ServiceScript::load(&opts, Rc::new(NoHost)) {
+        Ok(script) => done.extend(script.files().iter().cloned()),
+        Err(d) => {
+            done.push(entry.to_path_buf());
+            report.findings.push(finding(dir, d, true));
+        }
+    }
+    let mut others = Vec::new();
+    rhai_files(&dir.join("scripts"), &mut others);
+    let mut engine = rhai::Engine::new();
+    // The host's limits (`service.rs`), so that what passes here compiles there.
+    engine.set_max_expr_depths(128, 64);
+    let same = |a: &Path, b: &Path| a == b || a.canonicalize().ok() == b.canonicalize().ok();
+    let mut all: Vec<PathBuf> = done.clone();
+    all.extend(
+        others
+            .into_iter()
+            .filter(|p| !done.iter().any(|d| same(d, p))),
+    );
+    for (i, file) in all.iter().enumerate() {
+        let shown = opts.display(file);
+        let Ok(source) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        report.files += 1;
+        match engine.compile(&source) {
+            Ok(ast) => {
+                for w in lint::lint(&ast, &shown, &source) {
+                    report.findings.push(finding(dir, w, false));
+                }
+            }
+            // The entry's errors were reported by the full compile.
+            Err(_) if i == 0 && report.errors() > 0 => {}
+            Err(e) => {
+                let d = Diagnostic::from_parse(&shown, &e);
+                report.findings.push(finding(dir, d, true));
+            }
+        }
+    }
+    report
+}

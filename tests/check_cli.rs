@@ -1,0 +1,116 @@
+//! `moobius-host check` (golden output: the exact text an author sees) and
+//! `moobius-host new` followed by `moobius-host test`.
+
+use std::path::Path;
+use std::process::Command;
+
+fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_moobius-host")
+}
+
+/// Runs the binary in `dir`; (exit code, stdout).
+fn run(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(binary())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), stdout)
+}
+
+fn service(script: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("scripts")).unwrap();
+    std::fs::write(dir.path().join("scripts/service.rhai"), script).unwrap();
+    dir
+}
+
+#[test]
+fn a_syntax_error_shows_the_line_and_a_caret() {
+    let dir = service("fn on_join(action) {\n    let members = ;\n}\n");
+    let (code, out) = run(dir.path(), &["check"]);
+    assert_eq!(
+        out,
+        "scripts/service.rhai:2:19: Unexpected ';'
+  |
+2 |     let members = ;
+  |                   ^
+
+checked 1 file: 1 error, 0 warnings
+"
+    );
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn misspelled_handlers_are_warned_about() {
+    let dir = service("fn on_joined(action) {}\n\nfn on_refresh() {}\n");
+    let (code, out) = run(dir.path(), &["check"]);
+    assert_eq!(
+        out,
+        "scripts/service.rhai:1:1: warning: on_joined is not a handler the host calls; did you mean on_join?
+  |
+1 | fn on_joined(action) {}
+  | ^
+
+scripts/service.rhai:3:1: warning: handler on_refresh takes 1 parameter, not 0; the host never calls it
+  |
+3 | fn on_refresh() {}
+  | ^
+
+checked 1 file: 0 errors, 2 warnings
+"
+    );
+    assert_eq!(code, 0);
+    let (code, _) = run(dir.path(), &["check", "--deny-warnings"]);
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn a_wrong_argument_count_is_warned_about() {
+    let dir = service(
+        "fn on_join(action) {\n    send_characters([action.sender], action.channel_id);\n}\n",
+    );
+    let (code, out) = run(dir.path(), &["check", "--deny-warnings"]);
+    assert_eq!(
+        out,
+        "scripts/service.rhai:2:5: warning: send_characters takes 3 arguments, not 2
+  |
+2 |     send_characters([action.sender], action.channel_id);
+  |     ^
+
+checked 1 file: 0 errors, 1 warning
+"
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn the_repository_checks_clean() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (code, out) = run(root, &["check", "--deny-warnings"]);
+    assert!(out.ends_with("0 errors, 0 warnings\n"), "{out}");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn new_then_test_passes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, out) = run(tmp.path(), &["new", "hello"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("cd hello && moobius-host dev"), "{out}");
+    let dir = tmp.path().join("hello");
+    assert_eq!(
+        std::fs::read(dir.join("resources/avatar.png")).unwrap(),
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("resources/avatar.png")).unwrap()
+    );
+    let (code, out) = run(&dir, &["test"]);
+    assert_eq!(out.lines().last(), Some("2 passed, 0 failed"), "{out}");
+    assert_eq!(code, 0);
+    let (code, _) = run(&dir, &["check", "--deny-warnings"]);
+    assert_eq!(code, 0);
+    let (code, _) = run(tmp.path(), &["new", "hello"]);
+    assert_eq!(code, 1, "an existing non-empty directory is refused");
+}

@@ -1,0 +1,127 @@
+//! `moobius-host test` as an author runs it: the real binary in a copy of
+//! this service directory, the shipped scenarios (the tutorial's story and
+//! one file per example), a deliberately wrong assertion, `--filter`, and a
+//! scenario that does not compile.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_moobius-host")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A temp copy of the service: scripts, resources and scenarios.
+fn service_copy() -> tempfile::TempDir {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["scripts", "resources", "tests/scenarios"] {
+        copy_dir(&root.join(sub), &dir.path().join(sub));
+    }
+    dir
+}
+
+fn run_test(dir: &Path, args: &[&str]) -> (i32, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(binary())
+        .arg("test")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&stdout).into_owned();
+    eprintln!("{out}\n{}", String::from_utf8_lossy(&stderr));
+    (status.code().unwrap_or(-1), out)
+}
+
+fn summary(out: &str) -> &str {
+    out.lines().last().unwrap_or("")
+}
+
+#[test]
+fn the_shipped_scenarios_pass() {
+    let dir = service_copy();
+    let (code, out) = run_test(dir.path(), &[]);
+    let ok = out.lines().filter(|l| l.ends_with(" ... ok")).count();
+    for file in ["tutorial", "groupchat", "buttons", "menucanvas", "meow"] {
+        assert!(
+            out.contains(&format!("from tests/scenarios/{file}.rhai")),
+            "{file} ran"
+        );
+    }
+    assert!(ok >= 18, "{ok} tests passed");
+    assert_eq!(summary(&out), format!("{ok} passed, 0 failed"));
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn a_wrong_assertion_fails_with_a_readable_diff() {
+    let dir = service_copy();
+    let file = dir.path().join("wrong.rhai");
+    std::fs::write(
+        &file,
+        "fn test_right() {\n    member(\"alice\").join();\n}\n\nfn test_wrong() {\n    let alice = member(\"alice\");\n    alice.join();\n    member(\"bob\").join();\n    assert_eq(alice.sees(), [\"alice\", \"Meow\"]);\n}\n",
+    )
+    .unwrap();
+    let (code, out) = run_test(dir.path(), &["wrong.rhai"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("test wrong.rhai::test_right ... ok\n"));
+    assert!(out.contains("test wrong.rhai::test_wrong ... FAILED\n"));
+    let expected = "---- wrong.rhai::test_wrong ----
+wrong.rhai:9:5: assert_eq failed: the values differ
+  |
+9 |     assert_eq(alice.sees(), [\"alice\", \"Meow\"]);
+  |     ^
+   left: [\"alice\", \"Meow\", \"bob\"]
+  right: [\"alice\", \"Meow\"]
+  differences:
+    [2]: left has \"bob\", right has nothing
+";
+    assert!(out.contains(expected), "the failure report:\n{out}");
+    assert_eq!(summary(&out), "1 passed, 1 failed");
+}
+
+#[test]
+fn filter_selects_tests_by_name() {
+    let dir = service_copy();
+    let (code, out) = run_test(
+        dir.path(),
+        &["tests/scenarios/tutorial.rhai", "--filter", "bob"],
+    );
+    assert_eq!(code, 0);
+    let ran: Vec<&str> = out.lines().filter(|l| l.starts_with("test ")).collect();
+    assert_eq!(
+        ran,
+        ["test tutorial.rhai::test_bob_joins_and_both_views_update ... ok"]
+    );
+    assert_eq!(summary(&out), "1 passed, 0 failed");
+}
+
+#[test]
+fn a_scenario_that_does_not_compile_exits_2() {
+    let dir = service_copy();
+    std::fs::write(
+        dir.path().join("broken.rhai"),
+        "fn test_a() {\n    let = 1;\n}\n",
+    )
+    .unwrap();
+    let (code, out) = run_test(dir.path(), &["broken.rhai"]);
+    assert_eq!(code, 2);
+    assert!(out.starts_with("broken.rhai:2:9: "), "{out}");
+    assert_eq!(summary(&out), "0 passed, 0 failed");
+}
