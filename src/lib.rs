@@ -14,3 +14,4 @@ pub mod platform;
 pub mod protocol;
 pub mod sandbox;
 pub mod script;
+pub mod store;

@@ -46,6 +46,7 @@ pub struct ExecutorDeps {
     pub uploader: Arc<Uploader>,
     pub rt: tokio::runtime::Handle,
     pub status: watch::Sender<ScriptStatus>,
+    pub stores: crate::store::Stores,
 }
 
 pub struct Executor {
@@ -70,6 +71,7 @@ impl Executor {
                     uploader: deps.uploader,
                     rt: deps.rt,
                     service_id: Rc::new(RefCell::new(String::new())),
+                    stores: Rc::new(deps.stores),
                 });
                 let status = deps.status;
                 // Replaced when a reload brings a new source (a swapped bundle).
@@ -95,6 +97,9 @@ impl Executor {
                         HostEvent::Shutdown => break,
                         HostEvent::Reload(req) => {
                             reload::apply(&mut script, &bridge, &mut opts, &status, req);
+                            if let Err(e) = bridge.commit_stores() {
+                                tracing::error!("{e}");
+                            }
                             continue;
                         }
                         other => other,
@@ -105,6 +110,9 @@ impl Executor {
                     }));
                     if outcome.is_err() {
                         tracing::error!("internal error while handling an event (see the panic above); continuing");
+                    }
+                    if let Err(e) = bridge.commit_stores() {
+                        tracing::error!("{e}");
                     }
                 }
             })
@@ -193,7 +201,7 @@ fn resync(bridge: &HostBridge, channel_id: &str) {
 fn handle(script: &mut ServiceScript, bridge: &HostBridge, event: HostEvent) {
     match event {
         HostEvent::BeforeChannelInit { service_id } => {
-            *bridge.service_id.borrow_mut() = service_id;
+            bridge.set_service_id(service_id);
             run(script, "before_channel_init", vec![]);
         }
         HostEvent::ChannelInit(ch) => {

@@ -13,7 +13,7 @@ mod resolver;
 mod service;
 pub mod watch;
 
-pub use api::{Downloaded, HostApi, OutgoingMessage};
+pub use api::{Downloaded, HostApi, KeyValue, OutgoingMessage};
 pub use character::Character;
 pub use diagnostic::Diagnostic;
 pub use limits::ScriptLimits;
