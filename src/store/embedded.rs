@@ -40,12 +40,12 @@ fn parse(store: &str, key: &str, text: &str) -> Result<Value, StoreError> {
 
 impl Embedded {
     /// Opens (or creates) the database file; its directory is created too.
-    pub fn open(path: &Path) -> Result<Self, redb::Error> {
+    pub fn open(path: &Path) -> Result<Self, Box<redb::Error>> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| redb::Error::Io(e))?;
+            std::fs::create_dir_all(dir).map_err(|e| Box::new(redb::Error::Io(e)))?;
         }
         Ok(Embedded {
-            db: Database::create(path)?,
+            db: Database::create(path).map_err(|e| Box::new(e.into()))?,
             pending: RefCell::new(None),
         })
     }

@@ -22,7 +22,7 @@ enum Backend {
     Embedded,
     Memory,
     Redis {
-        conn: RedisBackend,
+        conn: Box<RedisBackend>,
         namespace: Option<String>,
     },
 }
@@ -66,14 +66,14 @@ impl Stores {
                         embedded = Some(Embedded::open(&path).map_err(|e| StoreError::Open {
                             store: spec.name.clone(),
                             path,
-                            source: Box::new(e),
+                            source: e,
                         })?);
                     }
                     Backend::Embedded
                 }
                 Implementation::Memory => Backend::Memory,
                 Implementation::Redis { url, namespace } => Backend::Redis {
-                    conn: RedisBackend::connect(&spec.name, url)?,
+                    conn: Box::new(RedisBackend::connect(&spec.name, url)?),
                     namespace: namespace.clone(),
                 },
             };

@@ -25,6 +25,9 @@ pub trait KeyValue {
     fn remove(&self, key: &str) -> Result<Option<Value>, String>;
     fn keys(&self) -> Result<Vec<String>, String>;
     fn len(&self) -> Result<usize, String>;
+    fn is_empty(&self) -> Result<bool, String> {
+        self.len().map(|n| n == 0)
+    }
     fn contains(&self, key: &str) -> Result<bool, String>;
     /// Makes every write so far durable now.
     fn save(&self) -> Result<(), String>;
