@@ -16,3 +16,4 @@ pub mod protocol;
 pub mod sandbox;
 pub mod scenario;
 pub mod script;
+pub mod store;

@@ -33,6 +33,7 @@ async fn groupchat_roles_decide_who_hears_whom() {
     let c = sandbox.control();
     let ch = members_in_channel(&sandbox, &["alice", "bob", "carol"]).await;
     let svc = ServiceDir::with_script(&sandbox, &[&ch], &example("groupchat"));
+    svc.set_config_key("db_config", json!([{"name": "roles"}]));
     let _host = svc.run_host();
     for m in ["alice", "bob", "carol"] {
         wait_sees(&c, m, &ch, &["alice", "bob", "carol"]).await;

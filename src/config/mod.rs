@@ -95,6 +95,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Per-handler limits (`script_limits`).
     pub script_limits: crate::script::ScriptLimits,
+    /// Named stores (`db_config`), none by default.
+    pub db_config: crate::store::StoreConfig,
     pub service_id_target: ServiceIdTarget,
     /// The file the config was read from, for messages.
     pub source: PathBuf,
@@ -131,6 +133,7 @@ impl Config {
             },
             log: LogConfig::default(),
             script_limits: Default::default(),
+            db_config: crate::store::StoreConfig::in_memory(),
             service_id_target: ServiceIdTarget::Nowhere,
             source: PathBuf::from("(in memory)"),
             warnings: Vec::new(),

@@ -35,6 +35,8 @@ pub struct HostBridge {
     pub rt: tokio::runtime::Handle,
     /// Known once the service is signed in (set before any handler runs).
     pub service_id: Rc<RefCell<String>>,
+    /// The service's stores (`db_config`).
+    pub stores: Rc<crate::store::Stores>,
 }
 
 pub fn character_of(c: CharacterObject) -> Character {
@@ -52,6 +54,7 @@ impl HostBridge {
         what: &str,
         fut: impl Future<Output = Result<T, PlatformError>>,
     ) -> Result<T, String> {
+        self.commit_stores()?;
         // The timer must be created inside the runtime, hence the async block.
         match self
             .rt
@@ -66,9 +69,26 @@ impl HostBridge {
     }
 
     fn queue(&self, item: Downward) -> Result<(), String> {
+        self.commit_stores()?;
         self.outbox
             .send(item)
             .map_err(|_| "the host is shutting down".to_string())
+    }
+
+    /// Store writes become durable before anything the handler does leaves
+    /// the host, so whatever a member saw, the writes before it survive.
+    pub fn commit_stores(&self) -> Result<(), String> {
+        self.stores
+            .commit()
+            .map_err(|e| format!("store writes could not be saved, so nothing was sent: {e}"))
+    }
+
+    /// Sets the service id and runs the stores' start-up (`clear`, `load`).
+    pub fn set_service_id(&self, service_id: String) {
+        if let Err(e) = self.stores.start(&service_id) {
+            tracing::error!("store start-up failed: {e}");
+        }
+        *self.service_id.borrow_mut() = service_id;
     }
 
     /// Re-reads a channel's members from the platform into the table.
@@ -84,6 +104,15 @@ impl HostBridge {
 }
 
 impl HostApi for HostBridge {
+    fn store(
+        &self,
+        channel_id: &str,
+        name: &str,
+    ) -> Result<Rc<dyn crate::script::KeyValue>, String> {
+        let view = self.stores.view(channel_id, name)?;
+        Ok(Rc::new(view))
+    }
+
     fn member_ids(&self, channel_id: &str) -> Result<Vec<String>, String> {
         if let Some(list) = self.members.borrow().get(channel_id) {
             return Ok(list.to_vec());

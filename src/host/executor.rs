@@ -49,6 +49,7 @@ pub struct ExecutorDeps {
     pub status: watch::Sender<ScriptStatus>,
     /// When set, every handled event is followed by a marker (see `progress.rs`).
     pub progress: Option<HostProgress>,
+    pub stores: crate::store::Stores,
 }
 
 pub struct Executor {
@@ -73,6 +74,7 @@ impl Executor {
                     uploader: deps.uploader,
                     rt: deps.rt,
                     service_id: Rc::new(RefCell::new(String::new())),
+                    stores: Rc::new(deps.stores),
                 });
                 let status = deps.status;
                 let deps_progress = deps.progress.is_some();
@@ -99,6 +101,9 @@ impl Executor {
                         HostEvent::Shutdown => break,
                         HostEvent::Reload(req) => {
                             reload::apply(&mut script, &bridge, &mut opts, &status, req);
+                            if let Err(e) = bridge.commit_stores() {
+                                tracing::error!("{e}");
+                            }
                             if deps_progress {
                                 let _ = bridge.outbox.send(Downward::Handled(false));
                             }
@@ -113,6 +118,10 @@ impl Executor {
                     }));
                     if outcome.is_err() {
                         tracing::error!("internal error while handling an event (see the panic above); continuing");
+                    }
+                    // A handler's writes are durable before anyone is told it ran.
+                    if let Err(e) = bridge.commit_stores() {
+                        tracing::error!("{e}");
                     }
                     if deps_progress {
                         let _ = bridge.outbox.send(Downward::Handled(upward));
@@ -204,7 +213,7 @@ fn resync(bridge: &HostBridge, channel_id: &str) {
 fn handle(script: &mut ServiceScript, bridge: &HostBridge, event: HostEvent) {
     match event {
         HostEvent::BeforeChannelInit { service_id } => {
-            *bridge.service_id.borrow_mut() = service_id;
+            bridge.set_service_id(service_id);
             run(script, "before_channel_init", vec![]);
         }
         HostEvent::ChannelInit(ch) => {

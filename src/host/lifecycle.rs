@@ -51,7 +51,11 @@ pub async fn run(
     let status = options
         .status
         .unwrap_or_else(|| watch::channel(Default::default()).0);
+    // Opened before any network activity: a locked database file or an
+    // unreachable Redis stops the start here.
+    let stores = crate::store::Stores::open(&config.db_config)?;
     let deps = ExecutorDeps {
+        stores,
         outbox: outbox_tx.clone(),
         http: http.clone(),
         uploader: uploader.clone(),

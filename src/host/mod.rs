@@ -89,6 +89,8 @@ pub enum HostError {
     },
     #[error("{0}")]
     Platform(#[from] PlatformError),
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 impl HostError {

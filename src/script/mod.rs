@@ -16,7 +16,7 @@ mod service;
 pub mod snippet;
 pub mod watch;
 
-pub use api::{Downloaded, HostApi, OutgoingMessage};
+pub use api::{Downloaded, HostApi, KeyValue, OutgoingMessage};
 pub use character::Character;
 pub use diagnostic::Diagnostic;
 pub use limits::ScriptLimits;

@@ -172,6 +172,11 @@ impl ServiceDir {
         self.edit_json("config/account.json", |v| v["email"] = email.into());
     }
 
+    /// Sets a top-level key of `config/config.json` (a section such as `db_config`).
+    pub fn set_config_key(&self, key: &str, value: serde_json::Value) {
+        self.edit_json("config/config.json", |v| v[key] = value);
+    }
+
     pub fn set_service_key(&self, key: &str, value: serde_json::Value) {
         self.edit_json("config/service.json", |v| v[key] = value);
     }

@@ -10,9 +10,11 @@ pub mod convert;
 mod messages;
 mod platform;
 pub mod schema;
+mod store;
 mod views;
 
 pub use messages::OutgoingMessage;
+pub use store::KeyValue;
 
 use super::Character;
 use crate::protocol::outbound::UpdateKind;
@@ -104,6 +106,11 @@ pub trait HostApi {
         let _ = (url, save_as);
         unsupported("download")
     }
+    /// `store(channel_id, name)`: the named store's part for that channel.
+    fn store(&self, channel_id: &str, name: &str) -> Result<Rc<dyn KeyValue>, String> {
+        let _ = (channel_id, name);
+        unsupported("store")
+    }
 }
 
 pub(super) fn register(engine: &mut Engine, host: Rc<dyn HostApi>) {
@@ -111,4 +118,5 @@ pub(super) fn register(engine: &mut Engine, host: Rc<dyn HostApi>) {
     views::register(engine, &host);
     messages::register(engine, &host);
     platform::register(engine, &host);
+    store::register(engine, &host);
 }

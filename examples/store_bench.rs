@@ -1,0 +1,175 @@
+//! Store get/set from Rhai, per backend: the cost a script pays for
+//! `s[key] = value` and `s[key]`, and for a handler that writes once and is
+//! then committed (the executor commits after every handler).
+//!
+//! `cargo run --release --example store_bench [-- N]`
+//!
+//! Redis: `MOOBIUS_TEST_REDIS_URL`, else a `redis-server` started on a free
+//! loopback port for the run (skipped when there is none). Not a test:
+//! figures depend on the machine and its disk.
+
+use moobius_host::script::{Character, CompileOptions, HostApi, KeyValue, ServiceScript};
+use moobius_host::store::{parse_db_config, Stores};
+use std::process::{Command, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+struct Host(Rc<Stores>);
+
+impl HostApi for Host {
+    fn member_ids(&self, _: &str) -> Result<Vec<String>, String> {
+        Ok(vec![])
+    }
+    fn send_characters(&self, _: &str, _: Vec<String>, _: Vec<String>) -> Result<(), String> {
+        Ok(())
+    }
+    fn create_agent(&self, _: &str, _: &str, _: &str) -> Result<Character, String> {
+        Err("none".into())
+    }
+    fn fetch_agents(&self) -> Result<Vec<Character>, String> {
+        Ok(vec![])
+    }
+    fn fetch_profiles(&self, _: Vec<String>) -> Result<Vec<Character>, String> {
+        Ok(vec![])
+    }
+    fn store(&self, channel_id: &str, name: &str) -> Result<Rc<dyn KeyValue>, String> {
+        Ok(Rc::new(self.0.view(channel_id, name)?))
+    }
+}
+
+const SCRIPT: &str = r#"
+fn on_channel_init(n) { let s = store("ch", "bench"); for i in 0..n { s["k" + i] = #{ n: i, tag: "x" }; } }
+fn on_channel_checkin(n) { let s = store("ch", "bench"); let t = 0; for i in 0..n { t += s["k" + i].n; } }
+fn on_join(i) { let s = store("ch", "bench"); s["one"] = i; }
+fn on_refresh(n) { for i in 0..n { } }
+"#;
+
+fn per_op(d: Duration, n: usize) -> String {
+    format!("{:>8.2} us", d.as_secs_f64() * 1e6 / n as f64)
+}
+
+fn bench(
+    label: &str,
+    stores: serde_json::Value,
+    n: usize,
+    handlers: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let cfg = parse_db_config(
+        &dir.path().join("config/config.json"),
+        dir.path(),
+        Some(&stores),
+    )?;
+    let stores = Rc::new(Stores::open(&cfg)?);
+    stores.start(&uuid::Uuid::new_v4().to_string())?;
+    std::fs::create_dir_all(dir.path().join("scripts"))?;
+    let main = dir.path().join("scripts/service.rhai");
+    std::fs::write(&main, SCRIPT)?;
+    let mut s = ServiceScript::load(
+        &CompileOptions::for_main(&main),
+        Rc::new(Host(stores.clone())),
+    )?;
+    let n_int = n as i64;
+
+    let t = Instant::now();
+    s.call("on_refresh", vec![n_int.into()])?;
+    let empty = t.elapsed();
+    let t = Instant::now();
+    s.call("on_channel_init", vec![n_int.into()])?;
+    stores.commit()?;
+    let set = t.elapsed().saturating_sub(empty);
+    let t = Instant::now();
+    s.call("on_channel_checkin", vec![n_int.into()])?;
+    let get = t.elapsed().saturating_sub(empty);
+    let t = Instant::now();
+    for i in 0..handlers {
+        s.call("on_join", vec![(i as i64).into()])?;
+        stores.commit()?;
+    }
+    let one = t.elapsed();
+    println!(
+        "{label:<28} set {} | get {} | handler with 1 set + commit {}",
+        per_op(set, n),
+        per_op(get, n),
+        per_op(one, handlers)
+    );
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000);
+    println!("{n} sets then {n} gets of a small map, in one handler each; 200 one-write handlers");
+    bench(
+        "memory",
+        serde_json::json!([{"name": "bench", "implementation": "memory"}]),
+        n,
+        200,
+    )?;
+    bench(
+        "embedded (load: true)",
+        serde_json::json!([{"name": "bench"}]),
+        n,
+        200,
+    )?;
+    bench(
+        "embedded (load: false)",
+        serde_json::json!([{"name": "bench", "load": false}]),
+        n,
+        200,
+    )?;
+
+    let mut server = None;
+    let url = match std::env::var("MOOBIUS_TEST_REDIS_URL") {
+        Ok(u) => u,
+        Err(_) => {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            match Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .stdout(Stdio::null())
+                .spawn()
+            {
+                Ok(child) => {
+                    server = Some(child);
+                    let url = format!("redis://127.0.0.1:{port}/");
+                    let start = Instant::now();
+                    while redis::Client::open(url.as_str())?.get_connection().is_err() {
+                        if start.elapsed() > Duration::from_secs(10) {
+                            return Err("redis-server did not answer".into());
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    url
+                }
+                Err(e) => {
+                    println!("redis: skipped (redis-server: {e})");
+                    return Ok(());
+                }
+            }
+        }
+    };
+    let result = bench(
+        "redis (loopback)",
+        serde_json::json!([{"name": "bench", "implementation": "redis", "redis_url": url}]),
+        n,
+        200,
+    );
+    if let Some(mut child) = server {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    result
+}

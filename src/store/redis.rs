@@ -1,0 +1,159 @@
+//! The Redis backend: one HASH per (namespace, channel, store) at
+//! `moobius:<namespace>:<channel_id>:<store>`, field = key, value = JSON.
+//!
+//! A plain synchronous connection, used from the script thread only: handlers
+//! already run one at a time there, and a write returns once Redis has
+//! acknowledged it, so it is done before the handler returns. Every call has
+//! a timeout (a handler blocked in Redis cannot be interrupted), and a broken
+//! connection is re-opened once per call.
+
+use super::StoreError;
+use redis::{Client, Commands, Connection, RedisResult};
+use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct RedisBackend {
+    store: String,
+    url: String,
+    client: Client,
+    conn: RefCell<Option<Connection>>,
+}
+
+/// The hash holding one channel's part of a store.
+pub fn hash_key(namespace: &str, channel: &str, store: &str) -> String {
+    format!("moobius:{namespace}:{channel}:{store}")
+}
+
+impl RedisBackend {
+    /// Checks the URL and that the server answers (so a wrong URL fails at
+    /// start-up, before the service signs in).
+    pub fn connect(store: &str, url: &str) -> Result<Self, StoreError> {
+        let backend = RedisBackend {
+            store: store.to_string(),
+            url: url.to_string(),
+            client: Client::open(url).map_err(|e| StoreError::Redis {
+                store: store.into(),
+                url: url.into(),
+                source: e,
+            })?,
+            conn: RefCell::new(None),
+        };
+        backend.call(|c| redis::cmd("PING").query::<String>(c))?;
+        Ok(backend)
+    }
+
+    fn err(&self, source: redis::RedisError) -> StoreError {
+        StoreError::Redis {
+            store: self.store.clone(),
+            url: self.url.clone(),
+            source,
+        }
+    }
+
+    fn open(&self) -> RedisResult<Connection> {
+        let c = self.client.get_connection_with_timeout(TIMEOUT)?;
+        c.set_read_timeout(Some(TIMEOUT))?;
+        c.set_write_timeout(Some(TIMEOUT))?;
+        Ok(c)
+    }
+
+    /// Runs `f` on the connection, reconnecting once if it was dropped.
+    fn call<T>(&self, f: impl Fn(&mut Connection) -> RedisResult<T>) -> Result<T, StoreError> {
+        let mut slot = self.conn.borrow_mut();
+        for attempt in 0..2 {
+            let conn = match slot.as_mut() {
+                Some(c) => c,
+                None => slot.insert(self.open().map_err(|e| self.err(e))?),
+            };
+            match f(conn) {
+                Ok(v) => return Ok(v),
+                Err(e) if attempt == 0 && (e.is_io_error() || e.is_connection_dropped()) => {
+                    tracing::warn!(store = %self.store, error = %e, "redis connection lost; reconnecting");
+                    *slot = None;
+                }
+                Err(e) => {
+                    if e.is_io_error() || e.is_connection_dropped() {
+                        *slot = None;
+                    }
+                    return Err(self.err(e));
+                }
+            }
+        }
+        Err(StoreError::Other(format!(
+            "store {:?}: redis unreachable",
+            self.store
+        )))
+    }
+
+    fn parse(&self, key: &str, text: &str) -> Result<Value, StoreError> {
+        serde_json::from_str(text).map_err(|source| StoreError::Corrupt {
+            store: self.store.clone(),
+            key: key.into(),
+            source,
+        })
+    }
+
+    pub fn get(&self, hash: &str, key: &str) -> Result<Option<Value>, StoreError> {
+        let text: Option<String> = self.call(|c| c.hget(hash, key))?;
+        text.map(|t| self.parse(key, &t)).transpose()
+    }
+
+    pub fn set(&self, hash: &str, key: &str, value: &Value) -> Result<(), StoreError> {
+        let text = value.to_string();
+        self.call(|c| c.hset::<_, _, _, ()>(hash, key, &text))
+    }
+
+    pub fn remove(&self, hash: &str, key: &str) -> Result<Option<Value>, StoreError> {
+        let (old, _): (Option<String>, i64) = self.call(|c| {
+            redis::pipe()
+                .atomic()
+                .hget(hash, key)
+                .hdel(hash, key)
+                .query(c)
+        })?;
+        old.map(|t| self.parse(key, &t)).transpose()
+    }
+
+    pub fn keys(&self, hash: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys: Vec<String> = self.call(|c| c.hkeys(hash))?;
+        keys.sort();
+        Ok(keys)
+    }
+
+    pub fn len(&self, hash: &str) -> Result<usize, StoreError> {
+        self.call(|c| c.hlen(hash))
+    }
+
+    pub fn contains(&self, hash: &str, key: &str) -> Result<bool, StoreError> {
+        self.call(|c| c.hexists(hash, key))
+    }
+
+    pub fn entries(&self, hash: &str) -> Result<BTreeMap<String, Value>, StoreError> {
+        let all: BTreeMap<String, String> = self.call(|c| c.hgetall(hash))?;
+        all.into_iter()
+            .map(|(k, t)| {
+                let v = self.parse(&k, &t)?;
+                Ok((k, v))
+            })
+            .collect()
+    }
+
+    /// Deletes the store's hash in every channel of `namespace`.
+    pub fn clear(&self, namespace: &str) -> Result<usize, StoreError> {
+        let pattern = hash_key(namespace, "*", &self.store);
+        let suffix = format!(":{}", self.store);
+        let keys: Vec<String> = self.call(|c| {
+            c.scan_match::<_, String>(&pattern)?
+                .filter(|k| k.as_ref().map_or(true, |k| k.ends_with(&suffix)))
+                .collect()
+        })?;
+        for chunk in keys.chunks(512) {
+            self.call(|c| c.del::<_, ()>(chunk))?;
+        }
+        Ok(keys.len())
+    }
+}

@@ -1,0 +1,165 @@
+//! The embedded store against the real sandbox and the real binary: writes
+//! survive a restart and a `kill -9` in the middle of a burst (every write
+//! whose handler's answer a member received is there afterwards), and the
+//! groupchat example's roles outlive the host.
+
+mod common;
+mod store_support;
+use common::*;
+use serde_json::json;
+use store_support::*;
+
+fn service(sandbox: &moobius_host::sandbox::Sandbox, ch: &str) -> ServiceDir {
+    let svc = ServiceDir::with_script(sandbox, &[ch], SCRIPT);
+    svc.set_config_key(
+        "db_config",
+        json!([{"name": "log"}, {"name": "scores", "load": false}]),
+    );
+    svc
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_survive_a_restart() {
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
+    let ch = c.create_channel("lobby");
+    c.create_user("alice");
+    c.act("alice", &ch, "join").await.unwrap();
+    let svc = service(&sandbox, &ch);
+    let mut host = svc.run_host();
+    wait_served(&c, &ch).await;
+    for t in ["w1", "w2", "add", "add"] {
+        assert!(send(&c, "alice", &ch, t).await);
+    }
+    wait_text(&c, "alice", &ch, "n=2").await;
+    host.kill();
+
+    let _host = svc.run_host();
+    wait_served(&c, &ch).await;
+    assert!(send(&c, "alice", &ch, "add").await);
+    assert!(send(&c, "alice", &ch, "dump").await);
+    assert_eq!(wait_text(&c, "alice", &ch, "dump").await, "dump w1 w2");
+    assert_eq!(wait_text(&c, "alice", &ch, "n=").await, "n=3");
+    assert!(svc.path().join("data/store.redb").is_file());
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_burst_loses_no_completed_write() {
+    const BURST: usize = 400;
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
+    let ch = c.create_channel("lobby");
+    c.create_user("alice");
+    c.act("alice", &ch, "join").await.unwrap();
+    let svc = service(&sandbox, &ch);
+    let mut host = svc.run_host();
+    wait_served(&c, &ch).await;
+
+    let burst = {
+        let c = c.clone();
+        let ch = ch.clone();
+        tokio::spawn(async move {
+            for i in 0..BURST {
+                if !send(&c, "alice", &ch, &format!("w{i}")).await {
+                    break; // the host is gone
+                }
+            }
+        })
+    };
+    wait_for("a few handled writes", || {
+        let n = texts(&c, "alice", &ch).len();
+        async move { (n >= 40).then_some(()) }
+    })
+    .await;
+    host.kill(); // SIGKILL, in the middle of the burst
+    burst.abort();
+    let _ = burst.await;
+
+    let host2 = svc.run_host();
+    wait_served(&c, &ch).await;
+    assert!(send(&c, "alice", &ch, "dump").await);
+    let dump = wait_text(&c, "alice", &ch, "dump").await;
+    let stored: std::collections::HashSet<&str> = dump.split(' ').skip(1).collect();
+    let answered: Vec<String> = texts(&c, "alice", &ch)
+        .into_iter()
+        .filter_map(|t| t.strip_prefix("ok ").map(str::to_string))
+        .collect();
+    let missing: Vec<&String> = answered
+        .iter()
+        .filter(|k| !stored.contains(k.as_str()))
+        .collect();
+    println!(
+        "answered before the kill: {}, stored after the restart: {}, of {BURST} sent",
+        answered.len(),
+        stored.len()
+    );
+    assert!(
+        answered.len() >= 40 && answered.len() < BURST,
+        "the kill came mid-burst"
+    );
+    assert!(missing.is_empty(), "answered but not stored: {missing:?}");
+    assert!(
+        !host2.log().contains("store start-up failed"),
+        "{}",
+        host2.log()
+    );
+    sandbox.shutdown().await;
+}
+
+fn button_ids(c: &moobius_host::sandbox::SandboxControl, user: &str, ch: &str) -> Vec<String> {
+    c.view(user, ch)
+        .map(|v| {
+            v.buttons
+                .iter()
+                .filter_map(|b| b["button_id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groupchat_roles_survive_a_restart() {
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
+    let ch = c.create_channel("lobby");
+    for n in ["alice", "bob", "carol"] {
+        c.create_user(n);
+        c.act(n, &ch, "join").await.unwrap();
+    }
+    let svc = ServiceDir::with_script(&sandbox, &[&ch], &example("groupchat"));
+    svc.set_config_key("db_config", json!([{"name": "roles"}]));
+    let mut host = svc.run_host();
+    wait_for("the mode buttons", || {
+        let ids = button_ids(&c, "carol", &ch);
+        async move { (ids == ["default", "quiet", "vip"]).then_some(()) }
+    })
+    .await;
+    let everyone = ["alice", "bob", "carol"];
+    click(&c, "carol", &ch, json!({"button_id": "vip"})).await;
+    click(&c, "bob", &ch, json!({"button_id": "quiet"})).await;
+    // Handlers run in order: once this arrives, both clicks were handled.
+    say(&c, "alice", &ch, "before", &everyone).await;
+    wait_message(&c, "alice", &ch, "alice", "before").await;
+    host.kill();
+
+    let _host = svc.run_host();
+    wait_served(&c, &ch).await;
+    say(&c, "carol", &ch, "secret", &everyone).await;
+    say(&c, "alice", &ch, "after", &everyone).await;
+    wait_message(&c, "carol", &ch, "alice", "after").await;
+    wait_message(&c, "carol", &ch, "carol", "secret").await;
+    assert_eq!(
+        inbox(&c, "alice", &ch),
+        [
+            ("alice".into(), "before".into()),
+            ("alice".into(), "after".into())
+        ],
+        "carol is still a VIP: alice does not hear her"
+    );
+    assert!(
+        inbox(&c, "bob", &ch).is_empty(),
+        "bob is still in hear-nothing mode"
+    );
+    sandbox.shutdown().await;
+}
