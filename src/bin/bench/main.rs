@@ -36,6 +36,9 @@ struct Args {
     /// Also write the report as Markdown to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Seconds each workload may take per target [default: 120, quick: 20].
+    #[arg(long)]
+    cap: Option<u64>,
     /// Workloads to run, e.g. W1,W3 [default: all].
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,

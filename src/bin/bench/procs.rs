@@ -86,11 +86,16 @@ impl Launch<'_> {
                 c
             }
         };
+        // The service's own output goes to a file, read when something fails.
+        let log = std::fs::File::create(p.join("service.log"))?;
+        if let Ok(level) = std::env::var("BENCH_SERVICE_LOG") {
+            cmd.env("RUST_LOG", level);
+        }
         let child = cmd
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .with_context(|| format!("starting the {} service", target.label()))?;
         Ok(Service { child, _dir: dir })
@@ -129,6 +134,13 @@ impl Service {
 
     pub fn usage(&self) -> Usage {
         usage_of(self.pid())
+    }
+
+    /// The last lines the service wrote (for failure reports).
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(self._dir.path().join("service.log")).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 }
 
