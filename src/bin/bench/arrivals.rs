@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 #[derive(Default)]
 struct Log {
     by_user: HashMap<String, Vec<Instant>>,
+    total: usize,
     lagged: u64,
 }
 
@@ -39,6 +40,7 @@ impl Arrivals {
                                 .entry(ev.user_id)
                                 .or_default()
                                 .push(Instant::now());
+                            log.total += 1;
                         }
                         a.notify.notify_waiters();
                     }
@@ -72,6 +74,26 @@ impl Arrivals {
                     .unwrap_or_default()
             })
             .unwrap_or_default()
+    }
+
+    /// Views recorded so far, for everyone.
+    pub fn total(&self) -> usize {
+        self.log.lock().map(|l| l.total).unwrap_or(0)
+    }
+
+    /// Waits until at least `n` views were recorded in all; false at the deadline.
+    pub async fn wait_total(&self, n: usize, deadline: Instant) -> bool {
+        loop {
+            let notified = self.notify.notified();
+            if self.total() >= n {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let _ = tokio::time::timeout(left.min(Duration::from_millis(50)), notified).await;
+        }
     }
 
     pub fn lagged(&self) -> u64 {

@@ -138,7 +138,8 @@ impl Service {
 
     /// The last lines the service wrote (for failure reports).
     pub fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(self._dir.path().join("service.log")).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(self._dir.path().join("service.log")).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
     }
