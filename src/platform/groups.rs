@@ -21,11 +21,16 @@ use std::time::Duration;
 type Pending = Shared<BoxFuture<'static, Result<String, String>>>;
 
 const TRIES: u32 = 8;
+/// Bytes of list keys the cache may hold. Large channels make many large,
+/// distinct lists (a per-member view of 1,000 members is a 37 KB key); past
+/// this budget the cache starts over, which only costs group re-creations.
+const KEY_BUDGET: usize = 32 << 20;
 const RETRY_DELAY: Duration = Duration::from_millis(25);
 
 pub struct GroupCache {
     http: Arc<HttpApi>,
     by_key: Mutex<HashMap<String, Pending>>,
+    key_bytes: std::sync::atomic::AtomicUsize,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -46,6 +51,7 @@ impl GroupCache {
         GroupCache {
             http,
             by_key: Mutex::new(HashMap::new()),
+            key_bytes: std::sync::atomic::AtomicUsize::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -63,6 +69,14 @@ impl GroupCache {
                 }
                 None => {
                     self.misses.fetch_add(1, Ordering::Relaxed);
+                    if self.key_bytes.fetch_add(k.len(), Ordering::Relaxed) + k.len() > KEY_BUDGET {
+                        tracing::debug!(
+                            entries = map.len(),
+                            "group cache over its budget; starting over"
+                        );
+                        map.clear();
+                        self.key_bytes.store(k.len(), Ordering::Relaxed);
+                    }
                     let (http, list) = (self.http.clone(), ids.to_vec());
                     let p = create(http, list).boxed().shared();
                     map.insert(k.clone(), p.clone());
