@@ -1,0 +1,164 @@
+//! The config loader's rules, one case at a time.
+
+use super::*;
+
+fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    dir
+}
+
+fn load_in(dir: &tempfile::TempDir) -> Result<Config, ConfigError> {
+    load(
+        &dir.path().join("config/config.json"),
+        dir.path(),
+        &Overrides::default(),
+    )
+}
+
+#[test]
+fn sections_as_files_with_defaults() {
+    let d = dir_with(&[
+        (
+            "config/config.json",
+            r#"{"account_config":"config/account.json","service_config":"config/service.json"}"#,
+        ),
+        (
+            "config/account.json",
+            r#"{"email":"a@b.c","password":"pw"}"#,
+        ),
+        (
+            "config/service.json",
+            r#"{"service_id":"","channels":["c1"],"others":" Ignore "}"#,
+        ),
+    ]);
+    let c = load_in(&d).unwrap();
+    assert_eq!(c.account.email, "a@b.c");
+    assert_eq!(c.service.http_server_uri, DEFAULT_HTTP_SERVER_URI);
+    assert_eq!(c.service.service_id, None);
+    assert_eq!(c.service.others, OthersPolicy::Ignore);
+    assert_eq!(c.service.checkin_interval, Some(Duration::from_secs(3600)));
+    assert_eq!(
+        c.service_id_target,
+        ServiceIdTarget::TopLevel(d.path().join("config/service.json"))
+    );
+    assert_eq!(c.log.log_level, "INFO");
+}
+
+#[test]
+fn inline_sections_write_back_nested() {
+    let d = dir_with(&[(
+        "config/config.json",
+        r#"{"account_config":{"email":"a@b.c","password":"pw"},"service_config":{"checkin_interval":0}}"#,
+    )]);
+    let c = load_in(&d).unwrap();
+    assert_eq!(c.service.checkin_interval, None);
+    assert_eq!(
+        c.service_id_target,
+        ServiceIdTarget::Nested(d.path().join("config/config.json"))
+    );
+}
+
+#[test]
+fn errors_name_file_and_key() {
+    let cases = [
+        (
+            r#"{"account_config":{"password":"pw"}}"#,
+            "config.json: account_config.email: missing",
+        ),
+        (
+            r#"{"account_config":{"email":"a","password":"p"},"service_config":{"others":"maybe"}}"#,
+            "service_config.others: unknown policy",
+        ),
+        (
+            r#"{"account_config":{"email":"a","password":"p"},"service_config":{"http_server_uri":"not a url"}}"#,
+            "service_config.http_server_uri: not a valid URL",
+        ),
+        (
+            r#"{"account_config":{"email":"a","password":"p"},"service_config":{"ws_server_uri":"http://x/"}}"#,
+            "service_config.ws_server_uri: URL scheme must be ws or wss",
+        ),
+        (
+            r#"{"account_config":"config/missing.json"}"#,
+            "config.json: account_config: cannot read",
+        ),
+        ("{nope", "config.json: (file): not valid JSON"),
+    ];
+    for (text, expected) in cases {
+        let d = dir_with(&[("config/config.json", text)]);
+        let msg = load_in(&d).unwrap_err().to_string();
+        assert!(
+            msg.contains(expected),
+            "{msg:?} should contain {expected:?}"
+        );
+        assert!(!msg.contains('\n'));
+    }
+}
+
+#[test]
+fn script_limits_are_read_and_checked() {
+    let d = dir_with(&[(
+        "config/config.json",
+        r#"{"account_config":{"email":"a","password":"p"},"script_limits":{"timeout_ms":250,"max_operations":1000}}"#,
+    )]);
+    let c = load_in(&d).unwrap();
+    assert_eq!(c.script_limits.timeout, Duration::from_millis(250));
+    assert_eq!(c.script_limits.max_operations, 1000);
+    assert_eq!(
+        c.script_limits.max_call_levels,
+        ScriptLimits::default().max_call_levels
+    );
+    let d = dir_with(&[(
+        "config/config.json",
+        r#"{"account_config":{"email":"a","password":"p"},"script_limits":{"timeout":5}}"#,
+    )]);
+    assert!(load_in(&d)
+        .unwrap_err()
+        .to_string()
+        .contains("script_limits.timeout: unknown limit"));
+}
+
+#[cfg(unix)]
+#[test]
+fn world_readable_credentials_are_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = dir_with(&[
+        (
+            "config/config.json",
+            r#"{"account_config":"config/account.json"}"#,
+        ),
+        (
+            "config/account.json",
+            r#"{"email":"a@b.c","password":"pw"}"#,
+        ),
+    ]);
+    let account = d.path().join("config/account.json");
+    std::fs::set_permissions(&account, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let c = load_in(&d).unwrap();
+    assert_eq!(c.warnings.len(), 1);
+    assert!(
+        c.warnings[0].contains("account.json holds a password") && !c.warnings[0].contains("pw\"")
+    );
+    std::fs::set_permissions(&account, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(load_in(&d).unwrap().warnings.is_empty());
+}
+
+#[test]
+fn env_overrides_win_and_password_never_prints() {
+    let d = dir_with(&[(
+        "config/config.json",
+        r#"{"account_config":{"email":"file@x","password":"filepw"}}"#,
+    )]);
+    let o = Overrides {
+        email: Some("env@x".into()),
+        password: Some(Secret::new("envpw")),
+    };
+    let c = load(&d.path().join("config/config.json"), d.path(), &o).unwrap();
+    assert_eq!(c.account.email, "env@x");
+    assert_eq!(c.account.password.expose(), "envpw");
+    assert!(!format!("{c:?}").contains("envpw"));
+}
