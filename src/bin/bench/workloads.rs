@@ -118,7 +118,13 @@ impl Bench<'_> {
             .await
             || !svc.alive()
         {
-            bail!("the {} service never served its members", target.label());
+            let missing = want.iter().filter(|(u, n)| arr.count(u) < *n).count();
+            bail!(
+                "the {} service never served its members ({missing} of {} without a view); its log ends:\n{}",
+                target.label(),
+                want.len(),
+                svc.log_tail(20)
+            );
         }
         Ok((svc, t0.elapsed().as_secs_f64() * 1000.0))
     }
