@@ -206,11 +206,18 @@ impl HttpApi {
             })
     }
 
+    /// An authenticated GET whose `data` is parsed into `T`.
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, PlatformError> {
+        let data = self.call(Method::GET, path, query, None, true).await?;
+        Self::parse(&format!("GET {path}"), data)
+    }
+
     pub async fn list_services(&self) -> Result<Vec<ServiceEntry>, PlatformError> {
-        let data = self
-            .call(Method::GET, "/service/list", &[], None, true)
-            .await?;
-        Self::parse("GET /service/list", data)
+        self.get("/service/list", &[]).await
     }
 
     /// `POST /service/bind`; like the SDK, a refusal is a `false`, not an error.
@@ -276,16 +283,8 @@ impl HttpApi {
         &self,
         service_id: &str,
     ) -> Result<Vec<CharacterObject>, PlatformError> {
-        let data = self
-            .call(
-                Method::GET,
-                "/service/character/list",
-                &[("service_id", service_id)],
-                None,
-                true,
-            )
-            .await?;
-        Self::parse("GET /service/character/list", data)
+        self.get("/service/character/list", &[("service_id", service_id)])
+            .await
     }
 
     pub async fn create_agent(
@@ -469,15 +468,6 @@ impl HttpApi {
     }
 
     pub async fn upload_target(&self, extension: &str) -> Result<UploadTarget, PlatformError> {
-        let data = self
-            .call(
-                Method::GET,
-                "/file/upload",
-                &[("extension", extension)],
-                None,
-                true,
-            )
-            .await?;
-        Self::parse("GET /file/upload", data)
+        self.get("/file/upload", &[("extension", extension)]).await
     }
 }
