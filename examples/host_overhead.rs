@@ -1,0 +1,128 @@
+//! Host-side cost of one refresh, without the network: decode the frame,
+//! dispatch it to `on_refresh` with `this` bound, convert the script's lists
+//! (ids, group-cache key) and encode the `update` frame. Run twice: with a
+//! trivial handler (the host's own overhead) and with the tutorial's
+//! `send_member_view` over 100 members (overhead plus the script's work).
+//!
+//! `cargo run --release --example host_overhead`
+
+use moobius_host::protocol::{inbound, outbound, Inbound};
+use moobius_host::script::{Character, CompileOptions, HostApi, ServiceScript};
+use rhai::{Dynamic, Map};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Does what the bridge and the outbox do with a characters update, minus
+/// the sockets: the group-cache lookup (a hit) and the frame encoding.
+struct Local {
+    members: Vec<String>,
+    groups: RefCell<HashMap<String, String>>,
+    bytes: RefCell<usize>,
+}
+
+impl HostApi for Local {
+    fn member_ids(&self, _: &str) -> Result<Vec<String>, String> {
+        Ok(self.members.clone())
+    }
+    fn send_characters(
+        &self,
+        channel_id: &str,
+        characters: Vec<String>,
+        recipients: Vec<String>,
+    ) -> Result<(), String> {
+        let mut groups = self.groups.borrow_mut();
+        let mut group = |ids: &[String]| {
+            let key = ids.join("\u{1f}");
+            let n = groups.len();
+            groups.entry(key).or_insert_with(|| format!("g{n}")).clone()
+        };
+        let (r, c) = (group(&recipients), group(&characters));
+        let frame = outbound::update_characters("r", "service", channel_id, &r, &c);
+        *self.bytes.borrow_mut() += frame.len();
+        Ok(())
+    }
+    fn create_agent(&self, name: &str, _: &str, _: &str) -> Result<Character, String> {
+        Ok(Character {
+            character_id: "agent-meow".into(),
+            name: name.into(),
+            avatar: None,
+            description: None,
+        })
+    }
+    fn fetch_agents(&self) -> Result<Vec<Character>, String> {
+        Ok(vec![])
+    }
+    fn fetch_profiles(&self, _: Vec<String>) -> Result<Vec<Character>, String> {
+        Ok(vec![])
+    }
+}
+
+fn measure(
+    name: &str,
+    script: &str,
+    warm: &[(&str, Vec<Dynamic>)],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    std::fs::create_dir_all(dir.path().join("scripts"))?;
+    let main = dir.path().join("scripts/service.rhai");
+    std::fs::write(&main, script)?;
+    let members: Vec<String> = (0..100)
+        .map(|i| format!("{i:08}-0000-4000-8000-000000000000"))
+        .collect();
+    let host = Rc::new(Local {
+        members: members.clone(),
+        groups: RefCell::default(),
+        bytes: RefCell::new(0),
+    });
+    let mut s = ServiceScript::load(&CompileOptions::for_main(&main), host.clone())?;
+    for (handler, args) in warm {
+        s.call(handler, args.clone())?;
+    }
+    let frames: Vec<String> = members
+        .iter()
+        .map(|m| format!(r#"{{"type":"action","body":{{"subtype":"refresh","channel_id":"ch","context":{{}},"sender":"{m}"}}}}"#))
+        .collect();
+    let n = 20_000;
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        let Ok(Inbound::Refresh(a)) = inbound::decode(&frames[i % frames.len()]) else {
+            return Err("not a refresh".into());
+        };
+        let mut m = Map::new();
+        m.insert("subtype".into(), a.subtype.into());
+        m.insert("channel_id".into(), a.channel_id.into());
+        m.insert("sender".into(), a.sender.into());
+        m.insert("context".into(), Dynamic::from_map(Map::new()));
+        s.call("on_refresh", vec![Dynamic::from_map(m)])?;
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!(
+        "{name}: p50 {:.1} us, p99 {:.1} us per refresh ({n} refreshes, {} bytes encoded)",
+        us(times[n / 2]),
+        us(times[n * 99 / 100]),
+        host.bytes.borrow()
+    );
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let trivial = "fn on_refresh(action) { send_characters([action.sender], action.channel_id, action.sender); }\n";
+    measure("host overhead (trivial handler)", trivial, &[])?;
+    let tutorial = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/service.rhai"),
+    )?;
+    measure(
+        "tutorial handler, 100 members",
+        &tutorial,
+        &[
+            ("before_channel_init", vec![]),
+            ("on_channel_checkin", vec!["ch".into()]),
+        ],
+    )?;
+    Ok(())
+}
