@@ -3,74 +3,16 @@
 
 mod sandbox_support;
 
-use moobius_host::sandbox::{Sandbox, SandboxControl};
-use sandbox_support::{keys, start, Api, Ws, DEADLINE};
+use sandbox_support::{keys, Served, Ws, DEADLINE};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
 /// A signed-in service account with one service bound to a fresh channel.
-struct World {
-    sandbox: Sandbox,
-    control: SandboxControl,
-    api: Api,
-    token: String,
-    service_id: String,
-    channel_id: String,
-}
+/// A sandbox with a service created and bound to a channel.
+type World = Served;
 
 async fn world() -> World {
-    let sandbox = start().await;
-    let control = sandbox.control();
-    let api = Api::new(&sandbox.http_url());
-    let token = api.sign_in("service@example.com", "pw").await;
-    let service_id = api.ok("POST", "/service/create", &token, None).await["service_id"]
-        .as_str()
-        .expect("service id")
-        .to_string();
-    let channel_id = control.create_channel("lobby");
-    api.ok(
-        "POST",
-        "/service/bind",
-        &token,
-        Some(json!({"channel_id": channel_id, "service_id": service_id})),
-    )
-    .await;
-    World {
-        sandbox,
-        control,
-        api,
-        token,
-        service_id,
-        channel_id,
-    }
-}
-
-impl World {
-    /// Connects and logs in as the service; waits for the login's ack.
-    async fn service_ws(&self) -> Ws {
-        let mut ws = Ws::connect(&self.sandbox.ws_url()).await;
-        ws.send(
-            json!({"type": "service_login", "request_id": "login-1", "auth_origin": "cognito",
-                       "access_token": self.token, "service_id": self.service_id}),
-        )
-        .await;
-        let ack = ws.ack_of("login-1").await;
-        assert_eq!(ack["body"]["status"], true);
-        ws
-    }
-
-    async fn group(&self, ids: &[&str]) -> String {
-        let data = self
-            .api
-            .ok(
-                "POST",
-                "/service/group/create",
-                &self.token,
-                Some(json!({"group_id": "", "characters": ids})),
-            )
-            .await;
-        data.as_str().expect("group id").to_string()
-    }
+    Served::start().await
 }
 
 #[tokio::test]
