@@ -9,6 +9,7 @@
 //! list sends nothing, as in the SDK.
 
 use super::progress::HostProgress;
+use crate::platform::groups::IdList;
 use crate::platform::{GroupCache, HttpApi, OutFrame, PlatformError, Uploader, WsLink};
 use crate::protocol::http::GroupEntry;
 use crate::protocol::outbound::{self, OutMessage, UpdateKind};
@@ -148,6 +149,7 @@ impl Outbox {
                 characters,
                 recipients,
             } => {
+                let (recipients, characters) = (IdList::from(recipients), IdList::from(characters));
                 let (r, c) = futures_util::future::try_join(
                     self.groups.group_id(&recipients),
                     self.groups.group_id(&characters),
@@ -174,7 +176,7 @@ impl Outbox {
                         }
                     }
                 }
-                let r = self.groups.group_id(&recipients).await?;
+                let r = self.groups.group_id(&recipients.into()).await?;
                 let key = view_key(&channel_id, kind.subtype(), &r);
                 let text = outbound::update(
                     &request_id,
@@ -238,7 +240,7 @@ impl Outbox {
             }
             m.content.insert("path".into(), Value::String(url));
         }
-        let r = self.groups.group_id(&m.recipients).await?;
+        let r = self.groups.group_id(&m.recipients.into()).await?;
         let content = Value::Object(m.content);
         let out = OutMessage {
             channel_id: &m.channel_id,

@@ -7,8 +7,14 @@
 //! outbox pipelines them), so the cache holds the *pending* creation too:
 //! two events needing the same new list wait for one HTTP call. A failed
 //! creation is retried with back-off, then forgotten so a later event can try
-//! again. Unlike the SDK, the key separator cannot occur in an id, and a
-//! group id is never confused with a list.
+//! again. Unlike the SDK, ids cannot run together in a key, and a group id is
+//! never confused with a list.
+//!
+//! A key is a 128-bit digest of the list (XXH3-128 under a secret drawn at
+//! start-up), not the list itself: a per-member view of a 1,000-member
+//! channel is a 37 KB list, and keeping and SipHashing those as keys cost
+//! more than the rest of the host. Two lists share a key with probability
+//! 2^-128, and without the secret no input can aim at a collision.
 
 use super::{HttpApi, PlatformError};
 use crate::protocol::http::GroupEntry;
@@ -17,26 +23,30 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use xxhash_rust::xxh3::Xxh3Builder;
 
 type Pending = Shared<BoxFuture<'static, Result<String, String>>>;
 
+/// An ordered list of ids, shared between the event that made it and the
+/// creation request that may outlive that event's wait.
+pub type IdList = Arc<[String]>;
+
 const TRIES: u32 = 8;
-/// Bytes of list keys the cache may hold. Large channels make many large,
-/// distinct lists (a per-member view of 1,000 members is a 37 KB key); past
-/// this budget the cache starts over, which only costs group re-creations.
-const KEY_BUDGET: usize = 32 << 20;
+/// Lists the cache remembers. Large channels make many large, distinct,
+/// short-lived lists (every join changes every member's view); past this the
+/// cache starts over, which only costs group re-creations.
+const MAX_ENTRIES: usize = 200_000;
 const RETRY_DELAY: Duration = Duration::from_millis(25);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ListKey(u128);
 
 pub struct GroupCache {
     http: Arc<HttpApi>,
-    by_key: Mutex<HashMap<String, Pending>>,
-    key_bytes: std::sync::atomic::AtomicUsize,
+    hasher: Xxh3Builder,
+    by_key: Mutex<HashMap<ListKey, Pending>>,
     hits: AtomicU64,
     misses: AtomicU64,
-}
-
-fn key(ids: &[String]) -> String {
-    ids.join("\u{1f}")
 }
 
 /// An already-resolved entry (polled once, so `peek` sees its value).
@@ -50,16 +60,34 @@ impl GroupCache {
     pub fn new(http: Arc<HttpApi>) -> Self {
         GroupCache {
             http,
+            hasher: {
+                // XXH3's secret size (the crate does not export the constant).
+                let mut secret = [0u8; 192];
+                rand::fill(&mut secret[..]);
+                Xxh3Builder::new()
+                    .with_seed(rand::random())
+                    .with_secret(secret)
+            },
             by_key: Mutex::new(HashMap::new()),
-            key_bytes: std::sync::atomic::AtomicUsize::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
     }
 
+    /// Every id is followed by 0xFF, a byte UTF-8 never contains, so the ids
+    /// of a list cannot run together (`["a_b", "c"]` is not `["a", "b_c"]`).
+    fn key(&self, ids: &[String]) -> ListKey {
+        let mut h = self.hasher.build();
+        for id in ids {
+            h.update(id.as_bytes());
+            h.update(&[0xFF]);
+        }
+        ListKey(h.digest128())
+    }
+
     /// The group id for `ids`, creating the group on the platform on a miss.
-    pub async fn group_id(&self, ids: &[String]) -> Result<String, PlatformError> {
-        let k = key(ids);
+    pub async fn group_id(&self, ids: &IdList) -> Result<String, PlatformError> {
+        let k = self.key(ids);
         let pending = {
             let mut map = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
             match map.get(&k) {
@@ -69,17 +97,12 @@ impl GroupCache {
                 }
                 None => {
                     self.misses.fetch_add(1, Ordering::Relaxed);
-                    if self.key_bytes.fetch_add(k.len(), Ordering::Relaxed) + k.len() > KEY_BUDGET {
-                        tracing::debug!(
-                            entries = map.len(),
-                            "group cache over its budget; starting over"
-                        );
+                    if map.len() >= MAX_ENTRIES {
+                        tracing::debug!(entries = map.len(), "group cache full; starting over");
                         map.clear();
-                        self.key_bytes.store(k.len(), Ordering::Relaxed);
                     }
-                    let (http, list) = (self.http.clone(), ids.to_vec());
-                    let p = create(http, list).boxed().shared();
-                    map.insert(k.clone(), p.clone());
+                    let p = create(self.http.clone(), ids.clone()).boxed().shared();
+                    map.insert(k, p.clone());
                     p
                 }
             }
@@ -101,8 +124,9 @@ impl GroupCache {
 
     /// The cached id for `ids`, if its creation is done (no network).
     pub fn cached(&self, ids: &[String]) -> Option<String> {
+        let k = self.key(ids);
         let map = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&key(ids))
+        map.get(&k)
             .and_then(|p| p.peek().cloned())
             .and_then(Result::ok)
     }
@@ -110,10 +134,13 @@ impl GroupCache {
     /// Adds groups the platform already knows (start-up prefetch), so lists
     /// seen in a previous run reuse their groups.
     pub fn seed(&self, groups: impl IntoIterator<Item = GroupEntry>) {
+        let keyed: Vec<(ListKey, String)> = groups
+            .into_iter()
+            .map(|g| (self.key(&g.characters), g.group_id))
+            .collect();
         let mut map = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
-        for g in groups {
-            map.entry(key(&g.characters))
-                .or_insert_with(|| ready(g.group_id));
+        for (k, id) in keyed {
+            map.entry(k).or_insert_with(|| ready(id));
         }
     }
 
@@ -126,7 +153,7 @@ impl GroupCache {
     }
 }
 
-async fn create(http: Arc<HttpApi>, ids: Vec<String>) -> Result<String, String> {
+async fn create(http: Arc<HttpApi>, ids: IdList) -> Result<String, String> {
     let mut delay = RETRY_DELAY;
     let mut tries = 1;
     loop {
@@ -151,13 +178,14 @@ mod tests {
     #[tokio::test]
     async fn key_keeps_order_and_cannot_collide_on_underscores() {
         let http = Arc::new(HttpApi::new("http://127.0.0.1:9/", "a@b", Secret::new("p")).unwrap());
-        let a = vec!["a_b".to_string(), "c".to_string()];
+        let a: IdList = vec!["a_b".to_string(), "c".to_string()].into();
         let b = vec!["a".to_string(), "b_c".to_string()];
-        assert_ne!(key(&a), key(&b));
         let c = GroupCache::new(http);
+        assert_ne!(c.key(&a), c.key(&b));
+        assert_eq!(c.key(&a), c.key(&["a_b".to_string(), "c".to_string()]));
         c.seed([GroupEntry {
             group_id: "g1".into(),
-            characters: a.clone(),
+            characters: a.to_vec(),
         }]);
         assert_eq!(c.cached(&a).as_deref(), Some("g1"));
         assert_eq!(c.group_id(&a).await.unwrap(), "g1");

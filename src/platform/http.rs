@@ -7,7 +7,8 @@
 use super::PlatformError;
 use crate::config::Secret;
 use crate::protocol::http::{
-    AuthData, CharacterContext, CharacterObject, Envelope, GroupEntry, ServiceEntry, UploadTarget,
+    AuthData, CharacterContext, CharacterObject, Envelope, GroupEntry, NewGroup, ServiceEntry,
+    UploadTarget,
 };
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -75,16 +76,16 @@ impl HttpApi {
 
     /// One authenticated call; a rejected token is renewed by signing in
     /// again, and the call is made once more.
-    async fn call(
+    async fn call<B: serde::Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, &str)],
-        body: Option<Value>,
+        body: Option<&B>,
         auth: bool,
     ) -> Result<Value, PlatformError> {
         match self
-            .call_once(method.clone(), path, query, body.clone(), auth)
+            .call_once(method.clone(), path, query, body, auth)
             .await
         {
             Err(PlatformError::Rejected { detail, .. }) if auth && is_auth_failure(&detail) => {
@@ -96,12 +97,12 @@ impl HttpApi {
         }
     }
 
-    async fn call_once(
+    async fn call_once<B: serde::Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, &str)],
-        body: Option<Value>,
+        body: Option<&B>,
         auth: bool,
     ) -> Result<Value, PlatformError> {
         let what = format!("{method} {path}");
@@ -120,7 +121,7 @@ impl HttpApi {
                 .header("Auth-Origin", "cognito");
         }
         if let Some(body) = body {
-            req = req.json(&body);
+            req = req.json(body);
         }
         let resp = req.send().await.map_err(|e| PlatformError::Transport {
             what: what.clone(),
@@ -157,7 +158,7 @@ impl HttpApi {
     pub async fn sign_in(&self) -> Result<(), PlatformError> {
         let body = json!({"username": self.email, "password": self.password.expose()});
         let data = self
-            .call_once(Method::POST, "/auth/sign_in", &[], Some(body), false)
+            .call_once(Method::POST, "/auth/sign_in", &[], Some(&body), false)
             .await?;
         let auth: AuthData = Self::parse("POST /auth/sign_in", data)?;
         let result = auth.authentication_result;
@@ -178,7 +179,7 @@ impl HttpApi {
             .unwrap_or_default();
         let body = json!({"username": self.email, "refresh_token": refresh.expose()});
         let data = self
-            .call_once(Method::POST, "/auth/refresh", &[], Some(body), false)
+            .call_once(Method::POST, "/auth/refresh", &[], Some(&body), false)
             .await?;
         let auth: AuthData = Self::parse("POST /auth/refresh", data)?;
         if let Ok(mut t) = self.tokens.write() {
@@ -193,7 +194,7 @@ impl HttpApi {
                 Method::POST,
                 "/service/create",
                 &[],
-                Some(json!({"description": description})),
+                Some(&json!({"description": description})),
                 true,
             )
             .await?;
@@ -212,7 +213,9 @@ impl HttpApi {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<T, PlatformError> {
-        let data = self.call(Method::GET, path, query, None, true).await?;
+        let data = self
+            .call(Method::GET, path, query, None::<&Value>, true)
+            .await?;
         Self::parse(&format!("GET {path}"), data)
     }
 
@@ -224,7 +227,7 @@ impl HttpApi {
     pub async fn bind(&self, channel_id: &str, service_id: &str) -> Result<bool, PlatformError> {
         let body = json!({"channel_id": channel_id, "service_id": service_id});
         match self
-            .call(Method::POST, "/service/bind", &[], Some(body), true)
+            .call(Method::POST, "/service/bind", &[], Some(&body), true)
             .await
         {
             Ok(_) => Ok(true),
@@ -238,7 +241,7 @@ impl HttpApi {
 
     pub async fn unbind(&self, channel_id: &str, service_id: &str) -> Result<(), PlatformError> {
         let body = json!({"channel_id": channel_id, "service_id": service_id});
-        self.call(Method::POST, "/service/unbind", &[], Some(body), true)
+        self.call(Method::POST, "/service/unbind", &[], Some(&body), true)
             .await
             .map(drop)
     }
@@ -255,7 +258,7 @@ impl HttpApi {
                 Method::GET,
                 "/channel/character_list",
                 &[("channel_id", channel_id), ("service_id", service_id)],
-                None,
+                None::<&Value>,
                 true,
             )
             .await?;
@@ -272,7 +275,7 @@ impl HttpApi {
                 Method::POST,
                 "/character/fetch_profile",
                 &[],
-                Some(json!({"character_list": ids})),
+                Some(&json!({"character_list": ids})),
                 true,
             )
             .await?;
@@ -298,7 +301,7 @@ impl HttpApi {
                 Method::POST,
                 "/service/character/create",
                 &[],
-                Some(body),
+                Some(&body),
                 true,
             )
             .await?;
@@ -307,9 +310,18 @@ impl HttpApi {
 
     /// `POST /service/group/create`: `data` itself is the new group id.
     pub async fn create_service_group(&self, ids: &[String]) -> Result<String, PlatformError> {
-        let body = json!({"group_id": "", "characters": ids});
+        let body = NewGroup {
+            group_id: "",
+            characters: ids,
+        };
         let data = self
-            .call(Method::POST, "/service/group/create", &[], Some(body), true)
+            .call(
+                Method::POST,
+                "/service/group/create",
+                &[],
+                Some(&body),
+                true,
+            )
             .await?;
         match data {
             Value::String(id) => Ok(id),
@@ -330,7 +342,7 @@ impl HttpApi {
                 Method::GET,
                 "/user/group/list",
                 &[("channel_id", channel_id), ("service_id", service_id)],
-                None,
+                None::<&Value>,
                 true,
             )
             .await?;
@@ -356,7 +368,7 @@ impl HttpApi {
                     ("channel_id", channel_id),
                     ("user_id", user_id),
                 ],
-                None,
+                None::<&Value>,
                 true,
             )
             .await?;
@@ -378,14 +390,14 @@ impl HttpApi {
             Method::POST,
             "/service/character/update",
             &[],
-            Some(body),
+            Some(&body),
             true,
         )
         .await
     }
 
     pub async fn channel_list(&self) -> Result<Value, PlatformError> {
-        self.call(Method::GET, "/channel/list", &[], None, true)
+        self.call(Method::GET, "/channel/list", &[], None::<&Value>, true)
             .await
     }
 
@@ -397,7 +409,7 @@ impl HttpApi {
     ) -> Result<String, PlatformError> {
         let body = json!({"channel_name": name, "context": {"channel_description": description}});
         let data = self
-            .call(Method::POST, "/channel/create", &[], Some(body), true)
+            .call(Method::POST, "/channel/create", &[], Some(&body), true)
             .await?;
         data.get("channel_id")
             .and_then(Value::as_str)
@@ -424,7 +436,7 @@ impl HttpApi {
                 ("limit", &limit),
                 ("before", "null"),
             ],
-            Some(body),
+            Some(&body),
             true,
         )
         .await

@@ -89,6 +89,14 @@ pub struct ServiceEntry {
     pub channel_ids: Vec<String>,
 }
 
+/// The body of `POST /service/group/create`, borrowed: a 1,000-id list is
+/// encoded straight from the caller's slice.
+#[derive(Debug, Serialize)]
+pub struct NewGroup<'a> {
+    pub group_id: &'a str,
+    pub characters: &'a [String],
+}
+
 /// One entry of `GET /user/group/list`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct GroupEntry {

@@ -14,42 +14,43 @@ use serde_json::{json, Map, Value};
 
 use super::hub::Outgoing;
 use super::shared::World;
-use super::state::new_id;
+use super::state::{new_id, unique, IdList};
 use super::upward::{now_ms, MAX_HISTORY};
 use super::view::{as_list, ReceivedMessage, ViewChange, ViewChannelInfo};
 
 /// Expands a `recipients` or `content.characters` value: a group id, or
 /// (leniently) a list of ids. Duplicates are removed, order is kept.
-fn expand(world: &World, value: Option<&Value>) -> Option<Vec<String>> {
+fn expand(world: &World, value: Option<&Value>) -> Option<IdList> {
     let Some(value) = value else {
         tracing::warn!("service frame lacks a group field (recipients or content.characters)");
         return None;
     };
-    let ids = match value {
-        Value::String(group_id) => match world.state.expand_group(group_id) {
-            Ok(ids) => ids,
+    match value {
+        Value::String(group_id) => match world.state.expand_group_unique(group_id) {
+            Ok(ids) => Some(ids),
             Err(err) => {
                 tracing::warn!(%err, "service frame names an unknown group");
-                return None;
+                None
             }
         },
-        Value::Array(items) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect(),
+        Value::Array(items) => {
+            let ids: IdList = items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect();
+            Some(unique(&ids))
+        }
         other => {
             tracing::warn!(value = %other, "group field is neither a group id nor a list");
-            return None;
+            None
         }
-    };
-    let mut seen = HashSet::new();
-    Some(
-        ids.into_iter()
-            .filter(|id| seen.insert(id.clone()))
-            .collect(),
-    )
+    }
 }
+
+/// Up to this many recipients, membership is checked by scanning the member
+/// list: per-member views (one recipient each) then cost no set building.
+const SCAN_RECIPIENTS: usize = 8;
 
 impl World {
     /// Handles one downward frame from `service_id`'s connection.
@@ -214,18 +215,30 @@ impl World {
         change: &ViewChange,
         frame: &Value,
     ) {
-        let members: HashSet<String> = match self.state.channel(channel_id) {
-            Ok(channel) => channel.members.iter().cloned().collect(),
+        let members: Vec<&String> = match self.state.channel(channel_id) {
+            Ok(channel) if recipients.len() <= SCAN_RECIPIENTS => recipients
+                .iter()
+                .filter(|id| channel.members.contains(id))
+                .collect(),
+            Ok(channel) => {
+                let set: HashSet<&str> = channel.members.iter().map(String::as_str).collect();
+                recipients
+                    .iter()
+                    .filter(|id| set.contains(id.as_str()))
+                    .collect()
+            }
             Err(_) => return,
         };
+        if members.len() < recipients.len() {
+            tracing::debug!(
+                channel_id,
+                skipped = recipients.len() - members.len(),
+                "recipients that are not members skipped"
+            );
+        }
         let mut text: Option<String> = None;
-        let mut reached = 0usize;
-        for user_id in recipients {
-            if !members.contains(user_id) {
-                tracing::debug!(user_id, channel_id, "recipient is not a member; skipped");
-                continue;
-            }
-            reached += 1;
+        let reached = members.len();
+        for user_id in members {
             let event = self
                 .state
                 .apply_view_change(user_id, channel_id, change.clone());

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::state::{Channel, State};
+use super::state::{Channel, IdList, State};
 
 /// Messages kept per view; older ones are dropped first.
 pub const MAX_VIEW_MESSAGES: usize = 1000;
@@ -97,7 +97,7 @@ pub struct ReceivedMessage {
 /// What one user received in one channel (the stored form of a `View`).
 #[derive(Debug, Clone, Default)]
 pub struct Received {
-    character_ids: Vec<String>,
+    character_ids: IdList,
     buttons: Vec<Value>,
     canvas: Vec<Value>,
     menu: Vec<Value>,
@@ -110,7 +110,7 @@ pub struct Received {
 /// One change to a view, already resolved to plain data.
 #[derive(Debug, Clone)]
 pub enum ViewChange {
-    Characters(Vec<String>),
+    Characters(IdList),
     Buttons(Vec<Value>),
     Canvas(Vec<Value>),
     Menu(Vec<Value>),

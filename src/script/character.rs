@@ -2,8 +2,13 @@
 //! `fetch_character_profile` return. Anywhere an id is expected a character
 //! is accepted too, and a character equals its own id, so lists that mix
 //! characters and ids (`[this.meow] + members`) work with `index_of`.
+//!
+//! `index_of`, `contains` and `in` with an id or a character are native here:
+//! Rhai's generic versions call `==` through function resolution once per
+//! element, which made a 1,000-member view cost more than everything else
+//! the host does for it.
 
-use rhai::{Dynamic, Engine, ImmutableString};
+use rhai::{Array, Dynamic, Engine, ImmutableString, INT};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Character {
@@ -26,7 +31,42 @@ fn opt(s: &Option<String>) -> Dynamic {
     }
 }
 
+/// Whether a list element is `id` or the character with that id, exactly as
+/// `==` decides (values of other types are never equal to an id).
+fn is_id(value: &Dynamic, id: &str) -> bool {
+    if let Some(s) = value.read_lock::<ImmutableString>() {
+        return s.as_str() == id;
+    }
+    value
+        .read_lock::<Character>()
+        .is_some_and(|c| c.character_id == id)
+}
+
+fn position(list: &Array, id: &str) -> INT {
+    list.iter()
+        .position(|v| is_id(v, id))
+        .and_then(|i| INT::try_from(i).ok())
+        .unwrap_or(-1)
+}
+
+fn register_lookups(engine: &mut Engine) {
+    engine
+        .register_fn("index_of", |list: &mut Array, id: ImmutableString| {
+            position(list, &id)
+        })
+        .register_fn("index_of", |list: &mut Array, c: Character| {
+            position(list, &c.character_id)
+        })
+        .register_fn("contains", |list: &mut Array, id: ImmutableString| {
+            position(list, &id) >= 0
+        })
+        .register_fn("contains", |list: &mut Array, c: Character| {
+            position(list, &c.character_id) >= 0
+        });
+}
+
 pub(super) fn register(engine: &mut Engine) {
+    register_lookups(engine);
     engine
         .register_type_with_name::<Character>("Character")
         .register_get("character_id", |c: &mut Character| c.character_id.clone())
@@ -54,4 +94,46 @@ pub(super) fn register(engine: &mut Engine) {
         .register_fn("!=", |a: ImmutableString, b: Character| {
             a.as_str() != b.character_id
         });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        let mut engine = Engine::new();
+        register(&mut engine);
+        engine
+            .register_fn("meow", || Character {
+                character_id: "m".into(),
+                name: "Meow".into(),
+                avatar: None,
+                description: None,
+            })
+            .register_fn("cat", |id: ImmutableString| Character {
+                character_id: id.to_string(),
+                name: "Cat".into(),
+                avatar: None,
+                description: None,
+            });
+        engine
+    }
+
+    #[test]
+    fn lookups_match_ids_and_characters_like_equality_does() {
+        let engine = engine();
+        let got: Array = engine
+            .eval(
+                r#"let l = [meow(), "a", 1, "b", "m"];
+                [l.index_of("b"), l.index_of("m"), l.index_of(meow()), l.index_of(cat("a")),
+                 l.index_of("z"), l.index_of(1), "a" in l, "z" in l, cat("b") in l,
+                 l.contains("m"), [].index_of("a")]"#,
+            )
+            .expect("script runs");
+        let got: Vec<String> = got.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            ["3", "0", "0", "1", "-1", "2", "true", "false", "true", "true", "-1"]
+        );
+    }
 }

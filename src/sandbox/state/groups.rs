@@ -1,15 +1,32 @@
 //! Group ids (an ordered list of character ids behind an opaque handle),
 //! upload keys, and request and frame counters.
 
-use super::{new_id, FrameStats, Group, State, StateError};
+use std::collections::HashSet;
+
+use super::{new_id, FrameStats, Group, IdList, State, StateError};
+
+/// `ids` without repeats, first occurrence kept; shares `ids` if it has none.
+pub fn unique(ids: &IdList) -> IdList {
+    let mut seen = HashSet::with_capacity(ids.len());
+    if ids.iter().all(|id| seen.insert(id.as_str())) {
+        return ids.clone();
+    }
+    let mut seen = HashSet::with_capacity(ids.len());
+    ids.iter()
+        .filter(|id| seen.insert(id.as_str()))
+        .cloned()
+        .collect()
+}
 
 impl State {
     /// Registers a new group and counts it.
     pub fn create_group(&mut self, characters: Vec<String>, channel_id: Option<String>) -> String {
         let group_id = new_id();
+        let characters: IdList = characters.into();
         self.groups.insert(
             group_id.clone(),
             Group {
+                unique: unique(&characters),
                 characters,
                 channel_id,
             },
@@ -20,18 +37,34 @@ impl State {
     }
 
     /// The ids behind a group id; `"service"` is the empty group.
-    pub fn expand_group(&self, group_id: &str) -> Result<Vec<String>, StateError> {
+    pub fn expand_group(&self, group_id: &str) -> Result<IdList, StateError> {
+        self.group(group_id).map(|g| g.characters.clone())
+    }
+
+    /// The ids a frame naming `group_id` reaches: duplicates removed.
+    pub fn expand_group_unique(&self, group_id: &str) -> Result<IdList, StateError> {
+        self.group(group_id).map(|g| g.unique.clone())
+    }
+
+    fn group(&self, group_id: &str) -> Result<&Group, StateError> {
+        static EMPTY: std::sync::OnceLock<Group> = std::sync::OnceLock::new();
         if group_id == "service" {
-            return Ok(Vec::new());
+            return Ok(EMPTY.get_or_init(|| {
+                let none: IdList = Vec::new().into();
+                Group {
+                    characters: none.clone(),
+                    unique: none,
+                    channel_id: None,
+                }
+            }));
         }
         self.groups
             .get(group_id)
-            .map(|g| g.characters.clone())
             .ok_or_else(|| StateError::UnknownGroup(group_id.to_string()))
     }
 
     /// `(group_id, characters)` of the groups created for a channel.
-    pub fn groups_of_channel(&self, channel_id: &str) -> Vec<(String, Vec<String>)> {
+    pub fn groups_of_channel(&self, channel_id: &str) -> Vec<(String, IdList)> {
         self.group_order
             .iter()
             .filter_map(|id| self.groups.get(id).map(|g| (id, g)))

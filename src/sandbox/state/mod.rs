@@ -17,6 +17,7 @@ use super::view::{Received, DEFAULT_CHANNEL_TYPE};
 mod accounts;
 mod dedup;
 mod groups;
+pub use groups::unique;
 mod services;
 
 /// A rule of the platform was broken, or an id is unknown.
@@ -86,9 +87,17 @@ pub struct Channel {
 /// An ordered list of character ids behind a group id.
 #[derive(Debug, Clone)]
 pub struct Group {
-    pub characters: Vec<String>,
+    /// As created: order and duplicates kept (what the lookup endpoints say).
+    pub characters: IdList,
+    /// Duplicates removed, order kept (what a frame naming the group reaches);
+    /// the same allocation as `characters` when there were none.
+    pub unique: IdList,
     pub channel_id: Option<String>,
 }
+
+/// A shared, immutable list of ids: a 1,000-member list travels from a group
+/// to every view that shows it without copying its strings.
+pub type IdList = std::sync::Arc<[String]>;
 
 /// A member as the control API reports it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -282,12 +291,18 @@ mod tests {
 
         let group = state.create_group(vec!["x".into(), "y".into()], None);
         assert_eq!(
-            state.expand_group(&group),
+            state.expand_group(&group).map(|ids| ids.to_vec()),
             Ok(vec!["x".to_string(), "y".to_string()])
         );
-        assert_eq!(state.expand_group("service"), Ok(Vec::new()));
+        assert_eq!(state.expand_group("service").map(|ids| ids.len()), Ok(0));
+        let twice = state.create_group(vec!["x".into(), "y".into(), "x".into()], None);
+        assert_eq!(state.expand_group(&twice).map(|ids| ids.len()), Ok(3));
+        assert_eq!(
+            state.expand_group_unique(&twice).map(|ids| ids.to_vec()),
+            Ok(vec!["x".to_string(), "y".to_string()])
+        );
         assert!(state.expand_group("nope").is_err());
-        assert_eq!(state.stats.groups_created, 1);
+        assert_eq!(state.stats.groups_created, 2);
     }
 
     #[test]

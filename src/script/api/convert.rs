@@ -15,15 +15,16 @@ pub fn script_error(msg: impl Into<String>) -> Box<EvalAltResult> {
 /// The id in a value: an id string, a `Character`, or a map with `character_id`.
 pub fn id_of(value: &Dynamic) -> Option<String> {
     if let Some(s) = value.read_lock::<ImmutableString>() {
-        return Some(s.to_string());
+        return Some(s.as_str().to_owned());
     }
     if let Some(c) = value.read_lock::<Character>() {
         return Some(c.character_id.clone());
     }
     if let Some(m) = value.read_lock::<Map>() {
-        return m
-            .get("character_id")
-            .and_then(|v| v.read_lock::<ImmutableString>().map(|s| s.to_string()));
+        return m.get("character_id").and_then(|v| {
+            v.read_lock::<ImmutableString>()
+                .map(|s| s.as_str().to_owned())
+        });
     }
     None
 }
