@@ -6,7 +6,7 @@
 //!
 //! `cargo run --release --example host_overhead`
 
-use moobius_host::protocol::{inbound, outbound, Inbound};
+use moobius_host::protocol::{inbound, outbound, IdList, Inbound};
 use moobius_host::script::{Character, CompileOptions, HostApi, ServiceScript};
 use rhai::{Dynamic, Map};
 use std::cell::RefCell;
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 /// the sockets: the group-cache lookup (a hit) and the frame encoding.
 struct Local {
     members: Vec<String>,
-    groups: RefCell<HashMap<String, String>>,
+    groups: RefCell<HashMap<IdList, String>>,
     bytes: RefCell<usize>,
 }
 
@@ -29,14 +29,16 @@ impl HostApi for Local {
     fn send_characters(
         &self,
         channel_id: &str,
-        characters: Vec<String>,
-        recipients: Vec<String>,
+        characters: IdList,
+        recipients: IdList,
     ) -> Result<(), String> {
         let mut groups = self.groups.borrow_mut();
-        let mut group = |ids: &[String]| {
-            let key = ids.join("\u{1f}");
+        let mut group = |ids: &IdList| {
             let n = groups.len();
-            groups.entry(key).or_insert_with(|| format!("g{n}")).clone()
+            groups
+                .entry(ids.clone())
+                .or_insert_with(|| format!("g{n}"))
+                .clone()
         };
         let (r, c) = (group(&recipients), group(&characters));
         let frame = outbound::update_characters("r", "service", channel_id, &r, &c);

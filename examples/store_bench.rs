@@ -8,6 +8,7 @@
 //! loopback port for the run (skipped when there is none). Not a test:
 //! figures depend on the machine and its disk.
 
+use moobius_host::protocol::IdList;
 use moobius_host::script::{Character, CompileOptions, HostApi, KeyValue, ServiceScript};
 use moobius_host::store::{parse_db_config, Stores};
 use std::process::{Command, Stdio};
@@ -20,7 +21,7 @@ impl HostApi for Host {
     fn member_ids(&self, _: &str) -> Result<Vec<String>, String> {
         Ok(vec![])
     }
-    fn send_characters(&self, _: &str, _: Vec<String>, _: Vec<String>) -> Result<(), String> {
+    fn send_characters(&self, _: &str, _: IdList, _: IdList) -> Result<(), String> {
         Ok(())
     }
     fn create_agent(&self, _: &str, _: &str, _: &str) -> Result<Character, String> {

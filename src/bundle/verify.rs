@@ -6,6 +6,7 @@
 //! every call: compiling calls nothing, so this proves no network is needed.
 
 use super::{unpack, BundleError, BundleLimits, Manifest};
+use crate::protocol::IdList;
 use crate::script::{Character, CompileOptions, Diagnostic, HostApi, ServiceScript};
 use std::path::Path;
 use std::rc::Rc;
@@ -19,7 +20,7 @@ impl HostApi for NoHost {
     fn member_ids(&self, _: &str) -> Result<Vec<String>, String> {
         Err(NO_HOST.into())
     }
-    fn send_characters(&self, _: &str, _: Vec<String>, _: Vec<String>) -> Result<(), String> {
+    fn send_characters(&self, _: &str, _: IdList, _: IdList) -> Result<(), String> {
         Err(NO_HOST.into())
     }
     fn create_agent(&self, _: &str, _: &str, _: &str) -> Result<Character, String> {

@@ -12,6 +12,7 @@ use crate::platform::upload::is_url;
 use crate::platform::{HttpApi, PlatformError, Uploader};
 use crate::protocol::http::{CharacterContext, CharacterObject};
 use crate::protocol::outbound::UpdateKind;
+use crate::protocol::IdList;
 use crate::script::{Character, Downloaded, HostApi, OutgoingMessage};
 use serde_json::Value;
 use std::cell::RefCell;
@@ -130,8 +131,8 @@ impl HostApi for HostBridge {
     fn send_characters(
         &self,
         channel_id: &str,
-        characters: Vec<String>,
-        recipients: Vec<String>,
+        characters: IdList,
+        recipients: IdList,
     ) -> Result<(), String> {
         self.queue(Downward::Characters {
             channel_id: channel_id.to_string(),
@@ -145,7 +146,7 @@ impl HostApi for HostBridge {
         kind: UpdateKind,
         channel_id: &str,
         content: Vec<Value>,
-        recipients: Vec<String>,
+        recipients: IdList,
     ) -> Result<(), String> {
         self.queue(Downward::Update {
             kind,

@@ -9,10 +9,10 @@
 //! list sends nothing, as in the SDK.
 
 use super::progress::HostProgress;
-use crate::platform::groups::IdList;
 use crate::platform::{GroupCache, HttpApi, OutFrame, PlatformError, Uploader, WsLink};
 use crate::protocol::http::GroupEntry;
 use crate::protocol::outbound::{self, OutMessage, UpdateKind};
+use crate::protocol::IdList;
 use crate::script::OutgoingMessage;
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -23,14 +23,14 @@ use tokio::sync::mpsc;
 pub enum Downward {
     Characters {
         channel_id: String,
-        characters: Vec<String>,
-        recipients: Vec<String>,
+        characters: IdList,
+        recipients: IdList,
     },
     Update {
         kind: UpdateKind,
         channel_id: String,
         content: Vec<Value>,
-        recipients: Vec<String>,
+        recipients: IdList,
     },
     /// A ChannelInfo record.
     ChannelInfo {
@@ -149,7 +149,6 @@ impl Outbox {
                 characters,
                 recipients,
             } => {
-                let (recipients, characters) = (IdList::from(recipients), IdList::from(characters));
                 let (r, c) = futures_util::future::try_join(
                     self.groups.group_id(&recipients),
                     self.groups.group_id(&characters),
@@ -176,7 +175,7 @@ impl Outbox {
                         }
                     }
                 }
-                let r = self.groups.group_id(&recipients.into()).await?;
+                let r = self.groups.group_id(&recipients).await?;
                 let key = view_key(&channel_id, kind.subtype(), &r);
                 let text = outbound::update(
                     &request_id,
@@ -240,7 +239,7 @@ impl Outbox {
             }
             m.content.insert("path".into(), Value::String(url));
         }
-        let r = self.groups.group_id(&m.recipients.into()).await?;
+        let r = self.groups.group_id(&m.recipients).await?;
         let content = Value::Object(m.content);
         let out = OutMessage {
             channel_id: &m.channel_id,

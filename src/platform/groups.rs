@@ -18,6 +18,7 @@
 
 use super::{HttpApi, PlatformError};
 use crate::protocol::http::GroupEntry;
+use crate::protocol::IdList;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,10 +27,6 @@ use std::time::Duration;
 use xxhash_rust::xxh3::Xxh3Builder;
 
 type Pending = Shared<BoxFuture<'static, Result<String, String>>>;
-
-/// An ordered list of ids, shared between the event that made it and the
-/// creation request that may outlive that event's wait.
-pub type IdList = Arc<[String]>;
 
 const TRIES: u32 = 8;
 /// Lists the cache remembers. Large channels make many large, distinct,
@@ -74,14 +71,16 @@ impl GroupCache {
         }
     }
 
-    /// Every id is followed by 0xFF, a byte UTF-8 never contains, so the ids
-    /// of a list cannot run together (`["a_b", "c"]` is not `["a", "b_c"]`).
-    fn key(&self, ids: &[String]) -> ListKey {
+    /// The ids' text and their end offsets: `["a_b", "c"]` and
+    /// `["a", "b_c"]` share the text but not the offsets.
+    fn key(&self, ids: &IdList) -> ListKey {
+        let (text, ends) = ids.parts();
         let mut h = self.hasher.build();
-        for id in ids {
-            h.update(id.as_bytes());
-            h.update(&[0xFF]);
+        h.update(&(ends.len() as u64).to_le_bytes());
+        for end in ends {
+            h.update(&(*end as u64).to_le_bytes());
         }
+        h.update(text.as_bytes());
         ListKey(h.digest128())
     }
 
@@ -123,7 +122,7 @@ impl GroupCache {
     }
 
     /// The cached id for `ids`, if its creation is done (no network).
-    pub fn cached(&self, ids: &[String]) -> Option<String> {
+    pub fn cached(&self, ids: &IdList) -> Option<String> {
         let k = self.key(ids);
         let map = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
         map.get(&k)
@@ -136,7 +135,7 @@ impl GroupCache {
     pub fn seed(&self, groups: impl IntoIterator<Item = GroupEntry>) {
         let keyed: Vec<(ListKey, String)> = groups
             .into_iter()
-            .map(|g| (self.key(&g.characters), g.group_id))
+            .map(|g| (self.key(&IdList::from(g.characters)), g.group_id))
             .collect();
         let mut map = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
         for (k, id) in keyed {
@@ -178,11 +177,14 @@ mod tests {
     #[tokio::test]
     async fn key_keeps_order_and_cannot_collide_on_underscores() {
         let http = Arc::new(HttpApi::new("http://127.0.0.1:9/", "a@b", Secret::new("p")).unwrap());
-        let a: IdList = vec!["a_b".to_string(), "c".to_string()].into();
-        let b = vec!["a".to_string(), "b_c".to_string()];
+        let a: IdList = ["a_b", "c"].into_iter().collect();
+        let b: IdList = ["a", "b_c"].into_iter().collect();
         let c = GroupCache::new(http);
         assert_ne!(c.key(&a), c.key(&b));
-        assert_eq!(c.key(&a), c.key(&["a_b".to_string(), "c".to_string()]));
+        assert_eq!(
+            c.key(&a),
+            c.key(&vec!["a_b".to_string(), "c".to_string()].into())
+        );
         c.seed([GroupEntry {
             group_id: "g1".into(),
             characters: a.to_vec(),
@@ -190,7 +192,7 @@ mod tests {
         assert_eq!(c.cached(&a).as_deref(), Some("g1"));
         assert_eq!(c.group_id(&a).await.unwrap(), "g1");
         assert_eq!(c.cached(&b), None);
-        let rev: Vec<String> = a.iter().rev().cloned().collect();
+        let rev: IdList = ["c", "a_b"].into_iter().collect();
         assert_eq!(c.cached(&rev), None);
     }
 }

@@ -10,6 +10,7 @@ use crate::protocol::http::{
     AuthData, CharacterContext, CharacterObject, Envelope, GroupEntry, NewGroup, ServiceEntry,
     UploadTarget,
 };
+use crate::protocol::IdList;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::sync::RwLock;
@@ -309,7 +310,7 @@ impl HttpApi {
     }
 
     /// `POST /service/group/create`: `data` itself is the new group id.
-    pub async fn create_service_group(&self, ids: &[String]) -> Result<String, PlatformError> {
+    pub async fn create_service_group(&self, ids: &IdList) -> Result<String, PlatformError> {
         let body = NewGroup {
             group_id: "",
             characters: ids,

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::IdList;
+
 /// Success codes of the envelope. The HTTP status is ignored by the SDK and by us.
 pub const CODE_OK: i64 = 10000;
 pub const CODE_NO_CONTENT: i64 = 204;
@@ -94,7 +96,7 @@ pub struct ServiceEntry {
 #[derive(Debug, Serialize)]
 pub struct NewGroup<'a> {
     pub group_id: &'a str,
-    pub characters: &'a [String],
+    pub characters: &'a IdList,
 }
 
 /// One entry of `GET /user/group/list`.

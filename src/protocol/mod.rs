@@ -7,8 +7,10 @@
 //! body makes the SDK drop the frame.
 
 pub mod http;
+pub mod ids;
 pub mod inbound;
 pub mod outbound;
 
 pub use http::{CharacterContext, CharacterObject, Envelope};
+pub use ids::IdList;
 pub use inbound::{Click, DecodeError, Inbound, MessageUp, SimpleAction};

@@ -5,6 +5,7 @@
 
 use super::api::HostApi;
 use super::{lint, snippet, Character, CompileOptions, Diagnostic, ServiceScript};
+use crate::protocol::IdList;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -41,7 +42,7 @@ impl HostApi for NoHost {
     fn member_ids(&self, _: &str) -> Result<Vec<String>, String> {
         Err("not available in check".into())
     }
-    fn send_characters(&self, _: &str, _: Vec<String>, _: Vec<String>) -> Result<(), String> {
+    fn send_characters(&self, _: &str, _: IdList, _: IdList) -> Result<(), String> {
         Err("not available in check".into())
     }
     fn create_agent(&self, _: &str, _: &str, _: &str) -> Result<Character, String> {

@@ -4,6 +4,7 @@
 //! end-to-end tests in `tests/` use the real sandbox.
 
 use super::*;
+use crate::protocol::IdList;
 use rhai::Dynamic;
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -19,8 +20,8 @@ impl HostApi for Recorder {
     fn member_ids(&self, _: &str) -> Result<Vec<String>, String> {
         Ok(self.members.borrow().clone())
     }
-    fn send_characters(&self, _: &str, c: Vec<String>, r: Vec<String>) -> Result<(), String> {
-        self.sent.borrow_mut().push((c, r));
+    fn send_characters(&self, _: &str, c: IdList, r: IdList) -> Result<(), String> {
+        self.sent.borrow_mut().push((c.to_vec(), r.to_vec()));
         Ok(())
     }
     fn create_agent(&self, name: &str, _: &str, d: &str) -> Result<Character, String> {

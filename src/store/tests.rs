@@ -3,6 +3,7 @@
 //! Rhai surface (indexing, chained updates, errors) behaves as documented.
 
 use super::*;
+use crate::protocol::IdList;
 use crate::script::{Character, CompileOptions, HostApi, KeyValue, ServiceScript};
 use std::rc::Rc;
 
@@ -12,7 +13,7 @@ impl HostApi for StoreHost {
     fn member_ids(&self, _: &str) -> Result<Vec<String>, String> {
         Ok(vec![])
     }
-    fn send_characters(&self, _: &str, _: Vec<String>, _: Vec<String>) -> Result<(), String> {
+    fn send_characters(&self, _: &str, _: IdList, _: IdList) -> Result<(), String> {
         Ok(())
     }
     fn create_agent(&self, _: &str, _: &str, _: &str) -> Result<Character, String> {

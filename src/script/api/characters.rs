@@ -110,7 +110,7 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
         "fetch_character_profile",
         move |ids: Dynamic| -> Fallible<Dynamic> {
             let single = !ids.is_array();
-            let list = ids_of(&ids, "fetch_character_profile", "ids")?;
+            let list = ids_of(&ids, "fetch_character_profile", "ids")?.to_vec();
             let mut found = h.fetch_profiles(list.clone()).map_err(script_error)?;
             if single {
                 return match found.pop() {

@@ -1,5 +1,6 @@
 //! Turning script values into what the host needs: ids, id lists, JSON.
 
+use crate::protocol::ids::{IdList, IdListBuilder};
 use crate::script::Character;
 use rhai::{Array, Dynamic, EvalAltResult, ImmutableString, Map, Position};
 
@@ -12,40 +13,42 @@ pub fn script_error(msg: impl Into<String>) -> Box<EvalAltResult> {
     ))
 }
 
-/// The id in a value: an id string, a `Character`, or a map with `character_id`.
-pub fn id_of(value: &Dynamic) -> Option<String> {
+/// Calls `f` with the id in a value: an id string, a `Character`, or a map
+/// with `character_id` (without copying it).
+fn with_id<R>(value: &Dynamic, f: impl FnOnce(&str) -> R) -> Option<R> {
     if let Some(s) = value.read_lock::<ImmutableString>() {
-        return Some(s.as_str().to_owned());
+        return Some(f(s.as_str()));
     }
     if let Some(c) = value.read_lock::<Character>() {
-        return Some(c.character_id.clone());
+        return Some(f(&c.character_id));
     }
     if let Some(m) = value.read_lock::<Map>() {
-        return m.get("character_id").and_then(|v| {
-            v.read_lock::<ImmutableString>()
-                .map(|s| s.as_str().to_owned())
-        });
+        let id = m.get("character_id")?.read_lock::<ImmutableString>()?;
+        return Some(f(id.as_str()));
     }
     None
 }
 
+/// The id in a value: an id string, a `Character`, or a map with `character_id`.
+pub fn id_of(value: &Dynamic) -> Option<String> {
+    with_id(value, str::to_owned)
+}
+
 /// A list of ids from one id/character or an array of them.
-pub fn ids_of(value: &Dynamic, func: &str, arg: &str) -> Fallible<Vec<String>> {
+pub fn ids_of(value: &Dynamic, func: &str, arg: &str) -> Fallible<IdList> {
     if let Some(arr) = value.read_lock::<Array>() {
-        return arr
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                id_of(v).ok_or_else(|| {
-                    script_error(format!(
-                        "{func}: {arg}[{i}] is {}, expected a character id or a character",
-                        v.type_name()
-                    ))
-                })
-            })
-            .collect();
+        let mut list = IdListBuilder::with_capacity(arr.len());
+        for (i, v) in arr.iter().enumerate() {
+            with_id(v, |id| list.push(id)).ok_or_else(|| {
+                script_error(format!(
+                    "{func}: {arg}[{i}] is {}, expected a character id or a character",
+                    v.type_name()
+                ))
+            })?;
+        }
+        return Ok(list.build());
     }
-    id_of(value).map(|id| vec![id]).ok_or_else(|| {
+    with_id(value, |id| IdList::from_iter([id])).ok_or_else(|| {
         script_error(format!(
             "{func}: {arg} is {}, expected a character id, a character or an array of them",
             value.type_name()

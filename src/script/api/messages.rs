@@ -11,6 +11,7 @@
 
 use super::convert::{ids_of, one_id, script_error, string_arg, to_json, Fallible};
 use super::HostApi;
+use crate::protocol::IdList;
 use rhai::{Dynamic, Engine, Map};
 use serde_json::Value;
 use std::rc::Rc;
@@ -47,7 +48,7 @@ pub struct OutgoingMessage {
     pub subtype: String,
     pub content: serde_json::Map<String, Value>,
     pub sender: String,
-    pub recipients: Vec<String>,
+    pub recipients: IdList,
     pub context: Value,
 }
 
@@ -58,7 +59,7 @@ struct Draft {
     display_name: Option<String>,
     channel_id: Option<String>,
     sender: Option<String>,
-    recipients: Option<Vec<String>>,
+    recipients: Option<IdList>,
     context: Option<Value>,
 }
 

@@ -18,6 +18,7 @@ pub use store::KeyValue;
 
 use super::Character;
 use crate::protocol::outbound::UpdateKind;
+use crate::protocol::IdList;
 use rhai::Engine;
 use serde_json::Value;
 use std::rc::Rc;
@@ -43,8 +44,8 @@ pub trait HostApi {
     fn send_characters(
         &self,
         channel_id: &str,
-        characters: Vec<String>,
-        recipients: Vec<String>,
+        characters: IdList,
+        recipients: IdList,
     ) -> Result<(), String>;
     fn create_agent(
         &self,
@@ -61,7 +62,7 @@ pub trait HostApi {
         kind: UpdateKind,
         channel_id: &str,
         content: Vec<Value>,
-        recipients: Vec<String>,
+        recipients: IdList,
     ) -> Result<(), String> {
         let _ = (kind, channel_id, content, recipients);
         unsupported("send_update")

@@ -1,0 +1,145 @@
+//! `IdList`: an ordered list of character ids in one allocation.
+//!
+//! Lists are the bulk of what a service sends: a per-member view of a
+//! 1,000-member channel is 1,001 ids, made once per member per join. As a
+//! `Vec<String>` that is 1,001 allocations to make and 1,001 to free for
+//! every view, which cost more than the rest of the host's work on it. Here
+//! the ids sit back to back in one string with their end offsets beside
+//! them, and clones share both (lists are never changed once built).
+
+use serde::ser::{Serialize, SerializeSeq, Serializer};
+use std::fmt;
+use std::sync::Arc;
+
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct IdList(Arc<Inner>);
+
+#[derive(Default, PartialEq, Eq, Hash)]
+struct Inner {
+    /// The ids, concatenated.
+    text: String,
+    /// Where each id ends in `text`.
+    ends: Vec<usize>,
+}
+
+/// Builds an `IdList` one id at a time.
+#[derive(Default)]
+pub struct IdListBuilder(Inner);
+
+impl IdListBuilder {
+    /// Room for `ids` ids; the text grows as needed.
+    pub fn with_capacity(ids: usize) -> Self {
+        IdListBuilder(Inner {
+            text: String::with_capacity(ids * 36),
+            ends: Vec::with_capacity(ids),
+        })
+    }
+
+    pub fn push(&mut self, id: &str) {
+        self.0.text.push_str(id);
+        self.0.ends.push(self.0.text.len());
+    }
+
+    pub fn build(self) -> IdList {
+        IdList(Arc::new(self.0))
+    }
+}
+
+impl IdList {
+    pub fn len(&self) -> usize {
+        self.0.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.ends.is_empty()
+    }
+
+    /// The ids in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        let (text, ends) = (self.0.text.as_str(), self.0.ends.as_slice());
+        (0..ends.len()).map(move |i| {
+            let start = if i == 0 { 0 } else { ends[i - 1] };
+            &text[start..ends[i]]
+        })
+    }
+
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().map(str::to_string).collect()
+    }
+
+    /// The ids back to back, and where each ends: together they identify the
+    /// list exactly (for digests: no separator is needed).
+    pub fn parts(&self) -> (&str, &[usize]) {
+        (&self.0.text, &self.0.ends)
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for IdList {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        let iter = iter.into_iter();
+        let mut b = IdListBuilder::with_capacity(iter.size_hint().0);
+        for id in iter {
+            b.push(id.as_ref());
+        }
+        b.build()
+    }
+}
+
+impl From<Vec<String>> for IdList {
+    fn from(ids: Vec<String>) -> Self {
+        ids.iter().collect()
+    }
+}
+
+impl From<&[String]> for IdList {
+    fn from(ids: &[String]) -> Self {
+        ids.iter().collect()
+    }
+}
+
+impl fmt::Debug for IdList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// A JSON array of strings, as the wire wants it.
+impl Serialize for IdList {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.len()))?;
+        for id in self.iter() {
+            seq.serialize_element(id)?;
+        }
+        seq.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_order_duplicates_and_empty_ids() {
+        let list: IdList = ["a", "", "bc", "a"].into_iter().collect();
+        assert_eq!(list.len(), 4);
+        assert_eq!(list.iter().collect::<Vec<_>>(), ["a", "", "bc", "a"]);
+        assert_eq!(list.to_vec(), ["a", "", "bc", "a"]);
+        assert_eq!(
+            serde_json::to_string(&list).ok().as_deref(),
+            Some(r#"["a","","bc","a"]"#)
+        );
+        assert_eq!(format!("{list:?}"), r#"["a", "", "bc", "a"]"#);
+    }
+
+    #[test]
+    fn lists_that_concatenate_alike_differ() {
+        let a: IdList = ["a_b", "c"].into_iter().collect();
+        let b: IdList = ["a", "b_c"].into_iter().collect();
+        let c: IdList = ["a_bc"].into_iter().collect();
+        assert_ne!(a, b);
+        assert_ne!(a.parts(), b.parts());
+        assert_ne!(a.parts(), c.parts());
+        assert_eq!(a, IdList::from(vec!["a_b".to_string(), "c".to_string()]));
+        assert!(IdList::default().is_empty());
+    }
+}
