@@ -59,23 +59,32 @@ async fn run(socket: WebSocket, shared: Arc<Shared>) {
     let paused = Arc::new(AtomicBool::new(false));
     let writer_paused = paused.clone();
     let (mut sink, mut stream) = socket.split();
+    // Frames queued together are written together and flushed once: under
+    // load that is one write per burst instead of one per frame.
     let mut writer = tokio::spawn(async move {
-        while let Some(item) = rx.recv().await {
-            if writer_paused.load(Ordering::Relaxed) {
-                continue; // a silent (half-open) connection loses what it sends
-            }
-            let message = match item {
-                Outgoing::Text(text) => Message::Text(text.into()),
-                Outgoing::Close(reason) => {
-                    let frame = CloseFrame {
-                        code: 1001,
-                        reason: reason.into(),
+        'conn: while let Some(first) = rx.recv().await {
+            let mut next = Some(first);
+            while let Some(item) = next.take() {
+                if !writer_paused.load(Ordering::Relaxed) {
+                    // (a silent, half-open connection loses what it sends)
+                    let message = match item {
+                        Outgoing::Text(text) => Message::Text(text.into()),
+                        Outgoing::Close(reason) => {
+                            let frame = CloseFrame {
+                                code: 1001,
+                                reason: reason.into(),
+                            };
+                            let _ = sink.send(Message::Close(Some(frame))).await;
+                            break 'conn;
+                        }
                     };
-                    let _ = sink.send(Message::Close(Some(frame))).await;
-                    break;
+                    if sink.feed(message).await.is_err() {
+                        break 'conn;
+                    }
                 }
-            };
-            if sink.send(message).await.is_err() {
+                next = rx.try_recv().ok();
+            }
+            if sink.flush().await.is_err() {
                 break;
             }
         }
