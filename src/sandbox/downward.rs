@@ -82,15 +82,15 @@ impl World {
     }
 
     fn service_update(&mut self, service_id: &str, frame: &Map<String, Value>) {
+        let empty = Map::new();
         let body = frame
             .get("body")
             .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
+            .unwrap_or(&empty);
         let top_subtype = frame.get("subtype").and_then(Value::as_str);
         let subtype = top_subtype.or_else(|| body.get("subtype").and_then(Value::as_str));
         if subtype == Some("channel_info") {
-            return self.channel_info(service_id, frame, &body);
+            return self.channel_info(service_id, frame, body);
         }
         let Some(channel_id) = body.get("channel_id").and_then(Value::as_str) else {
             tracing::warn!("update without body.channel_id ignored");
@@ -99,7 +99,7 @@ impl World {
         if !self.bound(service_id, channel_id) {
             return;
         }
-        let content = body.get("content").cloned().unwrap_or(Value::Null);
+        let content = body.get("content").unwrap_or(&Value::Null);
         let change = match subtype {
             Some("characters") => {
                 let Some(ids) = expand(self, content.get("characters")) else {
@@ -107,10 +107,10 @@ impl World {
                 };
                 ViewChange::Characters(ids)
             }
-            Some("buttons") => ViewChange::Buttons(as_list(&content)),
-            Some("canvas") => ViewChange::Canvas(as_list(&content)),
-            Some("menu") => ViewChange::Menu(as_list(&content)),
-            Some("style") => ViewChange::Style(as_list(&content)),
+            Some("buttons") => ViewChange::Buttons(as_list(content)),
+            Some("canvas") => ViewChange::Canvas(as_list(content)),
+            Some("menu") => ViewChange::Menu(as_list(content)),
+            Some("style") => ViewChange::Style(as_list(content)),
             other => {
                 tracing::warn!(subtype = ?other, "update of unknown subtype ignored");
                 return;
@@ -119,8 +119,7 @@ impl World {
         let Some(recipients) = expand(self, body.get("recipients")) else {
             return;
         };
-        let forwarded = without_recipients(frame);
-        self.deliver(channel_id, &recipients, &change, &forwarded);
+        self.deliver(channel_id, &recipients, &change, frame);
     }
 
     /// `update/channel_info`: subtype and channel id are top-level, there
@@ -158,13 +157,7 @@ impl World {
         }
         let info = ViewChannelInfo::of(channel);
         let members = channel.members.clone();
-        let forwarded = without_recipients(frame);
-        self.deliver(
-            &channel_id,
-            &members,
-            &ViewChange::ChannelInfo(info),
-            &forwarded,
-        );
+        self.deliver(&channel_id, &members, &ViewChange::ChannelInfo(info), frame);
     }
 
     fn message_down(&mut self, service_id: &str, frame: &Map<String, Value>) {
@@ -202,18 +195,18 @@ impl World {
         let change = ViewChange::Message(ReceivedMessage::from_body(&message_id, &body));
         let mut forwarded = frame.clone();
         forwarded.insert("body".into(), Value::Object(body));
-        let forwarded = without_recipients(&forwarded);
         self.deliver(&channel_id, &recipients, &change, &forwarded);
     }
 
     /// Applies `change` to each member recipient's view, announces it, and
-    /// forwards `frame` to their connections.
+    /// forwards `frame` (without its recipients) to their connections; the
+    /// forwarded text is made once, and only if someone is connected.
     fn deliver(
         &mut self,
         channel_id: &str,
         recipients: &[String],
         change: &ViewChange,
-        frame: &Value,
+        frame: &Map<String, Value>,
     ) {
         let members: Vec<&String> = match self.state.channel(channel_id) {
             Ok(channel) if recipients.len() <= SCAN_RECIPIENTS => recipients
@@ -244,7 +237,7 @@ impl World {
                 .apply_view_change(user_id, channel_id, change.clone());
             self.emit(event);
             for conn in self.hub.users(user_id) {
-                let text = text.get_or_insert_with(|| frame.to_string());
+                let text = text.get_or_insert_with(|| without_recipients(frame).to_string());
                 conn.queue(Outgoing::Text(text.clone()));
             }
         }
