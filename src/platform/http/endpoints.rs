@@ -1,0 +1,297 @@
+//! One method per platform endpoint the host uses, on top of the transport
+//! in `http.rs` (which signs in, retries once on a rejected token and reads
+//! the envelope).
+
+use super::HttpApi;
+use crate::platform::PlatformError;
+use crate::protocol::http::{
+    CharacterContext, CharacterObject, GroupEntry, NewGroup, ServiceEntry, UploadTarget,
+};
+use crate::protocol::IdList;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+impl HttpApi {
+    pub async fn create_service(&self, description: &str) -> Result<String, PlatformError> {
+        let data = self
+            .call(
+                Method::POST,
+                "/service/create",
+                &[],
+                Some(&json!({"description": description})),
+                true,
+            )
+            .await?;
+        data.get("service_id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| PlatformError::BadResponse {
+                what: "POST /service/create".into(),
+                reason: "no data.service_id".into(),
+            })
+    }
+
+    pub async fn list_services(&self) -> Result<Vec<ServiceEntry>, PlatformError> {
+        self.get("/service/list", &[]).await
+    }
+
+    /// `POST /service/bind`; like the SDK, a refusal is a `false`, not an error.
+    pub async fn bind(&self, channel_id: &str, service_id: &str) -> Result<bool, PlatformError> {
+        let body = json!({"channel_id": channel_id, "service_id": service_id});
+        match self
+            .call(Method::POST, "/service/bind", &[], Some(&body), true)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(PlatformError::Rejected { detail, .. }) => {
+                tracing::warn!(channel_id, %detail, "binding the channel was refused");
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn unbind(&self, channel_id: &str, service_id: &str) -> Result<(), PlatformError> {
+        let body = json!({"channel_id": channel_id, "service_id": service_id});
+        self.call(Method::POST, "/service/unbind", &[], Some(&body), true)
+            .await
+            .map(drop)
+    }
+
+    /// `GET /channel/character_list`: the channel's members (ground truth).
+    pub async fn channel_members(
+        &self,
+        channel_id: &str,
+        service_id: &str,
+    ) -> Result<Vec<String>, PlatformError> {
+        let what = "GET /channel/character_list";
+        let data = self
+            .call(
+                Method::GET,
+                "/channel/character_list",
+                &[("channel_id", channel_id), ("service_id", service_id)],
+                None::<&Value>,
+                true,
+            )
+            .await?;
+        let list = data.get("character_list").cloned().unwrap_or(Value::Null);
+        Self::parse(what, list)
+    }
+
+    pub async fn fetch_profiles(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<CharacterObject>, PlatformError> {
+        let data = self
+            .call(
+                Method::POST,
+                "/character/fetch_profile",
+                &[],
+                Some(&json!({"character_list": ids})),
+                true,
+            )
+            .await?;
+        Self::parse("POST /character/fetch_profile", data)
+    }
+
+    pub async fn service_agents(
+        &self,
+        service_id: &str,
+    ) -> Result<Vec<CharacterObject>, PlatformError> {
+        self.get("/service/character/list", &[("service_id", service_id)])
+            .await
+    }
+
+    pub async fn create_agent(
+        &self,
+        service_id: &str,
+        context: &CharacterContext,
+    ) -> Result<CharacterObject, PlatformError> {
+        let body = json!({"service_id": service_id, "context": context});
+        let data = self
+            .call(
+                Method::POST,
+                "/service/character/create",
+                &[],
+                Some(&body),
+                true,
+            )
+            .await?;
+        Self::parse("POST /service/character/create", data)
+    }
+
+    /// `POST /service/group/create`: `data` itself is the new group id.
+    pub async fn create_service_group(&self, ids: &IdList) -> Result<String, PlatformError> {
+        let body = NewGroup {
+            group_id: "",
+            characters: ids,
+        };
+        let data = self
+            .call(
+                Method::POST,
+                "/service/group/create",
+                &[],
+                Some(&body),
+                true,
+            )
+            .await?;
+        match data {
+            Value::String(id) => Ok(id),
+            other => Err(PlatformError::BadResponse {
+                what: "POST /service/group/create".into(),
+                reason: format!("expected a group id string, got {other}"),
+            }),
+        }
+    }
+
+    pub async fn user_group_list(
+        &self,
+        channel_id: &str,
+        service_id: &str,
+    ) -> Result<Vec<GroupEntry>, PlatformError> {
+        let data = self
+            .call(
+                Method::GET,
+                "/user/group/list",
+                &[("channel_id", channel_id), ("service_id", service_id)],
+                None::<&Value>,
+                true,
+            )
+            .await?;
+        if data.is_null() {
+            return Ok(Vec::new());
+        }
+        Self::parse("GET /user/group/list", data)
+    }
+
+    /// `GET /user/group`: the ids behind a group id the platform sent.
+    pub async fn group_members(
+        &self,
+        group_id: &str,
+        channel_id: &str,
+        user_id: &str,
+    ) -> Result<Vec<String>, PlatformError> {
+        let data = self
+            .call(
+                Method::GET,
+                "/user/group",
+                &[
+                    ("group_id", group_id),
+                    ("channel_id", channel_id),
+                    ("user_id", user_id),
+                ],
+                None::<&Value>,
+                true,
+            )
+            .await?;
+        match data.get("characters") {
+            Some(list) => Self::parse("GET /user/group", list.clone()),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    pub async fn update_agent(
+        &self,
+        service_id: &str,
+        character_id: &str,
+        context: &CharacterContext,
+    ) -> Result<Value, PlatformError> {
+        let body =
+            json!({"service_id": service_id, "character_id": character_id, "context": context});
+        self.call(
+            Method::POST,
+            "/service/character/update",
+            &[],
+            Some(&body),
+            true,
+        )
+        .await
+    }
+
+    pub async fn channel_list(&self) -> Result<Value, PlatformError> {
+        self.call(Method::GET, "/channel/list", &[], None::<&Value>, true)
+            .await
+    }
+
+    /// `POST /channel/create`: the new channel's id.
+    pub async fn create_channel(
+        &self,
+        name: &str,
+        description: &str,
+    ) -> Result<String, PlatformError> {
+        let body = json!({"channel_name": name, "context": {"channel_description": description}});
+        let data = self
+            .call(Method::POST, "/channel/create", &[], Some(&body), true)
+            .await?;
+        data.get("channel_id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| PlatformError::BadResponse {
+                what: "POST /channel/create".into(),
+                reason: "no data.channel_id".into(),
+            })
+    }
+
+    /// `GET /channel/history_message` (a GET with a JSON body, as the SDK sends it).
+    pub async fn message_history(
+        &self,
+        channel_id: &str,
+        limit: i64,
+    ) -> Result<Value, PlatformError> {
+        let limit = limit.to_string();
+        let body = json!({"limit": limit});
+        self.call(
+            Method::GET,
+            "/channel/history_message",
+            &[
+                ("channel_id", channel_id),
+                ("limit", &limit),
+                ("before", "null"),
+            ],
+            Some(&body),
+            true,
+        )
+        .await
+    }
+
+    /// `HEAD url` without auth: the size of a file the platform serves.
+    pub async fn content_length(&self, url: &str) -> Option<u64> {
+        let resp = self.client.head(url).send().await.ok()?;
+        resp.headers()
+            .get(reqwest::header::CONTENT_LENGTH)?
+            .to_str()
+            .ok()?
+            .parse()
+            .ok()
+    }
+
+    /// `GET url` without auth, refusing bodies over `max` bytes.
+    pub async fn download(&self, url: &str, max: u64) -> Result<Vec<u8>, PlatformError> {
+        let what = "download".to_string();
+        let transport = |e: reqwest::Error| PlatformError::Transport {
+            what: what.clone(),
+            reason: e.without_url().to_string(),
+        };
+        let mut resp = self.client.get(url).send().await.map_err(transport)?;
+        if !resp.status().is_success() {
+            return Err(PlatformError::Rejected {
+                what: what.clone(),
+                detail: format!("HTTP {}", resp.status()),
+            });
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 > max {
+                return Err(PlatformError::File(format!(
+                    "download: larger than {max} bytes"
+                )));
+            }
+        }
+        Ok(bytes)
+    }
+
+    pub async fn upload_target(&self, extension: &str) -> Result<UploadTarget, PlatformError> {
+        self.get("/file/upload", &[("extension", extension)]).await
+    }
+}
