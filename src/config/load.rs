@@ -317,6 +317,12 @@ fn script_limits(s: &Section) -> Result<ScriptLimits, ConfigError> {
         }
         limits.timeout = Duration::from_millis(v);
     }
+    if let Some(v) = number("max_output_frames")? {
+        limits.max_output_frames = v;
+    }
+    if let Some(v) = number("max_output_bytes")? {
+        limits.max_output_bytes = v;
+    }
     Ok(limits)
 }
 
@@ -327,6 +333,8 @@ const LIMIT_KEYS: &[&str] = &[
     "max_array_size",
     "max_map_size",
     "timeout_ms",
+    "max_output_frames",
+    "max_output_bytes",
 ];
 
 fn log_config(s: &Section, base_dir: &Path) -> Result<LogConfig, ConfigError> {

@@ -26,6 +26,10 @@ pub struct ScriptLimits {
     pub max_map_size: usize,
     /// Wall-clock time per handler call.
     pub timeout: Duration,
+    /// Frames one handler call may send (messages, views, updates).
+    pub max_output_frames: u64,
+    /// Bytes of frames one handler call may send (their content, as sent).
+    pub max_output_bytes: u64,
 }
 
 impl Default for ScriptLimits {
@@ -37,6 +41,8 @@ impl Default for ScriptLimits {
             max_array_size: 1_000_000,
             max_map_size: 1_000_000,
             timeout: Duration::from_secs(1),
+            max_output_frames: 10_000,
+            max_output_bytes: 64 << 20,
         }
     }
 }
