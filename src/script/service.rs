@@ -5,10 +5,11 @@
 //! compile, so an event for a handler the script lacks costs a set lookup.
 
 use super::limits::{self, Deadline, ScriptLimits};
-use super::resolver::ScriptsResolver;
+use super::resolver::{ImportRefusal, ScriptsResolver};
 use super::{api, character, Diagnostic, HostApi, HANDLERS};
 use rhai::{CallFnOptions, Dynamic, Engine, Map, Scope, Stmt, AST};
 use sha2::{Digest, Sha256};
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -87,16 +88,26 @@ pub struct ServiceScript {
     deadline: Deadline,
 }
 
+/// What the resolver learns while compiling: the imported files, and an
+/// import it refused (a cycle).
+struct ImportRecord {
+    seen: Rc<RefCell<Vec<PathBuf>>>,
+    refused: Rc<RefCell<Option<ImportRefusal>>>,
+}
+
 fn build_engine(
     opts: &CompileOptions,
     host: Rc<dyn HostApi>,
     deadline: &Deadline,
-) -> (Engine, Rc<std::cell::RefCell<Vec<PathBuf>>>) {
+) -> (Engine, ImportRecord) {
     let mut engine = Engine::new();
     engine.set_max_expr_depths(128, 64);
     limits::apply(&mut engine, &opts.limits, deadline);
-    let resolver = ScriptsResolver::new(&opts.scripts_dir);
-    let seen = resolver.seen.clone();
+    let resolver = ScriptsResolver::new(&opts.scripts_dir, &opts.main);
+    let record = ImportRecord {
+        seen: resolver.seen.clone(),
+        refused: resolver.refused.clone(),
+    };
     engine.set_module_resolver(resolver);
     engine.on_print(|s| tracing::info!(target: "script", "{s}"));
     engine.on_debug(
@@ -104,7 +115,39 @@ fn build_engine(
     );
     character::register(&mut engine);
     api::register(&mut engine, host);
-    (engine, seen)
+    (engine, record)
+}
+
+/// An import the resolver refused, at its position. Rhai resolves the entry
+/// script's own imports without a position, so those are found in its AST.
+fn refusal_diagnostic(
+    engine: &Engine,
+    opts: &CompileOptions,
+    main_text: &str,
+    r: ImportRefusal,
+) -> Diagnostic {
+    let (mut line, mut col) = (r.line, r.col);
+    if line == 0 {
+        let found = engine.compile(main_text).ok().and_then(|ast| {
+            ast.statements().iter().find_map(|stmt| match stmt {
+                Stmt::Import(x, pos) => match &x.0 {
+                    rhai::Expr::StringConstant(s, ..) if s.as_str() == r.import => Some(*pos),
+                    _ => None,
+                },
+                _ => None,
+            })
+        });
+        if let Some(pos) = found {
+            line = pos.line().unwrap_or(0);
+            col = pos.position().unwrap_or(0);
+        }
+    }
+    Diagnostic {
+        path: opts.display(&r.file),
+        line,
+        col,
+        message: r.message,
+    }
 }
 
 /// The top level of a service holds `import`s and functions only: handlers
@@ -130,7 +173,7 @@ impl ServiceScript {
     /// service. Touches no network.
     pub fn load(opts: &CompileOptions, host: Rc<dyn HostApi>) -> Result<Self, Diagnostic> {
         let deadline = Deadline::default();
-        let (engine, seen) = build_engine(opts, host, &deadline);
+        let (engine, record) = build_engine(opts, host, &deadline);
         let main_display = opts.display(&opts.main);
         let text = std::fs::read_to_string(&opts.main).map_err(|e| {
             Diagnostic::plain(&main_display, format!("cannot read the script: {e}"))
@@ -138,6 +181,9 @@ impl ServiceScript {
         let mut ast = engine
             .compile_into_self_contained(&Scope::new(), &text)
             .map_err(|e| {
+                if let Some(r) = record.refused.borrow_mut().take() {
+                    return refusal_diagnostic(&engine, opts, &text, r);
+                }
                 let mut d = Diagnostic::from_eval(&main_display, None, &e);
                 d.path = opts.display(Path::new(&d.path));
                 d
@@ -149,7 +195,7 @@ impl ServiceScript {
             .map(|f| (f.name.to_string(), f.params.len()))
             .filter(|(n, a)| HANDLERS.iter().any(|(hn, ha)| hn == n && ha == a))
             .collect();
-        let imports: Vec<PathBuf> = seen.borrow().clone();
+        let imports: Vec<PathBuf> = record.seen.borrow().clone();
         let mut files = vec![opts.main.clone()];
         files.extend(imports.iter().cloned());
         let mut hasher = Sha256::new();
