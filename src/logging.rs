@@ -33,6 +33,26 @@ pub struct LogInitError {
     source: std::io::Error,
 }
 
+/// The most verbose level any dependency may log at, whatever `RUST_LOG`
+/// says: below it, the WebSocket and HTTP stacks print whole frames and
+/// headers, and those carry the access token (`service_login`) and the
+/// password (sign-in).
+const DEPENDENCY_LEVEL_CAP: tracing::Level = tracing::Level::DEBUG;
+
+/// True for the host's own targets and the scripts'.
+fn is_ours(target: &str) -> bool {
+    target == "script" || target == "moobius_host" || target.starts_with("moobius_host::")
+}
+
+/// Drops dependency events more verbose than [`DEPENDENCY_LEVEL_CAP`]; set
+/// on every layer, so neither `RUST_LOG` nor a log file's level can lift it.
+fn dependency_cap() -> tracing_subscriber::filter::FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool>
+{
+    tracing_subscriber::filter::filter_fn(|meta| {
+        is_ours(meta.target()) || *meta.level() <= DEPENDENCY_LEVEL_CAP
+    })
+}
+
 /// `level` for the host's own logs and the scripts' (`script` target);
 /// other crates log warnings only, unless `RUST_LOG` says otherwise: their
 /// debug output (frames, headers) could carry tokens, and is noise anyway.
@@ -68,6 +88,7 @@ pub fn init_with(cfg: &LogConfig, terminal_directives: &[&str]) -> Result<(), Lo
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .with_filter(terminal_filter)
+        .with_filter(dependency_cap())
         .boxed()];
 
     let file_layer = |path: &Option<std::path::PathBuf>,
@@ -90,6 +111,7 @@ pub fn init_with(cfg: &LogConfig, terminal_directives: &[&str]) -> Result<(), Lo
                 .with_writer(Mutex::new(file))
                 .with_ansi(false)
                 .with_filter(ours(parse_level(level).unwrap_or(LevelFilter::INFO)))
+                .with_filter(dependency_cap())
                 .boxed(),
         ))
     };

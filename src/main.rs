@@ -29,7 +29,40 @@ enum Command {
     New(cli::new::NewArgs),
 }
 
+/// The exit status of a process stopped by a panic (Rust's own, for a panic
+/// on the main thread).
+const PANIC_EXIT: i32 = 101;
+
+/// A panic anywhere (a task of the runtime, the script thread, a helper
+/// thread) is a bug, and the process must not limp on without the part that
+/// died, nor exit 0 as if it was stopped: it ends at once with a non-zero
+/// status, so that a supervisor restarts it.
+fn exit_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        eprintln!("error: internal failure (a bug, see above); stopping with status {PANIC_EXIT} so that a supervisor restarts the service");
+        std::process::exit(PANIC_EXIT);
+    }));
+}
+
+/// Debug builds only: `MOOBIUS_HOST_PANIC_IN_TASK=MS` panics in a runtime
+/// task after MS milliseconds, so tests can check [`exit_on_panic`].
+fn panic_in_task_for_tests() {
+    #[cfg(debug_assertions)]
+    if let Some(ms) = std::env::var("MOOBIUS_HOST_PANIC_IN_TASK")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            panic!("MOOBIUS_HOST_PANIC_IN_TASK: a test asked for a panic in a task");
+        });
+    }
+}
+
 fn main() -> ExitCode {
+    exit_on_panic();
     let cli = Cli::parse();
     moobius_host::platform::ensure_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -43,6 +76,7 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(async {
+        panic_in_task_for_tests();
         match cli.command {
             Command::Run(args) => cli::run::main(args).await,
             Command::Dev(args) => cli::dev::main(args).await,

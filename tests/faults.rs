@@ -206,6 +206,17 @@ async fn chaos_two_thousand_actions_fifty_drops_two_token_rejections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_password_or_token_reaches_a_log_even_at_trace_level() {
+    no_secret_in_logs(&[]).await;
+}
+
+/// `RUST_LOG` replaces the configured levels, for every crate: the
+/// dependencies' trace output (whole WebSocket frames) must still not show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_password_or_token_reaches_a_log_at_rust_log_trace() {
+    no_secret_in_logs(&[("RUST_LOG", "trace")]).await;
+}
+
+async fn no_secret_in_logs(env: &[(&str, &str)]) {
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
     let ch = c.create_channel("lobby");
@@ -218,7 +229,7 @@ async fn no_password_or_token_reaches_a_log_even_at_trace_level() {
         serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
     v["log_config"] = serde_json::json!({"terminal_log_level": "TRACE", "log_level": "TRACE", "log_file": "logs/trace.log"});
     write_json(&cfg, &v);
-    let host = svc.run_host();
+    let host = svc.run_host_with_env(env);
     wait_sees(&c, "alice", &ch, &["alice", "Meow"]).await;
     // Sign-in, refresh of views, a token rejection with re-authentication
     // and a reconnect: every path that handles a secret.

@@ -2,12 +2,14 @@
 //! `send_characters`, `create_agent`... actually do.
 //!
 //! It runs on the script thread. Sends are queued to the outbox and return at
-//! once; only calls whose result the script needs (creating an agent,
-//! fetching profiles) wait on the network, always with a timeout, because
-//! nothing can interrupt a handler blocked inside a host function.
+//! once, counted against the handler's output budget; only calls whose result
+//! the script needs (creating an agent, fetching profiles) wait on the
+//! network, and never longer than the handler has left of its time budget
+//! (nor than [`CALL_TIMEOUT`]), because nothing can interrupt a handler
+//! blocked inside a host function.
 
 use super::members::MemberTable;
-use super::outbox::{Downward, OutboxSender};
+use super::outbox::{Downward, OutboxRefused, OutboxSender};
 use crate::platform::upload::is_url;
 use crate::platform::{HttpApi, PlatformError, Uploader};
 use crate::protocol::http::{CharacterContext, CharacterObject};
@@ -21,7 +23,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long a host function may wait on the platform.
+/// How long a host function may wait on the platform at most, whatever the
+/// handler's budget.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest file `download` accepts.
 const MAX_DOWNLOAD: u64 = 64 << 20;
@@ -56,24 +59,65 @@ impl HostBridge {
         fut: impl Future<Output = Result<T, PlatformError>>,
     ) -> Result<T, String> {
         self.commit_stores()?;
+        let (limit, out_of_budget) = match crate::script::remaining_budget() {
+            Some((left, budget)) if left < CALL_TIMEOUT => (
+                left,
+                Some(format!(
+                    "{what}: no answer within the handler's time budget ({} ms, script_limits.timeout_ms)",
+                    budget.as_millis()
+                )),
+            ),
+            _ => (CALL_TIMEOUT, None),
+        };
+        if limit.is_zero() {
+            return Err(self.budget_spent(out_of_budget, what));
+        }
         // The timer must be created inside the runtime, hence the async block.
         match self
             .rt
-            .block_on(async { tokio::time::timeout(CALL_TIMEOUT, fut).await })
+            .block_on(async { tokio::time::timeout(limit, fut).await })
         {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(format!("{what}: {e}")),
-            Err(_) => Err(format!(
-                "{what}: no answer from the platform within {CALL_TIMEOUT:?}"
-            )),
+            Err(_) => Err(self.budget_spent(out_of_budget, what)),
+        }
+    }
+
+    /// The error of a call that ran out of time; the handler is aborted when
+    /// it was its budget (not the per-call cap) that ran out.
+    fn budget_spent(&self, out_of_budget: Option<String>, what: &str) -> String {
+        match out_of_budget {
+            Some(why) => {
+                crate::script::abort_handler(&why);
+                why
+            }
+            None => format!("{what}: no answer from the platform within {CALL_TIMEOUT:?}"),
         }
     }
 
     fn queue(&self, item: Downward) -> Result<(), String> {
+        let what = item.call_name();
+        crate::script::charge_output(what, item.content_bytes()).map_err(|e| e.to_string())?;
         self.commit_stores()?;
-        self.outbox
-            .send(item)
-            .map_err(|_| "the host is shutting down".to_string())
+        let (limit, budget) = match crate::script::remaining_budget() {
+            Some((left, budget)) => (left.min(CALL_TIMEOUT), Some(budget)),
+            None => (CALL_TIMEOUT, None),
+        };
+        match self.outbox.send_within(&self.rt, item, limit) {
+            Ok(()) => Ok(()),
+            Err(OutboxRefused::Closed) => Err(format!("{what}: {}", OutboxRefused::Closed)),
+            Err(OutboxRefused::Full) => {
+                let why = format!(
+                    "{what}: the platform reads slower than this handler sends; no room in the outgoing queue within {}",
+                    match budget {
+                        Some(b) => format!("the handler's time budget ({} ms, script_limits.timeout_ms)", b.as_millis()),
+                        None => format!("{CALL_TIMEOUT:?}"),
+                    }
+                );
+                crate::script::abort_handler(&why);
+                Err(why)
+            }
+        }
     }
 
     /// Store writes become durable before anything the handler does leaves

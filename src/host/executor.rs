@@ -105,30 +105,26 @@ impl Executor {
                                 tracing::error!("{e}");
                             }
                             if deps_progress {
-                                let _ = bridge.outbox.send(Downward::Handled(false));
+                                let _ = bridge.outbox.send_blocking(Downward::Handled(false));
                             }
                             continue;
                         }
                         other => other,
                     };
                     let upward = matches!(event, HostEvent::Inbound(_) | HostEvent::Message { .. });
-                    // A bug in a host function must not take the service down.
-                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        handle(&mut script, &bridge, event)
-                    }));
-                    if outcome.is_err() {
-                        tracing::error!("internal error while handling an event (see the panic above); continuing");
-                    }
+                    handle(&mut script, &bridge, event);
                     // A handler's writes are durable before anyone is told it ran.
                     if let Err(e) = bridge.commit_stores() {
                         tracing::error!("{e}");
                     }
                     if deps_progress {
-                        let _ = bridge.outbox.send(Downward::Handled(upward));
+                        let _ = bridge.outbox.send_blocking(Downward::Handled(upward));
                     }
                 }
             })
-            .map_err(|e| Diagnostic::plain("(host)", format!("cannot start the script thread: {e}")))?;
+            .map_err(|e| {
+                Diagnostic::plain("(host)", format!("cannot start the script thread: {e}"))
+            })?;
         match ready_rx.await {
             Ok(Ok(())) => Ok(Executor {
                 tx,

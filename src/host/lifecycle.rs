@@ -42,7 +42,7 @@ pub async fn run(
         config.account.password.clone(),
     )?);
     let uploader = Arc::new(Uploader::new(http.clone(), paths.dir.clone()));
-    let (outbox_tx, outbox_rx) = mpsc::unbounded_channel();
+    let (outbox_tx, outbox_rx) = outbox::OutboxSender::channel();
 
     // Compile before any network activity.
     let mut compile = CompileOptions::for_main(&paths.script).with_display_base(&paths.dir);
@@ -158,7 +158,7 @@ pub async fn run(
     for ch in &served {
         match http.user_group_list(ch, &service_id).await {
             Ok(groups) => {
-                let _ = outbox_tx.send(outbox::Downward::KnownGroups(groups));
+                let _ = outbox_tx.send(outbox::Downward::KnownGroups(groups)).await;
             }
             Err(e) => tracing::warn!(channel_id = %ch, error = %e, "group prefetch failed"),
         }

@@ -45,6 +45,66 @@ pub enum Downward {
     Handled(bool),
 }
 
+impl Downward {
+    /// The script function that made this item (for budget errors).
+    pub fn call_name(&self) -> &'static str {
+        match self {
+            Downward::Characters { .. } => "send_characters",
+            Downward::Update { kind, .. } => match kind {
+                UpdateKind::Buttons => "send_buttons",
+                UpdateKind::Canvas => "send_canvas",
+                UpdateKind::Menu => "send_menu",
+                UpdateKind::Style => "send_style",
+            },
+            Downward::ChannelInfo { .. } => "update_channel_info",
+            Downward::Message(_) => "send_message",
+            Downward::KnownGroups(_) | Downward::Handled(_) => "host",
+        }
+    }
+
+    /// The size of what the script hands over (ids, text, JSON content),
+    /// counted against its output budget.
+    pub fn content_bytes(&self) -> usize {
+        match self {
+            Downward::Characters {
+                characters,
+                recipients,
+                ..
+            } => characters.byte_len() + recipients.byte_len(),
+            Downward::Update {
+                content,
+                recipients,
+                ..
+            } => content.iter().map(json_len).sum::<usize>() + recipients.byte_len(),
+            Downward::ChannelInfo { info, .. } => json_len(info),
+            Downward::Message(m) => {
+                m.content.values().map(json_len).sum::<usize>()
+                    + json_len(&m.context)
+                    + m.recipients.byte_len()
+            }
+            Downward::KnownGroups(_) | Downward::Handled(_) => 0,
+        }
+    }
+}
+
+/// The length of a value's JSON text, without keeping the text.
+fn json_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail.
+    let _ = serde_json::to_writer(&mut count, v);
+    count.0
+}
+
 /// What one event becomes, in order.
 enum Prepared {
     Frame(OutFrame),
@@ -52,7 +112,68 @@ enum Prepared {
     Nothing,
 }
 
-pub type OutboxSender = mpsc::UnboundedSender<Downward>;
+/// Items waiting for the outbox, at most. When the platform reads slower
+/// than scripts send, the link's window fills, the outbox waits on the link,
+/// this channel fills, and the script thread waits here: backpressure all
+/// the way back instead of a queue that grows.
+pub const OUTBOX_CAPACITY: usize = 8_192;
+
+/// The way into the outbox (cloning it is cheap).
+#[derive(Clone)]
+pub struct OutboxSender {
+    tx: mpsc::Sender<Downward>,
+}
+
+/// Why an item did not enter the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OutboxRefused {
+    #[error("the host is shutting down")]
+    Closed,
+    #[error("no room in the outgoing queue within the time allowed")]
+    Full,
+}
+
+impl OutboxSender {
+    pub fn channel() -> (OutboxSender, mpsc::Receiver<Downward>) {
+        let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
+        (OutboxSender { tx }, rx)
+    }
+
+    /// From a thread outside the runtime (the script thread): waits at most
+    /// `limit` for room.
+    pub fn send_within(
+        &self,
+        rt: &tokio::runtime::Handle,
+        item: Downward,
+        limit: std::time::Duration,
+    ) -> Result<(), OutboxRefused> {
+        match self.tx.try_send(item) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(OutboxRefused::Closed),
+            Err(mpsc::error::TrySendError::Full(item)) => {
+                // The timer must be created inside the runtime.
+                match rt.block_on(async { tokio::time::timeout(limit, self.tx.send(item)).await }) {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(_)) => Err(OutboxRefused::Closed),
+                    Err(_) => Err(OutboxRefused::Full),
+                }
+            }
+        }
+    }
+
+    /// From a thread outside the runtime, waiting as long as it takes (for
+    /// markers that must not be lost).
+    pub fn send_blocking(&self, item: Downward) -> Result<(), OutboxRefused> {
+        self.tx
+            .blocking_send(item)
+            .map_err(|_| OutboxRefused::Closed)
+    }
+
+    /// From a task.
+    pub async fn send(&self, item: Downward) -> Result<(), OutboxRefused> {
+        self.tx.send(item).await.map_err(|_| OutboxRefused::Closed)
+    }
+}
 
 /// Events converted at the same time (their frames still leave in order).
 const PIPELINE: usize = 64;
@@ -69,7 +190,7 @@ pub fn spawn(
     uploader: Arc<Uploader>,
     link: WsLink,
     service_id: String,
-    rx: mpsc::UnboundedReceiver<Downward>,
+    rx: mpsc::Receiver<Downward>,
     progress: Option<HostProgress>,
 ) -> tokio::task::JoinHandle<()> {
     let outbox = Arc::new(Outbox {
@@ -93,7 +214,7 @@ pub fn spawn(
         while let Some(result) = frames.next().await {
             match result {
                 Ok(Prepared::Frame(frame)) => {
-                    link.send(frame);
+                    link.send(frame).await;
                     if let Some(p) = &progress {
                         p.downward_sent();
                     }

@@ -9,6 +9,13 @@
 //! again, then re-sends the unacknowledged frames and the queue, in order. A
 //! link that hears nothing for two heartbeat intervals is treated as dead
 //! (half-open TCP connections are silent).
+//!
+//! The link never writes faster than the platform reads. Once the platform
+//! is known to acknowledge frames, at most `max_in_flight` frames are written
+//! and not yet acknowledged; past that the link stops taking frames and only
+//! reads (a platform drops a client that does not read its acknowledgements).
+//! The channel into the link is bounded, so a full window holds up the
+//! outbox, which holds up the script thread: backpressure, not growth.
 
 use super::queue::{FrameQueue, OutFrame};
 use futures_util::{SinkExt, StreamExt};
@@ -42,6 +49,11 @@ pub struct LinkOptions {
     pub max_batch: usize,
     /// Frames kept while the platform is unreachable (then coalesced/dropped).
     pub queue_limit: usize,
+    /// Frames written and not yet acknowledged, at most (once the platform
+    /// is seen to acknowledge).
+    pub max_in_flight: usize,
+    /// Frames waiting in the channel into the link, at most.
+    pub channel_capacity: usize,
 }
 
 impl Default for LinkOptions {
@@ -53,12 +65,14 @@ impl Default for LinkOptions {
             backoff_max: Duration::from_secs(30),
             max_batch: 256,
             queue_limit: 10_000,
+            max_in_flight: 1_024,
+            channel_capacity: 1_024,
         }
     }
 }
 
-enum Outgoing {
-    Frame(OutFrame),
+/// Requests about the connection itself (never held up by frames).
+enum Control {
     /// Send the login again on the current connection.
     Login,
     /// Drop the connection and start over (after re-authenticating).
@@ -68,24 +82,27 @@ enum Outgoing {
 /// The handle the host writes through. Cloning it is cheap.
 #[derive(Clone)]
 pub struct WsLink {
-    tx: mpsc::UnboundedSender<Outgoing>,
+    frames: mpsc::Sender<OutFrame>,
+    control: mpsc::UnboundedSender<Control>,
 }
 
 impl WsLink {
     /// Queues a frame; frames are written in the order they were queued.
-    pub fn send(&self, frame: OutFrame) {
-        let _ = self.tx.send(Outgoing::Frame(frame));
+    /// Waits while the link's channel is full (the platform reads slower
+    /// than frames come); returns at once when the link has stopped.
+    pub async fn send(&self, frame: OutFrame) {
+        let _ = self.frames.send(frame).await;
     }
 
     /// Sends the login again on the current connection.
     pub fn relogin(&self) {
-        let _ = self.tx.send(Outgoing::Login);
+        let _ = self.control.send(Control::Login);
     }
 
     /// Reconnects (and so logs in with the current token, then re-sends what
     /// the platform has not acknowledged).
     pub fn reconnect(&self) {
-        let _ = self.tx.send(Outgoing::Reconnect);
+        let _ = self.control.send(Control::Reconnect);
     }
 }
 
@@ -121,7 +138,8 @@ struct Link {
     events: mpsc::UnboundedSender<LinkEvent>,
     shutdown: watch::Receiver<bool>,
     opts: LinkOptions,
-    rx: mpsc::UnboundedReceiver<Outgoing>,
+    frames: mpsc::Receiver<OutFrame>,
+    control: mpsc::UnboundedReceiver<Control>,
     /// Not written yet.
     pending: FrameQueue,
     /// Written, not acknowledged yet.
@@ -145,7 +163,8 @@ pub fn spawn(
     opts: LinkOptions,
 ) -> (WsLink, tokio::task::JoinHandle<()>) {
     super::ensure_crypto_provider();
-    let (tx, rx) = mpsc::unbounded_channel::<Outgoing>();
+    let (frames_tx, frames) = mpsc::channel(opts.channel_capacity.max(1));
+    let (control_tx, control) = mpsc::unbounded_channel();
     let link = Link {
         url,
         login,
@@ -154,11 +173,16 @@ pub fn spawn(
         pending: FrameQueue::new(opts.queue_limit),
         inflight: FrameQueue::new(opts.queue_limit),
         opts,
-        rx,
+        frames,
+        control,
         acks_seen: false,
         reported_drops: 0,
     };
-    (WsLink { tx }, tokio::spawn(link.run()))
+    let handle = WsLink {
+        frames: frames_tx,
+        control: control_tx,
+    };
+    (handle, tokio::spawn(link.run()))
 }
 
 impl Link {
@@ -211,11 +235,12 @@ impl Link {
             tokio::select! {
                 _ = self.shutdown.changed() => if *self.shutdown.borrow() { return false },
                 _ = &mut sleep => return !*self.shutdown.borrow(),
-                out = self.rx.recv() => match out {
-                    Some(Outgoing::Frame(f)) => self.pending.push(f),
-                    Some(_) => {}
+                out = self.frames.recv() => match out {
+                    Some(f) => self.pending.push(f),
                     None => return false,
                 },
+                // No connection: nothing to log in or reconnect.
+                Some(_) = self.control.recv() => {}
             }
         }
     }
@@ -240,11 +265,11 @@ impl Link {
                 tokio::select! {
                     _ = self.shutdown.changed() => if *self.shutdown.borrow() { return None },
                     r = &mut attempt => break r,
-                    out = self.rx.recv() => match out {
-                        Some(Outgoing::Frame(f)) => self.pending.push(f),
-                        Some(_) => {}
+                    out = self.frames.recv() => match out {
+                        Some(f) => self.pending.push(f),
                         None => return None,
                     },
+                    Some(_) = self.control.recv() => {}
                 }
             };
             match result {
@@ -277,12 +302,12 @@ impl Link {
             tokio::time::interval_at(Instant::now() + self.opts.heartbeat, self.opts.heartbeat);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
-        // What the platform has not acknowledged goes first, in order.
-        let backlog: Vec<OutFrame> = self.pending.drain().collect();
-        if let Err(e) = self.write(&mut sink, backlog).await {
-            return Some(e);
-        }
+        let mut last_ack = Instant::now();
         loop {
+            let room = self.window_room();
+            // What the platform has not acknowledged (from before a
+            // reconnect) goes first, in order, then new frames.
+            let backlog = room > 0 && !self.pending.is_empty();
             tokio::select! {
                 biased;
                 _ = self.shutdown.changed() => if *self.shutdown.borrow() {
@@ -295,6 +320,7 @@ impl Link {
                         if let Some(id) = acked_id(t.as_str()) {
                             self.acks_seen = true;
                             self.inflight.ack(&id);
+                            last_ack = last_heard;
                         }
                         let _ = self.events.send(LinkEvent::Frame(t.as_str().to_owned()));
                     }
@@ -303,30 +329,31 @@ impl Link {
                     Some(Err(e)) => return Some(e.to_string()),
                     None => return Some("connection closed".into()),
                 },
-                out = self.rx.recv() => {
-                    let mut batch = Vec::new();
-                    let mut next = out;
-                    loop {
-                        match next {
-                            Some(Outgoing::Frame(f)) => batch.push(f),
-                            Some(Outgoing::Login) => {
-                                if let Err(e) = sink.send(Message::text((self.login)())).await {
-                                    self.pending.requeue_front(batch.into_iter());
-                                    return Some(e.to_string());
-                                }
-                            }
-                            Some(Outgoing::Reconnect) => {
-                                self.pending.requeue_front(batch.into_iter());
-                                let _ = sink.send(Message::Close(None)).await;
-                                return Some("reconnect requested".into());
-                            }
-                            None => return None,
+                Some(ctl) = self.control.recv() => match ctl {
+                    Control::Login => {
+                        if let Err(e) = sink.send(Message::text((self.login)())).await {
+                            return Some(e.to_string());
                         }
-                        if batch.len() >= self.opts.max_batch {
-                            break;
-                        }
-                        match self.rx.try_recv() {
-                            Ok(o) => next = Some(o),
+                    }
+                    Control::Reconnect => {
+                        let _ = sink.send(Message::Close(None)).await;
+                        return Some("reconnect requested".into());
+                    }
+                },
+                () = std::future::ready(()), if backlog => {
+                    let n = room.min(self.opts.max_batch);
+                    let batch: Vec<OutFrame> = std::iter::from_fn(|| self.pending.pop_front()).take(n).collect();
+                    if let Err(e) = self.write(&mut sink, batch).await {
+                        return Some(e);
+                    }
+                }
+                out = self.frames.recv(), if room > 0 && !backlog => {
+                    let first = out?;
+                    let n = room.min(self.opts.max_batch);
+                    let mut batch = vec![first];
+                    while batch.len() < n {
+                        match self.frames.try_recv() {
+                            Ok(f) => batch.push(f),
                             Err(_) => break,
                         }
                     }
@@ -338,12 +365,31 @@ impl Link {
                     if last_heard.elapsed() > self.opts.heartbeat * 2 {
                         return Some(format!("nothing heard for {:?} (half-open connection?)", last_heard.elapsed()));
                     }
+                    // A full window that the platform stopped acknowledging
+                    // would hold every frame back: start over and re-send.
+                    if room == 0 && last_ack.elapsed() > self.opts.heartbeat {
+                        return Some(format!(
+                            "{} frames unacknowledged for {:?}",
+                            self.inflight.len(),
+                            last_ack.elapsed()
+                        ));
+                    }
                     let frame = crate::protocol::outbound::heartbeat(&uuid::Uuid::new_v4().to_string());
                     if let Err(e) = sink.send(Message::text(frame)).await {
                         return Some(e.to_string());
                     }
                 }
             }
+        }
+    }
+
+    /// How many more frames may be written before the platform acknowledges
+    /// some (unbounded by the window until it is seen to acknowledge).
+    fn window_room(&self) -> usize {
+        if self.acks_seen {
+            self.opts.max_in_flight.saturating_sub(self.inflight.len())
+        } else {
+            self.opts.max_batch
         }
     }
 

@@ -54,6 +54,11 @@ impl IdList {
         self.0.ends.is_empty()
     }
 
+    /// The bytes of all ids together.
+    pub fn byte_len(&self) -> usize {
+        self.0.text.len()
+    }
+
     /// The ids in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
         let (text, ends) = (self.0.text.as_str(), self.0.ends.as_slice());

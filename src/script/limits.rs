@@ -4,11 +4,18 @@
 //! wall-clock budget is checked from the engine's progress callback. A handler
 //! that hits a limit is aborted with an error naming the handler and the
 //! limit, `this` stays as the handler left it, and the next event runs
-//! normally. Host functions waiting on the network cannot be interrupted by
-//! the budget; they have their own timeouts.
+//! normally.
+//!
+//! Host functions run outside Rhai's reach: a call that waits on the network,
+//! or a loop that sends, would never reach the next progress check. So the
+//! running handler's budget is also published to its thread ([`remaining`],
+//! [`charge_output`]): host functions wait at most the time left and refuse
+//! output beyond the budget, and a host function that runs the budget out
+//! marks the handler for abort ([`abort`]), so that catching the error in the
+//! script does not let it go on.
 
 use rhai::{Dynamic, Engine, EvalAltResult};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -47,18 +54,147 @@ impl Default for ScriptLimits {
     }
 }
 
-/// When the running handler must stop (none between calls).
+/// When the running handler must stop (none between calls), and why it must
+/// stop early when a host function ran its budget out.
 #[derive(Clone, Default)]
-pub(super) struct Deadline(Rc<Cell<Option<Instant>>>);
+pub(super) struct Deadline(Rc<DeadlineState>);
+
+#[derive(Default)]
+pub(super) struct DeadlineState {
+    at: Cell<Option<Instant>>,
+    /// Checked at every operation (a host function set it).
+    aborted: Cell<bool>,
+    abort: RefCell<Option<String>>,
+}
 
 impl Deadline {
     pub fn start(&self, budget: Duration) {
-        self.0.set(Some(Instant::now() + budget));
+        self.0.at.set(Some(Instant::now() + budget));
+        self.0.aborted.set(false);
+        self.0.abort.replace(None);
     }
 
     pub fn clear(&self) {
-        self.0.set(None);
+        self.0.at.set(None);
     }
+
+    /// Why a host function aborted the handler, if one did.
+    pub fn take_abort(&self) -> Option<String> {
+        self.0.abort.take()
+    }
+}
+
+/// What the handler running on this thread may still spend.
+struct Running {
+    deadline: Deadline,
+    timeout: Duration,
+    frames_left: u64,
+    bytes_left: u64,
+    max_frames: u64,
+    max_bytes: u64,
+}
+
+thread_local! {
+    static RUNNING: RefCell<Option<Running>> = const { RefCell::new(None) };
+}
+
+/// Publishes a handler's budget to its thread for as long as it runs.
+pub(super) struct HandlerScope(());
+
+impl HandlerScope {
+    pub fn enter(deadline: &Deadline, limits: &ScriptLimits) -> Self {
+        deadline.start(limits.timeout);
+        RUNNING.with(|r| {
+            r.replace(Some(Running {
+                deadline: deadline.clone(),
+                timeout: limits.timeout,
+                frames_left: limits.max_output_frames,
+                bytes_left: limits.max_output_bytes,
+                max_frames: limits.max_output_frames,
+                max_bytes: limits.max_output_bytes,
+            }))
+        });
+        HandlerScope(())
+    }
+}
+
+impl Drop for HandlerScope {
+    fn drop(&mut self) {
+        RUNNING.with(|r| {
+            if let Some(running) = r.take() {
+                running.deadline.clear();
+            }
+        });
+    }
+}
+
+/// A host function ran into the handler's budget.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct BudgetExceeded(String);
+
+/// The time the running handler has left, and its whole budget (`None`
+/// outside a handler: host start-up work has its own timeouts).
+/// Nothing is left once a host function aborted the handler.
+pub fn remaining() -> Option<(Duration, Duration)> {
+    RUNNING.with(|r| {
+        let r = r.borrow();
+        let running = r.as_ref()?;
+        let state = &running.deadline.0;
+        let at = state.at.get()?;
+        let left = if state.aborted.get() {
+            Duration::ZERO
+        } else {
+            at.saturating_duration_since(Instant::now())
+        };
+        Some((left, running.timeout))
+    })
+}
+
+/// Aborts the running handler at its next operation with `why` (the host
+/// function returns its error too; this keeps a `catch` from going on).
+pub fn abort(why: &str) {
+    RUNNING.with(|r| {
+        if let Some(running) = r.borrow().as_ref() {
+            let state = &running.deadline.0;
+            if !state.aborted.replace(true) {
+                state.abort.replace(Some(why.to_string()));
+            }
+        }
+    });
+}
+
+/// Counts one frame of `bytes` against the running handler's output budget;
+/// refuses it (and aborts the handler) when the budget is spent.
+pub fn charge_output(what: &str, bytes: usize) -> Result<(), BudgetExceeded> {
+    let refusal = RUNNING.with(|r| {
+        let mut r = r.borrow_mut();
+        let running = r.as_mut()?;
+        let bytes = bytes as u64;
+        if running.deadline.0.aborted.get() {
+            return Some(format!("{what}: the handler was aborted"));
+        }
+        if running.frames_left == 0 {
+            return Some(format!(
+                "{what}: the handler already sent {} frames (script_limits.max_output_frames)",
+                running.max_frames
+            ));
+        }
+        if bytes > running.bytes_left {
+            return Some(format!(
+                "{what}: the handler's frames would exceed {} bytes (script_limits.max_output_bytes)",
+                running.max_bytes
+            ));
+        }
+        running.frames_left -= 1;
+        running.bytes_left -= bytes;
+        None
+    });
+    let Some(refusal) = refusal else {
+        return Ok(());
+    };
+    abort(&refusal);
+    Err(BudgetExceeded(refusal))
 }
 
 /// The value a terminated script carries, to recognise our own termination.
@@ -72,11 +208,14 @@ pub(super) fn apply(engine: &mut Engine, limits: &ScriptLimits, deadline: &Deadl
     engine.set_max_map_size(limits.max_map_size);
     let deadline = deadline.0.clone();
     engine.on_progress(move |ops| {
+        if deadline.aborted.get() {
+            return Some(Dynamic::from(TIMEOUT_TOKEN));
+        }
         // Checking the clock every 256 operations keeps the cost negligible.
         if ops % 256 != 0 {
             return None;
         }
-        match deadline.get() {
+        match deadline.at.get() {
             Some(at) if Instant::now() >= at => Some(Dynamic::from(TIMEOUT_TOKEN)),
             _ => None,
         }

@@ -19,7 +19,9 @@ pub mod watch;
 pub use api::{Downloaded, HostApi, KeyValue, OutgoingMessage};
 pub use character::Character;
 pub use diagnostic::Diagnostic;
-pub use limits::ScriptLimits;
+/// Aborts the running handler (see [`limits::abort`]).
+pub use limits::abort as abort_handler;
+pub use limits::{charge_output, remaining as remaining_budget, BudgetExceeded, ScriptLimits};
 pub use service::{CompileOptions, ServiceScript};
 
 /// Stack size for the thread that runs scripts: deep (but allowed) Rhai call

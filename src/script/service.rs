@@ -258,14 +258,19 @@ impl ServiceScript {
             .rewind_scope(true)
             .bind_this_ptr(&mut self.this);
         let mut scope = Scope::new();
-        self.deadline.start(self.limits.timeout);
+        let running = limits::HandlerScope::enter(&self.deadline, &self.limits);
         let result = self
             .engine
             .call_fn_with_options::<Dynamic>(options, &mut scope, &self.ast, name, args);
-        self.deadline.clear();
+        drop(running);
+        let aborted = self.deadline.take_abort();
         result.map(|_| true).map_err(|e| {
             let mut d = Diagnostic::from_eval(&self.main_display, Some(name), &e);
-            if let Some(why) = limits::describe(&e, &self.limits) {
+            // A host function that ran the budget out says best what happened,
+            // whether the script caught its error or not.
+            if let Some(reason) = aborted {
+                d.message = format!("{name} aborted: {reason}");
+            } else if let Some(why) = limits::describe(&e, &self.limits) {
                 d.message = format!("{name} {why}");
             }
             d

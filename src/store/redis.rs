@@ -4,8 +4,9 @@
 //! A plain synchronous connection, used from the script thread only: handlers
 //! already run one at a time there, and a write returns once Redis has
 //! acknowledged it, so it is done before the handler returns. Every call has
-//! a timeout (a handler blocked in Redis cannot be interrupted), and a broken
-//! connection is re-opened once per call.
+//! a timeout (a handler blocked in Redis cannot be interrupted): at most
+//! [`TIMEOUT`], and never longer than the running handler has left of its
+//! budget. A broken connection is re-opened once per call.
 
 use super::StoreError;
 use redis::{Client, Commands, Connection, RedisResult};
@@ -54,21 +55,46 @@ impl RedisBackend {
         }
     }
 
-    fn open(&self) -> RedisResult<Connection> {
-        let c = self.client.get_connection_with_timeout(TIMEOUT)?;
-        c.set_read_timeout(Some(TIMEOUT))?;
-        c.set_write_timeout(Some(TIMEOUT))?;
-        Ok(c)
+    fn open(&self, timeout: Duration) -> RedisResult<Connection> {
+        self.client.get_connection_with_timeout(timeout)
+    }
+
+    /// How long this call may wait: [`TIMEOUT`], or less when the running
+    /// handler has less time left (an error once it has none).
+    fn time_allowed(&self) -> Result<Duration, StoreError> {
+        match crate::script::remaining_budget() {
+            Some((left, budget)) if left < TIMEOUT => {
+                if left.is_zero() {
+                    let why = format!(
+                        "store {:?}: no answer within the handler's time budget ({} ms, script_limits.timeout_ms)",
+                        self.store,
+                        budget.as_millis()
+                    );
+                    crate::script::abort_handler(&why);
+                    return Err(StoreError::Other(why));
+                }
+                Ok(left)
+            }
+            _ => Ok(TIMEOUT),
+        }
     }
 
     /// Runs `f` on the connection, reconnecting once if it was dropped.
     fn call<T>(&self, f: impl Fn(&mut Connection) -> RedisResult<T>) -> Result<T, StoreError> {
         let mut slot = self.conn.borrow_mut();
         for attempt in 0..2 {
+            let allowed = self.time_allowed()?;
             let conn = match slot.as_mut() {
                 Some(c) => c,
-                None => slot.insert(self.open().map_err(|e| self.err(e))?),
+                None => slot.insert(self.open(allowed).map_err(|e| self.err(e))?),
             };
+            let timeouts = conn
+                .set_read_timeout(Some(allowed))
+                .and_then(|()| conn.set_write_timeout(Some(allowed)));
+            if let Err(e) = timeouts {
+                *slot = None;
+                return Err(self.err(e));
+            }
             match f(conn) {
                 Ok(v) => return Ok(v),
                 Err(e) if attempt == 0 && (e.is_io_error() || e.is_connection_dropped()) => {

@@ -191,9 +191,16 @@ impl ServiceDir {
 
     /// Starts `moobius-host run --dir <this dir>`.
     pub fn run_host(&self) -> HostProcess {
-        HostProcess::spawn(
+        self.run_host_with_env(&[])
+    }
+
+    /// [`ServiceDir::run_host`] with extra environment variables.
+    pub fn run_host_with_env(&self, env: &[(&str, &str)]) -> HostProcess {
+        HostProcess::spawn_with_env(
             &["run", "--dir", &self.path().display().to_string()],
             self.path(),
+            None,
+            env,
         )
     }
 }
@@ -220,15 +227,15 @@ impl HostProcess {
 
     /// Runs in `cwd` (when given), with stdout and stderr both in the log.
     pub fn spawn_in(args: &[&str], log_dir: &Path, cwd: Option<&Path>) -> Self {
-        Self::spawn_with_env(args, log_dir, cwd, &[])
+        Self::spawn_with_env::<&str>(args, log_dir, cwd, &[])
     }
 
     /// [`HostProcess::spawn_in`] with extra environment variables.
-    pub fn spawn_with_env(
+    pub fn spawn_with_env<V: AsRef<std::ffi::OsStr>>(
         args: &[&str],
         log_dir: &Path,
         cwd: Option<&Path>,
-        env: &[(&str, &Path)],
+        env: &[(&str, V)],
     ) -> Self {
         let log = log_dir.join(format!("host-{}.log", uuid::Uuid::new_v4()));
         let file = std::fs::File::create(&log).unwrap();
@@ -246,7 +253,7 @@ impl HostProcess {
             .env_remove("MOOBIUS_EMAIL")
             .env_remove("MOOBIUS_PASSWORD")
             .env("NO_COLOR", "1")
-            .envs(env.iter().map(|(k, v)| (*k, *v)))
+            .envs(env.iter().map(|(k, v)| (*k, v.as_ref())))
             .stdout(out)
             .stderr(file)
             .spawn()
