@@ -240,6 +240,16 @@ async fn events_under_twenty_reloads_are_each_handled_once_by_one_version() {
     c.act("alice", &ch, "join").await.unwrap();
     let svc = ServiceDir::with_script(&sandbox, &[&ch], &xy_script(ORDER_A, 0));
     let host = svc.run_host();
+    // Alice's client reads all along (a platform drops a client that does not).
+    let (updates_tx, mut updates) = tokio::sync::mpsc::unbounded_channel();
+    let reader = tokio::spawn(async move {
+        loop {
+            let f = next_frame(&mut ws, is_characters_update).await;
+            if updates_tx.send(f).is_err() {
+                return;
+            }
+        }
+    });
     wait_for("the service serves alice", || async {
         c.act("alice", &ch, "refresh").await.unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -295,7 +305,10 @@ async fn events_under_twenty_reloads_are_each_handled_once_by_one_version() {
     let mut lists = std::collections::HashMap::new();
     let mut frames = 0;
     while frames < base + sent + 1 {
-        let f = next_frame(&mut ws, is_characters_update).await;
+        let f = tokio::time::timeout(Duration::from_secs(20), updates.recv())
+            .await
+            .expect("an update within the deadline")
+            .expect("alice's client is still reading");
         frames += 1;
         let group = f["body"]["content"]["characters"]
             .as_str()
@@ -315,6 +328,7 @@ async fn events_under_twenty_reloads_are_each_handled_once_by_one_version() {
         lists.len() <= 3,
         "only the two orders (and alice alone at most once) appear: {lists:?}"
     );
+    reader.abort();
     sandbox.shutdown().await;
 }
 

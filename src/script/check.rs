@@ -106,8 +106,19 @@ pub fn check_service(dir: &Path, entry: &Path) -> CheckReport {
     );
     for (i, file) in all.iter().enumerate() {
         let shown = opts.display(file);
-        let Ok(source) = std::fs::read_to_string(file) else {
-            continue;
+        let source = match super::size::read_script(file, &shown) {
+            Ok(source) => source,
+            // The entry's errors were reported by the full compile.
+            Err(_) if i == 0 && report.errors() > 0 => continue,
+            Err(d) if d.message.starts_with("cannot read") => continue,
+            Err(d) => {
+                report.files += 1;
+                // Already reported when the service was compiled.
+                if !report.findings.iter().any(|f| f.diagnostic == d) {
+                    report.findings.push(finding(dir, d, true));
+                }
+                continue;
+            }
         };
         report.files += 1;
         match engine.compile(&source) {

@@ -96,12 +96,14 @@ pub fn lint(ast: &AST, path: &str, source: &str) -> Vec<Diagnostic> {
         .map(|f| (f.name.to_string(), f.params.len()))
         .collect();
     for (name, arity) in &defined {
-        let at = fn_position(source, name);
+        // Found only for a warning: searching for every function would make
+        // a large script's check quadratic.
+        let at = || fn_position(source, name);
         if let Some((_, want)) = HANDLERS.iter().find(|(h, _)| h == name) {
             if want != arity && !defined.iter().any(|(n, a)| n == name && a == want) {
                 out.push(warning(
                     path,
-                    at,
+                    at(),
                     format!(
                         "handler {name} takes {}, not {arity}; the host never calls it",
                         plural(*want, "parameter")
@@ -118,12 +120,12 @@ pub fn lint(ast: &AST, path: &str, source: &str) -> Vec<Diagnostic> {
         match closest {
             Some((_, h)) => out.push(warning(
                 path,
-                at,
+                at(),
                 format!("{name} is not a handler the host calls; did you mean {h}?"),
             )),
             None if name.starts_with("on_") => out.push(warning(
                 path,
-                at,
+                at(),
                 format!(
                     "{name} is not a handler the host calls (handlers: {})",
                     HANDLERS

@@ -13,6 +13,7 @@ mod limits;
 pub mod lint;
 mod resolver;
 mod service;
+pub mod size;
 pub mod snippet;
 pub mod watch;
 

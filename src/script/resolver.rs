@@ -80,6 +80,7 @@ impl ScriptsResolver {
             self.chain.borrow_mut().push(file.to_path_buf());
             return Ok(());
         };
+        drop(chain);
         let refusal = ImportRefusal {
             file: importer,
             line: pos.line().unwrap_or(0),
@@ -89,6 +90,28 @@ impl ScriptsResolver {
         };
         self.refused.borrow_mut().get_or_insert(refusal);
         Err(Box::new(EvalAltResult::ErrorRuntime(message.into(), pos)))
+    }
+
+    /// Refuses a file past the size bounds before Rhai parses it (a missing
+    /// file is left to Rhai, which reports it at the import).
+    fn check_size(&self, file: &Path, path: &str) -> Result<(), super::Diagnostic> {
+        if !file.is_file() {
+            return Ok(());
+        }
+        super::size::read_script(file, &format!("{path}.rhai")).map(drop)
+    }
+
+    /// Refuses an imported file itself (too large), naming it.
+    fn refuse(&self, file: &Path, pos: Position, message: String) -> Box<EvalAltResult> {
+        let refusal = ImportRefusal {
+            file: file.to_path_buf(),
+            line: 0,
+            col: 0,
+            import: String::new(),
+            message: message.clone(),
+        };
+        self.refused.borrow_mut().get_or_insert(refusal);
+        Box::new(EvalAltResult::ErrorRuntime(message.into(), pos))
     }
 
     fn check(
@@ -124,6 +147,10 @@ impl ModuleResolver for ScriptsResolver {
     ) -> Result<Rc<Module>, Box<EvalAltResult>> {
         let file = self.check(source, path, pos)?;
         self.enter(&real_path(&file), path, pos)?;
+        if let Err(d) = self.check_size(&file, path) {
+            self.chain.borrow_mut().pop();
+            return Err(self.refuse(&file, pos, d.message));
+        }
         let module = self.inner.resolve(engine, source, path, pos);
         self.chain.borrow_mut().pop();
         let module = module?;
@@ -141,8 +168,12 @@ impl ModuleResolver for ScriptsResolver {
         path: &str,
         pos: Position,
     ) -> Option<Result<AST, Box<EvalAltResult>>> {
-        if let Err(e) = self.check(source, path, pos) {
-            return Some(Err(e));
+        let file = match self.check(source, path, pos) {
+            Ok(file) => file,
+            Err(e) => return Some(Err(e)),
+        };
+        if let Err(d) = self.check_size(&file, path) {
+            return Some(Err(self.refuse(&file, pos, d.message)));
         }
         self.inner.resolve_ast(engine, source, path, pos)
     }
@@ -150,7 +181,12 @@ impl ModuleResolver for ScriptsResolver {
 
 /// The file's canonical path, or its normalized path when it does not exist.
 fn real_path(p: &Path) -> PathBuf {
-    p.canonicalize().unwrap_or_else(|_| normalize(p))
+    p.canonicalize().unwrap_or_else(|_| {
+        let absolute = std::env::current_dir()
+            .map(|cwd| cwd.join(p))
+            .unwrap_or_else(|_| p.to_path_buf());
+        normalize(&absolute)
+    })
 }
 
 /// `a/b/../c` -> `a/c` without touching the file system (for files that do

@@ -175,9 +175,7 @@ impl ServiceScript {
         let deadline = Deadline::default();
         let (engine, record) = build_engine(opts, host, &deadline);
         let main_display = opts.display(&opts.main);
-        let text = std::fs::read_to_string(&opts.main).map_err(|e| {
-            Diagnostic::plain(&main_display, format!("cannot read the script: {e}"))
-        })?;
+        let text = super::size::read_script(&opts.main, &main_display)?;
         let mut ast = engine
             .compile_into_self_contained(&Scope::new(), &text)
             .map_err(|e| {
