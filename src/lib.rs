@@ -8,6 +8,7 @@
 
 pub mod bundle;
 pub mod config;
+pub mod fsutil;
 pub mod host;
 pub mod logging;
 pub mod platform;
