@@ -12,9 +12,14 @@
 //! never exposed and the rename stays on one file system; it is synced, given
 //! the replaced file's mode and owner, renamed over it, and the directory is
 //! synced so the rename itself survives a crash.
+//!
+//! Config files are read with [`read_regular`]: a FIFO named as a config
+//! section blocks `open` until someone writes to it (the host hung silently),
+//! and a device never ends, so anything but a regular file is refused before
+//! it is opened.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 use tempfile::NamedTempFile;
 
@@ -92,6 +97,52 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Reads `path` as text, refusing anything that is not a regular file (a
+/// FIFO, a device, a directory, a socket) before opening it.
+pub fn read_regular(path: &Path) -> io::Result<String> {
+    check_regular(&std::fs::metadata(path)?)?;
+    let mut file = File::open(path)?;
+    // The path may have been replaced between the check and the open.
+    check_regular(&file.metadata()?)?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    Ok(text)
+}
+
+fn check_regular(meta: &std::fs::Metadata) -> io::Result<()> {
+    if meta.is_file() {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("not a regular file ({})", kind(meta.file_type())),
+    ))
+}
+
+/// What a file that is not a regular file is, for messages.
+pub fn kind(t: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_file() {
+        "a regular file"
+    } else {
+        "not a regular file"
+    }
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
@@ -153,5 +204,17 @@ mod tests {
         let tmp = temp_beside(&d.path().join("x.json")).unwrap();
         assert_eq!(tmp.path().parent(), Some(d.path()));
         assert_eq!(mode(tmp.path()), 0o600);
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("a.json");
+        std::fs::write(&f, "{}").unwrap();
+        assert_eq!(read_regular(&f).unwrap(), "{}");
+        let e = read_regular(d.path()).unwrap_err();
+        assert_eq!(e.to_string(), "not a regular file (a directory)");
+        let e = read_regular(Path::new("/dev/null")).unwrap_err();
+        assert_eq!(e.to_string(), "not a regular file (a device)");
     }
 }

@@ -106,8 +106,10 @@ fn readable_by_others(_: &Path) -> bool {
     false
 }
 
+/// Reads a config file; anything but a regular file (a FIFO would block the
+/// start for ever) is refused before it is opened.
 fn read_json(path: &Path, named_in: &Path, key: &str) -> Result<Value, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::fsutil::read_regular(path).map_err(|e| {
         if path == named_in {
             ConfigError::new(path, "(file)", format!("cannot read: {e}"))
         } else {

@@ -162,3 +162,41 @@ fn env_overrides_win_and_password_never_prints() {
     assert_eq!(c.account.password.expose(), "envpw");
     assert!(!format!("{c:?}").contains("envpw"));
 }
+
+/// A named pipe given as a section file used to block the start for ever.
+#[cfg(unix)]
+#[test]
+fn a_fifo_as_a_section_file_is_refused() {
+    let d = dir_with(&[(
+        "config/config.json",
+        r#"{"account_config":"config/fifo.json"}"#,
+    )]);
+    let fifo = d.path().join("config/fifo.json");
+    match std::process::Command::new("mkfifo").arg(&fifo).status() {
+        Ok(s) if s.success() => {}
+        other => {
+            eprintln!("skipped: mkfifo is not available ({other:?})");
+            return;
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (config, base) = (d.path().join("config/config.json"), d.path().to_path_buf());
+    std::thread::spawn(move || {
+        let _ = tx.send(load(&config, &base, &Overrides::default()).map(|_| ()));
+    });
+    let result = rx.recv_timeout(Duration::from_secs(20));
+    if result.is_err() {
+        // Unblock the loader stuck in open() before failing.
+        let _ = std::fs::OpenOptions::new().write(true).open(&fifo);
+    }
+    let msg = result
+        .expect("loading a config naming a FIFO must not block")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("config.json: account_config: cannot read")
+            && msg.contains("fifo.json: not a regular file (a FIFO)"),
+        "{msg}"
+    );
+    assert!(!msg.contains('\n'));
+}

@@ -28,7 +28,7 @@ pub fn parse_db_config(
         Some(Value::Array(items)) => (config_file.to_path_buf(), "db_config", items.clone()),
         Some(Value::String(rel)) if rel.trim().ends_with(".json") => {
             let path = base_dir.join(rel.trim());
-            let text = std::fs::read_to_string(&path).map_err(|e| {
+            let text = crate::fsutil::read_regular(&path).map_err(|e| {
                 ConfigError::new(
                     config_file,
                     "db_config",
