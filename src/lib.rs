@@ -18,3 +18,4 @@ pub mod sandbox;
 pub mod scenario;
 pub mod script;
 pub mod store;
+pub mod suggest;
