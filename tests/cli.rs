@@ -52,6 +52,15 @@ async fn bad_configs_exit_2_naming_file_and_key_without_network() {
         &run_in(svc.path()),
         &["config/service.json", "http_server_uri"],
     );
+    // Used to panic in Duration::from_secs_f64 (exit 101).
+    edit(&|v| v["heartbeat_interval"] = serde_json::json!(1e300));
+    assert_one_line_error(
+        &run_in(svc.path()),
+        &[
+            "config/service.json: heartbeat_interval: 1e300 is out of range",
+            "(expected 0.1 to 3600 seconds)",
+        ],
+    );
     edit(&|_| {});
 
     std::fs::write(
