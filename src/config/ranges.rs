@@ -158,7 +158,15 @@ pub const SERVICE: &[Range] = &[
 pub const TIMEOUT_MS: Range = range("timeout_ms", 1.0, 300_000.0, "ms");
 pub const MAX_OPERATIONS: Range =
     range("max_operations", 1.0, 1e12, "operations").or_zero("unlimited");
-pub const MAX_CALL_LEVELS: Range = range("max_call_levels", 1.0, 100.0, "levels");
+pub const MAX_CALL_LEVELS: Range = Range {
+    why_max: Some("the script thread's stack holds"),
+    ..range(
+        "max_call_levels",
+        1.0,
+        crate::script::MAX_CALL_LEVELS_CAP as f64,
+        "levels",
+    )
+};
 pub const MAX_STRING_SIZE: Range =
     range("max_string_size", 1.0, (1u64 << 30) as f64, "bytes").or_zero("unlimited");
 pub const MAX_ARRAY_SIZE: Range =

@@ -143,6 +143,19 @@ fn a_huge_heartbeat_is_one_clear_line() {
 }
 
 #[test]
+fn call_levels_are_capped_by_the_script_thread_stack() {
+    let e = load_one("script_limits", "max_call_levels", json!(30_000)).unwrap_err();
+    assert!(
+        e.ends_with("script_limits.max_call_levels: 30000 is more than the script thread's stack holds (at most 100)"),
+        "{e}"
+    );
+    let cap = crate::script::MAX_CALL_LEVELS_CAP;
+    let c = load_one("script_limits", "max_call_levels", json!(cap)).unwrap();
+    assert_eq!(c.script_limits.max_call_levels, cap);
+    assert!(load_one("script_limits", "max_call_levels", json!(cap + 1)).is_err());
+}
+
+#[test]
 fn accepted_values_reach_the_config() {
     let c = load_one("service_config", "heartbeat_interval", json!(0.1)).unwrap();
     assert_eq!(c.service.heartbeat_interval, Duration::from_millis(100));
