@@ -51,6 +51,14 @@ pub fn closest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Opti
         .map(|(_, k)| k)
 }
 
+/// `; did you mean `x`?` when a name in `known` is [`closest`] to `name`,
+/// else nothing: the tail of a message about an unknown name.
+pub fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+    closest(name, known)
+        .map(|k| format!("; did you mean `{k}`?"))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +81,10 @@ mod tests {
         assert_eq!(k("timeout"), None, "3 edits away");
         assert_eq!(k("colour"), None);
         assert_eq!(k("timeout_ms"), None, "a known name is not a typo");
+        assert_eq!(
+            did_you_mean("TimeoutMs", ["timeout_ms"]),
+            "; did you mean `timeout_ms`?"
+        );
+        assert_eq!(did_you_mean("colour", keys), "");
     }
 }

@@ -1,5 +1,6 @@
 //! Reading and checking the config tree.
 
+use super::keys;
 use super::ranges::{self, Range};
 use super::*;
 use crate::script::ScriptLimits;
@@ -38,6 +39,11 @@ struct Section {
 impl Section {
     fn err(&self, key: &str, reason: impl Into<String>) -> ConfigError {
         ConfigError::new(&self.file, format!("{}{key}", self.prefix), reason)
+    }
+
+    /// A warning for each key not in `known`.
+    fn unknown_keys(&self, known: &[&str]) -> Vec<String> {
+        keys::unknown(&self.file, &self.prefix, self.map.keys(), known)
     }
 
     /// The number at `range.key`, checked against its range (`None`: absent).
@@ -91,6 +97,10 @@ pub fn load(
             account.file.display()
         ));
     }
+    warnings.extend(keys::unknown(config_file, "", root.keys(), keys::TOP_LEVEL));
+    warnings.extend(account.unknown_keys(keys::ACCOUNT));
+    warnings.extend(service.unknown_keys(&keys::service()));
+    warnings.extend(log.unknown_keys(keys::LOG));
     Ok(Config {
         account: account_config(&account, overrides)?,
         service: service_config(&service)?,
@@ -306,9 +316,7 @@ fn script_limits(s: &Section) -> Result<ScriptLimits, ConfigError> {
         .keys()
         .find(|k| !keys().any(|known| known == k.as_str()))
     {
-        let hint = crate::suggest::closest(k, keys())
-            .map(|m| format!("; did you mean `{m}`?"))
-            .unwrap_or_default();
+        let hint = crate::suggest::did_you_mean(k, keys());
         return Err(s.err(
             k,
             format!(

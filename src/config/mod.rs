@@ -7,6 +7,7 @@
 //! directory (the SDK uses the process's working directory, which is the same
 //! thing when the service is started from its own directory).
 
+mod keys;
 pub mod load;
 pub mod ranges;
 mod secret;

@@ -93,9 +93,10 @@ type Problem = (&'static str, String);
 fn store_spec(map: &Map<String, Value>) -> Result<StoreSpec, Problem> {
     for key in map.keys() {
         if !KEYS.contains(&key.as_str()) {
+            let hint = crate::suggest::did_you_mean(key, KEYS.iter().copied());
             return Err((
                 "",
-                format!("unknown key {key:?} (expected {})", KEYS.join(", ")),
+                format!("unknown key {key:?}{hint} (expected {})", KEYS.join(", ")),
             ));
         }
     }
@@ -229,6 +230,10 @@ mod tests {
             (
                 json!([{"name": "a", "colour": 1}]),
                 "db_config[0]: unknown key \"colour\"",
+            ),
+            (
+                json!([{"name": "a", "Clear": true}]),
+                "db_config[0]: unknown key \"Clear\"; did you mean `clear`? (expected name,",
             ),
             (
                 json!([{"name": "a"}, {"name": "a"}]),
