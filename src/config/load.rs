@@ -232,7 +232,7 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
         None => Some(Duration::from_secs_f64(
             ranges::DEFAULT_CHECKIN_INTERVAL_SECS,
         )),
-        Some(n) if n == 0.0 => None,
+        Some(0.0) => None,
         Some(n) => Some(Duration::from_secs_f64(n)),
     };
     let service_mode = match s.map.get("service_mode") {
