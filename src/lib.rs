@@ -8,6 +8,7 @@
 
 pub mod bundle;
 pub mod config;
+pub mod fsutil;
 pub mod host;
 pub mod logging;
 pub mod platform;
@@ -17,3 +18,4 @@ pub mod sandbox;
 pub mod scenario;
 pub mod script;
 pub mod store;
+pub mod suggest;

@@ -159,3 +159,23 @@ fn a_hostile_bundle_stops_run_before_any_network_and_help_explains_bundles() {
         );
     }
 }
+
+/// A new bundle is 0644; one packed over an existing file keeps that file's
+/// mode (an author who made it private keeps it private).
+#[cfg(unix)]
+#[test]
+fn a_bundle_replacing_a_file_keeps_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let src = dir_with_secrets();
+    let out = tempfile::tempdir().unwrap();
+    let new = out.path().join("new.mbx");
+    moobius_host::bundle::pack(src.path(), &new, None).unwrap();
+    assert_eq!(mode(&new), 0o644);
+    let old = out.path().join("old.mbx");
+    std::fs::write(&old, "an older bundle").unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o640)).unwrap();
+    moobius_host::bundle::pack(src.path(), &old, None).unwrap();
+    assert_eq!(mode(&old), 0o640);
+    assert_eq!(std::fs::read(&old).unwrap(), std::fs::read(&new).unwrap());
+}

@@ -52,6 +52,15 @@ async fn bad_configs_exit_2_naming_file_and_key_without_network() {
         &run_in(svc.path()),
         &["config/service.json", "http_server_uri"],
     );
+    // Used to panic in Duration::from_secs_f64 (exit 101).
+    edit(&|v| v["heartbeat_interval"] = serde_json::json!(1e300));
+    assert_one_line_error(
+        &run_in(svc.path()),
+        &[
+            "config/service.json: heartbeat_interval: 1e300 is out of range",
+            "(expected 0.1 to 3600 seconds)",
+        ],
+    );
     edit(&|_| {});
 
     std::fs::write(
@@ -154,6 +163,47 @@ async fn ctrl_c_stops_cleanly_and_logs_hold_no_secret() {
         !log.contains("pw-for-tests"),
         "the password must never be logged"
     );
+    sandbox.shutdown().await;
+}
+
+/// The SDK's one-file layout: `config.json` holds the password, and the
+/// created service id is written back into it. It stays owner-only.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_id_write_back_keeps_a_private_config_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
+    let ch = c.create_channel("lobby");
+    let svc = ServiceDir::new(&sandbox, &[&ch]);
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(svc.path().join(name)).unwrap()).unwrap()
+    };
+    let mut config = read("config/config.json");
+    config["account_config"] = read("config/account.json");
+    config["service_config"] = read("config/service.json");
+    let cfg = svc.path().join("config/config.json");
+    write_json(&cfg, &config);
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let host = svc.run_host();
+    let id = wait_for("the service id written back into config.json", || {
+        let id = std::fs::read_to_string(&cfg)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["service_config"]["service_id"].as_str().map(String::from))
+            .filter(|id| !id.is_empty());
+        async move { id }
+    })
+    .await;
+    assert!(!id.is_empty());
+    let mode = std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "config.json is {mode:o} after the write-back");
+    assert_eq!(
+        read("config/config.json")["account_config"]["password"],
+        "pw-for-tests"
+    );
+    drop(host);
     sandbox.shutdown().await;
 }
 

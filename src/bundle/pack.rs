@@ -86,7 +86,8 @@ fn source_date_epoch() -> Option<u64> {
     std::env::var("SOURCE_DATE_EPOCH").ok()?.trim().parse().ok()
 }
 
-/// Writes the tar.gz next to `out`, then renames it over `out`.
+/// Writes the tar.gz next to `out`, then renames it over `out`
+/// ([`crate::fsutil::replace_with`]).
 fn write_archive(out: &Path, entries: &[(&str, &[u8])], mtime: u64) -> Result<(), BundleError> {
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -118,12 +119,7 @@ fn write_archive(out: &Path, entries: &[(&str, &[u8])], mtime: u64) -> Result<()
     let gz = tar.into_inner().map_err(io)?;
     let mut file = gz.finish().map_err(io)?;
     file.flush().map_err(io)?;
-    file.sync_all().map_err(io)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644)).map_err(io)?;
-    }
-    tmp.persist(out).map_err(|e| io(e.error))?;
+    // A bundle replacing a file keeps that file's mode and owner; a new one is 0644.
+    crate::fsutil::replace_with(tmp, out, 0o644).map_err(io)?;
     Ok(())
 }

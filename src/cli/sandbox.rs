@@ -5,7 +5,7 @@ use clap::Args;
 use moobius_host::config::LogConfig;
 use moobius_host::sandbox::{Sandbox, SandboxOptions};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Run the sandbox alone: a local Moobius platform on loopback.
@@ -52,7 +52,8 @@ pub async fn main(args: SandboxArgs) -> u8 {
         }
     };
     if let Some(path) = &args.ready_file {
-        if let Err(e) = write_atomically(path, &json) {
+        // Readers poll for the file: replaced whole, they never see half of it.
+        if let Err(e) = moobius_host::fsutil::replace_file(path, json.as_bytes(), 0o644) {
             eprintln!("error: cannot write the ready file {}: {e}", path.display());
             sandbox.shutdown().await;
             return 1;
@@ -68,11 +69,4 @@ pub async fn main(args: SandboxArgs) -> u8 {
     let _ = stop.wait_for(|s| *s).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), sandbox.shutdown()).await;
     0
-}
-
-/// Readers poll for the file: they must never see half of it.
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
 }

@@ -1,5 +1,7 @@
 //! Reading and checking the config tree.
 
+use super::keys;
+use super::ranges::{self, Range};
 use super::*;
 use crate::script::ScriptLimits;
 use serde_json::{Map, Value};
@@ -37,6 +39,18 @@ struct Section {
 impl Section {
     fn err(&self, key: &str, reason: impl Into<String>) -> ConfigError {
         ConfigError::new(&self.file, format!("{}{key}", self.prefix), reason)
+    }
+
+    /// A warning for each key not in `known`.
+    fn unknown_keys(&self, known: &[&str]) -> Vec<String> {
+        keys::unknown(&self.file, &self.prefix, self.map.keys(), known)
+    }
+
+    /// The number at `range.key`, checked against its range (`None`: absent).
+    fn number(&self, range: &Range) -> Result<Option<f64>, ConfigError> {
+        range
+            .check(self.map.get(range.key))
+            .map_err(|why| self.err(range.key, why))
     }
 
     fn string(&self, key: &str) -> Result<Option<String>, ConfigError> {
@@ -83,6 +97,10 @@ pub fn load(
             account.file.display()
         ));
     }
+    warnings.extend(keys::unknown(config_file, "", root.keys(), keys::TOP_LEVEL));
+    warnings.extend(account.unknown_keys(keys::ACCOUNT));
+    warnings.extend(service.unknown_keys(&keys::service()));
+    warnings.extend(log.unknown_keys(keys::LOG));
     Ok(Config {
         account: account_config(&account, overrides)?,
         service: service_config(&service)?,
@@ -106,8 +124,10 @@ fn readable_by_others(_: &Path) -> bool {
     false
 }
 
+/// Reads a config file; anything but a regular file (a FIFO would block the
+/// start for ever) is refused before it is opened.
 fn read_json(path: &Path, named_in: &Path, key: &str) -> Result<Value, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::fsutil::read_regular(path).map_err(|e| {
         if path == named_in {
             ConfigError::new(path, "(file)", format!("cannot read: {e}"))
         } else {
@@ -206,39 +226,15 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
         .string("service_id")?
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty());
-    let channels = match s.map.get("channels") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| match v {
-                Value::String(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
-                _ => Err(s.err("channels", "expected a list of channel id strings")),
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err(s.err("channels", "expected a list of channel id strings")),
+    let channels = channels(s)?;
+    let others = others_policy(s)?;
+    let checkin_interval = match s.number(&ranges::CHECKIN_INTERVAL)? {
+        None => Some(Duration::from_secs_f64(
+            ranges::DEFAULT_CHECKIN_INTERVAL_SECS,
+        )),
+        Some(0.0) => None,
+        Some(n) => Some(Duration::from_secs_f64(n)),
     };
-    let others = match s
-        .string("others")?
-        .map(|v| v.trim().to_lowercase())
-        .as_deref()
-    {
-        None | Some("include") => OthersPolicy::Include,
-        Some("ignore") => OthersPolicy::Ignore,
-        Some("unbind") => OthersPolicy::Unbind,
-        Some(other) => {
-            return Err(s.err(
-                "others",
-                format!("unknown policy {other:?} (expected include, ignore or unbind)"),
-            ))
-        }
-    };
-    let checkin = match s.map.get("checkin_interval") {
-        None | Some(Value::Null) => DEFAULT_CHECKIN_INTERVAL_SECS,
-        Some(Value::Number(n)) => n.as_f64().unwrap_or(DEFAULT_CHECKIN_INTERVAL_SECS),
-        Some(_) => return Err(s.err("checkin_interval", "expected a number of seconds")),
-    };
-    let checkin_interval =
-        (checkin > 0.0 && checkin.is_finite()).then(|| Duration::from_secs_f64(checkin));
     let service_mode = match s.map.get("service_mode") {
         None | Some(Value::Null) | Some(Value::Bool(true)) => true,
         Some(Value::Bool(false)) => return Err(s.err(
@@ -247,22 +243,13 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
         )),
         Some(_) => return Err(s.err("service_mode", "expected true or false")),
     };
-    let positive = |key: &str, default: f64| -> Result<f64, ConfigError> {
-        match s.map.get(key) {
-            None | Some(Value::Null) => Ok(default),
-            Some(v) => v
-                .as_f64()
-                .filter(|n| *n > 0.0 && n.is_finite())
-                .ok_or_else(|| s.err(key, "expected a positive number")),
-        }
-    };
-    let heartbeat_interval = Duration::from_secs_f64(positive("heartbeat_interval", 30.0)?);
-    let reconnect_min = Duration::from_secs_f64(positive("reconnect_min_ms", 250.0)? / 1000.0);
-    let reconnect_max = Duration::from_secs_f64(positive("reconnect_max_ms", 30_000.0)? / 1000.0);
-    if reconnect_max < reconnect_min {
-        return Err(s.err("reconnect_max_ms", "must not be below reconnect_min_ms"));
-    }
-    let outgoing_queue_limit = positive("outgoing_queue_limit", 10_000.0)? as usize;
+    let heartbeat = s.number(&ranges::HEARTBEAT_INTERVAL)?;
+    let heartbeat_interval =
+        Duration::from_secs_f64(heartbeat.unwrap_or(ranges::DEFAULT_HEARTBEAT_INTERVAL_SECS));
+    let (reconnect_min, reconnect_max) = reconnect_bounds(s)?;
+    let outgoing_queue_limit = s
+        .number(&ranges::OUTGOING_QUEUE_LIMIT)?
+        .map_or(ranges::DEFAULT_OUTGOING_QUEUE_LIMIT, |n| n as usize);
     Ok(ServiceConfig {
         http_server_uri,
         ws_server_uri,
@@ -278,64 +265,96 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
     })
 }
 
-fn script_limits(s: &Section) -> Result<ScriptLimits, ConfigError> {
-    let mut limits = ScriptLimits::default();
-    if let Some(k) = s.map.keys().find(|k| !LIMIT_KEYS.contains(&k.as_str())) {
+fn channels(s: &Section) -> Result<Vec<String>, ConfigError> {
+    let wrong = || s.err("channels", "expected a list of channel id strings");
+    match s.map.get("channels") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| match v {
+                Value::String(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
+                _ => Err(wrong()),
+            })
+            .collect(),
+        Some(_) => Err(wrong()),
+    }
+}
+
+fn others_policy(s: &Section) -> Result<OthersPolicy, ConfigError> {
+    let value = s.string("others")?.map(|v| v.trim().to_lowercase());
+    match value.as_deref() {
+        None | Some("include") => Ok(OthersPolicy::Include),
+        Some("ignore") => Ok(OthersPolicy::Ignore),
+        Some("unbind") => Ok(OthersPolicy::Unbind),
+        Some(other) => Err(s.err(
+            "others",
+            format!("unknown policy {other:?} (expected include, ignore or unbind)"),
+        )),
+    }
+}
+
+/// `reconnect_min_ms` and `reconnect_max_ms`, each in range, max >= min.
+fn reconnect_bounds(s: &Section) -> Result<(Duration, Duration), ConfigError> {
+    let min = s.number(&ranges::RECONNECT_MIN_MS)?;
+    let max = s.number(&ranges::RECONNECT_MAX_MS)?;
+    let min_ms = min.map_or(ranges::DEFAULT_RECONNECT_MIN_MS, |n| n as u64);
+    let max_ms = max.map_or(ranges::DEFAULT_RECONNECT_MAX_MS, |n| n as u64);
+    if max_ms < min_ms {
+        let which = if max.is_some() { "" } else { " (the default)" };
         return Err(s.err(
-            k,
-            format!("unknown limit (expected {})", LIMIT_KEYS.join(", ")),
+            "reconnect_max_ms",
+            format!("{max_ms}{which} is below reconnect_min_ms ({min_ms})"),
         ));
     }
-    let number = |key: &str| -> Result<Option<u64>, ConfigError> {
-        match s.map.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| s.err(key, "expected a whole number >= 0")),
-        }
-    };
+    Ok((Duration::from_millis(min_ms), Duration::from_millis(max_ms)))
+}
+
+fn script_limits(s: &Section) -> Result<ScriptLimits, ConfigError> {
+    let keys = || ranges::LIMITS.iter().map(|r| r.key);
+    if let Some(k) = s
+        .map
+        .keys()
+        .find(|k| !keys().any(|known| known == k.as_str()))
+    {
+        let hint = crate::suggest::did_you_mean(k, keys());
+        return Err(s.err(
+            k,
+            format!(
+                "unknown limit{hint} (expected {})",
+                keys().collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    let mut limits = ScriptLimits::default();
+    // Every range fits a u64 and (64 bits or 32) a usize.
+    let get = |r: &Range| s.number(r).map(|n| n.map(|n| n as u64));
     let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
-    if let Some(v) = number("max_operations")? {
+    if let Some(v) = get(&ranges::MAX_OPERATIONS)? {
         limits.max_operations = v;
     }
-    if let Some(v) = number("max_call_levels")? {
+    if let Some(v) = get(&ranges::MAX_CALL_LEVELS)? {
         limits.max_call_levels = size(v);
     }
-    if let Some(v) = number("max_string_size")? {
+    if let Some(v) = get(&ranges::MAX_STRING_SIZE)? {
         limits.max_string_size = size(v);
     }
-    if let Some(v) = number("max_array_size")? {
+    if let Some(v) = get(&ranges::MAX_ARRAY_SIZE)? {
         limits.max_array_size = size(v);
     }
-    if let Some(v) = number("max_map_size")? {
+    if let Some(v) = get(&ranges::MAX_MAP_SIZE)? {
         limits.max_map_size = size(v);
     }
-    if let Some(v) = number("timeout_ms")? {
-        if v == 0 {
-            return Err(s.err("timeout_ms", "must be at least 1"));
-        }
+    if let Some(v) = get(&ranges::TIMEOUT_MS)? {
         limits.timeout = Duration::from_millis(v);
     }
-    if let Some(v) = number("max_output_frames")? {
+    if let Some(v) = get(&ranges::MAX_OUTPUT_FRAMES)? {
         limits.max_output_frames = v;
     }
-    if let Some(v) = number("max_output_bytes")? {
+    if let Some(v) = get(&ranges::MAX_OUTPUT_BYTES)? {
         limits.max_output_bytes = v;
     }
     Ok(limits)
 }
-
-const LIMIT_KEYS: &[&str] = &[
-    "max_operations",
-    "max_call_levels",
-    "max_string_size",
-    "max_array_size",
-    "max_map_size",
-    "timeout_ms",
-    "max_output_frames",
-    "max_output_bytes",
-];
 
 fn log_config(s: &Section, base_dir: &Path) -> Result<LogConfig, ConfigError> {
     let defaults = LogConfig::default();

@@ -162,3 +162,114 @@ fn env_overrides_win_and_password_never_prints() {
     assert_eq!(c.account.password.expose(), "envpw");
     assert!(!format!("{c:?}").contains("envpw"));
 }
+
+/// A named pipe given as a section file used to block the start for ever.
+#[cfg(unix)]
+#[test]
+fn a_fifo_as_a_section_file_is_refused() {
+    let d = dir_with(&[(
+        "config/config.json",
+        r#"{"account_config":"config/fifo.json"}"#,
+    )]);
+    let fifo = d.path().join("config/fifo.json");
+    match std::process::Command::new("mkfifo").arg(&fifo).status() {
+        Ok(s) if s.success() => {}
+        other => {
+            eprintln!("skipped: mkfifo is not available ({other:?})");
+            return;
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (config, base) = (d.path().join("config/config.json"), d.path().to_path_buf());
+    std::thread::spawn(move || {
+        let _ = tx.send(load(&config, &base, &Overrides::default()).map(|_| ()));
+    });
+    let result = rx.recv_timeout(Duration::from_secs(20));
+    if result.is_err() {
+        // Unblock the loader stuck in open() before failing.
+        let _ = std::fs::OpenOptions::new().write(true).open(&fifo);
+    }
+    let msg = result
+        .expect("loading a config naming a FIFO must not block")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("config.json: account_config: cannot read")
+            && msg.contains("fifo.json: not a regular file (a FIFO)"),
+        "{msg}"
+    );
+    assert!(!msg.contains('\n'));
+}
+
+#[test]
+fn unknown_keys_are_warned_about_with_a_suggestion() {
+    let d = dir_with(&[
+        (
+            "config/config.json",
+            r#"{"account_config":{"email":"a","password":"p","Email":"x"},
+                "acount_config":{},
+                "service_config":"config/service.json",
+                "log_config":{"logfile":"x.log"}}"#,
+        ),
+        (
+            "config/service.json",
+            r#"{"heartbeat_intervl":5,"colour":"red","Checkin-Interval":1,"a\nb":1}"#,
+        ),
+    ]);
+    let c = load_in(&d).unwrap();
+    let dir = d.path().display().to_string();
+    let mut got: Vec<String> = c
+        .warnings
+        .iter()
+        .filter(|w| !w.contains("holds a password"))
+        .map(|w| w.replace(&dir, "D"))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "D/config/config.json: account_config.Email: unknown key, ignored; did you mean `email`?",
+            "D/config/config.json: acount_config: unknown key, ignored; did you mean `account_config`?",
+            "D/config/config.json: log_config.logfile: unknown key, ignored; did you mean `log_file`?",
+            "D/config/service.json: Checkin-Interval: unknown key, ignored; did you mean `checkin_interval`?",
+            "D/config/service.json: a\\nb: unknown key, ignored",
+            "D/config/service.json: colour: unknown key, ignored",
+            "D/config/service.json: heartbeat_intervl: unknown key, ignored; did you mean `heartbeat_interval`?",
+        ]
+    );
+    // The default stays: the misspelled key did nothing.
+    assert_eq!(c.service.heartbeat_interval, Duration::from_secs(30));
+}
+
+/// Keys the SDK's config has, used by the host or not, never warn.
+#[test]
+fn an_sdk_config_gets_no_warning() {
+    let d = dir_with(&[(
+        "config/config.json",
+        r#"{"account_config":{"email":"a","password":"p"},
+            "service_config":{"http_server_uri":"https://api.moobius.ai/","ws_server_uri":"wss://ws.moobius.ai/",
+              "service_id":"","channels":[],"others":"include","checkin_interval":30,"service_mode":true,
+              "no_warn_cannot_save_service_id":true,"heartbeat_interval":30,"reconnect_min_ms":250,
+              "reconnect_max_ms":30000,"outgoing_queue_limit":10000},
+            "log_config":{"log_level":"INFO","terminal_log_level":"INFO","error_log_level":"WARNING",
+              "log_retention":"7 days","log_file":"logs/service.log","error_log_file":"logs/error.log"},
+            "db_config":[],
+            "script_limits":{"timeout_ms":1000}}"#,
+    )]);
+    let c = load_in(&d).unwrap();
+    let about_keys: Vec<&String> = c.warnings.iter().filter(|w| w.contains("key")).collect();
+    assert!(about_keys.is_empty(), "{about_keys:?}");
+}
+
+#[test]
+fn an_unknown_limit_is_an_error_with_a_suggestion() {
+    let d = dir_with(&[(
+        "config/config.json",
+        r#"{"account_config":{"email":"a","password":"p"},"script_limits":{"max_call_level":8}}"#,
+    )]);
+    let msg = load_in(&d).unwrap_err().to_string();
+    assert!(
+        msg.contains("script_limits.max_call_level: unknown limit; did you mean `max_call_levels`? (expected timeout_ms, max_operations,"),
+        "{msg}"
+    );
+}

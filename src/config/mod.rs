@@ -7,7 +7,9 @@
 //! directory (the SDK uses the process's working directory, which is the same
 //! thing when the service is started from its own directory).
 
+mod keys;
 pub mod load;
+pub mod ranges;
 mod secret;
 mod writeback;
 
@@ -43,7 +45,7 @@ pub struct ServiceConfig {
     pub service_id: Option<String>,
     pub channels: Vec<String>,
     pub others: OthersPolicy,
-    /// `None` disables the periodic checkin (a configured value <= 0).
+    /// `None` disables the periodic checkin (a configured 0).
     pub checkin_interval: Option<Duration>,
     pub service_mode: bool,
     /// Heartbeat period (`heartbeat_interval`, seconds, default 30); two
@@ -124,12 +126,16 @@ impl Config {
                 service_id: None,
                 channels,
                 others: OthersPolicy::Include,
-                checkin_interval: Some(Duration::from_secs_f64(DEFAULT_CHECKIN_INTERVAL_SECS)),
+                checkin_interval: Some(Duration::from_secs_f64(
+                    ranges::DEFAULT_CHECKIN_INTERVAL_SECS,
+                )),
                 service_mode: true,
-                heartbeat_interval: Duration::from_secs(30),
-                reconnect_min: Duration::from_millis(250),
-                reconnect_max: Duration::from_secs(30),
-                outgoing_queue_limit: 10_000,
+                heartbeat_interval: Duration::from_secs_f64(
+                    ranges::DEFAULT_HEARTBEAT_INTERVAL_SECS,
+                ),
+                reconnect_min: Duration::from_millis(ranges::DEFAULT_RECONNECT_MIN_MS),
+                reconnect_max: Duration::from_millis(ranges::DEFAULT_RECONNECT_MAX_MS),
+                outgoing_queue_limit: ranges::DEFAULT_OUTGOING_QUEUE_LIMIT,
             },
             log: LogConfig::default(),
             script_limits: Default::default(),
@@ -166,4 +172,3 @@ impl ConfigError {
 
 pub const DEFAULT_HTTP_SERVER_URI: &str = "https://api.moobius.ai/";
 pub const DEFAULT_WS_SERVER_URI: &str = "wss://ws.moobius.ai/";
-pub const DEFAULT_CHECKIN_INTERVAL_SECS: f64 = 3600.0;

@@ -3,11 +3,11 @@
 
 use super::{ConfigError, ServiceIdTarget};
 use serde_json::Value;
-use std::path::Path;
 
 /// Writes `service_id` into the target file (2-space indented JSON, replaced
-/// atomically so a crash never leaves a truncated config). `Ok(false)` when the
-/// target is nowhere.
+/// atomically so a crash never leaves a truncated config, keeping the file's
+/// mode and owner since it may hold a password). `Ok(false)` when the target
+/// is nowhere.
 pub fn write_service_id(target: &ServiceIdTarget, service_id: &str) -> Result<bool, ConfigError> {
     let (path, nested) = match target {
         ServiceIdTarget::TopLevel(p) => (p.as_path(), false),
@@ -34,15 +34,10 @@ pub fn write_service_id(target: &ServiceIdTarget, service_id: &str) -> Result<bo
     obj.insert("service_id".into(), Value::String(service_id.to_string()));
     let mut out = serde_json::to_string_pretty(&root).map_err(|e| err(e.to_string()))?;
     out.push('\n');
-    write_atomically(path, &out)
+    // The file was just read, so it exists; were it gone, keep the new one private.
+    crate::fsutil::replace_file(path, out.as_bytes(), 0o600)
         .map_err(|e| err(format!("cannot save the new service id: {e}")))?;
     Ok(true)
-}
-
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]
@@ -65,5 +60,27 @@ mod tests {
         let text = std::fs::read_to_string(&cfg).unwrap();
         assert!(text.contains("\n    \"service_id\": \"s-2\""), "{text}");
         assert!(!write_service_id(&ServiceIdTarget::Nowhere, "x").unwrap());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_private_config_stays_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        for mode in [0o600, 0o640] {
+            let cfg = d.path().join(format!("config-{mode:o}.json"));
+            std::fs::write(
+                &cfg,
+                r#"{"account_config":{"email":"a@b.c","password":"pw"},"service_config":{"service_id":""}}"#,
+            )
+            .unwrap();
+            std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(mode)).unwrap();
+            write_service_id(&ServiceIdTarget::Nested(cfg.clone()), "s-3").unwrap();
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+            assert_eq!(v["service_config"]["service_id"], "s-3");
+            assert_eq!(v["account_config"]["password"], "pw");
+            let now = std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777;
+            assert_eq!(now, mode, "mode {now:o} after writing the service id");
+        }
     }
 }

@@ -30,24 +30,6 @@ pub const HOST_FUNCTIONS: &[(&str, &[usize])] = &[
     ("log", &[1, 2]),
 ];
 
-/// Levenshtein distance, for "did you mean".
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let here = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(here + 1);
-            prev = here;
-        }
-    }
-    row[b.len()]
-}
-
 fn plural(n: usize, word: &str) -> String {
     if n == 1 {
         format!("{n} {word}")
@@ -112,13 +94,8 @@ pub fn lint(ast: &AST, path: &str, source: &str) -> Vec<Diagnostic> {
             }
             continue;
         }
-        let closest = HANDLERS
-            .iter()
-            .map(|(h, _)| (distance(name, h), *h))
-            .min()
-            .filter(|(d, _)| *d <= 2);
-        match closest {
-            Some((_, h)) => out.push(warning(
+        match crate::suggest::closest(name, HANDLERS.iter().map(|(h, _)| *h)) {
+            Some(h) => out.push(warning(
                 path,
                 at(),
                 format!("{name} is not a handler the host calls; did you mean {h}?"),
@@ -180,11 +157,12 @@ mod tests {
 
     #[test]
     fn misspelled_handlers_get_a_suggestion() {
-        let src = "fn on_joined(a) {}\nfn on_refreshs(a) {}\nfn before_channel_inits() {}\nfn helper() {}";
+        let src = "fn on_joined(a) {}\nfn on_refreshs(a) {}\nfn before_channel_inits() {}\nfn helper() {}\nfn onMessageUp(m) {}";
         assert_eq!(warnings(src), [
             "s.rhai:1:1: warning: on_joined is not a handler the host calls; did you mean on_join?",
             "s.rhai:2:1: warning: on_refreshs is not a handler the host calls; did you mean on_refresh?",
             "s.rhai:3:1: warning: before_channel_inits is not a handler the host calls; did you mean before_channel_init?",
+            "s.rhai:5:1: warning: onMessageUp is not a handler the host calls; did you mean on_message_up?",
         ]);
     }
 

@@ -29,6 +29,17 @@ pub use service::{CompileOptions, ServiceScript};
 /// nesting uses a lot of native stack, more so in debug builds.
 pub const SCRIPT_THREAD_STACK: usize = 64 << 20;
 
+/// The deepest function call nesting a service may configure
+/// (`script_limits.max_call_levels`): what [`SCRIPT_THREAD_STACK`] holds,
+/// with a margin. Measured in a debug build (the tests'; release frames are
+/// smaller), recursing until the 64 MiB stack overflowed: a simple
+/// `fn f(n) { if n == 0 { 0 } else { f(n - 1) + 1 } }` overflows at 1,395
+/// levels, `this.f(..)` at 1,141, recursion inside nested loops at 850, and
+/// recursion wrapped in 28 nested native calls (the most the expression
+/// depth limit compiles) at 157. 100 is 14x below the first and still 1.5x
+/// below the last. A larger stack would allow a larger cap.
+pub const MAX_CALL_LEVELS_CAP: usize = 100;
+
 /// Handlers the host calls, with their arity. Anything else a script defines
 /// is an ordinary function.
 pub const HANDLERS: &[(&str, usize)] = &[

@@ -317,3 +317,48 @@ fn on_reload() { this.after = 2; }
         "{d}"
     );
 }
+
+/// The deepest nesting a config may allow runs on the script thread's stack
+/// without overflowing it, for the simple recursion and for the shape with
+/// the largest frames measured (see `MAX_CALL_LEVELS_CAP`); one level more
+/// is Rhai's own error, not a crash.
+#[test]
+fn recursion_at_the_call_level_cap_fits_the_script_thread_stack() {
+    std::thread::Builder::new()
+        .stack_size(crate::script::SCRIPT_THREAD_STACK)
+        .spawn(recursion_at_the_cap)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+fn recursion_at_the_cap() {
+    let cap = crate::script::MAX_CALL_LEVELS_CAP;
+    let limits = ScriptLimits {
+        max_call_levels: cap,
+        max_operations: 0,
+        timeout: std::time::Duration::from_secs(600),
+        ..ScriptLimits::default()
+    };
+    let (open, close) = ("abs(".repeat(28), ")".repeat(28));
+    let script = format!(
+        "fn on_join(n) {{ f(n) }}\nfn on_leave(n) {{ g(n) }}\n\
+         fn f(n) {{ if n == 0 {{ 0 }} else {{ f(n - 1) + 1 }} }}\n\
+         fn g(n) {{ if n == 0 {{ return 0; }} {open}g(n - 1){close} }}\n"
+    );
+    let (_d, mut s) = load_limited(&script, limits);
+    let depth = cap as i64 - 1; // the handler's own call is one level
+    for handler in ["on_join", "on_leave"] {
+        assert!(
+            s.call(handler, vec![Dynamic::from(depth)]).unwrap(),
+            "{handler}"
+        );
+        let d = s.call(handler, vec![Dynamic::from(depth + 1)]).unwrap_err();
+        assert!(
+            d.message.contains(&format!(
+                "nested deeper than {cap} (script_limits.max_call_levels)"
+            )),
+            "{handler}: {d}"
+        );
+    }
+}

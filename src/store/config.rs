@@ -28,7 +28,7 @@ pub fn parse_db_config(
         Some(Value::Array(items)) => (config_file.to_path_buf(), "db_config", items.clone()),
         Some(Value::String(rel)) if rel.trim().ends_with(".json") => {
             let path = base_dir.join(rel.trim());
-            let text = std::fs::read_to_string(&path).map_err(|e| {
+            let text = crate::fsutil::read_regular(&path).map_err(|e| {
                 ConfigError::new(
                     config_file,
                     "db_config",
@@ -93,9 +93,10 @@ type Problem = (&'static str, String);
 fn store_spec(map: &Map<String, Value>) -> Result<StoreSpec, Problem> {
     for key in map.keys() {
         if !KEYS.contains(&key.as_str()) {
+            let hint = crate::suggest::did_you_mean(key, KEYS.iter().copied());
             return Err((
                 "",
-                format!("unknown key {key:?} (expected {})", KEYS.join(", ")),
+                format!("unknown key {key:?}{hint} (expected {})", KEYS.join(", ")),
             ));
         }
     }
@@ -229,6 +230,10 @@ mod tests {
             (
                 json!([{"name": "a", "colour": 1}]),
                 "db_config[0]: unknown key \"colour\"",
+            ),
+            (
+                json!([{"name": "a", "Clear": true}]),
+                "db_config[0]: unknown key \"Clear\"; did you mean `clear`? (expected name,",
             ),
             (
                 json!([{"name": "a"}, {"name": "a"}]),

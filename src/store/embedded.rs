@@ -12,6 +12,7 @@ use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
 
 /// Separates the channel id from the key inside a table.
@@ -38,14 +39,61 @@ fn parse(store: &str, key: &str, text: &str) -> Result<Value, StoreError> {
     })
 }
 
+/// The first bytes of every redb database file (redb's header magic).
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+
+/// Why the existing file at `path` is not a redb database (`None` when it is
+/// one, or when there is no file). redb takes an empty file for a new
+/// database, so a store truncated to 0 bytes (a full disk, a bad copy) would
+/// silently start empty and be overwritten.
+fn not_a_database(path: &Path) -> std::io::Result<Option<String>> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !meta.is_file() {
+        return Ok(Some(format!(
+            "it is {}",
+            crate::fsutil::kind(meta.file_type())
+        )));
+    }
+    if meta.len() == 0 {
+        return Ok(Some("it is empty (0 bytes)".into()));
+    }
+    let mut head = Vec::with_capacity(REDB_MAGIC.len());
+    std::fs::File::open(path)?
+        .take(REDB_MAGIC.len() as u64)
+        .read_to_end(&mut head)?;
+    Ok((head != REDB_MAGIC).then(|| "it is not a redb database".into()))
+}
+
 impl Embedded {
-    /// Opens (or creates) the database file; its directory is created too.
-    pub fn open(path: &Path) -> Result<Self, Box<redb::Error>> {
+    /// Opens (or creates) the database file of `store` (the first store
+    /// using it, for messages); its directory is created too. An existing
+    /// file that is not a database is refused and left as it is, unless
+    /// `replace_invalid` (a store's `clear`) says its content may go.
+    pub fn open(path: &Path, store: &str, replace_invalid: bool) -> Result<Self, StoreError> {
+        let failed = |e: redb::Error| StoreError::Open {
+            store: store.into(),
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Box::new(redb::Error::Io(e)))?;
+            std::fs::create_dir_all(dir).map_err(|e| failed(redb::Error::Io(e)))?;
+        }
+        if let Some(reason) = not_a_database(path).map_err(|e| failed(redb::Error::Io(e)))? {
+            if !replace_invalid {
+                return Err(StoreError::NotADatabase {
+                    path: path.to_path_buf(),
+                    reason,
+                });
+            }
+            tracing::warn!(path = %path.display(), "{reason}: replaced by an empty database (clear is set)");
+            std::fs::remove_file(path).map_err(|e| failed(redb::Error::Io(e)))?;
         }
         Ok(Embedded {
-            db: Database::create(path).map_err(|e| Box::new(e.into()))?,
+            db: Database::create(path).map_err(|e| failed(e.into()))?,
             pending: RefCell::new(None),
         })
     }

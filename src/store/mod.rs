@@ -100,6 +100,11 @@ pub enum StoreError {
         path: PathBuf,
         source: Box<redb::Error>,
     },
+    #[error(
+        "embedded database {}: {reason}; it was left as it is: delete it to start with empty stores, or set \"clear\": true on an embedded store in db_config",
+        path.display()
+    )]
+    NotADatabase { path: PathBuf, reason: String },
     #[error("embedded database: {0}")]
     Embedded(Box<redb::Error>),
     #[error("store {store:?}: redis at {url}: {source}")]

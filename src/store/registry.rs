@@ -62,12 +62,14 @@ impl Stores {
             let backend = match &spec.implementation {
                 Implementation::Embedded => {
                     if embedded.is_none() {
+                        // One file for every embedded store: `clear` on any of
+                        // them lets a file that is not a database be replaced.
+                        let clear = config
+                            .stores
+                            .iter()
+                            .any(|s| s.implementation == Implementation::Embedded && s.clear);
                         let path = config.embedded_file();
-                        embedded = Some(Embedded::open(&path).map_err(|e| StoreError::Open {
-                            store: spec.name.clone(),
-                            path,
-                            source: e,
-                        })?);
+                        embedded = Some(Embedded::open(&path, &spec.name, clear)?);
                     }
                     Backend::Embedded
                 }

@@ -143,3 +143,49 @@ fn values_that_are_not_data_are_refused_by_name() {
     let e = s.call("on_reload", vec![]).unwrap_err().to_string();
     assert!(e.contains("the key is array"), "{e}");
 }
+
+/// A store file that is not a database (truncated to 0 bytes, or anything
+/// else) is not taken for an empty store: `Stores::open`, as `run` calls it,
+/// refuses it naming the file and the way out, and leaves it untouched.
+/// With `clear` it is replaced by an empty database.
+#[test]
+fn a_store_file_that_is_not_a_database_is_refused_unless_cleared() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config(
+        d.path(),
+        serde_json::json!([{"name": "roles"}, {"name": "tmp", "implementation": "memory"}]),
+    );
+    let file = cfg.embedded_file();
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let cases: [(&[u8], &str); 2] = [
+        (b"", "it is empty (0 bytes)"),
+        (b"not a redb file", "it is not a redb database"),
+    ];
+    for (content, why) in cases {
+        std::fs::write(&file, content).unwrap();
+        let before = std::fs::metadata(&file).unwrap().modified().unwrap();
+        let e = Stores::open(&cfg).err().expect("refused").to_string();
+        assert!(
+            e.contains(&format!("{}: {why}", file.display()))
+                && e.contains("delete it")
+                && e.contains("\"clear\": true"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(&file).unwrap(), content, "left as it was");
+        let after = std::fs::metadata(&file).unwrap().modified().unwrap();
+        assert_eq!(after, before);
+    }
+    let cleared = config(
+        d.path(),
+        serde_json::json!([{"name": "roles", "clear": true}]),
+    );
+    let stores = Rc::new(Stores::open(&cleared).unwrap());
+    stores.start("svc").unwrap();
+    let roles = stores.view("ch", "roles").unwrap();
+    assert_eq!(roles.len().unwrap(), 0);
+    drop(roles);
+    drop(stores);
+    assert!(std::fs::read(&file).unwrap().starts_with(b"redb"));
+    // Now a database: opened without `clear` too.
+    Stores::open(&cfg).unwrap();
+}

@@ -1,0 +1,192 @@
+//! Every number the config accepts, with its range (and, for
+//! `service_config`, its default; `script_limits`' defaults are
+//! [`crate::script::ScriptLimits::default`]).
+//!
+//! Without bounds a number the code cannot use failed far from the config:
+//! `heartbeat_interval: 1e300` panicked in `Duration::from_secs_f64` (exit
+//! 101), `1e-12` killed the WebSocket task later, `checkin_interval: 1e-6`
+//! flooded the platform. Checked at load, a bad value costs one line naming
+//! the file, the key, the value and the range (exit 2). The README's table of
+//! ranges is checked against these by a test.
+
+use serde_json::Value;
+
+/// The values one key accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct Range {
+    pub key: &'static str,
+    pub min: f64,
+    pub max: f64,
+    /// Counts, milliseconds and bytes: whole numbers only.
+    pub whole: bool,
+    /// Shown after the range: `seconds`, `ms`, `bytes`...
+    pub unit: &'static str,
+    /// 0 is accepted too, with this meaning (`disables`, `unlimited`).
+    pub zero: Option<&'static str>,
+    /// Why the maximum is the maximum, for the message when it is exceeded.
+    pub why_max: Option<&'static str>,
+}
+
+const fn range(key: &'static str, min: f64, max: f64, unit: &'static str) -> Range {
+    Range {
+        key,
+        min,
+        max,
+        whole: true,
+        unit,
+        zero: None,
+        why_max: None,
+    }
+}
+
+impl Range {
+    const fn fractional(self) -> Range {
+        Range {
+            whole: false,
+            ..self
+        }
+    }
+
+    const fn or_zero(self, meaning: &'static str) -> Range {
+        Range {
+            zero: Some(meaning),
+            ..self
+        }
+    }
+
+    /// What is accepted: `0 (disables) or 1 to 86400 seconds`.
+    pub fn expected(&self) -> String {
+        let zero = self
+            .zero
+            .map(|m| format!("0 ({m}) or "))
+            .unwrap_or_default();
+        format!("{zero}{} to {} {}", self.min, self.max, self.unit)
+    }
+
+    /// The value of this key in a section: `Ok(None)` when absent or null
+    /// (the default applies), else the number if it is in range, else why
+    /// not (the value and the range, in one line).
+    pub fn check(&self, value: Option<&Value>) -> Result<Option<f64>, String> {
+        let v = match value {
+            None | Some(Value::Null) => return Ok(None),
+            Some(v) => v,
+        };
+        let expected = self.expected();
+        let Some(n) = v.as_f64() else {
+            return Err(format!(
+                "{} is not a number (expected {expected})",
+                shown(v)
+            ));
+        };
+        if n == 0.0 && self.zero.is_some() {
+            return Ok(Some(0.0));
+        }
+        if self.whole && n.fract() != 0.0 {
+            return Err(format!(
+                "{} is not a whole number (expected {expected})",
+                shown(v)
+            ));
+        }
+        if let (true, Some(why)) = (n > self.max, self.why_max) {
+            return Err(format!(
+                "{} is more than {why} (at most {})",
+                shown(v),
+                self.max
+            ));
+        }
+        if !(self.min..=self.max).contains(&n) {
+            return Err(format!(
+                "{} is out of range (expected {expected})",
+                shown(v)
+            ));
+        }
+        Ok(Some(n))
+    }
+}
+
+/// A value as a message shows it: one line, short, numbers as an author
+/// writes them (`1e300`, `0.5`, `3601`).
+fn shown(v: &Value) -> String {
+    match v {
+        Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+        Value::Number(n) => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if f != 0.0 && !(1e-4..1e16).contains(&f.abs()) {
+                format!("{f:e}")
+            } else {
+                format!("{f}")
+            }
+        }
+        Value::String(s) if s.chars().count() > 32 => {
+            format!("{:?}...", s.chars().take(32).collect::<String>())
+        }
+        Value::String(s) => format!("{s:?}"),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "an object".into(),
+        other => other.to_string(),
+    }
+}
+
+// service_config
+
+pub const DEFAULT_HEARTBEAT_INTERVAL_SECS: f64 = 30.0;
+pub const HEARTBEAT_INTERVAL: Range =
+    range("heartbeat_interval", 0.1, 3600.0, "seconds").fractional();
+pub const DEFAULT_CHECKIN_INTERVAL_SECS: f64 = 3600.0;
+pub const CHECKIN_INTERVAL: Range = range("checkin_interval", 1.0, 86400.0, "seconds")
+    .fractional()
+    .or_zero("disables");
+pub const DEFAULT_RECONNECT_MIN_MS: u64 = 250;
+pub const RECONNECT_MIN_MS: Range = range("reconnect_min_ms", 10.0, 60_000.0, "ms");
+pub const DEFAULT_RECONNECT_MAX_MS: u64 = 30_000;
+/// Also at least `reconnect_min_ms` (checked by the loader).
+pub const RECONNECT_MAX_MS: Range = range("reconnect_max_ms", 10.0, 600_000.0, "ms");
+pub const DEFAULT_OUTGOING_QUEUE_LIMIT: usize = 10_000;
+pub const OUTGOING_QUEUE_LIMIT: Range = range("outgoing_queue_limit", 1.0, 1e6, "frames");
+
+/// The numbers in `service_config`.
+pub const SERVICE: &[Range] = &[
+    HEARTBEAT_INTERVAL,
+    CHECKIN_INTERVAL,
+    RECONNECT_MIN_MS,
+    RECONNECT_MAX_MS,
+    OUTGOING_QUEUE_LIMIT,
+];
+
+// script_limits
+
+pub const TIMEOUT_MS: Range = range("timeout_ms", 1.0, 300_000.0, "ms");
+pub const MAX_OPERATIONS: Range =
+    range("max_operations", 1.0, 1e12, "operations").or_zero("unlimited");
+pub const MAX_CALL_LEVELS: Range = Range {
+    why_max: Some("the script thread's stack holds"),
+    ..range(
+        "max_call_levels",
+        1.0,
+        crate::script::MAX_CALL_LEVELS_CAP as f64,
+        "levels",
+    )
+};
+pub const MAX_STRING_SIZE: Range =
+    range("max_string_size", 1.0, (1u64 << 30) as f64, "bytes").or_zero("unlimited");
+pub const MAX_ARRAY_SIZE: Range =
+    range("max_array_size", 1.0, 1e8, "elements").or_zero("unlimited");
+pub const MAX_MAP_SIZE: Range = range("max_map_size", 1.0, 1e8, "entries").or_zero("unlimited");
+pub const MAX_OUTPUT_FRAMES: Range = range("max_output_frames", 1.0, 1e6, "frames");
+pub const MAX_OUTPUT_BYTES: Range = range("max_output_bytes", 1.0, (1u64 << 30) as f64, "bytes");
+
+/// Every key of `script_limits` (all of them numbers).
+pub const LIMITS: &[Range] = &[
+    TIMEOUT_MS,
+    MAX_OPERATIONS,
+    MAX_CALL_LEVELS,
+    MAX_STRING_SIZE,
+    MAX_ARRAY_SIZE,
+    MAX_MAP_SIZE,
+    MAX_OUTPUT_FRAMES,
+    MAX_OUTPUT_BYTES,
+];
+
+#[cfg(test)]
+#[path = "ranges_tests.rs"]
+mod tests;
