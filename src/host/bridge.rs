@@ -295,7 +295,8 @@ impl HostApi for HostBridge {
         }
         let dir = self.uploader.base_dir().join(DOWNLOAD_DIR);
         std::fs::create_dir_all(&dir).map_err(|e| format!("download: {}: {e}", dir.display()))?;
-        std::fs::write(dir.join(name), &bytes).map_err(|e| format!("download: {name}: {e}"))?;
+        crate::fsutil::replace_file(&dir.join(name), &bytes, 0o644)
+            .map_err(|e| format!("download: {name}: {e}"))?;
         Ok(Downloaded::Saved(format!("{DOWNLOAD_DIR}/{name}")))
     }
 
