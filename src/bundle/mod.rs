@@ -73,6 +73,8 @@ pub enum BundleError {
     },
     #[error("not a valid bundle (gzip-compressed tar): {0}")]
     Corrupt(String),
+    #[error("not a valid bundle: {0} follow the end of its gzip stream (a bundle is exactly one gzip stream)")]
+    TrailingData(String),
     #[error("entry {path:?} refused: {reason}")]
     UnsafePath { path: String, reason: &'static str },
     #[error("entry {path:?} refused: it is a {kind}; bundles hold regular files only")]

@@ -63,7 +63,8 @@ pub struct InspectArgs {
 ///
 /// Unpacks it into a private temporary directory (refusing unsafe names,
 /// links, duplicates, unlisted or missing files, hash or size mismatches,
-/// too many entries, too many bytes, compression bombs, a host too old),
+/// too many entries, too many bytes, compression bombs, a host too old, a
+/// damaged gzip trailer or bytes after the gzip stream),
 /// then compiles every script. Exits 0 when it would run, 2 naming the first
 /// problem otherwise.
 #[derive(Args, Debug)]
