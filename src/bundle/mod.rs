@@ -12,19 +12,21 @@
 //! a bomb early), and writes only regular files, only inside a fresh private
 //! directory. Packing is reproducible (fixed order, mtimes and owners) and
 //! never includes credentials: `config/` goes in only as a template with
-//! `account_config` removed.
+//! `account_config`, credential keys and URL user-info removed.
 
 mod collect;
 mod manifest;
 mod pack;
 mod paths;
 mod read;
+mod scrub;
 mod unpack;
 mod verify;
 
 pub use manifest::{FileEntry, Manifest, FORMAT};
-pub use pack::pack;
+pub use pack::{pack, pack_with_report, Packed};
 pub use read::{inspect, Entry};
+pub use scrub::Stripped;
 pub use unpack::{unpack, unpack_in, Unpacked};
 pub use verify::{verify, NoHost};
 

@@ -30,7 +30,10 @@ pub enum BundleCommand {
 ///
 /// Includes scripts/**.rhai, resources/**, tests/scenarios/**.rhai and
 /// config/config.json (plus the section files it names) as a template with
-/// account_config and every credential key removed. Dotfiles are skipped and
+/// account_config, every credential key (password, passwd, pwd, *token*,
+/// *secret*, private_key, auth, authorization, bearer, session_cookie, sig,
+/// ...) and the user:password@ part of every URL removed; what was removed
+/// is listed by key (never by value). Dotfiles are skipped and
 /// symbolic links refused. The scripts are compiled first. Packing the same
 /// tree twice gives identical bytes: the creation time is SOURCE_DATE_EPOCH,
 /// else the newest file's modification time.
@@ -114,8 +117,9 @@ pub fn main(args: BundleArgs) -> u8 {
 type Outcome = Result<(), (PathBuf, BundleError)>;
 
 fn pack(a: &PackArgs) -> Outcome {
-    let m = bundle::pack(&a.dir, &a.output, a.bundle_version.as_deref())
+    let packed = bundle::pack_with_report(&a.dir, &a.output, a.bundle_version.as_deref())
         .map_err(|e| (a.dir.clone(), e))?;
+    let m = &packed.manifest;
     println!(
         "packed {} {} into {}: {} files, {} bytes",
         m.name,
@@ -124,6 +128,10 @@ fn pack(a: &PackArgs) -> Outcome {
         m.files.len(),
         m.total_size()
     );
+    // Key paths only: the values never reach the terminal.
+    for stripped in &packed.stripped {
+        println!("stripped: {stripped}");
+    }
     Ok(())
 }
 
