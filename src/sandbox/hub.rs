@@ -20,7 +20,8 @@ pub const QUEUE_CAPACITY: usize = 4096;
 #[derive(Debug)]
 pub enum Outgoing {
     Text(String),
-    Close(String),
+    /// A close frame with this code and reason; the writer stops after it.
+    Close(u16, String),
 }
 
 /// A handle to one connection's writer queue.

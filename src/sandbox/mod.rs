@@ -46,6 +46,7 @@ pub use faults::{FaultRequest, FaultState};
 pub use state::{CharacterSummary, FrameStats, Stats};
 pub use upward::UserAction;
 pub use view::{View, ViewChannelInfo, ViewCharacter, ViewEvent, ViewMessage};
+pub use ws::MAX_FAILED_LOGINS;
 
 use shared::Shared;
 
