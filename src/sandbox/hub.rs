@@ -131,6 +131,12 @@ impl Hub {
         all
     }
 
+    /// How many connections are registered (logged in), services and
+    /// users together.
+    pub fn registered(&self) -> usize {
+        self.services.len() + self.users.values().map(Vec::len).sum::<usize>()
+    }
+
     /// Forgets every registration of a closed connection.
     pub fn remove_conn(&mut self, conn_id: u64) {
         self.services.retain(|_, c| c.id != conn_id);

@@ -40,7 +40,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
-pub use control::{ChannelSummary, ControlError, SandboxControl, UserInfo};
+pub use control::{ChannelSummary, Connections, ControlError, SandboxControl, UserInfo};
 pub use control_action::{ClickArgument, ControlAction, DEFAULT_BOTTOM_BUTTON};
 pub use faults::{FaultRequest, FaultState};
 pub use state::{CharacterSummary, FrameStats, Stats};

@@ -109,7 +109,25 @@ fn spawn_writer(
     })
 }
 
+/// Counts one socket task as live while it exists, so that tests can see
+/// every connection's task end (`SandboxControl::connections`).
+struct LiveSocket<'a>(&'a Shared);
+
+impl<'a> LiveSocket<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        shared.socket_opened();
+        LiveSocket(shared)
+    }
+}
+
+impl Drop for LiveSocket<'_> {
+    fn drop(&mut self) {
+        self.0.socket_closed();
+    }
+}
+
 async fn run(socket: WebSocket, shared: Arc<Shared>) {
+    let _live = LiveSocket::new(&shared);
     let conn_id = shared.next_conn_id();
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let kill = Arc::new(Notify::new());
