@@ -1,10 +1,11 @@
-//! A closed WebSocket connection leaves nothing behind in the sandbox: no
-//! task, no entry in the connection table.
+//! What a WebSocket connection costs the sandbox, and that a closed one
+//! leaves nothing behind: no task, no entry in the connection table, and
+//! (in a separate `moobius-host sandbox` process) little memory while open.
 
 mod common;
 mod sandbox_support;
 
-use common::wait_for;
+use common::{wait_for, HostProcess};
 use moobius_host::sandbox::{Connections, MAX_FAILED_LOGINS};
 use sandbox_support::{Served, Ws};
 use serde_json::json;
@@ -84,4 +85,62 @@ async fn closed_connections_leave_no_task_and_no_registration() {
     }
     wait_all_gone(&w).await;
     w.sandbox.shutdown().await;
+}
+
+/// Anonymous memory of a process, in KiB (Linux).
+#[cfg(target_os = "linux")]
+fn rss_anon_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no RssAnon in {status}"))
+}
+
+/// A memory figure, not a timing one: each open socket used to allocate a
+/// 128 KiB read buffer up front (64 MiB for 500 sockets), most of which the
+/// C allocator then kept after they closed.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_websocket_costs_the_sandbox_process_little_memory() {
+    const SOCKETS: u64 = 200;
+    const MAX_KIB_PER_SOCKET: u64 = 48;
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready.json");
+    let ready_arg = ready.display().to_string();
+    let mut sandbox = HostProcess::spawn(&["sandbox", "--ready-file", &ready_arg], dir.path());
+    let info: serde_json::Value = wait_for("the ready file", || {
+        let text = std::fs::read_to_string(&ready).ok();
+        async move { text.and_then(|t| serde_json::from_str(&t).ok()) }
+    })
+    .await;
+    let url = info["ws"].as_str().expect("ws url").to_string();
+    let pid = sandbox.child.id();
+    let heartbeat = |ws: Ws| async move {
+        let mut ws = ws;
+        ws.send(json!({"type": "heartbeat", "request_id": "hb"}))
+            .await;
+        ws.ack_of("hb").await;
+        ws
+    };
+    // One connection first, so that what every connection shares is built.
+    heartbeat(Ws::connect(&url).await).await.close().await;
+    let before = rss_anon_kib(pid);
+    let mut sockets = Vec::new();
+    for _ in 0..SOCKETS {
+        sockets.push(heartbeat(Ws::connect(&url).await).await);
+    }
+    let open = rss_anon_kib(pid);
+    for ws in sockets {
+        ws.close().await;
+    }
+    let after = rss_anon_kib(pid);
+    eprintln!("sandbox RssAnon: {before} KiB, {open} KiB with {SOCKETS} sockets open, {after} KiB after they closed");
+    let per_socket = open.saturating_sub(before) / SOCKETS;
+    assert!(
+        per_socket < MAX_KIB_PER_SOCKET,
+        "{per_socket} KiB per open socket ({before} KiB -> {open} KiB for {SOCKETS})"
+    );
+    sandbox.kill();
 }
