@@ -170,7 +170,8 @@ async fn run(socket: WebSocket, shared: Arc<Shared>) {
                 break;
             }
             _ = shutdown.wait_for(|stop| *stop) => {
-                session.conn.queue(Outgoing::Close(CLOSE_GOING_AWAY, "sandbox shutting down".into()));
+                let reason = "sandbox shutting down".to_string();
+                session.conn.queue(Outgoing::Close(CLOSE_GOING_AWAY, reason));
                 break;
             }
         };
