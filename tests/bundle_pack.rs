@@ -179,3 +179,131 @@ fn a_bundle_replacing_a_file_keeps_its_mode() {
     assert_eq!(mode(&old), 0o640);
     assert_eq!(std::fs::read(&old).unwrap(), std::fs::read(&new).unwrap());
 }
+
+/// Every secret value of `dir_with_hidden_credentials`, to look for.
+const HIDDEN: [&str; 18] = [
+    "SECRET-ACCOUNT",
+    "SECRET-REDIS-1",
+    "SECRET-REDIS-2",
+    "SECRET-REDIS-USER",
+    "SECRET-HOOK",
+    "SECRET-HOOK-USER",
+    "SECRET-PASSWD",
+    "SECRET-PWD",
+    "SECRET-PKEY-1",
+    "SECRET-PKEY-2",
+    "SECRET-AUTH-1",
+    "SECRET-AUTH-2",
+    "SECRET-AUTHZ",
+    "SECRET-BEARER",
+    "SECRET-COOKIE-1",
+    "SECRET-COOKIE-2",
+    "SECRET-SIG",
+    "SECRET-SVC",
+];
+
+/// A service whose config hides credentials in URLs and under the less
+/// obvious key names, next to keys that only look similar.
+fn dir_with_hidden_credentials() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    std::fs::create_dir_all(p.join("scripts")).unwrap();
+    std::fs::create_dir_all(p.join("config")).unwrap();
+    std::fs::write(p.join("scripts/service.rhai"), tutorial()).unwrap();
+    write_json(
+        &p.join("config/config.json"),
+        &serde_json::json!({
+            "account_config": {"email": "o@x.example", "password": "SECRET-ACCOUNT"},
+            "service_config": "config/service.json",
+            "db_config": [
+                {"implementation": "redis", "redis_url": "redis://:SECRET-REDIS-1@127.0.0.1:6379/0"},
+                {"implementation": "redis", "redis_url": "redis://SECRET-REDIS-USER:SECRET-REDIS-2@cache.internal:6380/1"}
+            ],
+            "hooks": {"urls": ["https://SECRET-HOOK-USER:SECRET-HOOK@hooks.example/in?x=1", "https://plain.example/"]},
+            "extras": {
+                "passwd": "SECRET-PASSWD", "dbPwd": "SECRET-PWD",
+                "PRIVATE_KEY": "SECRET-PKEY-1", "sshPrivateKey": "SECRET-PKEY-2",
+                "auth": "SECRET-AUTH-1", "proxyAuth": {"user": "SECRET-AUTH-2"},
+                "Authorization": "Basic SECRET-AUTHZ", "bearer": "SECRET-BEARER",
+                "session_cookie": "SECRET-COOKIE-1", "sessionCookie": "SECRET-COOKIE-2",
+                "url_sig": "SECRET-SIG",
+                "author": "Ann", "signal": "SIGHUP", "design": "flat"
+            }
+        }),
+    );
+    write_json(
+        &p.join("config/service.json"),
+        &serde_json::json!({"channels": ["c1"], "http_server_uri": "https://svc:SECRET-SVC@api.example/v1/"}),
+    );
+    d
+}
+
+#[test]
+fn pack_strips_url_user_info_and_every_credential_key_and_says_which() {
+    let src = dir_with_hidden_credentials();
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("s.mbx");
+    let packed = Command::new(binary())
+        .args(["bundle", "pack"])
+        .arg(src.path())
+        .args(["-o", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&packed.stdout);
+    let stderr = String::from_utf8_lossy(&packed.stderr);
+    assert!(packed.status.success(), "{stdout}{stderr}");
+
+    // Not one secret value in the bundle, nor in what pack printed.
+    let tar = untar(&std::fs::read(&file).unwrap());
+    for secret in HIDDEN {
+        assert!(
+            !tar.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret} is in the bundle"
+        );
+        assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    }
+    // The URLs are kept without their user-info; look-alike keys are kept.
+    let text = String::from_utf8_lossy(&tar);
+    for kept in [
+        "redis://127.0.0.1:6379/0",
+        "redis://cache.internal:6380/1",
+        "https://hooks.example/in?x=1",
+        "https://plain.example/",
+        "https://api.example/v1/",
+        "\"author\": \"Ann\"",
+        "\"signal\": \"SIGHUP\"",
+        "\"design\": \"flat\"",
+    ] {
+        assert!(text.contains(kept), "{kept} was lost:\n{text}");
+    }
+
+    // pack names every removal by key path.
+    let main_line = stdout
+        .lines()
+        .find(|l| l.starts_with("stripped: config/config.json: "))
+        .unwrap_or_else(|| panic!("no stripped line for config.json: {stdout}"));
+    for key in [
+        "account_config",
+        "db_config[0].redis_url (user-info)",
+        "db_config[1].redis_url (user-info)",
+        "hooks.urls[0] (user-info)",
+        "extras.passwd",
+        "extras.dbPwd",
+        "extras.PRIVATE_KEY",
+        "extras.sshPrivateKey",
+        "extras.auth",
+        "extras.proxyAuth",
+        "extras.Authorization",
+        "extras.bearer",
+        "extras.session_cookie",
+        "extras.sessionCookie",
+        "extras.url_sig",
+    ] {
+        assert!(main_line.contains(key), "{key} not listed: {main_line}");
+    }
+    assert!(!main_line.contains("author,") && !main_line.contains("signal"));
+    assert!(
+        stdout.contains("stripped: config/service.json: http_server_uri (user-info)"),
+        "{stdout}"
+    );
+}

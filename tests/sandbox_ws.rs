@@ -308,3 +308,58 @@ async fn shutdown_closes_open_connections() {
         "listener is gone"
     );
 }
+
+#[tokio::test]
+async fn too_many_failed_logins_close_the_socket_with_the_reason() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let w = world().await;
+    let limit = moobius_host::sandbox::MAX_FAILED_LOGINS;
+    assert!(limit >= 2, "the test needs room before the limit");
+    let mut ws = Ws::connect(&w.sandbox.ws_url()).await;
+    let bad_login = |n: u32| {
+        let id = format!("bad-{n}");
+        // Both kinds of login count towards the same limit.
+        let frame = if n % 2 == 0 {
+            json!({"type": "service_login", "request_id": id, "access_token": "wrong", "service_id": w.service_id})
+        } else {
+            json!({"type": "user_login", "request_id": id, "access_token": "wrong"})
+        };
+        (id, frame)
+    };
+    for n in 1..limit {
+        let (id, frame) = bad_login(n);
+        ws.send(frame).await;
+        let error = ws.next_json().await;
+        assert_eq!(
+            (error["type"].as_str(), error["body"]["request_id"].as_str()),
+            (Some("error"), Some(id.as_str()))
+        );
+        // Still open: a heartbeat is acknowledged.
+        let hb = format!("hb-{n}");
+        ws.send(json!({"type": "heartbeat", "request_id": hb}))
+            .await;
+        ws.ack_of(&hb).await;
+    }
+    let (id, frame) = bad_login(limit);
+    ws.send(frame).await;
+    let error = ws.next_json().await;
+    assert_eq!(error["body"]["request_id"], id.as_str(), "{error}");
+    match ws.next_message().await {
+        Message::Close(Some(close)) => {
+            assert_eq!(close.code, CloseCode::Policy);
+            assert!(
+                close.reason.contains("too many failed logins"),
+                "{}",
+                close.reason
+            );
+        }
+        other => panic!("expected a close frame after {limit} failed logins, got {other:?}"),
+    }
+    let end = tokio::time::timeout(DEADLINE, ws.next_raw())
+        .await
+        .expect("the socket ends before the deadline");
+    assert!(matches!(end, None | Some(Err(_))), "{end:?}");
+    // The limit is per connection: a new one logs in.
+    let _service = w.service_ws().await;
+    w.sandbox.shutdown().await;
+}

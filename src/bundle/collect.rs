@@ -2,12 +2,14 @@
 //!
 //! In: `scripts/**.rhai`, `resources/**`, `tests/scenarios/**.rhai`, and
 //! `config/` as a *template*: `config.json` and the section files it names,
-//! with `account_config` and every credential-looking key removed. Out:
+//! with `account_config`, every credential-looking key and the user-info of
+//! every URL removed (see `scrub`), and a list of what was removed. Out:
 //! dotfiles (editor swap files), anything else in the directory, and any
 //! section that is (or points at) an account file. A symbolic link is an
 //! error rather than a silent follow: it could pull in a file from anywhere.
 
 use super::paths::check_entry_path;
+use super::scrub::{scrub, Stripped};
 use super::BundleError;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -26,16 +28,29 @@ pub(crate) struct Collected {
     pub mtime: Option<u64>,
 }
 
+/// What to pack, and what was kept out of the config template.
+pub(crate) struct Collection {
+    /// Every file to pack, sorted by path.
+    pub files: Vec<Collected>,
+    /// Per config file, the credentials removed (sorted by file).
+    pub stripped: Vec<Stripped>,
+}
+
 /// Every file to pack, sorted by path.
-pub(crate) fn collect(dir: &Path) -> Result<Vec<Collected>, BundleError> {
+pub(crate) fn collect(dir: &Path) -> Result<Collection, BundleError> {
     let mut out = Vec::new();
     walk(dir, "scripts", &|p| p.ends_with(".rhai"), &mut out)?;
     walk(dir, "resources", &|_| true, &mut out)?;
     walk(dir, "tests/scenarios", &|p| p.ends_with(".rhai"), &mut out)?;
-    config_template(dir, &mut out)?;
+    let mut stripped = config_template(dir, &mut out)?;
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out.dedup_by(|a, b| a.path == b.path);
-    Ok(out)
+    stripped.sort_by(|a, b| a.file.cmp(&b.file));
+    stripped.dedup_by(|a, b| a.file == b.file);
+    Ok(Collection {
+        files: out,
+        stripped,
+    })
 }
 
 fn mtime_of(meta: &std::fs::Metadata) -> Option<u64> {
@@ -92,35 +107,6 @@ fn walk(
     Ok(())
 }
 
-/// Keys whose values are credentials (compared in lowercase).
-fn is_secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    k == "account_config"
-        || k == "email"
-        || [
-            "password",
-            "secret",
-            "token",
-            "api_key",
-            "apikey",
-            "credential",
-        ]
-        .iter()
-        .any(|s| k.contains(s))
-}
-
-/// Removes credential keys at any depth.
-fn scrub(v: &mut Value) {
-    match v {
-        Value::Object(map) => {
-            map.retain(|k, _| !is_secret_key(k));
-            map.values_mut().for_each(scrub);
-        }
-        Value::Array(items) => items.iter_mut().for_each(scrub),
-        _ => {}
-    }
-}
-
 fn json_file(path: &Path) -> Result<(Value, Option<u64>), BundleError> {
     let text = std::fs::read_to_string(path).map_err(|e| BundleError::io(path, e))?;
     let value = serde_json::from_str(&text)
@@ -129,19 +115,40 @@ fn json_file(path: &Path) -> Result<(Value, Option<u64>), BundleError> {
     Ok((value, mtime))
 }
 
-fn template_bytes(mut v: Value) -> Vec<u8> {
-    scrub(&mut v);
+/// The scrubbed template of one config file, as it goes into the bundle at
+/// `path`; what was removed is added to `stripped` (after `removed`, the
+/// keys the caller already took out).
+fn template(
+    path: &str,
+    mut v: Value,
+    mtime: Option<u64>,
+    mut removed: Vec<String>,
+    stripped: &mut Vec<Stripped>,
+) -> Collected {
+    scrub(&mut v, "", &mut removed);
+    if !removed.is_empty() {
+        stripped.push(Stripped {
+            file: path.to_string(),
+            keys: removed,
+        });
+    }
     let mut text = serde_json::to_string_pretty(&v).unwrap_or_default();
     text.push('\n');
-    text.into_bytes()
+    Collected {
+        path: path.to_string(),
+        source: Source::Bytes(text.into_bytes()),
+        mtime,
+    }
 }
 
 /// `config/config.json` and the section files it names (inside `dir`), as
-/// templates. The deployment's own config is what `run` reads.
-fn config_template(dir: &Path, out: &mut Vec<Collected>) -> Result<(), BundleError> {
+/// templates, and what was removed from each. The deployment's own config
+/// is what `run` reads.
+fn config_template(dir: &Path, out: &mut Vec<Collected>) -> Result<Vec<Stripped>, BundleError> {
+    let mut stripped = Vec::new();
     let main = dir.join("config").join("config.json");
     if std::fs::symlink_metadata(&main).is_err() {
-        return Ok(());
+        return Ok(stripped);
     }
     let (mut root, mtime) = json_file(&main)?;
     let Value::Object(sections) = &mut root else {
@@ -150,7 +157,10 @@ fn config_template(dir: &Path, out: &mut Vec<Collected>) -> Result<(), BundleErr
             main.display()
         )));
     };
-    sections.remove("account_config");
+    let mut removed = Vec::new();
+    if sections.remove("account_config").is_some() {
+        removed.push("account_config".to_string());
+    }
     let base = dir.canonicalize().map_err(|e| BundleError::io(dir, e))?;
     let mut keep = Map::new();
     for (key, value) in std::mem::take(sections) {
@@ -160,23 +170,28 @@ fn config_template(dir: &Path, out: &mut Vec<Collected>) -> Result<(), BundleErr
         };
         // A section given as a path: take the file along if it is safe to.
         let Some(rel) = section_file(&base, reference) else {
+            removed.push(format!("{key} (its file is not packed)"));
             continue;
         };
         let (section, section_mtime) = json_file(&base.join(&rel))?;
-        out.push(Collected {
-            path: rel.clone(),
-            source: Source::Bytes(template_bytes(section)),
-            mtime: section_mtime,
-        });
+        out.push(template(
+            &rel,
+            section,
+            section_mtime,
+            Vec::new(),
+            &mut stripped,
+        ));
         keep.insert(key, Value::String(rel));
     }
     *sections = keep;
-    out.push(Collected {
-        path: "config/config.json".into(),
-        source: Source::Bytes(template_bytes(root)),
+    out.push(template(
+        "config/config.json",
+        root,
         mtime,
-    });
-    Ok(())
+        removed,
+        &mut stripped,
+    ));
+    Ok(stripped)
 }
 
 /// The bundle path of a section file: a `.json` regular file under

@@ -12,19 +12,21 @@
 //! a bomb early), and writes only regular files, only inside a fresh private
 //! directory. Packing is reproducible (fixed order, mtimes and owners) and
 //! never includes credentials: `config/` goes in only as a template with
-//! `account_config` removed.
+//! `account_config`, credential keys and URL user-info removed.
 
 mod collect;
 mod manifest;
 mod pack;
 mod paths;
 mod read;
+mod scrub;
 mod unpack;
 mod verify;
 
 pub use manifest::{FileEntry, Manifest, FORMAT};
-pub use pack::pack;
+pub use pack::{pack, pack_with_report, Packed};
 pub use read::{inspect, Entry};
+pub use scrub::Stripped;
 pub use unpack::{unpack, unpack_in, Unpacked};
 pub use verify::{verify, NoHost};
 
@@ -73,6 +75,8 @@ pub enum BundleError {
     },
     #[error("not a valid bundle (gzip-compressed tar): {0}")]
     Corrupt(String),
+    #[error("not a valid bundle: {0} follow the end of its gzip stream (a bundle is exactly one gzip stream)")]
+    TrailingData(String),
     #[error("entry {path:?} refused: {reason}")]
     UnsafePath { path: String, reason: &'static str },
     #[error("entry {path:?} refused: it is a {kind}; bundles hold regular files only")]

@@ -1,13 +1,17 @@
 //! Packing a service directory into a bundle, reproducibly and without
 //! secrets.
 //!
+//! Credentials are taken out of the config template (see `scrub`) and
+//! reported by key path, so the packer knows what a deployment must supply.
+//!
 //! The same tree always gives the same bytes: files in sorted order, every
 //! header with the same mtime (`SOURCE_DATE_EPOCH`, else the newest packed
 //! file's), owner 0, mode 0644, and a gzip header without a timestamp. The
 //! scripts are compiled first, so a bundle that packs is one that runs.
 
-use super::collect::{collect, Source};
+use super::collect::{collect, Collection, Source};
 use super::manifest::rfc3339;
+use super::scrub::Stripped;
 use super::verify::compile_scripts;
 use super::{
     BundleError, BundleLimits, FileEntry, Manifest, ENTRY, FORMAT, HOST_VERSION, MANIFEST,
@@ -17,10 +21,28 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::Path;
 
+/// A packed bundle's manifest, and what was kept out of its config template.
+#[derive(Debug, Clone)]
+pub struct Packed {
+    pub manifest: Manifest,
+    /// Per config file, the credential keys and URL user-info removed
+    /// (paths only, never values); empty when there was nothing to remove.
+    pub stripped: Vec<Stripped>,
+}
+
 /// Packs `dir` into `out` (written atomically) and returns the manifest.
 /// `version` overrides the one in `dir/bundle.toml` or `dir/manifest.json`.
 pub fn pack(dir: &Path, out: &Path, version: Option<&str>) -> Result<Manifest, BundleError> {
-    let files = collect(dir)?;
+    pack_with_report(dir, out, version).map(|p| p.manifest)
+}
+
+/// As [`pack`], also saying what was stripped from the config template.
+pub fn pack_with_report(
+    dir: &Path,
+    out: &Path,
+    version: Option<&str>,
+) -> Result<Packed, BundleError> {
+    let Collection { files, stripped } = collect(dir)?;
     if !files.iter().any(|f| f.path == ENTRY) {
         return Err(BundleError::Pack(format!(
             "{}: no entry script {ENTRY}",
@@ -79,7 +101,7 @@ pub fn pack(dir: &Path, out: &Path, version: Option<&str>) -> Result<Manifest, B
         archive.push((&entry.path, bytes));
     }
     write_archive(out, &archive, created_unix)?;
-    Ok(manifest)
+    Ok(Packed { manifest, stripped })
 }
 
 fn source_date_epoch() -> Option<u64> {

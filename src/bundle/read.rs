@@ -5,14 +5,20 @@
 //! the size cap or the ratio limit, reading fails with that reason instead
 //! of a generic I/O error. Nothing here writes anything: `inspect` lists,
 //! and the unpacker decides what to keep.
+//!
+//! A tar reader stops at the archive's end marker, before the gzip trailer
+//! (CRC-32 and length) is read, and never looks at what follows the gzip
+//! stream. So [`Reader::finish`] reads on to the end of the stream, which
+//! makes the decoder check the trailer, and then refuses any byte after it:
+//! a bundle is exactly one intact gzip stream, nothing hidden behind it.
 
 use super::manifest::MAX_MANIFEST_BYTES;
 use super::paths::check_entry_path;
 use super::{BundleError, BundleLimits, Manifest, MANIFEST, RATIO_FLOOR};
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 use std::cell::Cell;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -40,6 +46,9 @@ impl Meter {
         match self.tripped.get() {
             Some(Trip::Size(limit)) => BundleError::TooLarge { limit },
             Some(Trip::Ratio(limit)) => BundleError::RatioExceeded { limit },
+            None if e.kind() == io::ErrorKind::UnexpectedEof => {
+                BundleError::Corrupt("the file ends before its gzip stream does".into())
+            }
             None => BundleError::Corrupt(e.to_string()),
         }
     }
@@ -91,7 +100,7 @@ impl<R: Read> Read for CountOut<R> {
     }
 }
 
-pub(crate) type Stream = CountOut<GzDecoder<CountIn<File>>>;
+pub(crate) type Stream = CountOut<GzDecoder<BufReader<CountIn<File>>>>;
 pub(crate) type ArchiveEntry<'a> = tar::Entry<'a, Stream>;
 
 /// Opens `file` for one metered pass over its entries.
@@ -111,10 +120,12 @@ impl Reader {
             .saturating_add(MAX_MANIFEST_BYTES)
             .saturating_add(entries.saturating_add(2).saturating_mul(PER_ENTRY_OVERHEAD));
         let stream = CountOut {
-            inner: GzDecoder::new(CountIn {
+            // The bufread decoder takes exactly the bytes of one gzip stream
+            // from the buffer, so whatever follows it stays there to be seen.
+            inner: GzDecoder::new(BufReader::new(CountIn {
                 inner: f,
                 meter: meter.clone(),
-            }),
+            })),
             meter: meter.clone(),
             cap,
             max_ratio: limits.max_ratio,
@@ -145,7 +156,31 @@ impl Reader {
         }
         Ok(())
     }
+
+    /// After the last entry: reads the rest of the gzip stream (still
+    /// metered), so that its trailer is checked, and refuses trailing bytes.
+    pub(crate) fn finish(self) -> Result<(), BundleError> {
+        let meter = self.meter.clone();
+        let mut stream = self.archive.into_inner();
+        io::copy(&mut stream, &mut io::sink()).map_err(|e| meter.error(e))?;
+        let mut rest = stream.inner.into_inner();
+        let after = rest.fill_buf().map_err(|e| meter.error(e))?.len();
+        if after == 0 {
+            return Ok(());
+        }
+        let counted = io::copy(&mut rest.take(TRAILING_COUNTED + 1), &mut io::sink())
+            .map_err(|e| meter.error(e))?;
+        Err(BundleError::TrailingData(if counted > TRAILING_COUNTED {
+            format!("more than {TRAILING_COUNTED} bytes")
+        } else {
+            format!("{counted} bytes")
+        }))
+    }
 }
+
+/// How many trailing bytes are counted for the message (not all of them:
+/// the file may be huge).
+const TRAILING_COUNTED: u64 = 1 << 20;
 
 /// What kind of entry this is, in words (for messages and `inspect`).
 pub(crate) fn kind_name(t: tar::EntryType) -> String {

@@ -6,7 +6,9 @@
 //! and hash. Its content is read into memory (bounded by the listed size)
 //! and hashed, and only then written, with `create_new`, under a fresh
 //! `0700` directory. A failure anywhere drops that directory, so a refused
-//! bundle leaves nothing behind.
+//! bundle leaves nothing behind. After the last entry the rest of the gzip
+//! stream is read, so a damaged trailer or bytes after the stream refuse the
+//! bundle too.
 
 use super::paths::check_entry_path;
 use super::read::{kind_name, read_manifest_bytes, Reader};
@@ -127,6 +129,7 @@ fn extract(file: &Path, limits: &BundleLimits, root: &Path) -> Result<Manifest, 
         written.insert(path);
         Ok(())
     })?;
+    reader.finish()?;
     let manifest =
         manifest.ok_or_else(|| BundleError::BadManifest("the archive is empty".into()))?;
     if let Some(missing) = manifest.files.iter().find(|f| !written.contains(&f.path)) {

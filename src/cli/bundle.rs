@@ -30,7 +30,10 @@ pub enum BundleCommand {
 ///
 /// Includes scripts/**.rhai, resources/**, tests/scenarios/**.rhai and
 /// config/config.json (plus the section files it names) as a template with
-/// account_config and every credential key removed. Dotfiles are skipped and
+/// account_config, every credential key (password, passwd, pwd, *token*,
+/// *secret*, private_key, auth, authorization, bearer, session_cookie, sig,
+/// ...) and the user:password@ part of every URL removed; what was removed
+/// is listed by key (never by value). Dotfiles are skipped and
 /// symbolic links refused. The scripts are compiled first. Packing the same
 /// tree twice gives identical bytes: the creation time is SOURCE_DATE_EPOCH,
 /// else the newest file's modification time.
@@ -63,7 +66,8 @@ pub struct InspectArgs {
 ///
 /// Unpacks it into a private temporary directory (refusing unsafe names,
 /// links, duplicates, unlisted or missing files, hash or size mismatches,
-/// too many entries, too many bytes, compression bombs, a host too old),
+/// too many entries, too many bytes, compression bombs, a host too old, a
+/// damaged gzip trailer or bytes after the gzip stream),
 /// then compiles every script. Exits 0 when it would run, 2 naming the first
 /// problem otherwise.
 #[derive(Args, Debug)]
@@ -113,8 +117,9 @@ pub fn main(args: BundleArgs) -> u8 {
 type Outcome = Result<(), (PathBuf, BundleError)>;
 
 fn pack(a: &PackArgs) -> Outcome {
-    let m = bundle::pack(&a.dir, &a.output, a.bundle_version.as_deref())
+    let packed = bundle::pack_with_report(&a.dir, &a.output, a.bundle_version.as_deref())
         .map_err(|e| (a.dir.clone(), e))?;
+    let m = &packed.manifest;
     println!(
         "packed {} {} into {}: {} files, {} bytes",
         m.name,
@@ -123,6 +128,10 @@ fn pack(a: &PackArgs) -> Outcome {
         m.files.len(),
         m.total_size()
     );
+    // Key paths only: the values never reach the terminal.
+    for stripped in &packed.stripped {
+        println!("stripped: {stripped}");
+    }
     Ok(())
 }
 

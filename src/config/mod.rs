@@ -14,7 +14,7 @@ mod secret;
 mod writeback;
 
 pub use load::load;
-pub use secret::Secret;
+pub use secret::{without_userinfo, Secret};
 pub use writeback::write_service_id;
 
 use std::path::PathBuf;

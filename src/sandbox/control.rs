@@ -28,6 +28,16 @@ pub struct UserInfo {
     pub password: String,
 }
 
+/// WebSocket connections, as [`SandboxControl::connections`] counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Connections {
+    /// Sockets whose task is still running, logged in or not.
+    pub open: usize,
+    /// Registrations in the connection table (a service's socket, each of a
+    /// user's sockets).
+    pub logged_in: usize,
+}
+
 /// Why a control operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -210,6 +220,16 @@ impl SandboxControl {
 
     pub fn stats(&self) -> Stats {
         self.shared.world().state.stats.clone()
+    }
+
+    /// The WebSocket connections right now: a closed connection counts in
+    /// neither number once its task has ended.
+    pub fn connections(&self) -> Connections {
+        let logged_in = self.shared.world().hub.registered();
+        Connections {
+            open: self.shared.live_sockets(),
+            logged_in,
+        }
     }
 
     /// Injects faults (see `faults.rs`) and returns those in force.

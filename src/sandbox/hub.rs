@@ -20,7 +20,8 @@ pub const QUEUE_CAPACITY: usize = 4096;
 #[derive(Debug)]
 pub enum Outgoing {
     Text(String),
-    Close(String),
+    /// A close frame with this code and reason; the writer stops after it.
+    Close(u16, String),
 }
 
 /// A handle to one connection's writer queue.
@@ -128,6 +129,12 @@ impl Hub {
             all.extend(conns.iter().cloned());
         }
         all
+    }
+
+    /// How many connections are registered (logged in), services and
+    /// users together.
+    pub fn registered(&self) -> usize {
+        self.services.len() + self.users.values().map(Vec::len).sum::<usize>()
     }
 
     /// Forgets every registration of a closed connection.

@@ -40,12 +40,13 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
-pub use control::{ChannelSummary, ControlError, SandboxControl, UserInfo};
+pub use control::{ChannelSummary, Connections, ControlError, SandboxControl, UserInfo};
 pub use control_action::{ClickArgument, ControlAction, DEFAULT_BOTTOM_BUTTON};
 pub use faults::{FaultRequest, FaultState};
 pub use state::{CharacterSummary, FrameStats, Stats};
 pub use upward::UserAction;
 pub use view::{View, ViewChannelInfo, ViewCharacter, ViewEvent, ViewMessage};
+pub use ws::MAX_FAILED_LOGINS;
 
 use shared::Shared;
 

@@ -8,7 +8,7 @@
 //! broadcast sends) is non-blocking.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
@@ -40,6 +40,8 @@ pub struct Shared {
     events: broadcast::Sender<ViewEvent>,
     shutdown: watch::Sender<bool>,
     next_conn: AtomicU64,
+    /// WebSocket tasks still running (see `LiveSocket` in `ws.rs`).
+    live_sockets: AtomicUsize,
     /// Where uploaded files are stored.
     pub files_dir: PathBuf,
     /// Injected faults (`POST /sandbox/faults`).
@@ -63,6 +65,7 @@ impl Shared {
             events,
             shutdown,
             next_conn: AtomicU64::new(1),
+            live_sockets: AtomicUsize::new(0),
             files_dir,
             faults: Default::default(),
             script_status,
@@ -92,5 +95,18 @@ impl Shared {
 
     pub fn next_conn_id(&self) -> u64 {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn socket_opened(&self) {
+        self.live_sockets.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn socket_closed(&self) {
+        self.live_sockets.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// WebSocket connections whose task has not ended yet.
+    pub fn live_sockets(&self) -> usize {
+        self.live_sockets.load(Ordering::Relaxed)
     }
 }

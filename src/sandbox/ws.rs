@@ -6,9 +6,10 @@
 //! included, is acknowledged with a `copy` frame: the SDK reconnects after
 //! 256 s without an application frame (PROTOCOL 3.6). A refused login gets one
 //! error frame and never `copy` + `status:false`, which would make the SDK
-//! re-login in a loop. A bad frame is logged and ignored; it never closes the
-//! socket. Frames from services are counted per type, with their largest
-//! size, so tests can see what actually travelled.
+//! re-login in a loop; after `MAX_FAILED_LOGINS` refusals the socket is
+//! closed, with the reason in the close frame. A bad frame is logged and
+//! ignored; it never closes the socket. Frames from services are counted per
+//! type, with their largest size, so tests can see what actually travelled.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,10 +17,12 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
 
 use super::hub::{ConnHandle, Outgoing, QUEUE_CAPACITY};
 use super::shared::Shared;
@@ -29,13 +32,34 @@ use super::upward::UserAction;
 /// Largest accepted frame/message (the SDK's own limit).
 pub const MAX_MESSAGE: usize = 1 << 20;
 
+/// Refused logins (`service_login` or `user_login`, counted together) one
+/// WebSocket may have. The refusal that reaches this number still gets its
+/// error frame, then a close frame (1008, policy violation) whose reason
+/// says why, and the connection ends: a wrong token cannot be retried, or
+/// guessed at, forever on one connection. A client that reconnects starts
+/// again at zero, as it would on the platform.
+pub const MAX_FAILED_LOGINS: u32 = 3;
+
+/// Close code for a client that broke the rules (RFC 6455, 7.4.1).
+const CLOSE_POLICY: u16 = 1008;
+/// Close code for a server going away.
+const CLOSE_GOING_AWAY: u16 = 1001;
+
 /// How long a closing connection may take to flush its queue.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The read buffer each socket allocates up front. The WebSocket library's
+/// default is 128 KiB per connection, which is what 500 open connections
+/// cost (64 MiB), and the C allocator keeps most of that after they close.
+/// Platform frames are small; a larger frame grows the buffer to its length
+/// (up to `MAX_MESSAGE`) while it is read.
+const READ_BUFFER: usize = 8 << 10;
 
 /// `GET /ws`: upgrades to a platform WebSocket.
 pub async fn upgrade(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
     ws.max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
+        .read_buffer_size(READ_BUFFER)
         .on_failed_upgrade(|err| tracing::debug!(%err, "websocket upgrade failed"))
         .on_upgrade(move |socket| run(socket, shared))
 }
@@ -50,28 +74,29 @@ enum Login {
 struct Session {
     conn: ConnHandle,
     login: Option<Login>,
+    /// Refused `service_login`/`user_login` frames so far (never reset).
+    failed_logins: u32,
 }
 
-async fn run(socket: WebSocket, shared: Arc<Shared>) {
-    let conn_id = shared.next_conn_id();
-    let (tx, mut rx) = mpsc::channel(QUEUE_CAPACITY);
-    let kill = Arc::new(Notify::new());
-    let paused = Arc::new(AtomicBool::new(false));
-    let writer_paused = paused.clone();
-    let (mut sink, mut stream) = socket.split();
-    // Frames queued together are written together and flushed once: under
-    // load that is one write per burst instead of one per frame.
-    let mut writer = tokio::spawn(async move {
+/// Writes what is queued for one socket, in order. Frames queued together
+/// are written together and flushed once: under load that is one write per
+/// burst instead of one per frame.
+fn spawn_writer(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<Outgoing>,
+    paused: Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
         'conn: while let Some(first) = rx.recv().await {
             let mut next = Some(first);
             while let Some(item) = next.take() {
-                if !writer_paused.load(Ordering::Relaxed) {
+                if !paused.load(Ordering::Relaxed) {
                     // (a silent, half-open connection loses what it sends)
                     let message = match item {
                         Outgoing::Text(text) => Message::Text(text.into()),
-                        Outgoing::Close(reason) => {
+                        Outgoing::Close(code, reason) => {
                             let frame = CloseFrame {
-                                code: 1001,
+                                code,
                                 reason: reason.into(),
                             };
                             let _ = sink.send(Message::Close(Some(frame))).await;
@@ -89,10 +114,38 @@ async fn run(socket: WebSocket, shared: Arc<Shared>) {
             }
         }
         let _ = sink.close().await;
-    });
+    })
+}
+
+/// Counts one socket task as live while it exists, so that tests can see
+/// every connection's task end (`SandboxControl::connections`).
+struct LiveSocket<'a>(&'a Shared);
+
+impl<'a> LiveSocket<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        shared.socket_opened();
+        LiveSocket(shared)
+    }
+}
+
+impl Drop for LiveSocket<'_> {
+    fn drop(&mut self) {
+        self.0.socket_closed();
+    }
+}
+
+async fn run(socket: WebSocket, shared: Arc<Shared>) {
+    let _live = LiveSocket::new(&shared);
+    let conn_id = shared.next_conn_id();
+    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    let kill = Arc::new(Notify::new());
+    let paused = Arc::new(AtomicBool::new(false));
+    let (sink, mut stream) = socket.split();
+    let mut writer = spawn_writer(sink, rx, paused.clone());
     let mut session = Session {
         conn: ConnHandle::new(conn_id, tx, kill.clone(), paused),
         login: None,
+        failed_logins: 0,
     };
     let mut shutdown = shared.shutdown_signal();
     tracing::debug!(conn = conn_id, "websocket connected");
@@ -117,7 +170,8 @@ async fn run(socket: WebSocket, shared: Arc<Shared>) {
                 break;
             }
             _ = shutdown.wait_for(|stop| *stop) => {
-                session.conn.queue(Outgoing::Close("sandbox shutting down".into()));
+                let reason = "sandbox shutting down".to_string();
+                session.conn.queue(Outgoing::Close(CLOSE_GOING_AWAY, reason));
                 break;
             }
         };
@@ -128,6 +182,9 @@ async fn run(socket: WebSocket, shared: Arc<Shared>) {
             tokio::time::sleep(delay).await;
         }
         session.on_text(&shared, text.as_str());
+        if session.close_for_failed_logins() {
+            break;
+        }
     }
     shared.world().hub.remove_conn(conn_id);
     drop(session);
@@ -150,6 +207,22 @@ fn copy_frame(request_id: &Value, origin_type: &str) -> Value {
 }
 
 impl Session {
+    /// After [`MAX_FAILED_LOGINS`] refused logins: queues the close frame
+    /// (after the last error frame) and returns true to end the connection.
+    fn close_for_failed_logins(&self) -> bool {
+        if self.failed_logins < MAX_FAILED_LOGINS {
+            return false;
+        }
+        tracing::warn!(
+            conn = self.conn.id,
+            failed = self.failed_logins,
+            "too many failed logins; closing the connection"
+        );
+        let reason = format!("too many failed logins ({MAX_FAILED_LOGINS}) on this connection");
+        self.conn.queue(Outgoing::Close(CLOSE_POLICY, reason));
+        true
+    }
+
     fn on_text(&mut self, shared: &Shared, text: &str) {
         let frame = match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(frame)) => frame,
@@ -265,8 +338,9 @@ impl Session {
     }
 
     /// One error frame per refused login (never `copy` + `status:false`).
-    fn refuse(&self, frame: &Map<String, Value>, origin_type: &str, err: &StateError) {
-        tracing::warn!(conn = self.conn.id, origin_type, %err, "login refused");
+    fn refuse(&mut self, frame: &Map<String, Value>, origin_type: &str, err: &StateError) {
+        self.failed_logins = self.failed_logins.saturating_add(1);
+        tracing::warn!(conn = self.conn.id, origin_type, %err, failed = self.failed_logins, "login refused");
         self.conn
             .send(&json!({"type": "error", "request_id": new_id(), "body": {
                 "request_id": frame.get("request_id").cloned().unwrap_or(Value::Null),

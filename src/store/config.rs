@@ -132,7 +132,8 @@ fn store_spec(map: &Map<String, Value>) -> Result<StoreSpec, Problem> {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_REDIS_URL.into());
             if let Err(e) = ::redis::Client::open(url.as_str()) {
-                return Err(("redis_url", format!("not a Redis URL ({e}): {url:?}")));
+                let shown = crate::config::without_userinfo(&url).unwrap_or_else(|| url.clone());
+                return Err(("redis_url", format!("not a Redis URL ({e}): {shown:?}")));
             }
             if let Some(ns) = &namespace {
                 if ns.is_empty() || ns.contains(['*', '?', '[', ']', '\\']) {

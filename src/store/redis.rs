@@ -19,7 +19,8 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct RedisBackend {
     store: String,
-    url: String,
+    /// The URL without its password, for errors and logs.
+    shown_url: String,
     client: Client,
     conn: RefCell<Option<Connection>>,
 }
@@ -33,12 +34,13 @@ impl RedisBackend {
     /// Checks the URL and that the server answers (so a wrong URL fails at
     /// start-up, before the service signs in).
     pub fn connect(store: &str, url: &str) -> Result<Self, StoreError> {
+        let shown_url = crate::config::without_userinfo(url).unwrap_or_else(|| url.to_string());
         let backend = RedisBackend {
             store: store.to_string(),
-            url: url.to_string(),
+            shown_url: shown_url.clone(),
             client: Client::open(url).map_err(|e| StoreError::Redis {
                 store: store.into(),
-                url: url.into(),
+                url: shown_url,
                 source: e,
             })?,
             conn: RefCell::new(None),
@@ -50,7 +52,7 @@ impl RedisBackend {
     fn err(&self, source: redis::RedisError) -> StoreError {
         StoreError::Redis {
             store: self.store.clone(),
-            url: self.url.clone(),
+            url: self.shown_url.clone(),
             source,
         }
     }

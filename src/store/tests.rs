@@ -189,3 +189,26 @@ fn a_store_file_that_is_not_a_database_is_refused_unless_cleared() {
     // Now a database: opened without `clear` too.
     Stores::open(&cfg).unwrap();
 }
+
+#[test]
+fn a_redis_password_never_reaches_an_error() {
+    let d = tempfile::tempdir().unwrap();
+    // Nothing listens on port 1 of loopback: the connection is refused.
+    let cfg = config(
+        d.path(),
+        serde_json::json!([{"name": "s", "implementation": "redis", "redis_url": "redis://user:hunter2@127.0.0.1:1/0"}]),
+    );
+    let err = Stores::open(&cfg).err().expect("nothing listens there");
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains("redis://127.0.0.1:1/0"), "{text}");
+
+    let bad = parse_db_config(
+        &d.path().join("config/config.json"),
+        d.path(),
+        Some(&serde_json::json!([{"name": "s", "implementation": "redis", "redis_url": "redis://:hunter2@[::1"}])),
+    )
+    .err()
+    .expect("not a URL");
+    assert!(!bad.to_string().contains("hunter2"), "{bad}");
+}

@@ -126,6 +126,12 @@ impl Ws {
             .expect("frame sent");
     }
 
+    /// Sends a close frame and waits for the server's, within the deadline.
+    pub async fn close(mut self) {
+        self.stream.close(None).await.expect("close frame sent");
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(DEADLINE, self.stream.next()).await {}
+    }
+
     pub async fn send_raw(&mut self, message: Message) {
         self.stream.send(message).await.expect("frame sent");
     }
