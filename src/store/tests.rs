@@ -208,7 +208,6 @@ fn a_redis_password_never_reaches_an_error() {
         d.path(),
         Some(&serde_json::json!([{"name": "s", "implementation": "redis", "redis_url": "redis://:hunter2@[::1"}])),
     )
-    .err()
-    .expect("not a URL");
+    .expect_err("not a URL");
     assert!(!bad.to_string().contains("hunter2"), "{bad}");
 }
