@@ -8,7 +8,7 @@
 //! port (`scripts/service.rhai` on `moobius-host run`) on a fresh channel, and
 //! the settled character lists after every step must be identical. Views are
 //! read from the sandbox: the SDK's user-mode parser of character updates is
-//! broken (PROTOCOL.md section 9 item 3).
+//! broken (docs/PROTOCOL.md 9.3).
 //!
 //! Finding Python (or skipping), the venv, trusting the sandbox's CA and the
 //! Python processes are tests/common/python.rs; this file is the scenario.
@@ -143,7 +143,7 @@ async fn run_scenario(sdk: &SdkSandbox, which: Impl) -> Recorded {
     // sent pyuser their own view.
     run.settle("the Python user client joins").await;
     // The views also reached the real client over wss:// (the SDK logs every
-    // received frame, then fails to parse a characters update: PROTOCOL 9.3).
+    // received frame, then fails to parse a characters update: docs/PROTOCOL.md 9.3).
     run.wait(
         "the Python user client receives a characters update",
         |run| {

@@ -28,7 +28,7 @@ pub use pack::{pack, pack_with_report, Packed};
 pub use read::{inspect, Entry};
 pub use scrub::Stripped;
 pub use unpack::{unpack, unpack_in, Unpacked};
-pub use verify::{verify, NoHost};
+pub use verify::verify;
 
 use crate::script::Diagnostic;
 use std::path::PathBuf;

@@ -6,33 +6,9 @@
 //! every call: compiling calls nothing, so this proves no network is needed.
 
 use super::{unpack, BundleError, BundleLimits, Manifest};
-use crate::protocol::IdList;
-use crate::script::{Character, CompileOptions, Diagnostic, HostApi, ServiceScript};
+use crate::script::{CompileOptions, Diagnostic, NoHost, ServiceScript};
 use std::path::Path;
 use std::rc::Rc;
-
-/// A script API with no platform behind it, for compiling only.
-pub struct NoHost;
-
-const NO_HOST: &str = "not available while verifying (no platform)";
-
-impl HostApi for NoHost {
-    fn member_ids(&self, _: &str) -> Result<Vec<String>, String> {
-        Err(NO_HOST.into())
-    }
-    fn send_characters(&self, _: &str, _: IdList, _: IdList) -> Result<(), String> {
-        Err(NO_HOST.into())
-    }
-    fn create_agent(&self, _: &str, _: &str, _: &str) -> Result<Character, String> {
-        Err(NO_HOST.into())
-    }
-    fn fetch_agents(&self) -> Result<Vec<Character>, String> {
-        Err(NO_HOST.into())
-    }
-    fn fetch_profiles(&self, _: Vec<String>) -> Result<Vec<Character>, String> {
-        Err(NO_HOST.into())
-    }
-}
 
 /// Compiles the service rooted at `root`: the entry as a service (with its
 /// imports, the top-level rule and all), every other `.rhai` file for syntax
@@ -44,10 +20,9 @@ pub(crate) fn compile_scripts<'a>(
 ) -> Result<(), BundleError> {
     let opts = CompileOptions::for_main(&root.join(entry)).with_display_base(root);
     ServiceScript::load(&opts, Rc::new(NoHost))?;
-    let mut engine = rhai::Engine::new();
-    // The service engine's limits (src/script/service.rs), so that a module
-    // accepted here is accepted there.
-    engine.set_max_expr_depths(128, 64);
+    // The service engine's parse limits, so that a module accepted here is
+    // accepted there.
+    let engine = crate::script::syntax_engine();
     for rel in scripts {
         if rel == entry || !rel.ends_with(".rhai") {
             continue;

@@ -79,7 +79,7 @@ impl Default for LogConfig {
     }
 }
 
-/// Where a service id created at start-up is persisted (PROTOCOL.md 7.3).
+/// Where a service id created at start-up is persisted (docs/PROTOCOL.md 7.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceIdTarget {
     /// A file whose top-level `service_id` key receives the id.

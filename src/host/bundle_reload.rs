@@ -10,8 +10,8 @@
 //! A copy over the file shows up as a truncated archive first, so, as for
 //! half-written scripts, a failure is reported only once the file is quiet.
 
-use super::executor::HostEvent;
-use super::reload::{self, NewSource, ReloadOutcome, ReloadRequest, SETTLE};
+use super::events::{HostEvent, NewSource, ReloadOutcome, ReloadRequest};
+use super::reload::{self, SETTLE};
 use crate::bundle::{self, BundleLimits, Unpacked};
 use crate::script::watch::ScriptWatcher;
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! Choosing the channels to serve (PROTOCOL.md 5.2 step 6): bind the
+//! Choosing the channels to serve (docs/PROTOCOL.md 5.2 step 6): bind the
 //! configured channels, applying the `others` policy to those another service
 //! of this account holds.
 

@@ -6,7 +6,7 @@
 //! Expansion happens here, off the script thread, one frame at a time, which
 //! keeps the order while the script works on earlier events.
 
-use super::executor::HostEvent;
+use super::events::HostEvent;
 use super::progress::HostProgress;
 use crate::platform::{HttpApi, WsLink};
 use crate::protocol::{inbound, Inbound, MessageUp};

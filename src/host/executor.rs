@@ -8,10 +8,11 @@
 //! with the event being handled.
 
 use super::bridge::HostBridge;
+use super::events::HostEvent;
 use super::members::MemberTable;
 use super::outbox::{Downward, OutboxSender};
 use super::progress::HostProgress;
-use super::reload::{self, ReloadRequest};
+use super::reload;
 use super::status::{now_ms, ScriptStatus};
 use crate::platform::{HttpApi, Uploader};
 use crate::protocol::{Click, Inbound, MessageUp, SimpleAction};
@@ -21,24 +22,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
-
-#[derive(Debug)]
-pub enum HostEvent {
-    BeforeChannelInit {
-        service_id: String,
-    },
-    ChannelInit(String),
-    Checkin(String),
-    Start,
-    Inbound(Inbound),
-    /// A `message_up` with its recipients expanded into ids.
-    Message {
-        message: MessageUp,
-        recipients: Vec<String>,
-    },
-    Reload(ReloadRequest),
-    Shutdown,
-}
 
 /// What the script thread needs from the async side.
 pub struct ExecutorDeps {

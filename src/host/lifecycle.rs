@@ -1,9 +1,10 @@
-//! The service's life, in the SDK's order (PROTOCOL.md 5.2), with the
-//! differences DESIGN.md chose: the service is created before connecting, the
+//! The service's life, in the SDK's order (docs/PROTOCOL.md 5.2), with the
+//! differences docs/ARCHITECTURE.md explains: the service is created before connecting, the
 //! login is sent once per connection, and handlers run strictly in order.
 
 use super::dispatch::Dispatcher;
-use super::executor::{Executor, ExecutorDeps, HostEvent};
+use super::events::HostEvent;
+use super::executor::{Executor, ExecutorDeps};
 use super::{bundle_reload, channels, outbox, reload, HostError, HostOptions, ServicePaths};
 use crate::config::{write_service_id, Config};
 use crate::platform::ws::{self, LinkOptions, LoginFrame};

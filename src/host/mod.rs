@@ -9,6 +9,7 @@ mod bridge;
 mod bundle_reload;
 mod channels;
 mod dispatch;
+mod events;
 mod executor;
 mod lifecycle;
 mod members;

@@ -21,8 +21,7 @@
 //! start or a reload, for `other_handled` to pass its known value). Counting is
 //! off (no markers) unless [`HostOptions::progress`](super::HostOptions) is set.
 
-use super::executor::HostEvent;
-use super::reload::{ReloadOutcome, ReloadRequest};
+use super::events::{HostEvent, ReloadOutcome, ReloadRequest};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};

@@ -13,7 +13,7 @@
 //! later reloads and relative resource paths follow the new version.
 
 use super::bridge::HostBridge;
-use super::executor::HostEvent;
+use super::events::{HostEvent, ReloadOutcome, ReloadRequest};
 use super::status::{now_ms, ScriptStatus};
 use crate::script::watch::ScriptWatcher;
 use crate::script::{CompileOptions, ServiceScript};
@@ -24,41 +24,6 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 /// How long files must stay quiet before a failed compile is reported.
 pub(super) const SETTLE: Duration = Duration::from_millis(150);
-
-#[derive(Debug)]
-pub struct ReloadRequest {
-    /// What triggered it (for the log); empty for SIGHUP.
-    pub changed: Vec<PathBuf>,
-    /// Log and publish a failure (false for a first, tentative attempt).
-    pub report_failure: bool,
-    pub reply: Option<oneshot::Sender<ReloadOutcome>>,
-    /// Compile from here instead (and keep it on success); `None` recompiles
-    /// the current files.
-    pub source: Option<NewSource>,
-}
-
-/// Where the next version lives, when it is not where the current one does.
-/// Everything else about compiling (limits, ...) stays as it is.
-#[derive(Debug, Clone)]
-pub struct NewSource {
-    /// The entry script.
-    pub main: PathBuf,
-    /// The service directory: relative resource paths
-    /// (`resources/avatar.png`) resolve here, and diagnostics are shown
-    /// relative to it.
-    pub base_dir: PathBuf,
-}
-
-#[derive(Debug)]
-pub enum ReloadOutcome {
-    Reloaded,
-    /// Same contents as the running version: nothing to do.
-    Unchanged,
-    /// The entry file is empty, which is what a truncate-then-write save
-    /// looks like halfway: wait for the content.
-    EntryEmpty,
-    Failed,
-}
 
 /// Runs on the script thread, between two events.
 pub(super) fn apply(

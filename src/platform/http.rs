@@ -1,4 +1,4 @@
-//! The platform's REST API (PROTOCOL.md section 2) over reqwest + rustls.
+//! The platform's REST API (docs/PROTOCOL.md 2) over reqwest + rustls.
 //!
 //! Every call reads the envelope, not the HTTP status, as the SDK does. The
 //! access token lives here and is read at request time, so a refresh is seen

@@ -2,7 +2,7 @@
 //!
 //! A URL is passed through; a local path (relative to the service directory,
 //! never outside it) is uploaded once per content hash, with the platform's
-//! S3-style presigned POST (PROTOCOL.md 2.4).
+//! S3-style presigned POST (docs/PROTOCOL.md 2.4).
 
 use super::{http::DEFAULT_AVATAR, HttpApi, PlatformError};
 use sha2::{Digest, Sha256};

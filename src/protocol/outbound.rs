@@ -124,7 +124,7 @@ impl UpdateKind {
 }
 
 /// `update/buttons|canvas|menu|style`. Buttons, canvas and style carry the
-/// SDK's fixed `group_id: "temp"`; menus do not (PROTOCOL.md 3.2).
+/// SDK's fixed `group_id: "temp"`; menus do not (docs/PROTOCOL.md 3.2).
 pub fn update(
     request_id: &str,
     service_id: &str,

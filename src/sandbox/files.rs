@@ -1,4 +1,4 @@
-//! File uploads and downloads (PROTOCOL 2.4, 2.5).
+//! File uploads and downloads (docs/PROTOCOL.md 2.4, 2.5).
 //!
 //! The platform hands out an S3-style presigned POST: a URL ending in `/`
 //! plus form fields with a `key`, and the file's public URL is `url + key`.

@@ -3,7 +3,7 @@
 //! The real platform is not reachable from a developer's machine or from CI,
 //! and trying a service with several users means juggling browser windows.
 //! The sandbox is a real HTTP + WebSocket server that speaks the platform's
-//! wire protocol (PROTOCOL.md) to services and to user clients, keeps what
+//! wire protocol (docs/PROTOCOL.md) to services and to user clients, keeps what
 //! each user would see, and offers a small control API to act as users. This
 //! file owns its lifecycle: listeners, optional TLS, the private temp dir.
 //!

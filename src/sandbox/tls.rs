@@ -1,7 +1,7 @@
 //! TLS material for the sandbox's second listener.
 //!
 //! The unmodified Python SDK can only reach `wss://` and trusts nothing but the
-//! certifi bundle (PROTOCOL 1.1), so the sandbox mints its own throw-away CA at
+//! certifi bundle (docs/PROTOCOL.md 1.1), so the sandbox mints its own throw-away CA at
 //! start, signs a leaf for `127.0.0.1` and `localhost` with it, and hands the CA
 //! PEM out so a test can append it to that bundle. Nothing here is persisted
 //! except the CA PEM file the caller writes.

@@ -2,7 +2,7 @@
 //! service receives.
 //!
 //! The Python SDK builds strict records from inbound bodies and drops a frame
-//! with any unexpected key (PROTOCOL 3.4.2), so every frame here is built from
+//! with any unexpected key (docs/PROTOCOL.md 3.4.2), so every frame here is built from
 //! scratch with exactly the documented key set rather than forwarded. Both the
 //! WebSocket handler (real user clients) and the control API (simulated users)
 //! go through `World::user_action`, so they behave identically.

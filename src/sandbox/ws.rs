@@ -4,7 +4,7 @@
 //! Every socket gets a writer task fed by a bounded queue (see `hub.rs`), so
 //! frames to one client keep their order. Every recognised frame, heartbeats
 //! included, is acknowledged with a `copy` frame: the SDK reconnects after
-//! 256 s without an application frame (PROTOCOL 3.6). A refused login gets one
+//! 256 s without an application frame (docs/PROTOCOL.md 3.6). A refused login gets one
 //! error frame and never `copy` + `status:false`, which would make the SDK
 //! re-login in a loop; after `MAX_FAILED_LOGINS` refusals the socket is
 //! closed, with the reason in the close frame. A bad frame is logged and

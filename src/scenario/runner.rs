@@ -144,8 +144,7 @@ pub fn run(opts: &RunOptions, handle: Handle, out: &mut dyn Write) -> Summary {
         handle,
         world: RefCell::new(None),
     });
-    let mut engine = Engine::new();
-    engine.set_max_expr_depths(128, 64);
+    let mut engine = crate::script::syntax_engine();
     api::register(&mut engine, &ctx);
     let mut failures = Vec::new();
     for file in &files {

@@ -3,9 +3,7 @@
 //! then every other `.rhai` under `scripts/` for syntax, and lints them all.
 //! No network: host functions are there only to be named.
 
-use super::api::HostApi;
-use super::{lint, snippet, Character, CompileOptions, Diagnostic, ServiceScript};
-use crate::protocol::IdList;
+use super::{lint, snippet, CompileOptions, Diagnostic, NoHost, ServiceScript};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -32,27 +30,6 @@ impl CheckReport {
 
     pub fn warnings(&self) -> usize {
         self.findings.len() - self.errors()
-    }
-}
-
-/// Host functions that refuse: compiling calls none of them.
-struct NoHost;
-
-impl HostApi for NoHost {
-    fn member_ids(&self, _: &str) -> Result<Vec<String>, String> {
-        Err("not available in check".into())
-    }
-    fn send_characters(&self, _: &str, _: IdList, _: IdList) -> Result<(), String> {
-        Err("not available in check".into())
-    }
-    fn create_agent(&self, _: &str, _: &str, _: &str) -> Result<Character, String> {
-        Err("not available in check".into())
-    }
-    fn fetch_agents(&self) -> Result<Vec<Character>, String> {
-        Err("not available in check".into())
-    }
-    fn fetch_profiles(&self, _: Vec<String>) -> Result<Vec<Character>, String> {
-        Err("not available in check".into())
     }
 }
 
@@ -94,9 +71,8 @@ pub fn check_service(dir: &Path, entry: &Path) -> CheckReport {
     }
     let mut others = Vec::new();
     rhai_files(&dir.join("scripts"), &mut others);
-    let mut engine = rhai::Engine::new();
-    // The host's limits (`service.rs`), so that what passes here compiles there.
-    engine.set_max_expr_depths(128, 64);
+    // The host's parse limits, so that what passes here compiles there.
+    let engine = super::syntax_engine();
     let same = |a: &Path, b: &Path| a == b || a.canonicalize().ok() == b.canonicalize().ok();
     let mut all: Vec<PathBuf> = done.clone();
     all.extend(

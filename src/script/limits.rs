@@ -54,6 +54,20 @@ impl Default for ScriptLimits {
     }
 }
 
+/// How deeply expressions may nest, at the top level and inside functions:
+/// the parser recurses per level, and deeper nesting than this overflows
+/// the stack before any limit at run time applies.
+pub const MAX_EXPR_DEPTH: usize = 128;
+pub const MAX_FN_EXPR_DEPTH: usize = 64;
+
+/// A plain engine with the host's parse limits, for checking syntax the way
+/// the host will compile it (`check`, `bundle verify`, scenario files).
+pub fn syntax_engine() -> Engine {
+    let mut engine = Engine::new();
+    engine.set_max_expr_depths(MAX_EXPR_DEPTH, MAX_FN_EXPR_DEPTH);
+    engine
+}
+
 /// When the running handler must stop (none between calls), and why it must
 /// stop early when a host function ran its budget out.
 #[derive(Clone, Default)]

@@ -7,28 +7,68 @@
 //! walking the AST.
 
 use super::{Diagnostic, HANDLERS};
-use rhai::{ASTNode, Expr, Stmt, AST};
+use rhai::{ASTNode, Engine, Expr, Stmt, AST};
+use std::collections::{BTreeMap, HashSet};
+use std::rc::Rc;
+use std::sync::OnceLock;
 
-/// Host functions (`script::api`) and the argument counts they accept.
-pub const HOST_FUNCTIONS: &[(&str, &[usize])] = &[
-    ("fetch_member_ids", &[1]),
-    ("send_characters", &[3]),
-    ("create_agent", &[1, 2, 3]),
-    ("update_agent", &[2]),
-    ("fetch_agents", &[0]),
-    ("fetch_character_profile", &[1]),
-    ("send_buttons", &[3]),
-    ("send_canvas", &[3]),
-    ("send_menu", &[3]),
-    ("send_style", &[3]),
-    ("update_channel_info", &[2]),
-    ("send_message", &[1, 4]),
-    ("fetch_channel_list", &[0]),
-    ("create_channel", &[2]),
-    ("fetch_message_history", &[1, 2]),
-    ("download", &[1, 2]),
-    ("log", &[1, 2]),
-];
+/// Host functions (`script::api`) and the argument counts they accept, read
+/// from the engine itself so the table cannot drift from the API: every
+/// function the script API registers under a name that Rhai's standard
+/// library does not also use (a standard name may take other counts).
+pub fn host_functions() -> &'static [(String, Vec<usize>)] {
+    static TABLE: OnceLock<Vec<(String, Vec<usize>)>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let standard: HashSet<String> = registered(&Engine::new(), true)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        let mut engine = Engine::new();
+        super::character::register(&mut engine);
+        super::api::register(&mut engine, Rc::new(super::NoHost));
+        let mut table: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (name, params) in registered(&engine, false) {
+            let plain = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if plain && !standard.contains(&name) {
+                table.entry(name).or_default().push(params);
+            }
+        }
+        table
+            .into_iter()
+            .map(|(name, mut counts)| {
+                counts.sort_unstable();
+                counts.dedup();
+                (name, counts)
+            })
+            .collect()
+    })
+}
+
+/// (name, parameter count) of the functions an engine has registered, with
+/// the standard library's or without.
+fn registered(engine: &Engine, standard: bool) -> Vec<(String, usize)> {
+    #[derive(serde::Deserialize)]
+    struct Metadata {
+        #[serde(default)]
+        functions: Vec<Function>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Function {
+        name: String,
+        num_params: usize,
+    }
+    let json = engine.gen_fn_metadata_to_json(standard).unwrap_or_default();
+    serde_json::from_str::<Metadata>(&json)
+        .map(|m| {
+            m.functions
+                .into_iter()
+                .map(|f| (f.name, f.num_params))
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 fn plural(n: usize, word: &str) -> String {
     if n == 1 {
@@ -115,6 +155,8 @@ pub fn lint(ast: &AST, path: &str, source: &str) -> Vec<Diagnostic> {
             None => {}
         }
     }
+    let own_functions: HashSet<(&str, usize)> =
+        defined.iter().map(|(n, a)| (n.as_str(), *a)).collect();
     ast.walk(&mut |nodes: &[ASTNode]| {
         let found = match nodes.last() {
             Some(ASTNode::Expr(Expr::FnCall(call, pos))) => Some((call, *pos)),
@@ -124,8 +166,8 @@ pub fn lint(ast: &AST, path: &str, source: &str) -> Vec<Diagnostic> {
         if let Some((call, pos)) = found {
             let name = call.name.as_str();
             let n = call.args.len();
-            let own = defined.iter().any(|(d, a)| d == name && *a == n);
-            let host = HOST_FUNCTIONS.iter().find(|(h, _)| *h == name);
+            let own = own_functions.contains(&(name, n));
+            let host = host_functions().iter().find(|(h, _)| h == name);
             if let (Some((_, takes)), true, false) = (host, call.namespace.is_empty(), own) {
                 if !takes.contains(&n) {
                     let at = (pos.line().unwrap_or(0), pos.position().unwrap_or(0));
@@ -174,6 +216,32 @@ mod tests {
             "s.rhai:3:3: warning: create_agent takes 1, 2 or 3 arguments, not 4",
             "s.rhai:4:3: warning: send_message takes 1 or 4 arguments, not 2",
         ]);
+    }
+
+    #[test]
+    fn the_host_function_table_comes_from_the_engine() {
+        let table = host_functions();
+        let takes = |name: &str| {
+            table
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, c)| c.clone())
+        };
+        assert_eq!(takes("send_characters"), Some(vec![3]));
+        assert_eq!(takes("create_agent"), Some(vec![1, 2, 3]));
+        assert_eq!(takes("send_message"), Some(vec![1, 4]));
+        assert_eq!(takes("fetch_message_history"), Some(vec![1, 2]));
+        assert_eq!(
+            takes("store"),
+            Some(vec![2]),
+            "the hand-kept table missed it"
+        );
+        // Standard names are left to Rhai, whatever the API adds to them.
+        assert_eq!(takes("index_of"), None);
+        assert_eq!(takes("contains"), None);
+        for (name, counts) in table {
+            assert!(!counts.is_empty(), "{name}");
+        }
     }
 
     #[test]

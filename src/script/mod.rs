@@ -11,6 +11,7 @@ pub mod check;
 mod diagnostic;
 mod limits;
 pub mod lint;
+mod nohost;
 mod resolver;
 mod service;
 pub mod size;
@@ -23,6 +24,8 @@ pub use diagnostic::Diagnostic;
 /// Aborts the running handler (see [`limits::abort`]).
 pub use limits::abort as abort_handler;
 pub use limits::{charge_output, remaining as remaining_budget, BudgetExceeded, ScriptLimits};
+pub use limits::{syntax_engine, MAX_EXPR_DEPTH, MAX_FN_EXPR_DEPTH};
+pub use nohost::NoHost;
 pub use service::{CompileOptions, ServiceScript};
 
 /// Stack size for the thread that runs scripts: deep (but allowed) Rhai call

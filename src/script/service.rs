@@ -101,7 +101,7 @@ fn build_engine(
     deadline: &Deadline,
 ) -> (Engine, ImportRecord) {
     let mut engine = Engine::new();
-    engine.set_max_expr_depths(128, 64);
+    engine.set_max_expr_depths(limits::MAX_EXPR_DEPTH, limits::MAX_FN_EXPR_DEPTH);
     limits::apply(&mut engine, &opts.limits, deadline);
     let resolver = ScriptsResolver::new(&opts.scripts_dir, &opts.main);
     let record = ImportRecord {

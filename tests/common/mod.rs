@@ -6,7 +6,9 @@
 
 pub mod bundle;
 pub mod python;
+mod skip;
 pub mod user;
+pub use skip::skip;
 
 use moobius_host::sandbox::{Sandbox, SandboxControl, SandboxOptions};
 use std::future::Future;

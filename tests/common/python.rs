@@ -9,7 +9,7 @@
 //! install moobius==1.8.0`; without any `python3` the caller skips (`None`).
 //!
 //! TLS: the SDK reaches WebSockets only over `wss://` and trusts only
-//! certifi's bundle (PROTOCOL.md 1.1), so for one test that bundle is its
+//! certifi's bundle (docs/PROTOCOL.md 1.1), so for one test that bundle is its
 //! pristine copy (`<bundle>.orig`) plus the sandbox's fresh CA, under a lock
 //! file next to it; it is restored when the test ends, and repaired at the
 //! next start if a run was killed. REST goes over plain `http://`.
@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The SDK version PROTOCOL.md describes.
+/// The SDK version docs/PROTOCOL.md describes.
 const SDK_REQUIREMENT: &str = "moobius==1.8.0";
 /// Also made by `.ci/run`, which then exports `MOOBIUS_TEST_PYTHON`.
 const VENV_NAME: &str = "py-venv-moobius-1.8.0";
@@ -242,7 +242,7 @@ pub fn python_with_sdk() -> Option<PathBuf> {
         Ok(out) if out.status.success() => Some(ensure_venv()),
         Ok(out) => panic!("python3 --version failed: {}", describe_output(&out)),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("skipped: python3 not found (the Python SDK tests need it)");
+            super::skip("python3 not found (the Python SDK tests need it)");
             None
         }
         Err(err) => panic!("cannot run python3: {err}"),

@@ -6,6 +6,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../common/skip.rs"]
+mod skip;
+
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -247,9 +250,7 @@ pub fn browser_tools() -> Option<(PathBuf, PathBuf)> {
     if let (Some(chromium), Some(driver)) = found {
         return Some((chromium, driver));
     }
-    println!(
-        "skipped: chromium/chromedriver not installed (apt-get install chromium chromium-driver)"
-    );
+    skip::skip("chromium/chromedriver not installed (apt-get install chromium chromium-driver)");
     None
 }
 

@@ -124,7 +124,7 @@ pub fn redis() -> Option<Redis> {
     let child = match child {
         Ok(c) => c,
         Err(e) => {
-            println!("skipped: redis-server not found or not startable ({e}); install Debian's redis-server or set MOOBIUS_TEST_REDIS_URL");
+            skip(&format!("redis-server not found or not startable ({e}); install Debian's redis-server or set MOOBIUS_TEST_REDIS_URL"));
             return None;
         }
     };
@@ -141,6 +141,8 @@ pub fn redis() -> Option<Redis> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    println!("skipped: redis-server started but did not answer on port {port}");
+    skip(&format!(
+        "redis-server started but did not answer on port {port}"
+    ));
     None
 }

@@ -1,5 +1,5 @@
 //! `/service/group*` and `/user/group*`: group ids, the platform's handle for
-//! an ordered list of character ids (PROTOCOL 4).
+//! an ordered list of character ids (docs/PROTOCOL.md 4).
 //!
 //! Every group the sandbox knows resolves through both lookup endpoints,
 //! because the SDK expands inbound group ids with `/user/group` only; the

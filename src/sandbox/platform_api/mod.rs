@@ -1,4 +1,4 @@
-//! The platform's REST API (PROTOCOL 2.3): the envelope, authentication and
+//! The platform's REST API (docs/PROTOCOL.md 2.3): the envelope, authentication and
 //! the endpoint table.
 //!
 //! The SDK ignores HTTP status codes and reads only the JSON envelope, sends

@@ -1,0 +1,65 @@
+//! The messages that travel to the script thread: platform events for
+//! handlers, the lifecycle steps, and reload requests.
+//!
+//! They have a file of their own because every side of the host speaks them
+//! (dispatch, the lifecycle, the reload watchers, test progress) while only
+//! the script thread acts on them; keeping them here is what keeps `src/host`
+//! free of import cycles.
+
+use crate::protocol::{Inbound, MessageUp};
+use std::path::PathBuf;
+use tokio::sync::oneshot;
+
+/// One thing for the script thread to do, in arrival order.
+#[derive(Debug)]
+pub enum HostEvent {
+    BeforeChannelInit {
+        service_id: String,
+    },
+    ChannelInit(String),
+    Checkin(String),
+    Start,
+    Inbound(Inbound),
+    /// A `message_up` with its recipients expanded into ids.
+    Message {
+        message: MessageUp,
+        recipients: Vec<String>,
+    },
+    Reload(ReloadRequest),
+    Shutdown,
+}
+
+#[derive(Debug)]
+pub struct ReloadRequest {
+    /// What triggered it (for the log); empty for SIGHUP.
+    pub changed: Vec<PathBuf>,
+    /// Log and publish a failure (false for a first, tentative attempt).
+    pub report_failure: bool,
+    pub reply: Option<oneshot::Sender<ReloadOutcome>>,
+    /// Compile from here instead (and keep it on success); `None` recompiles
+    /// the current files.
+    pub source: Option<NewSource>,
+}
+
+/// Where the next version lives, when it is not where the current one does.
+/// Everything else about compiling (limits, ...) stays as it is.
+#[derive(Debug, Clone)]
+pub struct NewSource {
+    /// The entry script.
+    pub main: PathBuf,
+    /// The service directory: relative resource paths
+    /// (`resources/avatar.png`) resolve here, and diagnostics are shown
+    /// relative to it.
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug)]
+pub enum ReloadOutcome {
+    Reloaded,
+    /// Same contents as the running version: nothing to do.
+    Unchanged,
+    /// The entry file is empty, which is what a truncate-then-write save
+    /// looks like halfway: wait for the content.
+    EntryEmpty,
+    Failed,
+}
