@@ -116,7 +116,7 @@ enum Prepared {
 /// than scripts send, the link's window fills, the outbox waits on the link,
 /// this channel fills, and the script thread waits here: backpressure all
 /// the way back instead of a queue that grows.
-pub const OUTBOX_CAPACITY: usize = 8_192;
+pub const OUTBOX_CAPACITY: usize = 1_024;
 
 /// The way into the outbox (cloning it is cheap).
 #[derive(Clone)]
