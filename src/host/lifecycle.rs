@@ -133,6 +133,7 @@ pub async fn run(
     let (link, link_task) = ws::spawn(
         svc.ws_server_uri.clone(),
         login,
+        http.clone(),
         link_tx,
         shutdown.clone(),
         LinkOptions {
@@ -195,7 +196,7 @@ pub async fn run(
             },
         )
     });
-    let mut dispatcher = Dispatcher::new(executor.sender(), http.clone(), link.clone());
+    let mut dispatcher = Dispatcher::new(executor.sender(), http.clone());
     dispatcher.progress = options.progress.clone();
     loop {
         tokio::select! {
@@ -213,7 +214,7 @@ pub async fn run(
                         }
                     }
                 }
-                Some(LinkEvent::Frame(text)) => dispatcher.frame(&text).await,
+                Some(LinkEvent::Frame(event)) => dispatcher.event(event).await,
             },
         }
     }

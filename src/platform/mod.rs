@@ -4,6 +4,7 @@
 
 pub mod groups;
 pub mod http;
+pub mod link_state;
 pub mod queue;
 pub mod upload;
 pub mod ws;

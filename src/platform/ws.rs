@@ -1,14 +1,20 @@
 //! The WebSocket link to the platform: one task that owns the socket.
 //!
-//! The link connects, logs in, then multiplexes: frames from the outbox
-//! (written in order, several per flush), a heartbeat, and frames from the
-//! platform (handed on as text). Nothing is lost to a dropped connection:
-//! frames wait in a bounded queue while the link is down, and frames already
-//! written stay "in flight" until the platform acknowledges them with a `copy`;
-//! after a reconnect (capped exponential back-off with jitter) the link logs in
-//! again, then re-sends the unacknowledged frames and the queue, in order. A
-//! link that hears nothing for two heartbeat intervals is treated as dead
-//! (half-open TCP connections are silent).
+//! The link's life is the state machine of `link_state.rs` (connecting,
+//! logging in, live, backing off, re-authenticating, stopped), published
+//! through a `watch` channel; this file does the I/O each state asks for.
+//! While connected it multiplexes: frames from the outbox (written in order,
+//! several per flush), a heartbeat, and frames from the platform, decoded
+//! once (`protocol::inbound`) and handed on as typed events.
+//!
+//! Nothing is lost to a dropped connection: frames wait in a bounded queue
+//! while the link is down, and frames already written stay "in flight" until
+//! the platform acknowledges them with a `copy`; after a reconnect (capped
+//! exponential back-off with jitter) the link logs in again, then re-sends
+//! the unacknowledged frames and the queue, in order. A link that hears
+//! nothing for two heartbeat intervals is treated as dead (half-open TCP
+//! connections are silent). A refused token or login makes the link sign in
+//! again (spaced out when it keeps happening) and reconnect.
 //!
 //! The link never writes faster than the platform reads. Once the platform
 //! is known to acknowledge frames, at most `max_in_flight` frames are written
@@ -17,9 +23,11 @@
 //! The channel into the link is bounded, so a full window holds up the
 //! outbox, which holds up the script thread: backpressure, not growth.
 
+use super::link_state::{LinkInput, LinkMachine, LinkState};
 use super::queue::{FrameQueue, OutFrame};
+use super::HttpApi;
+use crate::protocol::{inbound, Inbound};
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -35,8 +43,8 @@ pub type LoginFrame = Arc<dyn Fn() -> String + Send + Sync>;
 pub enum LinkEvent {
     /// Logged in on a fresh connection (the first or a reconnect).
     Connected { reconnect: bool },
-    /// One text frame from the platform.
-    Frame(String),
+    /// One frame from the platform, decoded.
+    Frame(Inbound),
 }
 
 #[derive(Debug, Clone)]
@@ -71,19 +79,11 @@ impl Default for LinkOptions {
     }
 }
 
-/// Requests about the connection itself (never held up by frames).
-enum Control {
-    /// Send the login again on the current connection.
-    Login,
-    /// Drop the connection and start over (after re-authenticating).
-    Reconnect,
-}
-
 /// The handle the host writes through. Cloning it is cheap.
 #[derive(Clone)]
 pub struct WsLink {
     frames: mpsc::Sender<OutFrame>,
-    control: mpsc::UnboundedSender<Control>,
+    state: watch::Receiver<LinkState>,
 }
 
 impl WsLink {
@@ -94,52 +94,46 @@ impl WsLink {
         let _ = self.frames.send(frame).await;
     }
 
-    /// Sends the login again on the current connection.
-    pub fn relogin(&self) {
-        let _ = self.control.send(Control::Login);
-    }
-
-    /// Reconnects (and so logs in with the current token, then re-sends what
-    /// the platform has not acknowledged).
-    pub fn reconnect(&self) {
-        let _ = self.control.send(Control::Reconnect);
+    /// The link's state, as it changes.
+    pub fn state(&self) -> watch::Receiver<LinkState> {
+        self.state.clone()
     }
 }
 
-#[derive(Deserialize)]
-struct AckProbe {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    body: Option<AckBody>,
-}
-
-#[derive(Deserialize)]
-struct AckBody {
-    #[serde(default)]
-    request_id: Option<String>,
-    #[serde(default)]
-    status: Option<bool>,
-}
-
-/// The request id a `copy` frame acknowledges, if this is a successful one.
-fn acked_id(text: &str) -> Option<String> {
-    if !text.contains("\"copy\"") {
-        return None;
+/// The request id a successful `copy` acknowledges.
+fn acked_id(event: &Inbound) -> Option<&str> {
+    match event {
+        Inbound::Copy(c) if c.status => c.request_id.as_deref(),
+        _ => None,
     }
-    let probe: AckProbe = serde_json::from_str(text).ok()?;
-    let body = probe.body?;
-    (probe.kind == "copy" && body.status == Some(true)).then_some(body.request_id?)
+}
+
+/// Why the platform refused the token or the login, if this frame says so.
+fn refusal(event: &Inbound) -> Option<String> {
+    match event {
+        Inbound::Copy(c) if !c.status => Some(format!(
+            "the platform reported a failure ({})",
+            c.origin_type.as_deref().unwrap_or("unknown frame")
+        )),
+        Inbound::Error {
+            origin_type,
+            message,
+        } if origin_type.contains("login") => Some(format!("login refused: {message}")),
+        _ => None,
+    }
 }
 
 struct Link {
     url: String,
     login: LoginFrame,
+    /// Signs in again when the platform refuses the token.
+    http: Arc<HttpApi>,
     events: mpsc::UnboundedSender<LinkEvent>,
     shutdown: watch::Receiver<bool>,
     opts: LinkOptions,
     frames: mpsc::Receiver<OutFrame>,
-    control: mpsc::UnboundedReceiver<Control>,
+    machine: LinkMachine,
+    state: watch::Sender<LinkState>,
     /// Not written yet.
     pending: FrameQueue,
     /// Written, not acknowledged yet.
@@ -148,71 +142,133 @@ struct Link {
     /// frames count as delivered: re-sending them would duplicate them).
     acks_seen: bool,
     reported_drops: u64,
+    connected_before: bool,
 }
 
 type Stream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// How a connection ended.
+enum Ended {
+    Shutdown,
+    Dropped(String),
+    Refused(String),
+}
 
 /// Starts the link task. It runs until `shutdown` turns true or every
 /// `WsLink` is dropped.
 pub fn spawn(
     url: String,
     login: LoginFrame,
+    http: Arc<HttpApi>,
     events: mpsc::UnboundedSender<LinkEvent>,
     shutdown: watch::Receiver<bool>,
     opts: LinkOptions,
 ) -> (WsLink, tokio::task::JoinHandle<()>) {
     super::ensure_crypto_provider();
     let (frames_tx, frames) = mpsc::channel(opts.channel_capacity.max(1));
-    let (control_tx, control) = mpsc::unbounded_channel();
+    let machine = LinkMachine::new(opts.backoff_min, opts.backoff_max);
+    let (state, state_rx) = watch::channel(machine.state().clone());
     let link = Link {
         url,
         login,
+        http,
         events,
         shutdown,
         pending: FrameQueue::new(opts.queue_limit),
         inflight: FrameQueue::new(opts.queue_limit),
         opts,
         frames,
-        control,
+        machine,
+        state,
         acks_seen: false,
         reported_drops: 0,
+        connected_before: false,
     };
     let handle = WsLink {
         frames: frames_tx,
-        control: control_tx,
+        state: state_rx,
     };
     (handle, tokio::spawn(link.run()))
 }
 
 impl Link {
+    /// Does what each state asks, until the link stops.
     async fn run(mut self) {
-        let mut backoff = self.opts.backoff_min;
-        let mut connected_before = false;
         loop {
-            let Some(stream) = self.connect(&mut backoff).await else {
-                return;
+            let input = match self.machine.state().clone() {
+                LinkState::Connecting { .. } => self.connect().await,
+                LinkState::LoggingIn | LinkState::Live => {
+                    // `connect` keeps the stream for `serve`.
+                    LinkInput::Dropped("no connection".into())
+                }
+                LinkState::Backoff { retry_in, reason } => {
+                    tracing::debug!(%reason, retry_in = ?retry_in, "waiting before connecting again");
+                    self.report_drops();
+                    if self.wait(jitter(retry_in)).await {
+                        LinkInput::Waited
+                    } else {
+                        LinkInput::Shutdown
+                    }
+                }
+                LinkState::ReAuthenticating { delay } => self.reauthenticate(delay).await,
+                LinkState::Stopped => return,
             };
-            let _ = self.events.send(LinkEvent::Connected {
-                reconnect: connected_before,
-            });
-            connected_before = true;
-            backoff = self.opts.backoff_min;
-            let Some(reason) = self.serve(stream).await else {
-                return;
-            };
-            if self.acks_seen {
-                let unacked: Vec<OutFrame> = self.inflight.drain().collect();
-                self.pending.requeue_front(unacked.into_iter());
-            } else {
-                self.inflight.clear();
-            }
-            tracing::warn!(%reason, queued = self.pending.len(), "platform connection lost; reconnecting");
-            self.report_drops();
-            if !self.wait(jitter(self.opts.backoff_min)).await {
-                return;
+            self.step(input);
+        }
+    }
+
+    /// Moves the state machine and publishes the new state.
+    fn step(&mut self, input: LinkInput) {
+        let state = self.machine.step(input, std::time::Instant::now()).clone();
+        tracing::debug!(state = state.name(), "link state");
+        self.state.send_replace(state);
+    }
+
+    /// One attempt at connecting and logging in; on success, serves the
+    /// connection until it ends, and returns how it ended.
+    async fn connect(&mut self) -> LinkInput {
+        let stream = match self.open().await {
+            Ok(Some(stream)) => stream,
+            Ok(None) => return LinkInput::Shutdown,
+            Err(reason) => return LinkInput::ConnectFailed(reason),
+        };
+        self.step(LinkInput::Connected);
+        let _ = self.events.send(LinkEvent::Connected {
+            reconnect: self.connected_before,
+        });
+        self.connected_before = true;
+        let ended = self.serve(stream).await;
+        if let Ended::Dropped(reason) = &ended {
+            tracing::warn!(%reason, queued = self.pending.len() + self.inflight.len(), "platform connection lost; reconnecting");
+        }
+        if self.acks_seen {
+            let unacked: Vec<OutFrame> = self.inflight.drain().collect();
+            self.pending.requeue_front(unacked.into_iter());
+        } else {
+            self.inflight.clear();
+        }
+        match ended {
+            Ended::Shutdown => LinkInput::Shutdown,
+            Ended::Dropped(reason) => LinkInput::Dropped(reason),
+            Ended::Refused(reason) => LinkInput::Refused(reason),
+        }
+    }
+
+    /// Signs in again after `delay`, then lets the link reconnect with the
+    /// new token (with the old one if signing in failed: never a loop).
+    async fn reauthenticate(&mut self, delay: Duration) -> LinkInput {
+        tracing::warn!(?delay, "signing in again and reconnecting");
+        if !self.wait(delay).await {
+            return LinkInput::Shutdown;
+        }
+        match self.http.sign_in().await {
+            Ok(()) => tracing::info!("signed in again"),
+            Err(e) => {
+                tracing::error!(error = %e, "sign-in failed; reconnecting with the old token")
             }
         }
+        LinkInput::SignedIn
     }
 
     fn report_drops(&mut self) {
@@ -239,64 +295,81 @@ impl Link {
                     Some(f) => self.pending.push(f),
                     None => return false,
                 },
-                // No connection: nothing to log in or reconnect.
-                Some(_) = self.control.recv() => {}
             }
         }
     }
 
-    /// Connects and logs in, retrying with back-off; `None` on shutdown.
-    async fn connect(&mut self, backoff: &mut Duration) -> Option<Stream> {
-        loop {
-            if *self.shutdown.borrow() {
-                return None;
-            }
-            let config = WebSocketConfig::default()
-                .max_message_size(Some(16 << 20))
-                .max_frame_size(Some(16 << 20));
-            let url = self.url.clone();
-            let attempt = tokio::time::timeout(
-                self.opts.connect_timeout,
-                // `true`: TCP_NODELAY, so small frames leave at once.
-                tokio_tungstenite::connect_async_with_config(url, Some(config), true),
-            );
-            tokio::pin!(attempt);
-            let result = loop {
-                tokio::select! {
-                    _ = self.shutdown.changed() => if *self.shutdown.borrow() { return None },
-                    r = &mut attempt => break r,
-                    out = self.frames.recv() => match out {
-                        Some(f) => self.pending.push(f),
-                        None => return None,
-                    },
-                    Some(_) = self.control.recv() => {}
-                }
-            };
-            match result {
-                Ok(Ok((mut stream, _))) => {
-                    if let Err(e) = stream.send(Message::text((self.login)())).await {
-                        tracing::warn!(error = %e, "connection lost during login");
-                    } else {
-                        tracing::info!(url = %self.url, "connected to the platform");
-                        return Some(stream);
-                    }
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(url = %self.url, error = %e, retry_in = ?*backoff, "cannot connect to the platform")
-                }
-                Err(_) => {
-                    tracing::warn!(url = %self.url, retry_in = ?*backoff, "connecting to the platform timed out")
-                }
-            }
-            if !self.wait(jitter(*backoff)).await {
-                return None;
-            }
-            *backoff = (*backoff * 2).min(self.opts.backoff_max);
+    /// Opens the WebSocket and sends the login: `Ok(None)` on shutdown.
+    async fn open(&mut self) -> Result<Option<Stream>, String> {
+        if *self.shutdown.borrow() {
+            return Ok(None);
         }
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(16 << 20))
+            .max_frame_size(Some(16 << 20));
+        let attempt = tokio::time::timeout(
+            self.opts.connect_timeout,
+            // `true`: TCP_NODELAY, so small frames leave at once.
+            tokio_tungstenite::connect_async_with_config(self.url.clone(), Some(config), true),
+        );
+        tokio::pin!(attempt);
+        let result = loop {
+            tokio::select! {
+                _ = self.shutdown.changed() => if *self.shutdown.borrow() { return Ok(None) },
+                r = &mut attempt => break r,
+                out = self.frames.recv() => match out {
+                    Some(f) => self.pending.push(f),
+                    None => return Ok(None),
+                },
+            }
+        };
+        let mut stream = match result {
+            Ok(Ok((stream, _))) => stream,
+            Ok(Err(e)) => {
+                tracing::warn!(url = %self.url, error = %e, "cannot connect to the platform");
+                return Err(e.to_string());
+            }
+            Err(_) => {
+                tracing::warn!(url = %self.url, "connecting to the platform timed out");
+                return Err("connecting timed out".into());
+            }
+        };
+        if let Err(e) = stream.send(Message::text((self.login)())).await {
+            tracing::warn!(error = %e, "connection lost during login");
+            return Err(e.to_string());
+        }
+        tracing::info!(url = %self.url, "connected to the platform");
+        Ok(Some(stream))
     }
 
-    /// Runs one connection until it fails (`Some(reason)`) or shutdown (`None`).
-    async fn serve(&mut self, stream: Stream) -> Option<String> {
+    /// Handles one frame from the platform: acknowledgements release frames
+    /// in flight, the first frame makes the link live, a refusal ends the
+    /// connection, and everything goes on to the host, decoded.
+    fn received(&mut self, text: &str) -> Option<Ended> {
+        let event = match inbound::decode(text) {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::warn!(error = %e, "frame dropped");
+                return None;
+            }
+        };
+        if let Some(why) = refusal(&event) {
+            let _ = self.events.send(LinkEvent::Frame(event));
+            return Some(Ended::Refused(why));
+        }
+        if let Some(id) = acked_id(&event) {
+            self.acks_seen = true;
+            self.inflight.ack(id);
+        }
+        if self.machine.state() == &LinkState::LoggingIn {
+            self.step(LinkInput::Heard);
+        }
+        let _ = self.events.send(LinkEvent::Frame(event));
+        None
+    }
+
+    /// Runs one connection until it ends.
+    async fn serve(&mut self, stream: Stream) -> Ended {
         let (mut sink, mut source) = stream.split();
         let mut heartbeat =
             tokio::time::interval_at(Instant::now() + self.opts.heartbeat, self.opts.heartbeat);
@@ -312,43 +385,34 @@ impl Link {
                 biased;
                 _ = self.shutdown.changed() => if *self.shutdown.borrow() {
                     let _ = sink.send(Message::Close(None)).await;
-                    return None;
+                    return Ended::Shutdown;
                 },
                 msg = source.next() => match msg {
                     Some(Ok(Message::Text(t))) => {
                         last_heard = Instant::now();
-                        if let Some(id) = acked_id(t.as_str()) {
-                            self.acks_seen = true;
-                            self.inflight.ack(&id);
+                        let inflight = self.inflight.len();
+                        if let Some(ended) = self.received(t.as_str()) {
+                            let _ = sink.send(Message::Close(None)).await;
+                            return ended;
+                        }
+                        if self.inflight.len() < inflight {
                             last_ack = last_heard;
                         }
-                        let _ = self.events.send(LinkEvent::Frame(t.as_str().to_owned()));
                     }
-                    Some(Ok(Message::Close(frame))) => return Some(format!("closed by the platform ({frame:?})")),
+                    Some(Ok(Message::Close(frame))) => return Ended::Dropped(format!("closed by the platform ({frame:?})")),
                     Some(Ok(_)) => last_heard = Instant::now(),
-                    Some(Err(e)) => return Some(e.to_string()),
-                    None => return Some("connection closed".into()),
-                },
-                Some(ctl) = self.control.recv() => match ctl {
-                    Control::Login => {
-                        if let Err(e) = sink.send(Message::text((self.login)())).await {
-                            return Some(e.to_string());
-                        }
-                    }
-                    Control::Reconnect => {
-                        let _ = sink.send(Message::Close(None)).await;
-                        return Some("reconnect requested".into());
-                    }
+                    Some(Err(e)) => return Ended::Dropped(e.to_string()),
+                    None => return Ended::Dropped("connection closed".into()),
                 },
                 () = std::future::ready(()), if backlog => {
                     let n = room.min(self.opts.max_batch);
                     let batch: Vec<OutFrame> = std::iter::from_fn(|| self.pending.pop_front()).take(n).collect();
                     if let Err(e) = self.write(&mut sink, batch).await {
-                        return Some(e);
+                        return Ended::Dropped(e);
                     }
                 }
                 out = self.frames.recv(), if room > 0 && !backlog => {
-                    let first = out?;
+                    let Some(first) = out else { return Ended::Shutdown };
                     let n = room.min(self.opts.max_batch);
                     let mut batch = vec![first];
                     while batch.len() < n {
@@ -358,29 +422,41 @@ impl Link {
                         }
                     }
                     if let Err(e) = self.write(&mut sink, batch).await {
-                        return Some(e);
+                        return Ended::Dropped(e);
                     }
                 }
                 _ = heartbeat.tick() => {
-                    if last_heard.elapsed() > self.opts.heartbeat * 2 {
-                        return Some(format!("nothing heard for {:?} (half-open connection?)", last_heard.elapsed()));
-                    }
-                    // A full window that the platform stopped acknowledging
-                    // would hold every frame back: start over and re-send.
-                    if room == 0 && last_ack.elapsed() > self.opts.heartbeat {
-                        return Some(format!(
-                            "{} frames unacknowledged for {:?}",
-                            self.inflight.len(),
-                            last_ack.elapsed()
-                        ));
+                    if let Some(why) = self.silent(last_heard, last_ack, room) {
+                        return Ended::Dropped(why);
                     }
                     let frame = crate::protocol::outbound::heartbeat(&uuid::Uuid::new_v4().to_string());
                     if let Err(e) = sink.send(Message::text(frame)).await {
-                        return Some(e.to_string());
+                        return Ended::Dropped(e.to_string());
                     }
                 }
             }
         }
+    }
+
+    /// Why the connection must be given up at a heartbeat, if it must: nothing
+    /// heard for two intervals (a half-open connection is silent), or a full
+    /// window the platform stopped acknowledging (which would hold every frame
+    /// back: starting over re-sends them).
+    fn silent(&self, last_heard: Instant, last_ack: Instant, room: usize) -> Option<String> {
+        if last_heard.elapsed() > self.opts.heartbeat * 2 {
+            return Some(format!(
+                "nothing heard for {:?} (half-open connection?)",
+                last_heard.elapsed()
+            ));
+        }
+        if room == 0 && last_ack.elapsed() > self.opts.heartbeat {
+            return Some(format!(
+                "{} frames unacknowledged for {:?}",
+                self.inflight.len(),
+                last_ack.elapsed()
+            ));
+        }
+        None
     }
 
     /// How many more frames may be written before the platform acknowledges
@@ -435,16 +511,25 @@ fn jitter(d: Duration) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    use super::{acked_id, refusal};
+    use crate::protocol::inbound::decode;
+
     #[test]
-    fn only_successful_copies_acknowledge() {
-        use super::acked_id;
-        let ok = r#"{"type":"copy","request_id":"x","body":{"request_id":"r1","origin_type":"update","status":true}}"#;
-        let failed = r#"{"type":"copy","body":{"request_id":"r1","status":false}}"#;
-        assert_eq!(acked_id(ok), Some("r1".into()));
-        assert_eq!(acked_id(failed), None);
-        assert_eq!(
-            acked_id(r#"{"type":"action","body":{"text":"copy"}}"#),
-            None
-        );
+    fn only_successful_copies_acknowledge_and_failed_ones_are_refusals() {
+        let ok = decode(r#"{"type":"copy","request_id":"x","body":{"request_id":"r1","origin_type":"update","status":true}}"#).unwrap();
+        let failed =
+            decode(r#"{"type":"copy","body":{"request_id":"r1","status":false}}"#).unwrap();
+        assert_eq!(acked_id(&ok), Some("r1"));
+        assert_eq!(refusal(&ok), None);
+        assert_eq!(acked_id(&failed), None);
+        assert!(refusal(&failed).is_some());
+        let login = decode(
+            r#"{"type":"error","body":{"origin_type":"service_login","message":"bad token"}}"#,
+        )
+        .unwrap();
+        assert_eq!(refusal(&login).as_deref(), Some("login refused: bad token"));
+        let other =
+            decode(r#"{"type":"error","body":{"origin_type":"update","message":"no"}}"#).unwrap();
+        assert_eq!(refusal(&other), None);
     }
 }
