@@ -1,0 +1,146 @@
+//! The link's state machine driven by the real sandbox: the states it
+//! publishes as it connects, loses its connection and has its token refused
+//! (the sandbox's fault API makes each happen).
+
+mod common;
+use common::*;
+use moobius_host::config::Secret;
+use moobius_host::platform::link_state::LinkState;
+use moobius_host::platform::ws::{self, LinkEvent, LinkOptions, LoginFrame};
+use moobius_host::platform::HttpApi;
+use moobius_host::protocol::outbound;
+use moobius_host::sandbox::FaultRequest;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Every state name the link published, in order (a `watch` may skip a
+/// state that lasted no time; the tests only rely on states that last).
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<Vec<&'static str>>>);
+
+impl Seen {
+    fn record(mut rx: watch::Receiver<LinkState>) -> Self {
+        let seen = Seen::default();
+        let out = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let name = rx.borrow_and_update().name();
+                if let Ok(mut v) = out.0.lock() {
+                    if v.last() != Some(&name) {
+                        v.push(name);
+                    }
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        seen
+    }
+
+    fn names(&self) -> Vec<&'static str> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    fn count(&self, name: &str) -> usize {
+        self.names().iter().filter(|n| **n == name).count()
+    }
+}
+
+async fn wait_state(rx: &watch::Receiver<LinkState>, want: &'static str) {
+    wait_for(&format!("the link is {want}"), || {
+        let now = rx.borrow().name();
+        async move { (now == want).then_some(()) }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_walks_its_states_through_drops_and_refused_tokens() {
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
+    let http = Arc::new(
+        HttpApi::new(
+            &sandbox.http_url(),
+            "link-states@test.local",
+            Secret::new("pw-for-tests"),
+        )
+        .unwrap(),
+    );
+    http.sign_in().await.unwrap();
+    let service_id = http.create_service("link states").await.unwrap();
+    let login: LoginFrame = {
+        let http = http.clone();
+        Arc::new(move || {
+            outbound::service_login("login", http.access_token().expose(), &service_id)
+        })
+    };
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (stop_tx, stop) = watch::channel(false);
+    let opts = LinkOptions {
+        backoff_min: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(200),
+        ..LinkOptions::default()
+    };
+    let (link, task) = ws::spawn(sandbox.ws_url(), login, http.clone(), events_tx, stop, opts);
+    // The host reads the link's events; so does this test (and drops them).
+    tokio::spawn(async move {
+        while let Some(LinkEvent::Frame(_) | LinkEvent::Connected { .. }) = events.recv().await {}
+    });
+    let state = link.state();
+    let seen = Seen::record(link.state());
+    wait_state(&state, "live").await;
+
+    // A dropped connection: back off, connect, log in, live again.
+    c.inject_faults(FaultRequest {
+        drop_connections: true,
+        ..FaultRequest::default()
+    })
+    .unwrap();
+    wait_for("a second time live", || {
+        let n = seen.count("live");
+        async move { (n >= 2).then_some(()) }
+    })
+    .await;
+    assert!(seen.count("backoff") >= 1, "{:?}", seen.names());
+
+    // A refused token: sign in again (slowed down, so the state shows), then
+    // reconnect with the new token.
+    c.inject_faults(FaultRequest {
+        reject_tokens: true,
+        drop_connections: true,
+        delay_ms: Some(300),
+        ..FaultRequest::default()
+    })
+    .unwrap();
+    wait_state(&state, "reauthenticating").await;
+    c.inject_faults(FaultRequest {
+        delay_ms: Some(0),
+        ..FaultRequest::default()
+    })
+    .unwrap();
+    wait_for("live after signing in again", || {
+        let n = seen.count("live");
+        async move { (n >= 3).then_some(()) }
+    })
+    .await;
+    assert!(c.issued_tokens().len() >= 2, "a second sign-in");
+
+    let _ = stop_tx.send(true);
+    wait_state(&state, "stopped").await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    let names = seen.names();
+    // States that last only microseconds (connecting, logging in) may be
+    // coalesced by the watch on a busy machine; the lasting ones are not.
+    let live_after = |state: &str| {
+        names
+            .iter()
+            .position(|n| *n == state)
+            .is_some_and(|i| names[i..].contains(&"live"))
+    };
+    assert!(live_after("backoff"), "{names:?}");
+    assert!(live_after("reauthenticating"), "{names:?}");
+    assert_eq!(names.last(), Some(&"stopped"), "{names:?}");
+    sandbox.shutdown().await;
+}
