@@ -10,7 +10,7 @@
 //! the swap). Not a test: figures depend on the machine.
 
 use moobius_host::config::Config;
-use moobius_host::host::{self, HostOptions, ServicePaths};
+use moobius_host::host::{Host, HostOptions, ServicePaths};
 use moobius_host::sandbox::{Sandbox, SandboxOptions};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -51,14 +51,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "bench@sandbox.local",
     );
     config.service.checkin_interval = None;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let host = tokio::spawn(host::run(
+    let host = Host::start(
         config,
         ServicePaths::in_dir(dir.path()),
         HostOptions::default(),
-        stop_rx,
-        None,
-    ));
+    );
 
     let first = |names: &[String]| names.first().cloned().unwrap_or_default();
     let names = |c: &moobius_host::sandbox::SandboxControl| -> Vec<String> {
@@ -97,8 +94,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         latencies.push(saved.elapsed());
     }
-    let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(2), host).await;
+    let _ = host.shutdown(Duration::from_secs(2)).await;
     sandbox.shutdown().await;
 
     latencies.sort();

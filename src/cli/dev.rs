@@ -4,13 +4,13 @@
 
 use clap::Args;
 use moobius_host::config::{Config, LogConfig};
-use moobius_host::host::{self, HostOptions, ScriptStatus, ServicePaths};
+use moobius_host::host::{Host, HostOptions, ScriptStatus, ServicePaths};
 use moobius_host::sandbox::{Sandbox, SandboxControl, SandboxOptions};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
 /// Run a service against a local sandbox with simulated members.
 ///
@@ -103,9 +103,7 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
         vec![channel_id.clone()],
         "dev@sandbox.local",
     );
-    let shutdown = super::shutdown_on_signal();
-    let mut stop = shutdown.clone();
-    let (started_tx, started_rx) = oneshot::channel();
+    let mut stop = super::shutdown_on_signal();
     let (status_tx, status_rx) = watch::channel(ScriptStatus::default());
     let status_forwarder = tokio::spawn(forward_status(status_rx.clone(), control.clone()));
     let status_printer = tokio::spawn(print_status(status_rx));
@@ -116,22 +114,16 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
         bundle: None,
         progress: None,
     };
-    let mut host_task = tokio::spawn(host::run(
-        config,
-        paths,
-        options,
-        shutdown,
-        Some(started_tx),
-    ));
+    let mut host = Host::start(config, paths, options);
 
     let started = tokio::select! {
-        s = started_rx => s.ok(),
-        r = &mut host_task => {
-            return match r {
-                Ok(Err(e)) => { eprintln!("error: {e}"); e.exit_code() as u8 }
-                _ => 1,
-            };
-        }
+        s = host.started() => match s {
+            Ok(started) => started,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return e.exit_code() as u8;
+            }
+        },
         _ = stop.wait_for(|s| *s) => None,
     };
     if started.is_some() {
@@ -156,12 +148,12 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
     printer.abort();
     status_printer.abort();
     status_forwarder.abort();
-    match super::finish(&mut host_task, Duration::from_secs(1)).await {
-        Some(Err(e)) => {
+    match host.shutdown(Duration::from_secs(1)).await {
+        Err(e) => {
             eprintln!("error: {e}");
             e.exit_code() as u8
         }
-        _ => 0,
+        Ok(()) => 0,
     }
 }
 

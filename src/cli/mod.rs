@@ -42,14 +42,3 @@ async fn wait_for_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
-
-/// Waits for `task` after shutdown was requested, at most `grace`.
-pub async fn finish<T>(
-    task: &mut tokio::task::JoinHandle<T>,
-    grace: std::time::Duration,
-) -> Option<T> {
-    match tokio::time::timeout(grace, task).await {
-        Ok(Ok(v)) => Some(v),
-        _ => None,
-    }
-}

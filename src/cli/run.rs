@@ -3,7 +3,7 @@
 use clap::Args;
 use moobius_host::bundle;
 use moobius_host::config::{self, load::Overrides};
-use moobius_host::host::{self, BundleOptions, HostOptions, ServicePaths};
+use moobius_host::host::{BundleOptions, Host, HostError, HostOptions, RunningHost, ServicePaths};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -108,9 +108,7 @@ pub async fn main(args: RunArgs) -> u8 {
             });
         }
     }
-    let shutdown = super::shutdown_on_signal();
-    let mut watch_stop = shutdown.clone();
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let mut stop = super::shutdown_on_signal();
     // Only on a terminal: off one, the host's own log lines say the same.
     let waiting = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
         moobius_host::progress::Progress::spinner(&format!(
@@ -118,21 +116,33 @@ pub async fn main(args: RunArgs) -> u8 {
             cfg.service.http_server_uri
         ))
     });
-    tokio::spawn(async move {
-        if let (Ok(_), Some(w)) = (started_rx.await, waiting) {
-            w.finish();
-        }
-    });
-    let mut task = tokio::spawn(host::run(cfg, paths, options, shutdown, Some(started_tx)));
-    let result = tokio::select! {
-        r = &mut task => r.ok(),
-        _ = watch_stop.wait_for(|stop| *stop) => super::finish(&mut task, Duration::from_secs(1)).await,
+    let mut host = Host::start(cfg, paths, options);
+    let ended = tokio::select! {
+        r = serve(&mut host, waiting) => Some(r),
+        _ = stop.wait_for(|stop| *stop) => None,
+    };
+    let result = match ended {
+        Some(r) => r,
+        None => host.shutdown(Duration::from_secs(1)).await,
     };
     match result {
-        Some(Ok(())) | None => 0,
-        Some(Err(e)) => {
+        Ok(()) => 0,
+        Err(e) => {
             eprintln!("error: {e}");
             e.exit_code() as u8
         }
     }
+}
+
+/// Serves until the host ends on its own (a failure, usually).
+async fn serve(
+    host: &mut RunningHost,
+    waiting: Option<moobius_host::progress::Progress>,
+) -> Result<(), HostError> {
+    let started = host.started().await;
+    if let (Ok(Some(_)), Some(w)) = (&started, waiting) {
+        w.finish();
+    }
+    started?;
+    host.finished().await
 }

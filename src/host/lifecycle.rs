@@ -8,10 +8,11 @@ use super::executor::{Executor, ExecutorDeps};
 use super::{bundle_reload, channels, outbox, reload, HostError, HostOptions, ServicePaths};
 use crate::config::{write_service_id, Config};
 use crate::platform::ws::{self, LinkOptions, LoginFrame};
-use crate::platform::{HttpApi, LinkEvent, Uploader};
+use crate::platform::{HttpApi, LinkEvent, Uploader, WsLink};
 use crate::protocol::outbound;
 use crate::script::watch::ScriptWatcher;
 use crate::script::CompileOptions;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -28,13 +29,15 @@ pub struct Started {
     pub channels: Vec<String>,
 }
 
-/// Runs the service until `shutdown` becomes true.
-pub async fn run(
+/// Runs the service until `shutdown` becomes true: a handful of steps, each
+/// below. Nothing touches the network before the script compiled and the
+/// stores opened.
+pub(super) async fn run(
     config: Config,
     paths: ServicePaths,
-    options: HostOptions,
+    mut options: HostOptions,
     mut shutdown: watch::Receiver<bool>,
-    started: Option<oneshot::Sender<Started>>,
+    started: oneshot::Sender<Started>,
 ) -> Result<(), HostError> {
     let svc = &config.service;
     let http = Arc::new(HttpApi::new(
@@ -44,20 +47,62 @@ pub async fn run(
     )?);
     let uploader = Arc::new(Uploader::new(http.clone(), paths.dir.clone()));
     let (outbox_tx, outbox_rx) = outbox::OutboxSender::channel();
+    let (executor, scripts_dir) =
+        start_script(&config, &paths, &mut options, &http, &uploader, &outbox_tx).await?;
+    let reloader = start_reloader(&mut options, &executor, &scripts_dir);
+    let service_id = sign_in(&config, &http).await?;
+    let (link_tx, link_rx) = mpsc::unbounded_channel();
+    let (link, link_task) = connect(&config, &http, &service_id, link_tx, shutdown.clone());
+    let outbox_task = outbox::spawn(
+        http.clone(),
+        uploader,
+        link.clone(),
+        service_id.clone(),
+        outbox_rx,
+        options.progress.clone(),
+    );
+    let served = init_channels(&http, &service_id, svc, &executor, &outbox_tx).await?;
+    let timers = spawn_timers(&config, &http, &executor, &served);
+    let mut dispatcher = Dispatcher::new(executor.sender(), http.clone());
+    dispatcher.progress = options.progress.clone();
+    let info = Started {
+        service_id,
+        channels: served,
+    };
+    dispatch(link_rx, dispatcher, &executor, info, started, &mut shutdown).await;
 
-    // Compile before any network activity.
+    tracing::info!("stopping");
+    reloader.into_iter().chain(timers).for_each(|t| t.abort());
+    executor.stop(SHUTDOWN_GRACE).await;
+    drop(outbox_tx);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, outbox_task).await;
+    drop(link);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, link_task).await;
+    Ok(())
+}
+
+/// Opens the stores and compiles the script on its thread. Returns the
+/// executor and the directory imports resolve in (for the watcher).
+async fn start_script(
+    config: &Config,
+    paths: &ServicePaths,
+    options: &mut HostOptions,
+    http: &Arc<HttpApi>,
+    uploader: &Arc<Uploader>,
+    outbox: &outbox::OutboxSender,
+) -> Result<(Executor, PathBuf), HostError> {
     let mut compile = CompileOptions::for_main(&paths.script).with_display_base(&paths.dir);
     compile.limits = config.script_limits.clone();
     let scripts_dir = compile.scripts_dir.clone();
     let status = options
         .status
+        .take()
         .unwrap_or_else(|| watch::channel(Default::default()).0);
-    // Opened before any network activity: a locked database file or an
-    // unreachable Redis stops the start here.
+    // A locked database file or an unreachable Redis stops the start here.
     let stores = crate::store::Stores::open(&config.db_config)?;
     let deps = ExecutorDeps {
         stores,
-        outbox: outbox_tx.clone(),
+        outbox: outbox.clone(),
         http: http.clone(),
         uploader: uploader.clone(),
         rt: tokio::runtime::Handle::current(),
@@ -69,59 +114,72 @@ pub async fn run(
         p.attach(executor.sender());
     }
     tracing::info!(script = %paths.script.display(), "script compiled");
-    let watcher = if options.watch {
-        match ScriptWatcher::new(&scripts_dir) {
-            Ok(w) => {
-                tracing::info!(dir = %scripts_dir.display(), "watching for changes");
-                Some(w)
-            }
-            Err(e) => {
-                tracing::warn!(dir = %scripts_dir.display(), error = %e, "cannot watch the scripts; hot reload is off");
-                None
-            }
-        }
-    } else {
-        None
-    };
-    let reloader = match options.bundle {
-        Some(b) => Some(bundle_reload::spawn(
+    Ok((executor, scripts_dir))
+}
+
+/// Hot reload: a bundle's file, or the scripts directory (and SIGHUP).
+fn start_reloader(
+    options: &mut HostOptions,
+    executor: &Executor,
+    scripts_dir: &Path,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if let Some(b) = options.bundle.take() {
+        return Some(bundle_reload::spawn(
             b,
             options.reload_on_sighup,
             executor.sender(),
-        )),
-        None => (watcher.is_some() || options.reload_on_sighup)
-            .then(|| reload::spawn_reloader(watcher, options.reload_on_sighup, executor.sender())),
-    };
+        ));
+    }
+    let watcher = options.watch.then(|| ScriptWatcher::new(scripts_dir)).and_then(|w| match w {
+        Ok(w) => {
+            tracing::info!(dir = %scripts_dir.display(), "watching for changes");
+            Some(w)
+        }
+        Err(e) => {
+            tracing::warn!(dir = %scripts_dir.display(), error = %e, "cannot watch the scripts; hot reload is off");
+            None
+        }
+    });
+    (watcher.is_some() || options.reload_on_sighup)
+        .then(|| reload::spawn_reloader(watcher, options.reload_on_sighup, executor.sender()))
+}
 
+/// Signs in, and creates the service when the config names none (saving its
+/// id where the SDK would). Returns the service id.
+async fn sign_in(config: &Config, http: &HttpApi) -> Result<String, HostError> {
     http.sign_in().await.map_err(|source| HostError::SignIn {
         email: config.account.email.clone(),
         source,
     })?;
     tracing::info!(email = %config.account.email, "signed in");
-
-    let service_id = match &svc.service_id {
-        Some(id) => id.clone(),
-        None => {
-            let id = http.create_service("Generated by MoobiusService").await?;
-            match write_service_id(&config.service_id_target, &id) {
-                Ok(true) => {
-                    tracing::info!(service_id = %id, "service created; id saved to the config")
-                }
-                Ok(false) => {
-                    tracing::info!(service_id = %id, "service created (not saved: the config is not a file)")
-                }
-                Err(e) => {
-                    tracing::warn!(service_id = %id, "service created but its id could not be saved: {e}")
-                }
-            }
-            id
+    if let Some(id) = &config.service.service_id {
+        return Ok(id.clone());
+    }
+    let id = http.create_service("Generated by MoobiusService").await?;
+    match write_service_id(&config.service_id_target, &id) {
+        Ok(true) => tracing::info!(service_id = %id, "service created; id saved to the config"),
+        Ok(false) => {
+            tracing::info!(service_id = %id, "service created (not saved: the config is not a file)")
         }
-    };
+        Err(e) => {
+            tracing::warn!(service_id = %id, "service created but its id could not be saved: {e}")
+        }
+    }
+    Ok(id)
+}
 
-    let (link_tx, mut link_rx) = mpsc::unbounded_channel();
+/// Starts the link, which logs in with the current token on every connection.
+fn connect(
+    config: &Config,
+    http: &Arc<HttpApi>,
+    service_id: &str,
+    events: mpsc::UnboundedSender<LinkEvent>,
+    shutdown: watch::Receiver<bool>,
+) -> (WsLink, tokio::task::JoinHandle<()>) {
+    let svc = &config.service;
     let login: LoginFrame = {
         let http = http.clone();
-        let sid = service_id.clone();
+        let sid = service_id.to_string();
         Arc::new(move || {
             outbound::service_login(
                 &uuid::Uuid::new_v4().to_string(),
@@ -130,12 +188,12 @@ pub async fn run(
             )
         })
     };
-    let (link, link_task) = ws::spawn(
+    ws::spawn(
         svc.ws_server_uri.clone(),
         login,
         http.clone(),
-        link_tx,
-        shutdown.clone(),
+        events,
+        shutdown,
         LinkOptions {
             heartbeat: svc.heartbeat_interval,
             backoff_min: svc.reconnect_min,
@@ -143,35 +201,47 @@ pub async fn run(
             queue_limit: svc.outgoing_queue_limit,
             ..LinkOptions::default()
         },
-    );
-    let outbox_task = outbox::spawn(
-        http.clone(),
-        uploader,
-        link.clone(),
-        service_id.clone(),
-        outbox_rx,
-        options.progress.clone(),
-    );
+    )
+}
 
+/// Binds the channels to serve and queues their initialisation:
+/// `before_channel_init`, each channel's init (after its known groups were
+/// fetched), then `on_start`.
+async fn init_channels(
+    http: &HttpApi,
+    service_id: &str,
+    svc: &crate::config::ServiceConfig,
+    executor: &Executor,
+    outbox: &outbox::OutboxSender,
+) -> Result<Vec<String>, HostError> {
     executor.send(HostEvent::BeforeChannelInit {
-        service_id: service_id.clone(),
+        service_id: service_id.to_string(),
     });
-    let served = channels::select(&http, &service_id, svc).await?;
+    let served = channels::select(http, service_id, svc).await?;
     for ch in &served {
-        match http.user_group_list(ch, &service_id).await {
+        match http.user_group_list(ch, service_id).await {
             Ok(groups) => {
-                let _ = outbox_tx.send(outbox::Downward::KnownGroups(groups)).await;
+                let _ = outbox.send(outbox::Downward::KnownGroups(groups)).await;
             }
             Err(e) => tracing::warn!(channel_id = %ch, error = %e, "group prefetch failed"),
         }
         executor.send(HostEvent::ChannelInit(ch.clone()));
     }
     executor.send(HostEvent::Start);
+    Ok(served)
+}
 
+/// The periodic check-in of every channel, and the token renewals.
+fn spawn_timers(
+    config: &Config,
+    http: &Arc<HttpApi>,
+    executor: &Executor,
+    served: &[String],
+) -> Vec<tokio::task::JoinHandle<()>> {
     let mut timers = Vec::new();
-    if let Some(every) = svc.checkin_interval {
+    if let Some(every) = config.service.checkin_interval {
         let tx = executor.sender();
-        let served = served.clone();
+        let served = served.to_vec();
         timers.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             loop {
@@ -186,30 +256,32 @@ pub async fn run(
     }
     timers.push(spawn_token_timer(http.clone(), TOKEN_REFRESH, false));
     timers.push(spawn_token_timer(http.clone(), FULL_SIGN_IN, true));
+    timers
+}
 
-    let mut started = started.map(|tx| {
-        (
-            tx,
-            Started {
-                service_id: service_id.clone(),
-                channels: served.clone(),
-            },
-        )
-    });
-    let mut dispatcher = Dispatcher::new(executor.sender(), http.clone());
-    dispatcher.progress = options.progress.clone();
+/// Hands the link's events to the dispatcher until shutdown. The first
+/// connection reports the host started; a reconnect re-syncs every channel.
+async fn dispatch(
+    mut link_rx: mpsc::UnboundedReceiver<LinkEvent>,
+    mut dispatcher: Dispatcher,
+    executor: &Executor,
+    info: Started,
+    started: oneshot::Sender<Started>,
+    shutdown: &mut watch::Receiver<bool>,
+) {
+    let mut started = Some(started);
     loop {
         tokio::select! {
-            _ = shutdown.changed() => if *shutdown.borrow() { break },
+            _ = shutdown.changed() => if *shutdown.borrow() { return },
             event = link_rx.recv() => match event {
-                None => break,
+                None => return,
                 Some(LinkEvent::Connected { reconnect }) => {
-                    if let Some((tx, info)) = started.take() {
-                        let _ = tx.send(info);
+                    if let Some(tx) = started.take() {
+                        let _ = tx.send(info.clone());
                     }
                     if reconnect {
                         tracing::info!("reconnected: re-syncing every channel");
-                        for ch in &served {
+                        for ch in &info.channels {
                             executor.send(HostEvent::Checkin(ch.clone()));
                         }
                     }
@@ -218,20 +290,6 @@ pub async fn run(
             },
         }
     }
-
-    tracing::info!("stopping");
-    if let Some(r) = reloader {
-        r.abort();
-    }
-    for t in timers {
-        t.abort();
-    }
-    executor.stop(SHUTDOWN_GRACE).await;
-    drop(outbox_tx);
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, outbox_task).await;
-    drop(link);
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, link_task).await;
-    Ok(())
 }
 
 fn spawn_token_timer(

@@ -1,6 +1,7 @@
 //! The host: joins the platform client, the member table and the script.
 //!
-//! [`run`] is the whole life of a service: load and compile first (a broken
+//! [`Host::start`] starts a service and returns a [`RunningHost`]; the whole
+//! life of a service is in `lifecycle.rs`: load and compile first (a broken
 //! config or script never touches the network), then sign in, connect, bind
 //! channels, initialise them through the script, and dispatch platform events
 //! to handlers until shutdown.
@@ -11,6 +12,7 @@ mod channels;
 mod dispatch;
 mod events;
 mod executor;
+mod handle;
 mod lifecycle;
 mod members;
 mod outbox;
@@ -19,7 +21,8 @@ mod reload;
 mod status;
 
 pub use bundle_reload::BundleOptions;
-pub use lifecycle::{run, Started};
+pub use handle::{Host, RunningHost};
+pub use lifecycle::Started;
 pub use members::MemberTable;
 pub use progress::{HostProgress, ProgressCounters, ReloadResult};
 pub use status::ScriptStatus;

@@ -9,11 +9,10 @@
 use super::{ScenarioError, SETTLE_TIMEOUT};
 use crate::config::Config;
 use crate::host::ServicePaths;
-use crate::host::{self, HostError, HostOptions, HostProgress, ReloadResult, ScriptStatus};
+use crate::host::{Host, HostOptions, HostProgress, ReloadResult, RunningHost, ScriptStatus};
 use crate::sandbox::{Sandbox, SandboxControl, SandboxOptions};
 use std::time::Duration;
-use tokio::sync::{oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
 
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 const STOP_GRACE: Duration = Duration::from_secs(1);
@@ -24,8 +23,7 @@ pub struct World {
     channel_id: String,
     progress: HostProgress,
     status: watch::Receiver<ScriptStatus>,
-    stop: watch::Sender<bool>,
-    host: Option<JoinHandle<Result<(), HostError>>>,
+    host: Option<RunningHost>,
     /// The host's own events handled so far (init, start, reloads).
     own_events: u64,
 }
@@ -53,20 +51,15 @@ impl World {
             bundle: None,
             progress: Some(progress.clone()),
         };
-        let (stop, stop_rx) = watch::channel(false);
-        let (started_tx, started_rx) = oneshot::channel();
-        let mut task = tokio::spawn(host::run(config, paths, options, stop_rx, Some(started_tx)));
-        let started = tokio::select! {
-            s = started_rx => s.ok(),
-            r = &mut task => return Err(match r {
-                Ok(Err(e)) => ScenarioError::Host(e),
-                _ => ScenarioError::HostGone,
-            }),
-            _ = tokio::time::sleep(START_TIMEOUT) => None,
-        };
-        let Some(started) = started else {
-            task.abort();
-            return Err(ScenarioError::StartTimeout(START_TIMEOUT));
+        let mut host = Host::start(config, paths, options);
+        let started = match tokio::time::timeout(START_TIMEOUT, host.started()).await {
+            Ok(Ok(Some(started))) => started,
+            Ok(Ok(None)) => return Err(ScenarioError::HostGone),
+            Ok(Err(e)) => return Err(ScenarioError::Host(e)),
+            Err(_) => {
+                let _ = host.shutdown(STOP_GRACE).await;
+                return Err(ScenarioError::StartTimeout(START_TIMEOUT));
+            }
         };
         let mut world = World {
             sandbox: Some(sandbox),
@@ -74,8 +67,7 @@ impl World {
             channel_id,
             progress,
             status,
-            stop,
-            host: Some(task),
+            host: Some(host),
             own_events: 2 + started.channels.len() as u64,
         };
         world.settle().await?;
@@ -101,7 +93,7 @@ impl World {
         if reached.settled(expected, self.own_events) {
             return Ok(());
         }
-        if self.host.as_ref().is_some_and(JoinHandle::is_finished) {
+        if self.host.as_ref().is_some_and(RunningHost::is_finished) {
             return Err(self.host_ended().await);
         }
         Err(ScenarioError::NotSettled {
@@ -152,9 +144,9 @@ impl World {
 
     async fn host_ended(&mut self) -> ScenarioError {
         match self.host.take() {
-            Some(task) => match task.await {
-                Ok(Err(e)) => ScenarioError::Host(e),
-                _ => ScenarioError::HostGone,
+            Some(mut host) => match host.finished().await {
+                Err(e) => ScenarioError::Host(e),
+                Ok(()) => ScenarioError::HostGone,
             },
             None => ScenarioError::HostGone,
         }
@@ -162,12 +154,8 @@ impl World {
 
     /// Stops the host, then the sandbox.
     pub async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.host.take() {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(STOP_GRACE, task).await.is_err() {
-                abort.abort();
-            }
+        if let Some(host) = self.host.take() {
+            let _ = host.shutdown(STOP_GRACE).await;
         }
         if let Some(sandbox) = self.sandbox.take() {
             let _ = tokio::time::timeout(STOP_GRACE, sandbox.shutdown()).await;
