@@ -7,6 +7,7 @@
 //! platform that speaks the same protocol, for development and tests.
 
 pub mod bundle;
+pub mod clock;
 pub mod config;
 pub mod fsutil;
 pub mod host;

@@ -8,10 +8,6 @@ use common::bundle::*;
 use common::*;
 use std::process::Command;
 
-fn tutorial() -> String {
-    std::fs::read_to_string(repo_root().join("scripts/service.rhai")).unwrap()
-}
-
 /// A service directory whose config holds credentials in every way it can.
 fn dir_with_secrets() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();

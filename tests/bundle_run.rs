@@ -8,33 +8,14 @@ use common::bundle::*;
 use common::*;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 const SELF_FIRST: &str =
     "let payload = [member_id] + characters.extract(0, ind) + characters.extract(ind + 1);";
 const SELF_LAST: &str =
     "let payload = characters.extract(0, ind) + characters.extract(ind + 1) + [member_id];";
 
-fn tutorial() -> String {
-    std::fs::read_to_string(repo_root().join("scripts/service.rhai")).unwrap()
-}
-
 fn pack(dir: &Path, out: &Path, version: &str) {
     moobius_host::bundle::pack(dir, out, Some(version)).expect("the service packs");
-}
-
-async fn refresh_until(
-    c: &moobius_host::sandbox::SandboxControl,
-    user: &str,
-    ch: &str,
-    expected: &[&str],
-) {
-    wait_for(&format!("{user} sees {expected:?}"), || async {
-        c.act(user, ch, "refresh").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        (sees(c, user, ch) == expected).then_some(())
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

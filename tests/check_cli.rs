@@ -1,12 +1,10 @@
 //! `moobius-host check` (golden output: the exact text an author sees) and
 //! `moobius-host new` followed by `moobius-host test`.
 
+mod common;
+use common::binary;
 use std::path::Path;
 use std::process::Command;
-
-fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_moobius-host")
-}
 
 /// Runs the binary in `dir`; (exit code, stdout).
 fn run(dir: &Path, args: &[&str]) -> (i32, String) {

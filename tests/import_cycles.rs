@@ -8,16 +8,11 @@ use common::bundle::*;
 use common::*;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 const SELF_FIRST: &str =
     "let payload = [member_id] + characters.extract(0, ind) + characters.extract(ind + 1);";
 const SELF_LAST: &str =
     "let payload = characters.extract(0, ind) + characters.extract(ind + 1) + [member_id];";
-
-fn tutorial() -> String {
-    std::fs::read_to_string(repo_root().join("scripts/service.rhai")).unwrap()
-}
 
 /// Runs the binary in `dir`: (exit code, stdout + stderr).
 fn run_in(dir: &Path, args: &[&str]) -> (i32, String) {
@@ -143,20 +138,6 @@ fn bundle_verify_refuses_a_bundle_holding_a_cycle() {
     let text = format!("{out:?}");
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("import cycle: service -> service"), "{text}");
-}
-
-async fn refresh_until(
-    c: &moobius_host::sandbox::SandboxControl,
-    user: &str,
-    ch: &str,
-    expected: &[&str],
-) {
-    wait_for(&format!("{user} sees {expected:?}"), || async {
-        c.act(user, ch, "refresh").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        (sees(c, user, ch) == expected).then_some(())
-    })
-    .await;
 }
 
 async fn wait_logged(host: &HostProcess, what: &str, all: &[&str]) {

@@ -15,10 +15,6 @@ const SELF_FIRST: &str =
 const SELF_LAST: &str =
     "let payload = characters.extract(0, ind) + characters.extract(ind + 1) + [member_id];";
 
-fn tutorial() -> String {
-    std::fs::read_to_string(repo_root().join("scripts/service.rhai")).unwrap()
-}
-
 fn reloads(host: &HostProcess) -> usize {
     host.log().matches(" reloaded ").count()
 }
@@ -32,23 +28,6 @@ async fn wait_reloads(host: &HostProcess, n: usize) {
 }
 
 /// Refreshes as `user` until they see `expected` (the new code handles refreshes).
-async fn refresh_until(
-    c: &moobius_host::sandbox::SandboxControl,
-    user: &str,
-    ch: &str,
-    expected: &[&str],
-) {
-    wait_for(
-        &format!("{user} sees {expected:?} after a refresh"),
-        || async {
-            c.act(user, ch, "refresh").await.unwrap();
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            (sees(c, user, ch) == expected).then_some(())
-        },
-    )
-    .await;
-}
-
 async fn three_members(
     sandbox: &moobius_host::sandbox::Sandbox,
     script: &str,

@@ -3,12 +3,10 @@
 //! one file per example), a deliberately wrong assertion, `--filter`, and a
 //! scenario that does not compile.
 
+mod common;
+use common::binary;
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_moobius-host")
-}
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

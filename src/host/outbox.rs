@@ -242,12 +242,7 @@ fn view_key(channel_id: &str, kind: &str, recipients_group: &str) -> String {
     format!("{channel_id}\u{1f}{kind}\u{1f}{recipients_group}")
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+use crate::clock::now_ms;
 
 impl Outbox {
     /// The frame for one event (or the marker it is).

@@ -3,7 +3,6 @@
 //! tests read it.
 
 use serde::Serialize;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct ScriptStatus {
@@ -19,9 +18,7 @@ pub struct ScriptStatus {
     pub error: Option<String>,
 }
 
+/// Milliseconds since the Unix epoch, as status pages show them.
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    u64::try_from(crate::clock::now_ms()).unwrap_or(0)
 }

@@ -26,6 +26,7 @@
 use super::link_state::{LinkInput, LinkMachine, LinkState};
 use super::queue::{FrameQueue, OutFrame};
 use super::HttpApi;
+use crate::config::ranges;
 use crate::protocol::{inbound, Inbound};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
@@ -64,15 +65,17 @@ pub struct LinkOptions {
     pub channel_capacity: usize,
 }
 
+/// The config's defaults (`config::ranges`, their one home) for what the
+/// config sets; the link's own for the rest.
 impl Default for LinkOptions {
     fn default() -> Self {
         LinkOptions {
-            heartbeat: Duration::from_secs(30),
+            heartbeat: Duration::from_secs_f64(ranges::DEFAULT_HEARTBEAT_INTERVAL_SECS),
             connect_timeout: Duration::from_secs(16),
-            backoff_min: Duration::from_millis(250),
-            backoff_max: Duration::from_secs(30),
+            backoff_min: Duration::from_millis(ranges::DEFAULT_RECONNECT_MIN_MS),
+            backoff_max: Duration::from_millis(ranges::DEFAULT_RECONNECT_MAX_MS),
             max_batch: 256,
-            queue_limit: 10_000,
+            queue_limit: ranges::DEFAULT_OUTGOING_QUEUE_LIMIT,
             max_in_flight: 1_024,
             channel_capacity: 1_024,
         }

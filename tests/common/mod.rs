@@ -43,6 +43,20 @@ where
     }
 }
 
+/// Refreshes as `user` until they see `expected` (the refresh is handled by
+/// whatever version of the service runs by then).
+pub async fn refresh_until(control: &SandboxControl, user: &str, ch: &str, expected: &[&str]) {
+    wait_for(
+        &format!("{user} sees {expected:?} after a refresh"),
+        || async {
+            control.act(user, ch, "refresh").await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            (sees(control, user, ch) == expected).then_some(())
+        },
+    )
+    .await;
+}
+
 /// The names in `user`'s character list.
 pub fn sees(control: &SandboxControl, user: &str, channel_id: &str) -> Vec<String> {
     control
@@ -216,6 +230,11 @@ pub fn write_json(path: &Path, v: &serde_json::Value) {
 pub struct HostProcess {
     pub child: Child,
     log: PathBuf,
+}
+
+/// The tutorial's service script, as shipped.
+pub fn tutorial() -> String {
+    std::fs::read_to_string(repo_root().join("scripts/service.rhai")).unwrap()
 }
 
 pub fn binary() -> &'static str {
