@@ -53,7 +53,7 @@ impl Dispatcher {
                 origin_type,
                 message,
             } => {
-                if !origin_type.contains("login") {
+                if !matches!(origin_type.as_str(), "service_login" | "user_login") {
                     tracing::warn!(%origin_type, %message, "the platform refused a frame");
                 }
             }

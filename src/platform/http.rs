@@ -36,15 +36,6 @@ struct Tokens {
     refresh: Secret,
 }
 
-/// Whether a refusal means "your token is not (or no longer) valid".
-fn is_auth_failure(detail: &str) -> bool {
-    let d = detail.to_ascii_lowercase();
-    d.starts_with("code 401")
-        || d.contains("token")
-        || d.contains("unauthor")
-        || d.contains("expired")
-}
-
 pub struct HttpApi {
     client: reqwest::Client,
     base: String,
@@ -65,7 +56,7 @@ impl HttpApi {
             .build()
             .map_err(|e| PlatformError::Transport {
                 what: "HTTP client".into(),
-                reason: e.to_string(),
+                source: e,
             })?;
         Ok(HttpApi {
             client,
@@ -103,7 +94,7 @@ impl HttpApi {
             .call_once(method.clone(), path, query, body, auth)
             .await
         {
-            Err(PlatformError::Rejected { detail, .. }) if auth && is_auth_failure(&detail) => {
+            Err(PlatformError::Unauthorized { .. }) if auth => {
                 tracing::warn!(%path, "the platform rejected the access token; signing in again");
                 self.sign_in().await?;
                 self.call_once(method, path, query, body, auth).await
@@ -140,14 +131,12 @@ impl HttpApi {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let resp = req.send().await.map_err(|e| PlatformError::Transport {
+        let transport = |e: reqwest::Error| PlatformError::Transport {
             what: what.clone(),
-            reason: e.without_url().to_string(),
-        })?;
-        let text = resp.text().await.map_err(|e| PlatformError::Transport {
-            what: what.clone(),
-            reason: e.without_url().to_string(),
-        })?;
+            source: e.without_url(),
+        };
+        let resp = req.send().await.map_err(transport)?;
+        let text = resp.text().await.map_err(transport)?;
         let envelope: Envelope =
             serde_json::from_str(&text).map_err(|e| PlatformError::BadResponse {
                 what: what.clone(),
@@ -155,9 +144,11 @@ impl HttpApi {
             })?;
         if !envelope.is_success() {
             tracing::debug!(%what, code = ?envelope.code, "platform refused");
-            return Err(PlatformError::Rejected {
-                what,
-                detail: envelope.failure_text(),
+            let detail = envelope.failure_text();
+            return Err(if envelope.is_unauthorized() {
+                PlatformError::Unauthorized { what, detail }
+            } else {
+                PlatformError::Rejected { what, detail }
             });
         }
         tracing::trace!(%what, "ok");

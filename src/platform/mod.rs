@@ -25,8 +25,16 @@ pub fn ensure_crypto_provider() {
 /// bodies are not part of any variant.
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
-    #[error("{what}: cannot reach the platform: {reason}")]
-    Transport { what: String, reason: String },
+    #[error("{what}: cannot reach the platform: {source}")]
+    Transport {
+        what: String,
+        /// Without its URL (`reqwest::Error::without_url`).
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The platform refused the access token (or the password).
+    #[error("{what}: the platform refused the credentials: {detail}")]
+    Unauthorized { what: String, detail: String },
     #[error("{what}: the platform refused: {detail}")]
     Rejected { what: String, detail: String },
     #[error("{what}: unexpected answer: {reason}")]

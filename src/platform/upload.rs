@@ -127,7 +127,7 @@ impl Uploader {
             .await
             .map_err(|e| PlatformError::Transport {
                 what: "upload".into(),
-                reason: e.without_url().to_string(),
+                source: e.without_url(),
             })?;
         if !resp.status().is_success() {
             tracing::warn!(status = %resp.status(), "upload target answered with an error status");

@@ -121,7 +121,9 @@ fn refusal(event: &Inbound) -> Option<String> {
         Inbound::Error {
             origin_type,
             message,
-        } if origin_type.contains("login") => Some(format!("login refused: {message}")),
+        } if matches!(origin_type.as_str(), "service_login" | "user_login") => {
+            Some(format!("login refused: {message}"))
+        }
         _ => None,
     }
 }

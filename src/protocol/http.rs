@@ -35,6 +35,24 @@ impl Envelope {
         matches!(self.code(), Some(CODE_OK) | Some(CODE_NO_CONTENT))
     }
 
+    /// Whether a failure means "your token (or password) is not valid". The
+    /// platform says so in more than one way: code 40001 (docs/PROTOCOL.md
+    /// 2.3), a code starting with 401, or a message about the token; this is
+    /// the one place that reads them, so callers match on a typed error.
+    pub fn is_unauthorized(&self) -> bool {
+        let message = match &self.message {
+            Some(Value::String(s)) => s.to_ascii_lowercase(),
+            _ => String::new(),
+        };
+        self.code() == Some(40_001)
+            || self
+                .code()
+                .is_some_and(|c| c.to_string().starts_with("401"))
+            || ["token", "unauthor", "expired"]
+                .iter()
+                .any(|w| message.contains(w))
+    }
+
     /// A short description of a failure, for error messages.
     pub fn failure_text(&self) -> String {
         let code = self
@@ -126,6 +144,16 @@ mod tests {
         assert!(ok.is_success() && nc.is_success());
         assert!(!bad.is_success() && !missing.is_success());
         assert_eq!(bad.failure_text(), "code 40001: no");
+    }
+
+    #[test]
+    fn refused_credentials_are_recognised_once_here() {
+        let env = |j: &str| serde_json::from_str::<Envelope>(j).unwrap();
+        assert!(env(r#"{"code":40001,"message":"no"}"#).is_unauthorized());
+        assert!(env(r#"{"code":"401","message":"x"}"#).is_unauthorized());
+        assert!(env(r#"{"code":500,"message":"Token expired"}"#).is_unauthorized());
+        assert!(!env(r#"{"code":40004,"message":"unknown channel"}"#).is_unauthorized());
+        assert!(!env(r#"{"code":40003}"#).is_unauthorized());
     }
 
     #[test]

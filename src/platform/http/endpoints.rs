@@ -270,7 +270,7 @@ impl HttpApi {
         let what = "download".to_string();
         let transport = |e: reqwest::Error| PlatformError::Transport {
             what: what.clone(),
-            reason: e.without_url().to_string(),
+            source: e.without_url(),
         };
         let mut resp = self.client.get(url).send().await.map_err(transport)?;
         if !resp.status().is_success() {
