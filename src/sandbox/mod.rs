@@ -8,21 +8,18 @@
 //! file owns its lifecycle: listeners, optional TLS, the private temp dir.
 //!
 //! Layout: `state`/`view` hold the data (no I/O), `upward`/`downward`
-//! translate events between users and services (`control_action` turns the
+//! translate events between users and services (`control::action` turns the
 //! control API's convenient actions into a client's), `hub` tracks connections,
-//! `ws`, `platform_api`, `files` and `control_api` are the network faces,
+//! `ws`, `platform_api`, `files` and `control::api` are the network faces,
 //! `page` is the dev page (at `/`, sharing the path with the WebSocket),
 //! `router` glues them into one router, `tls` mints certificates.
 
 mod control;
-mod control_action;
-mod control_api;
-mod control_fields;
+mod devpage;
 mod downward;
 mod faults;
 mod files;
 mod hub;
-mod page;
 mod platform_api;
 mod router;
 mod shared;
@@ -40,8 +37,8 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
+pub use control::action::{ClickArgument, ControlAction, DEFAULT_BOTTOM_BUTTON};
 pub use control::{ChannelSummary, Connections, ControlError, SandboxControl, UserInfo};
-pub use control_action::{ClickArgument, ControlAction, DEFAULT_BOTTOM_BUTTON};
 pub use faults::{FaultRequest, FaultState};
 pub use state::{CharacterSummary, FrameStats, Stats};
 pub use upward::UserAction;

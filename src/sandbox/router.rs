@@ -17,7 +17,7 @@ use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 
 use super::shared::Shared;
-use super::{control_api, files, page, platform_api, ws};
+use super::{control, devpage, files, platform_api, ws};
 
 /// Base URL (with trailing `/`) of the listener serving a request.
 #[derive(Debug, Clone)]
@@ -28,8 +28,8 @@ pub fn build(shared: Arc<Shared>, base: String) -> Router {
     let inner = Router::new()
         .merge(platform_api::routes())
         .merge(files::routes())
-        .merge(control_api::routes())
-        .merge(page::routes())
+        .merge(control::api::routes())
+        .merge(devpage::routes())
         .route("/ws", get(ws::upgrade))
         .fallback(fallback)
         .layer(Extension(BaseUrl(base)))

@@ -12,12 +12,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::control::ControlError;
-use super::control_fields::{
+use super::fields::{
     bottom_button, click_arguments, message_content, opt_str, recipients, required_str,
 };
-use super::shared::World;
-use super::upward::UserAction;
+use super::ControlError;
+use crate::sandbox::shared::World;
+use crate::sandbox::upward::UserAction;
 
 /// `bottom_button_id` when the caller gives none (the SDK's convention).
 pub const DEFAULT_BOTTOM_BUTTON: &str = "confirm";

@@ -16,9 +16,9 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::control::{ControlError, SandboxControl};
-use super::router::parse_query;
-use super::shared::Shared;
+use super::{ControlError, SandboxControl};
+use crate::sandbox::router::parse_query;
+use crate::sandbox::shared::Shared;
 
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -167,7 +167,7 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn inject_faults(State(shared): State<Arc<Shared>>, body: Bytes) -> Reply {
-    let request: super::faults::FaultRequest = parse(&body)?;
+    let request: crate::sandbox::faults::FaultRequest = parse(&body)?;
     Ok(Json(control(shared).inject_faults(request)?).into_response())
 }
 

@@ -5,6 +5,10 @@
 //! Simulated users act exactly as a user's client would: their actions go
 //! through the same path as a real user's WebSocket frames.
 
+pub(super) mod action;
+pub(super) mod api;
+mod fields;
+
 use std::sync::Arc;
 
 use axum::http::StatusCode;
@@ -12,12 +16,12 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
-use super::control_action::ControlAction;
-use super::faults::{FaultRequest, FaultState};
-use super::shared::Shared;
-use super::state::{CharacterSummary, StateError, Stats};
-use super::upward::UserAction;
-use super::view::{View, ViewEvent};
+use crate::sandbox::faults::{FaultRequest, FaultState};
+use crate::sandbox::shared::Shared;
+use crate::sandbox::state::{CharacterSummary, StateError, Stats};
+use crate::sandbox::upward::UserAction;
+use crate::sandbox::view::{View, ViewEvent};
+use action::ControlAction;
 
 /// A simulated user's credentials (the password is only ever returned here).
 #[derive(Debug, Clone, Serialize)]

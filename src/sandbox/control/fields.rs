@@ -4,9 +4,9 @@
 
 use serde_json::{Map, Value};
 
-use super::control::ControlError;
-use super::control_action::{ClickArgument, DEFAULT_BOTTOM_BUTTON};
-use super::upward::CONTENT_KEYS;
+use super::action::{ClickArgument, DEFAULT_BOTTOM_BUTTON};
+use super::ControlError;
+use crate::sandbox::upward::CONTENT_KEYS;
 
 fn bad(message: String) -> ControlError {
     ControlError::BadRequest(message)
