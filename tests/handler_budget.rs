@@ -141,6 +141,12 @@ async fn the_output_budget_stops_a_flood_and_every_frame_sent_arrives() {
     say(&c, "alice", &ch, "flood", &["alice"]).await;
     say(&c, "alice", &ch, "ping", &["alice"]).await;
     wait_message(&c, "alice", &ch, "alice", "pong ping").await;
+    // The sandbox counts a frame just after applying it.
+    wait_for("the sandbox counted every frame", || {
+        let n = messages_down(&c) - before;
+        async move { (n >= 3001).then_some(()) }
+    })
+    .await;
     assert_eq!(
         messages_down(&c) - before,
         3001,
@@ -213,7 +219,22 @@ async fn a_flood_with_default_limits_leaves_the_link_and_memory_as_they_were() {
     })
     .await;
     let next_event = started.elapsed();
-    let flooded = messages_down(&c) - before - 1;
+    // The sandbox counts a frame just after applying it.
+    let mut flooded = 0;
+    wait_for("the sandbox counted the frames", || {
+        let n = messages_down(&c) - before;
+        flooded = n.saturating_sub(1);
+        async move { (n >= 2).then_some(()) }
+    })
+    .await;
+    let settled_count = wait_for("the count settles", || {
+        let n = messages_down(&c) - before - 1;
+        let prev = flooded;
+        flooded = n;
+        async move { (n == prev).then_some(n) }
+    })
+    .await;
+    let flooded = settled_count;
     // Settled: once nothing moves any more.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let settled = rss_kib(pid);

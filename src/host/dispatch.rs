@@ -11,7 +11,7 @@
 use super::events::HostEvent;
 use super::progress::HostProgress;
 use crate::platform::HttpApi;
-use crate::protocol::{Inbound, MessageUp};
+use crate::protocol::{inbound, Inbound, MessageUp};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,6 +37,14 @@ impl Dispatcher {
             http,
             groups: HashMap::new(),
             progress: None,
+        }
+    }
+
+    /// A frame the link handed on undecoded.
+    pub async fn frame(&mut self, text: &str) {
+        match inbound::decode(text) {
+            Ok(event) => self.event(event).await,
+            Err(e) => tracing::warn!(error = %e, "frame dropped"),
         }
     }
 

@@ -287,6 +287,7 @@ async fn dispatch(
                     }
                 }
                 Some(LinkEvent::Frame(event)) => dispatcher.event(event).await,
+                Some(LinkEvent::Text(text)) => dispatcher.frame(&text).await,
             },
         }
     }

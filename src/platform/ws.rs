@@ -44,8 +44,10 @@ pub type LoginFrame = Arc<dyn Fn() -> String + Send + Sync>;
 pub enum LinkEvent {
     /// Logged in on a fresh connection (the first or a reconnect).
     Connected { reconnect: bool },
-    /// One frame from the platform, decoded.
+    /// One frame from the platform that concerned the connection, decoded.
     Frame(Inbound),
+    /// Any other frame from the platform, as text (the host decodes it).
+    Text(String),
 }
 
 #[derive(Debug, Clone)]
@@ -351,6 +353,13 @@ impl Link {
     /// in flight, the first frame makes the link live, a refusal ends the
     /// connection, and everything goes on to the host, decoded.
     fn received(&mut self, text: &str) -> Option<Ended> {
+        if !inbound::may_concern_connection(text) {
+            if self.machine.state() == &LinkState::LoggingIn {
+                self.step(LinkInput::Heard);
+            }
+            let _ = self.events.send(LinkEvent::Text(text.to_owned()));
+            return None;
+        }
         let event = match inbound::decode(text) {
             Ok(event) => event,
             Err(e) => {

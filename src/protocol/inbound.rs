@@ -88,6 +88,15 @@ pub enum DecodeError {
     BadBody { kind: String, reason: String },
 }
 
+/// Whether a frame may concern the connection itself (an acknowledgement or
+/// an error), which the link must act on. A look at the text, not a decode:
+/// the link decodes only these and hands the rest on as text, so the
+/// decoding of ordinary events happens off the task that owns the socket.
+/// A false positive only moves where a frame is decoded.
+pub fn may_concern_connection(text: &str) -> bool {
+    text.contains("\"copy\"") || text.contains("\"error\"")
+}
+
 /// Decodes one text frame.
 pub fn decode(text: &str) -> Result<Inbound, DecodeError> {
     let frame: Value = serde_json::from_str(text).map_err(DecodeError::NotJson)?;
