@@ -7,7 +7,14 @@ use std::process::Command;
 
 #[test]
 fn quick_benchmark_runs_every_workload() {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bench"));
+    // `cargo test` builds the examples too: the benchmark is one.
+    let host = std::path::Path::new(env!("CARGO_BIN_EXE_moobius-host"));
+    let bench = host
+        .parent()
+        .expect("the binary has a directory")
+        .join("examples")
+        .join("bench");
+    let mut cmd = Command::new(&bench);
     cmd.arg("--quick");
     if std::env::var_os("MOOBIUS_TEST_PYTHON").is_none() {
         eprintln!("note: MOOBIUS_TEST_PYTHON not set; the quick benchmark measures the host only");

@@ -102,10 +102,15 @@ impl Launch<'_> {
     }
 }
 
-/// `moobius-host` next to this benchmark binary.
+/// `moobius-host` of the same build: the benchmark is an example, in
+/// `target/<profile>/examples/`, one level below the binary.
 fn host_binary() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let bin = exe.with_file_name("moobius-host");
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .context("the benchmark's own path has no parent")?;
+    let bin = profile_dir.join("moobius-host");
     if !bin.exists() {
         bail!(
             "{} not found: build it first (cargo build --release)",

@@ -1,7 +1,7 @@
 //! The benchmark: the tutorial's service on this host and on the Python SDK,
 //! side by side, against the same sandbox in the same run.
 //!
-//! `cargo build --release && cargo run --release --bin bench -- [--quick] [--out bench/RESULTS.md]`
+//! `cargo build --release && cargo run --release --example bench -- [--quick] [--out bench/RESULTS.md]`
 //!
 //! Workloads (PERFORMANCE in the README): W1 refresh storm, W2 join wave,
 //! W3 fan-out, W4 many channels. Each runs against a fresh service process;
