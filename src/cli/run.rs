@@ -66,7 +66,7 @@ pub async fn main(args: RunArgs) -> u8 {
         tracing::warn!("{warning}");
     }
     let mut paths = ServicePaths::in_dir(&args.dir);
-    if let Some(s) = args.script {
+    if let Some(s) = args.script.clone() {
         paths.script = s;
     }
     let mut options = HostOptions {
@@ -79,33 +79,9 @@ pub async fn main(args: RunArgs) -> u8 {
     // Without a watcher the unpacked bundle is kept here, for the whole run.
     let mut _unpacked = None;
     if let Some(file) = &args.bundle {
-        let limits = args.limits.limits();
-        let unpacked = match bundle::unpack(file, &limits) {
-            Ok(u) => u,
-            Err(e @ bundle::BundleError::Io { .. }) => {
-                eprintln!("error: {e}");
-                return 1;
-            }
-            Err(e) => {
-                eprintln!("error: {}: {e}", file.display());
-                return e.exit_code() as u8;
-            }
-        };
-        let m = &unpacked.manifest;
-        tracing::info!(bundle = %file.display(), name = %m.name, version = %m.version, "serving the bundle");
-        paths = ServicePaths {
-            dir: unpacked.root().to_path_buf(),
-            script: unpacked.entry(),
-        };
-        options.watch = false;
-        if args.no_watch {
-            _unpacked = Some(unpacked);
-        } else {
-            options.bundle = Some(BundleOptions {
-                file: std::path::absolute(file).unwrap_or_else(|_| file.clone()),
-                limits,
-                current: unpacked,
-            });
+        match serve_bundle(file, &args, &mut paths, &mut options) {
+            Ok(kept) => _unpacked = kept,
+            Err(code) => return code,
         }
     }
     let mut stop = super::shutdown_on_signal();
@@ -132,6 +108,45 @@ pub async fn main(args: RunArgs) -> u8 {
             e.exit_code() as u8
         }
     }
+}
+
+/// Points the host at an unpacked bundle, watched for live swaps unless
+/// `--no-watch` (then the unpacked copy is returned, to be kept for the run).
+/// The exit code when the bundle is refused.
+fn serve_bundle(
+    file: &std::path::Path,
+    args: &RunArgs,
+    paths: &mut ServicePaths,
+    options: &mut HostOptions,
+) -> Result<Option<bundle::Unpacked>, u8> {
+    let limits = args.limits.limits();
+    let unpacked = match bundle::unpack(file, &limits) {
+        Ok(u) => u,
+        Err(e @ bundle::BundleError::Io { .. }) => {
+            eprintln!("error: {e}");
+            return Err(1);
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            return Err(e.exit_code() as u8);
+        }
+    };
+    let m = &unpacked.manifest;
+    tracing::info!(bundle = %file.display(), name = %m.name, version = %m.version, "serving the bundle");
+    *paths = ServicePaths {
+        dir: unpacked.root().to_path_buf(),
+        script: unpacked.entry(),
+    };
+    options.watch = false;
+    if args.no_watch {
+        return Ok(Some(unpacked));
+    }
+    options.bundle = Some(BundleOptions {
+        file: std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf()),
+        limits,
+        current: unpacked,
+    });
+    Ok(None)
 }
 
 /// Serves until the host ends on its own (a failure, usually).

@@ -265,60 +265,20 @@ impl Outbox {
                 characters,
                 recipients,
             } => {
-                let (r, c) = futures_util::future::try_join(
-                    self.groups.group_id(&recipients),
-                    self.groups.group_id(&characters),
-                )
-                .await?;
-                let key = view_key(&channel_id, "characters", &r);
-                (
-                    outbound::update_characters(&request_id, &self.service_id, &channel_id, &r, &c),
-                    Some(key),
-                )
+                self.characters_frame(&request_id, &channel_id, &characters, &recipients)
+                    .await?
             }
             Downward::Update {
                 kind,
                 channel_id,
-                mut content,
+                content,
                 recipients,
             } => {
-                if kind == UpdateKind::Canvas {
-                    for item in &mut content {
-                        if let Some(path) =
-                            item.get("path").and_then(Value::as_str).map(str::to_string)
-                        {
-                            item["path"] = Value::String(self.uploader.url_for(&path).await?);
-                        }
-                    }
-                }
-                let r = self.groups.group_id(&recipients).await?;
-                let key = view_key(&channel_id, kind.subtype(), &r);
-                let text = outbound::update(
-                    &request_id,
-                    &self.service_id,
-                    kind,
-                    &channel_id,
-                    &r,
-                    &Value::Array(content),
-                );
-                (text, Some(key))
+                self.update_frame(&request_id, kind, &channel_id, content, &recipients)
+                    .await?
             }
             Downward::ChannelInfo { channel_id, info } => {
-                let text = |k: &str| {
-                    info.get(k)
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string()
-                };
-                let frame = outbound::channel_info(
-                    &request_id,
-                    &self.service_id,
-                    &channel_id,
-                    &text("channel_name"),
-                    &text("channel_description"),
-                    &text("channel_type"),
-                );
-                (frame, Some(view_key(&channel_id, "channel_info", "")))
+                self.channel_info_frame(&request_id, &channel_id, &info)
             }
             Downward::Message(m) => match self.message_frame(&request_id, m).await? {
                 Some(frame) => (frame, None),
@@ -330,6 +290,77 @@ impl Outbox {
             request_id,
             coalesce_key,
         }))
+    }
+
+    /// A characters update: both lists as group ids.
+    async fn characters_frame(
+        &self,
+        request_id: &str,
+        channel_id: &str,
+        characters: &IdList,
+        recipients: &IdList,
+    ) -> Result<(String, Option<String>), PlatformError> {
+        let (r, c) = futures_util::future::try_join(
+            self.groups.group_id(recipients),
+            self.groups.group_id(characters),
+        )
+        .await?;
+        let key = view_key(channel_id, "characters", &r);
+        let text = outbound::update_characters(request_id, &self.service_id, channel_id, &r, &c);
+        Ok((text, Some(key)))
+    }
+
+    /// Buttons, canvas, menu or style; a canvas item's local image is
+    /// uploaded first.
+    async fn update_frame(
+        &self,
+        request_id: &str,
+        kind: UpdateKind,
+        channel_id: &str,
+        mut content: Vec<Value>,
+        recipients: &IdList,
+    ) -> Result<(String, Option<String>), PlatformError> {
+        if kind == UpdateKind::Canvas {
+            for item in &mut content {
+                if let Some(path) = item.get("path").and_then(Value::as_str).map(str::to_string) {
+                    item["path"] = Value::String(self.uploader.url_for(&path).await?);
+                }
+            }
+        }
+        let r = self.groups.group_id(recipients).await?;
+        let key = view_key(channel_id, kind.subtype(), &r);
+        let text = outbound::update(
+            request_id,
+            &self.service_id,
+            kind,
+            channel_id,
+            &r,
+            &Value::Array(content),
+        );
+        Ok((text, Some(key)))
+    }
+
+    fn channel_info_frame(
+        &self,
+        request_id: &str,
+        channel_id: &str,
+        info: &Value,
+    ) -> (String, Option<String>) {
+        let text = |k: &str| {
+            info.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let frame = outbound::channel_info(
+            request_id,
+            &self.service_id,
+            channel_id,
+            &text("channel_name"),
+            &text("channel_description"),
+            &text("channel_type"),
+        );
+        (frame, Some(view_key(channel_id, "channel_info", "")))
     }
 
     async fn message_frame(

@@ -124,43 +124,7 @@ fn store_spec(map: &Map<String, Value>) -> Result<StoreSpec, Problem> {
     let kind = string("implementation")?.unwrap_or_else(|| "embedded".into());
     let redis_url = string("redis_url")?;
     let namespace = string("namespace")?;
-    let implementation = match kind.to_ascii_lowercase().as_str() {
-        "embedded" => Implementation::Embedded,
-        "memory" => Implementation::Memory,
-        "redis" => {
-            let url = redis_url
-                .clone()
-                .unwrap_or_else(|| DEFAULT_REDIS_URL.into());
-            if let Err(e) = ::redis::Client::open(url.as_str()) {
-                let shown = crate::config::without_userinfo(&url).unwrap_or_else(|| url.clone());
-                return Err(("redis_url", format!("not a Redis URL ({e}): {shown:?}")));
-            }
-            if let Some(ns) = &namespace {
-                if ns.is_empty() || ns.contains(['*', '?', '[', ']', '\\']) {
-                    return Err(("namespace", format!("{ns:?} is not a usable namespace")));
-                }
-            }
-            Implementation::Redis {
-                url,
-                namespace: namespace.clone(),
-            }
-        }
-        other => {
-            let hint = match other {
-                "json" | "jsondb" | "jsondatabase" => {
-                    " (the SDK's json store is \"embedded\" here)"
-                }
-                "null" => " (use \"memory\" for a store that is not kept)",
-                _ => "",
-            };
-            return Err((
-                "implementation",
-                format!(
-                    "unknown implementation {kind:?}: expected embedded, redis or memory{hint}"
-                ),
-            ));
-        }
-    };
+    let implementation = implementation(&kind, redis_url.as_deref(), namespace.as_deref())?;
     if !matches!(implementation, Implementation::Redis { .. }) {
         if redis_url.is_some() {
             return Err(("redis_url", "only for the redis implementation".into()));
@@ -175,6 +139,49 @@ fn store_spec(map: &Map<String, Value>) -> Result<StoreSpec, Problem> {
         load: flag("load", true)?,
         clear: flag("clear", false)?,
     })
+}
+
+/// The backend `kind` names, with its Redis options checked.
+fn implementation(
+    kind: &str,
+    redis_url: Option<&str>,
+    namespace: Option<&str>,
+) -> Result<Implementation, Problem> {
+    match kind.to_ascii_lowercase().as_str() {
+        "embedded" => Ok(Implementation::Embedded),
+        "memory" => Ok(Implementation::Memory),
+        "redis" => {
+            let url = redis_url.unwrap_or(DEFAULT_REDIS_URL).to_string();
+            if let Err(e) = ::redis::Client::open(url.as_str()) {
+                let shown = crate::config::without_userinfo(&url).unwrap_or_else(|| url.clone());
+                return Err(("redis_url", format!("not a Redis URL ({e}): {shown:?}")));
+            }
+            if let Some(ns) = namespace {
+                if ns.is_empty() || ns.contains(['*', '?', '[', ']', '\\']) {
+                    return Err(("namespace", format!("{ns:?} is not a usable namespace")));
+                }
+            }
+            Ok(Implementation::Redis {
+                url,
+                namespace: namespace.map(str::to_string),
+            })
+        }
+        other => {
+            let hint = match other {
+                "json" | "jsondb" | "jsondatabase" => {
+                    " (the SDK's json store is \"embedded\" here)"
+                }
+                "null" => " (use \"memory\" for a store that is not kept)",
+                _ => "",
+            };
+            Err((
+                "implementation",
+                format!(
+                    "unknown implementation {kind:?}: expected embedded, redis or memory{hint}"
+                ),
+            ))
+        }
+    }
 }
 
 /// Store names end up in Redis keys and redb table names: keep them plain.

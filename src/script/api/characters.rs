@@ -60,43 +60,7 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
     engine.register_fn(
         "update_agent",
         move |character: Dynamic, changes: Map| -> Fallible<Character> {
-            let func = "update_agent";
-            let id = one_id(&character, func, "character")?;
-            if let Some(k) = changes
-                .keys()
-                .find(|k| !["name", "avatar", "description"].contains(&k.as_str()))
-            {
-                return Err(script_error(format!(
-                    "{func}: changes.{k}: unknown field (expected name, avatar, description)"
-                )));
-            }
-            let current = match character.read_lock::<Character>() {
-                Some(c) => c.clone(),
-                None => h
-                    .fetch_profiles(vec![id.clone()])
-                    .map_err(script_error)?
-                    .pop()
-                    .ok_or_else(|| script_error(format!("{func}: no character {id:?}")))?,
-            };
-            let field = |key: &str, now: Option<&str>| -> Fallible<String> {
-                match changes.get(key) {
-                    None => Ok(now.unwrap_or_default().to_string()),
-                    Some(v) => v
-                        .read_lock::<ImmutableString>()
-                        .map(|s| s.to_string())
-                        .ok_or_else(|| {
-                            script_error(format!(
-                                "{func}: changes.{key}: expected a string, got {}",
-                                v.type_name()
-                            ))
-                        }),
-                }
-            };
-            let name = field("name", Some(&current.name))?;
-            let avatar = field("avatar", current.avatar.as_deref())?;
-            let description = field("description", current.description.as_deref())?;
-            h.update_agent(&id, &name, &avatar, &description)
-                .map_err(script_error)
+            update_agent(h.as_ref(), &character, &changes)
         },
     );
 
@@ -124,4 +88,46 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
             Ok(Dynamic::from_array(characters(found)))
         },
     );
+}
+
+/// `update_agent(character, changes)`: the fields not in `changes` keep
+/// their current values (read from the platform when `character` is an id).
+fn update_agent(h: &dyn HostApi, character: &Dynamic, changes: &Map) -> Fallible<Character> {
+    let func = "update_agent";
+    let id = one_id(character, func, "character")?;
+    if let Some(k) = changes
+        .keys()
+        .find(|k| !["name", "avatar", "description"].contains(&k.as_str()))
+    {
+        return Err(script_error(format!(
+            "{func}: changes.{k}: unknown field (expected name, avatar, description)"
+        )));
+    }
+    let current = match character.read_lock::<Character>() {
+        Some(c) => c.clone(),
+        None => h
+            .fetch_profiles(vec![id.clone()])
+            .map_err(script_error)?
+            .pop()
+            .ok_or_else(|| script_error(format!("{func}: no character {id:?}")))?,
+    };
+    let field = |key: &str, now: Option<&str>| -> Fallible<String> {
+        match changes.get(key) {
+            None => Ok(now.unwrap_or_default().to_string()),
+            Some(v) => v
+                .read_lock::<ImmutableString>()
+                .map(|s| s.to_string())
+                .ok_or_else(|| {
+                    script_error(format!(
+                        "{func}: changes.{key}: expected a string, got {}",
+                        v.type_name()
+                    ))
+                }),
+        }
+    };
+    let name = field("name", Some(&current.name))?;
+    let avatar = field("avatar", current.avatar.as_deref())?;
+    let description = field("description", current.description.as_deref())?;
+    h.update_agent(&id, &name, &avatar, &description)
+        .map_err(script_error)
 }
