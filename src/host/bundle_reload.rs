@@ -11,7 +11,7 @@
 //! half-written scripts, a failure is reported only once the file is quiet.
 
 use super::events::{HostEvent, NewSource, ReloadOutcome, ReloadRequest};
-use super::reload::{self, SETTLE};
+use super::reload_trigger::{self, SETTLE};
 use crate::bundle::{self, BundleLimits, Unpacked};
 use crate::script::watch::ScriptWatcher;
 use std::path::PathBuf;
@@ -53,11 +53,11 @@ pub fn spawn(
                 None
             }
         };
-        let mut hup = on_sighup.then(reload::sighup).flatten();
+        let mut hup = on_sighup.then(reload_trigger::sighup).flatten();
         loop {
             tokio::select! {
                 burst = next_burst(&mut watcher) => if burst.is_none() { return },
-                Some(()) = reload::next_signal(&mut hup) => {
+                Some(()) = reload_trigger::next_signal(&mut hup) => {
                     tracing::info!("SIGHUP: re-reading the bundle");
                 }
             }

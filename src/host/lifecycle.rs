@@ -5,7 +5,9 @@
 use super::dispatch::Dispatcher;
 use super::events::HostEvent;
 use super::executor::{Executor, ExecutorDeps};
-use super::{bundle_reload, channels, outbox, reload, HostError, HostOptions, ServicePaths};
+use super::{
+    bundle_reload, channels, outbox, reload_trigger, HostError, HostOptions, ServicePaths,
+};
 use crate::config::{write_service_id, Config};
 use crate::platform::ws::{self, LinkOptions, LoginFrame};
 use crate::platform::{HttpApi, LinkEvent, Uploader, WsLink};
@@ -140,8 +142,9 @@ fn start_reloader(
             None
         }
     });
-    (watcher.is_some() || options.reload_on_sighup)
-        .then(|| reload::spawn_reloader(watcher, options.reload_on_sighup, executor.sender()))
+    (watcher.is_some() || options.reload_on_sighup).then(|| {
+        reload_trigger::spawn_reloader(watcher, options.reload_on_sighup, executor.sender())
+    })
 }
 
 /// Signs in, and creates the service when the config names none (saving its

@@ -18,6 +18,7 @@ mod members;
 mod outbox;
 mod progress;
 mod reload;
+mod reload_trigger;
 mod status;
 
 pub use bundle_reload::BundleOptions;

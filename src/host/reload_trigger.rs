@@ -1,0 +1,120 @@
+//! Hot reload, the triggering half: an async task that turns file bursts
+//! and SIGHUP into reload requests for the script thread (which does the
+//! swap, `reload.rs`). A compile error right after a burst may be a
+//! half-written file, so it is reported only if it persists once the files
+//! are quiet for [`SETTLE`].
+
+use super::events::{HostEvent, ReloadOutcome, ReloadRequest};
+use crate::script::watch::ScriptWatcher;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// How long files must stay quiet before a failed compile is reported.
+pub(super) const SETTLE: Duration = Duration::from_millis(150);
+
+/// Asks the script thread to reload and waits for the outcome.
+async fn request(
+    tx: &mpsc::UnboundedSender<HostEvent>,
+    changed: Vec<PathBuf>,
+    report_failure: bool,
+) -> Option<ReloadOutcome> {
+    let (reply, rx) = oneshot::channel();
+    tx.send(HostEvent::Reload(ReloadRequest {
+        changed,
+        report_failure,
+        reply: Some(reply),
+        source: None,
+    }))
+    .ok()?;
+    rx.await.ok()
+}
+
+/// The reload trigger loop: file bursts (when `watcher` is given) and SIGHUP
+/// (when `on_sighup`). Ends when the script thread is gone.
+pub fn spawn_reloader(
+    mut watcher: Option<ScriptWatcher>,
+    on_sighup: bool,
+    tx: mpsc::UnboundedSender<HostEvent>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut hup = on_sighup.then(sighup).flatten();
+        loop {
+            let changed: Vec<PathBuf> = tokio::select! {
+                burst = next_burst(&mut watcher) => match burst {
+                    Some(b) => b,
+                    None => return,
+                },
+                Some(()) = next_signal(&mut hup) => {
+                    tracing::info!("SIGHUP: reloading");
+                    Vec::new()
+                }
+            };
+            let mut changed = changed;
+            loop {
+                match request(&tx, changed.clone(), false).await {
+                    None => return,
+                    Some(ReloadOutcome::Failed) => {
+                        // Maybe half-written: a new burst supersedes this one;
+                        // if the files stay quiet, the error is real.
+                        let more = match watcher.as_mut() {
+                            Some(w) => w.burst_within(SETTLE).await,
+                            None => None,
+                        };
+                        match more {
+                            Some(b) => {
+                                changed = b.into_iter().collect();
+                                continue;
+                            }
+                            None => {
+                                if request(&tx, changed, true).await.is_none() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    Some(_) => {}
+                }
+                break;
+            }
+        }
+    })
+}
+
+async fn next_burst(watcher: &mut Option<ScriptWatcher>) -> Option<Vec<PathBuf>> {
+    match watcher {
+        Some(w) => w.next_burst().await.map(|b| b.into_iter().collect()),
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(unix)]
+pub(super) type Hangup = tokio::signal::unix::Signal;
+#[cfg(not(unix))]
+pub(super) type Hangup = ();
+
+#[cfg(unix)]
+pub(super) fn sighup() -> Option<Hangup> {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP");
+            None
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub(super) fn sighup() -> Option<Hangup> {
+    None
+}
+
+pub(super) async fn next_signal(hup: &mut Option<Hangup>) -> Option<()> {
+    #[cfg(unix)]
+    if let Some(h) = hup {
+        return h.recv().await;
+    }
+    let _ = hup;
+    std::future::pending().await
+}
