@@ -5,8 +5,10 @@
 #![allow(dead_code)]
 
 pub mod bundle;
+mod deadline;
 pub mod python;
 mod skip;
+pub use deadline::DEADLINE;
 pub mod user;
 pub use skip::skip;
 
@@ -15,8 +17,6 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-pub const DEADLINE: Duration = Duration::from_secs(20);
 
 pub async fn start_sandbox() -> Sandbox {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
-/// How long any one wait may take.
-pub const DEADLINE: Duration = Duration::from_secs(20);
+#[path = "../common/deadline.rs"]
+mod deadline;
+pub use deadline::DEADLINE;
 
 /// A child process killed (with its process group) when dropped.
 pub struct Proc {

@@ -4,8 +4,6 @@
 
 #![allow(dead_code)] // each test crate uses a different subset
 
-use std::time::Duration;
-
 use futures_util::{SinkExt, StreamExt};
 use moobius_host::sandbox::{Sandbox, SandboxOptions};
 use serde_json::{json, Value};
@@ -13,8 +11,9 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-/// How long any single wait may take before the test fails.
-pub const DEADLINE: Duration = Duration::from_secs(10);
+#[path = "../common/deadline.rs"]
+mod deadline;
+pub use deadline::DEADLINE;
 
 pub async fn start() -> Sandbox {
     Sandbox::start(SandboxOptions {
