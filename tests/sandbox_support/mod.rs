@@ -11,6 +11,8 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+// Also loaded by `common` in tests that use both: one source, one figure.
+#[allow(clippy::duplicate_mod)]
 #[path = "../common/deadline.rs"]
 mod deadline;
 pub use deadline::DEADLINE;
