@@ -27,7 +27,7 @@ impl Host {
         let task = tokio::spawn(lifecycle::run(config, paths, options, stop_rx, started_tx));
         RunningHost {
             stop,
-            task,
+            task: Some(task),
             started: Some(started_rx),
             status,
             progress,
@@ -35,11 +35,12 @@ impl Host {
     }
 }
 
-/// A service started by [`Host::start`]. Dropping it stops nothing: call
-/// [`RunningHost::shutdown`].
+/// A service started by [`Host::start`]. Dropping it stops the service (as
+/// [`RunningHost::shutdown`] does, without waiting).
 pub struct RunningHost {
     stop: watch::Sender<bool>,
-    task: JoinHandle<Result<(), HostError>>,
+    /// `None` once it ended and its outcome was reported.
+    task: Option<JoinHandle<Result<(), HostError>>>,
     started: Option<oneshot::Receiver<Started>>,
     status: watch::Receiver<ScriptStatus>,
     progress: Option<HostProgress>,
@@ -47,19 +48,25 @@ pub struct RunningHost {
 
 impl RunningHost {
     /// Waits until the service is connected, its channels initialised and
-    /// `on_start` queued. `Ok(None)` when it was stopped before that; the
-    /// error that ended it otherwise (a broken script, a refused sign-in...).
+    /// `on_start` queued. `Ok(None)` when it ended before that (stopped);
+    /// the error that ended it otherwise (a broken script, a refused
+    /// sign-in...).
     pub async fn started(&mut self) -> Result<Option<Started>, HostError> {
         let Some(rx) = self.started.take() else {
             return Ok(None);
         };
-        tokio::select! {
+        let Some(task) = self.task.as_mut() else {
+            return Ok(None);
+        };
+        let joined = tokio::select! {
             s = rx => match s {
-                Ok(started) => Ok(Some(started)),
-                Err(_) => self.finished().await.map(|()| None),
+                Ok(started) => return Ok(Some(started)),
+                Err(_) => task.await,
             },
-            r = &mut self.task => Self::outcome(r).map(|()| None),
-        }
+            r = &mut *task => r,
+        };
+        self.task = None;
+        Self::outcome(joined).map(|()| None)
     }
 
     /// The script's status (version, files, last reload error), as it changes.
@@ -74,23 +81,34 @@ impl RunningHost {
 
     /// True once the service has ended (stopped or failed).
     pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
+        self.task.as_ref().is_none_or(JoinHandle::is_finished)
     }
 
-    /// Waits until the service ends on its own; its outcome.
+    /// Waits until the service ends on its own; its outcome (reported once:
+    /// `Ok` afterwards).
+    /// Cancel-safe: dropping this future leaves the service as it was.
     pub async fn finished(&mut self) -> Result<(), HostError> {
-        Self::outcome((&mut self.task).await)
+        let Some(task) = self.task.as_mut() else {
+            return Ok(());
+        };
+        let joined = task.await;
+        self.task = None;
+        Self::outcome(joined)
     }
 
-    /// Stops the service: no more events are taken, the current handler
-    /// finishes and what it sent is flushed. Waits at most `grace` for that;
-    /// the outcome of the run (`Ok` when it had to be cut short).
+    /// Stops the service: no more events are taken and the current handler
+    /// finishes. Waits at most `grace`; frames not yet written to the
+    /// platform by then are not waited for. The outcome of the run (`Ok`
+    /// when it had to be cut short).
     pub async fn shutdown(mut self, grace: Duration) -> Result<(), HostError> {
         let _ = self.stop.send(true);
-        match tokio::time::timeout(grace, &mut self.task).await {
+        let Some(mut task) = self.task.take() else {
+            return Ok(());
+        };
+        match tokio::time::timeout(grace, &mut task).await {
             Ok(r) => Self::outcome(r),
             Err(_) => {
-                self.task.abort();
+                task.abort();
                 Ok(())
             }
         }
@@ -102,5 +120,11 @@ impl RunningHost {
         // A panic already ended the process (see main.rs); a cancelled task
         // has nothing to report.
         joined.unwrap_or(Ok(()))
+    }
+}
+
+impl Drop for RunningHost {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
     }
 }

@@ -275,7 +275,7 @@ async fn dispatch(
     let mut started = Some(started);
     loop {
         tokio::select! {
-            _ = shutdown.changed() => if *shutdown.borrow() { return },
+            r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { return },
             event = link_rx.recv() => match event {
                 None => return,
                 Some(LinkEvent::Connected { reconnect }) => {

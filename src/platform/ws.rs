@@ -183,7 +183,9 @@ pub fn spawn(
         events,
         shutdown,
         pending: FrameQueue::new(opts.queue_limit),
-        inflight: FrameQueue::new(opts.queue_limit),
+        // The window bounds it once acknowledgements are seen: never evict
+        // within the window.
+        inflight: FrameQueue::new(opts.queue_limit.max(opts.max_in_flight)),
         opts,
         frames,
         machine,
@@ -269,7 +271,24 @@ impl Link {
         if !self.wait(delay).await {
             return LinkInput::Shutdown;
         }
-        match self.http.sign_in().await {
+        // Keep taking frames meanwhile: an outbox waiting on a full link
+        // channel holds HTTP permits that signing in may need.
+        let http = self.http.clone();
+        let sign_in = http.sign_in();
+        tokio::pin!(sign_in);
+        let result = loop {
+            tokio::select! {
+                r = &mut sign_in => break r,
+                r = self.shutdown.changed() => if r.is_err() || *self.shutdown.borrow() {
+                    return LinkInput::Shutdown;
+                },
+                out = self.frames.recv() => match out {
+                    Some(f) => self.pending.push(f),
+                    None => return LinkInput::Shutdown,
+                },
+            }
+        };
+        match result {
             Ok(()) => tracing::info!("signed in again"),
             Err(e) => {
                 tracing::error!(error = %e, "sign-in failed; reconnecting with the old token")
@@ -296,7 +315,7 @@ impl Link {
         tokio::pin!(sleep);
         loop {
             tokio::select! {
-                _ = self.shutdown.changed() => if *self.shutdown.borrow() { return false },
+                r = self.shutdown.changed() => if r.is_err() || *self.shutdown.borrow() { return false },
                 _ = &mut sleep => return !*self.shutdown.borrow(),
                 out = self.frames.recv() => match out {
                     Some(f) => self.pending.push(f),
@@ -322,7 +341,7 @@ impl Link {
         tokio::pin!(attempt);
         let result = loop {
             tokio::select! {
-                _ = self.shutdown.changed() => if *self.shutdown.borrow() { return Ok(None) },
+                r = self.shutdown.changed() => if r.is_err() || *self.shutdown.borrow() { return Ok(None) },
                 r = &mut attempt => break r,
                 out = self.frames.recv() => match out {
                     Some(f) => self.pending.push(f),
@@ -371,9 +390,12 @@ impl Link {
             let _ = self.events.send(LinkEvent::Frame(event));
             return Some(Ended::Refused(why));
         }
+        // Only an acknowledgement of a frame in flight shows that this
+        // platform acknowledges frames (not one of a heartbeat or a login).
         if let Some(id) = acked_id(&event) {
-            self.acks_seen = true;
-            self.inflight.ack(id);
+            if self.inflight.ack(id) {
+                self.acks_seen = true;
+            }
         }
         if self.machine.state() == &LinkState::LoggingIn {
             self.step(LinkInput::Heard);
@@ -397,7 +419,7 @@ impl Link {
             let backlog = room > 0 && !self.pending.is_empty();
             tokio::select! {
                 biased;
-                _ = self.shutdown.changed() => if *self.shutdown.borrow() {
+                r = self.shutdown.changed() => if r.is_err() || *self.shutdown.borrow() {
                     let _ = sink.send(Message::Close(None)).await;
                     return Ended::Shutdown;
                 },
@@ -421,6 +443,10 @@ impl Link {
                 () = std::future::ready(()), if backlog => {
                     let n = room.min(self.opts.max_batch);
                     let batch: Vec<OutFrame> = std::iter::from_fn(|| self.pending.pop_front()).take(n).collect();
+                    // The acknowledgement clock starts when frames go in flight.
+                    if self.inflight.is_empty() {
+                        last_ack = Instant::now();
+                    }
                     if let Err(e) = self.write(&mut sink, batch).await {
                         return Ended::Dropped(e);
                     }
@@ -434,6 +460,10 @@ impl Link {
                             Ok(f) => batch.push(f),
                             Err(_) => break,
                         }
+                    }
+                    // The acknowledgement clock starts when frames go in flight.
+                    if self.inflight.is_empty() {
+                        last_ack = Instant::now();
                     }
                     if let Err(e) = self.write(&mut sink, batch).await {
                         return Ended::Dropped(e);
@@ -492,26 +522,30 @@ impl Link {
         if frames.is_empty() {
             return Ok(());
         }
-        let mut result = Ok(());
-        for f in &frames {
-            if let Err(e) = sink.feed(Message::text(f.text.as_str())).await {
-                result = Err(e);
-                break;
+        // A half-open connection with a full send buffer would block a
+        // flush until TCP gives up: give up after two heartbeat intervals.
+        let stall = self.opts.heartbeat * 2;
+        let written = tokio::time::timeout(stall, async {
+            for f in &frames {
+                sink.feed(Message::text(f.text.as_str())).await?;
             }
-        }
-        if result.is_ok() {
-            result = sink.flush().await;
-        }
-        match result {
-            Ok(()) => {
+            sink.flush().await
+        })
+        .await;
+        match written {
+            Ok(Ok(())) => {
                 for f in frames {
                     self.inflight.push(f);
                 }
                 Ok(())
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 self.pending.requeue_front(frames.into_iter());
                 Err(e.to_string())
+            }
+            Err(_) => {
+                self.pending.requeue_front(frames.into_iter());
+                Err(format!("writing stalled for {stall:?}"))
             }
         }
     }
