@@ -7,7 +7,7 @@
 //! `cargo run --release --example host_overhead`
 
 use moobius_host::protocol::{inbound, outbound, IdList, Inbound};
-use moobius_host::script::{Character, CompileOptions, HostApi, ServiceScript};
+use moobius_host::script::{Character, CompileOptions, HostApi, HostResult, ServiceScript};
 use rhai::{Dynamic, Map};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -23,7 +23,7 @@ struct Local {
 }
 
 impl HostApi for Local {
-    fn member_ids(&self, _: &str) -> Result<Vec<String>, String> {
+    fn member_ids(&self, _: &str) -> HostResult<Vec<String>> {
         Ok(self.members.clone())
     }
     fn send_characters(
@@ -31,7 +31,7 @@ impl HostApi for Local {
         channel_id: &str,
         characters: IdList,
         recipients: IdList,
-    ) -> Result<(), String> {
+    ) -> HostResult<()> {
         let mut groups = self.groups.borrow_mut();
         let mut group = |ids: &IdList| {
             let n = groups.len();
@@ -45,7 +45,7 @@ impl HostApi for Local {
         *self.bytes.borrow_mut() += frame.len();
         Ok(())
     }
-    fn create_agent(&self, name: &str, _: &str, _: &str) -> Result<Character, String> {
+    fn create_agent(&self, name: &str, _: &str, _: &str) -> HostResult<Character> {
         Ok(Character {
             character_id: "agent-meow".into(),
             name: name.into(),
@@ -53,10 +53,10 @@ impl HostApi for Local {
             description: None,
         })
     }
-    fn fetch_agents(&self) -> Result<Vec<Character>, String> {
+    fn fetch_agents(&self) -> HostResult<Vec<Character>> {
         Ok(vec![])
     }
-    fn fetch_profiles(&self, _: Vec<String>) -> Result<Vec<Character>, String> {
+    fn fetch_profiles(&self, _: Vec<String>) -> HostResult<Vec<Character>> {
         Ok(vec![])
     }
 }

@@ -9,7 +9,9 @@
 //! figures depend on the machine and its disk.
 
 use moobius_host::protocol::IdList;
-use moobius_host::script::{Character, CompileOptions, HostApi, KeyValue, ServiceScript};
+use moobius_host::script::{
+    Character, CompileOptions, HostApi, HostCallError, HostResult, KeyValue, ServiceScript,
+};
 use moobius_host::store::{parse_db_config, Stores};
 use std::process::{Command, Stdio};
 use std::rc::Rc;
@@ -18,22 +20,22 @@ use std::time::{Duration, Instant};
 struct Host(Rc<Stores>);
 
 impl HostApi for Host {
-    fn member_ids(&self, _: &str) -> Result<Vec<String>, String> {
+    fn member_ids(&self, _: &str) -> HostResult<Vec<String>> {
         Ok(vec![])
     }
-    fn send_characters(&self, _: &str, _: IdList, _: IdList) -> Result<(), String> {
+    fn send_characters(&self, _: &str, _: IdList, _: IdList) -> HostResult<()> {
         Ok(())
     }
-    fn create_agent(&self, _: &str, _: &str, _: &str) -> Result<Character, String> {
-        Err("none".into())
+    fn create_agent(&self, _: &str, _: &str, _: &str) -> HostResult<Character> {
+        Err(HostCallError::Refused("none".into()))
     }
-    fn fetch_agents(&self) -> Result<Vec<Character>, String> {
+    fn fetch_agents(&self) -> HostResult<Vec<Character>> {
         Ok(vec![])
     }
-    fn fetch_profiles(&self, _: Vec<String>) -> Result<Vec<Character>, String> {
+    fn fetch_profiles(&self, _: Vec<String>) -> HostResult<Vec<Character>> {
         Ok(vec![])
     }
-    fn store(&self, channel_id: &str, name: &str) -> Result<Rc<dyn KeyValue>, String> {
+    fn store(&self, channel_id: &str, name: &str) -> HostResult<Rc<dyn KeyValue>> {
         Ok(Rc::new(self.0.view(channel_id, name)?))
     }
 }

@@ -15,7 +15,9 @@ use crate::platform::{HttpApi, PlatformError, Uploader};
 use crate::protocol::http::{CharacterContext, CharacterObject};
 use crate::protocol::outbound::UpdateKind;
 use crate::protocol::IdList;
-use crate::script::{Character, Downloaded, HostApi, OutgoingMessage};
+use crate::script::{
+    BudgetExceeded, Character, Downloaded, HostApi, HostCallError, HostResult, OutgoingMessage,
+};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::future::Future;
@@ -43,6 +45,20 @@ pub struct HostBridge {
     pub stores: Rc<crate::store::Stores>,
 }
 
+/// The error of a call that ran out of time; the handler is aborted when
+/// it was its budget (not the per-call cap) that ran out.
+fn budget_spent(out_of_budget: Option<String>, what: &str) -> HostCallError {
+    match out_of_budget {
+        Some(why) => {
+            crate::script::abort_handler(&why);
+            HostCallError::Budget(BudgetExceeded::new(why))
+        }
+        None => HostCallError::Refused(format!(
+            "{what}: no answer from the platform within {CALL_TIMEOUT:?}"
+        )),
+    }
+}
+
 pub fn character_of(c: CharacterObject) -> Character {
     Character {
         character_id: c.character_id,
@@ -57,7 +73,7 @@ impl HostBridge {
         &self,
         what: &str,
         fut: impl Future<Output = Result<T, PlatformError>>,
-    ) -> Result<T, String> {
+    ) -> HostResult<T> {
         self.commit_stores()?;
         let (limit, out_of_budget) = match crate::script::remaining_budget() {
             Some((left, budget)) if left < CALL_TIMEOUT => (
@@ -70,7 +86,7 @@ impl HostBridge {
             _ => (CALL_TIMEOUT, None),
         };
         if limit.is_zero() {
-            return Err(self.budget_spent(out_of_budget, what));
+            return Err(budget_spent(out_of_budget, what));
         }
         // The timer must be created inside the runtime, hence the async block.
         match self
@@ -78,26 +94,17 @@ impl HostBridge {
             .block_on(async { tokio::time::timeout(limit, fut).await })
         {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(format!("{what}: {e}")),
-            Err(_) => Err(self.budget_spent(out_of_budget, what)),
+            Ok(Err(e)) => Err(HostCallError::Platform {
+                call: what.to_string(),
+                source: Box::new(e),
+            }),
+            Err(_) => Err(budget_spent(out_of_budget, what)),
         }
     }
 
-    /// The error of a call that ran out of time; the handler is aborted when
-    /// it was its budget (not the per-call cap) that ran out.
-    fn budget_spent(&self, out_of_budget: Option<String>, what: &str) -> String {
-        match out_of_budget {
-            Some(why) => {
-                crate::script::abort_handler(&why);
-                why
-            }
-            None => format!("{what}: no answer from the platform within {CALL_TIMEOUT:?}"),
-        }
-    }
-
-    fn queue(&self, item: Downward) -> Result<(), String> {
+    fn queue(&self, item: Downward) -> HostResult<()> {
         let what = item.call_name();
-        crate::script::charge_output(what, item.content_bytes()).map_err(|e| e.to_string())?;
+        crate::script::charge_output(what, item.content_bytes())?;
         self.commit_stores()?;
         let (limit, budget) = match crate::script::remaining_budget() {
             Some((left, budget)) => (left.min(CALL_TIMEOUT), Some(budget)),
@@ -105,7 +112,9 @@ impl HostBridge {
         };
         match self.outbox.send_within(&self.rt, item, limit) {
             Ok(()) => Ok(()),
-            Err(OutboxRefused::Closed) => Err(format!("{what}: {}", OutboxRefused::Closed)),
+            Err(OutboxRefused::Closed) => Err(HostCallError::ShuttingDown {
+                call: what.to_string(),
+            }),
             Err(OutboxRefused::Full) => {
                 let why = format!(
                     "{what}: the platform reads slower than this handler sends; no room in the outgoing queue within {}",
@@ -115,17 +124,17 @@ impl HostBridge {
                     }
                 );
                 crate::script::abort_handler(&why);
-                Err(why)
+                Err(HostCallError::Budget(BudgetExceeded::new(why)))
             }
         }
     }
 
     /// Store writes become durable before anything the handler does leaves
     /// the host, so whatever a member saw, the writes before it survive.
-    pub fn commit_stores(&self) -> Result<(), String> {
+    pub fn commit_stores(&self) -> HostResult<()> {
         self.stores
             .commit()
-            .map_err(|e| format!("store writes could not be saved, so nothing was sent: {e}"))
+            .map_err(|e| HostCallError::Store(Box::new(e)))
     }
 
     /// Sets the service id and runs the stores' start-up (`clear`, `load`).
@@ -137,7 +146,7 @@ impl HostBridge {
     }
 
     /// Re-reads a channel's members from the platform into the table.
-    pub fn resync(&self, channel_id: &str) -> Result<(), String> {
+    pub fn resync(&self, channel_id: &str) -> HostResult<()> {
         let service_id = self.service_id.borrow().clone();
         let members = self.wait(
             "member list",
@@ -149,16 +158,12 @@ impl HostBridge {
 }
 
 impl HostApi for HostBridge {
-    fn store(
-        &self,
-        channel_id: &str,
-        name: &str,
-    ) -> Result<Rc<dyn crate::script::KeyValue>, String> {
+    fn store(&self, channel_id: &str, name: &str) -> HostResult<Rc<dyn crate::script::KeyValue>> {
         let view = self.stores.view(channel_id, name)?;
         Ok(Rc::new(view))
     }
 
-    fn member_ids(&self, channel_id: &str) -> Result<Vec<String>, String> {
+    fn member_ids(&self, channel_id: &str) -> HostResult<Vec<String>> {
         if let Some(list) = self.members.borrow().get(channel_id) {
             return Ok(list.to_vec());
         }
@@ -177,7 +182,7 @@ impl HostApi for HostBridge {
         channel_id: &str,
         characters: IdList,
         recipients: IdList,
-    ) -> Result<(), String> {
+    ) -> HostResult<()> {
         self.queue(Downward::Characters {
             channel_id: channel_id.to_string(),
             characters,
@@ -191,7 +196,7 @@ impl HostApi for HostBridge {
         channel_id: &str,
         content: Vec<Value>,
         recipients: IdList,
-    ) -> Result<(), String> {
+    ) -> HostResult<()> {
         self.queue(Downward::Update {
             kind,
             channel_id: channel_id.to_string(),
@@ -200,18 +205,18 @@ impl HostApi for HostBridge {
         })
     }
 
-    fn update_channel_info(&self, channel_id: &str, info: Value) -> Result<(), String> {
+    fn update_channel_info(&self, channel_id: &str, info: Value) -> HostResult<()> {
         self.queue(Downward::ChannelInfo {
             channel_id: channel_id.to_string(),
             info,
         })
     }
 
-    fn send_message(&self, message: OutgoingMessage) -> Result<(), String> {
+    fn send_message(&self, message: OutgoingMessage) -> HostResult<()> {
         self.queue(Downward::Message(message))
     }
 
-    fn check_file(&self, reference: &str) -> Result<Option<u64>, String> {
+    fn check_file(&self, reference: &str) -> HostResult<Option<u64>> {
         if is_url(reference) {
             return Ok(None);
         }
@@ -221,7 +226,7 @@ impl HostApi for HostBridge {
             .map_err(|e| e.to_string())?;
         let meta = std::fs::metadata(&path).map_err(|e| format!("{reference}: {e}"))?;
         if !meta.is_file() {
-            return Err(format!("{reference}: not a file"));
+            return Err(HostCallError::Refused(format!("{reference}: not a file")));
         }
         Ok(Some(meta.len()))
     }
@@ -232,7 +237,7 @@ impl HostApi for HostBridge {
         name: &str,
         avatar: &str,
         description: &str,
-    ) -> Result<Character, String> {
+    ) -> HostResult<Character> {
         let service_id = self.service_id.borrow().clone();
         let avatar_url = self.wait("update_agent avatar", self.uploader.url_for(avatar))?;
         let context = CharacterContext {
@@ -252,11 +257,11 @@ impl HostApi for HostBridge {
         })
     }
 
-    fn fetch_channel_list(&self) -> Result<Value, String> {
+    fn fetch_channel_list(&self) -> HostResult<Value> {
         self.wait("fetch_channel_list", self.http.channel_list())
     }
 
-    fn create_channel(&self, name: &str, description: &str) -> Result<String, String> {
+    fn create_channel(&self, name: &str, description: &str) -> HostResult<String> {
         let service_id = self.service_id.borrow().clone();
         let channel_id = self.wait(
             "create_channel",
@@ -266,24 +271,26 @@ impl HostApi for HostBridge {
             "create_channel bind",
             self.http.bind(&channel_id, &service_id),
         )? {
-            return Err(format!(
+            return Err(HostCallError::Refused(format!(
                 "create_channel: channel {channel_id} was created but binding it was refused"
-            ));
+            )));
         }
         tracing::info!(%channel_id, name, "channel created and bound");
         Ok(channel_id)
     }
 
-    fn fetch_message_history(&self, channel_id: &str, limit: i64) -> Result<Value, String> {
+    fn fetch_message_history(&self, channel_id: &str, limit: i64) -> HostResult<Value> {
         self.wait(
             "fetch_message_history",
             self.http.message_history(channel_id, limit),
         )
     }
 
-    fn download(&self, url: &str, save_as: Option<&str>) -> Result<Downloaded, String> {
+    fn download(&self, url: &str, save_as: Option<&str>) -> HostResult<Downloaded> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(format!("download: {url:?} is not an http(s) URL"));
+            return Err(HostCallError::Refused(format!(
+                "download: {url:?} is not an http(s) URL"
+            )));
         }
         let bytes = self.wait("download", self.http.download(url, MAX_DOWNLOAD))?;
         let Some(name) = save_as else {
@@ -291,7 +298,9 @@ impl HostApi for HostBridge {
         };
         let valid = !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\']);
         if !valid {
-            return Err(format!("download: {name:?} is not a plain file name"));
+            return Err(HostCallError::Refused(format!(
+                "download: {name:?} is not a plain file name"
+            )));
         }
         let dir = self.uploader.base_dir().join(DOWNLOAD_DIR);
         std::fs::create_dir_all(&dir).map_err(|e| format!("download: {}: {e}", dir.display()))?;
@@ -300,12 +309,7 @@ impl HostApi for HostBridge {
         Ok(Downloaded::Saved(format!("{DOWNLOAD_DIR}/{name}")))
     }
 
-    fn create_agent(
-        &self,
-        name: &str,
-        avatar: &str,
-        description: &str,
-    ) -> Result<Character, String> {
+    fn create_agent(&self, name: &str, avatar: &str, description: &str) -> HostResult<Character> {
         let service_id = self.service_id.borrow().clone();
         let avatar_url = self.wait("create_agent avatar", self.uploader.url_for(avatar))?;
         let context = CharacterContext {
@@ -321,13 +325,13 @@ impl HostApi for HostBridge {
         Ok(character_of(created))
     }
 
-    fn fetch_agents(&self) -> Result<Vec<Character>, String> {
+    fn fetch_agents(&self) -> HostResult<Vec<Character>> {
         let service_id = self.service_id.borrow().clone();
         let agents = self.wait("fetch_agents", self.http.service_agents(&service_id))?;
         Ok(agents.into_iter().map(character_of).collect())
     }
 
-    fn fetch_profiles(&self, ids: Vec<String>) -> Result<Vec<Character>, String> {
+    fn fetch_profiles(&self, ids: Vec<String>) -> HostResult<Vec<Character>> {
         let found = self.wait("fetch_character_profile", self.http.fetch_profiles(&ids))?;
         Ok(found.into_iter().map(character_of).collect())
     }

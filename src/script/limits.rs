@@ -147,6 +147,13 @@ impl Drop for HandlerScope {
 #[error("{0}")]
 pub struct BudgetExceeded(String);
 
+impl BudgetExceeded {
+    /// A budget that ran out, said for the author (naming the call and the limit).
+    pub fn new(message: impl Into<String>) -> Self {
+        BudgetExceeded(message.into())
+    }
+}
+
 /// The time the running handler has left, and its whole budget (`None`
 /// outside a handler: host start-up work has its own timeouts).
 /// Nothing is left once a host function aborted the handler.

@@ -18,7 +18,7 @@ pub mod size;
 pub mod snippet;
 pub mod watch;
 
-pub use api::{Downloaded, HostApi, KeyValue, OutgoingMessage};
+pub use api::{Downloaded, HostApi, HostCallError, HostResult, KeyValue, OutgoingMessage};
 pub use character::Character;
 pub use diagnostic::Diagnostic;
 /// Aborts the running handler (see [`limits::abort`]).

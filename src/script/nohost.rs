@@ -3,27 +3,25 @@
 //! engine against it. Compiling calls no host function, so every call here
 //! refuses.
 
-use super::{Character, HostApi};
+use super::{Character, HostApi, HostCallError, HostResult};
 use crate::protocol::IdList;
 
 pub struct NoHost;
 
-const NO_HOST: &str = "not available while only compiling (no platform)";
-
 impl HostApi for NoHost {
-    fn member_ids(&self, _: &str) -> Result<Vec<String>, String> {
-        Err(NO_HOST.into())
+    fn member_ids(&self, _: &str) -> HostResult<Vec<String>> {
+        Err(HostCallError::NoPlatform)
     }
-    fn send_characters(&self, _: &str, _: IdList, _: IdList) -> Result<(), String> {
-        Err(NO_HOST.into())
+    fn send_characters(&self, _: &str, _: IdList, _: IdList) -> HostResult<()> {
+        Err(HostCallError::NoPlatform)
     }
-    fn create_agent(&self, _: &str, _: &str, _: &str) -> Result<Character, String> {
-        Err(NO_HOST.into())
+    fn create_agent(&self, _: &str, _: &str, _: &str) -> HostResult<Character> {
+        Err(HostCallError::NoPlatform)
     }
-    fn fetch_agents(&self) -> Result<Vec<Character>, String> {
-        Err(NO_HOST.into())
+    fn fetch_agents(&self) -> HostResult<Vec<Character>> {
+        Err(HostCallError::NoPlatform)
     }
-    fn fetch_profiles(&self, _: Vec<String>) -> Result<Vec<Character>, String> {
-        Err(NO_HOST.into())
+    fn fetch_profiles(&self, _: Vec<String>) -> HostResult<Vec<Character>> {
+        Err(HostCallError::NoPlatform)
     }
 }

@@ -17,14 +17,14 @@ struct Recorder {
 }
 
 impl HostApi for Recorder {
-    fn member_ids(&self, _: &str) -> Result<Vec<String>, String> {
+    fn member_ids(&self, _: &str) -> crate::script::HostResult<Vec<String>> {
         Ok(self.members.borrow().clone())
     }
-    fn send_characters(&self, _: &str, c: IdList, r: IdList) -> Result<(), String> {
+    fn send_characters(&self, _: &str, c: IdList, r: IdList) -> crate::script::HostResult<()> {
         self.sent.borrow_mut().push((c.to_vec(), r.to_vec()));
         Ok(())
     }
-    fn create_agent(&self, name: &str, _: &str, d: &str) -> Result<Character, String> {
+    fn create_agent(&self, name: &str, _: &str, d: &str) -> crate::script::HostResult<Character> {
         Ok(Character {
             character_id: format!("agent-{name}"),
             name: name.into(),
@@ -32,11 +32,11 @@ impl HostApi for Recorder {
             description: Some(d.into()),
         })
     }
-    fn fetch_agents(&self) -> Result<Vec<Character>, String> {
+    fn fetch_agents(&self) -> crate::script::HostResult<Vec<Character>> {
         Ok(vec![])
     }
-    fn fetch_profiles(&self, ids: Vec<String>) -> Result<Vec<Character>, String> {
-        Err(format!("no profiles for {ids:?}"))
+    fn fetch_profiles(&self, ids: Vec<String>) -> crate::script::HostResult<Vec<Character>> {
+        Err(format!("no profiles for {ids:?}").into())
     }
 }
 

@@ -10,22 +10,22 @@ use std::rc::Rc;
 struct StoreHost(Rc<Stores>);
 
 impl HostApi for StoreHost {
-    fn member_ids(&self, _: &str) -> Result<Vec<String>, String> {
+    fn member_ids(&self, _: &str) -> crate::script::HostResult<Vec<String>> {
         Ok(vec![])
     }
-    fn send_characters(&self, _: &str, _: IdList, _: IdList) -> Result<(), String> {
+    fn send_characters(&self, _: &str, _: IdList, _: IdList) -> crate::script::HostResult<()> {
         Ok(())
     }
-    fn create_agent(&self, _: &str, _: &str, _: &str) -> Result<Character, String> {
-        Err("no agents".into())
+    fn create_agent(&self, _: &str, _: &str, _: &str) -> crate::script::HostResult<Character> {
+        Err(crate::script::HostCallError::Refused("no agents".into()))
     }
-    fn fetch_agents(&self) -> Result<Vec<Character>, String> {
+    fn fetch_agents(&self) -> crate::script::HostResult<Vec<Character>> {
         Ok(vec![])
     }
-    fn fetch_profiles(&self, _: Vec<String>) -> Result<Vec<Character>, String> {
+    fn fetch_profiles(&self, _: Vec<String>) -> crate::script::HostResult<Vec<Character>> {
         Ok(vec![])
     }
-    fn store(&self, channel_id: &str, name: &str) -> Result<Rc<dyn KeyValue>, String> {
+    fn store(&self, channel_id: &str, name: &str) -> crate::script::HostResult<Rc<dyn KeyValue>> {
         Ok(Rc::new(self.0.view(channel_id, name)?))
     }
 }

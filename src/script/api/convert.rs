@@ -6,9 +6,9 @@ use rhai::{Array, Dynamic, EvalAltResult, ImmutableString, Map, Position};
 
 pub type Fallible<T> = Result<T, Box<EvalAltResult>>;
 
-pub fn script_error(msg: impl Into<String>) -> Box<EvalAltResult> {
+pub fn script_error(msg: impl std::fmt::Display) -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorRuntime(
-        Dynamic::from(msg.into()),
+        Dynamic::from(msg.to_string()),
         Position::NONE,
     ))
 }

@@ -7,12 +7,14 @@
 
 mod characters;
 pub mod convert;
+mod error;
 mod messages;
 mod platform;
 pub mod schema;
 mod store;
 mod views;
 
+pub use error::{HostCallError, HostResult};
 pub use messages::OutgoingMessage;
 pub use store::KeyValue;
 
@@ -31,30 +33,26 @@ pub enum Downloaded {
     Saved(String),
 }
 
-fn unsupported<T>(what: &str) -> Result<T, String> {
-    Err(format!("{what} is not available here"))
+fn unsupported<T>(what: &'static str) -> HostResult<T> {
+    Err(HostCallError::Unsupported(what))
 }
 
-/// What the host provides to scripts. Errors are messages for the author.
+/// What the host provides to scripts. Errors say why, for the author, and
+/// keep their kind and cause ([`HostCallError`]).
 /// Sends queue work and return at once; the others may wait on the platform.
 pub trait HostApi {
     /// The channel's members, from the host's member table.
-    fn member_ids(&self, channel_id: &str) -> Result<Vec<String>, String>;
+    fn member_ids(&self, channel_id: &str) -> HostResult<Vec<String>>;
     /// Queues a characters update (lists are converted to group ids later).
     fn send_characters(
         &self,
         channel_id: &str,
         characters: IdList,
         recipients: IdList,
-    ) -> Result<(), String>;
-    fn create_agent(
-        &self,
-        name: &str,
-        avatar: &str,
-        description: &str,
-    ) -> Result<Character, String>;
-    fn fetch_agents(&self) -> Result<Vec<Character>, String>;
-    fn fetch_profiles(&self, ids: Vec<String>) -> Result<Vec<Character>, String>;
+    ) -> HostResult<()>;
+    fn create_agent(&self, name: &str, avatar: &str, description: &str) -> HostResult<Character>;
+    fn fetch_agents(&self) -> HostResult<Vec<Character>>;
+    fn fetch_profiles(&self, ids: Vec<String>) -> HostResult<Vec<Character>>;
 
     /// Queues a buttons / canvas / menu / style update; `content` holds records.
     fn send_update(
@@ -63,22 +61,22 @@ pub trait HostApi {
         channel_id: &str,
         content: Vec<Value>,
         recipients: IdList,
-    ) -> Result<(), String> {
+    ) -> HostResult<()> {
         let _ = (kind, channel_id, content, recipients);
         unsupported("send_update")
     }
     /// Queues an `update/channel_info` (a ChannelInfo record).
-    fn update_channel_info(&self, channel_id: &str, info: Value) -> Result<(), String> {
+    fn update_channel_info(&self, channel_id: &str, info: Value) -> HostResult<()> {
         let _ = (channel_id, info);
         unsupported("update_channel_info")
     }
-    fn send_message(&self, message: OutgoingMessage) -> Result<(), String> {
+    fn send_message(&self, message: OutgoingMessage) -> HostResult<()> {
         let _ = message;
         unsupported("send_message")
     }
     /// `Ok(None)` for a URL; `Ok(Some(size))` for a local file inside the
     /// service directory; an error otherwise.
-    fn check_file(&self, reference: &str) -> Result<Option<u64>, String> {
+    fn check_file(&self, reference: &str) -> HostResult<Option<u64>> {
         let _ = reference;
         unsupported("files")
     }
@@ -88,27 +86,27 @@ pub trait HostApi {
         name: &str,
         avatar: &str,
         description: &str,
-    ) -> Result<Character, String> {
+    ) -> HostResult<Character> {
         let _ = (character_id, name, avatar, description);
         unsupported("update_agent")
     }
-    fn fetch_channel_list(&self) -> Result<Value, String> {
+    fn fetch_channel_list(&self) -> HostResult<Value> {
         unsupported("fetch_channel_list")
     }
-    fn create_channel(&self, name: &str, description: &str) -> Result<String, String> {
+    fn create_channel(&self, name: &str, description: &str) -> HostResult<String> {
         let _ = (name, description);
         unsupported("create_channel")
     }
-    fn fetch_message_history(&self, channel_id: &str, limit: i64) -> Result<Value, String> {
+    fn fetch_message_history(&self, channel_id: &str, limit: i64) -> HostResult<Value> {
         let _ = (channel_id, limit);
         unsupported("fetch_message_history")
     }
-    fn download(&self, url: &str, save_as: Option<&str>) -> Result<Downloaded, String> {
+    fn download(&self, url: &str, save_as: Option<&str>) -> HostResult<Downloaded> {
         let _ = (url, save_as);
         unsupported("download")
     }
     /// `store(channel_id, name)`: the named store's part for that channel.
-    fn store(&self, channel_id: &str, name: &str) -> Result<Rc<dyn KeyValue>, String> {
+    fn store(&self, channel_id: &str, name: &str) -> HostResult<Rc<dyn KeyValue>> {
         let _ = (channel_id, name);
         unsupported("store")
     }
