@@ -23,16 +23,18 @@
 //! The channel into the link is bounded, so a full window holds up the
 //! outbox, which holds up the script thread: backpressure, not growth.
 
+mod serve;
+
 use super::link_state::{LinkInput, LinkMachine, LinkState};
 use super::queue::{FrameQueue, OutFrame};
 use super::HttpApi;
 use crate::config::ranges;
-use crate::protocol::{inbound, Inbound};
-use futures_util::{SinkExt, StreamExt};
+use crate::protocol::Inbound;
+use futures_util::SinkExt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, MissedTickBehavior};
+
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -366,188 +368,6 @@ impl Link {
         }
         tracing::info!(url = %self.url, "connected to the platform");
         Ok(Some(stream))
-    }
-
-    /// Handles one frame from the platform: acknowledgements release frames
-    /// in flight, the first frame makes the link live, a refusal ends the
-    /// connection, and everything goes on to the host, decoded.
-    fn received(&mut self, text: &str) -> Option<Ended> {
-        if !inbound::may_concern_connection(text) {
-            if self.machine.state() == &LinkState::LoggingIn {
-                self.step(LinkInput::Heard);
-            }
-            let _ = self.events.send(LinkEvent::Text(text.to_owned()));
-            return None;
-        }
-        let event = match inbound::decode(text) {
-            Ok(event) => event,
-            Err(e) => {
-                tracing::warn!(error = %e, "frame dropped");
-                return None;
-            }
-        };
-        if let Some(why) = refusal(&event) {
-            let _ = self.events.send(LinkEvent::Frame(event));
-            return Some(Ended::Refused(why));
-        }
-        // Only an acknowledgement of a frame in flight shows that this
-        // platform acknowledges frames (not one of a heartbeat or a login).
-        if let Some(id) = acked_id(&event) {
-            if self.inflight.ack(id) {
-                self.acks_seen = true;
-            }
-        }
-        if self.machine.state() == &LinkState::LoggingIn {
-            self.step(LinkInput::Heard);
-        }
-        let _ = self.events.send(LinkEvent::Frame(event));
-        None
-    }
-
-    /// Runs one connection until it ends.
-    async fn serve(&mut self, stream: Stream) -> Ended {
-        let (mut sink, mut source) = stream.split();
-        let mut heartbeat =
-            tokio::time::interval_at(Instant::now() + self.opts.heartbeat, self.opts.heartbeat);
-        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut last_heard = Instant::now();
-        let mut last_ack = Instant::now();
-        loop {
-            let room = self.window_room();
-            // What the platform has not acknowledged (from before a
-            // reconnect) goes first, in order, then new frames.
-            let backlog = room > 0 && !self.pending.is_empty();
-            tokio::select! {
-                biased;
-                r = self.shutdown.changed() => if r.is_err() || *self.shutdown.borrow() {
-                    let _ = sink.send(Message::Close(None)).await;
-                    return Ended::Shutdown;
-                },
-                msg = source.next() => match msg {
-                    Some(Ok(Message::Text(t))) => {
-                        last_heard = Instant::now();
-                        let inflight = self.inflight.len();
-                        if let Some(ended) = self.received(t.as_str()) {
-                            let _ = sink.send(Message::Close(None)).await;
-                            return ended;
-                        }
-                        if self.inflight.len() < inflight {
-                            last_ack = last_heard;
-                        }
-                    }
-                    Some(Ok(Message::Close(frame))) => return Ended::Dropped(format!("closed by the platform ({frame:?})")),
-                    Some(Ok(_)) => last_heard = Instant::now(),
-                    Some(Err(e)) => return Ended::Dropped(e.to_string()),
-                    None => return Ended::Dropped("connection closed".into()),
-                },
-                () = std::future::ready(()), if backlog => {
-                    let n = room.min(self.opts.max_batch);
-                    let batch: Vec<OutFrame> = std::iter::from_fn(|| self.pending.pop_front()).take(n).collect();
-                    // The acknowledgement clock starts when frames go in flight.
-                    if self.inflight.is_empty() {
-                        last_ack = Instant::now();
-                    }
-                    if let Err(e) = self.write(&mut sink, batch).await {
-                        return Ended::Dropped(e);
-                    }
-                }
-                out = self.frames.recv(), if room > 0 && !backlog => {
-                    let Some(first) = out else { return Ended::Shutdown };
-                    let n = room.min(self.opts.max_batch);
-                    let mut batch = vec![first];
-                    while batch.len() < n {
-                        match self.frames.try_recv() {
-                            Ok(f) => batch.push(f),
-                            Err(_) => break,
-                        }
-                    }
-                    // The acknowledgement clock starts when frames go in flight.
-                    if self.inflight.is_empty() {
-                        last_ack = Instant::now();
-                    }
-                    if let Err(e) = self.write(&mut sink, batch).await {
-                        return Ended::Dropped(e);
-                    }
-                }
-                _ = heartbeat.tick() => {
-                    if let Some(why) = self.silent(last_heard, last_ack, room) {
-                        return Ended::Dropped(why);
-                    }
-                    let frame = crate::protocol::outbound::heartbeat(&uuid::Uuid::new_v4().to_string());
-                    if let Err(e) = sink.send(Message::text(frame)).await {
-                        return Ended::Dropped(e.to_string());
-                    }
-                }
-            }
-        }
-    }
-
-    /// Why the connection must be given up at a heartbeat, if it must: nothing
-    /// heard for two intervals (a half-open connection is silent), or a full
-    /// window the platform stopped acknowledging (which would hold every frame
-    /// back: starting over re-sends them).
-    fn silent(&self, last_heard: Instant, last_ack: Instant, room: usize) -> Option<String> {
-        if last_heard.elapsed() > self.opts.heartbeat * 2 {
-            return Some(format!(
-                "nothing heard for {:?} (half-open connection?)",
-                last_heard.elapsed()
-            ));
-        }
-        if room == 0 && last_ack.elapsed() > self.opts.heartbeat {
-            return Some(format!(
-                "{} frames unacknowledged for {:?}",
-                self.inflight.len(),
-                last_ack.elapsed()
-            ));
-        }
-        None
-    }
-
-    /// How many more frames may be written before the platform acknowledges
-    /// some (unbounded by the window until it is seen to acknowledge).
-    fn window_room(&self) -> usize {
-        if self.acks_seen {
-            self.opts.max_in_flight.saturating_sub(self.inflight.len())
-        } else {
-            self.opts.max_batch
-        }
-    }
-
-    /// Writes frames in one flush; they stay in flight until acknowledged.
-    /// On failure they go back to the front of the queue.
-    async fn write<S>(&mut self, sink: &mut S, frames: Vec<OutFrame>) -> Result<(), String>
-    where
-        S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
-    {
-        if frames.is_empty() {
-            return Ok(());
-        }
-        // A half-open connection with a full send buffer would block a
-        // flush until TCP gives up: give up after two heartbeat intervals.
-        let stall = self.opts.heartbeat * 2;
-        let written = tokio::time::timeout(stall, async {
-            for f in &frames {
-                sink.feed(Message::text(f.text.as_str())).await?;
-            }
-            sink.flush().await
-        })
-        .await;
-        match written {
-            Ok(Ok(())) => {
-                for f in frames {
-                    self.inflight.push(f);
-                }
-                Ok(())
-            }
-            Ok(Err(e)) => {
-                self.pending.requeue_front(frames.into_iter());
-                Err(e.to_string())
-            }
-            Err(_) => {
-                self.pending.requeue_front(frames.into_iter());
-                Err(format!("writing stalled for {stall:?}"))
-            }
-        }
     }
 }
 
