@@ -22,11 +22,7 @@ fn pack(dir: &Path, out: &Path, version: &str) {
 async fn a_bundle_runs_swaps_live_and_refuses_a_tampered_replacement() {
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = c.create_channel("lobby");
-    for m in ["alice", "bob", "carol"] {
-        c.create_user(m);
-        c.act(m, &ch, "join").await.unwrap();
-    }
+    let ch = lobby(&sandbox, &["alice", "bob", "carol"]).await;
     let svc = ServiceDir::new(&sandbox, &[&ch]);
     let deploy = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
@@ -119,11 +115,7 @@ async fn a_bundle_runs_swaps_live_and_refuses_a_tampered_replacement() {
 async fn a_replacement_that_does_not_compile_keeps_the_old_version() {
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = c.create_channel("lobby");
-    for m in ["alice", "bob"] {
-        c.create_user(m);
-        c.act(m, &ch, "join").await.unwrap();
-    }
+    let ch = lobby(&sandbox, &["alice", "bob"]).await;
     let svc = ServiceDir::new(&sandbox, &[&ch]);
     let tmp = tempfile::tempdir().unwrap();
     let file = svc.path().join("service.mbx");

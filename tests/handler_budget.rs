@@ -48,14 +48,6 @@ fn on_message_up(m) {
 }
 "#;
 
-async fn lobby(sandbox: &moobius_host::sandbox::Sandbox) -> String {
-    let c = sandbox.control();
-    let ch = c.create_channel("lobby");
-    c.create_user("alice");
-    c.act("alice", &ch, "join").await.unwrap();
-    ch
-}
-
 /// `message_down` frames the sandbox received from services.
 fn messages_down(c: &moobius_host::sandbox::SandboxControl) -> u64 {
     c.stats().frames.get("message_down").map_or(0, |f| f.count)
@@ -73,7 +65,7 @@ async fn blocking_calls_get_at_most_the_handlers_remaining_time() {
     let silent = SilentServer::start().await;
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = lobby(&sandbox).await;
+    let ch = lobby(&sandbox, &["alice"]).await;
     let svc = ServiceDir::with_script(&sandbox, &[&ch], &BLOCKING.replace("URL", &silent.url));
     svc.set_config_key("script_limits", serde_json::json!({"timeout_ms": 500}));
     let host = svc.run_host();
@@ -128,7 +120,7 @@ fn on_message_up(m) {
 async fn the_output_budget_stops_a_flood_and_every_frame_sent_arrives() {
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = lobby(&sandbox).await;
+    let ch = lobby(&sandbox, &["alice"]).await;
     let svc = ServiceDir::with_script(&sandbox, &[&ch], FLOOD);
     svc.set_config_key(
         "script_limits",
@@ -198,7 +190,7 @@ fn rss_kib(pid: u32) -> u64 {
 async fn a_flood_with_default_limits_leaves_the_link_and_memory_as_they_were() {
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = lobby(&sandbox).await;
+    let ch = lobby(&sandbox, &["alice"]).await;
     let svc = ServiceDir::with_script(&sandbox, &[&ch], FLOOD);
     let host = svc.run_host();
     wait_served(&c, &ch).await;

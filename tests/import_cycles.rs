@@ -153,11 +153,7 @@ async fn wait_logged(host: &HostProcess, what: &str, all: &[&str]) {
 async fn a_cycle_saved_while_serving_keeps_the_old_version_until_fixed() {
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = c.create_channel("lobby");
-    for m in ["alice", "bob"] {
-        c.create_user(m);
-        c.act(m, &ch, "join").await.unwrap();
-    }
+    let ch = lobby(&sandbox, &["alice", "bob"]).await;
     let svc = ServiceDir::with_script(&sandbox, &[&ch], &tutorial());
     let mut host = svc.run_host();
     wait_sees(&c, "alice", &ch, &["alice", "Meow", "bob"]).await;
@@ -197,11 +193,7 @@ async fn a_cycle_saved_while_serving_keeps_the_old_version_until_fixed() {
 async fn a_cyclic_bundle_copied_over_a_running_one_is_refused() {
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = c.create_channel("lobby");
-    for m in ["alice", "bob"] {
-        c.create_user(m);
-        c.act(m, &ch, "join").await.unwrap();
-    }
+    let ch = lobby(&sandbox, &["alice", "bob"]).await;
     let svc = ServiceDir::new(&sandbox, &[&ch]);
     let tmp = tempfile::tempdir().unwrap();
     let file = svc.path().join("service.mbx");

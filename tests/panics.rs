@@ -8,10 +8,7 @@ use common::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_in_a_runtime_task_ends_the_process_with_status_101() {
     let sandbox = start_sandbox().await;
-    let c = sandbox.control();
-    let ch = c.create_channel("lobby");
-    c.create_user("alice");
-    c.act("alice", &ch, "join").await.unwrap();
+    let ch = lobby(&sandbox, &["alice"]).await;
     let svc = ServiceDir::new(&sandbox, &[&ch]);
     // Debug builds panic in a task after this many ms when asked to.
     let mut host = svc.run_host_with_env(&[("MOOBIUS_HOST_PANIC_IN_TASK", "300")]);

@@ -43,6 +43,17 @@ where
     }
 }
 
+/// A channel "lobby" that `members` (created as users) joined, in order.
+pub async fn lobby(sandbox: &Sandbox, members: &[&str]) -> String {
+    let c = sandbox.control();
+    let ch = c.create_channel("lobby");
+    for m in members {
+        c.create_user(m);
+        c.act(m, &ch, "join").await.unwrap();
+    }
+    ch
+}
+
 /// Refreshes as `user` until they see `expected` (the refresh is handled by
 /// whatever version of the service runs by then).
 pub async fn refresh_until(control: &SandboxControl, user: &str, ch: &str, expected: &[&str]) {
