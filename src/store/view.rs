@@ -4,7 +4,7 @@
 
 use super::registry::{Access, Stores};
 use super::StoreError;
-use crate::script::KeyValue;
+use crate::script::{HostCallError, HostResult, KeyValue};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -29,16 +29,25 @@ impl StoreView {
 
     fn run<T>(
         &self,
-        what: &str,
+        op: &'static str,
         f: impl FnOnce(Access<'_>) -> Result<T, StoreError>,
-    ) -> Result<T, String> {
+    ) -> HostResult<T> {
         self.stores
             .with(self.index, &self.channel, f)
-            .map_err(|e| format!("store {:?} ({}): {what}: {e}", self.name, self.channel))
+            .map_err(|e| self.failed(op, e))
+    }
+
+    fn failed(&self, op: &'static str, e: StoreError) -> HostCallError {
+        HostCallError::StoreOp {
+            store: self.name.clone(),
+            channel: self.channel.clone(),
+            op,
+            source: Box::new(e),
+        }
     }
 
     /// Every key and value, in key order.
-    pub fn entries(&self) -> Result<BTreeMap<String, Value>, String> {
+    pub fn entries(&self) -> HostResult<BTreeMap<String, Value>> {
         self.run("entries", |a| a.entries())
     }
 }
@@ -47,27 +56,25 @@ impl KeyValue for StoreView {
     fn describe(&self) -> String {
         format!("store {:?} of {}", self.name, self.channel)
     }
-    fn get(&self, key: &str) -> Result<Option<Value>, String> {
+    fn get(&self, key: &str) -> HostResult<Option<Value>> {
         self.run("get", |a| a.get(key))
     }
-    fn set(&self, key: &str, value: Value) -> Result<(), String> {
+    fn set(&self, key: &str, value: Value) -> HostResult<()> {
         self.run("set", |a| a.set(key, value))
     }
-    fn remove(&self, key: &str) -> Result<Option<Value>, String> {
+    fn remove(&self, key: &str) -> HostResult<Option<Value>> {
         self.run("remove", |a| a.remove(key))
     }
-    fn keys(&self) -> Result<Vec<String>, String> {
+    fn keys(&self) -> HostResult<Vec<String>> {
         self.run("keys", |a| a.keys())
     }
-    fn len(&self) -> Result<usize, String> {
+    fn len(&self) -> HostResult<usize> {
         self.run("len", |a| a.len())
     }
-    fn contains(&self, key: &str) -> Result<bool, String> {
+    fn contains(&self, key: &str) -> HostResult<bool> {
         self.run("contains", |a| a.contains(key))
     }
-    fn save(&self) -> Result<(), String> {
-        self.stores
-            .commit()
-            .map_err(|e| format!("store {:?}: save: {e}", self.name))
+    fn save(&self) -> HostResult<()> {
+        self.stores.commit().map_err(|e| self.failed("save", e))
     }
 }

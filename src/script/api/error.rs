@@ -25,6 +25,15 @@ pub enum HostCallError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A store operation (`op`) failed.
+    #[error("store {store:?} ({channel}): {op}: {source}")]
+    StoreOp {
+        store: String,
+        channel: String,
+        op: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Store writes could not be made durable, so nothing was sent.
     #[error("store writes could not be saved, so nothing was sent: {0}")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -10,7 +10,7 @@
 //! write so far durable at once instead of at the end of the handler.
 
 use super::convert::{from_json, id_of, script_error, to_json, Fallible};
-use super::HostApi;
+use super::{HostApi, HostResult};
 use rhai::{Array, Dynamic, Engine, ImmutableString, INT};
 use serde_json::Value;
 use std::rc::Rc;
@@ -19,18 +19,18 @@ use std::rc::Rc;
 pub trait KeyValue {
     /// `store "roles" of <channel>`, for messages.
     fn describe(&self) -> String;
-    fn get(&self, key: &str) -> Result<Option<Value>, String>;
-    fn set(&self, key: &str, value: Value) -> Result<(), String>;
+    fn get(&self, key: &str) -> HostResult<Option<Value>>;
+    fn set(&self, key: &str, value: Value) -> HostResult<()>;
     /// The removed value, if there was one.
-    fn remove(&self, key: &str) -> Result<Option<Value>, String>;
-    fn keys(&self) -> Result<Vec<String>, String>;
-    fn len(&self) -> Result<usize, String>;
-    fn is_empty(&self) -> Result<bool, String> {
+    fn remove(&self, key: &str) -> HostResult<Option<Value>>;
+    fn keys(&self) -> HostResult<Vec<String>>;
+    fn len(&self) -> HostResult<usize>;
+    fn is_empty(&self) -> HostResult<bool> {
         self.len().map(|n| n == 0)
     }
-    fn contains(&self, key: &str) -> Result<bool, String>;
+    fn contains(&self, key: &str) -> HostResult<bool>;
     /// Makes every write so far durable now.
-    fn save(&self) -> Result<(), String>;
+    fn save(&self) -> HostResult<()>;
 }
 
 /// The script's `Store` value.
