@@ -118,12 +118,7 @@ async fn a_replacement_that_does_not_compile_keeps_the_old_version() {
     let ch = lobby(&sandbox, &["alice", "bob"]).await;
     let svc = ServiceDir::new(&sandbox, &[&ch]);
     let tmp = tempfile::tempdir().unwrap();
-    let file = svc.path().join("service.mbx");
-    pack(svc.path(), &file, "1.0.0");
-    let v1 = std::fs::read(&file).unwrap();
-    let dir = svc.path().display().to_string();
-    let args = ["run", "--dir", &dir, "--bundle", file.to_str().unwrap()];
-    let host = HostProcess::spawn_with_env(&args, tmp.path(), None, &[("TMPDIR", tmp.path())]);
+    let (file, v1, host) = run_bundled(&svc, tmp.path());
     wait_sees(&c, "alice", &ch, &["alice", "Meow", "bob"]).await;
 
     let broken = tutorial().replace(SELF_FIRST, "let payload = [member_id] +;");

@@ -196,12 +196,7 @@ async fn a_cyclic_bundle_copied_over_a_running_one_is_refused() {
     let ch = lobby(&sandbox, &["alice", "bob"]).await;
     let svc = ServiceDir::new(&sandbox, &[&ch]);
     let tmp = tempfile::tempdir().unwrap();
-    let file = svc.path().join("service.mbx");
-    moobius_host::bundle::pack(svc.path(), &file, Some("1.0.0")).expect("the service packs");
-    let v1 = std::fs::read(&file).unwrap();
-    let dir = svc.path().display().to_string();
-    let args = ["run", "--dir", &dir, "--bundle", file.to_str().unwrap()];
-    let mut host = HostProcess::spawn_with_env(&args, tmp.path(), None, &[("TMPDIR", tmp.path())]);
+    let (file, v1, mut host) = run_bundled(&svc, tmp.path());
     wait_sees(&c, "alice", &ch, &["alice", "Meow", "bob"]).await;
 
     let staged = svc.path().join("next.mbx");

@@ -4,7 +4,7 @@
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Runs the binary with `TMPDIR` set to `tmp`.
@@ -78,4 +78,17 @@ pub fn with_script(bundle: &[u8], script: &str) -> Vec<u8> {
             .unwrap();
     }
     out.into_inner().unwrap().finish().unwrap()
+}
+
+/// Packs the service as `service.mbx` in its directory and serves it with
+/// `run --bundle` (private directories under `tmp`): the bundle's path, its
+/// bytes and the running host.
+pub fn run_bundled(svc: &super::ServiceDir, tmp: &Path) -> (PathBuf, Vec<u8>, super::HostProcess) {
+    let file = svc.path().join("service.mbx");
+    moobius_host::bundle::pack(svc.path(), &file, Some("1.0.0")).expect("the service packs");
+    let bytes = std::fs::read(&file).unwrap();
+    let dir = svc.path().display().to_string();
+    let args = ["run", "--dir", &dir, "--bundle", file.to_str().unwrap()];
+    let host = super::HostProcess::spawn_with_env(&args, tmp, None, &[("TMPDIR", tmp)]);
+    (file, bytes, host)
 }
