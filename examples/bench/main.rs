@@ -101,6 +101,33 @@ async fn main() -> Result<()> {
     }));
     let arr: &'static Arrivals = Box::leak(Box::new(arr));
 
+    let rows = run_workloads(bench, arr, &args.only, python_path.is_some()).await;
+    if arr.lagged() > 0 {
+        eprintln!(
+            "warning: {} view events were missed by the recorder; figures undercount",
+            arr.lagged()
+        );
+    }
+    let text = report::markdown(&rows, &sizes, args.quick);
+    println!("{text}");
+    if let Some(out) = &args.out {
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(out, &text)?;
+    }
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+/// Runs the chosen workloads (all when `only` is empty), each on the host and
+/// then on the SDK; a failed run leaves its cell empty.
+async fn run_workloads(
+    bench: &'static Bench<'static>,
+    arr: &'static Arrivals,
+    only: &[String],
+    with_python: bool,
+) -> Vec<report::Row> {
     let workloads: [(&str, &str, Run); 4] = [
         ("W1", "refresh storm", |b, t, a| Box::pin(b.w1(t, a))),
         ("W2", "join wave", |b, t, a| Box::pin(b.w2(t, a))),
@@ -109,12 +136,12 @@ async fn main() -> Result<()> {
     ];
     let mut rows = Vec::new();
     for (id, name, run) in workloads {
-        if !args.only.is_empty() && !args.only.iter().any(|o| o.eq_ignore_ascii_case(id)) {
+        if !only.is_empty() && !only.iter().any(|o| o.eq_ignore_ascii_case(id)) {
             continue;
         }
         let mut results = Vec::new();
         for target in [Target::Host, Target::Python] {
-            if target == Target::Python && python_path.is_none() {
+            if target == Target::Python && !with_python {
                 results.push(None);
                 continue;
             }
@@ -145,20 +172,5 @@ async fn main() -> Result<()> {
             python: results.get(1).cloned().flatten(),
         });
     }
-    if arr.lagged() > 0 {
-        eprintln!(
-            "warning: {} view events were missed by the recorder; figures undercount",
-            arr.lagged()
-        );
-    }
-    let text = report::markdown(&rows, &sizes, args.quick);
-    println!("{text}");
-    if let Some(out) = &args.out {
-        if let Some(dir) = out.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(out, &text)?;
-    }
-    sandbox.shutdown().await;
-    Ok(())
+    rows
 }

@@ -10,7 +10,7 @@
 use super::bridge::HostBridge;
 use super::events::HostEvent;
 use super::members::MemberTable;
-use super::outbox::{Downward, OutboxSender};
+use super::outbox::{Barrier, Downward, OutboxSender};
 use super::progress::HostProgress;
 use super::reload;
 use super::status::{now_ms, ScriptStatus};
@@ -30,7 +30,7 @@ pub struct ExecutorDeps {
     pub uploader: Arc<Uploader>,
     pub rt: tokio::runtime::Handle,
     pub status: watch::Sender<ScriptStatus>,
-    /// When set, every handled event is followed by a marker (see `progress.rs`).
+    /// When set, every handled event is followed by a counting barrier (see `progress.rs`).
     pub progress: Option<HostProgress>,
     pub stores: crate::store::Stores,
 }
@@ -60,7 +60,7 @@ impl Executor {
                     stores: Rc::new(deps.stores),
                 });
                 let status = deps.status;
-                let deps_progress = deps.progress.is_some();
+                let progress = deps.progress;
                 // Replaced when a reload brings a new source (a swapped bundle).
                 let mut opts = opts;
                 let mut script = match ServiceScript::load(&opts, bridge.clone()) {
@@ -87,9 +87,7 @@ impl Executor {
                             if let Err(e) = bridge.commit_stores() {
                                 tracing::error!("{e}");
                             }
-                            if deps_progress {
-                                let _ = bridge.outbox.send_blocking(Downward::Handled(false));
-                            }
+                            mark_handled(&bridge, progress.as_ref(), false);
                             continue;
                         }
                         other => other,
@@ -100,9 +98,7 @@ impl Executor {
                     if let Err(e) = bridge.commit_stores() {
                         tracing::error!("{e}");
                     }
-                    if deps_progress {
-                        let _ = bridge.outbox.send_blocking(Downward::Handled(upward));
-                    }
+                    mark_handled(&bridge, progress.as_ref(), upward);
                 }
             })
             .map_err(|e| {
@@ -140,6 +136,16 @@ impl Executor {
                 tracing::warn!("a handler was still running at shutdown");
             }
         }
+    }
+}
+
+/// For drivers that wait on progress (see `progress.rs`): counts the event
+/// once the items its handler queued were handed to the link.
+fn mark_handled(bridge: &HostBridge, progress: Option<&HostProgress>, upward: bool) {
+    if let Some(p) = progress {
+        let p = p.clone();
+        let barrier = Barrier::new(move || p.handled(upward));
+        let _ = bridge.outbox.send_blocking(Downward::Barrier(barrier));
     }
 }
 

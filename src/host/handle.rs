@@ -3,11 +3,13 @@
 //! start services this way, so the start sequence exists once (in
 //! `lifecycle.rs`).
 
+use super::events::{HostEvent, ReloadOutcome, ReloadRequest};
 use super::lifecycle::{self, Started};
 use super::{HostError, HostOptions, HostProgress, ScriptStatus, ServicePaths};
 use crate::config::Config;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// Starts services (see [`Host::start`]).
@@ -24,9 +26,20 @@ impl Host {
         let progress = options.progress.clone();
         let (stop, stop_rx) = watch::channel(false);
         let (started_tx, started_rx) = oneshot::channel();
-        let task = tokio::spawn(lifecycle::run(config, paths, options, stop_rx, started_tx));
+        let script = ScriptThread::default();
+        let task = tokio::spawn(lifecycle::run(
+            config,
+            paths,
+            options,
+            lifecycle::Controls {
+                stop: stop_rx,
+                started: started_tx,
+                script: script.clone(),
+            },
+        ));
         RunningHost {
             stop,
+            script,
             task: Some(task),
             started: Some(started_rx),
             status,
@@ -35,10 +48,26 @@ impl Host {
     }
 }
 
+/// The way to the script thread's queue, once it exists (filled in by the
+/// lifecycle after the script compiled).
+pub(super) type ScriptThread = Arc<OnceLock<mpsc::UnboundedSender<HostEvent>>>;
+
+/// What a reload requested through [`RunningHost::reload`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadResult {
+    Reloaded,
+    Unchanged,
+    /// The scripts do not compile (the error is in the script status).
+    Failed,
+    /// The host is not running.
+    Gone,
+}
+
 /// A service started by [`Host::start`]. Dropping it stops the service (as
 /// [`RunningHost::shutdown`] does, without waiting).
 pub struct RunningHost {
     stop: watch::Sender<bool>,
+    script: ScriptThread,
     /// `None` once it ended and its outcome was reported.
     task: Option<JoinHandle<Result<(), HostError>>>,
     started: Option<oneshot::Receiver<Started>>,
@@ -77,6 +106,30 @@ impl RunningHost {
     /// The progress counters, when the options asked for them.
     pub fn progress(&self) -> Option<&HostProgress> {
         self.progress.as_ref()
+    }
+
+    /// Re-reads the scripts from disk through the host's reload path (as a
+    /// save would), between two events, and waits for the outcome.
+    pub async fn reload(&self) -> ReloadResult {
+        let Some(tx) = self.script.get() else {
+            return ReloadResult::Gone;
+        };
+        let (reply, rx) = oneshot::channel();
+        let request = ReloadRequest {
+            changed: Vec::new(),
+            report_failure: true,
+            reply: Some(reply),
+            source: None,
+        };
+        if tx.send(HostEvent::Reload(request)).is_err() {
+            return ReloadResult::Gone;
+        }
+        match rx.await {
+            Ok(ReloadOutcome::Reloaded) => ReloadResult::Reloaded,
+            Ok(ReloadOutcome::Unchanged) => ReloadResult::Unchanged,
+            Ok(ReloadOutcome::Failed | ReloadOutcome::EntryEmpty) => ReloadResult::Failed,
+            Err(_) => ReloadResult::Gone,
+        }
     }
 
     /// True once the service has ended (stopped or failed).

@@ -5,6 +5,7 @@
 use super::dispatch::Dispatcher;
 use super::events::HostEvent;
 use super::executor::{Executor, ExecutorDeps};
+use super::handle::ScriptThread;
 use super::{
     bundle_reload, channels, outbox, reload_trigger, HostError, HostOptions, ServicePaths,
 };
@@ -31,16 +32,30 @@ pub struct Started {
     pub channels: Vec<String>,
 }
 
-/// Runs the service until `shutdown` becomes true: a handful of steps, each
-/// below. Nothing touches the network before the script compiled and the
-/// stores opened.
+/// How the [`RunningHost`](super::RunningHost) steers and observes the run.
+pub(super) struct Controls {
+    /// Becomes true to stop.
+    pub stop: watch::Receiver<bool>,
+    /// Told once the service serves.
+    pub started: oneshot::Sender<Started>,
+    /// Filled in with the script thread's queue once the script compiled.
+    pub script: ScriptThread,
+}
+
+/// Runs the service until told to stop: a handful of steps, each below.
+/// Nothing touches the network before the script compiled and the stores
+/// opened.
 pub(super) async fn run(
     config: Config,
     paths: ServicePaths,
     mut options: HostOptions,
-    mut shutdown: watch::Receiver<bool>,
-    started: oneshot::Sender<Started>,
+    controls: Controls,
 ) -> Result<(), HostError> {
+    let Controls {
+        stop: mut shutdown,
+        started,
+        script,
+    } = controls;
     let svc = &config.service;
     let http = Arc::new(HttpApi::new(
         &svc.http_server_uri,
@@ -51,6 +66,7 @@ pub(super) async fn run(
     let (outbox_tx, outbox_rx) = outbox::OutboxSender::channel();
     let (executor, scripts_dir) =
         start_script(&config, &paths, &mut options, &http, &uploader, &outbox_tx).await?;
+    let _ = script.set(executor.sender());
     let reloader = start_reloader(&mut options, &executor, &scripts_dir);
     let service_id = sign_in(&config, &http).await?;
     let (link_tx, link_rx) = mpsc::unbounded_channel();
@@ -112,9 +128,6 @@ async fn start_script(
         progress: options.progress.clone(),
     };
     let executor = Executor::start(compile, deps).await?;
-    if let Some(p) = &options.progress {
-        p.attach(executor.sender());
-    }
     tracing::info!(script = %paths.script.display(), "script compiled");
     Ok((executor, scripts_dir))
 }

@@ -22,10 +22,10 @@ mod reload_trigger;
 mod status;
 
 pub use bundle_reload::BundleOptions;
-pub use handle::{Host, RunningHost};
+pub use handle::{Host, ReloadResult, RunningHost};
 pub use lifecycle::Started;
 pub use members::MemberTable;
-pub use progress::{HostProgress, ProgressCounters, ReloadResult};
+pub use progress::{HostProgress, ProgressCounters};
 pub use status::ScriptStatus;
 
 use crate::config::ConfigError;

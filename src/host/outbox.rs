@@ -40,9 +40,28 @@ pub enum Downward {
     Message(OutgoingMessage),
     /// Groups the platform already has (start-up prefetch).
     KnownGroups(Vec<GroupEntry>),
-    /// An event's handler finished (`true`: an upward event); its items are
-    /// ahead of this marker (counted for drivers, see `progress.rs`).
-    Handled(bool),
+    /// Runs its action once every item queued before it was handed to the
+    /// link (or dropped): a flush point, for whoever needs to know that.
+    Barrier(Barrier),
+}
+
+/// An action the outbox runs at a flush point (see [`Downward::Barrier`]).
+pub struct Barrier(Box<dyn FnOnce() + Send>);
+
+impl Barrier {
+    pub fn new(action: impl FnOnce() + Send + 'static) -> Self {
+        Barrier(Box::new(action))
+    }
+
+    fn reached(self) {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Barrier")
+    }
 }
 
 impl Downward {
@@ -58,7 +77,7 @@ impl Downward {
             },
             Downward::ChannelInfo { .. } => "update_channel_info",
             Downward::Message(_) => "send_message",
-            Downward::KnownGroups(_) | Downward::Handled(_) => "host",
+            Downward::KnownGroups(_) | Downward::Barrier(_) => "host",
         }
     }
 
@@ -82,7 +101,7 @@ impl Downward {
                     + json_len(&m.context)
                     + m.recipients.byte_len()
             }
-            Downward::KnownGroups(_) | Downward::Handled(_) => 0,
+            Downward::KnownGroups(_) | Downward::Barrier(_) => 0,
         }
     }
 }
@@ -108,7 +127,7 @@ fn json_len(v: &Value) -> usize {
 /// What one event becomes, in order.
 enum Prepared {
     Frame(OutFrame),
-    Handled(bool),
+    Barrier(Barrier),
     Nothing,
 }
 
@@ -162,7 +181,7 @@ impl OutboxSender {
     }
 
     /// From a thread outside the runtime, waiting as long as it takes (for
-    /// markers that must not be lost).
+    /// barriers that must not be lost).
     pub fn send_blocking(&self, item: Downward) -> Result<(), OutboxRefused> {
         self.tx
             .blocking_send(item)
@@ -219,11 +238,7 @@ pub fn spawn(
                         p.downward_sent();
                     }
                 }
-                Ok(Prepared::Handled(upward)) => {
-                    if let Some(p) = &progress {
-                        p.handled(upward);
-                    }
-                }
+                Ok(Prepared::Barrier(barrier)) => barrier.reached(),
                 Ok(Prepared::Nothing) => {}
                 Err(e) => tracing::error!(error = %e, "downward event dropped"),
             }
@@ -245,7 +260,7 @@ fn view_key(channel_id: &str, kind: &str, recipients_group: &str) -> String {
 use crate::clock::now_ms;
 
 impl Outbox {
-    /// The frame for one event (or the marker it is).
+    /// The frame for one event (or the barrier it is).
     async fn prepare(&self, item: Downward) -> Result<Prepared, PlatformError> {
         let request_id = request_id();
         let (text, coalesce_key) = match item {
@@ -253,7 +268,7 @@ impl Outbox {
                 self.groups.seed(entries);
                 return Ok(Prepared::Nothing);
             }
-            Downward::Handled(upward) => return Ok(Prepared::Handled(upward)),
+            Downward::Barrier(barrier) => return Ok(Prepared::Barrier(barrier)),
             Downward::Characters { recipients, .. } | Downward::Update { recipients, .. }
                 if recipients.is_empty() =>
             {

@@ -7,10 +7,11 @@
 //! counts instead, along its one-way pipeline:
 //!
 //! - the script thread, after each event (an upward one, or its own: channel
-//!   init, start, reload), queues a marker behind the downward items the
-//!   handler made; the outbox counts the marker (`upward_handled` or
+//!   init, start, reload), queues an outbox barrier behind the downward items
+//!   the handler made; the outbox runs it (counting `upward_handled` or
 //!   `other_handled`) after it handed those items to the link
-//!   (`downward_sent`), so the counts move in order;
+//!   (`downward_sent`), so the counts move in order. The outbox knows
+//!   nothing of progress: a barrier is a flush point, as shutdown uses;
 //! - the dispatcher counts the platform's acknowledgements (`copy` frames) of
 //!   downward frames (`downward_acked`); the platform acknowledges a frame
 //!   after applying it.
@@ -19,12 +20,11 @@
 //! service (the sandbox counts them) waits for
 //! `upward_handled >= that && downward_acked >= downward_sent` (and, after
 //! start or a reload, for `other_handled` to pass its known value). Counting is
-//! off (no markers) unless [`HostOptions::progress`](super::HostOptions) is set.
+//! off (no barriers) unless [`HostOptions::progress`](super::HostOptions) is set.
 
-use super::events::{HostEvent, ReloadOutcome, ReloadRequest};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::watch;
 
 /// The host's counters (see the module comment).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -50,21 +50,9 @@ impl ProgressCounters {
     }
 }
 
-/// What a reload requested through [`HostProgress::reload`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReloadResult {
-    Reloaded,
-    Unchanged,
-    /// The scripts do not compile (the error is in the script status).
-    Failed,
-    /// The host is not running.
-    Gone,
-}
-
 #[derive(Debug)]
 struct Inner {
     counters: watch::Sender<ProgressCounters>,
-    executor: Mutex<Option<mpsc::UnboundedSender<HostEvent>>>,
 }
 
 /// Shared between the host and a driver; cheap to clone.
@@ -78,7 +66,6 @@ impl Default for HostProgress {
         HostProgress {
             inner: Arc::new(Inner {
                 counters: watch::channel(ProgressCounters::default()).0,
-                executor: Mutex::new(None),
             }),
         }
     }
@@ -101,40 +88,6 @@ impl HostProgress {
         match waited {
             Ok(Ok(c)) => *c,
             _ => self.counters(),
-        }
-    }
-
-    /// Re-reads the scripts from disk through the host's reload path (as a
-    /// save would), between two events, and waits for the outcome.
-    pub async fn reload(&self) -> ReloadResult {
-        let tx = match self.inner.executor.lock() {
-            Ok(guard) => guard.clone(),
-            Err(_) => None,
-        };
-        let Some(tx) = tx else {
-            return ReloadResult::Gone;
-        };
-        let (reply, rx) = oneshot::channel();
-        let request = ReloadRequest {
-            changed: Vec::new(),
-            report_failure: true,
-            reply: Some(reply),
-            source: None,
-        };
-        if tx.send(HostEvent::Reload(request)).is_err() {
-            return ReloadResult::Gone;
-        }
-        match rx.await {
-            Ok(ReloadOutcome::Reloaded) => ReloadResult::Reloaded,
-            Ok(ReloadOutcome::Unchanged) => ReloadResult::Unchanged,
-            Ok(ReloadOutcome::Failed | ReloadOutcome::EntryEmpty) => ReloadResult::Failed,
-            Err(_) => ReloadResult::Gone,
-        }
-    }
-
-    pub(super) fn attach(&self, executor: mpsc::UnboundedSender<HostEvent>) {
-        if let Ok(mut guard) = self.inner.executor.lock() {
-            *guard = Some(executor);
         }
     }
 

@@ -127,7 +127,10 @@ impl World {
 
     /// Re-reads the scripts through the host's reload path, then settles.
     pub async fn reload(&mut self) -> Result<(), ScenarioError> {
-        match self.progress.reload().await {
+        let Some(host) = self.host.as_ref() else {
+            return Err(ScenarioError::HostGone);
+        };
+        match host.reload().await {
             ReloadResult::Reloaded | ReloadResult::Unchanged => {
                 self.own_events += 1;
                 self.settle().await

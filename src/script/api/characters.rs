@@ -8,6 +8,12 @@ use rhai::{Array, Dynamic, Engine, ImmutableString, Map};
 use std::rc::Rc;
 
 pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
+    register_members(engine, host);
+    register_agents(engine, host);
+}
+
+/// The channel's members and the character list members see.
+fn register_members(engine: &mut Engine, host: &Rc<dyn HostApi>) {
     let h = host.clone();
     engine.register_fn(
         "fetch_member_ids",
@@ -35,7 +41,10 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
                 .map_err(script_error)
         },
     );
+}
 
+/// Agents (characters the service creates and speaks as) and profiles.
+fn register_agents(engine: &mut Engine, host: &Rc<dyn HostApi>) {
     let create = {
         let h = host.clone();
         move |name: &str, avatar: &str, description: &str| -> Fallible<Character> {
