@@ -7,7 +7,9 @@
 //! `cargo run --release --example host_overhead`
 
 use moobius_host::protocol::{inbound, outbound, IdList, Inbound};
-use moobius_host::script::{Character, CompileOptions, HostApi, HostResult, ServiceScript};
+use moobius_host::script::{
+    AgentProfile, Character, CompileOptions, HostApi, HostResult, ServiceScript,
+};
 use rhai::{Dynamic, Map};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -45,10 +47,10 @@ impl HostApi for Local {
         *self.bytes.borrow_mut() += frame.len();
         Ok(())
     }
-    fn create_agent(&self, name: &str, _: &str, _: &str) -> HostResult<Character> {
+    fn create_agent(&self, profile: &AgentProfile) -> HostResult<Character> {
         Ok(Character {
             character_id: "agent-meow".into(),
-            name: name.into(),
+            name: profile.name.clone(),
             avatar: None,
             description: None,
         })

@@ -26,7 +26,7 @@ impl HostApi for Host {
     fn send_characters(&self, _: &str, _: IdList, _: IdList) -> HostResult<()> {
         Ok(())
     }
-    fn create_agent(&self, _: &str, _: &str, _: &str) -> HostResult<Character> {
+    fn create_agent(&self, _: &moobius_host::script::AgentProfile) -> HostResult<Character> {
         Err(HostCallError::Refused("none".into()))
     }
     fn fetch_agents(&self) -> HostResult<Vec<Character>> {

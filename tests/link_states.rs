@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use moobius_host::config::Secret;
 use moobius_host::platform::link_state::LinkState;
-use moobius_host::platform::ws::{self, LinkOptions, LoginFrame};
+use moobius_host::platform::ws::{self, LinkOptions, LinkTarget, LoginFrame};
 use moobius_host::platform::HttpApi;
 use moobius_host::protocol::outbound;
 use moobius_host::sandbox::FaultRequest;
@@ -83,7 +83,12 @@ async fn the_link_walks_its_states_through_drops_and_refused_tokens() {
         backoff_max: Duration::from_millis(200),
         ..LinkOptions::default()
     };
-    let (link, task) = ws::spawn(sandbox.ws_url(), login, http.clone(), events_tx, stop, opts);
+    let target = LinkTarget {
+        url: sandbox.ws_url(),
+        login,
+        http: http.clone(),
+    };
+    let (link, task) = ws::spawn(target, opts, events_tx, stop);
     // The host reads the link's events; so does this test (and drops them).
     tokio::spawn(async move { while events.recv().await.is_some() {} });
     let state = link.state();

@@ -13,8 +13,8 @@ use super::outbox::{Downward, OutboxRefused, OutboxSender};
 use crate::platform::upload::is_url;
 use crate::platform::{HttpApi, PlatformError, Uploader};
 use crate::protocol::http::{CharacterContext, CharacterObject};
-use crate::protocol::outbound::UpdateKind;
 use crate::protocol::IdList;
+use crate::script::{AgentProfile, ViewUpdate};
 use crate::script::{
     BudgetExceeded, Character, Downloaded, HostApi, HostCallError, HostResult, OutgoingMessage,
 };
@@ -155,6 +155,19 @@ impl HostBridge {
         self.members.borrow_mut().replace(channel_id, members);
         Ok(())
     }
+
+    /// The platform's form of an agent profile (a local avatar uploaded).
+    fn agent_context(&self, call: &str, profile: &AgentProfile) -> HostResult<CharacterContext> {
+        let avatar = self.wait(
+            &format!("{call} avatar"),
+            self.uploader.url_for(&profile.avatar),
+        )?;
+        Ok(CharacterContext {
+            name: profile.name.clone(),
+            avatar: Some(avatar),
+            description: Some(profile.description.clone()),
+        })
+    }
 }
 
 impl HostApi for HostBridge {
@@ -190,19 +203,8 @@ impl HostApi for HostBridge {
         })
     }
 
-    fn send_update(
-        &self,
-        kind: UpdateKind,
-        channel_id: &str,
-        content: Vec<Value>,
-        recipients: IdList,
-    ) -> HostResult<()> {
-        self.queue(Downward::Update {
-            kind,
-            channel_id: channel_id.to_string(),
-            content,
-            recipients,
-        })
+    fn send_update(&self, update: ViewUpdate) -> HostResult<()> {
+        self.queue(Downward::Update(update))
     }
 
     fn update_channel_info(&self, channel_id: &str, info: Value) -> HostResult<()> {
@@ -231,20 +233,9 @@ impl HostApi for HostBridge {
         Ok(Some(meta.len()))
     }
 
-    fn update_agent(
-        &self,
-        character_id: &str,
-        name: &str,
-        avatar: &str,
-        description: &str,
-    ) -> HostResult<Character> {
+    fn update_agent(&self, character_id: &str, profile: &AgentProfile) -> HostResult<Character> {
         let service_id = self.service_id.borrow().clone();
-        let avatar_url = self.wait("update_agent avatar", self.uploader.url_for(avatar))?;
-        let context = CharacterContext {
-            name: name.to_string(),
-            avatar: Some(avatar_url),
-            description: Some(description.to_string()),
-        };
+        let context = self.agent_context("update_agent", profile)?;
         self.wait(
             "update_agent",
             self.http.update_agent(&service_id, character_id, &context),
@@ -309,19 +300,14 @@ impl HostApi for HostBridge {
         Ok(Downloaded::Saved(format!("{DOWNLOAD_DIR}/{name}")))
     }
 
-    fn create_agent(&self, name: &str, avatar: &str, description: &str) -> HostResult<Character> {
+    fn create_agent(&self, profile: &AgentProfile) -> HostResult<Character> {
         let service_id = self.service_id.borrow().clone();
-        let avatar_url = self.wait("create_agent avatar", self.uploader.url_for(avatar))?;
-        let context = CharacterContext {
-            name: name.to_string(),
-            avatar: Some(avatar_url),
-            description: Some(description.to_string()),
-        };
+        let context = self.agent_context("create_agent", profile)?;
         let created = self.wait(
             "create_agent",
             self.http.create_agent(&service_id, &context),
         )?;
-        tracing::info!(name, character_id = %created.character_id, "agent created");
+        tracing::info!(name = %profile.name, character_id = %created.character_id, "agent created");
         Ok(character_of(created))
     }
 

@@ -10,7 +10,7 @@ use super::{
     bundle_reload, channels, outbox, reload_trigger, HostError, HostOptions, ServicePaths,
 };
 use crate::config::{write_service_id, Config};
-use crate::platform::ws::{self, LinkOptions, LoginFrame};
+use crate::platform::ws::{self, LinkOptions, LinkTarget, LoginFrame};
 use crate::platform::{HttpApi, LinkEvent, Uploader, WsLink};
 use crate::protocol::outbound;
 use crate::script::watch::ScriptWatcher;
@@ -204,20 +204,19 @@ fn connect(
             )
         })
     };
-    ws::spawn(
-        svc.ws_server_uri.clone(),
+    let target = LinkTarget {
+        url: svc.ws_server_uri.clone(),
         login,
-        http.clone(),
-        events,
-        shutdown,
-        LinkOptions {
-            heartbeat: svc.heartbeat_interval,
-            backoff_min: svc.reconnect_min,
-            backoff_max: svc.reconnect_max,
-            queue_limit: svc.outgoing_queue_limit,
-            ..LinkOptions::default()
-        },
-    )
+        http: http.clone(),
+    };
+    let options = LinkOptions {
+        heartbeat: svc.heartbeat_interval,
+        backoff_min: svc.reconnect_min,
+        backoff_max: svc.reconnect_max,
+        queue_limit: svc.outgoing_queue_limit,
+        ..LinkOptions::default()
+    };
+    ws::spawn(target, options, events, shutdown)
 }
 
 /// Binds the channels to serve and queues their initialisation:

@@ -13,7 +13,7 @@ use crate::platform::{GroupCache, HttpApi, OutFrame, PlatformError, Uploader, Ws
 use crate::protocol::http::GroupEntry;
 use crate::protocol::outbound::{self, OutMessage, UpdateKind};
 use crate::protocol::IdList;
-use crate::script::OutgoingMessage;
+use crate::script::{OutgoingMessage, ViewUpdate};
 use futures_util::StreamExt;
 use serde_json::Value;
 use std::sync::Arc;
@@ -26,12 +26,7 @@ pub enum Downward {
         characters: IdList,
         recipients: IdList,
     },
-    Update {
-        kind: UpdateKind,
-        channel_id: String,
-        content: Vec<Value>,
-        recipients: IdList,
-    },
+    Update(ViewUpdate),
     /// A ChannelInfo record.
     ChannelInfo {
         channel_id: String,
@@ -69,7 +64,7 @@ impl Downward {
     pub fn call_name(&self) -> &'static str {
         match self {
             Downward::Characters { .. } => "send_characters",
-            Downward::Update { kind, .. } => match kind {
+            Downward::Update(u) => match u.kind {
                 UpdateKind::Buttons => "send_buttons",
                 UpdateKind::Canvas => "send_canvas",
                 UpdateKind::Menu => "send_menu",
@@ -90,11 +85,9 @@ impl Downward {
                 recipients,
                 ..
             } => characters.byte_len() + recipients.byte_len(),
-            Downward::Update {
-                content,
-                recipients,
-                ..
-            } => content.iter().map(json_len).sum::<usize>() + recipients.byte_len(),
+            Downward::Update(u) => {
+                u.content.iter().map(json_len).sum::<usize>() + u.recipients.byte_len()
+            }
             Downward::ChannelInfo { info, .. } => json_len(info),
             Downward::Message(m) => {
                 m.content.values().map(json_len).sum::<usize>()
@@ -269,7 +262,8 @@ impl Outbox {
                 return Ok(Prepared::Nothing);
             }
             Downward::Barrier(barrier) => return Ok(Prepared::Barrier(barrier)),
-            Downward::Characters { recipients, .. } | Downward::Update { recipients, .. }
+            Downward::Characters { recipients, .. }
+            | Downward::Update(ViewUpdate { recipients, .. })
                 if recipients.is_empty() =>
             {
                 tracing::debug!("update with no recipients: nothing sent");
@@ -283,12 +277,12 @@ impl Outbox {
                 self.characters_frame(&request_id, &channel_id, &characters, &recipients)
                     .await?
             }
-            Downward::Update {
+            Downward::Update(ViewUpdate {
                 kind,
                 channel_id,
                 content,
                 recipients,
-            } => {
+            }) => {
                 self.update_frame(&request_id, kind, &channel_id, content, &recipients)
                     .await?
             }

@@ -90,14 +90,18 @@ impl HttpApi {
         body: Option<&B>,
         auth: bool,
     ) -> Result<Value, PlatformError> {
-        match self
-            .call_once(method.clone(), path, query, body, auth)
-            .await
-        {
+        let call = ApiCall {
+            method,
+            path,
+            query,
+            body,
+            auth,
+        };
+        match self.call_once(&call).await {
             Err(PlatformError::Unauthorized { .. }) if auth => {
                 tracing::warn!(%path, "the platform rejected the access token; signing in again");
                 self.sign_in().await?;
-                self.call_once(method, path, query, body, auth).await
+                self.call_once(&call).await
             }
             other => other,
         }
@@ -105,12 +109,16 @@ impl HttpApi {
 
     async fn call_once<B: serde::Serialize + ?Sized>(
         &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, &str)],
-        body: Option<&B>,
-        auth: bool,
+        call: &ApiCall<'_, B>,
     ) -> Result<Value, PlatformError> {
+        let ApiCall {
+            method,
+            path,
+            query,
+            body,
+            auth,
+        } = call;
+        let (method, auth) = (method.clone(), *auth);
         let what = format!("{method} {path}");
         // Held until the response is read (the semaphore is never closed).
         let _permit = self.in_flight.acquire().await.ok();
@@ -166,7 +174,7 @@ impl HttpApi {
     pub async fn sign_in(&self) -> Result<(), PlatformError> {
         let body = json!({"username": self.email, "password": self.password.expose()});
         let data = self
-            .call_once(Method::POST, "/auth/sign_in", &[], Some(&body), false)
+            .call_once(&ApiCall::unauthenticated_post("/auth/sign_in", &body))
             .await?;
         let auth: AuthData = Self::parse("POST /auth/sign_in", data)?;
         let result = auth.authentication_result;
@@ -187,7 +195,7 @@ impl HttpApi {
             .unwrap_or_default();
         let body = json!({"username": self.email, "refresh_token": refresh.expose()});
         let data = self
-            .call_once(Method::POST, "/auth/refresh", &[], Some(&body), false)
+            .call_once(&ApiCall::unauthenticated_post("/auth/refresh", &body))
             .await?;
         let auth: AuthData = Self::parse("POST /auth/refresh", data)?;
         if let Ok(mut t) = self.tokens.write() {
@@ -210,3 +218,26 @@ impl HttpApi {
 }
 
 mod endpoints;
+
+/// One call to the platform's HTTP API, as `call` makes it (perhaps twice).
+struct ApiCall<'a, B: ?Sized> {
+    method: Method,
+    path: &'a str,
+    query: &'a [(&'a str, &'a str)],
+    body: Option<&'a B>,
+    /// Sends the access token.
+    auth: bool,
+}
+
+impl<'a, B: ?Sized> ApiCall<'a, B> {
+    /// The sign-in calls, which carry credentials instead of a token.
+    fn unauthenticated_post(path: &'a str, body: &'a B) -> Self {
+        ApiCall {
+            method: Method::POST,
+            path,
+            query: &[],
+            body: Some(body),
+            auth: false,
+        }
+    }
+}

@@ -132,11 +132,18 @@ fn refusal(event: &Inbound) -> Option<String> {
     }
 }
 
-struct Link {
-    url: String,
-    login: LoginFrame,
+/// Where the link connects and how it authenticates.
+pub struct LinkTarget {
+    /// The platform's WebSocket URL.
+    pub url: String,
+    /// Makes the login frame (with the current token) for each connection.
+    pub login: LoginFrame,
     /// Signs in again when the platform refuses the token.
-    http: Arc<HttpApi>,
+    pub http: Arc<HttpApi>,
+}
+
+struct Link {
+    target: LinkTarget,
     events: mpsc::UnboundedSender<LinkEvent>,
     shutdown: watch::Receiver<bool>,
     opts: LinkOptions,
@@ -167,21 +174,17 @@ enum Ended {
 /// Starts the link task. It runs until `shutdown` turns true or every
 /// `WsLink` is dropped.
 pub fn spawn(
-    url: String,
-    login: LoginFrame,
-    http: Arc<HttpApi>,
+    target: LinkTarget,
+    opts: LinkOptions,
     events: mpsc::UnboundedSender<LinkEvent>,
     shutdown: watch::Receiver<bool>,
-    opts: LinkOptions,
 ) -> (WsLink, tokio::task::JoinHandle<()>) {
     super::ensure_crypto_provider();
     let (frames_tx, frames) = mpsc::channel(opts.channel_capacity.max(1));
     let machine = LinkMachine::new(opts.backoff_min, opts.backoff_max);
     let (state, state_rx) = watch::channel(machine.state().clone());
     let link = Link {
-        url,
-        login,
-        http,
+        target,
         events,
         shutdown,
         pending: FrameQueue::new(opts.queue_limit),
@@ -275,7 +278,7 @@ impl Link {
         }
         // Keep taking frames meanwhile: an outbox waiting on a full link
         // channel holds HTTP permits that signing in may need.
-        let http = self.http.clone();
+        let http = self.target.http.clone();
         let sign_in = http.sign_in();
         tokio::pin!(sign_in);
         let result = loop {
@@ -338,7 +341,11 @@ impl Link {
         let attempt = tokio::time::timeout(
             self.opts.connect_timeout,
             // `true`: TCP_NODELAY, so small frames leave at once.
-            tokio_tungstenite::connect_async_with_config(self.url.clone(), Some(config), true),
+            tokio_tungstenite::connect_async_with_config(
+                self.target.url.clone(),
+                Some(config),
+                true,
+            ),
         );
         tokio::pin!(attempt);
         let result = loop {
@@ -354,19 +361,19 @@ impl Link {
         let mut stream = match result {
             Ok(Ok((stream, _))) => stream,
             Ok(Err(e)) => {
-                tracing::warn!(url = %self.url, error = %e, "cannot connect to the platform");
+                tracing::warn!(url = %self.target.url, error = %e, "cannot connect to the platform");
                 return Err(e.to_string());
             }
             Err(_) => {
-                tracing::warn!(url = %self.url, "connecting to the platform timed out");
+                tracing::warn!(url = %self.target.url, "connecting to the platform timed out");
                 return Err("connecting timed out".into());
             }
         };
-        if let Err(e) = stream.send(Message::text((self.login)())).await {
+        if let Err(e) = stream.send(Message::text((self.target.login)())).await {
             tracing::warn!(error = %e, "connection lost during login");
             return Err(e.to_string());
         }
-        tracing::info!(url = %self.url, "connected to the platform");
+        tracing::info!(url = %self.target.url, "connected to the platform");
         Ok(Some(stream))
     }
 }

@@ -18,6 +18,15 @@ pub struct Character {
     pub description: Option<String>,
 }
 
+/// What a script says an agent should look like (`create_agent`,
+/// `update_agent`); `avatar` is a URL or a file in the service directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentProfile {
+    pub name: String,
+    pub avatar: String,
+    pub description: String,
+}
+
 impl std::fmt::Display for Character {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} ({})", self.name, self.character_id)

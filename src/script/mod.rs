@@ -18,8 +18,10 @@ pub mod size;
 pub mod snippet;
 pub mod watch;
 
-pub use api::{Downloaded, HostApi, HostCallError, HostResult, KeyValue, OutgoingMessage};
-pub use character::Character;
+pub use api::{
+    Downloaded, HostApi, HostCallError, HostResult, KeyValue, OutgoingMessage, ViewUpdate,
+};
+pub use character::{AgentProfile, Character};
 pub use diagnostic::Diagnostic;
 /// Aborts the running handler (see [`limits::abort`]).
 pub use limits::abort as abort_handler;

@@ -3,7 +3,7 @@
 //! engine against it. Compiling calls no host function, so every call here
 //! refuses.
 
-use super::{Character, HostApi, HostCallError, HostResult};
+use super::{AgentProfile, Character, HostApi, HostCallError, HostResult};
 use crate::protocol::IdList;
 
 pub struct NoHost;
@@ -15,7 +15,7 @@ impl HostApi for NoHost {
     fn send_characters(&self, _: &str, _: IdList, _: IdList) -> HostResult<()> {
         Err(HostCallError::NoPlatform)
     }
-    fn create_agent(&self, _: &str, _: &str, _: &str) -> HostResult<Character> {
+    fn create_agent(&self, _: &AgentProfile) -> HostResult<Character> {
         Err(HostCallError::NoPlatform)
     }
     fn fetch_agents(&self) -> HostResult<Vec<Character>> {

@@ -24,12 +24,15 @@ impl HostApi for Recorder {
         self.sent.borrow_mut().push((c.to_vec(), r.to_vec()));
         Ok(())
     }
-    fn create_agent(&self, name: &str, _: &str, d: &str) -> crate::script::HostResult<Character> {
+    fn create_agent(
+        &self,
+        p: &crate::script::AgentProfile,
+    ) -> crate::script::HostResult<Character> {
         Ok(Character {
-            character_id: format!("agent-{name}"),
-            name: name.into(),
+            character_id: format!("agent-{}", p.name),
+            name: p.name.clone(),
             avatar: None,
-            description: Some(d.into()),
+            description: Some(p.description.clone()),
         })
     }
     fn fetch_agents(&self) -> crate::script::HostResult<Vec<Character>> {

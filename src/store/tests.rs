@@ -16,7 +16,10 @@ impl HostApi for StoreHost {
     fn send_characters(&self, _: &str, _: IdList, _: IdList) -> crate::script::HostResult<()> {
         Ok(())
     }
-    fn create_agent(&self, _: &str, _: &str, _: &str) -> crate::script::HostResult<Character> {
+    fn create_agent(
+        &self,
+        _: &crate::script::AgentProfile,
+    ) -> crate::script::HostResult<Character> {
         Err(crate::script::HostCallError::Refused("no agents".into()))
     }
     fn fetch_agents(&self) -> crate::script::HostResult<Vec<Character>> {

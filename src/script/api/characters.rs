@@ -3,7 +3,7 @@
 
 use super::convert::{characters, ids_of, one_id, script_error, Fallible};
 use super::HostApi;
-use crate::script::Character;
+use crate::script::{AgentProfile, Character};
 use rhai::{Array, Dynamic, Engine, ImmutableString, Map};
 use std::rc::Rc;
 
@@ -48,8 +48,12 @@ fn register_agents(engine: &mut Engine, host: &Rc<dyn HostApi>) {
     let create = {
         let h = host.clone();
         move |name: &str, avatar: &str, description: &str| -> Fallible<Character> {
-            h.create_agent(name, avatar, description)
-                .map_err(script_error)
+            let profile = AgentProfile {
+                name: name.to_string(),
+                avatar: avatar.to_string(),
+                description: description.to_string(),
+            };
+            h.create_agent(&profile).map_err(script_error)
         }
     };
     let c = create.clone();
@@ -134,9 +138,10 @@ fn update_agent(h: &dyn HostApi, character: &Dynamic, changes: &Map) -> Fallible
                 }),
         }
     };
-    let name = field("name", Some(&current.name))?;
-    let avatar = field("avatar", current.avatar.as_deref())?;
-    let description = field("description", current.description.as_deref())?;
-    h.update_agent(&id, &name, &avatar, &description)
-        .map_err(script_error)
+    let profile = AgentProfile {
+        name: field("name", Some(&current.name))?,
+        avatar: field("avatar", current.avatar.as_deref())?,
+        description: field("description", current.description.as_deref())?,
+    };
+    h.update_agent(&id, &profile).map_err(script_error)
 }

@@ -17,9 +17,9 @@ mod views;
 pub use error::{HostCallError, HostResult};
 pub use messages::OutgoingMessage;
 pub use store::KeyValue;
+pub use views::ViewUpdate;
 
-use super::Character;
-use crate::protocol::outbound::UpdateKind;
+use super::{AgentProfile, Character};
 use crate::protocol::IdList;
 use rhai::Engine;
 use serde_json::Value;
@@ -50,19 +50,13 @@ pub trait HostApi {
         characters: IdList,
         recipients: IdList,
     ) -> HostResult<()>;
-    fn create_agent(&self, name: &str, avatar: &str, description: &str) -> HostResult<Character>;
+    fn create_agent(&self, profile: &AgentProfile) -> HostResult<Character>;
     fn fetch_agents(&self) -> HostResult<Vec<Character>>;
     fn fetch_profiles(&self, ids: Vec<String>) -> HostResult<Vec<Character>>;
 
-    /// Queues a buttons / canvas / menu / style update; `content` holds records.
-    fn send_update(
-        &self,
-        kind: UpdateKind,
-        channel_id: &str,
-        content: Vec<Value>,
-        recipients: IdList,
-    ) -> HostResult<()> {
-        let _ = (kind, channel_id, content, recipients);
+    /// Queues a buttons / canvas / menu / style update.
+    fn send_update(&self, update: ViewUpdate) -> HostResult<()> {
+        let _ = update;
         unsupported("send_update")
     }
     /// Queues an `update/channel_info` (a ChannelInfo record).
@@ -80,14 +74,8 @@ pub trait HostApi {
         let _ = reference;
         unsupported("files")
     }
-    fn update_agent(
-        &self,
-        character_id: &str,
-        name: &str,
-        avatar: &str,
-        description: &str,
-    ) -> HostResult<Character> {
-        let _ = (character_id, name, avatar, description);
+    fn update_agent(&self, character_id: &str, profile: &AgentProfile) -> HostResult<Character> {
+        let _ = (character_id, profile);
         unsupported("update_agent")
     }
     fn fetch_channel_list(&self) -> HostResult<Value> {

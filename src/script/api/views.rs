@@ -30,10 +30,25 @@ fn register_update(
                 }
             }
             let recipients = ids_of(&recipients, func, "recipients")?;
-            h.send_update(kind, &channel_id, content, recipients)
-                .map_err(script_error)
+            let update = ViewUpdate {
+                kind,
+                channel_id: channel_id.to_string(),
+                content,
+                recipients,
+            };
+            h.send_update(update).map_err(script_error)
         },
     );
+}
+
+/// A buttons, canvas, menu or style update, as a script made it.
+#[derive(Debug)]
+pub struct ViewUpdate {
+    pub kind: UpdateKind,
+    pub channel_id: String,
+    /// The records (JSON objects), checked against the kind's schema.
+    pub content: Vec<serde_json::Value>,
+    pub recipients: crate::protocol::IdList,
 }
 
 pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
