@@ -10,9 +10,7 @@ fn woof(
     email: &str,
     others: &str,
 ) -> ServiceDir {
-    let script = std::fs::read_to_string(repo_root().join("scripts/service.rhai"))
-        .unwrap()
-        .replace("create_agent(\"Meow\"", "create_agent(\"Woof\"");
+    let script = tutorial().replace("create_agent(\"Meow\"", "create_agent(\"Woof\"");
     let svc = ServiceDir::with_script(sandbox, &[ch], &script);
     svc.set_account(email);
     svc.set_service_key("others", others.into());
@@ -23,9 +21,7 @@ fn woof(
 async fn others_policy_ignore_include_unbind() {
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = c.create_channel("lobby");
-    c.create_user("alice");
-    c.act("alice", &ch, "join").await.unwrap();
+    let ch = lobby(&sandbox, &["alice"]).await;
     let meow = ServiceDir::new(&sandbox, &[&ch]);
     let email = meow.email();
     let _a = meow.run_host();
@@ -34,17 +30,9 @@ async fn others_policy_ignore_include_unbind() {
     // ignore: the second service leaves the channel to the first.
     let ignore = woof(&sandbox, &ch, &email, "ignore");
     let b = ignore.run_host();
-    wait_for("the second host ignores the channel", || {
-        let log = b.log();
-        async move { log.contains("others = ignore").then_some(()) }
-    })
-    .await;
-    let v = version(&c, "alice", &ch);
-    assert!(c.act("alice", &ch, "refresh").await.unwrap());
-    wait_for("alice's refresh is served", || async {
-        (version(&c, "alice", &ch) > v).then_some(())
-    })
-    .await;
+    b.wait_logged("the second host ignores the channel", &["others = ignore"])
+        .await;
+    assert!(refresh_answered(&c, "alice", &ch, "alice's refresh is served").await);
     assert_eq!(sees(&c, "alice", &ch), ["alice", "Meow"]);
     drop(b);
 
@@ -56,11 +44,8 @@ async fn others_policy_ignore_include_unbind() {
     // unbind: the fourth unbinds the holder and serves nothing.
     let unbind = woof(&sandbox, &ch, &email, "unbind");
     let d = unbind.run_host();
-    wait_for("the fourth host unbinds the holder", || {
-        let log = d.log();
-        async move { log.contains("others = unbind").then_some(()) }
-    })
-    .await;
+    d.wait_logged("the fourth host unbinds the holder", &["others = unbind"])
+        .await;
     assert!(
         !c.act("alice", &ch, "refresh").await.unwrap(),
         "no service is bound any more"

@@ -51,10 +51,7 @@ async fn a_bundle_runs_swaps_live_and_refuses_a_tampered_replacement() {
     std::fs::rename(&staged, &file).unwrap();
     refresh_until(&c, "alice", &ch, &["Meow", "bob", "carol", "alice"]).await;
     assert_eq!(
-        c.stats()
-            .requests
-            .get("POST /service/character/create")
-            .copied(),
+        agents_created(&c),
         Some(1),
         "no second Meow: the state was kept"
     );
@@ -67,26 +64,17 @@ async fn a_bundle_runs_swaps_live_and_refuses_a_tampered_replacement() {
 
     // A tampered copy written over the file: refused, v2 keeps serving.
     std::fs::write(&file, tampered(&v1)).unwrap();
-    wait_for("the refusal is logged", || {
-        let log = host.log();
-        async move {
-            log.lines()
-                .any(|l| {
-                    l.contains("ERROR")
-                        && l.contains("new bundle refused")
-                        && l.contains("scripts/service.rhai")
-                        && l.contains("SHA-256")
-                })
-                .then_some(())
-        }
-    })
+    host.wait_logged(
+        "the refusal is logged",
+        &[
+            "ERROR",
+            "new bundle refused",
+            "scripts/service.rhai",
+            "SHA-256",
+        ],
+    )
     .await;
-    let v = version(&c, "bob", &ch);
-    c.act("bob", &ch, "refresh").await.unwrap();
-    wait_for("the running version answers", || async {
-        (version(&c, "bob", &ch) > v).then_some(())
-    })
-    .await;
+    refresh_answered(&c, "bob", &ch, "the running version answers").await;
     assert_eq!(sees(&c, "bob", &ch), ["Meow", "alice", "carol", "bob"]);
     assert_eq!(
         unpack_dirs(tmp.path()).len(),
@@ -127,18 +115,10 @@ async fn a_replacement_that_does_not_compile_keeps_the_old_version() {
     let out = cli(&["bundle", "verify", staged.to_str().unwrap()], tmp.path());
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     std::fs::rename(&staged, &file).unwrap();
-    wait_for("the compile error is logged", || {
-        let log = host.log();
-        async move {
-            log.lines()
-                .any(|l| {
-                    l.contains("ERROR")
-                        && l.contains("reload failed")
-                        && l.contains("scripts/service.rhai:")
-                })
-                .then_some(())
-        }
-    })
+    host.wait_logged(
+        "the compile error is logged",
+        &["ERROR", "reload failed", "scripts/service.rhai:"],
+    )
     .await;
     refresh_until(&c, "alice", &ch, &["alice", "Meow", "bob"]).await;
     assert!(!host.log().contains("bundle swapped"));

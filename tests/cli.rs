@@ -136,9 +136,7 @@ fn help_describes_every_subcommand() {
 async fn ctrl_c_stops_cleanly_and_logs_hold_no_secret() {
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = c.create_channel("lobby");
-    c.create_user("alice");
-    c.act("alice", &ch, "join").await.unwrap();
+    let ch = lobby(&sandbox, &["alice"]).await;
     let svc = ServiceDir::new(&sandbox, &[&ch]);
     let mut host = svc.run_host();
     wait_sees(&c, "alice", &ch, &["alice", "Meow"]).await;
@@ -238,15 +236,12 @@ async fn sandbox_command_writes_its_ready_file_and_serves() {
     );
     let ca = std::fs::read_to_string(info["ca_pem"].as_str().unwrap()).unwrap();
     assert!(ca.contains("BEGIN CERTIFICATE"));
-    let created: serde_json::Value = reqwest::Client::new()
-        .post(format!("{http}sandbox/channels"))
-        .json(&serde_json::json!({"name": "lobby"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = json_answer(
+        reqwest::Client::new()
+            .post(format!("{http}sandbox/channels"))
+            .json(&serde_json::json!({"name": "lobby"})),
+    )
+    .await;
     assert!(created["channel_id"].is_string(), "{created}");
     let pid = sandbox.child.id().to_string();
     assert!(Command::new("kill")

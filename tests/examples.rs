@@ -6,42 +6,17 @@ mod common;
 use common::*;
 use serde_json::json;
 
-async fn members_in_channel(sandbox: &moobius_host::sandbox::Sandbox, names: &[&str]) -> String {
-    let c = sandbox.control();
-    let ch = c.create_channel("lobby");
-    for n in names {
-        c.create_user(n);
-        c.act(n, &ch, "join").await.unwrap();
-    }
-    ch
-}
-
-fn button_ids(c: &moobius_host::sandbox::SandboxControl, user: &str, ch: &str) -> Vec<String> {
-    c.view(user, ch)
-        .map(|v| {
-            v.buttons
-                .iter()
-                .filter_map(|b| b["button_id"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groupchat_roles_decide_who_hears_whom() {
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = members_in_channel(&sandbox, &["alice", "bob", "carol"]).await;
+    let ch = lobby(&sandbox, &["alice", "bob", "carol"]).await;
     let svc = ServiceDir::with_script(&sandbox, &[&ch], &example("groupchat"));
     svc.set_config_key("db_config", json!([{"name": "roles"}]));
     let _host = svc.run_host();
     for m in ["alice", "bob", "carol"] {
         wait_sees(&c, m, &ch, &["alice", "bob", "carol"]).await;
-        wait_for("the mode buttons", || {
-            let ids = button_ids(&c, m, &ch);
-            async move { (ids == ["default", "quiet", "vip"]).then_some(()) }
-        })
-        .await;
+        wait_buttons(&c, m, &ch, &["default", "quiet", "vip"]).await;
     }
     let everyone = ["alice", "bob", "carol"];
     click(&c, "bob", &ch, json!({"button_id": "quiet"})).await;
@@ -90,15 +65,11 @@ async fn groupchat_roles_decide_who_hears_whom() {
 async fn buttons_answer_with_what_was_clicked_and_chosen() {
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = members_in_channel(&sandbox, &["alice"]).await;
+    let ch = lobby(&sandbox, &["alice"]).await;
     let svc = ServiceDir::with_script(&sandbox, &[&ch], &example("buttons"));
     let _host = svc.run_host();
     wait_sees(&c, "alice", &ch, &["alice", "Button Bot"]).await;
-    wait_for("three buttons", || {
-        let ids = button_ids(&c, "alice", &ch);
-        async move { (ids == ["hello", "fruit", "confirm"]).then_some(()) }
-    })
-    .await;
+    wait_buttons(&c, "alice", &ch, &["hello", "fruit", "confirm"]).await;
     let view = c.view("alice", &ch).unwrap();
     assert_eq!(
         view.buttons[1]["dialog"]["components"][0]["choices"],
@@ -142,7 +113,7 @@ async fn buttons_answer_with_what_was_clicked_and_chosen() {
 async fn menucanvas_shows_canvas_style_menu_and_answers_menu_clicks() {
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = members_in_channel(&sandbox, &["alice", "bob"]).await;
+    let ch = lobby(&sandbox, &["alice", "bob"]).await;
     let svc = ServiceDir::with_script(&sandbox, &[&ch], &example("menucanvas"));
     let _host = svc.run_host();
     wait_sees(&c, "alice", &ch, &["alice", "bob", "Guide"]).await;
@@ -197,7 +168,7 @@ async fn menucanvas_shows_canvas_style_menu_and_answers_menu_clicks() {
 async fn meow_appends_lol_answers_meow_and_welcomes_joiners() {
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = members_in_channel(&sandbox, &["alice"]).await;
+    let ch = lobby(&sandbox, &["alice"]).await;
     let svc = ServiceDir::with_script(&sandbox, &[&ch], &example("meow"));
     let _host = svc.run_host();
     wait_sees(&c, "alice", &ch, &["Meow", "alice"]).await;
@@ -228,7 +199,7 @@ async fn a_message_to_a_thousand_members_is_one_small_frame() {
     let names: Vec<String> = (0..1000).map(|i| format!("m{i:04}")).collect();
     let mut all: Vec<&str> = names.iter().map(String::as_str).collect();
     all.extend(["alice", "outsider"]);
-    let ch = members_in_channel(&sandbox, &all).await;
+    let ch = lobby(&sandbox, &all).await;
     let echo = "fn on_message_up(message) { send_message(message); }\n";
     let svc = ServiceDir::with_script(&sandbox, &[&ch], echo);
     let _host = svc.run_host();

@@ -22,6 +22,29 @@ fn fast_service(sandbox: &moobius_host::sandbox::Sandbox, ch: &str) -> ServiceDi
     svc
 }
 
+/// A lobby with alice, served by a [`fast_service`]: the channel, the
+/// service and its host, once alice sees Meow.
+async fn alice_served(
+    sandbox: &moobius_host::sandbox::Sandbox,
+) -> (String, ServiceDir, HostProcess) {
+    let (ch, svc, host) =
+        lobby_with_host(sandbox, &["alice"], |ch| fast_service(sandbox, ch)).await;
+    wait_sees(&sandbox.control(), "alice", &ch, &["alice", "Meow"]).await;
+    (ch, svc, host)
+}
+
+/// Makes the sandbox reject the host's token and drop its connections, then
+/// waits until the host has signed in again and serves `ch` once more.
+async fn force_sign_in_again(c: &SandboxControl, host: &HostProcess, ch: &str) {
+    faults(c, |f| {
+        f.reject_tokens = true;
+        f.drop_connections = true;
+    });
+    host.wait_logged("the host signs in again", &["signed in again"])
+        .await;
+    wait_served(c, ch).await;
+}
+
 /// What the tutorial shows `me` given the members in join order.
 fn tutorial_view(me: &str, members: &[&str]) -> Vec<String> {
     let mut v = vec![me.to_string(), "Meow".to_string()];
@@ -33,19 +56,11 @@ fn tutorial_view(me: &str, members: &[&str]) -> Vec<String> {
 async fn a_silent_connection_is_detected_and_replaced() {
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = c.create_channel("lobby");
-    c.create_user("alice");
-    c.act("alice", &ch, "join").await.unwrap();
-    let svc = fast_service(&sandbox, &ch);
-    let host = svc.run_host();
-    wait_sees(&c, "alice", &ch, &["alice", "Meow"]).await;
+    let (ch, _svc, host) = alice_served(&sandbox).await;
 
     faults(&c, |f| f.pause_ws = Some(true));
-    wait_for("the host notices the silence", || {
-        let log = host.log();
-        async move { log.contains("half-open").then_some(()) }
-    })
-    .await;
+    host.wait_logged("the host notices the silence", &["half-open"])
+        .await;
     faults(&c, |f| f.pause_ws = Some(false));
     wait_served(&c, &ch).await;
     c.create_user("bob");
@@ -59,23 +74,9 @@ async fn a_silent_connection_is_detected_and_replaced() {
 async fn rejected_tokens_and_failing_http_are_survived() {
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = c.create_channel("lobby");
-    c.create_user("alice");
-    c.act("alice", &ch, "join").await.unwrap();
-    let svc = fast_service(&sandbox, &ch);
-    let host = svc.run_host();
-    wait_sees(&c, "alice", &ch, &["alice", "Meow"]).await;
+    let (ch, _svc, host) = alice_served(&sandbox).await;
 
-    faults(&c, |f| {
-        f.reject_tokens = true;
-        f.drop_connections = true;
-    });
-    wait_for("the host signs in again", || {
-        let log = host.log();
-        async move { log.contains("signed in again").then_some(()) }
-    })
-    .await;
-    wait_served(&c, &ch).await;
+    force_sign_in_again(&c, &host, &ch).await;
     faults(&c, |f| f.http_error_rate = Some(0.3));
     for name in ["bob", "carol"] {
         c.create_user(name);
@@ -219,30 +220,18 @@ async fn no_password_or_token_reaches_a_log_at_rust_log_trace() {
 async fn no_secret_in_logs(env: &[(&str, &str)]) {
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = c.create_channel("lobby");
-    c.create_user("alice");
-    c.act("alice", &ch, "join").await.unwrap();
+    let ch = lobby(&sandbox, &["alice"]).await;
     let svc = fast_service(&sandbox, &ch);
     let log_file = svc.path().join("logs/trace.log");
-    let cfg = svc.path().join("config/config.json");
-    let mut v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
-    v["log_config"] = serde_json::json!({"terminal_log_level": "TRACE", "log_level": "TRACE", "log_file": "logs/trace.log"});
-    write_json(&cfg, &v);
+    svc.set_config_key(
+        "log_config",
+        serde_json::json!({"terminal_log_level": "TRACE", "log_level": "TRACE", "log_file": "logs/trace.log"}),
+    );
     let host = svc.run_host_with_env(env);
     wait_sees(&c, "alice", &ch, &["alice", "Meow"]).await;
     // Sign-in, refresh of views, a token rejection with re-authentication
     // and a reconnect: every path that handles a secret.
-    faults(&c, |f| {
-        f.reject_tokens = true;
-        f.drop_connections = true;
-    });
-    wait_for("the host signs in again", || {
-        let log = host.log();
-        async move { log.contains("signed in again").then_some(()) }
-    })
-    .await;
-    wait_served(&c, &ch).await;
+    force_sign_in_again(&c, &host, &ch).await;
     c.act("alice", &ch, "refresh").await.unwrap();
     let tokens = c.issued_tokens();
     assert!(tokens.len() >= 4, "two sign-ins at least: {}", tokens.len());

@@ -48,12 +48,7 @@ async fn lists_become_cached_groups_and_users_get_no_recipients() {
 
     // The same view again: no new group, the same group id on the wire.
     let created = c.stats().groups_created;
-    let v = version(&c, "alice", &ch);
-    c.act("alice", &ch, "refresh").await.unwrap();
-    wait_for("alice's view is re-sent", || async {
-        (version(&c, "alice", &ch) > v).then_some(())
-    })
-    .await;
+    refresh_answered(&c, "alice", &ch, "alice's view is re-sent").await;
     let again = next_frame(&mut alice_ws, is_characters_update).await;
     assert_eq!(again["body"]["content"]["characters"], alice_group.as_str());
     assert_eq!(

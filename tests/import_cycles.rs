@@ -140,15 +140,6 @@ fn bundle_verify_refuses_a_bundle_holding_a_cycle() {
     assert!(text.contains("import cycle: service -> service"), "{text}");
 }
 
-async fn wait_logged(host: &HostProcess, what: &str, all: &[&str]) {
-    wait_for(what, || {
-        let log = host.log();
-        let found = log.lines().any(|l| all.iter().all(|w| l.contains(w)));
-        async move { found.then_some(()) }
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cycle_saved_while_serving_keeps_the_old_version_until_fixed() {
     let sandbox = start_sandbox().await;
@@ -159,18 +150,12 @@ async fn a_cycle_saved_while_serving_keeps_the_old_version_until_fixed() {
     wait_sees(&c, "alice", &ch, &["alice", "Meow", "bob"]).await;
 
     two_file_cycle(svc.path());
-    wait_logged(
-        &host,
+    host.wait_logged(
         "the cycle is reported as a failed reload",
         &["reload failed", "import cycle: service -> a -> service"],
     )
     .await;
-    let v = version(&c, "alice", &ch);
-    c.act("alice", &ch, "refresh").await.unwrap();
-    wait_for("the old version serves the refresh", || async {
-        (version(&c, "alice", &ch) > v).then_some(())
-    })
-    .await;
+    refresh_answered(&c, "alice", &ch, "the old version serves the refresh").await;
     assert_eq!(sees(&c, "alice", &ch), ["alice", "Meow", "bob"]);
     host.assert_running("after the cyclic save");
 
@@ -203,8 +188,7 @@ async fn a_cyclic_bundle_copied_over_a_running_one_is_refused() {
     let cyclic = format!("import \"service\" as me;\n{}", tutorial());
     std::fs::write(&staged, with_script(&v1, &cyclic)).unwrap();
     std::fs::rename(&staged, &file).unwrap();
-    wait_logged(
-        &host,
+    host.wait_logged(
         "the cyclic bundle is refused",
         &["reload failed", "import cycle: service -> service"],
     )

@@ -58,30 +58,12 @@ async fn the_token_decides_who_sends_and_history_is_private() {
     // carol was not a recipient: her history does not show it.
     say(&c, "bob", &ch, "for alice only", &["alice"]).await;
     wait_message(&c, "alice", &ch, "bob", "for alice only").await;
-    let carol = c.create_user("carol");
-    let signed = post(
-        &format!("{}auth/sign_in", sandbox.http_url()),
-        None,
-        json!({"username": carol.email, "password": carol.password}),
-    )
-    .await;
-    let token = signed["data"]["AuthenticationResult"]["AccessToken"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = sign_in(&sandbox, "carol").await;
     let url = format!(
         "{}channel/history_message?channel_id={ch}&limit=100",
         sandbox.http_url()
     );
-    let history: serde_json::Value = reqwest::Client::new()
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history = json_answer(reqwest::Client::new().get(url).bearer_auth(token)).await;
     let texts: Vec<String> = history["data"]
         .as_array()
         .unwrap()
@@ -101,15 +83,9 @@ async fn the_token_decides_who_sends_and_history_is_private() {
 async fn runaway_handlers_are_stopped_and_the_next_event_is_served() {
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = c.create_channel("lobby");
-    c.create_user("alice");
-    c.act("alice", &ch, "join").await.unwrap();
+    let ch = lobby(&sandbox, &["alice"]).await;
     let svc = ServiceDir::with_script(&sandbox, &[&ch], ECHO);
-    let cfg = svc.path().join("config/config.json");
-    let mut v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
-    v["script_limits"] = json!({"timeout_ms": 200});
-    write_json(&cfg, &v);
+    svc.set_config_key("script_limits", json!({"timeout_ms": 200}));
     let host = svc.run_host();
     wait_served(&c, &ch).await;
     for (text, limit) in [

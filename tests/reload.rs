@@ -27,20 +27,18 @@ async fn wait_reloads(host: &HostProcess, n: usize) {
     .await;
 }
 
-/// Refreshes as `user` until they see `expected` (the new code handles refreshes).
+/// A lobby with alice, bob and carol, served by `script`: the channel, the
+/// service and its host, once alice sees everyone.
 async fn three_members(
     sandbox: &moobius_host::sandbox::Sandbox,
     script: &str,
 ) -> (String, ServiceDir, HostProcess) {
-    let c = sandbox.control();
-    let ch = c.create_channel("lobby");
-    for m in ["alice", "bob", "carol"] {
-        c.create_user(m);
-        c.act(m, &ch, "join").await.unwrap();
-    }
-    let svc = ServiceDir::with_script(sandbox, &[&ch], script);
-    let host = svc.run_host();
-    wait_sees(&c, "alice", &ch, &["alice", "Meow", "bob", "carol"]).await;
+    let (ch, svc, host) = lobby_with_host(sandbox, &["alice", "bob", "carol"], |ch| {
+        ServiceDir::with_script(sandbox, &[ch], script)
+    })
+    .await;
+    let everyone = ["alice", "Meow", "bob", "carol"];
+    wait_sees(&sandbox.control(), "alice", &ch, &everyone).await;
     (ch, svc, host)
 }
 
@@ -54,14 +52,7 @@ async fn edit_keeps_state_and_agents() {
     // The new order needs this.meow and this.members from before the reload.
     refresh_until(&c, "alice", &ch, &["Meow", "bob", "carol", "alice"]).await;
     assert_eq!(reloads(&host), 1);
-    assert_eq!(
-        c.stats()
-            .requests
-            .get("POST /service/character/create")
-            .copied(),
-        Some(1),
-        "no second Meow"
-    );
+    assert_eq!(agents_created(&c), Some(1), "no second Meow");
     assert!(
         host.log().contains("changed=[\"scripts/service.rhai\"]"),
         "{}",
@@ -90,12 +81,7 @@ async fn broken_save_keeps_old_version_until_fixed() {
         async move { (log.contains("reload failed") && log.contains(&e)).then_some(()) }
     })
     .await;
-    let v = version(&c, "alice", &ch);
-    c.act("alice", &ch, "refresh").await.unwrap();
-    wait_for("the old version serves the refresh", || async {
-        (version(&c, "alice", &ch) > v).then_some(())
-    })
-    .await;
+    refresh_answered(&c, "alice", &ch, "the old version serves the refresh").await;
     assert_eq!(sees(&c, "alice", &ch), ["alice", "Meow", "bob", "carol"]);
     assert_eq!(reloads(&host), 0);
 
@@ -112,12 +98,7 @@ async fn editing_only_an_import_reloads() {
     let main = tutorial()
         .replace("fn before_channel_init", "import \"order\" as order;\n\nfn before_channel_init")
         .replace(SELF_FIRST, "let payload = order::arrange(member_id, characters.extract(0, ind) + characters.extract(ind + 1));");
-    let c2 = c.clone();
-    let ch = c2.create_channel("lobby");
-    for m in ["alice", "bob"] {
-        c.create_user(m);
-        c.act(m, &ch, "join").await.unwrap();
-    }
+    let ch = lobby(&sandbox, &["alice", "bob"]).await;
     let svc = ServiceDir::with_script(&sandbox, &[&ch], &main);
     let module = svc.path().join("scripts/order.rhai");
     std::fs::write(&module, "fn arrange(me, others) { [me] + others }\n").unwrap();
@@ -276,11 +257,7 @@ async fn events_under_twenty_reloads_are_each_handled_once_by_one_version() {
     })
     .await;
     // One more refresh as a barrier: nothing beyond one update per refresh.
-    c.act("alice", &ch, "refresh").await.unwrap();
-    wait_for("the barrier refresh is answered", || async {
-        (version(&c, "alice", &ch) > base + sent).then_some(())
-    })
-    .await;
+    refresh_answered(&c, "alice", &ch, "the barrier refresh is answered").await;
     assert_eq!(
         version(&c, "alice", &ch),
         base + sent + 1,
@@ -358,12 +335,6 @@ fn on_reload() { send_characters([this.meow], this.ch, this.alice); }
         alice_version,
         "the removed on_refresh no longer runs"
     );
-    assert_eq!(
-        c.stats()
-            .requests
-            .get("POST /service/character/create")
-            .copied(),
-        Some(1)
-    );
+    assert_eq!(agents_created(&c), Some(1));
     sandbox.shutdown().await;
 }

@@ -4,19 +4,8 @@
 
 mod sandbox_support;
 
-use sandbox_support::{keys, Served};
+use sandbox_support::{keys, Served, MESSAGE_BODY_KEYS};
 use serde_json::{json, Value};
-
-const MESSAGE_BODY_KEYS: [&str; 8] = [
-    "channel_id",
-    "content",
-    "context",
-    "message_id",
-    "recipients",
-    "sender",
-    "subtype",
-    "timestamp",
-];
 
 /// alice, bob and carol, joined in that order before the service connects.
 async fn trio(s: &Served) -> [String; 3] {

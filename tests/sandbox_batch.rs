@@ -18,15 +18,12 @@ async fn a_batch_of_actions_runs_in_order_with_one_answer() {
         .map(|u| json!({"user": u, "channel_id": ch, "action": "join"}))
         .chain([json!({"user": "alice", "channel_id": ch, "action": "leave"})])
         .collect();
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}sandbox/act", sandbox.http_url()))
-        .json(&json!({"actions": actions}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = json_answer(
+        reqwest::Client::new()
+            .post(format!("{}sandbox/act", sandbox.http_url()))
+            .json(&json!({"actions": actions})),
+    )
+    .await;
     assert_eq!(
         answer,
         json!({"delivered": [false, false, false, false]}),

@@ -77,81 +77,47 @@ async fn control_api_errors_members_and_lost_events() {
             .json(&body)
             .send()
     };
+    // The JSON answer to a control-API POST.
+    let post_json = async |path: &str, body: Value| -> Value {
+        let answer = post(path, body).await.expect(path);
+        answer.json().await.expect("json")
+    };
 
-    let alice: Value = post("users", json!({"name": "alice"}))
-        .await
-        .expect("users")
-        .json()
-        .await
-        .expect("json");
+    let alice = post_json("users", json!({"name": "alice"})).await;
     assert_eq!(alice["email"], "alice@sandbox.local");
-    let again: Value = post("users", json!({"name": "alice"}))
-        .await
-        .expect("users")
-        .json()
-        .await
-        .expect("json");
+    let again = post_json("users", json!({"name": "alice"})).await;
     assert_eq!(again, alice, "idempotent per name");
-    let channel: Value = post("channels", json!({"name": "lobby"}))
-        .await
-        .expect("channels")
-        .json()
-        .await
-        .expect("json");
+    let channel = post_json("channels", json!({"name": "lobby"})).await;
     let channel = channel["channel_id"]
         .as_str()
         .expect("channel id")
         .to_string();
 
-    let status = |r: reqwest::Response| r.status().as_u16();
-    assert_eq!(
-        status(
-            post(
-                "act",
-                json!({"user": "zed", "channel_id": channel, "action": "join"})
-            )
-            .await
-            .expect("act")
+    for (request, status) in [
+        (
+            json!({"user": "zed", "channel_id": channel, "action": "join"}),
+            404,
         ),
-        404
-    );
-    assert_eq!(
-        status(
-            post(
-                "act",
-                json!({"user": "alice", "channel_id": "nope", "action": "join"})
-            )
-            .await
-            .expect("act")
+        (
+            json!({"user": "alice", "channel_id": "nope", "action": "join"}),
+            404,
         ),
-        404
-    );
-    assert_eq!(
-        status(
-            post(
-                "act",
-                json!({"user": "alice", "channel_id": channel, "action": "dance"})
-            )
-            .await
-            .expect("act")
+        (
+            json!({"user": "alice", "channel_id": channel, "action": "dance"}),
+            400,
         ),
-        400
-    );
-    assert_eq!(
-        status(post("act", json!({"oops": true})).await.expect("act")),
-        400
-    );
+        (json!({"oops": true}), 400),
+    ] {
+        let answer = post("act", request.clone()).await.expect("act");
+        assert_eq!(answer.status().as_u16(), status, "{request}");
+    }
 
     // No service bound: ground truth changes, the event is lost.
-    let joined: Value = post(
+    let joined = post_json(
         "act",
         json!({"user": "alice", "channel_id": channel, "action": "join"}),
     )
-    .await
-    .expect("act")
-    .json()
-    .await
-    .expect("json");
+    .await;
     assert_eq!(joined, json!({"delivered": false}));
     let by_id = sandbox
         .control()
@@ -162,29 +128,18 @@ async fn control_api_errors_members_and_lost_events() {
         )
         .await;
     assert!(matches!(by_id, Ok(false)));
-    let members: Value = client
-        .get(format!("{base}sandbox/members?channel_id={channel}"))
-        .send()
-        .await
-        .expect("members")
-        .json()
-        .await
-        .expect("json");
+    // The JSON answer to a control-API GET.
+    let get_json = async |path: String| -> Value {
+        let answer = client.get(format!("{base}sandbox/{path}")).send().await;
+        answer.expect(&path).json().await.expect("json")
+    };
+    let members = get_json(format!("members?channel_id={channel}")).await;
     assert_eq!(
         members,
         json!({"members": [{"character_id": alice["user_id"], "name": "alice"}]})
     );
 
-    let view: Value = client
-        .get(format!(
-            "{base}sandbox/view?user=alice&channel_id={channel}"
-        ))
-        .send()
-        .await
-        .expect("view")
-        .json()
-        .await
-        .expect("json");
+    let view = get_json(format!("view?user=alice&channel_id={channel}")).await;
     assert_eq!(
         view,
         json!({"characters": [], "buttons": [], "canvas": [], "menu": [], "style": [], "messages": [],

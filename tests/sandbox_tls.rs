@@ -5,21 +5,15 @@ mod sandbox_support;
 
 use std::sync::Arc;
 
-use moobius_host::sandbox::{Sandbox, SandboxOptions};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
-use sandbox_support::Ws;
+use sandbox_support::{start_on_loopback, Ws};
 use serde_json::{json, Value};
 use tokio_tungstenite::Connector;
 
 #[tokio::test]
 async fn wss_and_https_work_for_a_client_trusting_the_ca() {
-    let sandbox = Sandbox::start(SandboxOptions {
-        listen: "127.0.0.1:0".parse().expect("literal address"),
-        tls: true,
-    })
-    .await
-    .expect("sandbox starts");
+    let sandbox = start_on_loopback(true).await;
     let ready = sandbox.ready_info();
     let ca_path = ready.ca_pem.clone().expect("CA file");
     let wss = ready.wss.clone().expect("wss url");

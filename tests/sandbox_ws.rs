@@ -3,7 +3,7 @@
 
 mod sandbox_support;
 
-use sandbox_support::{keys, Served, Ws, DEADLINE};
+use sandbox_support::{keys, Served, Ws, DEADLINE, MESSAGE_BODY_KEYS};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -185,19 +185,7 @@ async fn join_reaches_the_service_and_updates_reach_the_user() {
         .await;
     let up = service.next_event().await;
     assert_eq!(up["type"], "message_up");
-    assert_eq!(
-        keys(&up["body"]),
-        [
-            "channel_id",
-            "content",
-            "context",
-            "message_id",
-            "recipients",
-            "sender",
-            "subtype",
-            "timestamp"
-        ]
-    );
+    assert_eq!(keys(&up["body"]), MESSAGE_BODY_KEYS);
     assert_eq!(up["body"]["recipients"], channel_group);
     assert_eq!(up["body"]["sender"], alice.user_id.as_str());
 

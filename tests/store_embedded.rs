@@ -18,16 +18,21 @@ fn service(sandbox: &moobius_host::sandbox::Sandbox, ch: &str) -> ServiceDir {
     svc
 }
 
+/// A lobby with alice, served by [`service`]: the channel, the service and
+/// its host, once it serves.
+async fn alice_served(
+    sandbox: &moobius_host::sandbox::Sandbox,
+) -> (String, ServiceDir, HostProcess) {
+    let (ch, svc, host) = lobby_with_host(sandbox, &["alice"], |ch| service(sandbox, ch)).await;
+    wait_served(&sandbox.control(), &ch).await;
+    (ch, svc, host)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_survive_a_restart() {
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = c.create_channel("lobby");
-    c.create_user("alice");
-    c.act("alice", &ch, "join").await.unwrap();
-    let svc = service(&sandbox, &ch);
-    let mut host = svc.run_host();
-    wait_served(&c, &ch).await;
+    let (ch, svc, mut host) = alice_served(&sandbox).await;
     for t in ["w1", "w2", "add", "add"] {
         assert!(send(&c, "alice", &ch, t).await);
     }
@@ -49,12 +54,7 @@ async fn kill_9_mid_burst_loses_no_completed_write() {
     const BURST: usize = 400;
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = c.create_channel("lobby");
-    c.create_user("alice");
-    c.act("alice", &ch, "join").await.unwrap();
-    let svc = service(&sandbox, &ch);
-    let mut host = svc.run_host();
-    wait_served(&c, &ch).await;
+    let (ch, svc, mut host) = alice_served(&sandbox).await;
 
     let burst = {
         let c = c.clone();
@@ -107,34 +107,15 @@ async fn kill_9_mid_burst_loses_no_completed_write() {
     sandbox.shutdown().await;
 }
 
-fn button_ids(c: &moobius_host::sandbox::SandboxControl, user: &str, ch: &str) -> Vec<String> {
-    c.view(user, ch)
-        .map(|v| {
-            v.buttons
-                .iter()
-                .filter_map(|b| b["button_id"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groupchat_roles_survive_a_restart() {
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = c.create_channel("lobby");
-    for n in ["alice", "bob", "carol"] {
-        c.create_user(n);
-        c.act(n, &ch, "join").await.unwrap();
-    }
+    let ch = lobby(&sandbox, &["alice", "bob", "carol"]).await;
     let svc = ServiceDir::with_script(&sandbox, &[&ch], &example("groupchat"));
     svc.set_config_key("db_config", json!([{"name": "roles"}]));
     let mut host = svc.run_host();
-    wait_for("the mode buttons", || {
-        let ids = button_ids(&c, "carol", &ch);
-        async move { (ids == ["default", "quiet", "vip"]).then_some(()) }
-    })
-    .await;
+    wait_buttons(&c, "carol", &ch, &["default", "quiet", "vip"]).await;
     let everyone = ["alice", "bob", "carol"];
     click(&c, "carol", &ch, json!({"button_id": "vip"})).await;
     click(&c, "bob", &ch, json!({"button_id": "quiet"})).await;

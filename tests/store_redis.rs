@@ -56,9 +56,7 @@ async fn redis_data_outlives_the_host_under_the_service_id() {
     let Some(redis) = redis() else { return };
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = c.create_channel("lobby");
-    c.create_user("alice");
-    c.act("alice", &ch, "join").await.unwrap();
+    let ch = lobby(&sandbox, &["alice"]).await;
     let svc = ServiceDir::with_script(&sandbox, &[&ch], SCRIPT);
     svc.set_config_key(
         "db_config",

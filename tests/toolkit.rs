@@ -40,9 +40,7 @@ fn on_message_up(m) {
 async fn the_rest_of_the_toolkit_works_against_the_sandbox() {
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = c.create_channel("lobby");
-    c.create_user("alice");
-    c.act("alice", &ch, "join").await.unwrap();
+    let ch = lobby(&sandbox, &["alice"]).await;
     let svc = ServiceDir::with_script(&sandbox, &[&ch], SCRIPT);
     std::fs::write(svc.path().join("resources/notes.txt"), "twelve bytes").unwrap();
     let _host = svc.run_host();

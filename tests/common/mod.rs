@@ -6,6 +6,7 @@
 
 pub mod bundle;
 mod deadline;
+pub mod loopback;
 pub mod python;
 mod skip;
 pub use deadline::DEADLINE;
@@ -54,6 +55,31 @@ pub async fn lobby(sandbox: &Sandbox, members: &[&str]) -> String {
     ch
 }
 
+/// A lobby with `members` and a host started for it, from the service
+/// directory `service` makes for the channel id: the channel, the directory
+/// (it must outlive the host) and the host. Callers wait for whatever shows
+/// the service is up.
+pub async fn lobby_with_host(
+    sandbox: &Sandbox,
+    members: &[&str],
+    service: impl FnOnce(&str) -> ServiceDir,
+) -> (String, ServiceDir, HostProcess) {
+    let ch = lobby(sandbox, members).await;
+    let svc = service(&ch);
+    let host = svc.run_host();
+    (ch, svc, host)
+}
+
+/// How many agents services created (`POST /service/character/create`
+/// calls), if any: a reload or bundle swap that kept `this` creates none.
+pub fn agents_created(control: &SandboxControl) -> Option<u64> {
+    control
+        .stats()
+        .requests
+        .get("POST /service/character/create")
+        .copied()
+}
+
 /// Refreshes as `user` until they see `expected` (the refresh is handled by
 /// whatever version of the service runs by then).
 pub async fn refresh_until(control: &SandboxControl, user: &str, ch: &str, expected: &[&str]) {
@@ -91,6 +117,58 @@ pub async fn wait_sees(control: &SandboxControl, user: &str, channel_id: &str, e
         async move { (now == expected).then_some(()) }
     })
     .await
+}
+
+/// Refreshes as `user` and waits until the service answers (their view's
+/// version moves on), whichever version of the service runs by then; true
+/// when the refresh was delivered to a service.
+pub async fn refresh_answered(
+    control: &SandboxControl,
+    user: &str,
+    channel_id: &str,
+    what: &str,
+) -> bool {
+    let before = version(control, user, channel_id);
+    let delivered = control.act(user, channel_id, "refresh").await.unwrap();
+    wait_for(what, || async {
+        (version(control, user, channel_id) > before).then_some(())
+    })
+    .await;
+    delivered
+}
+
+/// The ids of the buttons `user` sees, in order.
+pub fn button_ids(control: &SandboxControl, user: &str, channel_id: &str) -> Vec<String> {
+    control
+        .view(user, channel_id)
+        .map(|v| {
+            v.buttons
+                .iter()
+                .filter_map(|b| b["button_id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits until `user` sees exactly the buttons `expected` (by id, in order).
+pub async fn wait_buttons(
+    control: &SandboxControl,
+    user: &str,
+    channel_id: &str,
+    expected: &[&str],
+) {
+    let what = format!("{user} sees the buttons {expected:?}");
+    wait_for(&what, || {
+        let ids = button_ids(control, user, channel_id);
+        async move { (ids == expected).then_some(()) }
+    })
+    .await
+}
+
+/// Sends `request` and reads its JSON answer (whatever the HTTP status): a
+/// transport or parse error fails the test.
+pub async fn json_answer(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
 }
 
 /// Waits until a service is connected and bound to `channel_id`: a refresh
@@ -295,6 +373,17 @@ impl HostProcess {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until one line of the log contains every one of `all`: the
+    /// host reports refusals, reconnects and reloads only in its log.
+    pub async fn wait_logged(&self, what: &str, all: &[&str]) {
+        wait_for(what, || {
+            let log = self.log();
+            let found = log.lines().any(|l| all.iter().all(|w| l.contains(w)));
+            async move { found.then_some(()) }
+        })
+        .await;
     }
 
     /// Fails the test when the process has exited.

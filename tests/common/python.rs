@@ -14,8 +14,9 @@
 //! file next to it; it is restored when the test ends, and repaired at the
 //! next start if a run was killed. REST goes over plain `http://`.
 
+use super::loopback::start_on_loopback;
 use super::repo_root;
-use moobius_host::sandbox::{Sandbox, SandboxOptions};
+use moobius_host::sandbox::Sandbox;
 use serde_json::{json, Value};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -63,12 +64,7 @@ impl SdkSandbox {
             python.display(),
             bundle.display()
         );
-        let sandbox = Sandbox::start(SandboxOptions {
-            listen: "127.0.0.1:0".parse().expect("literal address"),
-            tls: true,
-        })
-        .await
-        .expect("sandbox starts");
+        let sandbox = start_on_loopback(true).await;
         let ready = sandbox.ready_info();
         let wss = ready.wss.expect("a TLS sandbox has a wss URL");
         let ca = ready.ca_pem.expect("a TLS sandbox has a CA");

@@ -1,7 +1,7 @@
 //! A user-mode client over a real WebSocket: sign in, `user_login`, read
 //! frames, resolve group ids, as a user's browser would.
 
-use super::DEADLINE;
+use super::{json_answer, DEADLINE};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -14,11 +14,12 @@ pub async fn post(url: &str, token: Option<&str>, body: Value) -> Value {
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
-    req.send().await.unwrap().json().await.unwrap()
+    json_answer(req).await
 }
 
-/// Signs in as a sandbox user and opens a logged-in user WebSocket.
-pub async fn user_socket(sandbox: &moobius_host::sandbox::Sandbox, name: &str) -> (Socket, String) {
+/// Signs in as the sandbox user `name` (created if new), as their browser
+/// would: the access token.
+pub async fn sign_in(sandbox: &moobius_host::sandbox::Sandbox, name: &str) -> String {
     let user = sandbox.control().create_user(name);
     let signed = post(
         &format!("{}auth/sign_in", sandbox.http_url()),
@@ -26,10 +27,15 @@ pub async fn user_socket(sandbox: &moobius_host::sandbox::Sandbox, name: &str) -
         json!({"username": user.email, "password": user.password}),
     )
     .await;
-    let token = signed["data"]["AuthenticationResult"]["AccessToken"]
+    signed["data"]["AuthenticationResult"]["AccessToken"]
         .as_str()
         .unwrap()
-        .to_string();
+        .to_string()
+}
+
+/// Signs in as a sandbox user and opens a logged-in user WebSocket.
+pub async fn user_socket(sandbox: &moobius_host::sandbox::Sandbox, name: &str) -> (Socket, String) {
+    let token = sign_in(sandbox, name).await;
     let (mut ws, _) = tokio_tungstenite::connect_async(sandbox.ws_url())
         .await
         .unwrap();
@@ -76,15 +82,7 @@ pub async fn expand(
         "{}user/group?group_id={group}&channel_id={channel}&user_id={user}",
         sandbox.http_url()
     );
-    let v: Value = reqwest::Client::new()
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = json_answer(reqwest::Client::new().get(url).bearer_auth(token)).await;
     serde_json::from_value(v["data"]["characters"].clone()).unwrap()
 }
 

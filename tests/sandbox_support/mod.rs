@@ -5,7 +5,7 @@
 #![allow(dead_code)] // each test crate uses a different subset
 
 use futures_util::{SinkExt, StreamExt};
-use moobius_host::sandbox::{Sandbox, SandboxOptions};
+use moobius_host::sandbox::Sandbox;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -17,13 +17,15 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 mod deadline;
 pub use deadline::DEADLINE;
 
+// Also loaded by `common` (for the Python tests' TLS sandbox).
+#[allow(clippy::duplicate_mod)]
+#[path = "../common/loopback.rs"]
+mod loopback;
+pub use loopback::start_on_loopback;
+
+/// A plain (no TLS) sandbox on a free loopback port.
 pub async fn start() -> Sandbox {
-    Sandbox::start(SandboxOptions {
-        listen: "127.0.0.1:0".parse().expect("literal address"),
-        tls: false,
-    })
-    .await
-    .expect("sandbox starts")
+    start_on_loopback(false).await
 }
 
 /// A platform API client bound to one sandbox.
@@ -182,6 +184,19 @@ impl Ws {
         }
     }
 }
+
+/// The keys of a `message_up` body as a service receives it, sorted (as
+/// [`keys`] gives them): the same for a message from any source.
+pub const MESSAGE_BODY_KEYS: [&str; 8] = [
+    "channel_id",
+    "content",
+    "context",
+    "message_id",
+    "recipients",
+    "sender",
+    "subtype",
+    "timestamp",
+];
 
 /// The sorted keys of a JSON object.
 pub fn keys(value: &Value) -> Vec<String> {
