@@ -111,8 +111,7 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
         watch: !args.no_watch,
         reload_on_sighup: false,
         status: Some(status_tx),
-        bundle: None,
-        progress: None,
+        ..HostOptions::default()
     };
     let mut host = Host::start(config, paths, options);
 

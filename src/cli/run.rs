@@ -73,8 +73,7 @@ pub async fn main(args: RunArgs) -> u8 {
         watch: !args.no_watch,
         reload_on_sighup: args.reload_signal,
         status: None,
-        bundle: None,
-        progress: None,
+        ..HostOptions::default()
     };
     // Without a watcher the unpacked bundle is kept here, for the whole run.
     let mut _unpacked = None;

@@ -32,6 +32,7 @@ const SERVICE_OTHERS: &[&str] = &[
     "channels",
     "others",
     "service_mode",
+    "http_allow",
     "no_warn_cannot_save_service_id",
 ];
 

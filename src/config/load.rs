@@ -262,6 +262,61 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
         reconnect_min,
         reconnect_max,
         outgoing_queue_limit,
+        requests: request_policy(s)?,
+    })
+}
+
+/// `http_allow` and the request limits.
+fn request_policy(s: &Section) -> Result<RequestPolicy, ConfigError> {
+    let allow = match s.map.get("http_allow") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(|v| match v.as_str().map(str::trim) {
+                    Some(h) if !h.is_empty() && !h.contains('/') => Ok(h.to_string()),
+                    _ => Err(s.err(
+                        "http_allow",
+                        format!("{v} is not a host (expected \"api.example.com\", \"host:port\" or \"*.example.com\")"),
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(_) => return Err(s.err("http_allow", "expected a list of host names")),
+    };
+    let ms = |r: &ranges::Range, default: u64| -> Result<Duration, ConfigError> {
+        Ok(Duration::from_millis(
+            s.number(r)?.map_or(default, |n| n as u64),
+        ))
+    };
+    let default_timeout = ms(
+        &ranges::REQUEST_TIMEOUT_MS,
+        ranges::DEFAULT_REQUEST_TIMEOUT_MS,
+    )?;
+    let max_timeout = ms(
+        &ranges::REQUEST_TIMEOUT_MAX_MS,
+        ranges::DEFAULT_REQUEST_TIMEOUT_MAX_MS,
+    )?;
+    if max_timeout < default_timeout {
+        return Err(s.err(
+            "request_timeout_max_ms",
+            format!(
+                "{} is below request_timeout_ms ({})",
+                max_timeout.as_millis(),
+                default_timeout.as_millis()
+            ),
+        ));
+    }
+    Ok(RequestPolicy {
+        allow,
+        default_timeout,
+        max_timeout,
+        max_body_bytes: s
+            .number(&ranges::REQUEST_MAX_BYTES)?
+            .map_or(ranges::DEFAULT_REQUEST_MAX_BYTES, |n| n as u64),
+        max_in_flight: s
+            .number(&ranges::REQUESTS_IN_FLIGHT)?
+            .map_or(ranges::DEFAULT_REQUESTS_IN_FLIGHT, |n| n as usize),
     })
 }
 

@@ -56,6 +56,56 @@ pub struct ServiceConfig {
     pub reconnect_max: Duration,
     /// Frames kept while disconnected (`outgoing_queue_limit`).
     pub outgoing_queue_limit: usize,
+    /// What scripts' `request(...)` may do.
+    pub requests: RequestPolicy,
+}
+
+/// Limits of scripts' outgoing HTTP requests (`request`, `download`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestPolicy {
+    /// `http_allow`: the hosts scripts may reach (`api.example.com`,
+    /// `127.0.0.1:8080`, `*.example.com`); `None` means any.
+    pub allow: Option<Vec<String>>,
+    /// `request_timeout_ms`: when the script gives none.
+    pub default_timeout: Duration,
+    /// `request_timeout_max_ms`: the most a script may ask for.
+    pub max_timeout: Duration,
+    /// `request_max_bytes`: a longer response body is cut off with an error.
+    pub max_body_bytes: u64,
+    /// `requests_in_flight`: more at once is a script error.
+    pub max_in_flight: usize,
+}
+
+impl Default for RequestPolicy {
+    fn default() -> Self {
+        RequestPolicy {
+            allow: None,
+            default_timeout: Duration::from_millis(ranges::DEFAULT_REQUEST_TIMEOUT_MS),
+            max_timeout: Duration::from_millis(ranges::DEFAULT_REQUEST_TIMEOUT_MAX_MS),
+            max_body_bytes: ranges::DEFAULT_REQUEST_MAX_BYTES,
+            max_in_flight: ranges::DEFAULT_REQUESTS_IN_FLIGHT,
+        }
+    }
+}
+
+impl RequestPolicy {
+    /// Whether `host` (with `port` when not the scheme's default) may be
+    /// reached.
+    pub fn allows(&self, host: &str, port: Option<u16>) -> bool {
+        let Some(allow) = &self.allow else {
+            return true;
+        };
+        let host = host.to_ascii_lowercase();
+        let with_port = port.map(|p| format!("{host}:{p}"));
+        allow.iter().any(|pattern| {
+            let pattern = pattern.to_ascii_lowercase();
+            if let Some(suffix) = pattern.strip_prefix("*.") {
+                host.ends_with(&format!(".{suffix}"))
+            } else {
+                pattern == host || Some(&pattern) == with_port.as_ref()
+            }
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +186,7 @@ impl Config {
                 reconnect_min: Duration::from_millis(ranges::DEFAULT_RECONNECT_MIN_MS),
                 reconnect_max: Duration::from_millis(ranges::DEFAULT_RECONNECT_MAX_MS),
                 outgoing_queue_limit: ranges::DEFAULT_OUTGOING_QUEUE_LIMIT,
+                requests: RequestPolicy::default(),
             },
             log: LogConfig::default(),
             script_limits: Default::default(),

@@ -144,6 +144,19 @@ pub const RECONNECT_MAX_MS: Range = range("reconnect_max_ms", 10.0, 600_000.0, "
 pub const DEFAULT_OUTGOING_QUEUE_LIMIT: usize = 10_000;
 pub const OUTGOING_QUEUE_LIMIT: Range = range("outgoing_queue_limit", 1.0, 1e6, "frames");
 
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// At most the default of `request_timeout_max_ms`, so that either may be
+/// set alone.
+pub const REQUEST_TIMEOUT_MS: Range = range("request_timeout_ms", 1.0, 120_000.0, "ms");
+pub const DEFAULT_REQUEST_TIMEOUT_MAX_MS: u64 = 120_000;
+/// Also at least `request_timeout_ms` (checked by the loader).
+pub const REQUEST_TIMEOUT_MAX_MS: Range =
+    range("request_timeout_max_ms", 10_000.0, 600_000.0, "ms");
+pub const DEFAULT_REQUEST_MAX_BYTES: u64 = 10 << 20;
+pub const REQUEST_MAX_BYTES: Range = range("request_max_bytes", 1.0, (1u64 << 30) as f64, "bytes");
+pub const DEFAULT_REQUESTS_IN_FLIGHT: usize = 1_000;
+pub const REQUESTS_IN_FLIGHT: Range = range("requests_in_flight", 1.0, 100_000.0, "requests");
+
 /// The numbers in `service_config`.
 pub const SERVICE: &[Range] = &[
     HEARTBEAT_INTERVAL,
@@ -151,6 +164,10 @@ pub const SERVICE: &[Range] = &[
     RECONNECT_MIN_MS,
     RECONNECT_MAX_MS,
     OUTGOING_QUEUE_LIMIT,
+    REQUEST_TIMEOUT_MS,
+    REQUEST_TIMEOUT_MAX_MS,
+    REQUEST_MAX_BYTES,
+    REQUESTS_IN_FLIGHT,
 ];
 
 // script_limits

@@ -212,6 +212,13 @@ fn defaults_are_in_range() {
         (RECONNECT_MIN_MS, DEFAULT_RECONNECT_MIN_MS as f64),
         (RECONNECT_MAX_MS, DEFAULT_RECONNECT_MAX_MS as f64),
         (OUTGOING_QUEUE_LIMIT, DEFAULT_OUTGOING_QUEUE_LIMIT as f64),
+        (REQUEST_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS as f64),
+        (
+            REQUEST_TIMEOUT_MAX_MS,
+            DEFAULT_REQUEST_TIMEOUT_MAX_MS as f64,
+        ),
+        (REQUEST_MAX_BYTES, DEFAULT_REQUEST_MAX_BYTES as f64),
+        (REQUESTS_IN_FLIGHT, DEFAULT_REQUESTS_IN_FLIGHT as f64),
         (TIMEOUT_MS, l.timeout.as_millis() as f64),
         (MAX_OPERATIONS, l.max_operations as f64),
         (MAX_CALL_LEVELS, l.max_call_levels as f64),

@@ -8,13 +8,14 @@
 //! (nor than [`CALL_TIMEOUT`]), because nothing can interrupt a handler
 //! blocked inside a host function.
 
+use super::callbacks::Callbacks;
 use super::members::MemberTable;
 use super::outbox::{Downward, OutboxRefused, OutboxSender};
 use crate::platform::upload::is_url;
 use crate::platform::{HttpApi, PlatformError, Uploader};
 use crate::protocol::http::{CharacterContext, CharacterObject};
 use crate::protocol::IdList;
-use crate::script::{AgentProfile, ViewUpdate};
+use crate::script::{AgentProfile, HttpRequest, NewTimer, PendingTimer, ViewUpdate};
 use crate::script::{
     BudgetExceeded, Character, Downloaded, HostApi, HostCallError, HostResult, OutgoingMessage,
 };
@@ -43,6 +44,8 @@ pub struct HostBridge {
     pub service_id: Rc<RefCell<String>>,
     /// The service's stores (`db_config`).
     pub stores: Rc<crate::store::Stores>,
+    /// Timers and requests waiting to call the script back.
+    pub callbacks: Callbacks,
 }
 
 /// The error of a call that ran out of time; the handler is aborted when
@@ -298,6 +301,27 @@ impl HostApi for HostBridge {
         crate::fsutil::replace_file(&dir.join(name), &bytes, 0o644)
             .map_err(|e| format!("download: {name}: {e}"))?;
         Ok(Downloaded::Saved(format!("{DOWNLOAD_DIR}/{name}")))
+    }
+
+    fn start_timer(&self, timer: NewTimer) -> HostResult<u64> {
+        self.callbacks.start_timer(timer)
+    }
+
+    fn cancel_timer(&self, id: u64) -> HostResult<bool> {
+        Ok(self.callbacks.cancel_timer(id))
+    }
+
+    fn pending_timers(&self) -> HostResult<Vec<PendingTimer>> {
+        Ok(self.callbacks.pending_timers())
+    }
+
+    fn start_request(
+        &self,
+        request: HttpRequest,
+        callback: String,
+        context: rhai::Dynamic,
+    ) -> HostResult<u64> {
+        self.callbacks.start_request(request, callback, context)
     }
 
     fn create_agent(&self, profile: &AgentProfile) -> HostResult<Character> {

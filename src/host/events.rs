@@ -7,6 +7,7 @@
 //! free of import cycles.
 
 use crate::protocol::{Inbound, MessageUp};
+use crate::script::HttpResponse;
 use std::path::PathBuf;
 use tokio::sync::oneshot;
 
@@ -24,6 +25,13 @@ pub enum HostEvent {
     Message {
         message: MessageUp,
         recipients: Vec<String>,
+    },
+    /// A timer is due (see `timers.rs`).
+    Timer(u64),
+    /// A script's request ended (see `requests.rs`).
+    Response {
+        id: u64,
+        response: HttpResponse,
     },
     Reload(ReloadRequest),
     Shutdown,

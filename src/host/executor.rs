@@ -8,12 +8,16 @@
 //! with the event being handled.
 
 use super::bridge::HostBridge;
+use super::callbacks::{Callback, Callbacks};
 use super::events::HostEvent;
 use super::members::MemberTable;
 use super::outbox::{Barrier, Downward, OutboxSender};
 use super::progress::HostProgress;
 use super::reload;
-use super::status::{now_ms, ScriptStatus};
+use super::requests::{RequestRunner, Responder};
+use super::status::{now_ms, ScriptStatus, TimerStatus};
+use super::timers::{self, HostClock, TimerQueue, VirtualClock};
+use crate::config::RequestPolicy;
 use crate::platform::{HttpApi, Uploader};
 use crate::protocol::{Click, Inbound, MessageUp, SimpleAction};
 use crate::script::{CompileOptions, Diagnostic, ServiceScript};
@@ -33,82 +37,71 @@ pub struct ExecutorDeps {
     /// When set, every handled event is followed by a counting barrier (see `progress.rs`).
     pub progress: Option<HostProgress>,
     pub stores: crate::store::Stores,
+    /// What scripts' `request(...)` may do.
+    pub requests: RequestPolicy,
+    /// Answers requests instead of the network (scenario tests).
+    pub responder: Option<Arc<dyn Responder>>,
+    /// Timers follow this clock instead of wall time (scenario tests).
+    pub virtual_clock: Option<VirtualClock>,
 }
 
 pub struct Executor {
     tx: mpsc::UnboundedSender<HostEvent>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Fires timers on wall time (none under a virtual clock).
+    clock_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// What kind of event a barrier counts (see `progress.rs`).
+#[derive(Clone, Copy)]
+enum Handled {
+    /// A platform event.
+    Upward,
+    /// The host's own: lifecycle steps, reloads, timers.
+    Own,
+    /// A request's callback.
+    Response,
 }
 
 impl Executor {
     /// Starts the script thread and compiles the service there. Returns the
     /// diagnostic when the script does not compile (nothing else has run).
     pub async fn start(opts: CompileOptions, deps: ExecutorDeps) -> Result<Self, Diagnostic> {
-        let (tx, mut rx) = mpsc::unbounded_channel::<HostEvent>();
+        let (tx, rx) = mpsc::unbounded_channel::<HostEvent>();
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), Diagnostic>>();
+        let queue = Arc::new(TimerQueue::default());
+        let (clock, clock_task) = match &deps.virtual_clock {
+            Some(v) => {
+                v.attach(queue.clone(), tx.clone());
+                (HostClock::Virtual(v.clone()), None)
+            }
+            None => {
+                let origin = std::time::Instant::now();
+                let task = timers::spawn_real_clock(queue.clone(), origin, tx.clone());
+                (HostClock::Real(origin), Some(task))
+            }
+        };
+        let runner = RequestRunner::new(
+            deps.requests.clone(),
+            deps.responder.clone(),
+            tx.clone(),
+            deps.rt.clone(),
+        );
+        let timing = (clock, queue, runner);
         let thread = std::thread::Builder::new()
             .name("script".into())
             .stack_size(crate::script::SCRIPT_THREAD_STACK)
-            .spawn(move || {
-                let bridge = Rc::new(HostBridge {
-                    members: Rc::new(RefCell::new(MemberTable::default())),
-                    outbox: deps.outbox,
-                    http: deps.http,
-                    uploader: deps.uploader,
-                    rt: deps.rt,
-                    service_id: Rc::new(RefCell::new(String::new())),
-                    stores: Rc::new(deps.stores),
-                });
-                let status = deps.status;
-                let progress = deps.progress;
-                // Replaced when a reload brings a new source (a swapped bundle).
-                let mut opts = opts;
-                let mut script = match ServiceScript::load(&opts, bridge.clone()) {
-                    Ok(s) => {
-                        let files = s.display_files(&opts);
-                        status.send_modify(|st| {
-                            st.version = 1;
-                            st.loaded_at_ms = now_ms();
-                            st.files = files;
-                        });
-                        let _ = ready_tx.send(Ok(()));
-                        s
-                    }
-                    Err(d) => {
-                        let _ = ready_tx.send(Err(d));
-                        return;
-                    }
-                };
-                while let Some(event) = rx.blocking_recv() {
-                    let event = match event {
-                        HostEvent::Shutdown => break,
-                        HostEvent::Reload(req) => {
-                            reload::apply(&mut script, &bridge, &mut opts, &status, req);
-                            if let Err(e) = bridge.commit_stores() {
-                                tracing::error!("{e}");
-                            }
-                            mark_handled(&bridge, progress.as_ref(), false);
-                            continue;
-                        }
-                        other => other,
-                    };
-                    let upward = matches!(event, HostEvent::Inbound(_) | HostEvent::Message { .. });
-                    handle(&mut script, &bridge, event);
-                    // A handler's writes are durable before anyone is told it ran.
-                    if let Err(e) = bridge.commit_stores() {
-                        tracing::error!("{e}");
-                    }
-                    mark_handled(&bridge, progress.as_ref(), upward);
-                }
-            })
+            .spawn(move || script_thread(opts, deps, timing, rx, ready_tx))
             .map_err(|e| {
                 Diagnostic::plain("(host)", format!("cannot start the script thread: {e}"))
             })?;
+        let executor = Executor {
+            tx,
+            thread: Some(thread),
+            clock_task,
+        };
         match ready_rx.await {
-            Ok(Ok(())) => Ok(Executor {
-                tx,
-                thread: Some(thread),
-            }),
+            Ok(Ok(())) => Ok(executor),
             Ok(Err(d)) => Err(d),
             Err(_) => Err(Diagnostic::plain(
                 "(host)",
@@ -129,6 +122,9 @@ impl Executor {
     /// it, at most `grace` (a handler stuck in a long call is left behind; the
     /// process is about to end anyway).
     pub async fn stop(mut self, grace: std::time::Duration) {
+        if let Some(task) = self.clock_task.take() {
+            task.abort();
+        }
         let _ = self.tx.send(HostEvent::Shutdown);
         if let Some(t) = self.thread.take() {
             let join = tokio::task::spawn_blocking(move || t.join());
@@ -139,13 +135,118 @@ impl Executor {
     }
 }
 
+/// The script thread: compiles, reports ready, then handles events one at
+/// a time until shutdown.
+fn script_thread(
+    mut opts: CompileOptions,
+    deps: ExecutorDeps,
+    (clock, queue, runner): (HostClock, Arc<TimerQueue>, RequestRunner),
+    mut rx: mpsc::UnboundedReceiver<HostEvent>,
+    ready_tx: tokio::sync::oneshot::Sender<Result<(), Diagnostic>>,
+) {
+    // Built here: it holds Rhai values, which stay on this thread.
+    let callbacks = Callbacks::new(clock, queue, runner, deps.progress.clone());
+    let bridge = Rc::new(HostBridge {
+        members: Rc::new(RefCell::new(MemberTable::default())),
+        outbox: deps.outbox,
+        http: deps.http,
+        uploader: deps.uploader,
+        rt: deps.rt,
+        service_id: Rc::new(RefCell::new(String::new())),
+        stores: Rc::new(deps.stores),
+        callbacks,
+    });
+    let status = deps.status;
+    let progress = deps.progress;
+    // Replaced when a reload brings a new source (a swapped bundle).
+    let mut script = match ServiceScript::load(&opts, bridge.clone()) {
+        Ok(s) => {
+            let files = s.display_files(&opts);
+            status.send_modify(|st| {
+                st.version = 1;
+                st.loaded_at_ms = now_ms();
+                st.files = files;
+            });
+            let _ = ready_tx.send(Ok(()));
+            s
+        }
+        Err(d) => {
+            let _ = ready_tx.send(Err(d));
+            return;
+        }
+    };
+    let mut timers_shown = 0;
+    while let Some(event) = rx.blocking_recv() {
+        let kind = match &event {
+            HostEvent::Shutdown => break,
+            HostEvent::Inbound(_) | HostEvent::Message { .. } => Handled::Upward,
+            HostEvent::Response { .. } => Handled::Response,
+            _ => Handled::Own,
+        };
+        match event {
+            HostEvent::Reload(req) => reload::apply(&mut script, &bridge, &mut opts, &status, req),
+            other => handle(&mut script, &bridge, other),
+        }
+        // A handler's writes are durable before anyone is told it ran.
+        if let Err(e) = bridge.commit_stores() {
+            tracing::error!("{e}");
+        }
+        let generation = bridge.callbacks.timers_generation();
+        if generation != timers_shown {
+            timers_shown = generation;
+            publish_timers(&bridge.callbacks, &status);
+        }
+        mark_handled(&bridge, progress.as_ref(), kind);
+    }
+}
+
+/// The pending timers, for the dev page.
+fn publish_timers(callbacks: &Callbacks, status: &watch::Sender<ScriptStatus>) {
+    let now = now_ms();
+    let timers = callbacks
+        .pending_timers()
+        .into_iter()
+        .map(|t| TimerStatus {
+            id: t.id,
+            function: t.callback,
+            due_at_ms: now.saturating_add(t.due_in_ms),
+            every_ms: t.period_ms,
+        })
+        .collect();
+    status.send_modify(|st| st.timers = timers);
+}
+
 /// For drivers that wait on progress (see `progress.rs`): counts the event
 /// once the items its handler queued were handed to the link.
-fn mark_handled(bridge: &HostBridge, progress: Option<&HostProgress>, upward: bool) {
+fn mark_handled(bridge: &HostBridge, progress: Option<&HostProgress>, kind: Handled) {
     if let Some(p) = progress {
         let p = p.clone();
-        let barrier = Barrier::new(move || p.handled(upward));
+        let barrier = Barrier::new(move || match kind {
+            Handled::Upward => p.handled(true),
+            Handled::Own => p.handled(false),
+            Handled::Response => p.request_finished(),
+        });
         let _ = bridge.outbox.send_blocking(Downward::Barrier(barrier));
+    }
+}
+
+/// Calls what a timer or a request asked for; a missing function is
+/// reported once (and a timer dropped). A request's callback may take the
+/// response alone.
+fn call_back(
+    script: &mut ServiceScript,
+    bridge: &HostBridge,
+    mut cb: Callback,
+    timer: Option<u64>,
+) {
+    let has = |n| script.has_function(&cb.function, n);
+    if timer.is_none() && !has(2) && has(1) {
+        cb.args.truncate(1);
+    }
+    if script.has_function(&cb.function, cb.args.len()) {
+        run(script, &cb.function, cb.args);
+    } else {
+        bridge.callbacks.missing(&cb, timer);
     }
 }
 
@@ -243,6 +344,16 @@ fn handle(script: &mut ServiceScript, bridge: &HostBridge, event: HostEvent) {
         HostEvent::Inbound(Inbound::Other(payload)) => {
             let value = rhai::serde::to_dynamic(&payload).unwrap_or(Dynamic::UNIT);
             run(script, "on_unknown_payload", vec![value]);
+        }
+        HostEvent::Timer(id) => {
+            if let Some(cb) = bridge.callbacks.timer_fired(id) {
+                call_back(script, bridge, cb, Some(id));
+            }
+        }
+        HostEvent::Response { id, response } => {
+            if let Some(cb) = bridge.callbacks.response(id, response) {
+                call_back(script, bridge, cb, None);
+            }
         }
         HostEvent::Inbound(Inbound::Copy(_) | Inbound::GatewayError | Inbound::Error { .. })
         | HostEvent::Reload(_)

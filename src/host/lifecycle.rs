@@ -126,6 +126,9 @@ async fn start_script(
         rt: tokio::runtime::Handle::current(),
         status,
         progress: options.progress.clone(),
+        requests: config.service.requests.clone(),
+        responder: options.responder.clone(),
+        virtual_clock: options.virtual_clock.clone(),
     };
     let executor = Executor::start(compile, deps).await?;
     tracing::info!(script = %paths.script.display(), "script compiled");

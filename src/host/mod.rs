@@ -8,6 +8,7 @@
 
 mod bridge;
 mod bundle_reload;
+mod callbacks;
 mod channels;
 mod dispatch;
 mod events;
@@ -19,14 +20,18 @@ mod outbox;
 mod progress;
 mod reload;
 mod reload_trigger;
+mod requests;
 mod status;
+mod timers;
 
 pub use bundle_reload::BundleOptions;
 pub use handle::{Host, ReloadResult, RunningHost};
 pub use lifecycle::Started;
 pub use members::MemberTable;
 pub use progress::{HostProgress, ProgressCounters};
-pub use status::ScriptStatus;
+pub use requests::Responder;
+pub use status::{ScriptStatus, TimerStatus};
+pub use timers::VirtualClock;
 
 use crate::config::ConfigError;
 use crate::platform::PlatformError;
@@ -67,6 +72,10 @@ pub struct HostOptions {
     /// Counts handled events and applied frames, so that an in-process
     /// driver (scenario tests) can wait for the service to settle.
     pub progress: Option<HostProgress>,
+    /// Timers follow this clock, moved by the driver (scenario tests).
+    pub virtual_clock: Option<VirtualClock>,
+    /// Answers scripts' requests instead of the network (scenario tests).
+    pub responder: Option<std::sync::Arc<dyn Responder>>,
 }
 
 impl Default for HostOptions {
@@ -77,6 +86,8 @@ impl Default for HostOptions {
             status: None,
             bundle: None,
             progress: None,
+            virtual_clock: None,
+            responder: None,
         }
     }
 }

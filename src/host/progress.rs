@@ -38,6 +38,10 @@ pub struct ProgressCounters {
     pub downward_sent: u64,
     /// Downward frames the platform acknowledged.
     pub downward_acked: u64,
+    /// Script requests started, and those whose callback ran (and whose
+    /// downward items reached the link).
+    pub requests_started: u64,
+    pub requests_finished: u64,
 }
 
 impl ProgressCounters {
@@ -47,6 +51,7 @@ impl ProgressCounters {
         self.upward_handled >= upward
             && self.other_handled >= other
             && self.downward_acked >= self.downward_sent
+            && self.requests_finished >= self.requests_started
     }
 }
 
@@ -99,6 +104,16 @@ impl HostProgress {
                 c.other_handled += 1;
             }
         });
+    }
+
+    pub(super) fn request_started(&self) {
+        self.inner.counters.send_modify(|c| c.requests_started += 1);
+    }
+
+    pub(super) fn request_finished(&self) {
+        self.inner
+            .counters
+            .send_modify(|c| c.requests_finished += 1);
     }
 
     pub(super) fn downward_sent(&self) {

@@ -16,6 +16,18 @@ pub struct ScriptStatus {
     pub last_reload_ms: Option<u64>,
     /// The diagnostic of the last failed reload, cleared by the next success.
     pub error: Option<String>,
+    /// Pending timers, by id.
+    pub timers: Vec<TimerStatus>,
+}
+
+/// A pending timer, as the dev page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TimerStatus {
+    pub id: u64,
+    pub function: String,
+    /// When it is due (ms since the Unix epoch; virtual in scenario tests).
+    pub due_at_ms: u64,
+    pub every_ms: Option<u64>,
 }
 
 /// Milliseconds since the Unix epoch, as status pages show them.

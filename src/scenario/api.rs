@@ -218,6 +218,20 @@ fn register_views(engine: &mut Engine, ctx: &Rc<Ctx>) {
     engine.register_fn("reload", move || -> Fallible<()> {
         c.with(async |w| w.reload().await)
     });
+    let c = ctx.clone();
+    engine.register_fn("advance", move |ms: i64| -> Fallible<()> {
+        let ms = u64::try_from(ms).map_err(|_| fail(format!("advance: {ms} is negative")))?;
+        c.with(async |w| w.advance(ms).await)
+    });
+    let c = ctx.clone();
+    engine.register_fn(
+        "respond",
+        move |pattern: &str, answer: Map| -> Fallible<()> {
+            let answer: Value = rhai::serde::from_dynamic(&Dynamic::from_map(answer))
+                .map_err(|e| fail(format!("respond: {e}")))?;
+            c.with(async |w| w.respond(pattern, &answer).map_err(ScenarioError::Usage))
+        },
+    );
 }
 
 fn register_checks(engine: &mut Engine, _ctx: &Rc<Ctx>) {

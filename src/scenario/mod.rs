@@ -15,6 +15,7 @@
 
 mod api;
 mod diff;
+mod responder;
 mod runner;
 mod world;
 
@@ -39,13 +40,14 @@ pub enum ScenarioError {
     HostGone,
     #[error("the host did not start within {0:?}")]
     StartTimeout(Duration),
-    #[error("the service did not settle within {timeout:?}: handled {handled} of {expected} member actions, the sandbox applied {acked} of {sent} frames")]
+    #[error("the service did not settle within {timeout:?}: handled {handled} of {expected} member actions, the sandbox applied {acked} of {sent} frames, {open_requests} request callback(s) still to run")]
     NotSettled {
         timeout: Duration,
         handled: u64,
         expected: u64,
         acked: u64,
         sent: u64,
+        open_requests: u64,
     },
     #[error("{0}")]
     Control(#[from] crate::sandbox::ControlError),
@@ -53,6 +55,9 @@ pub enum ScenarioError {
     NotDelivered { who: String, action: String },
     #[error("reload() failed, the previous version keeps running: {0}")]
     ReloadFailed(String),
+    /// A scenario function used wrongly (`respond` with a bad answer...).
+    #[error("{0}")]
+    Usage(String),
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,

@@ -6,11 +6,15 @@
 //! frames the sandbox acknowledged (`HostProgress`), and a step is over when
 //! the two agree.
 
+use super::responder::ScenarioResponder;
 use super::{ScenarioError, SETTLE_TIMEOUT};
 use crate::config::Config;
 use crate::host::ServicePaths;
-use crate::host::{Host, HostOptions, HostProgress, ReloadResult, RunningHost, ScriptStatus};
+use crate::host::{
+    Host, HostOptions, HostProgress, ReloadResult, RunningHost, ScriptStatus, VirtualClock,
+};
 use crate::sandbox::{Sandbox, SandboxControl, SandboxOptions};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -23,6 +27,10 @@ pub struct World {
     channel_id: String,
     progress: HostProgress,
     status: watch::Receiver<ScriptStatus>,
+    /// Timers' clock: moves only through `advance`.
+    clock: VirtualClock,
+    /// Answers the service's requests (`respond`).
+    responder: Arc<ScenarioResponder>,
     host: Option<RunningHost>,
     /// The host's own events handled so far (init, start, reloads).
     own_events: u64,
@@ -43,6 +51,8 @@ impl World {
             "scenario@sandbox.local",
         );
         let progress = HostProgress::new();
+        let clock = VirtualClock::new();
+        let responder = Arc::new(ScenarioResponder::default());
         let (status_tx, status) = watch::channel(ScriptStatus::default());
         let options = HostOptions {
             watch: false,
@@ -50,6 +60,8 @@ impl World {
             status: Some(status_tx),
             bundle: None,
             progress: Some(progress.clone()),
+            virtual_clock: Some(clock.clone()),
+            responder: Some(responder.clone()),
         };
         let mut host = Host::start(config, paths, options);
         let started = match tokio::time::timeout(START_TIMEOUT, host.started()).await {
@@ -67,6 +79,8 @@ impl World {
             channel_id,
             progress,
             status,
+            clock,
+            responder,
             host: Some(host),
             own_events: 2 + started.channels.len() as u64,
         };
@@ -102,6 +116,9 @@ impl World {
             expected,
             acked: reached.downward_acked,
             sent: reached.downward_sent,
+            open_requests: reached
+                .requests_started
+                .saturating_sub(reached.requests_finished),
         })
     }
 
@@ -123,6 +140,23 @@ impl World {
             });
         }
         self.settle().await
+    }
+
+    /// Moves the timers' clock `ms` forward, firing every timer due on the
+    /// way one at a time, in due order, settling after each (so timers a
+    /// handler arms take part).
+    pub async fn advance(&mut self, ms: u64) -> Result<(), ScenarioError> {
+        let until = self.clock.now_ms().saturating_add(ms);
+        while self.clock.fire_next(until) {
+            self.own_events += 1;
+            self.settle().await?;
+        }
+        Ok(())
+    }
+
+    /// Answers the service's requests to `pattern` with `answer`.
+    pub fn respond(&self, pattern: &str, answer: &serde_json::Value) -> Result<(), String> {
+        self.responder.add(pattern, answer)
     }
 
     /// Re-reads the scripts through the host's reload path, then settles.

@@ -18,8 +18,10 @@ pub mod size;
 pub mod snippet;
 pub mod watch;
 
+pub use api::timers::{MAX_DELAY_MS, MAX_PENDING_TIMERS, MIN_DELAY_MS, MIN_EVERY_MS};
 pub use api::{
-    Downloaded, HostApi, HostCallError, HostResult, KeyValue, OutgoingMessage, ViewUpdate,
+    Downloaded, HostApi, HostCallError, HostResult, HttpRequest, HttpResponse, KeyValue, NewTimer,
+    OutgoingMessage, PendingTimer, ViewUpdate,
 };
 pub use character::{AgentProfile, Character};
 pub use diagnostic::Diagnostic;

@@ -80,6 +80,8 @@ pub struct ServiceScript {
     content_hash: [u8; 32],
     ast: AST,
     handlers: HashSet<(String, usize)>,
+    /// Every function of the entry script (timers and requests call back by name).
+    functions: HashSet<(String, usize)>,
     has_imports: bool,
     files: Vec<PathBuf>,
     main_display: String,
@@ -188,10 +190,14 @@ impl ServiceScript {
             })?;
         ast.set_source(main_display.as_str());
         check_top_level(&ast, &main_display)?;
-        let handlers = ast
+        let functions: HashSet<(String, usize)> = ast
             .iter_functions()
             .map(|f| (f.name.to_string(), f.params.len()))
+            .collect();
+        let handlers = functions
+            .iter()
             .filter(|(n, a)| HANDLERS.iter().any(|(hn, ha)| hn == n && ha == a))
+            .cloned()
             .collect();
         let imports: Vec<PathBuf> = record.seen.borrow().clone();
         let mut files = vec![opts.main.clone()];
@@ -207,6 +213,7 @@ impl ServiceScript {
             content_hash: hasher.finalize().into(),
             ast,
             handlers,
+            functions,
             has_imports: !imports.is_empty(),
             files,
             main_display,
@@ -222,6 +229,12 @@ impl ServiceScript {
     }
 
     /// The files the service was compiled from (entry first).
+    /// True when the entry script defines a function of that name and arity
+    /// (a handler or not).
+    pub fn has_function(&self, name: &str, arity: usize) -> bool {
+        self.functions.contains(&(name.to_string(), arity))
+    }
+
     pub fn files(&self) -> &[PathBuf] {
         &self.files
     }
@@ -248,7 +261,7 @@ impl ServiceScript {
     /// Calls a handler with `this` bound. `Ok(false)` when the script does not
     /// define it. A failed call leaves `this` as the handler left it.
     pub fn call(&mut self, name: &str, args: Vec<Dynamic>) -> Result<bool, Diagnostic> {
-        if !self.has(name, args.len()) {
+        if !self.has_function(name, args.len()) {
             return Ok(false);
         }
         let options = CallFnOptions::new()

@@ -10,13 +10,17 @@ pub mod convert;
 mod error;
 mod messages;
 mod platform;
+pub mod requests;
 pub mod schema;
 mod store;
+pub mod timers;
 mod views;
 
 pub use error::{HostCallError, HostResult};
 pub use messages::OutgoingMessage;
+pub use requests::{HttpRequest, HttpResponse};
 pub use store::KeyValue;
+pub use timers::{NewTimer, PendingTimer};
 pub use views::ViewUpdate;
 
 use super::{AgentProfile, Character};
@@ -93,6 +97,30 @@ pub trait HostApi {
         let _ = (url, save_as);
         unsupported("download")
     }
+    /// Arms a timer; its id.
+    fn start_timer(&self, timer: NewTimer) -> HostResult<u64> {
+        let _ = timer;
+        unsupported("timers")
+    }
+    /// True when the timer was pending.
+    fn cancel_timer(&self, id: u64) -> HostResult<bool> {
+        let _ = id;
+        unsupported("timers")
+    }
+    fn pending_timers(&self) -> HostResult<Vec<PendingTimer>> {
+        unsupported("timers")
+    }
+    /// Starts a request whose outcome is handed to `callback` (with
+    /// `context`) later; its id.
+    fn start_request(
+        &self,
+        request: HttpRequest,
+        callback: String,
+        context: rhai::Dynamic,
+    ) -> HostResult<u64> {
+        let _ = (request, callback, context);
+        unsupported("request")
+    }
     /// `store(channel_id, name)`: the named store's part for that channel.
     fn store(&self, channel_id: &str, name: &str) -> HostResult<Rc<dyn KeyValue>> {
         let _ = (channel_id, name);
@@ -106,4 +134,6 @@ pub(super) fn register(engine: &mut Engine, host: Rc<dyn HostApi>) {
     messages::register(engine, &host);
     platform::register(engine, &host);
     store::register(engine, &host);
+    timers::register(engine, &host);
+    requests::register(engine, &host);
 }

@@ -1,0 +1,307 @@
+//! Timers: `after`, `every`, `cancel`, `timers`.
+//!
+//! A timer has two halves, because Rhai values cannot leave the script
+//! thread: the [`TimerTable`] (on the script thread, inside the bridge) keeps
+//! what to call (function name, argument), and the [`TimerQueue`] (shared,
+//! `Send`) keeps only ids and due times. Something outside the script thread
+//! pops due ids from the queue and sends them to the script thread as
+//! [`HostEvent::Timer`]s, which queue behind the events already waiting: a
+//! timer never interrupts a handler, and timers due together fire in due
+//! order.
+//!
+//! That something is the clock. Under `run` and `dev` it is a task that
+//! sleeps until the next due time ([`spawn_real_clock`]); under
+//! `moobius-host test` it is the scenario's [`VirtualClock`], which fires
+//! timers only when the test calls `advance(ms)`, one at a time, so a test
+//! with timers is as deterministic as one without.
+//!
+//! Timers are not durable: they live as long as the process (they survive
+//! reloads and bundle swaps, because the table is the host's, not the
+//! script's). The README shows the pattern for durable schedules.
+
+use super::events::HostEvent;
+use rhai::Dynamic;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Notify};
+
+/// Milliseconds on the host's timer clock (since start, or virtual).
+pub type ClockMs = u64;
+
+/// Where "now" comes from for timers.
+#[derive(Debug, Clone)]
+pub enum HostClock {
+    /// Wall time since the host started.
+    Real(Instant),
+    /// A scenario's clock, which moves only when the test says so.
+    Virtual(VirtualClock),
+}
+
+impl HostClock {
+    pub fn now_ms(&self) -> ClockMs {
+        match self {
+            HostClock::Real(origin) => {
+                u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+            }
+            HostClock::Virtual(v) => v.inner.now.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// The shared half: ids by due time. Periodic timers re-arm themselves here
+/// when popped, so the clock can fire a whole window of ticks without
+/// waiting for the script thread.
+#[derive(Debug, Default)]
+pub struct TimerQueue {
+    inner: Mutex<QueueInner>,
+    /// Wakes the real clock when a timer is armed (it may be due sooner).
+    armed: Notify,
+}
+
+#[derive(Debug, Default)]
+struct QueueInner {
+    by_due: BTreeSet<(ClockMs, u64)>,
+    /// id -> (due, period).
+    entries: HashMap<u64, (ClockMs, Option<u64>)>,
+}
+
+impl TimerQueue {
+    pub fn arm(&self, id: u64, due: ClockMs, period: Option<u64>) {
+        if let Ok(mut q) = self.inner.lock() {
+            if let Some((old, _)) = q.entries.insert(id, (due, period)) {
+                q.by_due.remove(&(old, id));
+            }
+            q.by_due.insert((due, id));
+        }
+        self.armed.notify_one();
+    }
+
+    /// Removes a timer; true if it was armed.
+    pub fn cancel(&self, id: u64) -> bool {
+        let Ok(mut q) = self.inner.lock() else {
+            return false;
+        };
+        match q.entries.remove(&id) {
+            Some((due, _)) => q.by_due.remove(&(due, id)),
+            None => false,
+        }
+    }
+
+    /// When the timer is next due.
+    pub fn due(&self, id: u64) -> Option<ClockMs> {
+        self.inner.lock().ok()?.entries.get(&id).map(|(d, _)| *d)
+    }
+
+    fn next_due(&self) -> Option<ClockMs> {
+        self.inner.lock().ok()?.by_due.first().map(|(d, _)| *d)
+    }
+
+    /// The earliest timer due at or before `now`, re-armed if periodic
+    /// (skipping ticks that were missed entirely, so a stalled host does
+    /// not fire a burst). Returns its id and the time it was due.
+    pub fn pop_due(&self, now: ClockMs) -> Option<(u64, ClockMs)> {
+        let mut q = self.inner.lock().ok()?;
+        let (due, id) = *q.by_due.first()?;
+        if due > now {
+            return None;
+        }
+        q.by_due.remove(&(due, id));
+        match q.entries.get(&id).and_then(|(_, p)| *p) {
+            Some(period) => {
+                let mut next = due.saturating_add(period);
+                if next <= now {
+                    next = now.saturating_add(period - (now - due) % period);
+                }
+                q.entries.insert(id, (next, Some(period)));
+                q.by_due.insert((next, id));
+            }
+            None => {
+                q.entries.remove(&id);
+            }
+        }
+        Some((id, due))
+    }
+}
+
+/// The task that fires timers on wall time (`run`, `dev`).
+pub fn spawn_real_clock(
+    queue: Arc<TimerQueue>,
+    origin: Instant,
+    events: mpsc::UnboundedSender<HostEvent>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let now = u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+            while let Some((id, _)) = queue.pop_due(now) {
+                if events.send(HostEvent::Timer(id)).is_err() {
+                    return;
+                }
+            }
+            let armed = queue.armed.notified();
+            match queue.next_due() {
+                Some(due) => {
+                    let at = origin + Duration::from_millis(due);
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at.into()) => {}
+                        _ = armed => {}
+                    }
+                }
+                None => armed.await,
+            }
+        }
+    })
+}
+
+/// A clock for tests: starts at 0 and moves only through [`advance`]
+/// (the scenario's `advance(ms)`).
+///
+/// [`advance`]: VirtualClock::fire_next
+#[derive(Debug, Clone, Default)]
+pub struct VirtualClock {
+    inner: Arc<VirtualInner>,
+}
+
+#[derive(Debug, Default)]
+struct VirtualInner {
+    now: AtomicU64,
+    /// Set by the host once its script thread runs.
+    host: OnceLock<(Arc<TimerQueue>, mpsc::UnboundedSender<HostEvent>)>,
+}
+
+impl VirtualClock {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn now_ms(&self) -> ClockMs {
+        self.inner.now.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn attach(&self, queue: Arc<TimerQueue>, events: mpsc::UnboundedSender<HostEvent>) {
+        let _ = self.inner.host.set((queue, events));
+    }
+
+    /// Moves the clock to the next timer due at or before `until` and fires
+    /// it (queues it for the script thread). False when none is due by then;
+    /// the clock is then moved to `until`. The caller waits for the service
+    /// to settle between two calls, so a handler's new timers take part.
+    pub fn fire_next(&self, until: ClockMs) -> bool {
+        let until = until.max(self.now_ms());
+        if let Some((queue, events)) = self.inner.host.get() {
+            if let Some(due) = queue.next_due().filter(|d| *d <= until) {
+                self.inner
+                    .now
+                    .store(due.max(self.now_ms()), Ordering::SeqCst);
+                if let Some((id, _)) = queue.pop_due(self.now_ms()) {
+                    return events.send(HostEvent::Timer(id)).is_ok();
+                }
+            }
+        }
+        self.inner.now.store(until, Ordering::SeqCst);
+        false
+    }
+}
+
+/// What one pending timer calls (script-thread half).
+#[derive(Debug, Clone)]
+pub struct TimerEntry {
+    pub callback: String,
+    pub arg: Option<Dynamic>,
+    pub period_ms: Option<u64>,
+}
+
+/// The script thread's half: what each armed timer calls.
+#[derive(Debug, Default)]
+pub struct TimerTable {
+    next_id: u64,
+    entries: HashMap<u64, TimerEntry>,
+    /// Bumped on every change, so the status is republished only then.
+    pub generation: u64,
+}
+
+impl TimerTable {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn insert(&mut self, entry: TimerEntry) -> u64 {
+        self.next_id += 1;
+        self.generation += 1;
+        self.entries.insert(self.next_id, entry);
+        self.next_id
+    }
+
+    pub fn remove(&mut self, id: u64) -> Option<TimerEntry> {
+        let removed = self.entries.remove(&id);
+        if removed.is_some() {
+            self.generation += 1;
+        }
+        removed
+    }
+
+    /// A fired timer: what to call. One-shot timers leave the table.
+    pub fn fired(&mut self, id: u64) -> Option<TimerEntry> {
+        let entry = self.entries.get(&id)?;
+        if entry.period_ms.is_some() {
+            return Some(entry.clone());
+        }
+        self.remove(id)
+    }
+
+    /// Every pending timer, by id.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &TimerEntry)> {
+        let mut ids: Vec<_> = self.entries.keys().copied().collect();
+        ids.sort_unstable();
+        ids.into_iter()
+            .filter_map(|id| self.entries.get(&id).map(|e| (id, e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_timers_pop_in_due_order_and_periodic_ones_rearm() {
+        let q = TimerQueue::default();
+        q.arm(1, 300, None);
+        q.arm(2, 100, Some(100));
+        q.arm(3, 200, None);
+        assert_eq!(q.pop_due(50), None);
+        assert_eq!(q.pop_due(100), Some((2, 100)));
+        assert_eq!(q.pop_due(200), Some((2, 200)));
+        assert_eq!(q.pop_due(250), Some((3, 200)));
+        assert_eq!(q.pop_due(250), None);
+        assert_eq!(q.due(2), Some(300));
+        assert!(q.cancel(2));
+        assert!(!q.cancel(2));
+        assert_eq!(q.pop_due(1_000), Some((1, 300)));
+        assert_eq!(q.pop_due(1_000), None);
+    }
+
+    #[test]
+    fn a_stalled_periodic_timer_skips_missed_ticks() {
+        let q = TimerQueue::default();
+        q.arm(7, 100, Some(100));
+        assert_eq!(q.pop_due(1_050), Some((7, 100)));
+        assert_eq!(q.due(7), Some(1_100));
+    }
+
+    #[test]
+    fn the_virtual_clock_fires_one_timer_at_a_time_up_to_the_target() {
+        let clock = VirtualClock::new();
+        let queue = Arc::new(TimerQueue::default());
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        clock.attach(queue.clone(), tx);
+        queue.arm(1, 100, Some(100));
+        assert!(clock.fire_next(250));
+        assert_eq!(clock.now_ms(), 100);
+        assert!(matches!(rx.try_recv(), Ok(HostEvent::Timer(1))));
+        assert!(clock.fire_next(250));
+        assert_eq!(clock.now_ms(), 200);
+        assert!(!clock.fire_next(250));
+        assert_eq!(clock.now_ms(), 250);
+    }
+}

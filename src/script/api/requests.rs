@@ -1,0 +1,182 @@
+//! `request(spec, "fn" [, context])`: HTTP(S) without stalling the script.
+//!
+//! The request runs off the script thread; the handler that made it returns
+//! at once and other members' events go on being served. When the response
+//! (or an error) arrives, the host calls `this.fn(response, context)` between
+//! two events. Everything the script can get wrong about the spec is an error
+//! here, at its line, naming the field.
+
+use super::convert::{script_error, to_json, Fallible};
+use super::timers::callback_name;
+use super::HostApi;
+use rhai::{Dynamic, Engine, ImmutableString, Map};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// The methods `request` accepts.
+pub const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
+
+/// An HTTP request as a script described it (`Send`: it travels to a task).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    /// `None`: the configured default.
+    pub timeout: Option<Duration>,
+}
+
+/// What a callback receives as `response` (made on the script thread).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HttpResponse {
+    /// 0 when there was no response.
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+    /// Why there is no (complete) response: timeout, refused, too large...
+    pub error: Option<String>,
+}
+
+impl HttpResponse {
+    pub fn failed(error: impl Into<String>) -> Self {
+        HttpResponse {
+            error: Some(error.into()),
+            ..Default::default()
+        }
+    }
+
+    /// `#{status, headers, text, json, error}`; `json` is the parsed body
+    /// when it is JSON, else `()`.
+    pub fn to_dynamic(&self) -> Dynamic {
+        let mut m = Map::new();
+        m.insert("status".into(), Dynamic::from(i64::from(self.status)));
+        let mut headers = Map::new();
+        for (k, v) in &self.headers {
+            headers.insert(k.as_str().into(), Dynamic::from(v.clone()));
+        }
+        m.insert("headers".into(), Dynamic::from_map(headers));
+        m.insert("text".into(), Dynamic::from(self.text.clone()));
+        let json = serde_json::from_str::<serde_json::Value>(&self.text)
+            .ok()
+            .map_or(Dynamic::UNIT, |v| super::convert::from_json(&v));
+        m.insert("json".into(), json);
+        let error = self.error.clone().map_or(Dynamic::UNIT, Dynamic::from);
+        m.insert("error".into(), error);
+        Dynamic::from_map(m)
+    }
+}
+
+const FIELDS: &[&str] = &["method", "url", "headers", "body", "json", "timeout_ms"];
+
+fn text_field(spec: &Map, key: &str) -> Fallible<Option<String>> {
+    match spec.get(key) {
+        None => Ok(None),
+        Some(v) => match v.read_lock::<ImmutableString>() {
+            Some(s) => Ok(Some(s.to_string())),
+            None => Err(script_error(format!(
+                "request: {key}: expected a string, got {}",
+                v.type_name()
+            ))),
+        },
+    }
+}
+
+/// Checks and converts the script's `#{method, url, headers, body, json,
+/// timeout_ms}`.
+pub fn parse_request(spec: &Map) -> Fallible<HttpRequest> {
+    if let Some(k) = spec.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(script_error(format!(
+            "request: {k}: unknown field (expected {})",
+            FIELDS.join(", ")
+        )));
+    }
+    let method = text_field(spec, "method")?
+        .unwrap_or_else(|| "GET".into())
+        .to_ascii_uppercase();
+    if !METHODS.contains(&method.as_str()) {
+        return Err(script_error(format!(
+            "request: method: {method:?} is not one of {}",
+            METHODS.join(", ")
+        )));
+    }
+    let url = text_field(spec, "url")?.ok_or_else(|| script_error("request: url: missing"))?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(script_error(format!(
+            "request: url: {url:?} is not an http(s) URL"
+        )));
+    }
+    let mut headers = Vec::new();
+    if let Some(h) = spec.get("headers") {
+        let map = h.read_lock::<Map>().ok_or_else(|| {
+            script_error(format!(
+                "request: headers: expected a map, got {}",
+                h.type_name()
+            ))
+        })?;
+        for (k, v) in map.iter() {
+            let v = v
+                .read_lock::<ImmutableString>()
+                .ok_or_else(|| script_error(format!("request: headers.{k}: expected a string")))?;
+            headers.push((k.to_string(), v.to_string()));
+        }
+    }
+    let body = match (text_field(spec, "body")?, spec.get("json")) {
+        (Some(_), Some(_)) => {
+            return Err(script_error("request: give body or json, not both"));
+        }
+        (Some(text), None) => Some(text.into_bytes()),
+        (None, Some(v)) => {
+            let value = to_json(v, "request", "json")?;
+            if !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            {
+                headers.push(("content-type".into(), "application/json".into()));
+            }
+            Some(value.to_string().into_bytes())
+        }
+        (None, None) => None,
+    };
+    let timeout = match spec.get("timeout_ms") {
+        None => None,
+        Some(v) => match v.as_int() {
+            Ok(ms) if ms >= 1 => Some(Duration::from_millis(ms as u64)),
+            _ => {
+                return Err(script_error(format!(
+                    "request: timeout_ms: expected a positive whole number of ms, got {v}"
+                )))
+            }
+        },
+    };
+    Ok(HttpRequest {
+        method,
+        url,
+        headers,
+        body,
+        timeout,
+    })
+}
+
+fn start(h: &dyn HostApi, spec: &Map, f: &Dynamic, context: Dynamic) -> Fallible<i64> {
+    let request = parse_request(spec)?;
+    let callback = callback_name(f, "request")?;
+    let id = h
+        .start_request(request, callback, context)
+        .map_err(script_error)?;
+    Ok(id as i64)
+}
+
+pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
+    let h = host.clone();
+    engine.register_fn("request", move |spec: Map, f: Dynamic| -> Fallible<i64> {
+        start(h.as_ref(), &spec, &f, Dynamic::UNIT)
+    });
+    let h = host.clone();
+    engine.register_fn(
+        "request",
+        move |spec: Map, f: Dynamic, context: Dynamic| -> Fallible<i64> {
+            start(h.as_ref(), &spec, &f, context)
+        },
+    );
+}
