@@ -110,3 +110,70 @@ async fn avatar_paths_may_not_leave_the_service_directory() {
     wait_sees(&c, "bob", &ch, &["bob"]).await;
     sandbox.shutdown().await;
 }
+
+const KEEPER: &str = r#"
+fn before_channel_init() { this.keeper = create_agent("Keeper", "resources/avatar.png", "DESCRIPTION"); }
+fn on_refresh(action) { send_characters([this.keeper], action.channel_id, action.sender); }
+"#;
+
+/// The id alice sees for the service's one agent, once she sees it.
+async fn keeper_id(c: &moobius_host::sandbox::SandboxControl, ch: &str) -> String {
+    refresh_until(c, "alice", ch, &["Keeper"]).await;
+    c.view("alice", ch).unwrap().characters[0]
+        .character_id
+        .clone()
+}
+
+fn requests(c: &moobius_host::sandbox::SandboxControl, what: &str) -> u64 {
+    c.stats().requests.get(what).copied().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_host_reuses_its_agent_and_updates_it_when_it_changed() {
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
+    let ch = lobby(&sandbox, &["alice"]).await;
+    let svc = ServiceDir::with_script(&sandbox, &[&ch], &KEEPER.replace("DESCRIPTION", "keeps"));
+    let mut host = svc.run_host();
+    let first = keeper_id(&c, &ch).await;
+    host.kill();
+
+    let mut host = svc.run_host();
+    host.wait_logged("the agent is reused", &["agent reused"])
+        .await;
+    assert_eq!(keeper_id(&c, &ch).await, first, "the same agent");
+    assert_eq!(agents_created(&c), Some(1), "no copy on restart");
+    assert_eq!(
+        requests(&c, "POST /service/character/update"),
+        0,
+        "unchanged"
+    );
+    host.kill();
+
+    let script = svc.path().join("scripts/service.rhai");
+    std::fs::write(&script, KEEPER.replace("DESCRIPTION", "keeps better")).unwrap();
+    let mut host = svc.run_host();
+    host.wait_logged("the agent is updated", &["agent reused and updated"])
+        .await;
+    assert_eq!(keeper_id(&c, &ch).await, first);
+    assert_eq!(agents_created(&c), Some(1));
+    assert_eq!(requests(&c, "POST /service/character/update"), 1);
+    host.kill();
+
+    let fresh = r#"
+fn before_channel_init() { this.keeper = create_agent(#{name: "Keeper", fresh: true}); }
+fn on_refresh(action) { send_characters([this.keeper], action.channel_id, action.sender); }
+"#;
+    std::fs::write(&script, fresh).unwrap();
+    let _host = svc.run_host();
+    wait_for("a fresh agent", || async {
+        (agents_created(&c) == Some(2)).then_some(())
+    })
+    .await;
+    refresh_until(&c, "alice", &ch, &["Keeper"]).await;
+    let now = c.view("alice", &ch).unwrap().characters[0]
+        .character_id
+        .clone();
+    assert_ne!(now, first, "fresh: true makes a new agent");
+    sandbox.shutdown().await;
+}

@@ -8,6 +8,7 @@
 //! (nor than [`CALL_TIMEOUT`]), because nothing can interrupt a handler
 //! blocked inside a host function.
 
+use super::agents::AgentBook;
 use super::callbacks::Callbacks;
 use super::members::MemberTable;
 use super::outbox::{Downward, OutboxRefused, OutboxSender};
@@ -46,6 +47,8 @@ pub struct HostBridge {
     pub stores: Rc<crate::store::Stores>,
     /// Timers and requests waiting to call the script back.
     pub callbacks: Callbacks,
+    /// This service's agents by name, for `create_agent` to reuse.
+    pub agents: RefCell<AgentBook>,
 }
 
 /// The error of a call that ran out of time; the handler is aborted when
@@ -325,14 +328,25 @@ impl HostApi for HostBridge {
     }
 
     fn create_agent(&self, profile: &AgentProfile) -> HostResult<Character> {
-        let service_id = self.service_id.borrow().clone();
-        let context = self.agent_context("create_agent", profile)?;
-        let created = self.wait(
-            "create_agent",
-            self.http.create_agent(&service_id, &context),
-        )?;
-        tracing::info!(name = %profile.name, character_id = %created.character_id, "agent created");
-        Ok(character_of(created))
+        let avatar = self
+            .uploader
+            .identity(&profile.avatar)
+            .map_err(|e| HostCallError::Refused(format!("create_agent: avatar: {e}")))?;
+        if !profile.fresh {
+            if let Some(existing) = self.existing_agent(&profile.name)? {
+                if self.agents.borrow().unchanged(&existing, profile, &avatar) {
+                    tracing::info!(name = %profile.name, character_id = %existing.character_id, "agent reused");
+                    return Ok(existing);
+                }
+                let updated = self.update_agent(&existing.character_id, profile)?;
+                tracing::info!(name = %profile.name, character_id = %existing.character_id, "agent reused and updated");
+                self.agents.borrow_mut().applied(&updated, profile, avatar);
+                return Ok(updated);
+            }
+        }
+        let created = self.new_agent(profile)?;
+        self.agents.borrow_mut().applied(&created, profile, avatar);
+        Ok(created)
     }
 
     fn fetch_agents(&self) -> HostResult<Vec<Character>> {
@@ -344,5 +358,32 @@ impl HostApi for HostBridge {
     fn fetch_profiles(&self, ids: Vec<String>) -> HostResult<Vec<Character>> {
         let found = self.wait("fetch_character_profile", self.http.fetch_profiles(&ids))?;
         Ok(found.into_iter().map(character_of).collect())
+    }
+}
+
+impl HostBridge {
+    /// This service's agent of that name (the list is read once).
+    fn existing_agent(&self, name: &str) -> HostResult<Option<Character>> {
+        if self.agents.borrow().by_name.is_none() {
+            let agents = self.fetch_agents()?;
+            self.agents.borrow_mut().learn(agents);
+        }
+        Ok(self
+            .agents
+            .borrow()
+            .by_name
+            .as_ref()
+            .and_then(|m| m.get(name).cloned()))
+    }
+
+    fn new_agent(&self, profile: &AgentProfile) -> HostResult<Character> {
+        let service_id = self.service_id.borrow().clone();
+        let context = self.agent_context("create_agent", profile)?;
+        let created = self.wait(
+            "create_agent",
+            self.http.create_agent(&service_id, &context),
+        )?;
+        tracing::info!(name = %profile.name, character_id = %created.character_id, "agent created");
+        Ok(character_of(created))
     }
 }

@@ -7,6 +7,7 @@
 //! handler that should see them, which makes `fetch_member_ids` consistent
 //! with the event being handled.
 
+use super::agents::AgentBook;
 use super::bridge::HostBridge;
 use super::callbacks::{Callback, Callbacks};
 use super::events::HostEvent;
@@ -146,6 +147,7 @@ fn script_thread(
 ) {
     // Built here: it holds Rhai values, which stay on this thread.
     let callbacks = Callbacks::new(clock, queue, runner, deps.progress.clone());
+    let agents = AgentBook::open(&deps.uploader.base_dir());
     let bridge = Rc::new(HostBridge {
         members: Rc::new(RefCell::new(MemberTable::default())),
         outbox: deps.outbox,
@@ -155,6 +157,7 @@ fn script_thread(
         service_id: Rc::new(RefCell::new(String::new())),
         stores: Rc::new(deps.stores),
         callbacks,
+        agents: RefCell::new(agents),
     });
     let status = deps.status;
     let progress = deps.progress;

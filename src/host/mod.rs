@@ -6,6 +6,7 @@
 //! channels, initialise them through the script, and dispatch platform events
 //! to handlers until shutdown.
 
+mod agents;
 mod bridge;
 mod bundle_reload;
 mod callbacks;

@@ -55,6 +55,25 @@ impl Uploader {
         resolve_inside(&self.base_dir(), reference)
     }
 
+    /// What a reference stands for, without uploading: the URL it becomes
+    /// for a URL or nothing, `sha256:HEX` of the contents for a local file
+    /// (so a re-uploaded, unchanged file is recognised as unchanged).
+    pub fn identity(&self, reference: &str) -> Result<String, PlatformError> {
+        let reference = reference.trim();
+        if reference.is_empty() {
+            return Ok(DEFAULT_AVATAR.to_string());
+        }
+        if is_url(reference) {
+            return Ok(reference.to_string());
+        }
+        let path = self.local_path(reference)?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| PlatformError::File(format!("{reference}: cannot read: {e}")))?;
+        let hash = Sha256::digest(&bytes);
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(format!("sha256:{hex}"))
+    }
+
     /// Empty -> the default logo; URL -> as is; local file -> uploaded URL.
     pub async fn url_for(&self, reference: &str) -> Result<String, PlatformError> {
         let reference = reference.trim();

@@ -25,6 +25,9 @@ pub struct AgentProfile {
     pub name: String,
     pub avatar: String,
     pub description: String,
+    /// `create_agent` only: a new agent even when this service has one of
+    /// that name (by default that one is reused, see the README).
+    pub fresh: bool,
 }
 
 impl std::fmt::Display for Character {

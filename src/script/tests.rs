@@ -210,6 +210,22 @@ fn wrong_argument_shapes_name_function_and_argument() {
         ("update_agent(\"id\", #{nom: \"x\"})", "update_agent: changes.nom: unknown field"),
         ("fetch_character_profile(3.5)", "fetch_character_profile: ids is f64"),
         ("fetch_message_history(\"ch\", 0)", "fetch_message_history: limit must be positive"),
+        ("after(0, \"f\")", "after: ms: 0 is out of range (expected 1 to 2592000000 ms)"),
+        ("after(-5, \"f\", 1)", "after: ms: -5 is out of range"),
+        ("after(99999999999, \"f\")", "after: ms: 99999999999 is out of range"),
+        ("every(5, \"f\")", "every: ms: 5 is out of range (expected 10 to"),
+        ("after(10, 42)", "after: callback: expected a function name (string), got i64"),
+        ("after(10, \"not a name\")", "after: callback: \"not a name\" is not a function name"),
+        ("after(10, |x| x)", "after: the callback must be a named function"),
+        ("request(#{url: \"ftp://x\"}, \"f\")", "request: url: \"ftp://x\" is not an http(s) URL"),
+        ("request(#{}, \"f\")", "request: url: missing"),
+        ("request(#{url: \"http://a\", verb: \"GET\"}, \"f\")", "request: verb: unknown field"),
+        ("request(#{url: \"http://a\", method: \"BREW\"}, \"f\")", "request: method: \"BREW\" is not one of"),
+        ("request(#{url: \"http://a\", body: \"x\", json: 1}, \"f\")", "request: give body or json, not both"),
+        ("request(#{url: \"http://a\", timeout_ms: 0}, \"f\")", "request: timeout_ms: expected a positive whole number"),
+        ("request(#{url: \"http://a\", headers: #{a: 1}}, \"f\")", "request: headers.a: expected a string"),
+        ("create_agent(#{avatar: \"x\"})", "create_agent: name: missing"),
+        ("create_agent(#{name: \"x\", fresh: \"yes\"})", "create_agent: fresh: expected true or false"),
     ];
     for (call, want) in cases {
         let (_d, _r, s) = load(&format!("fn on_start() {{\n  {call};\n}}\n"));

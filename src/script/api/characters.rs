@@ -52,6 +52,7 @@ fn register_agents(engine: &mut Engine, host: &Rc<dyn HostApi>) {
                 name: name.to_string(),
                 avatar: avatar.to_string(),
                 description: description.to_string(),
+                fresh: false,
             };
             h.create_agent(&profile).map_err(script_error)
         }
@@ -64,10 +65,16 @@ fn register_agents(engine: &mut Engine, host: &Rc<dyn HostApi>) {
     engine.register_fn("create_agent", move |name: &str, avatar: &str| {
         c(name, avatar, "No description")
     });
+    let c = create.clone();
     engine.register_fn(
         "create_agent",
-        move |name: &str, avatar: &str, description: &str| create(name, avatar, description),
+        move |name: &str, avatar: &str, description: &str| c(name, avatar, description),
     );
+    let h = host.clone();
+    engine.register_fn("create_agent", move |spec: Map| -> Fallible<Character> {
+        let profile = agent_spec(&spec)?;
+        h.create_agent(&profile).map_err(script_error)
+    });
 
     let h = host.clone();
     engine.register_fn(
@@ -142,6 +149,50 @@ fn update_agent(h: &dyn HostApi, character: &Dynamic, changes: &Map) -> Fallible
         name: field("name", Some(&current.name))?,
         avatar: field("avatar", current.avatar.as_deref())?,
         description: field("description", current.description.as_deref())?,
+        fresh: false,
     };
     h.update_agent(&id, &profile).map_err(script_error)
+}
+
+/// `create_agent(#{name, avatar, description, fresh})`.
+fn agent_spec(spec: &Map) -> Fallible<AgentProfile> {
+    const FIELDS: &[&str] = &["name", "avatar", "description", "fresh"];
+    if let Some(k) = spec.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(script_error(format!(
+            "create_agent: {k}: unknown field (expected {})",
+            FIELDS.join(", ")
+        )));
+    }
+    let text = |key: &str, default: &str| -> Fallible<String> {
+        match spec.get(key) {
+            None => Ok(default.to_string()),
+            Some(v) => v
+                .read_lock::<ImmutableString>()
+                .map(|s| s.to_string())
+                .ok_or_else(|| {
+                    script_error(format!(
+                        "create_agent: {key}: expected a string, got {}",
+                        v.type_name()
+                    ))
+                }),
+        }
+    };
+    let name = text("name", "")?;
+    if name.is_empty() {
+        return Err(script_error("create_agent: name: missing"));
+    }
+    let fresh = match spec.get("fresh") {
+        None => false,
+        Some(v) => v.as_bool().map_err(|t| {
+            script_error(format!(
+                "create_agent: fresh: expected true or false, got {t}"
+            ))
+        })?,
+    };
+    Ok(AgentProfile {
+        name,
+        avatar: text("avatar", "")?,
+        description: text("description", "No description")?,
+        fresh,
+    })
 }
