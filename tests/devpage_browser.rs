@@ -122,6 +122,25 @@ async fn dev_page_shows_every_member_live_and_the_reload_error() {
     assert_no_error(client).await;
     screenshot(client, &tmp.path().join("devpage-story.png")).await;
 
+    // A save that arms timers: the banner lists them.
+    let tutorial = std::fs::read_to_string(service.join(SCRIPT)).expect("read");
+    let with_timers = format!(
+        "{tutorial}\nfn on_reload() {{ after(600000, \"later\"); every(60000, \"tick\"); }}\n\
+         fn later() {{}}\nfn tick() {{}}\n"
+    );
+    std::fs::write(service.join(SCRIPT).with_extension("tmp"), with_timers).expect("write");
+    std::fs::rename(service.join(SCRIPT).with_extension("tmp"), service.join(SCRIPT)).expect("save");
+    wait_js(
+        client,
+        "the banner lists the pending timers",
+        &format!(
+            "const t = {BANNER}; return t.includes('2 timers pending: later at ') \
+             && t.includes('tick every 60000 ms');"
+        ),
+        vec![],
+    )
+    .await;
+
     // A save that does not compile: the banner shows path:line:col.
     let broken = "fn on_join(action) {\n    let x = ;\n}\n";
     let path = service.join(SCRIPT);
