@@ -129,7 +129,11 @@ async fn dev_page_shows_every_member_live_and_the_reload_error() {
          fn later() {{}}\nfn tick() {{}}\n"
     );
     std::fs::write(service.join(SCRIPT).with_extension("tmp"), with_timers).expect("write");
-    std::fs::rename(service.join(SCRIPT).with_extension("tmp"), service.join(SCRIPT)).expect("save");
+    std::fs::rename(
+        service.join(SCRIPT).with_extension("tmp"),
+        service.join(SCRIPT),
+    )
+    .expect("save");
     wait_js(
         client,
         "the banner lists the pending timers",

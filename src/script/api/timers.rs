@@ -135,6 +135,8 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
         };
         h.cancel_timer(id).map_err(script_error)
     });
+    // Wall time, for schedules kept in a store across restarts.
+    engine.register_fn("now_ms", crate::clock::now_ms);
     let h = host.clone();
     engine.register_fn("timers", move || -> Fallible<Array> {
         let pending = h.pending_timers().map_err(script_error)?;
