@@ -88,10 +88,16 @@ impl Callbacks {
     }
 
     pub fn pending_timers(&self) -> Vec<PendingTimer> {
+        self.first_timers(usize::MAX)
+    }
+
+    /// The first `n` pending timers (by arming order), and how many there are.
+    pub fn first_timers(&self, n: usize) -> Vec<PendingTimer> {
         let now = self.clock.now_ms();
         self.timers
             .borrow()
             .iter()
+            .take(n)
             .map(|(id, e)| PendingTimer {
                 id,
                 callback: e.callback.clone(),
@@ -105,6 +111,10 @@ impl Callbacks {
     /// Changes whenever the set of pending timers does.
     pub fn timers_generation(&self) -> u64 {
         self.timers.borrow().generation
+    }
+
+    pub fn timers_pending(&self) -> usize {
+        self.timers.borrow().len()
     }
 
     /// The call a due timer makes; `None` when it was cancelled meanwhile.

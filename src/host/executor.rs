@@ -178,7 +178,7 @@ fn script_thread(
             return;
         }
     };
-    let mut timers_shown = 0;
+    let mut timers_shown = (0, std::time::Instant::now());
     while let Some(event) = rx.blocking_recv() {
         let kind = match &event {
             HostEvent::Shutdown => break,
@@ -194,20 +194,30 @@ fn script_thread(
         if let Err(e) = bridge.commit_stores() {
             tracing::error!("{e}");
         }
+        // Republished when the timers changed, at most every STATUS_EVERY
+        // while events keep coming (a burst of firings), and once it ends.
         let generation = bridge.callbacks.timers_generation();
-        if generation != timers_shown {
-            timers_shown = generation;
+        let due = rx.is_empty() || timers_shown.1.elapsed() >= STATUS_EVERY;
+        if generation != timers_shown.0 && due {
+            timers_shown = (generation, std::time::Instant::now());
             publish_timers(&bridge.callbacks, &status);
         }
         mark_handled(&bridge, progress.as_ref(), kind);
     }
 }
 
+/// How often, at most, the timers in the status are republished during a
+/// burst of events.
+const STATUS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// Timers listed in the status (the count covers the rest).
+const STATUS_TIMERS: usize = 20;
+
 /// The pending timers, for the dev page.
 fn publish_timers(callbacks: &Callbacks, status: &watch::Sender<ScriptStatus>) {
     let now = now_ms();
+    let pending = callbacks.timers_pending();
     let timers = callbacks
-        .pending_timers()
+        .first_timers(STATUS_TIMERS)
         .into_iter()
         .map(|t| TimerStatus {
             id: t.id,
@@ -216,7 +226,10 @@ fn publish_timers(callbacks: &Callbacks, status: &watch::Sender<ScriptStatus>) {
             every_ms: t.period_ms,
         })
         .collect();
-    status.send_modify(|st| st.timers = timers);
+    status.send_modify(|st| {
+        st.timers = timers;
+        st.timers_pending = pending;
+    });
 }
 
 /// For drivers that wait on progress (see `progress.rs`): counts the event

@@ -16,8 +16,10 @@ pub struct ScriptStatus {
     pub last_reload_ms: Option<u64>,
     /// The diagnostic of the last failed reload, cleared by the next success.
     pub error: Option<String>,
-    /// Pending timers, by id.
+    /// The first pending timers, by id.
     pub timers: Vec<TimerStatus>,
+    /// How many timers are pending.
+    pub timers_pending: usize,
 }
 
 /// A pending timer, as the dev page shows it.

@@ -21,7 +21,7 @@
 
 use super::events::HostEvent;
 use rhai::Dynamic;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -216,7 +216,8 @@ pub struct TimerEntry {
 #[derive(Debug, Default)]
 pub struct TimerTable {
     next_id: u64,
-    entries: HashMap<u64, TimerEntry>,
+    /// By id, which is arming order.
+    entries: BTreeMap<u64, TimerEntry>,
     /// Bumped on every change, so the status is republished only then.
     pub generation: u64,
 }
@@ -252,10 +253,7 @@ impl TimerTable {
 
     /// Every pending timer, by id.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &TimerEntry)> {
-        let mut ids: Vec<_> = self.entries.keys().copied().collect();
-        ids.sort_unstable();
-        ids.into_iter()
-            .filter_map(|id| self.entries.get(&id).map(|e| (id, e)))
+        self.entries.iter().map(|(id, e)| (*id, e))
     }
 }
 

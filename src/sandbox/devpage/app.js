@@ -226,18 +226,18 @@ function renderStatus(status) {
   banner.replaceChildren(el("strong", {}, `Script version ${status.version}`),
     ` running since ${loaded}${took}`,
     status.files && status.files.length ? el("span", { class: "files" }, ` (${status.files.join(", ")})`) : null,
-    timerList(status.timers || []));
+    timerList(status.timers || [], status.timers_pending || 0));
 }
 
 /* The pending timers: "2 timers: tick every 1000 ms, close_poll at 12:03:00". */
-function timerList(timers) {
-  if (!timers.length) return null;
+function timerList(timers, pending) {
+  if (!pending) return null;
   const shown = timers.slice(0, 5).map((t) => t.every_ms != null
     ? `${t.function} every ${t.every_ms} ms`
     : `${t.function} at ${new Date(t.due_at_ms).toLocaleTimeString()}`);
-  const more = timers.length > shown.length ? `, and ${timers.length - shown.length} more` : "";
-  const noun = timers.length === 1 ? "timer" : "timers";
-  return el("div", { class: "timers" }, `${timers.length} ${noun} pending: ${shown.join(", ")}${more}`);
+  const more = pending > shown.length ? `, and ${pending - shown.length} more` : "";
+  const noun = pending === 1 ? "timer" : "timers";
+  return el("div", { class: "timers" }, `${pending} ${noun} pending: ${shown.join(", ")}${more}`);
 }
 
 function connect() {
