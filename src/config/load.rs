@@ -237,10 +237,7 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
     };
     let service_mode = match s.map.get("service_mode") {
         None | Some(Value::Null) | Some(Value::Bool(true)) => true,
-        Some(Value::Bool(false)) => return Err(s.err(
-            "service_mode",
-            "user mode is not supported: moobius-host runs services (set it to true or remove it)",
-        )),
+        Some(Value::Bool(false)) => false,
         Some(_) => return Err(s.err("service_mode", "expected true or false")),
     };
     let heartbeat = s.number(&ranges::HEARTBEAT_INTERVAL)?;

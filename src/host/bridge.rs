@@ -16,7 +16,7 @@ use crate::platform::upload::is_url;
 use crate::platform::{HttpApi, PlatformError, Uploader};
 use crate::protocol::http::{CharacterContext, CharacterObject};
 use crate::protocol::IdList;
-use crate::script::{AgentProfile, HttpRequest, NewTimer, PendingTimer, ViewUpdate};
+use crate::script::{AgentProfile, HttpRequest, NewTimer, PendingTimer, UserFrame, ViewUpdate};
 use crate::script::{
     BudgetExceeded, Character, Downloaded, HostApi, HostCallError, HostResult, OutgoingMessage,
 };
@@ -162,6 +162,15 @@ impl HostBridge {
         Ok(())
     }
 
+    /// The ids behind a group id a user received (user mode).
+    pub fn expand_group(&self, group_id: &str, channel_id: &str) -> HostResult<Vec<String>> {
+        let user_id = self.service_id.borrow().clone();
+        self.wait(
+            "GET /user/group",
+            self.http.group_members(group_id, channel_id, &user_id),
+        )
+    }
+
     /// The platform's form of an agent profile (a local avatar uploaded).
     fn agent_context(&self, call: &str, profile: &AgentProfile) -> HostResult<CharacterContext> {
         let avatar = self.wait(
@@ -304,6 +313,10 @@ impl HostApi for HostBridge {
         crate::fsutil::replace_file(&dir.join(name), &bytes, 0o644)
             .map_err(|e| format!("download: {name}: {e}"))?;
         Ok(Downloaded::Saved(format!("{DOWNLOAD_DIR}/{name}")))
+    }
+
+    fn send_as_user(&self, frame: UserFrame) -> HostResult<()> {
+        self.queue(Downward::User(frame))
     }
 
     fn start_timer(&self, timer: NewTimer) -> HostResult<u64> {

@@ -18,6 +18,7 @@ use super::reload;
 use super::requests::{RequestRunner, Responder};
 use super::status::{now_ms, ScriptStatus, TimerStatus};
 use super::timers::{self, HostClock, TimerQueue, VirtualClock};
+use super::user_events;
 use crate::config::RequestPolicy;
 use crate::platform::{HttpApi, Uploader};
 use crate::protocol::{Click, Inbound, MessageUp, SimpleAction};
@@ -298,7 +299,7 @@ fn click_map(c: Click) -> Dynamic {
     rhai::serde::to_dynamic(serde_json::Value::Object(c.body)).unwrap_or(Dynamic::UNIT)
 }
 
-fn run(script: &mut ServiceScript, handler: &str, args: Vec<Dynamic>) {
+pub(super) fn run(script: &mut ServiceScript, handler: &str, args: Vec<Dynamic>) {
     match script.call(handler, args) {
         Ok(true) => tracing::debug!(handler, "handled"),
         Ok(false) => tracing::trace!(handler, "not defined by the script"),
@@ -371,6 +372,12 @@ fn handle(script: &mut ServiceScript, bridge: &HostBridge, event: HostEvent) {
                 call_back(script, bridge, cb, None);
             }
         }
+        HostEvent::Inbound(Inbound::MessageDown(body)) => user_events::message_down(script, body),
+        HostEvent::Inbound(Inbound::Update {
+            subtype,
+            channel_id,
+            body,
+        }) => user_events::update(script, bridge, &subtype, &channel_id, body),
         HostEvent::Inbound(Inbound::Copy(_) | Inbound::GatewayError | Inbound::Error { .. })
         | HostEvent::Reload(_)
         | HostEvent::Shutdown => {}

@@ -68,7 +68,13 @@ pub(super) async fn run(
         start_script(&config, &paths, &mut options, &http, &uploader, &outbox_tx).await?;
     let _ = script.set(executor.sender());
     let reloader = start_reloader(&mut options, &executor, &scripts_dir);
-    let service_id = sign_in(&config, &http).await?;
+    let user_mode = !config.service.service_mode;
+    // In user mode the user's own id stands where the service id would.
+    let service_id = if user_mode {
+        sign_in_as_user(&config, &http).await?
+    } else {
+        sign_in(&config, &http).await?
+    };
     let (link_tx, link_rx) = mpsc::unbounded_channel();
     let (link, link_task) = connect(&config, &http, &service_id, link_tx, shutdown.clone());
     let outbox_task = outbox::spawn(
@@ -79,7 +85,11 @@ pub(super) async fn run(
         outbox_rx,
         options.progress.clone(),
     );
-    let served = init_channels(&http, &service_id, svc, &executor, &outbox_tx).await?;
+    let served = if user_mode {
+        join_channels(&http, &service_id, svc, &executor, &outbox_tx).await
+    } else {
+        init_channels(&http, &service_id, svc, &executor, &outbox_tx).await?
+    };
     let timers = spawn_timers(&config, &http, &executor, &served);
     let mut dispatcher = Dispatcher::new(executor.sender(), http.clone());
     dispatcher.progress = options.progress.clone();
@@ -87,7 +97,21 @@ pub(super) async fn run(
         service_id,
         channels: served,
     };
-    dispatch(link_rx, dispatcher, &executor, info, started, &mut shutdown).await;
+    let resync = if user_mode {
+        Vec::new()
+    } else {
+        info.channels.clone()
+    };
+    dispatch(
+        link_rx,
+        dispatcher,
+        &executor,
+        info,
+        &resync,
+        started,
+        &mut shutdown,
+    )
+    .await;
 
     tracing::info!("stopping");
     reloader.into_iter().chain(timers).for_each(|t| t.abort());
@@ -187,6 +211,51 @@ async fn sign_in(config: &Config, http: &HttpApi) -> Result<String, HostError> {
     Ok(id)
 }
 
+/// User mode: signs in and learns the user's own id.
+async fn sign_in_as_user(config: &Config, http: &HttpApi) -> Result<String, HostError> {
+    http.sign_in().await.map_err(|source| HostError::SignIn {
+        email: config.account.email.clone(),
+        source,
+    })?;
+    let user_id = http.own_user_id().await?;
+    tracing::info!(email = %config.account.email, %user_id, "signed in as a user (user mode)");
+    Ok(user_id)
+}
+
+/// User mode: joins the configured channels the user is not a member of
+/// yet (as the SDK does), between `before_channel_init` and `on_start`.
+async fn join_channels(
+    http: &HttpApi,
+    user_id: &str,
+    svc: &crate::config::ServiceConfig,
+    executor: &Executor,
+    outbox: &outbox::OutboxSender,
+) -> Vec<String> {
+    executor.send(HostEvent::BeforeChannelInit {
+        service_id: user_id.to_string(),
+    });
+    for ch in &svc.channels {
+        let member = match http.channel_members(ch, user_id).await {
+            Ok(members) => members.iter().any(|m| m == user_id),
+            Err(e) => {
+                tracing::warn!(channel_id = %ch, error = %e, "cannot read the channel's members; joining");
+                false
+            }
+        };
+        if !member {
+            let join = crate::script::UserFrame::Action(
+                serde_json::json!({"subtype": "join_channel", "channel_id": ch, "context": {}})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            let _ = outbox.send(outbox::Downward::User(join)).await;
+        }
+    }
+    executor.send(HostEvent::Start);
+    svc.channels.clone()
+}
+
 /// Starts the link, which logs in with the current token on every connection.
 fn connect(
     config: &Config,
@@ -199,12 +268,15 @@ fn connect(
     let login: LoginFrame = {
         let http = http.clone();
         let sid = service_id.to_string();
+        let user_mode = !svc.service_mode;
         Arc::new(move || {
-            outbound::service_login(
-                &uuid::Uuid::new_v4().to_string(),
-                http.access_token().expose(),
-                &sid,
-            )
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let token = http.access_token();
+            if user_mode {
+                crate::protocol::user::user_login(&request_id, token.expose())
+            } else {
+                outbound::service_login(&request_id, token.expose(), &sid)
+            }
         })
     };
     let target = LinkTarget {
@@ -257,7 +329,12 @@ fn spawn_timers(
     served: &[String],
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut timers = Vec::new();
-    if let Some(every) = config.service.checkin_interval {
+    // A user has no channels of its own to check in (as in the SDK).
+    let checkin = config
+        .service
+        .checkin_interval
+        .filter(|_| config.service.service_mode);
+    if let Some(every) = checkin {
         let tx = executor.sender();
         let served = served.to_vec();
         timers.push(tokio::spawn(async move {
@@ -284,6 +361,7 @@ async fn dispatch(
     mut dispatcher: Dispatcher,
     executor: &Executor,
     info: Started,
+    resync: &[String],
     started: oneshot::Sender<Started>,
     shutdown: &mut watch::Receiver<bool>,
 ) {
@@ -297,9 +375,9 @@ async fn dispatch(
                     if let Some(tx) = started.take() {
                         let _ = tx.send(info.clone());
                     }
-                    if reconnect {
+                    if reconnect && !resync.is_empty() {
                         tracing::info!("reconnected: re-syncing every channel");
-                        for ch in &info.channels {
+                        for ch in resync {
                             executor.send(HostEvent::Checkin(ch.clone()));
                         }
                     }

@@ -24,6 +24,7 @@ mod reload_trigger;
 mod requests;
 mod status;
 mod timers;
+mod user_events;
 
 pub use bundle_reload::BundleOptions;
 pub use handle::{Host, ReloadResult, RunningHost};

@@ -13,7 +13,7 @@ use crate::platform::{GroupCache, HttpApi, OutFrame, PlatformError, Uploader, Ws
 use crate::protocol::http::GroupEntry;
 use crate::protocol::outbound::{self, OutMessage, UpdateKind};
 use crate::protocol::IdList;
-use crate::script::{OutgoingMessage, ViewUpdate};
+use crate::script::{OutgoingMessage, UserFrame, ViewUpdate};
 use futures_util::StreamExt;
 use serde_json::Value;
 use std::sync::Arc;
@@ -38,6 +38,8 @@ pub enum Downward {
     /// Runs its action once every item queued before it was handed to the
     /// link (or dropped): a flush point, for whoever needs to know that.
     Barrier(Barrier),
+    /// A user-mode frame (an action or a message up).
+    User(UserFrame),
 }
 
 /// An action the outbox runs at a flush point (see [`Downward::Barrier`]).
@@ -71,6 +73,8 @@ impl Downward {
                 UpdateKind::Style => "send_style",
             },
             Downward::ChannelInfo { .. } => "update_channel_info",
+            Downward::User(UserFrame::Action(_)) => "user action",
+            Downward::User(UserFrame::MessageUp { .. }) => "send_message_up",
             Downward::Message(_) => "send_message",
             Downward::KnownGroups(_) | Downward::Barrier(_) => "host",
         }
@@ -89,6 +93,10 @@ impl Downward {
                 u.content.iter().map(json_len).sum::<usize>() + u.recipients.byte_len()
             }
             Downward::ChannelInfo { info, .. } => json_len(info),
+            Downward::User(UserFrame::Action(body)) => body.values().map(json_len).sum(),
+            Downward::User(UserFrame::MessageUp { body, recipients }) => {
+                body.values().map(json_len).sum::<usize>() + recipients.byte_len()
+            }
             Downward::Message(m) => {
                 m.content.values().map(json_len).sum::<usize>()
                     + json_len(&m.context)
@@ -289,6 +297,7 @@ impl Outbox {
             Downward::ChannelInfo { channel_id, info } => {
                 self.channel_info_frame(&request_id, &channel_id, &info)
             }
+            Downward::User(frame) => (self.user_frame(&request_id, frame).await?, None),
             Downward::Message(m) => match self.message_frame(&request_id, m).await? {
                 Some(frame) => (frame, None),
                 None => return Ok(Prepared::Nothing),
@@ -347,6 +356,34 @@ impl Outbox {
             &Value::Array(content),
         );
         Ok((text, Some(key)))
+    }
+
+    /// A user-mode frame; a message's recipients become a user group.
+    async fn user_frame(
+        &self,
+        request_id: &str,
+        frame: UserFrame,
+    ) -> Result<String, PlatformError> {
+        let user_id = &self.service_id;
+        Ok(match frame {
+            UserFrame::Action(body) => crate::protocol::user::action(request_id, user_id, &body),
+            UserFrame::MessageUp {
+                mut body,
+                recipients,
+            } => {
+                let channel_id = body
+                    .get("channel_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let group = self
+                    .http
+                    .create_user_group(&channel_id, &recipients)
+                    .await?;
+                body.insert("recipients".into(), Value::String(group));
+                crate::protocol::user::message_up(request_id, user_id, &body)
+            }
+        })
     }
 
     fn channel_info_frame(

@@ -66,6 +66,15 @@ pub enum Inbound {
     ButtonClick(Click),
     MenuItemClick(Click),
     Copy(CopyBody),
+    /// What a user receives (user mode): a message, as its body.
+    MessageDown(serde_json::Map<String, Value>),
+    /// What a user receives (user mode): a view update (`characters`,
+    /// `buttons`, `canvas`, `menu`, `style`, `channel_info`), as its body.
+    Update {
+        subtype: String,
+        channel_id: String,
+        body: serde_json::Map<String, Value>,
+    },
     /// The API gateway's `{"message": "Internal server error"}` frame.
     GatewayError,
     /// `{"type": "error", "body": {"origin_type", "message"}}`: the platform
@@ -137,6 +146,27 @@ pub fn decode(text: &str) -> Result<Inbound, DecodeError> {
             Ok(Inbound::Error {
                 origin_type: field("origin_type"),
                 message: field("message"),
+            })
+        }
+        ("message_down", _) => match body {
+            Some(Value::Object(b)) => Ok(Inbound::MessageDown(b.clone())),
+            _ => Err(DecodeError::BadBody {
+                kind: kind.into(),
+                reason: "no body".into(),
+            }),
+        },
+        ("update", _) => {
+            let b = body
+                .and_then(Value::as_object)
+                .ok_or_else(|| DecodeError::BadBody {
+                    kind: kind.into(),
+                    reason: "no body".into(),
+                })?;
+            let channel_id = b.get("channel_id").and_then(Value::as_str).unwrap_or("");
+            Ok(Inbound::Update {
+                subtype: subtype.to_string(),
+                channel_id: channel_id.to_string(),
+                body: b.clone(),
             })
         }
         ("copy", _) => {
@@ -249,6 +279,27 @@ mod tests {
         assert!(matches!(decode(mc).unwrap(), Inbound::MenuItemClick(c) if c.sender == "u1"));
         let bad = r#"{"type":"action","body":{"subtype":"button_click","button_id":"go"}}"#;
         assert!(decode(bad).is_err());
+    }
+
+    #[test]
+    fn what_a_user_receives() {
+        let m = r#"{"type":"message_down","body":{"subtype":"text","channel_id":"c","content":{"text":"hi"},"sender":"s","message_id":"m1","timestamp":1,"context":{}}}"#;
+        assert!(
+            matches!(decode(m).unwrap(), Inbound::MessageDown(b) if b["content"]["text"] == "hi")
+        );
+        let u = r#"{"type":"update","body":{"subtype":"characters","channel_id":"c","content":{"characters":"g1"}}}"#;
+        match decode(u).unwrap() {
+            Inbound::Update {
+                subtype,
+                channel_id,
+                body,
+            } => {
+                assert_eq!((subtype.as_str(), channel_id.as_str()), ("characters", "c"));
+                assert_eq!(body["content"]["characters"], "g1");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(decode(r#"{"type":"update"}"#).is_err());
     }
 
     #[test]

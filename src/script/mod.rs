@@ -18,10 +18,11 @@ pub mod size;
 pub mod snippet;
 pub mod watch;
 
+pub use api::convert::from_json;
 pub use api::timers::{MAX_DELAY_MS, MAX_PENDING_TIMERS, MIN_DELAY_MS, MIN_EVERY_MS};
 pub use api::{
     Downloaded, HostApi, HostCallError, HostResult, HttpRequest, HttpResponse, KeyValue, NewTimer,
-    OutgoingMessage, PendingTimer, ViewUpdate,
+    OutgoingMessage, PendingTimer, UserFrame, ViewUpdate,
 };
 pub use character::{AgentProfile, Character};
 pub use diagnostic::Diagnostic;
@@ -62,6 +63,14 @@ pub const HANDLERS: &[(&str, usize)] = &[
     ("on_menu_item_click", 1),
     ("on_reload", 0),
     ("on_unknown_payload", 1),
+    // User mode (`service_mode: false`): what a member receives.
+    ("on_message_down", 1),
+    ("on_update_characters", 1),
+    ("on_update_buttons", 1),
+    ("on_update_canvas", 1),
+    ("on_update_menu", 1),
+    ("on_update_style", 1),
+    ("on_update_channel_info", 1),
 ];
 
 #[cfg(test)]

@@ -164,6 +164,39 @@ impl HttpApi {
         Self::parse("GET /user/group/list", data)
     }
 
+    /// `GET /user/info`: the signed-in user's own id (user mode).
+    pub async fn own_user_id(&self) -> Result<String, PlatformError> {
+        let data = self
+            .call(Method::GET, "/user/info", &[], None::<&Value>, true)
+            .await?;
+        data.get("user_id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| PlatformError::BadResponse {
+                what: "GET /user/info".into(),
+                reason: "no user_id".into(),
+            })
+    }
+
+    /// `POST /user/group/create`: a group id for a user's recipients.
+    pub async fn create_user_group(
+        &self,
+        channel_id: &str,
+        ids: &IdList,
+    ) -> Result<String, PlatformError> {
+        let body = json!({"channel_id": channel_id, "group_name": "", "characters": ids});
+        let data = self
+            .call(Method::POST, "/user/group/create", &[], Some(&body), true)
+            .await?;
+        data.get("group_id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| PlatformError::BadResponse {
+                what: "POST /user/group/create".into(),
+                reason: "no group_id".into(),
+            })
+    }
+
     /// `GET /user/group`: the ids behind a group id the platform sent.
     pub async fn group_members(
         &self,

@@ -14,6 +14,7 @@ pub mod requests;
 pub mod schema;
 mod store;
 pub mod timers;
+pub mod user;
 mod views;
 
 pub use error::{HostCallError, HostResult};
@@ -21,6 +22,7 @@ pub use messages::OutgoingMessage;
 pub use requests::{HttpRequest, HttpResponse};
 pub use store::KeyValue;
 pub use timers::{NewTimer, PendingTimer};
+pub use user::UserFrame;
 pub use views::ViewUpdate;
 
 use super::{AgentProfile, Character};
@@ -121,6 +123,11 @@ pub trait HostApi {
         let _ = (request, callback, context);
         unsupported("request")
     }
+    /// Sends a user's frame (user mode only).
+    fn send_as_user(&self, frame: UserFrame) -> HostResult<()> {
+        let _ = frame;
+        unsupported("user mode")
+    }
     /// `store(channel_id, name)`: the named store's part for that channel.
     fn store(&self, channel_id: &str, name: &str) -> HostResult<Rc<dyn KeyValue>> {
         let _ = (channel_id, name);
@@ -136,4 +143,5 @@ pub(super) fn register(engine: &mut Engine, host: Rc<dyn HostApi>) {
     store::register(engine, &host);
     timers::register(engine, &host);
     requests::register(engine, &host);
+    user::register(engine, &host);
 }
