@@ -29,13 +29,7 @@ async fn a_batch_of_actions_runs_in_order_with_one_answer() {
         json!({"delivered": [false, false, false, false]}),
         "no service is connected"
     );
-    let members: Vec<String> = c
-        .members(&ch)
-        .unwrap()
-        .into_iter()
-        .map(|m| m.name)
-        .collect();
-    assert_eq!(members, ["carol", "bob"]);
+    assert_eq!(member_names(&c, &ch), ["carol", "bob"]);
     let bad = reqwest::Client::new()
         .post(format!("{}sandbox/act", sandbox.http_url()))
         .json(&json!({"actions": [{"user": "nobody", "channel_id": ch, "action": "join"}]}))

@@ -16,7 +16,7 @@ use crate::platform::upload::is_url;
 use crate::platform::{HttpApi, PlatformError, Uploader};
 use crate::protocol::http::{CharacterContext, CharacterObject};
 use crate::protocol::IdList;
-use crate::script::{AgentProfile, HttpRequest, NewTimer, PendingTimer, UserFrame, ViewUpdate};
+use crate::script::{AgentProfile, NewRequest, NewTimer, PendingTimer, UserFrame, ViewUpdate};
 use crate::script::{
     BudgetExceeded, Character, Downloaded, HostApi, HostCallError, HostResult, OutgoingMessage,
 };
@@ -331,13 +331,8 @@ impl HostApi for HostBridge {
         Ok(self.callbacks.pending_timers())
     }
 
-    fn start_request(
-        &self,
-        request: HttpRequest,
-        callback: String,
-        context: rhai::Dynamic,
-    ) -> HostResult<u64> {
-        self.callbacks.start_request(request, callback, context)
+    fn start_request(&self, request: NewRequest) -> HostResult<u64> {
+        self.callbacks.start_request(request)
     }
 
     fn create_agent(&self, profile: &AgentProfile) -> HostResult<Character> {

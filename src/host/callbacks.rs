@@ -10,8 +10,7 @@ use super::progress::HostProgress;
 use super::requests::RequestRunner;
 use super::timers::{HostClock, TimerEntry, TimerQueue, TimerTable};
 use crate::script::{
-    HostCallError, HostResult, HttpRequest, HttpResponse, NewTimer, PendingTimer,
-    MAX_PENDING_TIMERS,
+    HostCallError, HostResult, HttpResponse, NewRequest, NewTimer, PendingTimer, MAX_PENDING_TIMERS,
 };
 use rhai::Dynamic;
 use std::cell::RefCell;
@@ -147,12 +146,12 @@ impl Callbacks {
         }
     }
 
-    pub fn start_request(
-        &self,
-        request: HttpRequest,
-        callback: String,
-        context: Dynamic,
-    ) -> HostResult<u64> {
+    pub fn start_request(&self, new: NewRequest) -> HostResult<u64> {
+        let NewRequest {
+            request,
+            callback,
+            context,
+        } = new;
         let id = {
             let mut next = self.next_request.borrow_mut();
             *next += 1;

@@ -24,6 +24,20 @@ pub fn is_url(s: &str) -> bool {
         .any(|scheme| s.contains(scheme))
 }
 
+/// The URL a reference is as it stands: the default logo for nothing, a
+/// URL as it is; `None` for a local file.
+fn as_url(reference: &str) -> Option<String> {
+    if reference.is_empty() {
+        Some(DEFAULT_AVATAR.to_string())
+    } else {
+        is_url(reference).then(|| reference.to_string())
+    }
+}
+
+fn unreadable(reference: &str, e: std::io::Error) -> PlatformError {
+    PlatformError::File(format!("{reference}: cannot read: {e}"))
+}
+
 impl Uploader {
     pub fn new(http: Arc<HttpApi>, base_dir: PathBuf) -> Self {
         Uploader {
@@ -60,15 +74,11 @@ impl Uploader {
     /// (so a re-uploaded, unchanged file is recognised as unchanged).
     pub fn identity(&self, reference: &str) -> Result<String, PlatformError> {
         let reference = reference.trim();
-        if reference.is_empty() {
-            return Ok(DEFAULT_AVATAR.to_string());
+        if let Some(url) = as_url(reference) {
+            return Ok(url);
         }
-        if is_url(reference) {
-            return Ok(reference.to_string());
-        }
-        let path = self.local_path(reference)?;
-        let bytes = std::fs::read(&path)
-            .map_err(|e| PlatformError::File(format!("{reference}: cannot read: {e}")))?;
+        let bytes =
+            std::fs::read(self.local_path(reference)?).map_err(|e| unreadable(reference, e))?;
         let hash = Sha256::digest(&bytes);
         let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
         Ok(format!("sha256:{hex}"))
@@ -77,16 +87,13 @@ impl Uploader {
     /// Empty -> the default logo; URL -> as is; local file -> uploaded URL.
     pub async fn url_for(&self, reference: &str) -> Result<String, PlatformError> {
         let reference = reference.trim();
-        if reference.is_empty() {
-            return Ok(DEFAULT_AVATAR.to_string());
-        }
-        if is_url(reference) {
-            return Ok(reference.to_string());
+        if let Some(url) = as_url(reference) {
+            return Ok(url);
         }
         let path = self.local_path(reference)?;
         let bytes = tokio::fs::read(&path)
             .await
-            .map_err(|e| PlatformError::File(format!("{reference}: cannot read: {e}")))?;
+            .map_err(|e| unreadable(reference, e))?;
         let hash: [u8; 32] = Sha256::digest(&bytes).into();
         if let Some(url) = self.by_hash.lock().ok().and_then(|m| m.get(&hash).cloned()) {
             return Ok(url);

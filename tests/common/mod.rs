@@ -94,6 +94,12 @@ pub async fn refresh_until(control: &SandboxControl, user: &str, ch: &str, expec
     .await;
 }
 
+/// The names of the channel's members (ground truth), in joining order.
+pub fn member_names(control: &SandboxControl, channel_id: &str) -> Vec<String> {
+    let members = control.members(channel_id).unwrap_or_default();
+    members.into_iter().map(|m| m.name).collect()
+}
+
 /// The names in `user`'s character list.
 pub fn sees(control: &SandboxControl, user: &str, channel_id: &str) -> Vec<String> {
     control

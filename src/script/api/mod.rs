@@ -19,7 +19,7 @@ mod views;
 
 pub use error::{HostCallError, HostResult};
 pub use messages::OutgoingMessage;
-pub use requests::{HttpRequest, HttpResponse};
+pub use requests::{HttpRequest, HttpResponse, NewRequest};
 pub use store::KeyValue;
 pub use timers::{NewTimer, PendingTimer};
 pub use user::UserFrame;
@@ -114,13 +114,8 @@ pub trait HostApi {
     }
     /// Starts a request whose outcome is handed to `callback` (with
     /// `context`) later; its id.
-    fn start_request(
-        &self,
-        request: HttpRequest,
-        callback: String,
-        context: rhai::Dynamic,
-    ) -> HostResult<u64> {
-        let _ = (request, callback, context);
+    fn start_request(&self, request: NewRequest) -> HostResult<u64> {
+        let _ = request;
         unsupported("request")
     }
     /// Sends a user's frame (user mode only).

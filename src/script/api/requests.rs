@@ -27,6 +27,15 @@ pub struct HttpRequest {
     pub timeout: Option<Duration>,
 }
 
+/// A request as a script starts it: what to send, and whom to call back
+/// with what.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    pub request: HttpRequest,
+    pub callback: String,
+    pub context: Dynamic,
+}
+
 /// What a callback receives as `response` (made on the script thread).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HttpResponse {
@@ -159,11 +168,12 @@ pub fn parse_request(spec: &Map) -> Fallible<HttpRequest> {
 }
 
 fn start(h: &dyn HostApi, spec: &Map, f: &Dynamic, context: Dynamic) -> Fallible<i64> {
-    let request = parse_request(spec)?;
-    let callback = callback_name(f, "request")?;
-    let id = h
-        .start_request(request, callback, context)
-        .map_err(script_error)?;
+    let request = NewRequest {
+        request: parse_request(spec)?,
+        callback: callback_name(f, "request")?,
+        context,
+    };
+    let id = h.start_request(request).map_err(script_error)?;
     Ok(id as i64)
 }
 
