@@ -51,7 +51,12 @@ impl Dispatcher {
     pub async fn event(&mut self, event: Inbound) {
         match event {
             Inbound::Copy(c) => {
-                let downward = matches!(c.origin_type.as_deref(), Some("update" | "message_down"));
+                // What the host sent: a service's updates and messages, a
+                // user's actions and messages (user mode).
+                let downward = matches!(
+                    c.origin_type.as_deref(),
+                    Some("update" | "message_down" | "action" | "message_up")
+                );
                 if let (true, true, Some(p)) = (c.status, downward, &self.progress) {
                     p.downward_acked();
                 }

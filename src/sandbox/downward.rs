@@ -236,9 +236,19 @@ impl World {
                 .state
                 .apply_view_change(user_id, channel_id, change.clone());
             self.emit(event);
+            let mut queued = 0;
             for conn in self.hub.users(user_id) {
                 let text = text.get_or_insert_with(|| without_recipients(frame).to_string());
                 conn.queue(Outgoing::Text(text.clone()));
+                queued += 1;
+            }
+            if queued > 0 {
+                *self
+                    .state
+                    .stats
+                    .user_frames
+                    .entry(user_id.clone())
+                    .or_default() += queued;
             }
         }
         tracing::debug!(

@@ -96,6 +96,11 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) {
     engine.register_get("name", |m: &mut Member| m.name.to_string());
     engine.register_fn("to_string", |m: &mut Member| m.name.to_string());
     let c = ctx.clone();
+    engine.register_fn("bot", move |name: &str, script: &str| -> Fallible<Member> {
+        c.with(async |w| w.add_bot(name, script).await)?;
+        Ok(Member { name: name.into() })
+    });
+    let c = ctx.clone();
     engine.register_fn("member", move |name: &str| -> Fallible<Member> {
         c.with(async |w| {
             w.control().create_user(name);

@@ -14,6 +14,7 @@
 //! writes the `cargo test`-like report.
 
 mod api;
+mod bots;
 mod diff;
 mod responder;
 mod runner;

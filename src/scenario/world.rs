@@ -6,6 +6,7 @@
 //! frames the sandbox acknowledged (`HostProgress`), and a step is over when
 //! the two agree.
 
+use super::bots::Bot;
 use super::responder::ScenarioResponder;
 use super::{ScenarioError, SETTLE_TIMEOUT};
 use crate::config::Config;
@@ -14,6 +15,7 @@ use crate::host::{
     Host, HostOptions, HostProgress, ReloadResult, RunningHost, ScriptStatus, VirtualClock,
 };
 use crate::sandbox::{Sandbox, SandboxControl, SandboxOptions};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -34,6 +36,10 @@ pub struct World {
     host: Option<RunningHost>,
     /// The host's own events handled so far (init, start, reloads).
     own_events: u64,
+    /// The service directory (bots' scripts are relative to it).
+    dir: std::path::PathBuf,
+    /// User-mode members (`bot(name, script)`).
+    bots: Vec<Bot>,
 }
 
 impl World {
@@ -63,6 +69,7 @@ impl World {
             virtual_clock: Some(clock.clone()),
             responder: Some(responder.clone()),
         };
+        let dir = paths.dir.clone();
         let mut host = Host::start(config, paths, options);
         let started = match tokio::time::timeout(START_TIMEOUT, host.started()).await {
             Ok(Ok(Some(started))) => started,
@@ -83,6 +90,8 @@ impl World {
             responder,
             host: Some(host),
             own_events: 2 + started.channels.len() as u64,
+            dir,
+            bots: Vec::new(),
         };
         world.settle().await?;
         Ok(world)
@@ -96,9 +105,51 @@ impl World {
         &self.channel_id
     }
 
+    /// Starts a user-mode bot `name` running `script` (relative to the
+    /// service directory) in the channel, and settles.
+    pub async fn add_bot(&mut self, name: &str, script: &str) -> Result<(), ScenarioError> {
+        let sandbox = self.sandbox.as_ref().ok_or(ScenarioError::HostGone)?;
+        let bot = Bot::start(
+            sandbox,
+            &self.channel_id,
+            name,
+            &self.dir,
+            Path::new(script),
+        )
+        .await?;
+        self.bots.push(bot);
+        self.settle().await
+    }
+
+    /// Waits until the service and every bot settled at once: a bot's answer
+    /// is a new upward frame for the service, whose answer may be news for
+    /// a bot, so this goes round until a round changes nothing.
+    pub async fn settle(&mut self) -> Result<(), ScenarioError> {
+        let traffic = |c: &SandboxControl| {
+            let s = c.stats();
+            (s.upward_frames, s.user_frames.values().sum::<u64>())
+        };
+        let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            let before = traffic(&self.control);
+            self.settle_service().await?;
+            for bot in &self.bots {
+                bot.settle(&self.control).await?;
+            }
+            if traffic(&self.control) == before {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(ScenarioError::Usage(format!(
+                    "the service and the bots kept talking for {SETTLE_TIMEOUT:?} without settling"
+                )));
+            }
+        }
+    }
+
     /// Waits until the host handled every member action the sandbox handed
     /// to it and the sandbox applied every frame the host sent.
-    pub async fn settle(&mut self) -> Result<(), ScenarioError> {
+    async fn settle_service(&mut self) -> Result<(), ScenarioError> {
         let expected = self.control.stats().upward_frames;
         let reached = self
             .progress
@@ -189,8 +240,11 @@ impl World {
         }
     }
 
-    /// Stops the host, then the sandbox.
+    /// Stops the bots and the host, then the sandbox.
     pub async fn stop(mut self) {
+        for bot in self.bots.drain(..) {
+            bot.stop().await;
+        }
         if let Some(host) = self.host.take() {
             let _ = host.shutdown(STOP_GRACE).await;
         }

@@ -129,6 +129,9 @@ pub struct Stats {
     /// Upward frames (user actions) handed to a bound service's connection;
     /// scenario tests wait until the host handled this many.
     pub upward_frames: u64,
+    /// User id -> frames queued to that user's connections (what a
+    /// user-mode bot in a scenario must have handled to have settled).
+    pub user_frames: BTreeMap<String, u64>,
 }
 
 /// Everything the sandbox knows. Collections that clients list keep their
