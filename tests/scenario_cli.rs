@@ -56,13 +56,23 @@ fn the_shipped_scenarios_pass() {
     let dir = service_copy();
     let (code, out) = run_test(dir.path(), &[]);
     let ok = out.lines().filter(|l| l.ends_with(" ... ok")).count();
-    for file in ["tutorial", "groupchat", "buttons", "menucanvas", "meow"] {
+    let files = [
+        "tutorial",
+        "groupchat",
+        "buttons",
+        "menucanvas",
+        "meow",
+        "countdown",
+        "assistant",
+        "bots",
+    ];
+    for file in files {
         assert!(
             out.contains(&format!("from tests/scenarios/{file}.rhai")),
             "{file} ran"
         );
     }
-    assert!(ok >= 18, "{ok} tests passed");
+    assert!(ok >= 26, "{ok} tests passed");
     assert_eq!(summary(&out), format!("{ok} passed, 0 failed"));
     assert_eq!(code, 0);
 }
