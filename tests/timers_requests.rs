@@ -183,3 +183,49 @@ async fn pending_timers_are_capped_and_a_missing_function_drops_its_timer() {
     let reports = host.log().matches("defines no function nowhere").count();
     assert_eq!(reports, 1, "reported once, then dropped");
 }
+
+const LIMITED: &str = r#"
+fn before_channel_init() { this.bot = create_agent("Bot"); }
+fn on_message_up(m) {
+    let path = m.content.text;
+    request(#{url: `http://127.0.0.1:PORT/${path}`, timeout_ms: 200}, "done", m);
+}
+fn done(response, m) {
+    send_message(`${response.status} ${response.error}`, m.channel_id, this.bot, m.sender);
+}
+"#;
+
+async fn silent() -> &'static str {
+    std::future::pending::<()>().await;
+    "never"
+}
+
+async fn big() -> String {
+    "x".repeat(100)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_times_out_or_answers_too_much_still_calls_back() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = Router::new()
+        .route("/silent", get(silent))
+        .route("/big", get(big));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
+    let script = LIMITED.replace("PORT", &port.to_string());
+    let (ch, _svc, _host) = lobby_with_host(&sandbox, &["alice"], |ch| {
+        let svc = ServiceDir::with_script(&sandbox, &[ch], &script);
+        svc.set_service_key("request_max_bytes", json!(10));
+        svc
+    })
+    .await;
+    wait_served(&c, &ch).await;
+    say(&c, "alice", &ch, "silent", &["alice"]).await;
+    wait_message(&c, "alice", &ch, "Bot", "0 timed out after 200 ms").await;
+    say(&c, "alice", &ch, "big", &["alice"]).await;
+    let cut = "200 the response body is larger than service_config.request_max_bytes (10)";
+    wait_message(&c, "alice", &ch, "Bot", cut).await;
+    server.abort();
+}

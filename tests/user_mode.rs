@@ -20,6 +20,10 @@ fn on_message_down(message) {
         send_message_up(`pong, I see ${this.seen.len()}`, message.channel_id, [message.sender]);
     }
     if message.content.text == "leave lol~" { leave_channel(message.channel_id); }
+    if message.content.text == "serve lol~" {
+        try { send_characters(["x"], message.channel_id, message.sender); }
+        catch (e) { send_message_up(`${e}`, message.channel_id, [message.sender]); }
+    }
 }
 "#;
 
@@ -45,6 +49,10 @@ async fn a_user_mode_bot_joins_hears_and_answers() {
 
     say(&c, "alice", &ch, "ping", &["robot"]).await;
     wait_message(&c, "alice", &ch, "robot", "pong, I see 3 lol~").await;
+
+    say(&c, "alice", &ch, "serve", &["robot"]).await;
+    let refused = "send_characters is a service's function; this script runs in user mode (service_mode: false) lol~";
+    wait_message(&c, "alice", &ch, "robot", refused).await;
 
     say(&c, "alice", &ch, "leave", &["robot"]).await;
     wait_sees(&c, "alice", &ch, &["Meow", "alice"]).await;

@@ -49,6 +49,8 @@ pub struct HostBridge {
     pub callbacks: Callbacks,
     /// This service's agents by name, for `create_agent` to reuse.
     pub agents: RefCell<AgentBook>,
+    /// `service_mode: false`: the script runs as a user.
+    pub user_mode: bool,
 }
 
 /// The error of a call that ran out of time; the handler is aborted when
@@ -110,6 +112,14 @@ impl HostBridge {
 
     fn queue(&self, item: Downward) -> HostResult<()> {
         let what = item.call_name();
+        let user_frame = matches!(item, Downward::User(_));
+        if user_frame != self.user_mode {
+            return Err(HostCallError::Refused(if self.user_mode {
+                format!("{what} is a service's function; this script runs in user mode (service_mode: false)")
+            } else {
+                format!("{what} is a user-mode function (service_mode: false); this script runs as a service")
+            }));
+        }
         crate::script::charge_output(what, item.content_bytes())?;
         self.commit_stores()?;
         let (limit, budget) = match crate::script::remaining_budget() {

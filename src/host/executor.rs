@@ -45,6 +45,8 @@ pub struct ExecutorDeps {
     pub responder: Option<Arc<dyn Responder>>,
     /// Timers follow this clock instead of wall time (scenario tests).
     pub virtual_clock: Option<VirtualClock>,
+    /// `service_mode: false`.
+    pub user_mode: bool,
 }
 
 pub struct Executor {
@@ -159,6 +161,7 @@ fn script_thread(
         stores: Rc::new(deps.stores),
         callbacks,
         agents: RefCell::new(agents),
+        user_mode: deps.user_mode,
     });
     let status = deps.status;
     let progress = deps.progress;

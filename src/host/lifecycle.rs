@@ -153,6 +153,7 @@ async fn start_script(
         requests: config.service.requests.clone(),
         responder: options.responder.clone(),
         virtual_clock: options.virtual_clock.clone(),
+        user_mode: !config.service.service_mode,
     };
     let executor = Executor::start(compile, deps).await?;
     tracing::info!(script = %paths.script.display(), "script compiled");
