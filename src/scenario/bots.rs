@@ -89,16 +89,7 @@ impl Bot {
         if self.host.is_finished() {
             return Err(ScenarioError::HostGone);
         }
-        Err(ScenarioError::NotSettled {
-            timeout: SETTLE_TIMEOUT,
-            handled: reached.upward_handled,
-            expected,
-            acked: reached.downward_acked,
-            sent: reached.downward_sent,
-            open_requests: reached
-                .requests_started
-                .saturating_sub(reached.requests_finished),
-        })
+        Err(ScenarioError::not_settled(expected, &reached))
     }
 
     pub async fn stop(self) {

@@ -65,3 +65,19 @@ pub enum ScenarioError {
         source: std::io::Error,
     },
 }
+
+impl ScenarioError {
+    /// A host that did not settle within [`SETTLE_TIMEOUT`]: how far it got.
+    pub(crate) fn not_settled(expected: u64, reached: &crate::host::ProgressCounters) -> Self {
+        ScenarioError::NotSettled {
+            timeout: SETTLE_TIMEOUT,
+            handled: reached.upward_handled,
+            expected,
+            acked: reached.downward_acked,
+            sent: reached.downward_sent,
+            open_requests: reached
+                .requests_started
+                .saturating_sub(reached.requests_finished),
+        }
+    }
+}

@@ -161,16 +161,7 @@ impl World {
         if self.host.as_ref().is_some_and(RunningHost::is_finished) {
             return Err(self.host_ended().await);
         }
-        Err(ScenarioError::NotSettled {
-            timeout: SETTLE_TIMEOUT,
-            handled: reached.upward_handled,
-            expected,
-            acked: reached.downward_acked,
-            sent: reached.downward_sent,
-            open_requests: reached
-                .requests_started
-                .saturating_sub(reached.requests_finished),
-        })
+        Err(ScenarioError::not_settled(expected, &reached))
     }
 
     /// Performs `action` (with `fields`) as `who`, then settles.
