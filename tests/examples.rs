@@ -228,3 +228,46 @@ async fn a_message_to_a_thousand_members_is_one_small_frame() {
     );
     sandbox.shutdown().await;
 }
+
+/// The assistant's API for the test: holds each answer until the test lets
+/// it go, and answers `{"answer": "You asked: <question>"}`.
+async fn held_answer(
+    axum::extract::State(gate): axum::extract::State<tokio::sync::watch::Receiver<bool>>,
+    axum::Json(asked): axum::Json<serde_json::Value>,
+) -> axum::Json<serde_json::Value> {
+    let mut gate = gate.clone();
+    let _ = gate.wait_for(|open| *open).await;
+    axum::Json(
+        json!({"answer": format!("You asked: {}", asked["question"].as_str().unwrap_or(""))}),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_assistant_answers_later_while_others_are_served() {
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let api = axum::Router::new()
+        .route("/v1/answer", axum::routing::post(held_answer))
+        .with_state(gate);
+    let server = tokio::spawn(async move { axum::serve(listener, api).await });
+    let script = example("assistant").replace("127.0.0.1:8077", &format!("127.0.0.1:{port}"));
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
+    let (ch, _svc, _host) = lobby_with_host(&sandbox, &["alice", "bob"], |ch| {
+        let svc = ServiceDir::with_script(&sandbox, &[ch], &script);
+        svc.set_service_key("http_allow", json!([format!("127.0.0.1:{port}")]));
+        svc
+    })
+    .await;
+    refresh_until(&c, "alice", &ch, &["Assistant", "alice", "bob"]).await;
+    say(&c, "alice", &ch, "@assistant what time is it?", &["alice"]).await;
+    // The question is on its way; bob is served meanwhile.
+    assert!(refresh_answered(&c, "bob", &ch, "bob's refresh is answered").await);
+    assert!(inbox(&c, "alice", &ch)
+        .iter()
+        .all(|(from, _)| from != "Assistant"));
+    open.send(true).unwrap();
+    wait_message(&c, "alice", &ch, "Assistant", "You asked: what time is it?").await;
+    server.abort();
+}
