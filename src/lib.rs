@@ -6,12 +6,14 @@
 //! [`host`] is the only place that joins them. [`sandbox`] is a local
 //! platform that speaks the same protocol, for development and tests.
 
+pub mod admin;
 pub mod bundle;
 pub mod clock;
 pub mod config;
 pub mod fsutil;
 pub mod host;
 pub mod logging;
+pub mod metrics;
 pub mod platform;
 pub mod progress;
 pub mod protocol;

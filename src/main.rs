@@ -27,6 +27,7 @@ enum Command {
     Test(cli::test::TestArgs),
     Check(cli::check::CheckArgs),
     New(cli::new::NewArgs),
+    Spell(cli::spell::SpellArgs),
 }
 
 /// The exit status of a process stopped by a panic (Rust's own, for a panic
@@ -85,6 +86,7 @@ fn main() -> ExitCode {
             Command::Test(args) => cli::test::main(args).await,
             Command::Check(args) => cli::check::main(args),
             Command::New(args) => cli::new::main(args),
+            Command::Spell(args) => cli::spell::main(args).await,
         }
     });
     // Do not wait for a handler stuck in a host call: the work is done.

@@ -7,6 +7,7 @@ pub mod dev;
 pub mod new;
 pub mod run;
 pub mod sandbox;
+pub mod spell;
 pub mod test;
 
 use tokio::sync::watch;

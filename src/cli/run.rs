@@ -44,6 +44,14 @@ pub struct RunArgs {
     /// Also reload on SIGHUP (for deployments that push files without a watcher).
     #[arg(long)]
     pub reload_signal: bool,
+    /// Serve the admin endpoint here (/healthz, /readyz, /metrics, /status,
+    /// /spell), e.g. 127.0.0.1:9100 (port 0: any free port). Its token is in
+    /// DIR/data/admin.token (or MOOBIUS_ADMIN_TOKEN), its URL in DIR/data/admin.url.
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<std::net::SocketAddr>,
+    /// Allow --admin on an address that is not loopback.
+    #[arg(long)]
+    pub admin_public: bool,
 }
 
 pub async fn main(args: RunArgs) -> u8 {
@@ -91,7 +99,19 @@ pub async fn main(args: RunArgs) -> u8 {
             cfg.service.http_server_uri
         ))
     });
+    let admin_addr = args.admin;
     let mut host = Host::start(cfg, paths, options);
+    let _admin = match admin_addr {
+        Some(addr) => match start_admin(addr, args.admin_public, &args.dir, &host).await {
+            Ok(task) => Some(task),
+            Err(why) => {
+                eprintln!("error: {why}");
+                let _ = host.shutdown(Duration::from_secs(1)).await;
+                return 2;
+            }
+        },
+        None => None,
+    };
     let ended = tokio::select! {
         r = serve(&mut host, waiting) => Some(r),
         _ = stop.wait_for(|stop| *stop) => None,
@@ -146,6 +166,37 @@ fn serve_bundle(
         current: unpacked,
     });
     Ok(None)
+}
+
+/// Starts the admin endpoint for `host`: the token and the URL are written
+/// under `DIR/data/`.
+async fn start_admin(
+    addr: std::net::SocketAddr,
+    public: bool,
+    dir: &std::path::Path,
+    host: &RunningHost,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    use moobius_host::admin;
+    admin::allowed(&addr, public)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("admin endpoint: cannot listen on {addr}: {e}"))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("admin endpoint: {e}"))?;
+    let token = admin::token::token_for(dir).map_err(|e| {
+        format!(
+            "admin endpoint: cannot write {}: {e}",
+            admin::token::TOKEN_FILE
+        )
+    })?;
+    let url = format!("http://{bound}");
+    let url_file = dir.join(admin::token::URL_FILE);
+    moobius_host::fsutil::replace_file(&url_file, url.as_bytes(), 0o644)
+        .map_err(|e| format!("admin endpoint: cannot write {}: {e}", url_file.display()))?;
+    let metrics = moobius_host::metrics::install();
+    tracing::info!(%url, "admin endpoint listening");
+    Ok(admin::spawn(listener, host.probe(), token, metrics))
 }
 
 /// Serves until the host ends on its own (a failure, usually).

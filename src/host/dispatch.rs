@@ -49,6 +49,7 @@ impl Dispatcher {
     }
 
     pub async fn event(&mut self, event: Inbound) {
+        metrics::counter!(crate::metrics::EVENTS_RECEIVED, "type" => event.kind()).increment(1);
         match event {
             Inbound::Copy(c) => {
                 // What the host sent: a service's updates and messages, a

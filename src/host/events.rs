@@ -34,7 +34,23 @@ pub enum HostEvent {
         response: HttpResponse,
     },
     Reload(ReloadRequest),
+    /// The operator's value for `on_spell(value)`; the reply carries the
+    /// handler's return value or its error.
+    Spell {
+        value: serde_json::Value,
+        reply: oneshot::Sender<Result<serde_json::Value, String>>,
+    },
+    /// A look at the script thread's state (it answers between events).
+    Inspect(oneshot::Sender<Inspection>),
     Shutdown,
+}
+
+/// What the script thread reports when inspected.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Inspection {
+    /// Channel id -> members, from the member table.
+    pub members: std::collections::BTreeMap<String, usize>,
+    pub timers_pending: usize,
 }
 
 #[derive(Debug)]

@@ -10,7 +10,7 @@
 use super::agents::AgentBook;
 use super::bridge::HostBridge;
 use super::callbacks::{Callback, Callbacks};
-use super::events::HostEvent;
+use super::events::{HostEvent, Inspection};
 use super::members::MemberTable;
 use super::outbox::{Barrier, Downward, OutboxSender};
 use super::progress::HostProgress;
@@ -201,6 +201,8 @@ fn script_thread(
         // Republished when the timers changed, at most every STATUS_EVERY
         // while events keep coming (a burst of firings), and once it ends.
         let generation = bridge.callbacks.timers_generation();
+        metrics::gauge!(crate::metrics::TIMERS_PENDING)
+            .set(bridge.callbacks.timers_pending() as f64);
         let due = rx.is_empty() || timers_shown.1.elapsed() >= STATUS_EVERY;
         if generation != timers_shown.0 && due {
             timers_shown = (generation, std::time::Instant::now());
@@ -247,6 +249,23 @@ fn mark_handled(bridge: &HostBridge, progress: Option<&HostProgress>, kind: Hand
             Handled::Response => p.request_finished(),
         });
         let _ = bridge.outbox.send_blocking(Downward::Barrier(barrier));
+    }
+}
+
+/// `on_spell(value)`: its return value as JSON, or why there is none.
+fn spell(
+    script: &mut ServiceScript,
+    value: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let arg = crate::script::from_json(&value);
+    match script.call_returning("on_spell", vec![arg]) {
+        Ok(Some(v)) => rhai::serde::from_dynamic(&v)
+            .map_err(|e| format!("on_spell returned a value that is not JSON: {e}")),
+        Ok(None) => Err("the script defines no on_spell(value)".into()),
+        Err(d) => {
+            tracing::error!(handler = "on_spell", "{d}");
+            Err(d.to_string())
+        }
     }
 }
 
@@ -303,7 +322,21 @@ fn click_map(c: Click) -> Dynamic {
 }
 
 pub(super) fn run(script: &mut ServiceScript, handler: &str, args: Vec<Dynamic>) {
-    match script.call(handler, args) {
+    let started = std::time::Instant::now();
+    let outcome = script.call(handler, args);
+    if !matches!(outcome, Ok(false)) {
+        let label = crate::metrics::handler_label(handler);
+        metrics::counter!(crate::metrics::HANDLER_CALLS, "handler" => label.clone()).increment(1);
+        metrics::histogram!(crate::metrics::HANDLER_DURATION, "handler" => label.clone())
+            .record(started.elapsed().as_secs_f64());
+        if let Err(d) = &outcome {
+            let limit = d.message.starts_with(&format!("{handler} aborted"));
+            let kind = if limit { "limit" } else { "runtime" };
+            metrics::counter!(crate::metrics::HANDLER_ERRORS, "handler" => label, "kind" => kind)
+                .increment(1);
+        }
+    }
+    match outcome {
         Ok(true) => tracing::debug!(handler, "handled"),
         Ok(false) => tracing::trace!(handler, "not defined by the script"),
         Err(d) => tracing::error!(handler, "{d}"),
@@ -364,6 +397,15 @@ fn handle(script: &mut ServiceScript, bridge: &HostBridge, event: HostEvent) {
         HostEvent::Inbound(Inbound::Other(payload)) => {
             let value = rhai::serde::to_dynamic(&payload).unwrap_or(Dynamic::UNIT);
             run(script, "on_unknown_payload", vec![value]);
+        }
+        HostEvent::Spell { value, reply } => {
+            let _ = reply.send(spell(script, value));
+        }
+        HostEvent::Inspect(reply) => {
+            let _ = reply.send(Inspection {
+                members: bridge.members.borrow().counts(),
+                timers_pending: bridge.callbacks.timers_pending(),
+            });
         }
         HostEvent::Timer(id) => {
             if let Some(cb) = bridge.callbacks.timer_fired(id) {

@@ -5,8 +5,10 @@
 
 use super::events::{HostEvent, ReloadOutcome, ReloadRequest};
 use super::lifecycle::{self, Started};
+use super::probe::HostProbe;
 use super::{HostError, HostOptions, HostProgress, ScriptStatus, ServicePaths};
 use crate::config::Config;
+use crate::platform::LinkState;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -27,6 +29,14 @@ impl Host {
         let (stop, stop_rx) = watch::channel(false);
         let (started_tx, started_rx) = oneshot::channel();
         let script = ScriptThread::default();
+        let (link_tx, link_rx) = watch::channel(LinkState::Connecting { attempt: 0 });
+        let (serving_tx, serving_rx) = watch::channel(false);
+        let probe = HostProbe {
+            script: script.clone(),
+            status: status.clone(),
+            link: link_rx,
+            started: serving_rx,
+        };
         let task = tokio::spawn(lifecycle::run(
             config,
             paths,
@@ -35,11 +45,14 @@ impl Host {
                 stop: stop_rx,
                 started: started_tx,
                 script: script.clone(),
+                link: link_tx,
+                serving: serving_tx,
             },
         ));
         RunningHost {
             stop,
             script,
+            probe,
             task: Some(task),
             started: Some(started_rx),
             status,
@@ -68,6 +81,7 @@ pub enum ReloadResult {
 pub struct RunningHost {
     stop: watch::Sender<bool>,
     script: ScriptThread,
+    probe: HostProbe,
     /// `None` once it ended and its outcome was reported.
     task: Option<JoinHandle<Result<(), HostError>>>,
     started: Option<oneshot::Receiver<Started>>,
@@ -130,6 +144,11 @@ impl RunningHost {
             Ok(ReloadOutcome::Failed | ReloadOutcome::EntryEmpty) => ReloadResult::Failed,
             Err(_) => ReloadResult::Gone,
         }
+    }
+
+    /// What an operator may ask (health, readiness, status, spells).
+    pub fn probe(&self) -> HostProbe {
+        self.probe.clone()
     }
 
     /// True once the service has ended (stopped or failed).

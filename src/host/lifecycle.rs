@@ -40,6 +40,10 @@ pub(super) struct Controls {
     pub started: oneshot::Sender<Started>,
     /// Filled in with the script thread's queue once the script compiled.
     pub script: ScriptThread,
+    /// Receives the link's state, once there is a link.
+    pub link: watch::Sender<crate::platform::LinkState>,
+    /// Becomes true once the service serves (channels bound, on_start queued).
+    pub serving: watch::Sender<bool>,
 }
 
 /// Runs the service until told to stop: a handful of steps, each below.
@@ -55,6 +59,8 @@ pub(super) async fn run(
         stop: mut shutdown,
         started,
         script,
+        link: link_state,
+        serving,
     } = controls;
     let svc = &config.service;
     let http = Arc::new(HttpApi::new(
@@ -77,6 +83,7 @@ pub(super) async fn run(
     };
     let (link_tx, link_rx) = mpsc::unbounded_channel();
     let (link, link_task) = connect(&config, &http, &service_id, link_tx, shutdown.clone());
+    let forwarder = forward_link_state(link.state(), link_state);
     let outbox_task = outbox::spawn(
         http.clone(),
         uploader,
@@ -102,6 +109,7 @@ pub(super) async fn run(
     } else {
         info.channels.clone()
     };
+    let _ = serving.send(true);
     dispatch(
         link_rx,
         dispatcher,
@@ -112,6 +120,8 @@ pub(super) async fn run(
         &mut shutdown,
     )
     .await;
+    let _ = serving.send(false);
+    forwarder.abort();
 
     tracing::info!("stopping");
     reloader.into_iter().chain(timers).for_each(|t| t.abort());
@@ -210,6 +220,22 @@ async fn sign_in(config: &Config, http: &HttpApi) -> Result<String, HostError> {
         }
     }
     Ok(id)
+}
+
+/// Copies the link's state to the probe's channel (the probe exists before
+/// the link does).
+fn forward_link_state(
+    mut from: watch::Receiver<crate::platform::LinkState>,
+    to: watch::Sender<crate::platform::LinkState>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let _ = to.send(from.borrow_and_update().clone());
+            if from.changed().await.is_err() {
+                return;
+            }
+        }
+    })
 }
 
 /// User mode: signs in and learns the user's own id.

@@ -29,6 +29,14 @@ impl MemberTable {
         }
     }
 
+    /// Members per channel.
+    pub fn counts(&self) -> std::collections::BTreeMap<String, usize> {
+        self.channels
+            .iter()
+            .map(|(c, m)| (c.clone(), m.len()))
+            .collect()
+    }
+
     pub fn leave(&mut self, channel_id: &str, member: &str) {
         if let Some(list) = self.channels.get_mut(channel_id) {
             list.retain(|m| m != member);

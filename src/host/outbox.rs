@@ -80,6 +80,19 @@ impl Downward {
         }
     }
 
+    /// The kind of frame this item becomes (a metrics label).
+    fn frame_kind(&self) -> &'static str {
+        match self {
+            Downward::Characters { .. } => "characters",
+            Downward::Update(u) => u.kind.subtype(),
+            Downward::ChannelInfo { .. } => "channel_info",
+            Downward::Message(_) => "message_down",
+            Downward::User(UserFrame::Action(_)) => "action",
+            Downward::User(UserFrame::MessageUp { .. }) => "message_up",
+            Downward::KnownGroups(_) | Downward::Barrier(_) => "none",
+        }
+    }
+
     /// The size of what the script hands over (ids, text, JSON content),
     /// counted against its output budget.
     pub fn content_bytes(&self) -> usize {
@@ -127,7 +140,7 @@ fn json_len(v: &Value) -> usize {
 
 /// What one event becomes, in order.
 enum Prepared {
-    Frame(OutFrame),
+    Frame(OutFrame, &'static str),
     Barrier(Barrier),
     Nothing,
 }
@@ -221,7 +234,9 @@ pub fn spawn(
     });
     tokio::spawn(async move {
         let events = futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
+            let item = rx.recv().await;
+            metrics::gauge!(crate::metrics::OUTBOX_DEPTH).set(rx.len() as f64);
+            item.map(|item| (item, rx))
         });
         let ob = outbox.clone();
         let frames = events
@@ -233,8 +248,9 @@ pub fn spawn(
         tokio::pin!(frames);
         while let Some(result) = frames.next().await {
             match result {
-                Ok(Prepared::Frame(frame)) => {
+                Ok(Prepared::Frame(frame, kind)) => {
                     link.send(frame).await;
+                    metrics::counter!(crate::metrics::FRAMES_SENT, "kind" => kind).increment(1);
                     if let Some(p) = &progress {
                         p.downward_sent();
                     }
@@ -264,6 +280,7 @@ impl Outbox {
     /// The frame for one event (or the barrier it is).
     async fn prepare(&self, item: Downward) -> Result<Prepared, PlatformError> {
         let request_id = request_id();
+        let kind = item.frame_kind();
         let (text, coalesce_key) = match item {
             Downward::KnownGroups(entries) => {
                 self.groups.seed(entries);
@@ -303,11 +320,14 @@ impl Outbox {
                 None => return Ok(Prepared::Nothing),
             },
         };
-        Ok(Prepared::Frame(OutFrame {
-            text,
-            request_id,
-            coalesce_key,
-        }))
+        Ok(Prepared::Frame(
+            OutFrame {
+                text,
+                request_id,
+                coalesce_key,
+            },
+            kind,
+        ))
     }
 
     /// A characters update: both lists as group ids.

@@ -39,6 +39,14 @@ pub(super) fn apply(
             outcome
         }
     };
+    let counted = match outcome {
+        ReloadOutcome::Reloaded => Some("ok"),
+        ReloadOutcome::Failed => Some("failed"),
+        ReloadOutcome::Unchanged | ReloadOutcome::EntryEmpty => None,
+    };
+    if let Some(outcome) = counted {
+        metrics::counter!(crate::metrics::RELOADS, "outcome" => outcome).increment(1);
+    }
     if let Some(reply) = req.reply {
         let _ = reply.send(outcome);
     }

@@ -39,7 +39,8 @@ struct Slot(Arc<AtomicUsize>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        let before = self.0.fetch_sub(1, Ordering::SeqCst);
+        metrics::gauge!(crate::metrics::REQUESTS_IN_FLIGHT).set(before.saturating_sub(1) as f64);
     }
 }
 
@@ -88,6 +89,7 @@ impl RequestRunner {
         }
         request.timeout = Some(timeout);
         let taken = self.in_flight.fetch_add(1, Ordering::SeqCst);
+        metrics::gauge!(crate::metrics::REQUESTS_IN_FLIGHT).set((taken + 1) as f64);
         let slot = Slot(self.in_flight.clone());
         if taken >= self.policy.max_in_flight {
             return Err(format!(

@@ -92,13 +92,16 @@ impl GroupCache {
             match map.get(&k) {
                 Some(p) => {
                     self.hits.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!(crate::metrics::GROUP_CACHE_HITS).increment(1);
                     p.clone()
                 }
                 None => {
                     self.misses.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!(crate::metrics::GROUP_CACHE_MISSES).increment(1);
                     if map.len() >= MAX_ENTRIES {
                         tracing::debug!(entries = map.len(), "group cache full; starting over");
                         map.clear();
+                        metrics::gauge!(crate::metrics::GROUP_CACHE_BYTES).set(0.0);
                     }
                     let p = create(self.http.clone(), ids.clone()).boxed().shared();
                     map.insert(k, p.clone());
@@ -157,7 +160,12 @@ async fn create(http: Arc<HttpApi>, ids: IdList) -> Result<String, String> {
     let mut tries = 1;
     loop {
         match http.create_service_group(&ids).await {
-            Ok(id) => return Ok(id),
+            Ok(id) => {
+                // The entry: a 16-byte key and the id.
+                let bytes = (16 + id.len()) as f64;
+                metrics::gauge!(crate::metrics::GROUP_CACHE_BYTES).increment(bytes);
+                return Ok(id);
+            }
             Err(e) if tries < TRIES => {
                 tracing::warn!(error = %e, tries, retry_in = ?delay, "creating a group failed; retrying");
                 tokio::time::sleep(delay).await;

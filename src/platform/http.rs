@@ -172,6 +172,10 @@ impl HttpApi {
 
     /// `POST /auth/sign_in`: replaces both tokens.
     pub async fn sign_in(&self) -> Result<(), PlatformError> {
+        counted("sign_in", self.sign_in_once().await)
+    }
+
+    async fn sign_in_once(&self) -> Result<(), PlatformError> {
         let body = json!({"username": self.email, "password": self.password.expose()});
         let data = self
             .call_once(&ApiCall::unauthenticated_post("/auth/sign_in", &body))
@@ -188,6 +192,10 @@ impl HttpApi {
     /// `POST /auth/refresh`: replaces the access token only (the SDK keeps the
     /// refresh token until the next full sign-in).
     pub async fn refresh(&self) -> Result<(), PlatformError> {
+        counted("refresh", self.refresh_once().await)
+    }
+
+    async fn refresh_once(&self) -> Result<(), PlatformError> {
         let refresh = self
             .tokens
             .read()
@@ -218,6 +226,14 @@ impl HttpApi {
 }
 
 mod endpoints;
+
+/// Counts a token renewal (`kind`: `sign_in`, `refresh`) by outcome.
+fn counted(kind: &'static str, result: Result<(), PlatformError>) -> Result<(), PlatformError> {
+    let outcome = if result.is_ok() { "ok" } else { "failed" };
+    metrics::counter!(crate::metrics::TOKEN_RENEWALS, "kind" => kind, "outcome" => outcome)
+        .increment(1);
+    result
+}
 
 /// One call to the platform's HTTP API, as `call` makes it (perhaps twice).
 struct ApiCall<'a, B: ?Sized> {

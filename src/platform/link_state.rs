@@ -40,6 +40,16 @@ pub enum LinkState {
 }
 
 impl LinkState {
+    /// Every state's [`name`](Self::name).
+    pub const NAMES: &'static [&'static str] = &[
+        "connecting",
+        "logging_in",
+        "live",
+        "backoff",
+        "reauthenticating",
+        "stopped",
+    ];
+
     /// A short name for logs and status pages.
     pub fn name(&self) -> &'static str {
         match self {

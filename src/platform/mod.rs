@@ -11,6 +11,7 @@ pub mod ws;
 
 pub use groups::GroupCache;
 pub use http::HttpApi;
+pub use link_state::LinkState;
 pub use queue::OutFrame;
 pub use upload::Uploader;
 pub use ws::{LinkEvent, LinkOptions, WsLink};

@@ -236,6 +236,10 @@ impl Link {
     fn step(&mut self, input: LinkInput) {
         let state = self.machine.step(input, std::time::Instant::now()).clone();
         tracing::debug!(state = state.name(), "link state");
+        for name in LinkState::NAMES {
+            let now = f64::from(u8::from(*name == state.name()));
+            metrics::gauge!(crate::metrics::LINK_STATE, "state" => *name).set(now);
+        }
         self.state.send_replace(state);
     }
 
@@ -251,6 +255,9 @@ impl Link {
         let _ = self.events.send(LinkEvent::Connected {
             reconnect: self.connected_before,
         });
+        if self.connected_before {
+            metrics::counter!(crate::metrics::RECONNECTS).increment(1);
+        }
         self.connected_before = true;
         let ended = self.serve(stream).await;
         if let Ended::Dropped(reason) = &ended {

@@ -87,6 +87,26 @@ pub enum Inbound {
     Other(Value),
 }
 
+impl Inbound {
+    /// A short name of the event's kind (for metrics and logs).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Inbound::Join(_) => "join",
+            Inbound::Leave(_) => "leave",
+            Inbound::Refresh(_) => "refresh",
+            Inbound::MessageUp(_) => "message_up",
+            Inbound::ButtonClick(_) => "button_click",
+            Inbound::MenuItemClick(_) => "menu_item_click",
+            Inbound::Copy(_) => "copy",
+            Inbound::MessageDown(_) => "message_down",
+            Inbound::Update { .. } => "update",
+            Inbound::GatewayError => "gateway_error",
+            Inbound::Error { .. } => "error",
+            Inbound::Other(_) => "other",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("frame is not JSON: {0}")]

@@ -71,6 +71,8 @@ pub const HANDLERS: &[(&str, usize)] = &[
     ("on_update_menu", 1),
     ("on_update_style", 1),
     ("on_update_channel_info", 1),
+    // The operator's command (`moobius-host spell`).
+    ("on_spell", 1),
 ];
 
 #[cfg(test)]

@@ -261,8 +261,18 @@ impl ServiceScript {
     /// Calls a handler with `this` bound. `Ok(false)` when the script does not
     /// define it. A failed call leaves `this` as the handler left it.
     pub fn call(&mut self, name: &str, args: Vec<Dynamic>) -> Result<bool, Diagnostic> {
+        self.call_returning(name, args).map(|v| v.is_some())
+    }
+
+    /// As [`call`](Self::call), with the function's return value (`None`
+    /// when the script does not define it).
+    pub fn call_returning(
+        &mut self,
+        name: &str,
+        args: Vec<Dynamic>,
+    ) -> Result<Option<Dynamic>, Diagnostic> {
         if !self.has_function(name, args.len()) {
-            return Ok(false);
+            return Ok(None);
         }
         let options = CallFnOptions::new()
             .eval_ast(self.has_imports)
@@ -275,7 +285,7 @@ impl ServiceScript {
             .call_fn_with_options::<Dynamic>(options, &mut scope, &self.ast, name, args);
         drop(running);
         let aborted = self.deadline.take_abort();
-        result.map(|_| true).map_err(|e| {
+        result.map(Some).map_err(|e| {
             let mut d = Diagnostic::from_eval(&self.main_display, Some(name), &e);
             // A host function that ran the budget out says best what happened,
             // whether the script caught its error or not.

@@ -116,7 +116,14 @@ impl Embedded {
     /// Makes every write so far durable. Nothing to do without writes.
     pub fn commit(&self) -> Result<(), StoreError> {
         match self.pending.borrow_mut().take() {
-            Some(txn) => txn.commit().map_err(StoreError::embedded),
+            Some(txn) => {
+                let started = std::time::Instant::now();
+                let done = txn.commit().map_err(StoreError::embedded);
+                metrics::counter!(crate::metrics::STORE_COMMITS).increment(1);
+                metrics::histogram!(crate::metrics::STORE_COMMIT_DURATION)
+                    .record(started.elapsed().as_secs_f64());
+                done
+            }
             None => Ok(()),
         }
     }

@@ -32,6 +32,7 @@ impl StoreView {
         op: &'static str,
         f: impl FnOnce(Access<'_>) -> Result<T, StoreError>,
     ) -> HostResult<T> {
+        metrics::counter!(crate::metrics::STORE_OPERATIONS, "op" => op).increment(1);
         self.stores
             .with(self.index, &self.channel, f)
             .map_err(|e| self.failed(op, e))

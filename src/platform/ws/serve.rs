@@ -39,6 +39,7 @@ impl Link {
         if let Some(id) = acked_id(&event) {
             if self.inflight.ack(id) {
                 self.acks_seen = true;
+                metrics::gauge!(crate::metrics::FRAMES_IN_FLIGHT).set(self.inflight.len() as f64);
             }
         }
         if self.machine.state() == &LinkState::LoggingIn {
@@ -181,6 +182,7 @@ impl Link {
                 for f in frames {
                     self.inflight.push(f);
                 }
+                metrics::gauge!(crate::metrics::FRAMES_IN_FLIGHT).set(self.inflight.len() as f64);
                 Ok(())
             }
             Ok(Err(e)) => {

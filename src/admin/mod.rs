@@ -1,0 +1,199 @@
+//! The admin endpoint (`run --admin 127.0.0.1:PORT`): health and readiness
+//! probes for a supervisor or a load balancer, Prometheus metrics, the
+//! service's status, and spells.
+//!
+//! | route | auth | answers |
+//! |---|---|---|
+//! | `GET /healthz` | no | 200 when the script thread answers within [`HEALTH_BOUND`], else 503 |
+//! | `GET /readyz` | no | 200 when connected, logged in, channels bound and a script loaded, else 503 |
+//! | `GET /metrics` | token | the Prometheus text format |
+//! | `GET /status` | token | script version and files, last reload, link state, channels with member counts |
+//! | `POST /spell` | token | the JSON body goes to `on_spell(value)`; `{"ok": value}` or `{"error": why}` |
+//!
+//! Everything but the probes wants `Authorization: Bearer TOKEN` (see
+//! `token.rs`). The endpoint listens on loopback unless told otherwise,
+//! since it can run code in the service (spells).
+
+pub mod token;
+
+use crate::config::Secret;
+use crate::host::{HostProbe, SpellError};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long the script thread may take to answer `/healthz` (it answers
+/// between two events, so a handler longer than this reads as unhealthy).
+pub const HEALTH_BOUND: Duration = Duration::from_secs(2);
+/// How long a spell may take.
+pub const SPELL_BOUND: Duration = Duration::from_secs(30);
+
+struct Admin {
+    probe: HostProbe,
+    token: Secret,
+    metrics: Option<PrometheusHandle>,
+}
+
+/// Serves the endpoint on `listener` until the task is dropped or aborted.
+pub fn spawn(
+    listener: tokio::net::TcpListener,
+    probe: HostProbe,
+    token: Secret,
+    metrics: Option<PrometheusHandle>,
+) -> tokio::task::JoinHandle<()> {
+    let state = Arc::new(Admin {
+        probe,
+        token,
+        metrics,
+    });
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .route("/status", get(status))
+        .route("/spell", post(spell))
+        .with_state(state);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the admin endpoint stopped");
+        }
+    })
+}
+
+/// Whether `addr` may be listened on: loopback always, anything else only
+/// when the operator said so.
+pub fn allowed(addr: &SocketAddr, public: bool) -> Result<(), String> {
+    if addr.ip().is_loopback() || public {
+        Ok(())
+    } else {
+        Err(format!(
+            "the admin endpoint would listen on {addr}, which is not loopback; it can run spells, so say --admin-public (or \"admin_public\": true) if that is meant"
+        ))
+    }
+}
+
+fn refused() -> Response {
+    let body = Json(
+        json!({"error": "missing or wrong Authorization: Bearer token (see data/admin.token)"}),
+    );
+    let mut r = (StatusCode::UNAUTHORIZED, body).into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    r
+}
+
+fn authorized(admin: &Admin, headers: &HeaderMap) -> bool {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    token::authorized(given, &admin.token)
+}
+
+async fn healthz(State(admin): State<Arc<Admin>>) -> Response {
+    let started = std::time::Instant::now();
+    match admin.probe.inspect(HEALTH_BOUND).await {
+        Some(_) => {
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            (StatusCode::OK, Json(json!({"status": "ok", "script_thread_ms": ms}))).into_response()
+        }
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unhealthy", "reason": format!("the script thread did not answer within {HEALTH_BOUND:?}")})),
+        )
+            .into_response(),
+    }
+}
+
+async fn readyz(State(admin): State<Arc<Admin>>) -> Response {
+    let r = admin.probe.readiness();
+    let code = if r.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(r)).into_response()
+}
+
+async fn metrics_text(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response {
+    if !authorized(&admin, &headers) {
+        return refused();
+    }
+    let Some(handle) = &admin.metrics else {
+        return (StatusCode::NOT_FOUND, "metrics are off\n").into_response();
+    };
+    let body = crate::metrics::render(handle);
+    let content_type = "text/plain; version=0.0.4; charset=utf-8";
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+async fn status(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response {
+    if !authorized(&admin, &headers) {
+        return refused();
+    }
+    let script = admin.probe.status();
+    let readiness = admin.probe.readiness();
+    let inspection = admin.probe.inspect(HEALTH_BOUND).await;
+    let channels: Vec<Value> = inspection
+        .as_ref()
+        .map(|i| {
+            i.members
+                .iter()
+                .map(|(c, n)| json!({"channel_id": c, "members": n}))
+                .collect()
+        })
+        .unwrap_or_default();
+    Json(json!({
+        "script": {
+            "version": script.version,
+            "files": script.files,
+            "loaded_at_ms": script.loaded_at_ms,
+            "last_reload_ms": script.last_reload_ms,
+            "reload_error": script.error,
+            "timers_pending": script.timers_pending,
+        },
+        "link": readiness.link,
+        "ready": readiness.ready,
+        "channels": channels,
+        "script_thread_answered": inspection.is_some(),
+    }))
+    .into_response()
+}
+
+async fn spell(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !authorized(&admin, &headers) {
+        return refused();
+    }
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            let why = format!("the body is not JSON: {e}");
+            return (StatusCode::BAD_REQUEST, Json(json!({"error": why}))).into_response();
+        }
+    };
+    match admin.probe.spell(value, SPELL_BOUND).await {
+        Ok(v) => Json(json!({"ok": v})).into_response(),
+        Err(SpellError::Script(why)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"error": why})),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}

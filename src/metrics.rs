@@ -1,0 +1,147 @@
+//! The host's metrics: every family's name and help in one place, and the
+//! Prometheus recorder behind `GET /metrics`.
+//!
+//! Code records through the `metrics` crate's macros with the names below.
+//! Without a recorder (no admin endpoint) those calls do nothing, so a host
+//! that nobody scrapes pays nothing for them; [`install`] installs the
+//! Prometheus exporter's recorder once per process.
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+/// Platform events received, by frame type (`join`, `message_up`...).
+pub const EVENTS_RECEIVED: &str = "moobius_events_received_total";
+/// Handler calls, by handler.
+pub const HANDLER_CALLS: &str = "moobius_handler_calls_total";
+/// Handler run time, by handler (seconds).
+pub const HANDLER_DURATION: &str = "moobius_handler_duration_seconds";
+/// Handler errors, by handler and kind (`limit`: a budget ran out;
+/// `runtime`: anything else).
+pub const HANDLER_ERRORS: &str = "moobius_handler_errors_total";
+/// Frames handed to the link, by frame kind (`characters`, `message_down`...).
+pub const FRAMES_SENT: &str = "moobius_frames_sent_total";
+/// Items waiting in the outgoing queue (between the script and the link).
+pub const OUTBOX_DEPTH: &str = "moobius_outbox_queue_depth";
+/// Frames written to the platform and not yet acknowledged.
+pub const FRAMES_IN_FLIGHT: &str = "moobius_frames_in_flight";
+/// Recipient-group lookups answered by the cache, and those that created a group.
+pub const GROUP_CACHE_HITS: &str = "moobius_group_cache_hits_total";
+pub const GROUP_CACHE_MISSES: &str = "moobius_group_cache_misses_total";
+/// Bytes of ids the group cache keeps.
+pub const GROUP_CACHE_BYTES: &str = "moobius_group_cache_bytes";
+/// Connections made after the first.
+pub const RECONNECTS: &str = "moobius_reconnects_total";
+/// 1 for the link's current state (label `state`), 0 for the others.
+pub const LINK_STATE: &str = "moobius_link_state";
+/// Sign-ins and token refreshes, by kind (`sign_in`, `refresh`) and outcome
+/// (`ok`, `failed`): the first sign-in, the periodic renewals, and the
+/// sign-ins after the platform refused a token.
+pub const TOKEN_RENEWALS: &str = "moobius_token_renewals_total";
+/// Hot reloads and bundle swaps, by outcome (`ok`, `failed`).
+pub const RELOADS: &str = "moobius_reloads_total";
+/// Store operations from scripts, by operation (`get`, `set`...).
+pub const STORE_OPERATIONS: &str = "moobius_store_operations_total";
+/// Store commits and their latency (seconds).
+pub const STORE_COMMITS: &str = "moobius_store_commits_total";
+pub const STORE_COMMIT_DURATION: &str = "moobius_store_commit_duration_seconds";
+/// Pending timers.
+pub const TIMERS_PENDING: &str = "moobius_timers_pending";
+/// Script requests on the network.
+pub const REQUESTS_IN_FLIGHT: &str = "moobius_requests_in_flight";
+/// The process's resident memory (bytes), read at each scrape.
+pub const RESIDENT_MEMORY: &str = "moobius_process_resident_memory_bytes";
+
+/// Every family with its help text, for `# HELP` lines (and a test).
+pub const FAMILIES: &[(&str, &str)] = &[
+    (EVENTS_RECEIVED, "Platform events received, by type."),
+    (HANDLER_CALLS, "Script handler calls, by handler."),
+    (
+        HANDLER_DURATION,
+        "Script handler run time in seconds, by handler.",
+    ),
+    (
+        HANDLER_ERRORS,
+        "Script handler errors, by handler and kind (limit, runtime).",
+    ),
+    (
+        FRAMES_SENT,
+        "Frames handed to the platform connection, by kind.",
+    ),
+    (OUTBOX_DEPTH, "Items waiting in the outgoing queue."),
+    (FRAMES_IN_FLIGHT, "Frames written and not yet acknowledged."),
+    (GROUP_CACHE_HITS, "Recipient groups found in the cache."),
+    (
+        GROUP_CACHE_MISSES,
+        "Recipient groups created on the platform.",
+    ),
+    (GROUP_CACHE_BYTES, "Bytes of ids held by the group cache."),
+    (RECONNECTS, "Connections to the platform after the first."),
+    (LINK_STATE, "1 for the connection's current state."),
+    (TOKEN_RENEWALS, "Token renewals, by kind and outcome."),
+    (RELOADS, "Hot reloads and bundle swaps, by outcome."),
+    (
+        STORE_OPERATIONS,
+        "Store operations from scripts, by operation.",
+    ),
+    (STORE_COMMITS, "Store commits."),
+    (STORE_COMMIT_DURATION, "Store commit latency in seconds."),
+    (TIMERS_PENDING, "Timers pending."),
+    (REQUESTS_IN_FLIGHT, "Script HTTP requests in flight."),
+    (RESIDENT_MEMORY, "Resident memory of the process in bytes."),
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the Prometheus recorder (once per process) and returns the
+/// handle that renders the text format; `None` when another recorder was
+/// installed first.
+pub fn install() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => {
+                for (name, help) in FAMILIES {
+                    describe(name, help);
+                }
+                Some(handle)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics are off: cannot install the recorder");
+                None
+            }
+        })
+        .clone()
+}
+
+fn describe(name: &'static str, help: &'static str) {
+    if name.ends_with("_total") {
+        metrics::describe_counter!(name, help);
+    } else if name.ends_with("_seconds") {
+        metrics::describe_histogram!(name, metrics::Unit::Seconds, help);
+    } else {
+        metrics::describe_gauge!(name, help);
+    }
+}
+
+/// The text for `GET /metrics`, with the scrape-time gauges refreshed.
+pub fn render(handle: &PrometheusHandle) -> String {
+    if let Some(bytes) = resident_bytes() {
+        metrics::gauge!(RESIDENT_MEMORY).set(bytes as f64);
+    }
+    handle.render()
+}
+
+/// Resident memory from `/proc/self/statm` (Linux; `None` elsewhere).
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// A handler's name as a label: the known handlers without allocating,
+/// timer and request callbacks by their own name.
+pub fn handler_label(name: &str) -> metrics::SharedString {
+    match crate::script::HANDLERS.iter().find(|(h, _)| *h == name) {
+        Some((h, _)) => metrics::SharedString::const_str(h),
+        None => metrics::SharedString::from(name.to_string()),
+    }
+}
