@@ -4,6 +4,10 @@
 //! trivial handler (the host's own overhead) and with the tutorial's
 //! `send_member_view` over 100 members (overhead plus the script's work).
 //!
+//! Each is measured with metrics off, then (after installing the Prometheus
+//! recorder, as `run --admin` does) with metrics on, recording what the host
+//! records for one refresh, side by side in one run.
+//!
 //! `cargo run --release --example host_overhead`
 
 use moobius_host::protocol::{inbound, outbound, IdList, Inbound};
@@ -63,11 +67,26 @@ impl HostApi for Local {
     }
 }
 
+/// What the host records for one refresh (dispatch, script thread, outbox,
+/// group cache, link); nothing happens until a recorder is installed.
+fn record_like_the_host(handler_time: Duration) {
+    use moobius_host::metrics as m;
+    m::count(m::EVENTS_RECEIVED, Some(("type", "refresh")));
+    m::handler_ran("on_refresh", handler_time, None);
+    m::gauge(m::TIMERS_PENDING, 0.0);
+    m::gauge(m::OUTBOX_DEPTH, 0.0);
+    m::count(m::GROUP_CACHE_HITS, None);
+    m::count(m::FRAMES_SENT, Some(("kind", "characters")));
+    m::gauge(m::FRAMES_IN_FLIGHT, 1.0);
+    m::gauge(m::FRAMES_IN_FLIGHT, 0.0);
+}
+
+/// The median and p99 time of one refresh, in microseconds.
 fn measure(
     name: &str,
     script: &str,
     warm: &[(&str, Vec<Dynamic>)],
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> Result<(f64, f64), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     std::fs::create_dir_all(dir.path().join("scripts"))?;
     let main = dir.path().join("scripts/service.rhai");
@@ -100,7 +119,9 @@ fn measure(
         m.insert("channel_id".into(), a.channel_id.into());
         m.insert("sender".into(), a.sender.into());
         m.insert("context".into(), Dynamic::from_map(Map::new()));
+        let handled = Instant::now();
         s.call("on_refresh", vec![Dynamic::from_map(m)])?;
+        record_like_the_host(handled.elapsed());
         times.push(t.elapsed());
     }
     times.sort();
@@ -111,22 +132,37 @@ fn measure(
         us(times[n * 99 / 100]),
         host.bytes.borrow()
     );
-    Ok(())
+    Ok((us(times[n / 2]), us(times[n * 99 / 100])))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let trivial = "fn on_refresh(action) { send_characters([action.sender], action.channel_id, action.sender); }\n";
-    measure("host overhead (trivial handler)", trivial, &[])?;
     let tutorial = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/service.rhai"),
     )?;
-    measure(
-        "tutorial handler, 100 members",
-        &tutorial,
-        &[
-            ("before_channel_init", vec![]),
-            ("on_channel_checkin", vec!["ch".into()]),
-        ],
-    )?;
+    let warm: &[(&str, Vec<Dynamic>)] = &[
+        ("before_channel_init", vec![]),
+        ("on_channel_checkin", vec!["ch".into()]),
+    ];
+    let off = (
+        measure("host overhead (trivial handler), metrics off", trivial, &[])?,
+        measure(
+            "tutorial handler, 100 members, metrics off",
+            &tutorial,
+            warm,
+        )?,
+    );
+    if moobius_host::metrics::install().is_none() {
+        return Err("cannot install the metrics recorder".into());
+    }
+    let on = (
+        measure("host overhead (trivial handler), metrics on", trivial, &[])?,
+        measure("tutorial handler, 100 members, metrics on", &tutorial, warm)?,
+    );
+    println!(
+        "metrics on / off, p50: trivial {:.3}, tutorial {:.3}",
+        on.0 .0 / off.0 .0,
+        on.1 .0 / off.1 .0
+    );
     Ok(())
 }

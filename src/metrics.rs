@@ -6,8 +6,13 @@
 //! that nobody scrapes pays nothing for them; [`install`] installs the
 //! Prometheus exporter's recorder once per process.
 
+use metrics::{Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// Platform events received, by frame type (`join`, `message_up`...).
 pub const EVENTS_RECEIVED: &str = "moobius_events_received_total";
@@ -102,6 +107,7 @@ pub fn install() -> Option<PrometheusHandle> {
                 for (name, help) in FAMILIES {
                     describe(name, help);
                 }
+                GENERATION.fetch_add(1, Ordering::Relaxed);
                 Some(handle)
             }
             Err(e) => {
@@ -143,5 +149,83 @@ pub fn handler_label(name: &str) -> metrics::SharedString {
     match crate::script::HANDLERS.iter().find(|(h, _)| *h == name) {
         Some((h, _)) => metrics::SharedString::const_str(h),
         None => metrics::SharedString::from(name.to_string()),
+    }
+}
+
+// Hot paths (every event, every frame) record through handles cached per
+// thread, so a recording is a small map lookup instead of the registry's
+// hashing of the key and its labels. The caches are emptied when a
+// recorder is installed: handles taken before that are no-ops.
+
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Default)]
+struct Cache {
+    generation: u64,
+    counters: HashMap<(&'static str, &'static str), Counter>,
+    gauges: HashMap<&'static str, Gauge>,
+    handlers: HashMap<String, (Counter, Histogram)>,
+}
+
+thread_local! {
+    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+}
+
+fn with_cache<T>(f: impl FnOnce(&mut Cache) -> T) -> T {
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        let generation = GENERATION.load(Ordering::Relaxed);
+        if c.generation != generation {
+            *c = Cache {
+                generation,
+                ..Cache::default()
+            };
+        }
+        f(&mut c)
+    })
+}
+
+/// Adds 1 to `family`, whose one label (if any) is `(name, value)`.
+pub fn count(family: &'static str, label: Option<(&'static str, &'static str)>) {
+    with_cache(|c| {
+        let value = label.map_or("", |(_, v)| v);
+        c.counters
+            .entry((family, value))
+            .or_insert_with(|| match label {
+                Some((name, value)) => metrics::counter!(family, name => value),
+                None => metrics::counter!(family),
+            })
+            .increment(1);
+    });
+}
+
+/// Sets the unlabelled gauge `family`.
+pub fn gauge(family: &'static str, value: f64) {
+    with_cache(|c| {
+        c.gauges
+            .entry(family)
+            .or_insert_with(|| metrics::gauge!(family))
+            .set(value);
+    });
+}
+
+/// A handler ran for `elapsed`; `error` is the kind of its failure
+/// (`limit`, `runtime`), if it failed.
+pub fn handler_ran(handler: &str, elapsed: Duration, error: Option<&'static str>) {
+    with_cache(|c| {
+        if !c.handlers.contains_key(handler) {
+            let label = handler_label(handler);
+            let calls = metrics::counter!(HANDLER_CALLS, "handler" => label.clone());
+            let duration = metrics::histogram!(HANDLER_DURATION, "handler" => label);
+            c.handlers.insert(handler.to_string(), (calls, duration));
+        }
+        if let Some((calls, duration)) = c.handlers.get(handler) {
+            calls.increment(1);
+            duration.record(elapsed.as_secs_f64());
+        }
+    });
+    if let Some(kind) = error {
+        let label = handler_label(handler);
+        metrics::counter!(HANDLER_ERRORS, "handler" => label, "kind" => kind).increment(1);
     }
 }

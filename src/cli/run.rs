@@ -100,6 +100,11 @@ pub async fn main(args: RunArgs) -> u8 {
         ))
     });
     let admin_addr = args.admin;
+    if admin_addr.is_some() {
+        // Before anything records, so that no part of the host keeps a
+        // handle taken while metrics were off.
+        moobius_host::metrics::install();
+    }
     let mut host = Host::start(cfg, paths, options);
     let _admin = match admin_addr {
         Some(addr) => match start_admin(addr, args.admin_public, &args.dir, &host).await {
@@ -118,7 +123,11 @@ pub async fn main(args: RunArgs) -> u8 {
     };
     let result = match ended {
         Some(r) => r,
-        None => host.shutdown(Duration::from_secs(1)).await,
+        // The flush bound, and a margin for the handler that was running.
+        None => {
+            host.shutdown(moobius_host::host::FLUSH_BOUND + Duration::from_secs(1))
+                .await
+        }
     };
     match result {
         Ok(()) => 0,

@@ -49,7 +49,10 @@ impl Dispatcher {
     }
 
     pub async fn event(&mut self, event: Inbound) {
-        metrics::counter!(crate::metrics::EVENTS_RECEIVED, "type" => event.kind()).increment(1);
+        crate::metrics::count(
+            crate::metrics::EVENTS_RECEIVED,
+            Some(("type", event.kind())),
+        );
         match event {
             Inbound::Copy(c) => {
                 // What the host sent: a service's updates and messages, a

@@ -52,6 +52,8 @@ pub struct ExecutorDeps {
 pub struct Executor {
     tx: mpsc::UnboundedSender<HostEvent>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Set at shutdown: events still queued are dropped, not handled.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
     /// Fires timers on wall time (none under a virtual clock).
     clock_task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -92,16 +94,19 @@ impl Executor {
             deps.rt.clone(),
         );
         let timing = (clock, queue, runner);
+        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop_flag = stopping.clone();
         let thread = std::thread::Builder::new()
             .name("script".into())
             .stack_size(crate::script::SCRIPT_THREAD_STACK)
-            .spawn(move || script_thread(opts, deps, timing, rx, ready_tx))
+            .spawn(move || script_thread(opts, deps, timing, rx, ready_tx, stop_flag))
             .map_err(|e| {
                 Diagnostic::plain("(host)", format!("cannot start the script thread: {e}"))
             })?;
         let executor = Executor {
             tx,
             thread: Some(thread),
+            stopping,
             clock_task,
         };
         match ready_rx.await {
@@ -129,6 +134,8 @@ impl Executor {
         if let Some(task) = self.clock_task.take() {
             task.abort();
         }
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = self.tx.send(HostEvent::Shutdown);
         if let Some(t) = self.thread.take() {
             let join = tokio::task::spawn_blocking(move || t.join());
@@ -147,6 +154,7 @@ fn script_thread(
     (clock, queue, runner): (HostClock, Arc<TimerQueue>, RequestRunner),
     mut rx: mpsc::UnboundedReceiver<HostEvent>,
     ready_tx: tokio::sync::oneshot::Sender<Result<(), Diagnostic>>,
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 ) {
     // Built here: it holds Rhai values, which stay on this thread.
     let callbacks = Callbacks::new(clock, queue, runner, deps.progress.clone());
@@ -186,6 +194,7 @@ fn script_thread(
     while let Some(event) = rx.blocking_recv() {
         let kind = match &event {
             HostEvent::Shutdown => break,
+            _ if stopping.load(std::sync::atomic::Ordering::SeqCst) => continue,
             HostEvent::Inbound(_) | HostEvent::Message { .. } => Handled::Upward,
             HostEvent::Response { .. } => Handled::Response,
             _ => Handled::Own,
@@ -201,8 +210,8 @@ fn script_thread(
         // Republished when the timers changed, at most every STATUS_EVERY
         // while events keep coming (a burst of firings), and once it ends.
         let generation = bridge.callbacks.timers_generation();
-        metrics::gauge!(crate::metrics::TIMERS_PENDING)
-            .set(bridge.callbacks.timers_pending() as f64);
+        let pending = bridge.callbacks.timers_pending() as f64;
+        crate::metrics::gauge(crate::metrics::TIMERS_PENDING, pending);
         let due = rx.is_empty() || timers_shown.1.elapsed() >= STATUS_EVERY;
         if generation != timers_shown.0 && due {
             timers_shown = (generation, std::time::Instant::now());
@@ -325,16 +334,14 @@ pub(super) fn run(script: &mut ServiceScript, handler: &str, args: Vec<Dynamic>)
     let started = std::time::Instant::now();
     let outcome = script.call(handler, args);
     if !matches!(outcome, Ok(false)) {
-        let label = crate::metrics::handler_label(handler);
-        metrics::counter!(crate::metrics::HANDLER_CALLS, "handler" => label.clone()).increment(1);
-        metrics::histogram!(crate::metrics::HANDLER_DURATION, "handler" => label.clone())
-            .record(started.elapsed().as_secs_f64());
-        if let Err(d) = &outcome {
-            let limit = d.message.starts_with(&format!("{handler} aborted"));
-            let kind = if limit { "limit" } else { "runtime" };
-            metrics::counter!(crate::metrics::HANDLER_ERRORS, "handler" => label, "kind" => kind)
-                .increment(1);
-        }
+        let error = outcome.as_ref().err().map(|d| {
+            if d.message.starts_with(&format!("{handler} aborted")) {
+                "limit"
+            } else {
+                "runtime"
+            }
+        });
+        crate::metrics::handler_ran(handler, started.elapsed(), error);
     }
     match outcome {
         Ok(true) => tracing::debug!(handler, "handled"),

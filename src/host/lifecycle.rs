@@ -23,6 +23,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 const TOKEN_REFRESH: Duration = Duration::from_secs(6 * 3600);
 const FULL_SIGN_IN: Duration = Duration::from_secs(7 * 24 * 3600);
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+/// How long a stopping host waits for what its handlers sent to be written
+/// and acknowledged.
+pub const FLUSH_BOUND: Duration = Duration::from_secs(2);
 
 /// Sent once the service is connected, its channels initialised and
 /// `on_start` queued: from then on, upward events reach the script.
@@ -82,7 +85,9 @@ pub(super) async fn run(
         sign_in(&config, &http).await?
     };
     let (link_tx, link_rx) = mpsc::unbounded_channel();
-    let (link, link_task) = connect(&config, &http, &service_id, link_tx, shutdown.clone());
+    // The link stops last, after what the handlers sent was flushed.
+    let (link_stop, link_stop_rx) = watch::channel(false);
+    let (link, link_task) = connect(&config, &http, &service_id, link_tx, link_stop_rx);
     let forwarder = forward_link_state(link.state(), link_state);
     let outbox_task = outbox::spawn(
         http.clone(),
@@ -123,14 +128,49 @@ pub(super) async fn run(
     let _ = serving.send(false);
     forwarder.abort();
 
-    tracing::info!("stopping");
-    reloader.into_iter().chain(timers).for_each(|t| t.abort());
-    executor.stop(SHUTDOWN_GRACE).await;
-    drop(outbox_tx);
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, outbox_task).await;
-    drop(link);
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, link_task).await;
+    let tasks = reloader.into_iter().chain(timers).collect();
+    stop(
+        executor,
+        tasks,
+        outbox_tx,
+        outbox_task,
+        link,
+        link_task,
+        link_stop,
+    )
+    .await;
     Ok(())
+}
+
+/// Stops in order: no more events are taken, the current handler finishes
+/// (events queued behind it are dropped), what the handlers sent is handed
+/// to the link and written, and the link closes once the platform
+/// acknowledged it, within [`FLUSH_BOUND`]. Idle, this takes milliseconds.
+async fn stop(
+    executor: Executor,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    outbox_tx: outbox::OutboxSender,
+    outbox_task: tokio::task::JoinHandle<()>,
+    link: WsLink,
+    mut link_task: tokio::task::JoinHandle<()>,
+    link_stop: watch::Sender<bool>,
+) {
+    tracing::info!("stopping");
+    tasks.iter().for_each(|t| t.abort());
+    executor.stop(SHUTDOWN_GRACE).await;
+    let deadline = tokio::time::Instant::now() + FLUSH_BOUND;
+    drop(outbox_tx);
+    let _ = tokio::time::timeout_at(deadline, outbox_task).await;
+    drop(link);
+    if tokio::time::timeout_at(deadline, &mut link_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!(bound = ?FLUSH_BOUND, "frames still unacknowledged at shutdown");
+        let _ = link_stop.send(true);
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, link_task).await;
+    }
+    tracing::info!("stopped");
 }
 
 /// Opens the stores and compiles the script on its thread. Returns the

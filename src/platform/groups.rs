@@ -92,7 +92,7 @@ impl GroupCache {
             match map.get(&k) {
                 Some(p) => {
                     self.hits.fetch_add(1, Ordering::Relaxed);
-                    metrics::counter!(crate::metrics::GROUP_CACHE_HITS).increment(1);
+                    crate::metrics::count(crate::metrics::GROUP_CACHE_HITS, None);
                     p.clone()
                 }
                 None => {

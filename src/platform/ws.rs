@@ -158,6 +158,8 @@ struct Link {
     /// frames count as delivered: re-sending them would duplicate them).
     acks_seen: bool,
     reported_drops: u64,
+    /// Frames written to the platform since start (for the closing log line).
+    written: u64,
     connected_before: bool,
 }
 
@@ -197,6 +199,7 @@ pub fn spawn(
         state,
         acks_seen: false,
         reported_drops: 0,
+        written: 0,
         connected_before: false,
     };
     let handle = WsLink {
@@ -226,7 +229,15 @@ impl Link {
                     }
                 }
                 LinkState::ReAuthenticating { delay } => self.reauthenticate(delay).await,
-                LinkState::Stopped => return,
+                LinkState::Stopped => {
+                    let unacknowledged = self.pending.len() + self.inflight.len();
+                    tracing::info!(
+                        written = self.written,
+                        unacknowledged,
+                        "platform connection closed"
+                    );
+                    return;
+                }
             };
             self.step(input);
         }

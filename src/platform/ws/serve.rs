@@ -39,7 +39,7 @@ impl Link {
         if let Some(id) = acked_id(&event) {
             if self.inflight.ack(id) {
                 self.acks_seen = true;
-                metrics::gauge!(crate::metrics::FRAMES_IN_FLIGHT).set(self.inflight.len() as f64);
+                crate::metrics::gauge(crate::metrics::FRAMES_IN_FLIGHT, self.inflight.len() as f64);
             }
         }
         if self.machine.state() == &LinkState::LoggingIn {
@@ -47,6 +47,12 @@ impl Link {
         }
         let _ = self.events.send(LinkEvent::Frame(event));
         None
+    }
+
+    /// Nothing left to write, and nothing written waits for an
+    /// acknowledgement (when this platform acknowledges at all).
+    fn flushed(&self) -> bool {
+        self.pending.is_empty() && (self.inflight.is_empty() || !self.acks_seen)
     }
 
     /// Runs one connection until it ends.
@@ -57,6 +63,7 @@ impl Link {
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
         let mut last_ack = Instant::now();
+        let mut draining = false;
         loop {
             let room = self.window_room();
             // What the platform has not acknowledged (from before a
@@ -79,6 +86,10 @@ impl Link {
                         if self.inflight.len() < inflight {
                             last_ack = last_heard;
                         }
+                        if draining && self.flushed() {
+                            let _ = sink.send(Message::Close(None)).await;
+                            return Ended::Shutdown;
+                        }
                     }
                     Some(Ok(Message::Close(frame))) => return Ended::Dropped(format!("closed by the platform ({frame:?})")),
                     Some(Ok(_)) => last_heard = Instant::now(),
@@ -95,9 +106,22 @@ impl Link {
                     if let Err(e) = self.write(&mut sink, batch).await {
                         return Ended::Dropped(e);
                     }
+                    if draining && self.flushed() {
+                        let _ = sink.send(Message::Close(None)).await;
+                        return Ended::Shutdown;
+                    }
                 }
-                out = self.frames.recv(), if room > 0 && !backlog => {
-                    let Some(first) = out else { return Ended::Shutdown };
+                out = self.frames.recv(), if room > 0 && !backlog && !draining => {
+                    // Every sender is gone (the host is stopping): wait for
+                    // the platform to acknowledge what was written, then close.
+                    let Some(first) = out else {
+                        draining = true;
+                        if self.flushed() {
+                            let _ = sink.send(Message::Close(None)).await;
+                            return Ended::Shutdown;
+                        }
+                        continue;
+                    };
                     let n = room.min(self.opts.max_batch);
                     let mut batch = vec![first];
                     while batch.len() < n {
@@ -179,10 +203,11 @@ impl Link {
         .await;
         match written {
             Ok(Ok(())) => {
+                self.written += frames.len() as u64;
                 for f in frames {
                     self.inflight.push(f);
                 }
-                metrics::gauge!(crate::metrics::FRAMES_IN_FLIGHT).set(self.inflight.len() as f64);
+                crate::metrics::gauge(crate::metrics::FRAMES_IN_FLIGHT, self.inflight.len() as f64);
                 Ok(())
             }
             Ok(Err(e)) => {
