@@ -6,7 +6,7 @@
 //! that nobody scrapes pays nothing for them; [`install`] installs the
 //! Prometheus exporter's recorder once per process.
 
-use metrics::{Counter, Gauge, Histogram};
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -128,8 +128,15 @@ fn describe(name: &'static str, help: &'static str) {
     }
 }
 
-/// The text for `GET /metrics`, with the scrape-time gauges refreshed.
+/// The text for `GET /metrics`, with the hot paths' tallies and the
+/// scrape-time gauges handed over first.
 pub fn render(handle: &PrometheusHandle) -> String {
+    for tally in [&EVENTS, &FRAMES, &CACHE_HITS] {
+        tally.publish();
+    }
+    for level in [&OUTBOX, &IN_FLIGHT, &TIMERS] {
+        level.publish();
+    }
     if let Some(bytes) = resident_bytes() {
         metrics::gauge!(RESIDENT_MEMORY).set(bytes as f64);
     }
@@ -152,18 +159,16 @@ pub fn handler_label(name: &str) -> metrics::SharedString {
     }
 }
 
-// Hot paths (every event, every frame) record through handles cached per
+// Handler metrics (one per handler name) go through handles cached per
 // thread, so a recording is a small map lookup instead of the registry's
-// hashing of the key and its labels. The caches are emptied when a
-// recorder is installed: handles taken before that are no-ops.
+// hashing of the key and its labels. The cache is emptied when a recorder
+// is installed: handles taken before that are no-ops.
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Default)]
 struct Cache {
     generation: u64,
-    counters: HashMap<(&'static str, &'static str), Counter>,
-    gauges: HashMap<&'static str, Gauge>,
     handlers: HashMap<String, (Counter, Histogram)>,
 }
 
@@ -171,7 +176,12 @@ thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
 }
 
-fn with_cache<T>(f: impl FnOnce(&mut Cache) -> T) -> T {
+/// Runs `f` on this thread's cache; nothing at all while no recorder is
+/// installed (generation 0).
+fn with_cache(f: impl FnOnce(&mut Cache)) {
+    if GENERATION.load(Ordering::Relaxed) == 0 {
+        return;
+    }
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         let generation = GENERATION.load(Ordering::Relaxed);
@@ -185,33 +195,127 @@ fn with_cache<T>(f: impl FnOnce(&mut Cache) -> T) -> T {
     })
 }
 
-/// Adds 1 to `family`, whose one label (if any) is `(name, value)`.
-pub fn count(family: &'static str, label: Option<(&'static str, &'static str)>) {
-    with_cache(|c| {
-        let value = label.map_or("", |(_, v)| v);
-        c.counters
-            .entry((family, value))
-            .or_insert_with(|| match label {
-                Some((name, value)) => metrics::counter!(family, name => value),
-                None => metrics::counter!(family),
-            })
-            .increment(1);
-    });
+/// A counter of a hot path kept in plain atomics, one per label value,
+/// and handed to the recorder at each scrape ([`render`]): counting an
+/// event costs an atomic add, whether metrics are on or not.
+pub struct Tally {
+    family: &'static str,
+    label: &'static str,
+    /// The label's values; an unknown value counts under the last.
+    values: &'static [&'static str],
+    counts: [AtomicU64; 16],
 }
 
-/// Sets the unlabelled gauge `family`.
-pub fn gauge(family: &'static str, value: f64) {
-    with_cache(|c| {
-        c.gauges
-            .entry(family)
-            .or_insert_with(|| metrics::gauge!(family))
-            .set(value);
-    });
+impl Tally {
+    const fn new(
+        family: &'static str,
+        label: &'static str,
+        values: &'static [&'static str],
+    ) -> Self {
+        Tally {
+            family,
+            label,
+            values,
+            counts: [const { AtomicU64::new(0) }; 16],
+        }
+    }
+
+    pub fn add(&self, value: &str) {
+        let last = self.values.len().saturating_sub(1);
+        let i = self
+            .values
+            .iter()
+            .position(|v| std::ptr::eq(*v, value) || *v == value)
+            .unwrap_or(last);
+        if let Some(c) = self.counts.get(i) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn publish(&self) {
+        for (v, c) in self.values.iter().zip(&self.counts) {
+            let n = c.load(Ordering::Relaxed);
+            if n == 0 {
+                continue;
+            }
+            if self.label.is_empty() {
+                metrics::counter!(self.family).absolute(n);
+            } else {
+                metrics::counter!(self.family, self.label => *v).absolute(n);
+            }
+        }
+    }
 }
+
+/// A gauge of a hot path kept in an atomic and handed to the recorder at
+/// each scrape.
+pub struct Level {
+    family: &'static str,
+    bits: AtomicU64,
+}
+
+impl Level {
+    const fn new(family: &'static str) -> Self {
+        Level {
+            family,
+            bits: AtomicU64::new(0),
+        }
+    }
+
+    pub fn set(&self, value: f64) {
+        self.bits.store(value.to_bits(), Ordering::Relaxed);
+    }
+
+    fn publish(&self) {
+        metrics::gauge!(self.family).set(f64::from_bits(self.bits.load(Ordering::Relaxed)));
+    }
+}
+
+pub static EVENTS: Tally = Tally::new(
+    EVENTS_RECEIVED,
+    "type",
+    &[
+        "join",
+        "leave",
+        "refresh",
+        "message_up",
+        "button_click",
+        "menu_item_click",
+        "copy",
+        "message_down",
+        "update",
+        "gateway_error",
+        "error",
+        "other",
+    ],
+);
+pub static FRAMES: Tally = Tally::new(
+    FRAMES_SENT,
+    "kind",
+    &[
+        "characters",
+        "buttons",
+        "canvas",
+        "menu",
+        "style",
+        "channel_info",
+        "message_down",
+        "action",
+        "message_up",
+        "none",
+    ],
+);
+pub static CACHE_HITS: Tally = Tally::new(GROUP_CACHE_HITS, "", &[""]);
+pub static OUTBOX: Level = Level::new(OUTBOX_DEPTH);
+pub static IN_FLIGHT: Level = Level::new(FRAMES_IN_FLIGHT);
+pub static TIMERS: Level = Level::new(TIMERS_PENDING);
 
 /// A handler ran for `elapsed`; `error` is the kind of its failure
 /// (`limit`, `runtime`), if it failed.
 pub fn handler_ran(handler: &str, elapsed: Duration, error: Option<&'static str>) {
+    if GENERATION.load(Ordering::Relaxed) == 0 {
+        return;
+    }
     with_cache(|c| {
         if !c.handlers.contains_key(handler) {
             let label = handler_label(handler);

@@ -49,10 +49,7 @@ impl Dispatcher {
     }
 
     pub async fn event(&mut self, event: Inbound) {
-        crate::metrics::count(
-            crate::metrics::EVENTS_RECEIVED,
-            Some(("type", event.kind())),
-        );
+        crate::metrics::EVENTS.add(event.kind());
         match event {
             Inbound::Copy(c) => {
                 // What the host sent: a service's updates and messages, a

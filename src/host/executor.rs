@@ -211,7 +211,7 @@ fn script_thread(
         // while events keep coming (a burst of firings), and once it ends.
         let generation = bridge.callbacks.timers_generation();
         let pending = bridge.callbacks.timers_pending() as f64;
-        crate::metrics::gauge(crate::metrics::TIMERS_PENDING, pending);
+        crate::metrics::TIMERS.set(pending);
         let due = rx.is_empty() || timers_shown.1.elapsed() >= STATUS_EVERY;
         if generation != timers_shown.0 && due {
             timers_shown = (generation, std::time::Instant::now());

@@ -235,7 +235,7 @@ pub fn spawn(
     tokio::spawn(async move {
         let events = futures_util::stream::unfold(rx, |mut rx| async move {
             let item = rx.recv().await;
-            crate::metrics::gauge(crate::metrics::OUTBOX_DEPTH, rx.len() as f64);
+            crate::metrics::OUTBOX.set(rx.len() as f64);
             item.map(|item| (item, rx))
         });
         let ob = outbox.clone();
@@ -250,7 +250,7 @@ pub fn spawn(
             match result {
                 Ok(Prepared::Frame(frame, kind)) => {
                     link.send(frame).await;
-                    crate::metrics::count(crate::metrics::FRAMES_SENT, Some(("kind", kind)));
+                    crate::metrics::FRAMES.add(kind);
                     if let Some(p) = &progress {
                         p.downward_sent();
                     }

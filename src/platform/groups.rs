@@ -92,7 +92,7 @@ impl GroupCache {
             match map.get(&k) {
                 Some(p) => {
                     self.hits.fetch_add(1, Ordering::Relaxed);
-                    crate::metrics::count(crate::metrics::GROUP_CACHE_HITS, None);
+                    crate::metrics::CACHE_HITS.add("");
                     p.clone()
                 }
                 None => {

@@ -39,7 +39,7 @@ impl Link {
         if let Some(id) = acked_id(&event) {
             if self.inflight.ack(id) {
                 self.acks_seen = true;
-                crate::metrics::gauge(crate::metrics::FRAMES_IN_FLIGHT, self.inflight.len() as f64);
+                crate::metrics::IN_FLIGHT.set(self.inflight.len() as f64);
             }
         }
         if self.machine.state() == &LinkState::LoggingIn {
@@ -207,7 +207,7 @@ impl Link {
                 for f in frames {
                     self.inflight.push(f);
                 }
-                crate::metrics::gauge(crate::metrics::FRAMES_IN_FLIGHT, self.inflight.len() as f64);
+                crate::metrics::IN_FLIGHT.set(self.inflight.len() as f64);
                 Ok(())
             }
             Ok(Err(e)) => {
