@@ -3,10 +3,11 @@
 //! does. Levels use the SDK's names (WARNING, CRITICAL) as well as Rust's.
 //! `RUST_LOG`, when set, overrides the terminal level for debugging the host.
 
-use crate::config::LogConfig;
+use crate::config::{LogConfig, LogFormat, LogRotation};
 use std::fs::OpenOptions;
 use std::sync::Mutex;
 use tracing::level_filters::LevelFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::{
     layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer, Registry,
 };
@@ -83,10 +84,8 @@ pub fn init_with(cfg: &LogConfig, terminal_directives: &[&str]) -> Result<(), Lo
                 .filter_map(|d| d.parse().ok())
                 .fold(ours(terminal_level), |f, d| f.add_directive(d))
         });
-    let mut layers: Vec<BoxedLayer> = vec![tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut layers: Vec<BoxedLayer> = vec![formatted(cfg.format, std::io::stderr, ansi)
         .with_filter(terminal_filter)
         .with_filter(dependency_cap())
         .boxed()];
@@ -95,21 +94,9 @@ pub fn init_with(cfg: &LogConfig, terminal_directives: &[&str]) -> Result<(), Lo
                       level: &str|
      -> Result<Option<BoxedLayer>, LogInitError> {
         let Some(path) = path else { return Ok(None) };
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|source| LogInitError {
-                path: path.display().to_string(),
-                source,
-            })?;
+        let writer = log_file(path, &cfg.rotation)?;
         Ok(Some(
-            tracing_subscriber::fmt::layer()
-                .with_writer(Mutex::new(file))
-                .with_ansi(false)
+            formatted(cfg.format, writer, false)
                 .with_filter(ours(parse_level(level).unwrap_or(LevelFilter::INFO)))
                 .with_filter(dependency_cap())
                 .boxed(),
@@ -121,6 +108,66 @@ pub fn init_with(cfg: &LogConfig, terminal_directives: &[&str]) -> Result<(), Lo
     }
     let _ = tracing_subscriber::registry().with(layers).try_init();
     Ok(())
+}
+
+/// The fmt layer for `format` writing to `writer`: the human format (as
+/// before, without the target) or one JSON object per line with the
+/// current span and the span list.
+fn formatted<W>(format: LogFormat, writer: W, ansi: bool) -> BoxedLayer
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    match format {
+        LogFormat::Human => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_ansi(ansi)
+            .with_target(false)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_writer(writer)
+            .boxed(),
+    }
+}
+
+/// A log file: appended to and never rotated, or rotated (as
+/// `NAME.YYYY-MM-DD`, `-HH`, `-HH-MM`) keeping the newest `rotation.keep`.
+fn log_file(path: &std::path::Path, rotation: &LogRotation) -> Result<BoxMakeWriter, LogInitError> {
+    let failed = |source: std::io::Error| LogInitError {
+        path: path.display().to_string(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    let Some(every) = rotation.every_secs else {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(failed)?;
+        return Ok(BoxMakeWriter::new(Mutex::new(file)));
+    };
+    use tracing_appender::rolling::{Builder, Rotation};
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "service.log".into());
+    let appender = Builder::new()
+        .rotation(match every {
+            60 => Rotation::MINUTELY,
+            3600 => Rotation::HOURLY,
+            _ => Rotation::DAILY,
+        })
+        .filename_prefix(name)
+        .max_log_files(rotation.keep.max(1))
+        .build(dir)
+        .map_err(|e| failed(std::io::Error::other(e)))?;
+    Ok(BoxMakeWriter::new(appender))
 }
 
 #[cfg(test)]

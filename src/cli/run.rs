@@ -52,6 +52,10 @@ pub struct RunArgs {
     /// Allow --admin on an address that is not loopback.
     #[arg(long)]
     pub admin_public: bool,
+    /// `human` (the default) or `json`: one JSON object per line, with the
+    /// span fields, on stderr and in the log files [default: log_config.log_format].
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<moobius_host::config::LogFormat>,
 }
 
 pub async fn main(args: RunArgs) -> u8 {
@@ -59,13 +63,16 @@ pub async fn main(args: RunArgs) -> u8 {
         .config
         .clone()
         .unwrap_or_else(|| args.dir.join("config").join("config.json"));
-    let cfg = match config::load(&config_file, &args.dir, &Overrides::from_env()) {
+    let mut cfg = match config::load(&config_file, &args.dir, &Overrides::from_env()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
             return 2;
         }
     };
+    if let Some(format) = args.log_format {
+        cfg.log.format = format;
+    }
     if let Err(e) = moobius_host::logging::init(&cfg.log) {
         eprintln!("error: {e}");
         return 2;

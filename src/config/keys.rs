@@ -36,7 +36,7 @@ const SERVICE_OTHERS: &[&str] = &[
     "no_warn_cannot_save_service_id",
 ];
 
-/// `log_config`'s keys, and the SDK's `log_retention` (the host does not rotate).
+/// `log_config`'s keys (`log_retention` as the SDK reads it, `log_format` the host's own).
 pub const LOG: &[&str] = &[
     "log_level",
     "terminal_log_level",
@@ -44,6 +44,7 @@ pub const LOG: &[&str] = &[
     "log_file",
     "error_log_file",
     "log_retention",
+    "log_format",
 ];
 
 /// Every key `service_config` may hold.

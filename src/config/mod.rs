@@ -115,6 +115,52 @@ pub struct LogConfig {
     pub error_log_level: String,
     pub log_file: Option<PathBuf>,
     pub error_log_file: Option<PathBuf>,
+    /// `log_format`: `human` (default) or `json` (`run --log-format` overrides).
+    pub format: LogFormat,
+    /// `log_retention`: how log files are rotated and how many are kept.
+    pub rotation: LogRotation,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// `2026-11-28T05:00:00Z  INFO message key=value`.
+    #[default]
+    Human,
+    /// One JSON object per line, with the span fields.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "human" | "text" => Ok(LogFormat::Human),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("{other:?} is not a log format (human, json)")),
+        }
+    }
+}
+
+/// Log file rotation, from the SDK's `log_retention`
+/// (`{"rotation": "1 day", "retention": "7 days"}` by default, as in the SDK;
+/// a plain string sets the retention only, and then, as in the SDK, files
+/// are not rotated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogRotation {
+    /// Seconds per file (86400, 3600 or 60); `None`: one file, never rotated.
+    pub every_secs: Option<u64>,
+    /// Rotated files kept, at most.
+    pub keep: usize,
+}
+
+impl Default for LogRotation {
+    fn default() -> Self {
+        LogRotation {
+            every_secs: Some(86_400),
+            keep: 7,
+        }
+    }
 }
 
 impl Default for LogConfig {
@@ -125,6 +171,8 @@ impl Default for LogConfig {
             error_log_level: "WARNING".into(),
             log_file: None,
             error_log_file: None,
+            format: LogFormat::Human,
+            rotation: LogRotation::default(),
         }
     }
 }
