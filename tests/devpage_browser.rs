@@ -126,7 +126,7 @@ async fn dev_page_shows_every_member_live_and_the_reload_error() {
     let tutorial = std::fs::read_to_string(service.join(SCRIPT)).expect("read");
     let with_timers = format!(
         "{tutorial}\nfn on_reload() {{ after(600000, \"later\"); every(60000, \"tick\"); }}\n\
-         fn later() {{}}\nfn tick() {{}}\n"
+         fn later() {{}}\nfn tick() {{}}\nfn on_spell(v) {{ #{{echo: v}} }}\n"
     );
     std::fs::write(service.join(SCRIPT).with_extension("tmp"), with_timers).expect("write");
     std::fs::rename(
@@ -141,6 +141,28 @@ async fn dev_page_shows_every_member_live_and_the_reload_error() {
             "const t = {BANNER}; return t.includes('2 timers pending: later at ') \
              && t.includes('tick every 60000 ms');"
         ),
+        vec![],
+    )
+    .await;
+
+    // The spell box: a value to on_spell, and what it returned.
+    let input = client
+        .find(Locator::Id("spell-value"))
+        .await
+        .expect("spell box");
+    input
+        .send_keys(r#"{"kick": "bob"}"#)
+        .await
+        .expect("type a spell");
+    let cast = client
+        .find(Locator::Css("#spell button"))
+        .await
+        .expect("cast button");
+    cast.click().await.expect("cast");
+    wait_js(
+        client,
+        "the spell's answer is shown",
+        r#"return document.getElementById('spell-result').textContent === '→ {"echo":{"kick":"bob"}}';"#,
         vec![],
     )
     .await;

@@ -114,6 +114,16 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
         ..HostOptions::default()
     };
     let mut host = Host::start(config, paths, options);
+    let probe = host.probe();
+    control.set_spell_hook(moobius_host::sandbox::SpellHook::new(move |value| {
+        let probe = probe.clone();
+        Box::pin(async move {
+            probe
+                .spell(value, std::time::Duration::from_secs(30))
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }));
 
     let started = tokio::select! {
         s = host.started() => match s {

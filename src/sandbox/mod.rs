@@ -40,6 +40,7 @@ use tokio::task::JoinHandle;
 pub use control::action::{ClickArgument, ControlAction, DEFAULT_BOTTOM_BUTTON};
 pub use control::{ChannelSummary, Connections, ControlError, SandboxControl, UserInfo};
 pub use faults::{FaultRequest, FaultState};
+pub use shared::SpellHook;
 pub use state::{CharacterSummary, FrameStats, Stats};
 pub use upward::UserAction;
 pub use view::{View, ViewChannelInfo, ViewCharacter, ViewEvent, ViewMessage};

@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
@@ -49,6 +49,38 @@ pub struct Shared {
     /// What the attached host says about its script (`None`: no host told
     /// us); shown by the dev page.
     pub script_status: watch::Sender<Option<Value>>,
+    /// Casts a spell on the attached host (`dev` sets it); the dev page's
+    /// spell box uses it.
+    pub spell: Mutex<Option<SpellHook>>,
+}
+
+type SpellFn =
+    dyn Fn(Value) -> futures_util::future::BoxFuture<'static, Result<Value, String>> + Send + Sync;
+
+/// Hands a value to the attached host's `on_spell` and answers its return
+/// value or its error.
+#[derive(Clone)]
+pub struct SpellHook(Arc<SpellFn>);
+
+impl SpellHook {
+    pub fn new(
+        f: impl Fn(Value) -> futures_util::future::BoxFuture<'static, Result<Value, String>>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Self {
+        SpellHook(Arc::new(f))
+    }
+
+    pub async fn cast(&self, value: Value) -> Result<Value, String> {
+        (self.0)(value).await
+    }
+}
+
+impl std::fmt::Debug for SpellHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SpellHook")
+    }
 }
 
 impl Shared {
@@ -69,6 +101,7 @@ impl Shared {
             files_dir,
             faults: Default::default(),
             script_status,
+            spell: Mutex::new(None),
         }
     }
 

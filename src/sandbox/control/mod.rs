@@ -299,6 +299,13 @@ impl SandboxControl {
         self.shared.script_status.send_replace(Some(status));
     }
 
+    /// Lets the dev page's spell box reach the attached host.
+    pub fn set_spell_hook(&self, hook: crate::sandbox::shared::SpellHook) {
+        if let Ok(mut h) = self.shared.spell.lock() {
+            *h = Some(hook);
+        }
+    }
+
     /// The last status given to `set_script_status`, if any.
     pub fn script_status(&self) -> Option<Value> {
         self.shared.script_status.borrow().clone()

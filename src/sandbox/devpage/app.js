@@ -202,6 +202,7 @@ function renderChannels(channel) {
 }
 
 function renderStatus(status) {
+  document.getElementById("spell").hidden = !status;
   const banner = document.getElementById("banner");
   if (!status) {
     banner.className = "banner none";
@@ -276,6 +277,26 @@ function start() {
       markDirty(user.user_id);
     } catch (error) {
       showError(error);
+    }
+  });
+  document.getElementById("spell").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = document.getElementById("spell-value").value.trim();
+    const result = document.getElementById("spell-result");
+    let value;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      value = text; // a bare word is sent as a string
+    }
+    result.className = "";
+    result.textContent = "…";
+    try {
+      const answer = await api("POST", "/sandbox/spell", value);
+      result.textContent = `→ ${JSON.stringify(answer.ok)}`;
+    } catch (error) {
+      result.className = "failed";
+      result.textContent = `✗ ${error.message}`;
     }
   });
   document.getElementById("channel").addEventListener("change", (event) => {

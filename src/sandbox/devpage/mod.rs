@@ -17,10 +17,11 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::control::SandboxControl;
 use super::shared::Shared;
@@ -44,6 +45,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/sandbox/events", get(events::stream))
         .route("/sandbox/status", get(status))
         .route("/sandbox/users", get(users))
+        .route("/sandbox/spell", axum::routing::post(spell))
 }
 
 /// `GET /`: the platform WebSocket for clients that ask to upgrade (the
@@ -89,6 +91,31 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 async fn status(State(shared): State<Arc<Shared>>) -> Response {
     let status = SandboxControl::new(shared).script_status();
     Json(json!({ "status": status })).into_response()
+}
+
+/// `POST /sandbox/spell`: the JSON body to the attached host's `on_spell`;
+/// `{"ok": value}`, or `{"error": why}` (422; 404 without a host).
+async fn spell(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let hook = shared.spell.lock().ok().and_then(|h| h.clone());
+    let Some(hook) = hook else {
+        let why = "no host is attached (the spell box works under `moobius-host dev`)";
+        return (StatusCode::NOT_FOUND, Json(json!({ "error": why }))).into_response();
+    };
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            let why = format!("not JSON: {e}");
+            return (StatusCode::BAD_REQUEST, Json(json!({ "error": why }))).into_response();
+        }
+    };
+    match hook.cast(value).await {
+        Ok(v) => Json(json!({ "ok": v })).into_response(),
+        Err(why) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "error": why })),
+        )
+            .into_response(),
+    }
 }
 
 /// `GET /sandbox/users`: `{"users": [{"character_id","name"}]}`, the
