@@ -102,7 +102,7 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 /// installed first.
 pub fn install() -> Option<PrometheusHandle> {
     HANDLE
-        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+        .get_or_init(|| match builder().install_recorder() {
             Ok(handle) => {
                 for (name, help) in FAMILIES {
                     describe(name, help);
@@ -116,6 +116,25 @@ pub fn install() -> Option<PrometheusHandle> {
             }
         })
         .clone()
+}
+
+/// Latency buckets (seconds) for the `_seconds` histograms: from 100 us
+/// (a handler's usual time) to 5 s (past every budget).
+const BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// Histograms with buckets (the exporter's default is a summary, which
+/// cannot be aggregated across processes).
+fn builder() -> PrometheusBuilder {
+    let seconds = metrics_exporter_prometheus::Matcher::Suffix("_seconds".into());
+    match PrometheusBuilder::new().set_buckets_for_metric(seconds, BUCKETS) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "histogram buckets refused; latencies are summaries");
+            PrometheusBuilder::new()
+        }
+    }
 }
 
 fn describe(name: &'static str, help: &'static str) {

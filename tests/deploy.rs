@@ -105,3 +105,34 @@ fn the_dockerfile_builds_in_stages_and_runs_as_non_root() {
     assert_eq!(words[0], "/usr/local/bin/moobius-host");
     accepted(&words[1..], "ENTRYPOINT");
 }
+
+/// The Grafana dashboard graphs every metric family the host exports, and
+/// only those (so neither can drift from `src/metrics.rs`).
+#[test]
+fn the_dashboard_covers_exactly_the_exported_families() {
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&read("grafana/moobius-host.json")).expect("dashboard JSON");
+    let mut used = std::collections::BTreeSet::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            for (i, _) in expr.match_indices("moobius_") {
+                let name: String = expr[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .unwrap_or(&name)
+                    .to_string();
+                used.insert(family);
+            }
+        }
+    }
+    let exported: std::collections::BTreeSet<String> = moobius_host::metrics::FAMILIES
+        .iter()
+        .map(|(f, _)| f.to_string())
+        .collect();
+    assert_eq!(used, exported, "dashboard families vs src/metrics.rs");
+}
