@@ -268,3 +268,25 @@ async fn probes_metrics_status_and_spells() {
     .await;
     sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_loopback_admin_address_needs_admin_public() {
+    let sandbox = start_sandbox().await;
+    let ch = lobby(&sandbox, &[]).await;
+    let svc = ServiceDir::with_script(&sandbox, &[&ch], SCRIPT);
+    svc.set_service_key("admin", json!("0.0.0.0:0"));
+    let out = Command::new(binary())
+        .args(["run", "--dir", &svc.path().display().to_string()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("not loopback") && err.contains("--admin-public"),
+        "{err}"
+    );
+    assert!(
+        !svc.path().join("data/admin.token").exists(),
+        "no token written"
+    );
+}

@@ -106,7 +106,8 @@ pub async fn main(args: RunArgs) -> u8 {
             cfg.service.http_server_uri
         ))
     });
-    let admin_addr = args.admin;
+    let admin_addr = args.admin.or(cfg.service.admin);
+    let admin_public = args.admin_public || cfg.service.admin_public;
     if admin_addr.is_some() {
         // Before anything records, so that no part of the host keeps a
         // handle taken while metrics were off.
@@ -114,7 +115,7 @@ pub async fn main(args: RunArgs) -> u8 {
     }
     let mut host = Host::start(cfg, paths, options);
     let _admin = match admin_addr {
-        Some(addr) => match start_admin(addr, args.admin_public, &args.dir, &host).await {
+        Some(addr) => match start_admin(addr, admin_public, &args.dir, &host).await {
             Ok(task) => Some(task),
             Err(why) => {
                 eprintln!("error: {why}");

@@ -33,6 +33,8 @@ const SERVICE_OTHERS: &[&str] = &[
     "others",
     "service_mode",
     "http_allow",
+    "admin",
+    "admin_public",
     "no_warn_cannot_save_service_id",
 ];
 

@@ -260,6 +260,21 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
         reconnect_max,
         outgoing_queue_limit,
         requests: request_policy(s)?,
+        admin: match s.string("admin")? {
+            None => None,
+            Some(a) if a.trim().is_empty() => None,
+            Some(a) => Some(a.trim().parse().map_err(|_| {
+                s.err(
+                    "admin",
+                    format!("{a:?} is not an address (expected \"127.0.0.1:9100\")"),
+                )
+            })?),
+        },
+        admin_public: match s.map.get("admin_public") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(s.err("admin_public", "expected true or false")),
+        },
     })
 }
 

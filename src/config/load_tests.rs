@@ -273,3 +273,73 @@ fn an_unknown_limit_is_an_error_with_a_suggestion() {
         "{msg}"
     );
 }
+
+/// Loads a config whose `service_config` is `service` (JSON text) and
+/// `log_config` is `log`.
+fn with_sections(service: &str, log: &str) -> Result<Config, ConfigError> {
+    let text = format!(
+        r#"{{"account_config":{{"email":"a","password":"p"}},"service_config":{service},"log_config":{log}}}"#
+    );
+    load_in(&dir_with(&[("config/config.json", &text)]))
+}
+
+#[test]
+fn operator_keys_admin_requests_and_logs() {
+    let c = with_sections(
+        r#"{"admin":"127.0.0.1:9100","http_allow":["api.example.com","*.example.org"],"request_timeout_ms":500}"#,
+        r#"{"log_format":"json","log_retention":{"rotation":"1 hour","retention":"1 day"}}"#,
+    )
+    .unwrap();
+    assert_eq!(c.service.admin, "127.0.0.1:9100".parse().ok());
+    assert!(!c.service.admin_public);
+    assert!(c.service.requests.allows("api.example.com", None));
+    assert!(c.service.requests.allows("x.example.org", None));
+    assert!(!c.service.requests.allows("example.net", None));
+    assert_eq!(
+        c.service.requests.default_timeout,
+        Duration::from_millis(500)
+    );
+    assert_eq!(c.log.format, LogFormat::Json);
+    assert_eq!(
+        c.log.rotation,
+        LogRotation {
+            every_secs: Some(3600),
+            keep: 24
+        }
+    );
+
+    let plain = with_sections("{}", r#"{"log_retention":"7 days"}"#).unwrap();
+    assert_eq!(
+        plain.log.rotation.every_secs, None,
+        "a string retention: no rotation, as in the SDK"
+    );
+    assert_eq!(plain.service.admin, None);
+
+    for (service, log, want) in [
+        (r#"{"admin":"localhost"}"#, "{}", "service_config.admin"),
+        (
+            r#"{"admin_public":"yes"}"#,
+            "{}",
+            "service_config.admin_public",
+        ),
+        (
+            r#"{"http_allow":["https://x.y/"]}"#,
+            "{}",
+            "service_config.http_allow",
+        ),
+        (
+            r#"{"request_timeout_ms":90000,"request_timeout_max_ms":60000}"#,
+            "{}",
+            "request_timeout_max_ms",
+        ),
+        ("{}", r#"{"log_format":"xml"}"#, "log_config.log_format"),
+        (
+            "{}",
+            r#"{"log_retention":{"rotation":"1 fortnight"}}"#,
+            "log_config.log_retention",
+        ),
+    ] {
+        let e = with_sections(service, log).unwrap_err().to_string();
+        assert!(e.contains(want), "{service} {log}: {e}");
+    }
+}

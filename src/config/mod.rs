@@ -58,6 +58,11 @@ pub struct ServiceConfig {
     pub outgoing_queue_limit: usize,
     /// What scripts' `request(...)` may do.
     pub requests: RequestPolicy,
+    /// `admin`: where the admin endpoint listens (`run --admin` overrides);
+    /// `None`: no endpoint.
+    pub admin: Option<std::net::SocketAddr>,
+    /// `admin_public`: the endpoint may listen on an address that is not loopback.
+    pub admin_public: bool,
 }
 
 /// Limits of scripts' outgoing HTTP requests (`request`, `download`).
@@ -235,6 +240,8 @@ impl Config {
                 reconnect_max: Duration::from_millis(ranges::DEFAULT_RECONNECT_MAX_MS),
                 outgoing_queue_limit: ranges::DEFAULT_OUTGOING_QUEUE_LIMIT,
                 requests: RequestPolicy::default(),
+                admin: None,
+                admin_public: false,
             },
             log: LogConfig::default(),
             script_limits: Default::default(),
