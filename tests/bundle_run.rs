@@ -7,7 +7,6 @@ mod common;
 use common::bundle::*;
 use common::*;
 use std::path::Path;
-use std::process::Command;
 
 const SELF_FIRST: &str =
     "let payload = [member_id] + characters.extract(0, ind) + characters.extract(ind + 1);";
@@ -83,13 +82,8 @@ async fn a_bundle_runs_swaps_live_and_refuses_a_tampered_replacement() {
     );
 
     // A clean stop removes the private directory.
-    let pid = host.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = host.child.wait().unwrap();
+    host.terminate();
+    let status = host.exited().await;
     assert!(status.success(), "{status:?}\n{}", host.log());
     assert!(
         unpack_dirs(tmp.path()).is_empty(),

@@ -4,7 +4,6 @@
 
 mod common;
 use common::*;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,16 +56,10 @@ async fn sigterm_under_load_exits_0_in_time_and_loses_nothing_acknowledged() {
     })
     .await;
 
-    let pid = host.child.id().to_string();
     let signalled = Instant::now();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(killed.success());
+    host.terminate();
     let bound = moobius_host::host::FLUSH_BOUND + Duration::from_millis(1500);
-    let status = wait_for("the host exits", || {
-        let exited = host.child.try_wait().unwrap();
-        async move { exited }
-    })
-    .await;
+    let status = host.exited().await;
     let took = signalled.elapsed();
     load_on.store(false, Ordering::SeqCst);
     let _ = load.await;
@@ -106,17 +99,8 @@ async fn an_idle_host_stops_within_a_second() {
     .await;
     wait_served(&c, &ch).await;
     let signalled = Instant::now();
-    let pid = host.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = wait_for("the host exits", || {
-        let exited = host.child.try_wait().unwrap();
-        async move { exited }
-    })
-    .await;
+    host.terminate();
+    let status = host.exited().await;
     assert_eq!(status.code(), Some(0));
     assert!(
         signalled.elapsed() < Duration::from_secs(1),

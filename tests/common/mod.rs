@@ -399,6 +399,22 @@ impl HostProcess {
         }
     }
 
+    /// Sends SIGTERM, as a supervisor stopping the service would.
+    pub fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid} failed");
+    }
+
+    /// Waits (with the deadline) until the process has exited.
+    pub async fn exited(&mut self) -> std::process::ExitStatus {
+        wait_for("the host exits", || {
+            let exited = self.child.try_wait().unwrap();
+            async move { exited }
+        })
+        .await
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
