@@ -150,30 +150,24 @@ async fn probes_metrics_status_and_spells() {
         let now = sample(&after, family, labels).unwrap_or(0.0);
         assert!(now >= was + by, "{family}{{{labels}}}: {was} -> {now}");
     };
+    // (family without its prefix, labels, at least this much more)
+    #[rustfmt::skip]
     let growth = [
-        ("moobius_events_received_total", "type=\"refresh\"", 3.0),
-        ("moobius_events_received_total", "type=\"message_up\"", 3.0),
-        ("moobius_handler_calls_total", "handler=\"on_refresh\"", 3.0),
-        (
-            "moobius_handler_duration_seconds_count",
-            "handler=\"on_refresh\"",
-            3.0,
-        ),
-        ("moobius_handler_errors_total", "kind=\"runtime\"", 1.0),
-        ("moobius_handler_errors_total", "kind=\"limit\"", 1.0),
-        ("moobius_frames_sent_total", "kind=\"characters\"", 3.0),
-        ("moobius_store_operations_total", "op=\"set\"", 1.0),
-        ("moobius_store_commits_total", "", 1.0),
-        ("moobius_reloads_total", "outcome=\"ok\"", 1.0),
-        ("moobius_reloads_total", "outcome=\"failed\"", 1.0),
-        (
-            "moobius_token_renewals_total",
-            "kind=\"sign_in\",outcome=\"ok\"",
-            0.0,
-        ),
+        ("events_received_total", "type=\"refresh\"", 3.0),
+        ("events_received_total", "type=\"message_up\"", 3.0),
+        ("handler_calls_total", "handler=\"on_refresh\"", 3.0),
+        ("handler_duration_seconds_count", "handler=\"on_refresh\"", 3.0),
+        ("handler_errors_total", "kind=\"runtime\"", 1.0),
+        ("handler_errors_total", "kind=\"limit\"", 1.0),
+        ("frames_sent_total", "kind=\"characters\"", 3.0),
+        ("store_operations_total", "op=\"set\"", 1.0),
+        ("store_commits_total", "", 1.0),
+        ("reloads_total", "outcome=\"ok\"", 1.0),
+        ("reloads_total", "outcome=\"failed\"", 1.0),
+        ("token_renewals_total", "kind=\"sign_in\",outcome=\"ok\"", 0.0),
     ];
     for (family, labels, by) in growth {
-        grew(family, labels, by);
+        grew(&format!("moobius_{family}"), labels, by);
     }
     assert!(sample(&after, "moobius_timers_pending", "").unwrap_or(0.0) >= 1.0);
     assert!(sample(&after, "moobius_group_cache_misses_total", "").unwrap_or(0.0) >= 1.0);
