@@ -297,6 +297,34 @@ async fn dev_runs_the_tutorial_with_three_members_and_prints_views() {
         dev.log()
     );
 
+    // The "add a member" line works as printed.
+    let add = dev
+        .log()
+        .lines()
+        .find_map(|l| l.strip_prefix("add a member:"))
+        .map(str::trim)
+        .map(str::to_string)
+        .expect("an add-a-member line");
+    if Command::new("curl").arg("--version").output().is_ok() {
+        let out = Command::new("sh").args(["-c", &add]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{add}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_for("dave joined", || {
+            let out = dev.log();
+            async move {
+                out.lines()
+                    .any(|l| l.starts_with("dave sees: dave, Meow"))
+                    .then_some(())
+            }
+        })
+        .await;
+    } else {
+        eprintln!("skipped running the printed line: curl is not installed");
+    }
+
     // Saving the script reloads it, and dev says so.
     let script = dir.path().join("scripts/service.rhai");
     let text = std::fs::read_to_string(&script).unwrap();

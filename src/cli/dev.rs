@@ -143,9 +143,11 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
         );
         println!("dev page: {}", sandbox.http_url());
         println!("channel lobby: {channel_id}");
+        // Create the user, then join: both steps, so that it works as printed.
+        let url = sandbox.http_url();
+        let json = "-H 'content-type: application/json'";
         println!(
-            "add a member:  curl -s -X POST {}sandbox/act -H 'content-type: application/json' -d '{{\"user\":\"dave\",\"channel_id\":\"{channel_id}\",\"action\":\"join\"}}'",
-            sandbox.http_url()
+            "add a member:  curl -s -X POST {url}sandbox/users {json} -d '{{\"name\":\"dave\"}}' && curl -s -X POST {url}sandbox/act {json} -d '{{\"user\":\"dave\",\"channel_id\":\"{channel_id}\",\"action\":\"join\"}}'"
         );
         println!("Ctrl+C stops.");
         println!();
