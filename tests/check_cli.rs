@@ -104,6 +104,10 @@ fn new_then_test_passes() {
         std::fs::read(dir.join("resources/avatar.png")).unwrap(),
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("resources/avatar.png")).unwrap()
     );
+    let ignored = std::fs::read_to_string(dir.join(".gitignore")).unwrap();
+    for what in ["downloads/", "data/", "logs/"] {
+        assert!(ignored.lines().any(|l| l == what), "{what} is not ignored: {ignored}");
+    }
     let (code, out) = run(&dir, &["test"]);
     assert_eq!(out.lines().last(), Some("2 passed, 0 failed"), "{out}");
     assert_eq!(code, 0);

@@ -114,7 +114,9 @@ fn scaffold(root: &Path, name: &str) -> std::io::Result<()> {
     write(root, "config/config.json", CONFIG.as_bytes())?;
     write(root, "tests/scenarios/basic.rhai", SCENARIO.as_bytes())?;
     write(root, "README.md", readme(name).as_bytes())?;
-    write(root, ".gitignore", b"downloads/\n")
+    // What a running service writes: downloads, store files, the admin
+    // endpoint's token and URL, log files.
+    write(root, ".gitignore", b"downloads/\ndata/\nlogs/\n")
 }
 
 pub fn main(args: NewArgs) -> u8 {
