@@ -132,8 +132,9 @@ where
     }
 }
 
-/// A log file: appended to and never rotated, or rotated (as
-/// `NAME.YYYY-MM-DD`, `-HH`, `-HH-MM`) keeping the newest `rotation.keep`.
+/// A log file, appended to. Rotated, the current file keeps its name (as
+/// the SDK's do) and the older ones get the date (`NAME.YYYY-MM-DD`, or
+/// `NAME.YYYY-MM-DD-HH` hourly); the newest `rotation.keep` are kept.
 fn log_file(path: &std::path::Path, rotation: &LogRotation) -> Result<BoxMakeWriter, LogInitError> {
     let failed = |source: std::io::Error| LogInitError {
         path: path.display().to_string(),
@@ -152,22 +153,25 @@ fn log_file(path: &std::path::Path, rotation: &LogRotation) -> Result<BoxMakeWri
             .map_err(failed)?;
         return Ok(BoxMakeWriter::new(Mutex::new(file)));
     };
-    use tracing_appender::rolling::{Builder, Rotation};
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "service.log".into());
-    let appender = Builder::new()
-        .rotation(match every {
-            60 => Rotation::MINUTELY,
-            3600 => Rotation::HOURLY,
-            _ => Rotation::DAILY,
-        })
-        .filename_prefix(name)
-        .max_log_files(rotation.keep.max(1))
-        .build(dir)
-        .map_err(|e| failed(std::io::Error::other(e)))?;
-    Ok(BoxMakeWriter::new(appender))
+    use file_rotate::suffix::{AppendTimestamp, DateFrom, FileLimit};
+    use file_rotate::{compression::Compression, ContentLimit, FileRotate, TimeFrequency};
+    let (frequency, format, from) = match every {
+        3600 => (TimeFrequency::Hourly, "%Y-%m-%d-%H", DateFrom::DateHourAgo),
+        604_800 => (TimeFrequency::Weekly, "%Y-%m-%d", DateFrom::Now),
+        _ => (TimeFrequency::Daily, "%Y-%m-%d", DateFrom::DateYesterday),
+    };
+    let suffix =
+        AppendTimestamp::with_format(format, FileLimit::MaxFiles(rotation.keep.max(1)), from);
+    let mut options = OpenOptions::new();
+    options.read(true).create(true).append(true);
+    let file = FileRotate::new(
+        path,
+        suffix,
+        ContentLimit::Time(frequency),
+        Compression::None,
+        Some(options),
+    );
+    Ok(BoxMakeWriter::new(Mutex::new(file)))
 }
 
 #[cfg(test)]

@@ -106,7 +106,10 @@ fn new_then_test_passes() {
     );
     let ignored = std::fs::read_to_string(dir.join(".gitignore")).unwrap();
     for what in ["downloads/", "data/", "logs/"] {
-        assert!(ignored.lines().any(|l| l == what), "{what} is not ignored: {ignored}");
+        assert!(
+            ignored.lines().any(|l| l == what),
+            "{what} is not ignored: {ignored}"
+        );
     }
     let (code, out) = run(&dir, &["test"]);
     assert_eq!(out.lines().last(), Some("2 passed, 0 failed"), "{out}");

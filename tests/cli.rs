@@ -338,15 +338,17 @@ async fn dev_runs_the_tutorial_with_three_members_and_prints_views() {
     })
     .await;
     let pid = dev.child.id().to_string();
+    let interrupted = std::time::Instant::now();
     assert!(Command::new("kill")
         .args(["-INT", &pid])
         .status()
         .unwrap()
         .success());
-    let status = wait_for("dev exits", || {
-        let s = dev.child.try_wait().unwrap();
-        async move { s }
-    })
-    .await;
+    let status = dev.exited().await;
+    let took = interrupted.elapsed();
     assert!(status.success(), "{}", dev.log());
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "an idle dev stopped in {took:?}"
+    );
 }

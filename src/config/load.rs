@@ -476,10 +476,10 @@ fn log_rotation(s: &Section) -> Result<LogRotation, ConfigError> {
                 None => None,
                 Some(r) => Some(
                     period_secs(r)
-                        .filter(|p| [60, 3600, 86_400].contains(p))
+                        .filter(|p| [3600, 86_400, 604_800].contains(p))
                         .ok_or_else(|| {
                             wrong(format!(
-                                "rotation {r:?}: expected \"1 day\", \"1 hour\" or \"1 minute\""
+                                "rotation {r:?}: expected \"1 day\", \"1 hour\" or \"1 week\""
                             ))
                         })?,
                 ),

@@ -153,7 +153,7 @@ impl std::str::FromStr for LogFormat {
 /// are not rotated).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogRotation {
-    /// Seconds per file (86400, 3600 or 60); `None`: one file, never rotated.
+    /// Seconds per file (86400, 3600 or 604800); `None`: one file, never rotated.
     pub every_secs: Option<u64>,
     /// Rotated files kept, at most.
     pub keep: usize,
