@@ -93,6 +93,7 @@ impl Diagnostic {
                 message = stripped.to_string();
             }
         }
+        message = in_rhai_terms(&message);
         if calls.len() > 1 {
             calls.reverse();
             message = format!("{message} (in {})", calls.join(" <- "));
@@ -103,5 +104,91 @@ impl Diagnostic {
             col,
             message,
         }
+    }
+}
+
+/// Rust's type names, as Rhai's errors print them, in the script's terms:
+/// `&str | ImmutableString | String` and `ImmutableString` are `string`,
+/// `()` is `unit`, `i64` is `int`, `f64` is `float`, `rhai::Array` and
+/// `rhai::Map` are `array` and `map`.
+pub fn in_rhai_terms(message: &str) -> String {
+    const NAMES: &[(&str, &str)] = &[
+        ("&str | ImmutableString | String", "string"),
+        ("&mut ImmutableString", "string"),
+        ("ImmutableString", "string"),
+        ("alloc::string::String", "string"),
+        ("rhai::Array", "array"),
+        ("rhai::Map", "map"),
+        ("rhai::FnPtr", "Fn"),
+    ];
+    let mut out = message.to_string();
+    for (rust, rhai) in NAMES {
+        out = out.replace(rust, rhai);
+    }
+    // In an argument list only: "(())", "((), i64)", "(i64, f64)".
+    if let Some(open) = out.find(" (") {
+        if let Some(close) = out.rfind(')') {
+            let args = &out[open + 2..close];
+            let renamed: Vec<String> = split_args(args)
+                .into_iter()
+                .map(|a| match a.trim() {
+                    "()" => "unit".to_string(),
+                    "i64" | "i32" => "int".to_string(),
+                    "f64" | "f32" => "float".to_string(),
+                    other => other.to_string(),
+                })
+                .collect();
+            if out.starts_with("Function not found") {
+                out = format!(
+                    "{} ({}){}",
+                    &out[..open],
+                    renamed.join(", "),
+                    &out[close + 1..]
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Splits `a, (b, c), d` at the top-level commas.
+fn split_args(args: &str) -> Vec<&str> {
+    let (mut depth, mut start, mut parts) = (0i32, 0, Vec::new());
+    for (i, c) in args.char_indices() {
+        match c {
+            '(' | '[' | '<' => depth += 1,
+            ')' | ']' | '>' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&args[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if !args.is_empty() {
+        parts.push(&args[start..]);
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_rhai_terms;
+
+    #[test]
+    fn rust_type_names_become_rhai_ones() {
+        assert_eq!(
+            in_rhai_terms("Function not found: to_lower (())"),
+            "Function not found: to_lower (unit)"
+        );
+        assert_eq!(
+            in_rhai_terms("Function not found: ask (rhai::Map, &str | ImmutableString | String)"),
+            "Function not found: ask (map, string)"
+        );
+        assert_eq!(
+            in_rhai_terms("Function not found: f ((), i64, f64)"),
+            "Function not found: f (unit, int, float)"
+        );
+        assert_eq!(in_rhai_terms("Runtime error: boom"), "Runtime error: boom");
     }
 }

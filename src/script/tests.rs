@@ -381,3 +381,22 @@ fn recursion_at_the_cap() {
         );
     }
 }
+
+/// Errors name types as a script author knows them (`string`, `unit`,
+/// `map`), not as Rust does (`ImmutableString`, `()`).
+#[test]
+fn errors_speak_rhai_not_rust() {
+    let cases = [
+        (
+            "let s = \" X \"; let t = s.trim(); t.to_lower();",
+            "Function not found: to_lower (unit)",
+        ),
+        ("ask(#{}, \"q\");", "Function not found: ask (map, string)"),
+    ];
+    for (body, want) in cases {
+        let (_d, _r, s) = load(&format!("fn on_start() {{\n  {body}\n}}\n"));
+        let d = s.unwrap().call("on_start", vec![]).unwrap_err();
+        assert!(d.message.contains(want), "{body}: {d}");
+        assert!(!d.message.contains("ImmutableString"), "{d}");
+    }
+}
