@@ -337,6 +337,16 @@ async fn dev_runs_the_tutorial_with_three_members_and_prints_views() {
         }
     })
     .await;
+    // A broken save: dev prints the error with its code frame, as check does.
+    std::fs::write(&script, "fn on_join(action) {\n    let x = ;\n}\n").unwrap();
+    wait_for("dev prints the reload error with its code frame", || {
+        let out = dev.log();
+        async move {
+            (out.contains("reload failed") && out.contains("2 |     let x = ;")).then_some(())
+        }
+    })
+    .await;
+
     let pid = dev.child.id().to_string();
     let interrupted = std::time::Instant::now();
     assert!(Command::new("kill")

@@ -184,6 +184,10 @@ async fn dev_page_shows_every_member_live_and_the_reload_error() {
         shown.contains("scripts/service.rhai:2:"),
         "banner without path:line:col: {shown}"
     );
+    assert!(
+        shown.contains("2 |     let x = ;") && shown.contains('^'),
+        "banner without the code frame: {shown}"
+    );
     screenshot(client, &tmp.path().join("devpage-error.png")).await;
     println!("dev page story passed in {:?}", started.elapsed());
 

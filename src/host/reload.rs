@@ -73,7 +73,8 @@ fn compile_and_swap(
         Err(d) => {
             if req.report_failure {
                 tracing::error!(changed = ?changed, "reload failed, the previous version keeps running: {d}");
-                status.send_modify(|s| s.error = Some(d.to_string()));
+                let framed = opts.framed(&d);
+                status.send_modify(|s| s.error = Some(framed));
             } else {
                 tracing::debug!("tentative reload failed: {d}");
             }

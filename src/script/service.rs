@@ -62,6 +62,20 @@ impl CompileOptions {
         moved
     }
 
+    /// A diagnostic with its source line and caret, as `check` prints it
+    /// (the headline alone when the file cannot be read).
+    pub fn framed(&self, d: &Diagnostic) -> String {
+        let shown = Path::new(&d.path);
+        let file = match &self.display_base {
+            Some(base) if shown.is_relative() => base.join(shown),
+            _ => shown.to_path_buf(),
+        };
+        match std::fs::read_to_string(&file) {
+            Ok(source) => super::snippet::render(d, &source),
+            Err(_) => d.to_string(),
+        }
+    }
+
     pub fn display(&self, p: &Path) -> String {
         [&self.display_base, &self.display_base_real]
             .into_iter()
