@@ -144,3 +144,42 @@ async fn groupchat_roles_survive_a_restart() {
     );
     sandbox.shutdown().await;
 }
+
+/// Without `db_config` at all, a store is an embedded one: what a handler
+/// wrote is there after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_db_config_a_store_is_embedded_and_survives_a_restart() {
+    const SCRIPT: &str = r#"
+fn before_channel_init() { this.bot = create_agent("Bot"); }
+fn on_message_up(m) {
+    let scores = store(m.channel_id, "scores");
+    let text = m.content.text;
+    if text == "score" { scores.set("alice", 42); }
+    if text == "show" { send_message(`score ${scores.get("alice")}`, m.channel_id, this.bot, m.sender); }
+}
+"#;
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
+    let ch = lobby(&sandbox, &["alice"]).await;
+    let svc = ServiceDir::with_script(&sandbox, &[&ch], SCRIPT);
+    let mut host = svc.run_host();
+    wait_served(&c, &ch).await;
+    say(&c, "alice", &ch, "score", &["alice"]).await;
+    say(&c, "alice", &ch, "show", &["alice"]).await;
+    wait_message(&c, "alice", &ch, "Bot", "score 42").await;
+    host.terminate();
+    assert_eq!(host.exited().await.code(), Some(0));
+    assert!(svc.path().join("data/store.redb").is_file());
+
+    let _host = svc.run_host();
+    wait_served(&c, &ch).await;
+    say(&c, "alice", &ch, "show", &["alice"]).await;
+    wait_for("the score read after the restart", || {
+        let n = inbox(&c, "alice", &ch)
+            .iter()
+            .filter(|(from, text)| from == "Bot" && text == "score 42")
+            .count();
+        async move { (n == 2).then_some(()) }
+    })
+    .await;
+}

@@ -85,6 +85,7 @@ pub fn parse_db_config(
         stores,
         data_dir: base_dir.join("data"),
         implicit_memory: false,
+        implicit_embedded: true,
     })
 }
 

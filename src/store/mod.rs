@@ -69,6 +69,9 @@ pub struct StoreConfig {
     /// Unknown store names get a fresh in-memory store instead of an error
     /// (configs built in memory: `dev`, benchmarks).
     pub implicit_memory: bool,
+    /// Unknown store names get an embedded store (a config file's
+    /// `db_config`, under `run`): durable without any configuration.
+    pub implicit_embedded: bool,
 }
 
 impl StoreConfig {
@@ -78,6 +81,7 @@ impl StoreConfig {
             stores: Vec::new(),
             data_dir: PathBuf::from("data"),
             implicit_memory: true,
+            implicit_embedded: false,
         }
     }
 

@@ -11,8 +11,9 @@ use super::redis::{hash_key, RedisBackend};
 use super::view::StoreView;
 use super::{Implementation, StoreConfig, StoreError, StoreSpec};
 use serde_json::Value;
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::rc::Rc;
 
 /// A store's data held in memory, by channel.
@@ -36,8 +37,12 @@ struct Store {
 
 pub struct Stores {
     stores: RefCell<Vec<Store>>,
-    embedded: Option<Embedded>,
+    embedded: OnceCell<Embedded>,
+    /// Where the embedded database is (opened on first use when no store of
+    /// `db_config` needs it at start).
+    embedded_file: PathBuf,
     implicit_memory: bool,
+    implicit_embedded: bool,
     /// The service id (the Redis namespace unless a store names its own).
     service_id: RefCell<String>,
 }
@@ -47,8 +52,10 @@ impl Stores {
     pub fn none() -> Self {
         Stores {
             stores: RefCell::new(Vec::new()),
-            embedded: None,
+            embedded: OnceCell::new(),
+            embedded_file: PathBuf::new(),
             implicit_memory: false,
+            implicit_embedded: false,
             service_id: RefCell::new(String::new()),
         }
     }
@@ -85,10 +92,16 @@ impl Stores {
                 backend,
             });
         }
+        let cell = OnceCell::new();
+        if let Some(db) = embedded {
+            let _ = cell.set(db);
+        }
         Ok(Stores {
             stores: RefCell::new(stores),
-            embedded,
+            embedded: cell,
+            embedded_file: config.embedded_file(),
             implicit_memory: config.implicit_memory,
+            implicit_embedded: config.implicit_embedded,
             service_id: RefCell::new(String::new()),
         })
     }
@@ -128,21 +141,23 @@ impl Stores {
 
     fn db(&self) -> Result<&Embedded, StoreError> {
         self.embedded
-            .as_ref()
+            .get()
             .ok_or_else(|| StoreError::Other("the embedded database is not open".into()))
     }
 
     /// Makes every write so far durable (the executor calls it after each
     /// handler, the bridge before anything leaves the host).
     pub fn commit(&self) -> Result<(), StoreError> {
-        match &self.embedded {
+        match self.embedded.get() {
             Some(db) => db.commit(),
             None => Ok(()),
         }
     }
 
-    /// A handle on `name`'s part for `channel_id`; unknown names are an error
-    /// naming the store (or a new in-memory store, for in-memory configs).
+    /// A handle on `name`'s part for `channel_id`. A name `db_config` does
+    /// not list is an embedded store under `run` (opening the database on
+    /// first use), an in-memory store for in-memory configs, else an error
+    /// naming the store.
     pub fn view(self: &Rc<Self>, channel_id: &str, name: &str) -> Result<StoreView, String> {
         if channel_id.is_empty() || channel_id.contains('\x1f') {
             return Err(format!("store: {channel_id:?} is not a channel id"));
@@ -151,6 +166,25 @@ impl Stores {
             let mut stores = self.stores.borrow_mut();
             match stores.iter().position(|s| s.spec.name == name) {
                 Some(i) => i,
+                None if self.implicit_embedded && super::config::valid_name(name) => {
+                    if self.embedded.get().is_none() {
+                        let db = Embedded::open(&self.embedded_file, name, false)
+                            .map_err(|e| format!("store {name:?}: {e}"))?;
+                        let _ = self.embedded.set(db);
+                    }
+                    tracing::info!(store = name, file = %self.embedded_file.display(), "store not in db_config: an embedded store");
+                    stores.push(Store {
+                        spec: StoreSpec {
+                            name: name.to_string(),
+                            implementation: Implementation::Embedded,
+                            load: false,
+                            clear: false,
+                        },
+                        backend: Backend::Embedded,
+                        cache: None,
+                    });
+                    stores.len() - 1
+                }
                 None if self.implicit_memory && super::config::valid_name(name) => {
                     tracing::info!(store = name, "no db_config here: store kept in memory");
                     stores.push(Store {
