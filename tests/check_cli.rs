@@ -119,3 +119,30 @@ fn new_then_test_passes() {
     let (code, _) = run(tmp.path(), &["new", "hello"]);
     assert_eq!(code, 1, "an existing non-empty directory is refused");
 }
+
+#[test]
+fn a_store_name_db_config_does_not_list_is_warned_about() {
+    let dir = service(
+        "fn on_message_up(m) {\n    let scores = store(m.channel_id, \"score\");\n    scores.set(m.sender, 1);\n}\n",
+    );
+    std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    std::fs::write(
+        dir.path().join("config/config.json"),
+        r#"{"db_config": [{"name": "scores"}]}"#,
+    )
+    .unwrap();
+    let (code, out) = run(dir.path(), &["check"]);
+    assert_eq!(
+        out,
+        "scripts/service.rhai:2:38: warning: store \"score\" is not in db_config (it lists \"scores\"), so under run it is an embedded store of its own; did you mean `scores`?
+  |
+2 |     let scores = store(m.channel_id, \"score\");
+  |                                      ^
+
+checked 1 file: 0 errors, 1 warning
+"
+    );
+    assert_eq!(code, 0);
+    let (code, _) = run(dir.path(), &["check", "--deny-warnings"]);
+    assert_eq!(code, 1);
+}

@@ -57,10 +57,22 @@ fn finding(dir: &Path, diagnostic: Diagnostic, is_error: bool) -> Finding {
     }
 }
 
+/// The store names `DIR/config/config.json`'s `db_config` lists, when it
+/// has one (a config that does not load is `run`'s to report).
+fn configured_stores(dir: &Path) -> Option<Vec<String>> {
+    let file = dir.join("config").join("config.json");
+    let text = std::fs::read_to_string(&file).ok()?;
+    let root: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let value = root.get("db_config")?;
+    let config = crate::store::parse_db_config(&file, dir, Some(value)).ok()?;
+    Some(config.stores.iter().map(|s| s.name.clone()).collect())
+}
+
 /// Checks the service in `dir` whose entry script is `entry`.
 pub fn check_service(dir: &Path, entry: &Path) -> CheckReport {
     let mut report = CheckReport::default();
     let opts = CompileOptions::for_main(entry).with_display_base(dir);
+    let stores = configured_stores(dir);
     let mut done: Vec<PathBuf> = Vec::new();
     match ServiceScript::load(&opts, Rc::new(NoHost)) {
         Ok(script) => done.extend(script.files().iter().cloned()),
@@ -99,7 +111,7 @@ pub fn check_service(dir: &Path, entry: &Path) -> CheckReport {
         report.files += 1;
         match engine.compile(&source) {
             Ok(ast) => {
-                for w in lint::lint(&ast, &shown, &source) {
+                for w in lint::lint_with_stores(&ast, &shown, &source, stores.as_deref()) {
                     report.findings.push(finding(dir, w, false));
                 }
             }

@@ -112,6 +112,19 @@ fn warning(path: &str, (line, col): (usize, usize), message: String) -> Diagnost
 
 /// The warnings for one compiled file (`source` is its text, for positions).
 pub fn lint(ast: &AST, path: &str, source: &str) -> Vec<Diagnostic> {
+    lint_with_stores(ast, path, source, None)
+}
+
+/// [`lint`], and with `stores` (the names `db_config` lists, when the
+/// service has one) a warning for each `store(channel, "name")` whose name
+/// it does not list: under `run` that is an embedded store of its own, most
+/// often a misspelling.
+pub fn lint_with_stores(
+    ast: &AST,
+    path: &str,
+    source: &str,
+    stores: Option<&[String]>,
+) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let defined: Vec<(String, usize)> = ast
         .iter_functions()
@@ -167,6 +180,11 @@ pub fn lint(ast: &AST, path: &str, source: &str) -> Vec<Diagnostic> {
             let name = call.name.as_str();
             let n = call.args.len();
             let own = own_functions.contains(&(name, n));
+            if let (Some(known), "store", 2, false) = (stores, name, n, own) {
+                if let Some(w) = unlisted_store(path, pos, &call.args[1], known) {
+                    out.push(w);
+                }
+            }
             let host = host_functions().iter().find(|(h, _)| h == name);
             if let (Some((_, takes)), true, false) = (host, call.namespace.is_empty(), own) {
                 if !takes.contains(&n) {
@@ -183,6 +201,39 @@ pub fn lint(ast: &AST, path: &str, source: &str) -> Vec<Diagnostic> {
     });
     out.sort_by_key(|d| (d.line, d.col));
     out
+}
+
+/// The warning for `store(_, "name")` when `db_config` does not list the name.
+fn unlisted_store(
+    path: &str,
+    pos: rhai::Position,
+    arg: &Expr,
+    known: &[String],
+) -> Option<Diagnostic> {
+    let Expr::StringConstant(name, at) = arg else {
+        return None;
+    };
+    if known.iter().any(|k| k == name.as_str()) {
+        return None;
+    }
+    let hint = crate::suggest::did_you_mean(name, known.iter().map(String::as_str));
+    let listed = if known.is_empty() {
+        "no stores".to_string()
+    } else {
+        known
+            .iter()
+            .map(|k| format!("{k:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let place = if at.is_none() { pos } else { *at };
+    Some(warning(
+        path,
+        (place.line().unwrap_or(0), place.position().unwrap_or(0)),
+        format!(
+            "store {name:?} is not in db_config (it lists {listed}), so under run it is an embedded store of its own{hint}"
+        ),
+    ))
 }
 
 #[cfg(test)]
@@ -242,6 +293,29 @@ mod tests {
         for (name, counts) in table {
             assert!(!counts.is_empty(), "{name}");
         }
+    }
+
+    #[test]
+    fn store_names_db_config_does_not_list_are_warned_about() {
+        let src =
+            "fn on_start() {\n  let s = store(\"ch\", \"score\");\n  store(\"ch\", \"scores\");\n}";
+        let ast = rhai::Engine::new().compile(src).unwrap();
+        let known = ["scores".to_string()];
+        let got: Vec<String> = lint_with_stores(&ast, "s.rhai", src, Some(&known))
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].starts_with("s.rhai:2:"), "{got:?}");
+        assert!(
+            got[0].contains("store \"score\" is not in db_config"),
+            "{got:?}"
+        );
+        assert!(got[0].contains("did you mean `scores`"), "{got:?}");
+        assert!(
+            lint(&ast, "s.rhai", src).is_empty(),
+            "no db_config: no warning"
+        );
     }
 
     #[test]
