@@ -146,3 +146,61 @@ checked 1 file: 0 errors, 1 warning
     let (code, _) = run(dir.path(), &["check", "--deny-warnings"]);
     assert_eq!(code, 1);
 }
+
+#[test]
+fn calls_to_own_functions_without_this_or_with_the_wrong_count_are_warned_about() {
+    let dir = service(
+        "fn on_join(action) {\n    sync_channel(action.channel_id);\n    this.ask(action.sender);\n}\n\nfn sync_channel(channel_id) { this.members = fetch_member_ids(channel_id); }\n\nfn ask(member_id, question) { this.asked = question; }\n",
+    );
+    let (code, out) = run(dir.path(), &["check"]);
+    assert_eq!(
+        out,
+        "scripts/service.rhai:2:5: warning: sync_channel uses `this`, so call it as `this.sync_channel(..)`: a plain call fails with \"'this' not bound\"
+  |
+2 |     sync_channel(action.channel_id);
+  |     ^
+
+scripts/service.rhai:3:10: warning: ask is called with 1 argument, but it is defined as ask(member_id, question)
+  |
+3 |     this.ask(action.sender);
+  |          ^
+
+checked 1 file: 0 errors, 2 warnings
+"
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn scenario_tests_are_checked_too() {
+    let dir = service("fn on_join(action) {}\n");
+    let scenarios = dir.path().join("tests/scenarios");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    std::fs::write(
+        scenarios.join("broken.rhai"),
+        "fn test_a() {\n    let alice = member(\"alice\")\n    alice.join();\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        scenarios.join("calls.rhai"),
+        "fn joined(who) { who.join(); }\n\nfn test_b() {\n    joined();\n    let alice = member(\"alice\");\n}\n",
+    )
+    .unwrap();
+    let (code, out) = run(dir.path(), &["check"]);
+    assert_eq!(
+        out,
+        "tests/scenarios/broken.rhai:3:5: Expecting ';' to terminate this statement
+  |
+3 |     alice.join();
+  |     ^
+
+tests/scenarios/calls.rhai:4:5: warning: joined is called with 0 arguments, but it is defined as joined(who)
+  |
+4 |     joined();
+  |     ^
+
+checked 3 files: 1 error, 1 warning
+"
+    );
+    assert_eq!(code, 2);
+}

@@ -9,13 +9,16 @@ use std::path::PathBuf;
 
 /// Check a service's scripts without running them.
 ///
-/// Compiles DIR/scripts/service.rhai with its imports as `run` would, and
-/// every other script under DIR/scripts for syntax; with a bundle (.mbx),
+/// Compiles DIR/scripts/service.rhai with its imports as `run` would,
+/// every other script under DIR/scripts and the scenario tests under
+/// DIR/tests/scenarios for syntax; with a bundle (.mbx),
 /// verifies and unpacks it first. Errors are printed as `path:line:col:
 /// message` with the source line and a caret. Warnings: handler names that
 /// look misspelled (on_joined: did you mean on_join?), handlers with the
 /// wrong number of parameters, host functions called with the wrong number
-/// of arguments. Exit code 0 when clean, 1 for warnings with
+/// of arguments, the script's own functions called with the wrong number of
+/// arguments or without `this.` when they use `this`, store names db_config
+/// does not list. Exit code 0 when clean, 1 for warnings with
 /// --deny-warnings, 2 for errors.
 #[derive(Args, Debug)]
 pub struct CheckArgs {
@@ -55,7 +58,11 @@ pub fn main(args: CheckArgs) -> u8 {
         }
         p
     };
-    let report = check_service(&paths.dir, &paths.script);
+    let report = check_service(
+        &paths.dir,
+        &paths.script,
+        &moobius_host::scenario::function_table(),
+    );
     for f in &report.findings {
         println!("{}\n", f.rendered);
     }

@@ -91,6 +91,31 @@ fn click_fields(
     Ok(fields)
 }
 
+/// The functions a scenario may call, with the argument counts each takes,
+/// read from a scenario engine (for `check`, which lints scenario files).
+pub fn function_table() -> Vec<(String, Vec<usize>)> {
+    // Registering needs a handle (nothing is ever run on it); the runtime
+    // lives on a thread of its own so that it may be dropped from async code.
+    std::thread::spawn(|| {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().build() else {
+            return Vec::new();
+        };
+        let ctx = Rc::new(Ctx {
+            handle: runtime.handle().clone(),
+            world: RefCell::new(None),
+        });
+        let mut engine = Engine::new();
+        register(&mut engine, &ctx);
+        let mut table: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
+        for (name, n) in crate::script::lint::registered(&engine, false) {
+            table.entry(name).or_default().push(n);
+        }
+        table.into_iter().collect()
+    })
+    .join()
+    .unwrap_or_default()
+}
+
 pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) {
     engine.register_type_with_name::<Member>("Member");
     engine.register_get("name", |m: &mut Member| m.name.to_string());

@@ -1,6 +1,8 @@
 //! Compiles a whole service without running it: the entry with its imports
 //! exactly as the host would (so a `check` that passes means `run` compiles),
-//! then every other `.rhai` under `scripts/` for syntax, and lints them all.
+//! then every other `.rhai` under `scripts/` for syntax, and lints them all;
+//! then the scenario tests under `tests/scenarios/` (which `bundle pack`
+//! compiles too), for syntax and their calls to their own functions.
 //! No network: host functions are there only to be named.
 
 use super::{lint, snippet, CompileOptions, Diagnostic, NoHost, ServiceScript};
@@ -68,8 +70,14 @@ fn configured_stores(dir: &Path) -> Option<Vec<String>> {
     Some(config.stores.iter().map(|s| s.name.clone()).collect())
 }
 
-/// Checks the service in `dir` whose entry script is `entry`.
-pub fn check_service(dir: &Path, entry: &Path) -> CheckReport {
+/// Checks the service in `dir` whose entry script is `entry`, and its
+/// scenario tests; `scenario_functions` are the functions a scenario may
+/// call, with their argument counts (`scenario::function_table`).
+pub fn check_service(
+    dir: &Path,
+    entry: &Path,
+    scenario_functions: &[(String, Vec<usize>)],
+) -> CheckReport {
     let mut report = CheckReport::default();
     let opts = CompileOptions::for_main(entry).with_display_base(dir);
     let stores = configured_stores(dir);
@@ -123,5 +131,35 @@ pub fn check_service(dir: &Path, entry: &Path) -> CheckReport {
             }
         }
     }
+    check_scenarios(dir, &opts, scenario_functions, &mut report);
     report
+}
+
+/// Compiles and lints `dir/tests/scenarios/**.rhai`.
+fn check_scenarios(
+    dir: &Path,
+    opts: &CompileOptions,
+    functions: &[(String, Vec<usize>)],
+    report: &mut CheckReport,
+) {
+    let mut files = Vec::new();
+    rhai_files(&dir.join("tests").join("scenarios"), &mut files);
+    let engine = super::syntax_engine();
+    for file in files {
+        let shown = opts.display(&file);
+        report.files += 1;
+        let found = super::size::read_script(&file, &shown).and_then(|source| {
+            engine
+                .compile(&source)
+                .map_err(|e| Diagnostic::from_parse(&shown, &e))
+        });
+        match found {
+            Ok(ast) => {
+                for w in super::lint_calls::lint_own_calls(&ast, &shown, functions) {
+                    report.findings.push(finding(dir, w, false));
+                }
+            }
+            Err(d) => report.findings.push(finding(dir, d, true)),
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Warnings for mistakes that compile but never work: a handler the host
-//! will not call (misspelled, or with the wrong number of parameters) and a
-//! host function called with a number of arguments it does not take.
+//! will not call (misspelled, or with the wrong number of parameters), a
+//! host function called with a number of arguments it does not take, and
+//! (in [`super::lint_calls`]) a bad call to the script's own functions.
 //!
 //! Both fail silently at run time (an uncalled handler does nothing; a wrong
 //! call fails only when reached), so `moobius-host check` finds them first by
@@ -47,7 +48,7 @@ pub fn host_functions() -> &'static [(String, Vec<usize>)] {
 
 /// (name, parameter count) of the functions an engine has registered, with
 /// the standard library's or without.
-fn registered(engine: &Engine, standard: bool) -> Vec<(String, usize)> {
+pub fn registered(engine: &Engine, standard: bool) -> Vec<(String, usize)> {
     #[derive(serde::Deserialize)]
     struct Metadata {
         #[serde(default)]
@@ -199,6 +200,7 @@ pub fn lint_with_stores(
         }
         true
     });
+    out.extend(super::lint_calls::lint_own_calls(ast, path, &[]));
     out.sort_by_key(|d| (d.line, d.col));
     out
 }

@@ -11,6 +11,7 @@ pub mod check;
 mod diagnostic;
 mod limits;
 pub mod lint;
+pub mod lint_calls;
 mod nohost;
 mod resolver;
 mod service;
