@@ -116,6 +116,18 @@ fn new_then_test_passes() {
     assert_eq!(code, 0);
     let (code, _) = run(&dir, &["check", "--deny-warnings"]);
     assert_eq!(code, 0);
+    // The scaffold's db_config example is read: a near miss is pointed out.
+    let script = dir.join("scripts/service.rhai");
+    let mut text = std::fs::read_to_string(&script).unwrap();
+    text.push_str("\nfn on_message_up(m) {\n    let s = store(m.channel_id, \"stat\");\n}\n");
+    std::fs::write(&script, text).unwrap();
+    let (code, out) = run(&dir, &["check"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("store \"stat\" is not in db_config (it lists \"state\")"),
+        "{out}"
+    );
+    assert!(out.contains("did you mean `state`"), "{out}");
     let (code, _) = run(tmp.path(), &["new", "hello"]);
     assert_eq!(code, 1, "an existing non-empty directory is refused");
 }

@@ -133,3 +133,94 @@ fn a_scenario_that_does_not_compile_exits_2() {
     assert!(out.starts_with("broken.rhai:2:9: "), "{out}");
     assert_eq!(summary(&out), "0 passed, 0 failed");
 }
+
+/// A service of its own (`scripts/service.rhai`) with one scenario file.
+fn service_with(script: &str, scenario: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("scripts")).unwrap();
+    std::fs::create_dir_all(dir.path().join("tests/scenarios")).unwrap();
+    std::fs::write(dir.path().join("scripts/service.rhai"), script).unwrap();
+    std::fs::write(dir.path().join("tests/scenarios/s.rhai"), scenario).unwrap();
+    dir
+}
+
+/// The failure block of `test` in a `moobius-host test` report.
+fn failure_block<'a>(out: &'a str, test: &str) -> &'a str {
+    let head = format!("---- s.rhai::{test} ----\n");
+    let Some(at) = out.find(&head) else {
+        panic!("no failure block for {test} in:\n{out}");
+    };
+    let rest = &out[at + head.len()..];
+    let end = rest
+        .find("\n---- ")
+        .or_else(|| rest.find("\n\n"))
+        .unwrap_or(rest.len());
+    rest[..end].trim_end()
+}
+
+#[test]
+fn handler_errors_fail_their_test_unless_expected_and_show_in_its_failure() {
+    let script = "fn on_message_up(m) {\n    if m.content.text == \"boom\" { throw \"boom is not welcome\"; }\n}\n";
+    let scenario = "fn test_a_quiet_failure() {\n    member(\"bob\").say(\"boom\");\n}\n
+fn test_an_expected_failure() {\n    expect_error(\"not welcome\");\n    member(\"bob\").say(\"boom\");\n}\n
+fn test_an_expected_failure_that_never_comes() {\n    expect_error(\"not welcome\");\n    member(\"alice\").say(\"hi\");\n}\n
+fn test_a_failed_assertion_after_an_error() {\n    let bob = member(\"bob\");\n    bob.say(\"boom\");\n    assert_eq(bob.messages(), [\"hi\"]);\n}\n
+fn test_no_error() {\n    member(\"alice\").say(\"hi\");\n}\n";
+    let dir = service_with(script, scenario);
+    let (code, out) = run_test(dir.path(), &[]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("test s.rhai::test_an_expected_failure ... ok\n"),
+        "{out}"
+    );
+    assert!(out.contains("test s.rhai::test_no_error ... ok\n"), "{out}");
+    let error_line = "scripts/service.rhai:2:35: Runtime error: boom is not welcome";
+    assert_eq!(
+        failure_block(&out, "test_a_quiet_failure"),
+        format!("a handler failed during this test (if that is intended, say so with expect_error(\"...\")):\n  {error_line}")
+    );
+    assert_eq!(
+        failure_block(&out, "test_an_expected_failure_that_never_comes"),
+        "expect_error(\"not welcome\"): no handler error contained it"
+    );
+    let block = failure_block(&out, "test_a_failed_assertion_after_an_error");
+    assert!(
+        block.starts_with("tests/scenarios/s.rhai:18:5: assert_eq failed"),
+        "{block}"
+    );
+    assert!(
+        block.ends_with(&format!("handler errors during this test:\n  {error_line}")),
+        "{block}"
+    );
+    assert_eq!(summary(&out), "2 passed, 3 failed");
+}
+
+#[test]
+fn restart_keeps_the_stores_and_starts_this_afresh() {
+    let script = "fn on_message_up(m) {
+    let counts = store(m.channel_id, \"counts\");
+    counts.said = (counts.said ?? 0) + 1;
+    this.said = (this.said ?? 0) + 1;
+    send_message(#{text: `stored ${counts.said}, in this ${this.said}`, channel_id: m.channel_id, sender: m.sender, recipients: [m.sender]});
+}
+";
+    let scenario = "fn test_restart() {
+    let alice = member(\"alice\");
+    alice.join();
+    alice.say(\"one\");
+    alice.say(\"two\");
+    restart();
+    alice.say(\"three\");
+    let answers = alice.messages().map(|m| m.text).filter(|t| t.starts_with(\"stored\"));
+    assert_eq(answers, [\"stored 1, in this 1\", \"stored 2, in this 2\", \"stored 3, in this 1\"]);
+}
+";
+    let dir = service_with(script, scenario);
+    let (code, out) = run_test(dir.path(), &[]);
+    assert_eq!(summary(&out), "1 passed, 0 failed", "{out}");
+    assert_eq!(code, 0);
+    assert!(
+        !dir.path().join("data/store.redb").exists(),
+        "a test's stores live in a directory of its own"
+    );
+}

@@ -37,7 +37,10 @@ const CONFIG: &str = r#"{
   },
   "log_config": {
     "terminal_log_level": "INFO"
-  }
+  },
+  "db_config": [
+    {"name": "state", "implementation": "embedded"}
+  ]
 }
 "#;
 
@@ -96,6 +99,16 @@ moobius-host run
 For the real platform, set `http_server_uri` and `ws_server_uri` to the
 platform's (or remove them for the defaults) and list your channel ids in
 `channels`.
+
+## State that outlives a restart
+
+`this` is kept across hot reloads but not restarts; keep what must last in
+a store: `let s = store(channel_id, "state"); s.round = 1;`. `db_config`
+in `config/config.json` lists the stores: `embedded` (on disk in `data/`,
+the default), `memory`, or `redis` (with `"redis_url"`, to share it between
+hosts). A store it does not list is embedded too, and `moobius-host check`
+warns about its name in case it is a typo. In a scenario test, `restart()`
+restarts the host with its stores kept.
 "#
     )
 }

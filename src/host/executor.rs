@@ -207,6 +207,13 @@ fn script_thread(
         if let Err(e) = bridge.commit_stores() {
             tracing::error!("{e}");
         }
+        // Published before the event counts as handled, so that whoever
+        // waits for it (a scenario test) sees its errors.
+        let failures = script.take_failures();
+        if !failures.is_empty() {
+            let shown = failures.iter().map(ToString::to_string).collect();
+            status.send_modify(|st| st.note_errors(shown));
+        }
         // Republished when the timers changed, at most every STATUS_EVERY
         // while events keep coming (a burst of firings), and once it ends.
         let generation = bridge.callbacks.timers_generation();

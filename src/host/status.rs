@@ -1,5 +1,5 @@
 //! What the running script is: its version, when it was loaded, from which
-//! files, and the last reload error. `dev` prints changes; the dev page and
+//! files, the last reload error and the last handler errors. `dev` prints changes; the dev page and
 //! tests read it.
 
 use serde::Serialize;
@@ -20,6 +20,24 @@ pub struct ScriptStatus {
     pub timers: Vec<TimerStatus>,
     /// How many timers are pending.
     pub timers_pending: usize,
+    /// How many handler calls failed since the host started.
+    pub handler_errors: u64,
+    /// The last [`RECENT_ERRORS`] of those failures, oldest first, as
+    /// `path:line:col: message (in handler)`.
+    pub recent_errors: Vec<String>,
+}
+
+/// How many handler errors the status keeps.
+pub const RECENT_ERRORS: usize = 20;
+
+impl ScriptStatus {
+    /// Counts `errors` and keeps the most recent ones.
+    pub fn note_errors(&mut self, errors: Vec<String>) {
+        self.handler_errors += errors.len() as u64;
+        self.recent_errors.extend(errors);
+        let extra = self.recent_errors.len().saturating_sub(RECENT_ERRORS);
+        self.recent_errors.drain(..extra);
+    }
 }
 
 /// A pending timer, as the dev page shows it.

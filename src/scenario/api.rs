@@ -249,6 +249,17 @@ fn register_views(engine: &mut Engine, ctx: &Rc<Ctx>) {
         c.with(async |w| w.reload().await)
     });
     let c = ctx.clone();
+    engine.register_fn("restart", move || -> Fallible<()> {
+        c.with(async |w| w.restart().await)
+    });
+    let c = ctx.clone();
+    engine.register_fn("expect_error", move |part: &str| -> Fallible<()> {
+        c.with(async |w| {
+            w.expect_error(part);
+            Ok(())
+        })
+    });
+    let c = ctx.clone();
     engine.register_fn("advance", move |ms: i64| -> Fallible<()> {
         let ms = u64::try_from(ms).map_err(|_| fail(format!("advance: {ms} is negative")))?;
         c.with(async |w| w.advance(ms).await)

@@ -16,6 +16,7 @@
 mod api;
 mod bots;
 mod diff;
+mod expect;
 mod responder;
 mod runner;
 mod world;
@@ -60,6 +61,8 @@ pub enum ScenarioError {
     /// A scenario function used wrongly (`respond` with a bad answer...).
     #[error("{0}")]
     Usage(String),
+    #[error("cannot make the test's data directory: {0}")]
+    DataDir(std::io::Error),
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,

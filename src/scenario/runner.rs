@@ -259,17 +259,24 @@ fn run_test(
         test,
         (),
     );
-    if let Some(world) = ctx.world.borrow_mut().take() {
-        ctx.handle.block_on(world.stop());
+    let Some(mut world) = ctx.world.borrow_mut().take() else {
+        return Err((0, 0, "the test's world is gone".into()));
+    };
+    let errors = world.handler_errors();
+    let (verdict, suffix) = (errors.verdict(), errors.report_suffix());
+    ctx.handle.block_on(world.stop());
+    match result {
+        // The handler errors are most often why the test failed.
+        Err(e) => {
+            let (pos, message) = failure(&e);
+            Err((
+                pos.line().unwrap_or(0),
+                pos.position().unwrap_or(0),
+                format!("{message}{suffix}"),
+            ))
+        }
+        Ok(_) => verdict.map_err(|message| (0, 0, message)),
     }
-    result.map(|_| ()).map_err(|e| {
-        let (pos, message) = failure(&e);
-        (
-            pos.line().unwrap_or(0),
-            pos.position().unwrap_or(0),
-            message,
-        )
-    })
 }
 
 #[cfg(test)]

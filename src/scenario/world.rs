@@ -7,6 +7,7 @@
 //! the two agree.
 
 use super::bots::Bot;
+use super::expect::HandlerErrors;
 use super::responder::ScenarioResponder;
 use super::{ScenarioError, SETTLE_TIMEOUT};
 use crate::config::Config;
@@ -15,6 +16,7 @@ use crate::host::{
     Host, HostOptions, HostProgress, ReloadResult, RunningHost, ScriptStatus, VirtualClock,
 };
 use crate::sandbox::{Sandbox, SandboxControl, SandboxOptions};
+use crate::store::StoreConfig;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +24,8 @@ use tokio::sync::watch;
 
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 const STOP_GRACE: Duration = Duration::from_secs(1);
+/// A restart stops the host as SIGTERM does, which flushes within 2 s.
+const RESTART_GRACE: Duration = Duration::from_secs(5);
 
 pub struct World {
     sandbox: Option<Sandbox>,
@@ -34,12 +38,27 @@ pub struct World {
     /// Answers the service's requests (`respond`).
     responder: Arc<ScenarioResponder>,
     host: Option<RunningHost>,
+    /// What the host is started with (again by `restart`).
+    config: Config,
+    paths: ServicePaths,
     /// The host's own events handled so far (init, start, reloads).
     own_events: u64,
-    /// The service directory (bots' scripts are relative to it).
-    dir: std::path::PathBuf,
     /// User-mode members (`bot(name, script)`).
     bots: Vec<Bot>,
+    /// This test's handler errors and the ones it expects.
+    handler_errors: HandlerErrors,
+    /// The test's stores: embedded, in a directory of its own, so that they
+    /// outlive a `restart` as they outlive a restart under `run`.
+    _data: tempfile::TempDir,
+}
+
+/// A host started and serving.
+struct Launched {
+    host: RunningHost,
+    status: watch::Receiver<ScriptStatus>,
+    /// Its start-up events (`before_channel_init`, one per channel, `on_start`).
+    start_events: u64,
+    service_id: String,
 }
 
 impl World {
@@ -50,51 +69,106 @@ impl World {
         let sandbox = Sandbox::start(SandboxOptions::default()).await?;
         let control = sandbox.control();
         let channel_id = control.create_channel("lobby");
-        let config = Config::local(
+        let mut config = Config::local(
             &sandbox.http_url(),
             &sandbox.ws_url(),
             vec![channel_id.clone()],
             "scenario@sandbox.local",
         );
+        let data = tempfile::tempdir().map_err(ScenarioError::DataDir)?;
+        config.db_config = StoreConfig {
+            stores: Vec::new(),
+            data_dir: data.path().to_path_buf(),
+            implicit_memory: false,
+            implicit_embedded: true,
+        };
         let progress = HostProgress::new();
         let clock = VirtualClock::new();
         let responder = Arc::new(ScenarioResponder::default());
-        let (status_tx, status) = watch::channel(ScriptStatus::default());
-        let options = HostOptions {
-            watch: false,
-            reload_on_sighup: false,
-            status: Some(status_tx),
-            bundle: None,
-            progress: Some(progress.clone()),
-            virtual_clock: Some(clock.clone()),
-            responder: Some(responder.clone()),
-        };
-        let dir = paths.dir.clone();
-        let mut host = Host::start(config, paths, options);
-        let started = match tokio::time::timeout(START_TIMEOUT, host.started()).await {
-            Ok(Ok(Some(started))) => started,
-            Ok(Ok(None)) => return Err(ScenarioError::HostGone),
-            Ok(Err(e)) => return Err(ScenarioError::Host(e)),
-            Err(_) => {
-                let _ = host.shutdown(STOP_GRACE).await;
-                return Err(ScenarioError::StartTimeout(START_TIMEOUT));
-            }
-        };
+        let launched = launch(&config, &paths, &progress, &clock, &responder).await?;
+        // Restarts serve the same service (a channel is bound to one).
+        config.service.service_id = Some(launched.service_id);
         let mut world = World {
             sandbox: Some(sandbox),
             control,
             channel_id,
             progress,
-            status,
+            status: launched.status,
             clock,
             responder,
-            host: Some(host),
-            own_events: 2 + started.channels.len() as u64,
-            dir,
+            host: Some(launched.host),
+            config,
+            paths,
+            own_events: launched.start_events,
             bots: Vec::new(),
+            handler_errors: HandlerErrors::default(),
+            _data: data,
         };
+        world.wait_connected(true).await?;
         world.settle().await?;
         Ok(world)
+    }
+
+    /// Waits until the sandbox sees the service connected to the channel
+    /// (`true`) or not (`false`): a host reports it started once its login
+    /// is written, and the sandbox registers it a moment later.
+    async fn wait_connected(&self, connected: bool) -> Result<(), ScenarioError> {
+        let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            let now = self
+                .control
+                .channels()
+                .iter()
+                .any(|c| c.channel_id == self.channel_id && c.service_connected);
+            if now == connected {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                let what = if connected { "connect" } else { "disconnect" };
+                return Err(ScenarioError::Usage(format!(
+                    "the service did not {what} within {SETTLE_TIMEOUT:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Stops the host as SIGTERM would and starts a new one on the same
+    /// sandbox, stores and agent records, then settles: what a service keeps
+    /// across a restart (stores) survives, what it does not (`this`) starts
+    /// afresh.
+    pub async fn restart(&mut self) -> Result<(), ScenarioError> {
+        self.settle().await?;
+        if let Some(host) = self.host.take() {
+            host.shutdown(RESTART_GRACE).await?;
+        }
+        self.wait_connected(false).await?;
+        let launched = launch(
+            &self.config,
+            &self.paths,
+            &self.progress,
+            &self.clock,
+            &self.responder,
+        )
+        .await?;
+        self.host = Some(launched.host);
+        self.status = launched.status;
+        self.handler_errors.host_restarted();
+        self.own_events += launched.start_events;
+        self.wait_connected(true).await?;
+        self.settle().await
+    }
+
+    /// Fails the test at its end unless a handler error containing `part`
+    /// happened; such errors do not fail it.
+    pub fn expect_error(&mut self, part: &str) {
+        self.handler_errors.expect(part);
+    }
+
+    /// This test's handler errors so far, and the ones it expects.
+    pub fn handler_errors(&mut self) -> &HandlerErrors {
+        self.handler_errors.absorb(&self.status.borrow());
+        &self.handler_errors
     }
 
     pub fn control(&self) -> &SandboxControl {
@@ -113,7 +187,7 @@ impl World {
             sandbox,
             &self.channel_id,
             name,
-            &self.dir,
+            &self.paths.dir,
             Path::new(script),
         )
         .await?;
@@ -132,7 +206,9 @@ impl World {
         let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
         loop {
             let before = traffic(&self.control);
-            self.settle_service().await?;
+            let service = self.settle_service().await;
+            self.handler_errors.absorb(&self.status.borrow());
+            service?;
             for bot in &self.bots {
                 bot.settle(&self.control).await?;
             }
@@ -243,4 +319,40 @@ impl World {
             let _ = tokio::time::timeout(STOP_GRACE, sandbox.shutdown()).await;
         }
     }
+}
+
+/// Starts a host on the world's sandbox and waits until it serves.
+async fn launch(
+    config: &Config,
+    paths: &ServicePaths,
+    progress: &HostProgress,
+    clock: &VirtualClock,
+    responder: &Arc<ScenarioResponder>,
+) -> Result<Launched, ScenarioError> {
+    let (status_tx, status) = watch::channel(ScriptStatus::default());
+    let options = HostOptions {
+        watch: false,
+        reload_on_sighup: false,
+        status: Some(status_tx),
+        bundle: None,
+        progress: Some(progress.clone()),
+        virtual_clock: Some(clock.clone()),
+        responder: Some(responder.clone()),
+    };
+    let mut host = Host::start(config.clone(), paths.clone(), options);
+    let started = match tokio::time::timeout(START_TIMEOUT, host.started()).await {
+        Ok(Ok(Some(started))) => started,
+        Ok(Ok(None)) => return Err(ScenarioError::HostGone),
+        Ok(Err(e)) => return Err(ScenarioError::Host(e)),
+        Err(_) => {
+            let _ = host.shutdown(STOP_GRACE).await;
+            return Err(ScenarioError::StartTimeout(START_TIMEOUT));
+        }
+    };
+    Ok(Launched {
+        host,
+        status,
+        start_events: 2 + started.channels.len() as u64,
+        service_id: started.service_id,
+    })
 }

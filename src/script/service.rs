@@ -102,6 +102,8 @@ pub struct ServiceScript {
     this: Dynamic,
     limits: ScriptLimits,
     deadline: Deadline,
+    /// The calls that failed since [`take_failures`](Self::take_failures).
+    failures: Vec<Diagnostic>,
 }
 
 /// What the resolver learns while compiling: the imported files, and an
@@ -234,6 +236,7 @@ impl ServiceScript {
             this: Dynamic::from_map(Map::new()),
             limits: opts.limits.clone(),
             deadline,
+            failures: Vec::new(),
         })
     }
 
@@ -308,7 +311,14 @@ impl ServiceScript {
             } else if let Some(why) = limits::describe(&e, &self.limits) {
                 d.message = format!("{name} {why}");
             }
+            self.failures.push(d.clone());
             d
         })
+    }
+
+    /// The calls that failed since the last time this was asked, oldest
+    /// first (the host publishes them in its status).
+    pub fn take_failures(&mut self) -> Vec<Diagnostic> {
+        std::mem::take(&mut self.failures)
     }
 }
