@@ -170,10 +170,15 @@ fn on_refresh(action) { send_characters([this.keeper], action.channel_id, action
         (agents_created(&c) == Some(2)).then_some(())
     })
     .await;
-    refresh_until(&c, "alice", &ch, &["Keeper"]).await;
-    let now = c.view("alice", &ch).unwrap().characters[0]
-        .character_id
-        .clone();
-    assert_ne!(now, first, "fresh: true makes a new agent");
+    // alice's view shows the previous host's Keeper until the new host
+    // answers a refresh; a Keeper with the first id forever is the failure.
+    wait_for("alice sees a Keeper that is not the first", || async {
+        c.act("alice", &ch, "refresh").await.unwrap();
+        let view = c.view("alice", &ch).ok()?;
+        let keeper = view.characters.iter().find(|k| k.name == "Keeper")?;
+        (keeper.character_id != first).then_some(())
+    })
+    .await;
+    assert_eq!(sees(&c, "alice", &ch), ["Keeper"]);
     sandbox.shutdown().await;
 }
