@@ -29,13 +29,7 @@ async fn a_button_dialog_sends_its_values() {
         vec![json!(fruit)],
     )
     .await;
-    client
-        .find(Locator::Css(fruit))
-        .await
-        .expect("button")
-        .click()
-        .await
-        .expect("click");
+    click_css(client, fruit).await;
     wait_js(
         client,
         "the dialog opens",
@@ -124,11 +118,12 @@ async fn canvas_messages_and_the_right_click_menu() {
         .await
         .expect("bob's messages");
     assert_eq!(bob_got, json!([]), "bob was not a recipient");
+    wait_sent(client, "bob", "you → alice: hi alice").await;
 
     // Right-click alice's message: the text items only, then Quote.
     client
         .execute(
-            r#"const m = document.querySelector('section.member[data-name="alice"] .messages li');
+            r#"const m = document.querySelector('section.member[data-name="alice"] .messages li.received');
                const r = m.getBoundingClientRect();
                m.dispatchEvent(new MouseEvent('contextmenu',
                  {bubbles: true, cancelable: true, clientX: r.left + 10, clientY: r.top + 10}));"#,

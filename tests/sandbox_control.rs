@@ -142,7 +142,7 @@ async fn control_api_errors_members_and_lost_events() {
     let view = get_json(format!("view?user=alice&channel_id={channel}")).await;
     assert_eq!(
         view,
-        json!({"characters": [], "buttons": [], "canvas": [], "menu": [], "style": [], "messages": [],
+        json!({"characters": [], "buttons": [], "canvas": [], "menu": [], "style": [], "messages": [], "sent": [],
                "channel_info": {"channel_id": channel, "channel_name": "lobby", "channel_description": "", "channel_type": "ccs"},
                "version": 0})
     );

@@ -1,5 +1,6 @@
-//! Views as the control API reports them (messages with sender names, channel
-//! info, latest content lists), the channel list, and the downward path at
+//! Views as the control API reports them (messages with sender names, a
+//! member's own sent messages, channel info, latest content lists), the
+//! channel list, and the downward path at
 //! scale: one 1,000-member `message_down` travelling as one small frame.
 
 mod sandbox_support;
@@ -79,6 +80,7 @@ async fn views_carry_sender_names_channel_info_and_latest_lists() {
             "characters",
             "menu",
             "messages",
+            "sent",
             "style",
             "version"
         ]
@@ -89,7 +91,14 @@ async fn views_carry_sender_names_channel_info_and_latest_lists() {
     for message in &messages {
         assert_eq!(
             keys(message),
-            ["content", "message_id", "sender", "sender_name", "subtype"]
+            [
+                "content",
+                "message_id",
+                "sender",
+                "sender_name",
+                "seq",
+                "subtype"
+            ]
         );
         assert!(message["message_id"].is_string());
     }
@@ -182,6 +191,74 @@ async fn views_carry_sender_names_channel_info_and_latest_lists() {
         ),
         ("Hall", "big")
     );
+    s.sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_members_own_messages_are_in_their_view_in_order_without_a_new_version() {
+    let s = Served::start().await;
+    let alice = s.control.create_user("alice").user_id;
+    let bob = s.control.create_user("bob").user_id;
+    for name in ["alice", "bob"] {
+        s.control
+            .act(name, &s.channel_id, "join")
+            .await
+            .expect("join");
+    }
+    let mut service = s.service_ws().await;
+    let before = s
+        .control
+        .view("alice", &s.channel_id)
+        .expect("view")
+        .version;
+
+    // alice writes to bob through the control API, as the dev page does.
+    let (status, _) = s
+        .control_call(
+            reqwest::Method::POST,
+            "act",
+            Some(
+                json!({"user": "alice", "channel_id": s.channel_id, "action": "message",
+                        "text": "hi bob", "recipients": ["bob"]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let up = service.next_event().await;
+    assert_eq!(up["type"], "message_up");
+    // Then the service answers her: the answer comes after her message.
+    let to_alice = s.group(&[&alice]).await;
+    s.send_acked(
+        &mut service,
+        json!({"type": "message_down", "service_id": s.service_id, "body": {
+            "subtype": "text", "channel_id": s.channel_id, "content": {"text": "hi alice"},
+            "recipients": to_alice, "timestamp": 1_721_880_000_000_i64, "context": {},
+            "sender": bob}}),
+    )
+    .await;
+
+    let (_, view) = s
+        .control_call(
+            reqwest::Method::GET,
+            &format!("view?user=alice&channel_id={}", s.channel_id),
+            None,
+        )
+        .await;
+    assert_eq!(
+        view["sent"],
+        json!([{"message_id": up["body"]["message_id"], "subtype": "text",
+                "content": {"text": "hi bob"},
+                "recipients": [{"character_id": bob, "name": "bob"}], "seq": 0}])
+    );
+    assert_eq!(view["messages"][0]["content"]["text"], "hi alice");
+    assert_eq!(view["messages"][0]["seq"], 1);
+    assert_eq!(
+        view["version"],
+        before + 1,
+        "sending is not a downward event"
+    );
+    let bob_view = s.control.view("bob", &s.channel_id).expect("view");
+    assert!(bob_view.sent.is_empty(), "only the sender's view keeps it");
     s.sandbox.shutdown().await;
 }
 

@@ -16,7 +16,7 @@ use tokio::sync::{broadcast, watch};
 
 use super::hub::Hub;
 use super::state::State;
-use super::view::ViewEvent;
+use super::view::{SentEvent, ViewEvent};
 
 /// Everything guarded by the lock.
 #[derive(Debug)]
@@ -24,12 +24,19 @@ pub struct World {
     pub state: State,
     pub hub: Hub,
     pub events: broadcast::Sender<ViewEvent>,
+    /// Messages users sent (for the dev page; not a view change).
+    pub sent: broadcast::Sender<SentEvent>,
 }
 
 impl World {
     /// Announces a view change; having no subscribers is fine.
     pub fn emit(&self, event: ViewEvent) {
         let _ = self.events.send(event);
+    }
+
+    /// Announces a message a user sent; having no subscribers is fine.
+    pub fn emit_sent(&self, event: SentEvent) {
+        let _ = self.sent.send(event);
     }
 }
 
@@ -38,6 +45,7 @@ impl World {
 pub struct Shared {
     world: Mutex<World>,
     events: broadcast::Sender<ViewEvent>,
+    sent: broadcast::Sender<SentEvent>,
     shutdown: watch::Sender<bool>,
     next_conn: AtomicU64,
     /// WebSocket tasks still running (see `LiveSocket` in `ws.rs`).
@@ -86,6 +94,7 @@ impl std::fmt::Debug for SpellHook {
 impl Shared {
     pub fn new(files_dir: PathBuf) -> Self {
         let (events, _) = broadcast::channel(1 << 16);
+        let (sent, _) = broadcast::channel(1 << 10);
         let (shutdown, _) = watch::channel(false);
         let (script_status, _) = watch::channel(None);
         Self {
@@ -93,8 +102,10 @@ impl Shared {
                 state: State::default(),
                 hub: Hub::default(),
                 events: events.clone(),
+                sent: sent.clone(),
             }),
             events,
+            sent,
             shutdown,
             next_conn: AtomicU64::new(1),
             live_sockets: AtomicUsize::new(0),
@@ -115,6 +126,11 @@ impl Shared {
 
     pub fn subscribe(&self) -> broadcast::Receiver<ViewEvent> {
         self.events.subscribe()
+    }
+
+    /// A receiver of every message a user sends from now on.
+    pub fn subscribe_sent(&self) -> broadcast::Receiver<SentEvent> {
+        self.sent.subscribe()
     }
 
     /// A receiver that flips to `true` when the sandbox shuts down.

@@ -10,7 +10,8 @@
 use serde_json::{json, Map, Value};
 
 use super::shared::World;
-use super::state::{new_id, StateError};
+use super::state::{new_id, IdList, StateError};
+use super::view::SentMessage;
 
 /// Messages kept in a channel's history; older ones are dropped first.
 pub const MAX_HISTORY: usize = 10_000;
@@ -175,7 +176,8 @@ impl World {
         frames.iter().all(|frame| conn.send(frame))
     }
 
-    /// Records a user's message and builds the service's `message_up` frame.
+    /// Records a user's message (in the channel's history and in the
+    /// sender's view) and builds the service's `message_up` frame.
     fn message_up(
         &mut self,
         user_id: &str,
@@ -183,12 +185,7 @@ impl World {
         body: &Map<String, Value>,
     ) -> Result<Value, StateError> {
         let recipients = match body.get("recipients") {
-            Some(Value::String(group_id)) => {
-                if let Err(err) = self.state.expand_group(group_id) {
-                    tracing::debug!(%err, "message_up names a group the sandbox does not know");
-                }
-                group_id.clone()
-            }
+            Some(Value::String(group_id)) => group_id.clone(),
             Some(Value::Array(ids)) => {
                 let ids = ids
                     .iter()
@@ -199,14 +196,33 @@ impl World {
             }
             _ => "service".to_string(),
         };
+        let recipient_ids = match self.state.expand_group(&recipients) {
+            Ok(ids) => ids,
+            Err(err) => {
+                if recipients != "service" {
+                    tracing::debug!(%err, "message_up names a group the sandbox does not know");
+                }
+                IdList::default()
+            }
+        };
+        let sent = SentMessage {
+            message_id: new_id(),
+            subtype: body
+                .get("subtype")
+                .and_then(Value::as_str)
+                .unwrap_or("text")
+                .to_string(),
+            content: message_content(body.get("content")),
+            recipients: recipient_ids,
+        };
         let message = json!({
-            "subtype": body.get("subtype").and_then(Value::as_str).unwrap_or("text"),
+            "subtype": sent.subtype,
             "channel_id": channel_id,
-            "content": message_content(body.get("content")),
+            "content": sent.content,
             "timestamp": body.get("timestamp").filter(|t| t.is_i64()).cloned().unwrap_or(json!(now_ms())),
             "recipients": recipients,
             "sender": user_id,
-            "message_id": new_id(),
+            "message_id": sent.message_id,
             "context": body.get("context").filter(|c| c.is_object()).cloned().unwrap_or(json!({})),
         });
         let history = &mut self.state.channel_mut(channel_id)?.history;
@@ -214,6 +230,8 @@ impl World {
             history.remove(0);
         }
         history.push(message.clone());
+        let event = self.state.record_sent(user_id, channel_id, sent);
+        self.emit_sent(event);
         Ok(
             json!({"type": "message_up", "request_id": new_id(), "user_id": user_id, "body": message}),
         )

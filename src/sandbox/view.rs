@@ -7,16 +7,19 @@
 //!
 //! What a user received is stored as ids (`Received`); names and avatars are
 //! looked up when the view is read, so a renamed agent shows its new name in
-//! later views, as a browser re-reading profiles would.
+//! later views, as a browser re-reading profiles would. The messages the user
+//! sent there are kept beside them (`sent`), so the dev page can show a
+//! member's own messages in their column; sending does not change `version`,
+//! which counts downward events only.
 
 use std::collections::VecDeque;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::state::{Channel, IdList, State};
+use super::state::{Channel, CharacterSummary, IdList, State};
 
-/// Messages kept per view; older ones are dropped first.
+/// Messages kept per view (received, and sent); older ones are dropped first.
 pub const MAX_VIEW_MESSAGES: usize = 1000;
 
 /// The channel type reported when no service said otherwise.
@@ -32,6 +35,8 @@ pub struct ViewCharacter {
 
 /// One message as the user received it; `sender` is kept as the service
 /// sent it, `sender_name` is the name of that user or agent ("" if unknown).
+/// `seq` is its place among every message received and sent in this view,
+/// so `messages` and `sent` can be shown as one conversation.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ViewMessage {
     pub message_id: String,
@@ -39,6 +44,18 @@ pub struct ViewMessage {
     pub content: Value,
     pub sender: String,
     pub sender_name: String,
+    pub seq: u64,
+}
+
+/// One message the user sent in the channel (a `message_up`), with the
+/// characters it was addressed to (names resolved on read, "" if unknown).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ViewSentMessage {
+    pub message_id: String,
+    pub subtype: String,
+    pub content: Value,
+    pub recipients: Vec<CharacterSummary>,
+    pub seq: u64,
 }
 
 /// A channel's info as a user sees it (the ChannelInfo record).
@@ -72,6 +89,7 @@ pub struct View {
     pub menu: Vec<Value>,
     pub style: Vec<Value>,
     pub messages: Vec<ViewMessage>,
+    pub sent: Vec<ViewSentMessage>,
     pub channel_info: ViewChannelInfo,
     pub version: u64,
 }
@@ -85,6 +103,14 @@ pub struct ViewEvent {
     pub version: u64,
 }
 
+/// Sent on the sandbox's sent-message channel when a user sends a message
+/// (their view's `sent` grew; `version` did not change).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SentEvent {
+    pub user_id: String,
+    pub channel_id: String,
+}
+
 /// A message as stored in a view: ids only, names resolved on read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReceivedMessage {
@@ -92,6 +118,15 @@ pub struct ReceivedMessage {
     pub subtype: String,
     pub content: Value,
     pub sender: String,
+}
+
+/// A message the user sent, as stored in their view: recipient ids only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentMessage {
+    pub message_id: String,
+    pub subtype: String,
+    pub content: Value,
+    pub recipients: IdList,
 }
 
 /// What one user received in one channel (the stored form of a `View`).
@@ -102,7 +137,11 @@ pub struct Received {
     canvas: Vec<Value>,
     menu: Vec<Value>,
     style: Vec<Value>,
-    messages: VecDeque<ReceivedMessage>,
+    /// With each message its `seq`.
+    messages: VecDeque<(u64, ReceivedMessage)>,
+    sent: VecDeque<(u64, SentMessage)>,
+    /// Messages received and sent here so far (the next `seq`).
+    seq: u64,
     channel_info: Option<ViewChannelInfo>,
     version: u64,
 }
@@ -185,19 +224,65 @@ impl State {
             messages: received
                 .messages
                 .iter()
-                .map(|m| ViewMessage {
+                .map(|(seq, m)| ViewMessage {
                     message_id: m.message_id.clone(),
                     subtype: m.subtype.clone(),
                     content: m.content.clone(),
                     sender: m.sender.clone(),
-                    sender_name: self
-                        .character_brief(&m.sender)
-                        .map(|(name, _)| name)
-                        .unwrap_or_default(),
+                    sender_name: self.name_of(&m.sender),
+                    seq: *seq,
+                })
+                .collect(),
+            sent: received
+                .sent
+                .iter()
+                .map(|(seq, m)| ViewSentMessage {
+                    message_id: m.message_id.clone(),
+                    subtype: m.subtype.clone(),
+                    content: m.content.clone(),
+                    recipients: m
+                        .recipients
+                        .iter()
+                        .map(|id| CharacterSummary {
+                            character_id: id.clone(),
+                            name: self.name_of(id),
+                        })
+                        .collect(),
+                    seq: *seq,
                 })
                 .collect(),
             channel_info,
             version: received.version,
+        }
+    }
+
+    /// A user's or agent's current name, "" if unknown.
+    fn name_of(&self, character_id: &str) -> String {
+        self.character_brief(character_id)
+            .map(|(name, _)| name)
+            .unwrap_or_default()
+    }
+
+    /// Keeps a message `user_id` sent in `channel_id` in their view (without
+    /// changing its `version`) and returns the event to announce.
+    pub fn record_sent(
+        &mut self,
+        user_id: &str,
+        channel_id: &str,
+        message: SentMessage,
+    ) -> SentEvent {
+        let view = self
+            .views
+            .entry((user_id.to_string(), channel_id.to_string()))
+            .or_default();
+        if view.sent.len() >= MAX_VIEW_MESSAGES {
+            view.sent.pop_front();
+        }
+        view.sent.push_back((view.seq, message));
+        view.seq += 1;
+        SentEvent {
+            user_id: user_id.to_string(),
+            channel_id: channel_id.to_string(),
         }
     }
 
@@ -212,6 +297,7 @@ impl State {
             .get(&(user_id.to_string(), channel_id.to_string()))?
             .messages
             .iter()
+            .map(|(_, m)| m)
             .find(|m| m.message_id == message_id)
     }
 
@@ -240,7 +326,8 @@ impl State {
                 if view.messages.len() >= MAX_VIEW_MESSAGES {
                     view.messages.pop_front();
                 }
-                view.messages.push_back(message);
+                view.messages.push_back((view.seq, message));
+                view.seq += 1;
             }
             ViewChange::ChannelInfo(info) => view.channel_info = Some(info),
         }
@@ -297,5 +384,55 @@ mod tests {
         assert_eq!(view.channel_info.channel_type, DEFAULT_CHANNEL_TYPE);
         assert!(state.received_message(&alice, &channel, "m1").is_some());
         assert!(state.received_message(&alice, &channel, "m9").is_none());
+    }
+
+    #[test]
+    fn sent_messages_interleave_by_seq_without_a_new_version() {
+        let mut state = State::default();
+        let alice = state.ensure_sandbox_user("alice").user_id;
+        let bob = state.ensure_sandbox_user("bob").user_id;
+        let channel = state.create_channel("lobby", "about");
+        let received = |text: &str| {
+            let body = json!({"subtype": "text", "content": {"text": text}, "sender": bob});
+            let body = body.as_object().cloned().unwrap_or_default();
+            ViewChange::Message(ReceivedMessage::from_body(text, &body))
+        };
+        state.apply_view_change(&alice, &channel, received("first"));
+        let sent = SentMessage {
+            message_id: "s1".into(),
+            subtype: "text".into(),
+            content: json!({"text": "hello"}),
+            recipients: vec![bob.clone(), "ghost".to_string()].into(),
+        };
+        let event = state.record_sent(&alice, &channel, sent);
+        assert_eq!(
+            (event.user_id.as_str(), event.channel_id.as_str()),
+            (alice.as_str(), channel.as_str())
+        );
+        state.apply_view_change(&alice, &channel, received("second"));
+
+        let view = state.view(&alice, &channel);
+        assert_eq!(view.version, 2, "sending is not a downward event");
+        let received: Vec<(&str, u64)> = view
+            .messages
+            .iter()
+            .map(|m| (m.message_id.as_str(), m.seq))
+            .collect();
+        assert_eq!(received, [("first", 0), ("second", 2)]);
+        assert_eq!(view.sent.len(), 1);
+        assert_eq!(
+            (view.sent[0].message_id.as_str(), view.sent[0].seq),
+            ("s1", 1)
+        );
+        let names: Vec<&str> = view.sent[0]
+            .recipients
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(names, ["bob", ""]);
+        assert!(
+            state.view(&bob, &channel).sent.is_empty(),
+            "only the sender's view keeps it"
+        );
     }
 }

@@ -2,7 +2,8 @@
 //! binary, `chromedriver` and headless Chromium as child processes that are
 //! killed when dropped, and a WebDriver client (fantoccini over plain HTTP to
 //! the local chromedriver) with helpers that wait on DOM state with a
-//! deadline instead of sleeping.
+//! deadline instead of sleeping; and Chromium run once without WebDriver
+//! (`--dump-dom`, `--screenshot`).
 
 #![allow(dead_code)]
 
@@ -137,6 +138,60 @@ pub fn start_dev(dir: &Path, members: &str) -> Dev {
     }
 }
 
+/// Headless Chromium's switches, under WebDriver and one-shot alike.
+const HEADLESS: [&str; 9] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1400,900",
+];
+
+/// Runs `chromium --headless ARGS` once, without WebDriver (as a person
+/// taking a screenshot would), with its profile in `profile`; returns what
+/// it printed on stdout (the DOM for `--dump-dom`). Fails if it does not
+/// finish within the deadline or fails.
+pub fn chromium_once(chromium: &Path, profile: &Path, args: &[&str]) -> String {
+    let mut cmd = Command::new(chromium);
+    cmd.args(HEADLESS)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut proc = Proc::spawn(&mut cmd, true).expect("chromium starts");
+    let mut stdout = proc.child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let read = std::io::Read::read_to_string(&mut stdout, &mut text);
+        let _ = tx.send(read.map(|_| text));
+    });
+    // Its output ends when Chromium exits (a timeout kills it, on drop).
+    let text = match rx.recv_timeout(DEADLINE) {
+        Ok(Ok(text)) => text,
+        Ok(Err(e)) => panic!("reading chromium's output: {e}"),
+        Err(e) => panic!("chromium --headless {args:?} did not finish: {e}"),
+    };
+    let status = proc.child.wait().expect("chromium's exit status");
+    assert!(status.success(), "chromium --headless {args:?}: {status}");
+    text
+}
+
+/// Chromium alone (for one-shot runs), or `None` after printing why the
+/// test is skipped.
+pub fn chromium_tool() -> Option<PathBuf> {
+    let found = find_program("chromium");
+    if found.is_none() {
+        skip::skip("chromium not installed (apt-get install chromium)");
+    }
+    found
+}
+
 /// chromedriver plus a WebDriver session in headless Chromium.
 pub struct Browser {
     pub client: Client,
@@ -158,21 +213,11 @@ pub async fn start_browser(chromium: &Path, chromedriver: &Path, profile: &Path)
         assert!(start.elapsed() < DEADLINE, "chromedriver did not listen");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1400,900",
-    ]
-    .map(String::from)
-    .into_iter()
-    .chain([format!("--user-data-dir={}", profile.display())])
-    .collect::<Vec<_>>();
+    let args = HEADLESS
+        .map(String::from)
+        .into_iter()
+        .chain([format!("--user-data-dir={}", profile.display())])
+        .collect::<Vec<_>>();
     let caps = json!({
         "browserName": "chrome",
         "goog:chromeOptions": {"binary": chromium, "args": args},
@@ -223,6 +268,26 @@ pub async fn wait_sees(client: &Client, member: &str, expected: &[&str]) {
     wait_js(client, &what, &script, vec![json!(member), json!(want)]).await;
 }
 
+/// Clicks the element `css` once it is there; found again if the page
+/// replaced it between finding and clicking (a view re-rendered).
+pub async fn click_css(client: &Client, css: &str) {
+    let start = Instant::now();
+    loop {
+        let clicked = match client.find(Locator::Css(css)).await {
+            Ok(element) => element.click().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let Err(why) = clicked else {
+            return;
+        };
+        assert!(
+            start.elapsed() < DEADLINE,
+            "timed out after {DEADLINE:?} clicking {css}: {why}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Clicks the column button `action` (join, leave, refresh) of `member`.
 pub async fn click_action(client: &Client, member: &str, action: &str) {
     let css = format!(r#"section.member[data-name="{member}"] button[data-action="{action}"]"#);
@@ -233,8 +298,7 @@ pub async fn click_action(client: &Client, member: &str, action: &str) {
         vec![json!(css)],
     )
     .await;
-    let button = client.find(Locator::Css(&css)).await.expect("button");
-    button.click().await.expect("click");
+    click_css(client, &css).await;
 }
 
 /// The `data-version` of `member`'s column.
@@ -255,11 +319,25 @@ pub fn browser_tools() -> Option<(PathBuf, PathBuf)> {
     None
 }
 
-/// The texts of the messages in `member`'s column, as "sender: text".
+/// The texts of the messages `member` received, as "sender: text".
 pub const MESSAGES: &str = r#"
 const col = document.querySelector(`section.member[data-name="${arguments[0]}"]`);
-return col ? [...col.querySelectorAll(".messages li")].map((m) =>
+return col ? [...col.querySelectorAll(".messages li.received")].map((m) =>
   m.querySelector(".sender").textContent + ": " + m.querySelector(".body").textContent) : [];"#;
+
+/// The messages `member` sent, as shown in their column: "you → bob: text".
+pub const SENT: &str = r#"
+const col = document.querySelector(`section.member[data-name="${arguments[0]}"]`);
+return col ? [...col.querySelectorAll(".messages li.sent")].map((m) =>
+  m.querySelector(".sender").textContent + ": " + m.querySelector(".body").textContent) : [];"#;
+
+/// Waits until `member`'s column shows a sent message reading `expected`
+/// ("you → bob: text").
+pub async fn wait_sent(client: &Client, member: &str, expected: &str) {
+    let script = format!("const all = (() => {{ {SENT} }})(); return all.includes(arguments[1]);");
+    let what = format!("{member}'s column shows {expected:?} as sent");
+    wait_js(client, &what, &script, vec![json!(member), json!(expected)]).await;
+}
 
 /// Waits until one of `member`'s messages reads `expected` ("sender: text").
 pub async fn wait_message(client: &Client, member: &str, expected: &str) {

@@ -2,9 +2,12 @@
 // sees, and the live event stream. Rendering lives in render.js.
 //
 // Everything goes through the sandbox's control API, exactly as a test would.
-// Updates are pushed by /sandbox/events (server-sent events): a `view` event
-// names the member whose view changed and only that view is re-read; events
-// arriving together are coalesced into one round of requests.
+// The first state comes embedded in the page (#initial-state), so the columns
+// are drawn before any request; everything is re-read once the event stream
+// opens. Updates are pushed by /sandbox/events (server-sent events): a `view`
+// event names the member whose view changed, a `sent` event the member who
+// sent a message, and only that view is re-read; events arriving together are
+// coalesced into one round of requests.
 "use strict";
 
 const state = {
@@ -73,6 +76,32 @@ async function loadAll() {
   await loadLists();
   await Promise.all(state.users.map((u) => loadView(u.character_id)));
   render();
+}
+
+/**
+ * The state the server embedded in the page (the first channel's lists and
+ * views), drawn at once; false if there is none or the URL asks for another
+ * channel, and loadAll draws the page instead.
+ */
+function applyInitial() {
+  const node = document.getElementById("initial-state");
+  let initial = null;
+  try {
+    initial = JSON.parse(node ? node.textContent : "null");
+  } catch (_) {
+    return false;
+  }
+  if (!initial) return false;
+  if ("status" in initial) renderStatus(initial.status);
+  const wanted = new URLSearchParams(location.hash.slice(1)).get("channel");
+  if (!initial.channel_id || (wanted && wanted !== initial.channel_id)) return false;
+  state.channels = initial.channels;
+  state.channelId = initial.channel_id;
+  state.users = initial.users;
+  state.members = initial.members.map((m) => m.character_id);
+  for (const [id, view] of Object.entries(initial.views || {})) state.views.set(id, view);
+  render();
+  return true;
 }
 
 function markDirty(userId) {
@@ -180,6 +209,11 @@ function render(changed) {
     setMembership(parts, state.members.includes(user.character_id));
     const view = state.views.get(user.character_id);
     if (view && (fresh || !changed || changed.includes(user.character_id))) {
+      // A view that did not change is left alone (a re-read after the event
+      // stream opens must not swap the buttons under a click).
+      const shown = JSON.stringify(view);
+      if (parts.shown === shown) return;
+      parts.shown = shown;
       if (!state.unchecked.has(user.character_id)) state.unchecked.set(user.character_id, new Set());
       fill(parts, user, view, state.unchecked.get(user.character_id), actions);
     }
@@ -224,10 +258,11 @@ function renderStatus(status) {
   const loaded = new Date(status.loaded_at_ms).toLocaleTimeString();
   const took = status.last_reload_ms != null ? `, reload took ${status.last_reload_ms} ms` : "";
   banner.className = "banner ok";
-  banner.replaceChildren(el("strong", {}, `Script version ${status.version}`),
+  const parts = [el("strong", {}, `Script version ${status.version}`),
     ` running since ${loaded}${took}`,
     status.files && status.files.length ? el("span", { class: "files" }, ` (${status.files.join(", ")})`) : null,
-    timerList(status.timers || [], status.timers_pending || 0));
+    timerList(status.timers || [], status.timers_pending || 0)];
+  banner.replaceChildren(...parts.filter((part) => part !== null)); // not the text "null"
 }
 
 /* The pending timers: "2 timers: tick every 1000 ms, close_poll at 12:03:00". */
@@ -256,6 +291,10 @@ function connect() {
   events.addEventListener("view", (event) => {
     const change = JSON.parse(event.data);
     if (change.channel_id === state.channelId) markDirty(change.user_id);
+  });
+  events.addEventListener("sent", (event) => {
+    const sent = JSON.parse(event.data);
+    if (sent.channel_id === state.channelId) markDirty(sent.user_id);
   });
   events.addEventListener("status", (event) => {
     renderStatus(JSON.parse(event.data).status);
@@ -313,6 +352,7 @@ function start() {
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape") hideMenu();
   });
+  applyInitial();
   connect();
 }
 

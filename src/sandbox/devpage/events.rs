@@ -2,8 +2,9 @@
 //!
 //! A browser keeps one long request open instead of polling: each change to a
 //! member's view arrives as a `view` event (the `ViewEvent` as JSON, so the
-//! page re-reads only that member), each change of the host's script status
-//! as a `status` event. The stream opens with the current status. A browser
+//! page re-reads only that member), each message a member sends as a `sent`
+//! event (`{"user_id","channel_id"}`: that member's view now lists it under
+//! `sent`), each change of the host's script status as a `status` event. The stream opens with the current status. A browser
 //! that falls behind the broadcast buffer gets `resync` and re-reads
 //! everything; the stream ends when the sandbox shuts down.
 
@@ -20,7 +21,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, watch};
 
 use crate::sandbox::shared::Shared;
-use crate::sandbox::view::ViewEvent;
+use crate::sandbox::view::{SentEvent, ViewEvent};
 
 /// Comments sent on an idle stream so proxies and browsers keep it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -28,6 +29,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// What one open stream listens to.
 struct Feed {
     views: broadcast::Receiver<ViewEvent>,
+    sent: broadcast::Receiver<SentEvent>,
     status: watch::Receiver<Option<Value>>,
     shutdown: watch::Receiver<bool>,
     greeted: bool,
@@ -38,6 +40,7 @@ pub async fn stream(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let feed = Feed {
         views: shared.subscribe(),
+        sent: shared.subscribe_sent(),
         status: shared.script_status.subscribe(),
         shutdown: shared.shutdown_signal(),
         greeted: false,
@@ -60,6 +63,11 @@ impl Feed {
         tokio::select! {
             received = self.views.recv() => match received {
                 Ok(event) => Some(named("view", &event)),
+                Err(RecvError::Lagged(_)) => Some(named("resync", &Value::Null)),
+                Err(RecvError::Closed) => None,
+            },
+            sent = self.sent.recv() => match sent {
+                Ok(event) => Some(named("sent", &event)),
                 Err(RecvError::Lagged(_)) => Some(named("resync", &Value::Null)),
                 Err(RecvError::Closed) => None,
             },

@@ -3,13 +3,16 @@
 //! It replaces the tutorial's "several browser windows, one per person". The
 //! page is one static HTML file with plain JS and CSS compiled into the
 //! binary (no Node toolchain), served at `/` next to the platform WebSocket
-//! (a request that asks for an upgrade still gets the WebSocket). It drives
+//! (a request that asks for an upgrade still gets the WebSocket), with the
+//! current state embedded (`initial.rs`) so the first paint shows the
+//! columns without waiting for any request. It drives
 //! the sandbox only through the public control API, so what it shows is what
 //! tests see; this module adds the few read-only endpoints it needs: the list
 //! of simulated users, the attached host's script status, and a server-sent
 //! event stream (`events`) so the page updates without polling.
 
 mod events;
+mod initial;
 
 use std::sync::Arc;
 
@@ -56,7 +59,10 @@ async fn root(
 ) -> Response {
     match upgrade {
         Ok(upgrade) => ws::upgrade(State(shared), upgrade).await,
-        Err(_) => asset("text/html; charset=utf-8", INDEX_HTML),
+        Err(_) => {
+            let page = initial::page(INDEX_HTML, &SandboxControl::new(shared));
+            asset("text/html; charset=utf-8", page)
+        }
     }
 }
 
@@ -73,15 +79,15 @@ async fn style_css() -> Response {
 }
 
 /// The assets change with the binary only, but a developer who rebuilds
-/// should not see a stale page: no caching.
-fn asset(content_type: &'static str, body: &'static str) -> Response {
+/// should not see a stale page (nor the page a stale state): no caching.
+fn asset(content_type: &'static str, body: impl Into<axum::body::Body>) -> Response {
     (
         [
             (CONTENT_TYPE, content_type),
             (CACHE_CONTROL, "no-cache"),
             (CONTENT_SECURITY_POLICY, CSP),
         ],
-        body,
+        body.into(),
     )
         .into_response()
 }

@@ -55,7 +55,16 @@ function memberColumn(user, actions) {
   parts.canvasBox = el("details", { class: "canvas", open: true },
     el("summary", {}, "Canvas"), parts.canvas);
   parts.menu = el("p", { class: "menu-hint" });
-  parts.messages = el("ol", { class: "messages", role: "log", "aria-label": `Messages ${user.name} received` });
+  parts.messages = el("ol", { class: "messages", role: "log", "aria-label": `Messages ${user.name} received and sent` });
+  parts.noMessages = el("p", { class: "none no-messages" }, "No messages yet");
+  // Stick to the newest message unless the reader scrolled up to older ones
+  // (shown as data-stick, which tests read).
+  parts.stick = true;
+  parts.messages.dataset.stick = "true";
+  parts.messages.addEventListener("scroll", () => {
+    parts.stick = distanceFromBottom(parts.messages) < 24;
+    parts.messages.dataset.stick = String(parts.stick);
+  });
   parts.recipients = el("div", { class: "recipients" });
   parts.text = el("textarea", { id: id + "-text", rows: 2, placeholder: "Say something" });
   parts.text.addEventListener("keydown", (event) => {
@@ -82,7 +91,7 @@ function memberColumn(user, actions) {
     el("section", { class: "part" }, el("h3", {}, "Buttons"), parts.buttons),
     parts.canvasBox,
     parts.menu,
-    el("section", { class: "part grow" }, el("h3", {}, "Messages"), parts.messages),
+    el("section", { class: "part grow" }, el("h3", {}, "Messages"), parts.noMessages, parts.messages),
     parts.form);
   return parts;
 }
@@ -142,9 +151,7 @@ function fill(parts, user, view, selection, actions) {
   const menu = view.menu.map((m) => m.menu_item_text || m.menu_item_id);
   parts.menu.textContent = menu.length ? `Menu (right-click a message): ${menu.join(", ")}` : "";
 
-  const atBottom = parts.messages.scrollHeight - parts.messages.scrollTop - parts.messages.clientHeight < 24;
-  parts.messages.replaceChildren(...view.messages.map((m) => messageItem(m, user, view, actions)));
-  if (atBottom) parts.messages.scrollTop = parts.messages.scrollHeight;
+  fillMessages(parts, user, view, actions);
 
   parts.recipients.replaceChildren(...view.characters.map((c) => {
     const box = el("input", { type: "checkbox", value: c.character_id,
@@ -158,7 +165,31 @@ function fill(parts, user, view, selection, actions) {
   if (!view.characters.length) parts.recipients.append(el("span", { class: "none" }, "no characters to address"));
 }
 
-function messageItem(message, user, view, actions) {
+function distanceFromBottom(list) {
+  return list.scrollHeight - list.scrollTop - list.clientHeight;
+}
+
+/** Scrolls to the newest message if the reader has not scrolled up. */
+function keepNewestInSight(parts) {
+  if (parts.stick) parts.messages.scrollTop = parts.messages.scrollHeight;
+}
+
+/** The messages received and sent, as one conversation in the order they happened. */
+function fillMessages(parts, user, view, actions) {
+  const received = view.messages.map((m) => [m.seq || 0, messageItem(m, user, view, actions)]);
+  const sent = (view.sent || []).map((m) => [m.seq || 0, sentItem(m)]);
+  const items = received.concat(sent).sort((a, b) => a[0] - b[0]).map(([, item]) => item);
+  parts.messages.replaceChildren(...items);
+  parts.noMessages.hidden = items.length > 0;
+  parts.messages.hidden = items.length === 0;
+  keepNewestInSight(parts);
+  for (const media of parts.messages.querySelectorAll("img, audio")) {
+    media.addEventListener(media.tagName === "IMG" ? "load" : "loadedmetadata", () => keepNewestInSight(parts));
+  }
+}
+
+/** A message's text, image, audio or link, as text nodes and checked URLs. */
+function messageBody(message) {
   const content = message.content || {};
   const body = [];
   const link = safeUrl(content.path) || safeUrl(content.link);
@@ -170,12 +201,26 @@ function messageItem(message, user, view, actions) {
       content.title || content.filename || content.link || content.path));
   }
   if (!body.length) body.push(el("span", { class: "text" }, JSON.stringify(content)));
-  const item = el("li", { tabindex: 0, dataset: { messageId: message.message_id, subtype: message.subtype } },
+  return el("div", { class: "body" }, body);
+}
+
+function messageItem(message, user, view, actions) {
+  const item = el("li", { class: "received", tabindex: 0,
+    dataset: { messageId: message.message_id, subtype: message.subtype } },
     el("span", { class: "sender" }, message.sender_name || message.sender || "?"),
     message.subtype !== "text" ? el("span", { class: "subtype" }, message.subtype) : null,
-    el("div", { class: "body" }, body));
+    messageBody(message));
   item.addEventListener("contextmenu", (event) => actions.openMenu(event, user, view, message));
   return item;
+}
+
+/** A message the member sent: "you → bob, Meow", right-aligned; no menu (the service never sent it). */
+function sentItem(message) {
+  const names = (message.recipients || []).map((r) => r.name || r.character_id);
+  return el("li", { class: "sent", dataset: { messageId: message.message_id, subtype: message.subtype } },
+    el("span", { class: "sender" }, names.length ? `you → ${names.join(", ")}` : "you →"),
+    message.subtype !== "text" ? el("span", { class: "subtype" }, message.subtype) : null,
+    messageBody(message));
 }
 
 /** Opens a button's or menu item's dialog; `submit(args, bottomId)` sends. */
