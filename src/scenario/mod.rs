@@ -20,6 +20,7 @@ mod responder;
 mod runner;
 mod world;
 
+pub use api::definitions;
 pub use diff::explain_difference;
 pub use runner::{run, RunOptions, Summary};
 pub use world::World;
