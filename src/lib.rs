@@ -10,6 +10,7 @@ pub mod admin;
 pub mod bundle;
 pub mod clock;
 pub mod config;
+pub mod editor;
 pub mod fsutil;
 pub mod host;
 pub mod logging;

@@ -27,6 +27,7 @@ enum Command {
     Test(cli::test::TestArgs),
     Check(cli::check::CheckArgs),
     New(cli::new::NewArgs),
+    Defs(cli::defs::DefsArgs),
     Spell(cli::spell::SpellArgs),
 }
 
@@ -86,6 +87,7 @@ fn main() -> ExitCode {
             Command::Test(args) => cli::test::main(args).await,
             Command::Check(args) => cli::check::main(args),
             Command::New(args) => cli::new::main(args),
+            Command::Defs(args) => cli::defs::main(args),
             Command::Spell(args) => cli::spell::main(args).await,
         }
     });

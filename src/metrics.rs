@@ -172,8 +172,8 @@ fn resident_bytes() -> Option<u64> {
 /// A handler's name as a label: the known handlers without allocating,
 /// timer and request callbacks by their own name.
 pub fn handler_label(name: &str) -> metrics::SharedString {
-    match crate::script::HANDLERS.iter().find(|(h, _)| *h == name) {
-        Some((h, _)) => metrics::SharedString::const_str(h),
+    match crate::script::handler_named(name) {
+        Some(h) => metrics::SharedString::const_str(h.name),
         None => metrics::SharedString::from(name.to_string()),
     }
 }

@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 /// Writes NAME/scripts/service.rhai (the tutorial's service),
 /// NAME/resources/avatar.png, NAME/config/config.json (pointing at a local
 /// sandbox on 127.0.0.1:8080; the account comes from MOOBIUS_EMAIL and
-/// MOOBIUS_PASSWORD), NAME/tests/scenarios/basic.rhai and a README. Refuses
-/// to write into a directory that exists and is not empty.
+/// MOOBIUS_PASSWORD), NAME/tests/scenarios/basic.rhai, a README, and what
+/// `moobius-host defs` writes for editors (NAME/.rhai/definitions/ and
+/// NAME/Rhai.toml). Refuses to write into a directory that exists and is not
+/// empty.
 #[derive(Args, Debug)]
 pub struct NewArgs {
     /// The directory to create (its last component names the service).
@@ -77,6 +79,10 @@ A Moobius Custom Channel Service written in Rhai, run by `moobius-host`.
 - `tests/scenarios/*.rhai`: scenario tests.
 - `config/config.json`: where `moobius-host run` connects (the Python SDK's
   shape).
+- `.rhai/definitions/*.d.rhai` and `Rhai.toml`: for editors that run the
+  Rhai language server: completion and documentation of every host
+  function, handler and scenario function. Written by `moobius-host defs`;
+  run it again after upgrading moobius-host.
 
 ## Develop
 
@@ -150,7 +156,15 @@ pub fn main(args: NewArgs) -> u8 {
         eprintln!("error: cannot create {}: {e}", root.display());
         return 1;
     }
+    let editor_files = match moobius_host::editor::write_editor_files(root) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
     println!("created {}", root.display());
+    super::defs::report(root, &editor_files);
     println!();
     println!("next steps:");
     println!(

@@ -21,7 +21,7 @@ mod responder;
 mod runner;
 mod world;
 
-pub use api::function_table;
+pub use api::{definitions, function_table};
 pub use diff::explain_difference;
 pub use runner::{run, RunOptions, Summary};
 pub use world::World;

@@ -141,7 +141,7 @@ pub fn run(opts: &RunOptions, handle: Handle, out: &mut dyn Write) -> Summary {
         opts.files.clone()
     };
     let ctx = Rc::new(Ctx {
-        handle,
+        handle: Some(handle),
         world: RefCell::new(None),
     });
     let mut engine = crate::script::syntax_engine();
@@ -246,8 +246,11 @@ fn run_test(
     paths: &ServicePaths,
     test: &str,
 ) -> Result<(), (usize, usize, String)> {
-    let world = ctx
-        .handle
+    let handle =
+        ctx.handle
+            .as_ref()
+            .ok_or((0, 0, "no async runtime to run the test on".to_string()))?;
+    let world = handle
         .block_on(World::start(paths.clone()))
         .map_err(|e| (0, 0, format!("setting up the test failed: {e}")))?;
     *ctx.world.borrow_mut() = Some(world);
@@ -264,7 +267,7 @@ fn run_test(
     };
     let errors = world.handler_errors();
     let (verdict, suffix) = (errors.verdict(), errors.report_suffix());
-    ctx.handle.block_on(world.stop());
+    handle.block_on(world.stop());
     match result {
         // The handler errors are most often why the test failed.
         Err(e) => {

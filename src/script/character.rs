@@ -8,6 +8,7 @@
 //! element, which made a 1,000-member view cost more than everything else
 //! the host does for it.
 
+use super::defs;
 use rhai::{Array, Dynamic, Engine, ImmutableString, INT};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -62,50 +63,146 @@ fn position(list: &Array, id: &str) -> INT {
 }
 
 fn register_lookups(engine: &mut Engine) {
-    engine
-        .register_fn("index_of", |list: &mut Array, id: ImmutableString| {
-            position(list, &id)
-        })
-        .register_fn("index_of", |list: &mut Array, c: Character| {
-            position(list, &c.character_id)
-        })
-        .register_fn("contains", |list: &mut Array, id: ImmutableString| {
-            position(list, &id) >= 0
-        })
-        .register_fn("contains", |list: &mut Array, c: Character| {
-            position(list, &c.character_id) >= 0
-        });
+    const INDEX: &str = "The position of the first element that is this id or the character with \
+                         this id, or -1.";
+    const CONTAINS: &str = "True when an element is this id or the character with this id \
+                            (also `x in list`).";
+    defs::register_fn(
+        engine,
+        "index_of",
+        ["list", "id"],
+        INDEX,
+        |list: &mut Array, id: ImmutableString| position(list, &id),
+    );
+    defs::register_fn(
+        engine,
+        "index_of",
+        ["list", "character"],
+        INDEX,
+        |list: &mut Array, c: Character| position(list, &c.character_id),
+    );
+    defs::register_fn(
+        engine,
+        "contains",
+        ["list", "id"],
+        CONTAINS,
+        |list: &mut Array, id: ImmutableString| position(list, &id) >= 0,
+    );
+    defs::register_fn(
+        engine,
+        "contains",
+        ["list", "character"],
+        CONTAINS,
+        |list: &mut Array, c: Character| position(list, &c.character_id) >= 0,
+    );
+}
+
+fn register_properties(engine: &mut Engine) {
+    defs::register_get(
+        engine,
+        "character_id",
+        "character",
+        "The character's id.",
+        |c: &mut Character| c.character_id.clone(),
+    );
+    defs::register_get(
+        engine,
+        "id",
+        "character",
+        "The character's id (as `character_id`).",
+        |c: &mut Character| c.character_id.clone(),
+    );
+    defs::register_get(
+        engine,
+        "name",
+        "character",
+        "The character's name.",
+        |c: &mut Character| c.name.clone(),
+    );
+    defs::register_get(
+        engine,
+        "avatar",
+        "character",
+        "The avatar's URL, or `()`.",
+        |c: &mut Character| opt(&c.avatar),
+    );
+    defs::register_get(
+        engine,
+        "description",
+        "character",
+        "The description, or `()`.",
+        |c: &mut Character| opt(&c.description),
+    );
+    defs::register_fn(
+        engine,
+        "to_string",
+        ["character"],
+        "`NAME (ID)`.",
+        |c: &mut Character| c.to_string(),
+    );
+    defs::register_fn(
+        engine,
+        "to_debug",
+        ["character"],
+        "Every field, for debugging.",
+        |c: &mut Character| format!("{c:?}"),
+    );
+}
+
+/// A character equals another with the same id, and its own id.
+fn register_equality(engine: &mut Engine) {
+    const EQ: &str = "True when both are the same character: ids are compared.";
+    const NE: &str = "True when they are not the same character: ids are compared.";
+    defs::register_fn(
+        engine,
+        "==",
+        ["a", "b"],
+        EQ,
+        |a: Character, b: Character| a.character_id == b.character_id,
+    );
+    defs::register_fn(
+        engine,
+        "!=",
+        ["a", "b"],
+        NE,
+        |a: Character, b: Character| a.character_id != b.character_id,
+    );
+    defs::register_fn(
+        engine,
+        "==",
+        ["character", "id"],
+        EQ,
+        |a: Character, b: ImmutableString| a.character_id == b.as_str(),
+    );
+    defs::register_fn(
+        engine,
+        "==",
+        ["id", "character"],
+        EQ,
+        |a: ImmutableString, b: Character| a.as_str() == b.character_id,
+    );
+    defs::register_fn(
+        engine,
+        "!=",
+        ["character", "id"],
+        NE,
+        |a: Character, b: ImmutableString| a.character_id != b.as_str(),
+    );
+    defs::register_fn(
+        engine,
+        "!=",
+        ["id", "character"],
+        NE,
+        |a: ImmutableString, b: Character| a.as_str() != b.character_id,
+    );
 }
 
 pub(super) fn register(engine: &mut Engine) {
+    // First, so that the functions' metadata names the type `Character`.
+    engine.register_type_with_name::<Character>("Character");
     register_lookups(engine);
-    engine
-        .register_type_with_name::<Character>("Character")
-        .register_get("character_id", |c: &mut Character| c.character_id.clone())
-        .register_get("id", |c: &mut Character| c.character_id.clone())
-        .register_get("name", |c: &mut Character| c.name.clone())
-        .register_get("avatar", |c: &mut Character| opt(&c.avatar))
-        .register_get("description", |c: &mut Character| opt(&c.description))
-        .register_fn("to_string", |c: &mut Character| c.to_string())
-        .register_fn("to_debug", |c: &mut Character| format!("{c:?}"))
-        .register_fn("==", |a: Character, b: Character| {
-            a.character_id == b.character_id
-        })
-        .register_fn("!=", |a: Character, b: Character| {
-            a.character_id != b.character_id
-        })
-        .register_fn("==", |a: Character, b: ImmutableString| {
-            a.character_id == b.as_str()
-        })
-        .register_fn("==", |a: ImmutableString, b: Character| {
-            a.as_str() == b.character_id
-        })
-        .register_fn("!=", |a: Character, b: ImmutableString| {
-            a.character_id != b.as_str()
-        })
-        .register_fn("!=", |a: ImmutableString, b: Character| {
-            a.as_str() != b.character_id
-        });
+    register_properties(engine);
+    register_equality(engine);
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@
 use super::{Diagnostic, HANDLERS};
 use rhai::{ASTNode, Engine, Expr, Stmt, AST};
 use std::collections::{BTreeMap, HashSet};
-use std::rc::Rc;
 use std::sync::OnceLock;
 
 /// Host functions (`script::api`) and the argument counts they accept, read
@@ -24,9 +23,7 @@ pub fn host_functions() -> &'static [(String, Vec<usize>)] {
             .into_iter()
             .map(|(name, _)| name)
             .collect();
-        let mut engine = Engine::new();
-        super::character::register(&mut engine);
-        super::api::register(&mut engine, Rc::new(super::NoHost));
+        let engine = super::defs::api_engine();
         let mut table: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (name, params) in registered(&engine, false) {
             let plain = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
@@ -49,26 +46,11 @@ pub fn host_functions() -> &'static [(String, Vec<usize>)] {
 /// (name, parameter count) of the functions an engine has registered, with
 /// the standard library's or without.
 pub fn registered(engine: &Engine, standard: bool) -> Vec<(String, usize)> {
-    #[derive(serde::Deserialize)]
-    struct Metadata {
-        #[serde(default)]
-        functions: Vec<Function>,
-    }
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Function {
-        name: String,
-        num_params: usize,
-    }
-    let json = engine.gen_fn_metadata_to_json(standard).unwrap_or_default();
-    serde_json::from_str::<Metadata>(&json)
-        .map(|m| {
-            m.functions
-                .into_iter()
-                .map(|f| (f.name, f.num_params))
-                .collect()
-        })
+    super::defs::functions(engine, standard)
         .unwrap_or_default()
+        .into_iter()
+        .map(|f| (f.name, f.num_params))
+        .collect()
 }
 
 fn plural(n: usize, word: &str) -> String {
@@ -135,20 +117,21 @@ pub fn lint_with_stores(
         // Found only for a warning: searching for every function would make
         // a large script's check quadratic.
         let at = || fn_position(source, name);
-        if let Some((_, want)) = HANDLERS.iter().find(|(h, _)| h == name) {
-            if want != arity && !defined.iter().any(|(n, a)| n == name && a == want) {
+        if let Some(handler) = super::handler_named(name) {
+            let want = handler.arity();
+            if want != *arity && !defined.iter().any(|(n, a)| n == name && *a == want) {
                 out.push(warning(
                     path,
                     at(),
                     format!(
                         "handler {name} takes {}, not {arity}; the host never calls it",
-                        plural(*want, "parameter")
+                        plural(want, "parameter")
                     ),
                 ));
             }
             continue;
         }
-        match crate::suggest::closest(name, HANDLERS.iter().map(|(h, _)| *h)) {
+        match crate::suggest::closest(name, HANDLERS.iter().map(|h| h.name)) {
             Some(h) => out.push(warning(
                 path,
                 at(),
@@ -161,7 +144,7 @@ pub fn lint_with_stores(
                     "{name} is not a handler the host calls (handlers: {})",
                     HANDLERS
                         .iter()
-                        .map(|(h, _)| *h)
+                        .map(|h| h.name)
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),

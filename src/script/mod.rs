@@ -8,7 +8,9 @@
 mod api;
 mod character;
 pub mod check;
+pub mod defs;
 mod diagnostic;
+mod handlers;
 mod limits;
 pub mod lint;
 pub mod lint_calls;
@@ -27,6 +29,7 @@ pub use api::{
 };
 pub use character::{AgentProfile, Character};
 pub use diagnostic::Diagnostic;
+pub use handlers::{handler_named, Handler, HANDLERS};
 /// Aborts the running handler (see [`limits::abort`]).
 pub use limits::abort as abort_handler;
 pub use limits::{charge_output, remaining as remaining_budget, BudgetExceeded, ScriptLimits};
@@ -48,33 +51,6 @@ pub const SCRIPT_THREAD_STACK: usize = 64 << 20;
 /// depth limit compiles) at 157. 100 is 14x below the first and still 1.5x
 /// below the last. A larger stack would allow a larger cap.
 pub const MAX_CALL_LEVELS_CAP: usize = 100;
-
-/// Handlers the host calls, with their arity. Anything else a script defines
-/// is an ordinary function.
-pub const HANDLERS: &[(&str, usize)] = &[
-    ("before_channel_init", 0),
-    ("on_channel_init", 1),
-    ("on_channel_checkin", 1),
-    ("on_start", 0),
-    ("on_join", 1),
-    ("on_leave", 1),
-    ("on_refresh", 1),
-    ("on_message_up", 1),
-    ("on_button_click", 1),
-    ("on_menu_item_click", 1),
-    ("on_reload", 0),
-    ("on_unknown_payload", 1),
-    // User mode (`service_mode: false`): what a member receives.
-    ("on_message_down", 1),
-    ("on_update_characters", 1),
-    ("on_update_buttons", 1),
-    ("on_update_canvas", 1),
-    ("on_update_menu", 1),
-    ("on_update_style", 1),
-    ("on_update_channel_info", 1),
-    // The operator's command (`moobius-host spell`).
-    ("on_spell", 1),
-];
 
 #[cfg(test)]
 mod tests;

@@ -212,7 +212,7 @@ impl ServiceScript {
             .collect();
         let handlers = functions
             .iter()
-            .filter(|(n, a)| HANDLERS.iter().any(|(hn, ha)| hn == n && ha == a))
+            .filter(|(n, a)| HANDLERS.iter().any(|h| h.name == n && h.arity() == *a))
             .cloned()
             .collect();
         let imports: Vec<PathBuf> = record.seen.borrow().clone();

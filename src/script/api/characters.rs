@@ -3,6 +3,7 @@
 
 use super::convert::{characters, ids_of, one_id, script_error, Fallible};
 use super::HostApi;
+use crate::script::defs;
 use crate::script::{AgentProfile, Character};
 use rhai::{Array, Dynamic, Engine, ImmutableString, Map};
 use std::rc::Rc;
@@ -15,8 +16,12 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
 /// The channel's members and the character list members see.
 fn register_members(engine: &mut Engine, host: &Rc<dyn HostApi>) {
     let h = host.clone();
-    engine.register_fn(
+    defs::register_fn(
+        engine,
         "fetch_member_ids",
+        ["channel_id"],
+        "The ids of the channel's members, in join order, from the host's member table (no \
+         network).\nIn user mode: the channel's character list as last received.",
         move |channel_id: ImmutableString| -> Fallible<Array> {
             let ids = h.member_ids(&channel_id).map_err(script_error)?;
             Ok(ids
@@ -27,8 +32,12 @@ fn register_members(engine: &mut Engine, host: &Rc<dyn HostApi>) {
     );
 
     let h = host.clone();
-    engine.register_fn(
+    defs::register_fn(
+        engine,
         "send_characters",
+        ["characters", "channel_id", "recipients"],
+        "Sets the character list the recipients see in the channel, in this order.\n\
+         `characters` and `recipients`: an id, a character, or an array mixing both.",
         move |chars: Dynamic, channel_id: ImmutableString, recipients: Dynamic| -> Fallible<()> {
             let chars = ids_of(&chars, "send_characters", "characters")?;
             if chars.is_empty() {
@@ -57,41 +66,83 @@ fn register_agents(engine: &mut Engine, host: &Rc<dyn HostApi>) {
             h.create_agent(&profile).map_err(script_error)
         }
     };
+    const REUSED: &str = "This service's agent of that name is reused (and updated) if it has \
+                          one.";
     let c = create.clone();
-    engine.register_fn("create_agent", move |name: &str| {
-        c(name, "", "No description")
-    });
-    let c = create.clone();
-    engine.register_fn("create_agent", move |name: &str, avatar: &str| {
-        c(name, avatar, "No description")
-    });
-    let c = create.clone();
-    engine.register_fn(
+    defs::register_fn(
+        engine,
         "create_agent",
+        ["name"],
+        &format!("Creates an agent (a character the service speaks as), with no avatar.\n{REUSED}"),
+        move |name: &str| c(name, "", "No description"),
+    );
+    let c = create.clone();
+    defs::register_fn(
+        engine,
+        "create_agent",
+        ["name", "avatar"],
+        &format!(
+            "Creates an agent with an avatar: a URL or a file in the service directory \
+             (`resources/avatar.png`), uploaded once.\n{REUSED}"
+        ),
+        move |name: &str, avatar: &str| c(name, avatar, "No description"),
+    );
+    let c = create.clone();
+    defs::register_fn(
+        engine,
+        "create_agent",
+        ["name", "avatar", "description"],
+        &format!("Creates an agent with an avatar and a description.\n{REUSED}"),
         move |name: &str, avatar: &str, description: &str| c(name, avatar, description),
     );
     let h = host.clone();
-    engine.register_fn("create_agent", move |spec: Map| -> Fallible<Character> {
-        let profile = agent_spec(&spec)?;
-        h.create_agent(&profile).map_err(script_error)
-    });
+    defs::register_fn(
+        engine,
+        "create_agent",
+        ["spec"],
+        &format!(
+            "Creates an agent from `#{{name, avatar, description, fresh}}`; `fresh: true` \
+             makes a new one even if the service has one of that name.\n{REUSED}"
+        ),
+        move |spec: Map| -> Fallible<Character> {
+            let profile = agent_spec(&spec)?;
+            h.create_agent(&profile).map_err(script_error)
+        },
+    );
 
+    register_profiles(engine, host);
+}
+
+/// Changing agents, listing them, reading profiles.
+fn register_profiles(engine: &mut Engine, host: &Rc<dyn HostApi>) {
     let h = host.clone();
-    engine.register_fn(
+    defs::register_fn(
+        engine,
         "update_agent",
+        ["character", "changes"],
+        "Changes an agent's profile: `changes` is `#{name, avatar, description}`, a missing \
+         field keeps its value. Returns the updated character.",
         move |character: Dynamic, changes: Map| -> Fallible<Character> {
             update_agent(h.as_ref(), &character, &changes)
         },
     );
 
     let h = host.clone();
-    engine.register_fn("fetch_agents", move || -> Fallible<Array> {
-        h.fetch_agents().map(characters).map_err(script_error)
-    });
+    defs::register_fn(
+        engine,
+        "fetch_agents",
+        [],
+        "This service's agents, as characters.",
+        move || -> Fallible<Array> { h.fetch_agents().map(characters).map_err(script_error) },
+    );
 
     let h = host.clone();
-    engine.register_fn(
+    defs::register_fn(
+        engine,
         "fetch_character_profile",
+        ["ids"],
+        "The profile of a character (one id gives one character) or of several (an array \
+         gives an array).",
         move |ids: Dynamic| -> Fallible<Dynamic> {
             let single = !ids.is_array();
             let list = ids_of(&ids, "fetch_character_profile", "ids")?.to_vec();

@@ -12,6 +12,7 @@
 use super::convert::{ids_of, one_id, script_error, string_arg, to_json, Fallible};
 use super::HostApi;
 use crate::protocol::IdList;
+use crate::script::defs;
 use rhai::{Dynamic, Engine, Map};
 use serde_json::Value;
 use std::rc::Rc;
@@ -218,13 +219,28 @@ fn finish(mut d: Draft, host: &dyn HostApi) -> Fallible<OutgoingMessage> {
 
 pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
     let h = host.clone();
-    engine.register_fn(FUNC, move |message: Map| -> Fallible<()> {
-        let msg = finish(from_map(&message)?, h.as_ref())?;
-        h.send_message(msg).map_err(script_error)
-    });
-    let h = host.clone();
-    engine.register_fn(
+    defs::register_fn(
+        engine,
         FUNC,
+        ["message"],
+        "Sends a message: `#{subtype, text | path | link, title, button, channel_id, sender, \
+         recipients, file_display_name, context}`, or re-sends a received message as it is.\n\
+         `path`: a URL or a file in the service directory (uploaded once per content); the \
+         subtype follows the extension when not given (image, audio, else file). `sender` (a \
+         member id, an agent or a character) is the author shown.",
+        move |message: Map| -> Fallible<()> {
+            let msg = finish(from_map(&message)?, h.as_ref())?;
+            h.send_message(msg).map_err(script_error)
+        },
+    );
+    let h = host.clone();
+    defs::register_fn(
+        engine,
+        FUNC,
+        ["message", "channel_id", "sender", "recipients"],
+        "Sends a text message from `sender` to the recipients (an id, a character, or an array \
+         mixing both). `message` may also be a message map, whose fields the other arguments \
+         override (`()` leaves a field as it is).",
         move |message: Dynamic,
               channel_id: Dynamic,
               sender: Dynamic,

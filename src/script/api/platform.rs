@@ -3,6 +3,7 @@
 
 use super::convert::{from_json, script_error, Fallible};
 use super::{Downloaded, HostApi};
+use crate::script::defs;
 use rhai::{Blob, Dynamic, Engine, ImmutableString, INT};
 use std::rc::Rc;
 
@@ -11,15 +12,24 @@ const HISTORY_LIMIT: INT = 1024;
 
 pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
     let h = host.clone();
-    engine.register_fn("fetch_channel_list", move || -> Fallible<Dynamic> {
-        h.fetch_channel_list()
-            .map(|v| from_json(&v))
-            .map_err(script_error)
-    });
+    defs::register_fn(
+        engine,
+        "fetch_channel_list",
+        [],
+        "The channels this service's account can see, as the platform lists them.",
+        move || -> Fallible<Dynamic> {
+            h.fetch_channel_list()
+                .map(|v| from_json(&v))
+                .map_err(script_error)
+        },
+    );
 
     let h = host.clone();
-    engine.register_fn(
+    defs::register_fn(
+        engine,
         "create_channel",
+        ["name", "description"],
+        "Creates a channel and binds this service to it; its id.",
         move |name: &str, description: &str| -> Fallible<ImmutableString> {
             h.create_channel(name, description)
                 .map(Into::into)
@@ -41,21 +51,46 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
         }
     };
     let h2 = history.clone();
-    engine.register_fn("fetch_message_history", move |channel_id: &str| {
-        h2(channel_id, HISTORY_LIMIT)
-    });
-    engine.register_fn("fetch_message_history", history);
+    defs::register_fn(
+        engine,
+        "fetch_message_history",
+        ["channel_id"],
+        &format!("The channel's latest {HISTORY_LIMIT} messages, as the platform's `data`."),
+        move |channel_id: &str| h2(channel_id, HISTORY_LIMIT),
+    );
+    defs::register_fn(
+        engine,
+        "fetch_message_history",
+        ["channel_id", "limit"],
+        "The channel's latest `limit` messages, as the platform's `data`.",
+        history,
+    );
 
+    register_downloads(engine, host);
+    register_log(engine);
+}
+
+fn register_downloads(engine: &mut Engine, host: &Rc<dyn HostApi>) {
     let h = host.clone();
-    engine.register_fn("download", move |url: &str| -> Fallible<Blob> {
-        match h.download(url, None).map_err(script_error)? {
-            Downloaded::Bytes(b) => Ok(b),
-            Downloaded::Saved(_) => Err(script_error("download: unexpected saved file")),
-        }
-    });
-    let h = host.clone();
-    engine.register_fn(
+    defs::register_fn(
+        engine,
         "download",
+        ["url"],
+        "Downloads a file (of limited size): its bytes.",
+        move |url: &str| -> Fallible<Blob> {
+            match h.download(url, None).map_err(script_error)? {
+                Downloaded::Bytes(b) => Ok(b),
+                Downloaded::Saved(_) => Err(script_error("download: unexpected saved file")),
+            }
+        },
+    );
+    let h = host.clone();
+    defs::register_fn(
+        engine,
+        "download",
+        ["url", "file_name"],
+        "Downloads a file (of limited size) into `downloads/FILE_NAME` in the service \
+         directory; its path there.",
         move |url: &str, file_name: &str| -> Fallible<ImmutableString> {
             match h.download(url, Some(file_name)).map_err(script_error)? {
                 Downloaded::Saved(p) => Ok(p.into()),
@@ -63,18 +98,28 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
             }
         },
     );
+}
 
-    engine.register_fn(
+fn register_log(engine: &mut Engine) {
+    defs::register_fn(
+        engine,
         "log",
+        ["message"],
+        "Writes `message` to the host's log, at level info.",
         |msg: Dynamic| tracing::info!(target: "script", "{msg}"),
     );
-    engine.register_fn("log", |level: &str, msg: Dynamic| {
-        match level.to_ascii_lowercase().as_str() {
+    defs::register_fn(
+        engine,
+        "log",
+        ["level", "message"],
+        "Writes `message` to the host's log at `level`: `\"trace\"`, `\"debug\"`, `\"info\"`, \
+         `\"warn\"` (or `\"warning\"`), `\"error\"` (or `\"critical\"`).",
+        |level: &str, msg: Dynamic| match level.to_ascii_lowercase().as_str() {
             "trace" => tracing::trace!(target: "script", "{msg}"),
             "debug" => tracing::debug!(target: "script", "{msg}"),
             "warn" | "warning" => tracing::warn!(target: "script", "{msg}"),
             "error" | "critical" => tracing::error!(target: "script", "{msg}"),
             _ => tracing::info!(target: "script", "{msg}"),
-        }
-    });
+        },
+    );
 }

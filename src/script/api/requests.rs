@@ -9,6 +9,7 @@
 use super::convert::{script_error, to_json, Fallible};
 use super::timers::callback_name;
 use super::HostApi;
+use crate::script::defs;
 use rhai::{Dynamic, Engine, ImmutableString, Map};
 use std::rc::Rc;
 use std::time::Duration;
@@ -178,13 +179,31 @@ fn start(h: &dyn HostApi, spec: &Map, f: &Dynamic, context: Dynamic) -> Fallible
 }
 
 pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
+    const SPEC: &str = "Starts an HTTP request without waiting: `spec` is `#{method, url, \
+                        headers, body, json, timeout_ms}` (hosts limited by `http_allow`). \
+                        Returns its id at once";
     let h = host.clone();
-    engine.register_fn("request", move |spec: Map, f: Dynamic| -> Fallible<i64> {
-        start(h.as_ref(), &spec, &f, Dynamic::UNIT)
-    });
-    let h = host.clone();
-    engine.register_fn(
+    defs::register_fn(
+        engine,
         "request",
+        ["spec", "callback"],
+        &format!(
+            "{SPEC}; `this.callback(response)` is called with `#{{status, headers, text, json, \
+             error}}` when it ends."
+        ),
+        move |spec: Map, f: Dynamic| -> Fallible<i64> {
+            start(h.as_ref(), &spec, &f, Dynamic::UNIT)
+        },
+    );
+    let h = host.clone();
+    defs::register_fn(
+        engine,
+        "request",
+        ["spec", "callback", "context"],
+        &format!(
+            "{SPEC}; `this.callback(response, context)` is called with `#{{status, headers, \
+             text, json, error}}` when it ends."
+        ),
         move |spec: Map, f: Dynamic, context: Dynamic| -> Fallible<i64> {
             start(h.as_ref(), &spec, &f, context)
         },

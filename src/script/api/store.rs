@@ -11,6 +11,7 @@
 
 use super::convert::{from_json, id_of, script_error, to_json, Fallible};
 use super::{HostApi, HostResult};
+use crate::script::defs;
 use rhai::{Array, Dynamic, Engine, ImmutableString, INT};
 use serde_json::Value;
 use std::rc::Rc;
@@ -70,8 +71,13 @@ impl ScriptStore {
 pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
     engine.register_type_with_name::<ScriptStore>("Store");
     let h = host.clone();
-    engine.register_fn(
+    defs::register_fn(
+        engine,
         "store",
+        ["channel_id", "name"],
+        "The named store's part for the channel (`\"global\"`: service-wide), as `db_config` \
+         configures it: a persistent map of string keys to values JSON can hold. Bind it to a \
+         variable before assigning: `let s = store(ch, \"scores\"); s[k] = v;`.",
         move |channel_id: Dynamic, name: &str| -> Fallible<ScriptStore> {
             let channel = id_of(&channel_id).ok_or_else(|| {
                 script_error(format!(
@@ -84,43 +90,87 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
                 .map_err(script_error)
         },
     );
-    engine.register_fn("get", ScriptStore::get);
-    engine.register_indexer_get(ScriptStore::get);
-    engine.register_fn("set", ScriptStore::set);
-    engine.register_indexer_set(ScriptStore::set);
-    engine.register_fn(
+    const GET: &str = "The value of `key` (a copy), or `()` when there is none.";
+    const SET: &str = "Sets `key` to `value` (anything JSON can hold).";
+    defs::register_fn(engine, "get", ["store", "key"], GET, ScriptStore::get);
+    defs::register_indexer_get(engine, ["store", "key"], GET, ScriptStore::get);
+    defs::register_fn(
+        engine,
+        "set",
+        ["store", "key", "value"],
+        SET,
+        ScriptStore::set,
+    );
+    defs::register_indexer_set(engine, ["store", "key", "value"], SET, ScriptStore::set);
+    register_methods(engine);
+}
+
+fn register_methods(engine: &mut Engine) {
+    defs::register_fn(
+        engine,
         "remove",
+        ["store", "key"],
+        "Removes `key`; its old value, or `()`.",
         |s: &mut ScriptStore, key: Dynamic| -> Fallible<Dynamic> {
             let key = key_of(&key, "store remove")?;
             s.0.remove(&key).map(value_of).map_err(script_error)
         },
     );
-    engine.register_fn(
+    defs::register_fn(
+        engine,
         "contains",
+        ["store", "key"],
+        "True when the store has `key`.",
         |s: &mut ScriptStore, key: Dynamic| -> Fallible<bool> {
             let key = key_of(&key, "store contains")?;
             s.0.contains(&key).map_err(script_error)
         },
     );
-    engine.register_fn("keys", |s: &mut ScriptStore| -> Fallible<Array> {
-        s.0.keys()
-            .map(|keys| {
-                keys.into_iter()
-                    .map(|k| ImmutableString::from(k).into())
-                    .collect()
-            })
-            .map_err(script_error)
-    });
-    engine.register_fn("len", |s: &mut ScriptStore| -> Fallible<INT> {
-        s.0.len()
-            .map(|n| INT::try_from(n).unwrap_or(INT::MAX))
-            .map_err(script_error)
-    });
-    engine.register_fn("save", |s: &mut ScriptStore| -> Fallible<()> {
-        s.0.save().map_err(script_error)
-    });
-    engine.register_fn("to_string", |s: &mut ScriptStore| s.0.describe());
-    engine.register_fn("to_debug", |s: &mut ScriptStore| {
-        format!("Store({})", s.0.describe())
-    });
+    defs::register_fn(
+        engine,
+        "keys",
+        ["store"],
+        "The keys, sorted.",
+        |s: &mut ScriptStore| -> Fallible<Array> {
+            s.0.keys()
+                .map(|keys| {
+                    keys.into_iter()
+                        .map(|k| ImmutableString::from(k).into())
+                        .collect()
+                })
+                .map_err(script_error)
+        },
+    );
+    defs::register_fn(
+        engine,
+        "len",
+        ["store"],
+        "How many keys it has.",
+        |s: &mut ScriptStore| -> Fallible<INT> {
+            s.0.len()
+                .map(|n| INT::try_from(n).unwrap_or(INT::MAX))
+                .map_err(script_error)
+        },
+    );
+    defs::register_fn(
+        engine,
+        "save",
+        ["store"],
+        "Makes every write so far durable now, instead of when the handler sends or returns.",
+        |s: &mut ScriptStore| -> Fallible<()> { s.0.save().map_err(script_error) },
+    );
+    defs::register_fn(
+        engine,
+        "to_string",
+        ["store"],
+        "`store \"NAME\" of CHANNEL`.",
+        |s: &mut ScriptStore| s.0.describe(),
+    );
+    defs::register_fn(
+        engine,
+        "to_debug",
+        ["store"],
+        "`Store(store \"NAME\" of CHANNEL)`.",
+        |s: &mut ScriptStore| format!("Store({})", s.0.describe()),
+    );
 }

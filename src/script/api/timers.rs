@@ -8,6 +8,7 @@
 
 use super::convert::{script_error, Fallible};
 use super::HostApi;
+use crate::script::defs;
 use rhai::{Array, Dynamic, Engine, FnPtr, ImmutableString, Map};
 use std::rc::Rc;
 
@@ -115,31 +116,64 @@ fn arm(
 }
 
 pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
-    for (func, every) in [("after", false), ("every", true)] {
+    let once = format!("once, `ms` milliseconds from now ({MIN_DELAY_MS} to {MAX_DELAY_MS} ms)");
+    let every_ms =
+        format!("every `ms` milliseconds ({MIN_EVERY_MS} to {MAX_DELAY_MS} ms) until cancelled");
+    const HOW: &str = "between two events (a timer never interrupts a handler). `callback`: \
+                       a function name (or `Fn(\"name\")`). Returns the timer's id, for \
+                       `cancel`.";
+    for (func, every, when) in [("after", false, &once), ("every", true, &every_ms)] {
         let h = host.clone();
-        engine.register_fn(func, move |ms: i64, f: Dynamic| -> Fallible<i64> {
-            arm(h.as_ref(), func, ms, &f, None, every)
-        });
-        let h = host.clone();
-        engine.register_fn(
+        defs::register_fn(
+            engine,
             func,
+            ["ms", "callback"],
+            &format!("Calls `this.callback()` {when}, {HOW}"),
+            move |ms: i64, f: Dynamic| -> Fallible<i64> {
+                arm(h.as_ref(), func, ms, &f, None, every)
+            },
+        );
+        let h = host.clone();
+        defs::register_fn(
+            engine,
+            func,
+            ["ms", "callback", "arg"],
+            &format!("Calls `this.callback(arg)` {when}, {HOW}"),
             move |ms: i64, f: Dynamic, arg: Dynamic| -> Fallible<i64> {
                 arm(h.as_ref(), func, ms, &f, Some(arg), every)
             },
         );
     }
     let h = host.clone();
-    engine.register_fn("cancel", move |id: i64| -> Fallible<bool> {
-        let Ok(id) = u64::try_from(id) else {
-            return Ok(false);
-        };
-        h.cancel_timer(id).map_err(script_error)
-    });
+    defs::register_fn(
+        engine,
+        "cancel",
+        ["id"],
+        "Cancels the timer `id` (from `after` or `every`); true if it was pending.",
+        move |id: i64| -> Fallible<bool> {
+            let Ok(id) = u64::try_from(id) else {
+                return Ok(false);
+            };
+            h.cancel_timer(id).map_err(script_error)
+        },
+    );
     // Wall time, for schedules kept in a store across restarts.
-    engine.register_fn("now_ms", crate::clock::now_ms);
+    defs::register_fn(
+        engine,
+        "now_ms",
+        [],
+        "The wall clock: milliseconds since the Unix epoch.",
+        crate::clock::now_ms,
+    );
     let h = host.clone();
-    engine.register_fn("timers", move || -> Fallible<Array> {
-        let pending = h.pending_timers().map_err(script_error)?;
-        Ok(pending.iter().map(PendingTimer::to_map).collect())
-    });
+    defs::register_fn(
+        engine,
+        "timers",
+        [],
+        "The pending timers: `[#{id, fn, due_in_ms, every_ms, arg}]`.",
+        move || -> Fallible<Array> {
+            let pending = h.pending_timers().map_err(script_error)?;
+            Ok(pending.iter().map(PendingTimer::to_map).collect())
+        },
+    );
 }

@@ -7,6 +7,7 @@
 use super::convert::{ids_of, script_error, to_json, Fallible};
 use super::HostApi;
 use crate::protocol::IdList;
+use crate::script::defs;
 use rhai::{Dynamic, Engine, ImmutableString, Map};
 use serde_json::{json, Map as JsonMap, Value};
 use std::rc::Rc;
@@ -80,19 +81,39 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
         let h = host.clone();
         move |frame: UserFrame| -> Fallible<()> { h.send_as_user(frame).map_err(script_error) }
     };
-    for (func, subtype) in [
-        ("join_channel", "join_channel"),
-        ("leave_channel", "leave_channel"),
-        ("refresh_channel", "refresh"),
+    for (func, subtype, doc) in [
+        (
+            "join_channel",
+            "join_channel",
+            "User mode: joins the channel as this member.",
+        ),
+        (
+            "leave_channel",
+            "leave_channel",
+            "User mode: leaves the channel.",
+        ),
+        (
+            "refresh_channel",
+            "refresh",
+            "User mode: asks the service for the channel's view again.",
+        ),
     ] {
         let s = send.clone();
-        engine.register_fn(func, move |channel_id: ImmutableString| {
-            s(action(subtype, &channel_id, Value::Null))
-        });
+        defs::register_fn(
+            engine,
+            func,
+            ["channel_id"],
+            doc,
+            move |channel_id: ImmutableString| s(action(subtype, &channel_id, Value::Null)),
+        );
     }
     let s = send.clone();
-    engine.register_fn(
+    defs::register_fn(
+        engine,
         "send_message_up",
+        ["text", "channel_id", "recipients"],
+        "User mode: sends a text message to the service, for the recipients (an id, a \
+         character, or an array mixing both).",
         move |text: ImmutableString, channel_id: ImmutableString, recipients: Dynamic| {
             let mut m = Map::new();
             m.insert("text".into(), Dynamic::from(text));
@@ -102,9 +123,21 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
         },
     );
     let s = send.clone();
-    engine.register_fn("send_message_up", move |message: Map| {
-        s(message_up(&message)?)
-    });
+    defs::register_fn(
+        engine,
+        "send_message_up",
+        ["message"],
+        "User mode: sends a message to the service: `#{subtype, text | path, channel_id, \
+         recipients}`.",
+        move |message: Map| s(message_up(&message)?),
+    );
+    register_clicks(engine, send);
+}
+
+fn register_clicks(
+    engine: &mut Engine,
+    send: impl Fn(UserFrame) -> Fallible<()> + Clone + 'static,
+) {
     let click = {
         let s = send.clone();
         move |channel_id: &str, button_id: &str, values: &Map, bottom: &str| {
@@ -113,16 +146,27 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
         }
     };
     let c = click.clone();
-    engine.register_fn("click_button", move |ch: &str, button_id: &str| {
-        c(ch, button_id, &Map::new(), "confirm")
-    });
-    let c = click.clone();
-    engine.register_fn(
+    defs::register_fn(
+        engine,
         "click_button",
+        ["channel_id", "button_id"],
+        "User mode: clicks a button.",
+        move |ch: &str, button_id: &str| c(ch, button_id, &Map::new(), "confirm"),
+    );
+    let c = click.clone();
+    defs::register_fn(
+        engine,
+        "click_button",
+        ["channel_id", "button_id", "values"],
+        "User mode: clicks a button and submits its dialog with `values`: `#{label: value}`.",
         move |ch: &str, button_id: &str, values: Map| c(ch, button_id, &values, "confirm"),
     );
-    engine.register_fn(
+    defs::register_fn(
+        engine,
         "click_button",
+        ["channel_id", "button_id", "values", "bottom_button_id"],
+        "User mode: clicks a button and submits its dialog with `values` (`#{label: value}`) \
+         through the bottom button `bottom_button_id`.",
         move |ch: &str, button_id: &str, values: Map, bottom: &str| {
             click(ch, button_id, &values, bottom)
         },
@@ -135,12 +179,19 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
         send(action("menu_item_click", ch, extra))
     };
     let m = menu.clone();
-    engine.register_fn(
+    defs::register_fn(
+        engine,
         "click_menu_item",
+        ["channel_id", "menu_item_id", "message_id"],
+        "User mode: chooses a right-click menu item on the message `message_id`.",
         move |ch: &str, item: &str, message_id: &str| m(ch, item, message_id, &Map::new()),
     );
-    engine.register_fn(
+    defs::register_fn(
+        engine,
         "click_menu_item",
+        ["channel_id", "menu_item_id", "message_id", "values"],
+        "User mode: chooses a right-click menu item on the message `message_id` and submits \
+         its dialog with `values`: `#{label: value}`.",
         move |ch: &str, item: &str, message_id: &str, values: Map| {
             menu(ch, item, message_id, &values)
         },

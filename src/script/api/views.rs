@@ -5,6 +5,7 @@ use super::convert::{ids_of, script_error, Fallible};
 use super::schema::{self, Field};
 use super::HostApi;
 use crate::protocol::outbound::UpdateKind;
+use crate::script::defs;
 use rhai::{Dynamic, Engine, ImmutableString};
 use std::rc::Rc;
 
@@ -15,10 +16,18 @@ fn register_update(
     arg: &'static str,
     kind: UpdateKind,
     fields: &'static [Field],
+    doc: &str,
 ) {
     let h = host.clone();
-    engine.register_fn(
+    let doc = format!(
+        "{doc}\nA single map is taken as a list of one; each is checked before sending. \
+         `recipients`: an id, a character, or an array mixing both."
+    );
+    defs::register_fn(
+        engine,
         func,
+        [arg, "channel_id", "recipients"],
+        &doc,
         move |items: Dynamic, channel_id: ImmutableString, recipients: Dynamic| -> Fallible<()> {
             let content = schema::list(&items, fields, arg, func, true)?;
             if kind == UpdateKind::Canvas {
@@ -59,6 +68,9 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
         "buttons",
         UpdateKind::Buttons,
         schema::BUTTON,
+        "Sets the buttons the recipients see: `#{button_id, button_text, dialog: #{title, \
+         components: [#{label, type, required, placeholder, choices}], bottom_buttons: [#{id, \
+         text, submit}]}}`.",
     );
     register_update(
         engine,
@@ -67,6 +79,7 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
         "items",
         UpdateKind::Canvas,
         schema::CANVAS_ITEM,
+        "Sets the canvas the recipients see: `#{text, path}`; a local image path is uploaded.",
     );
     register_update(
         engine,
@@ -75,6 +88,8 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
         "items",
         UpdateKind::Menu,
         schema::MENU_ITEM,
+        "Sets the right-click menu of the recipients' messages: `#{menu_item_id, \
+         menu_item_text, message_subtypes, dialog}`.",
     );
     register_update(
         engine,
@@ -83,11 +98,17 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
         "items",
         UpdateKind::Style,
         schema::STYLE_ITEM,
+        "Styles the recipients' view: `#{widget, display: \"visible\" | \"invisible\" | \
+         \"highlight\", expand, button_id, text}`.",
     );
 
     let h = host.clone();
-    engine.register_fn(
+    defs::register_fn(
+        engine,
         "update_channel_info",
+        ["channel_id", "info"],
+        "Changes the channel's name, description or type: `info` is `#{channel_name, \
+         channel_description, channel_type}`.",
         move |channel_id: ImmutableString, info: Dynamic| -> Fallible<()> {
             let record =
                 schema::record(&info, schema::CHANNEL_INFO, "info", "update_channel_info")?;
