@@ -42,6 +42,9 @@ struct Args {
     /// Workloads to run, e.g. W1,W3 [default: all].
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// The host's `script_threads` (service_config).
+    #[arg(long, default_value_t = 1)]
+    script_threads: usize,
 }
 
 type Run = fn(
@@ -96,6 +99,7 @@ async fn main() -> Result<()> {
             ws,
             wss,
             python: python_path.map(|p| p.as_path()),
+            script_threads: args.script_threads,
         },
         sizes,
     }));

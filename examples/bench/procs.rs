@@ -36,6 +36,8 @@ pub struct Launch<'a> {
     /// For the Python SDK (it only speaks `wss://`).
     pub wss: Option<&'a str>,
     pub python: Option<&'a Path>,
+    /// The host's `script_threads`.
+    pub script_threads: usize,
 }
 
 impl Launch<'_> {
@@ -55,12 +57,15 @@ impl Launch<'_> {
                 .wss
                 .context("the Python SDK needs the sandbox's TLS listener")?,
         };
-        let config = serde_json::json!({
+        let mut config = serde_json::json!({
             "account_config": {"email": email, "password": "bench"},
             "service_config": {"http_server_uri": self.http, "ws_server_uri": ws, "service_id": "",
                                "channels": channels, "others": "include", "checkin_interval": 0},
             "log_config": {"terminal_log_level": "ERROR", "log_level": "ERROR", "error_log_level": "ERROR"}
         });
+        if target == Target::Host {
+            config["service_config"]["script_threads"] = self.script_threads.into();
+        }
         std::fs::write(
             p.join("config/config.json"),
             serde_json::to_string_pretty(&config)?,

@@ -247,6 +247,7 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
     let outgoing_queue_limit = s
         .number(&ranges::OUTGOING_QUEUE_LIMIT)?
         .map_or(ranges::DEFAULT_OUTGOING_QUEUE_LIMIT, |n| n as usize);
+    let script_threads = script_threads(s, service_mode)?;
     Ok(ServiceConfig {
         http_server_uri,
         ws_server_uri,
@@ -259,6 +260,7 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
         reconnect_min,
         reconnect_max,
         outgoing_queue_limit,
+        script_threads,
         requests: request_policy(s)?,
         admin: match s.string("admin")? {
             None => None,
@@ -276,6 +278,37 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
             Some(_) => return Err(s.err("admin_public", "expected true or false")),
         },
     })
+}
+
+/// `script_threads`: a number, or `"auto"` for the machine's cores (at
+/// most the range's maximum). User mode has one member's events: one thread.
+fn script_threads(s: &Section, service_mode: bool) -> Result<usize, ConfigError> {
+    let key = ranges::SCRIPT_THREADS.key;
+    let n = match s.map.get(key) {
+        Some(Value::String(a)) if a == "auto" => std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(ranges::SCRIPT_THREADS.max as usize),
+        Some(v @ Value::String(_)) => {
+            return Err(s.err(
+                key,
+                format!(
+                    "{} is not \"auto\" (expected \"auto\" or {})",
+                    ranges::shown(v),
+                    ranges::SCRIPT_THREADS.expected()
+                ),
+            ))
+        }
+        _ => s
+            .number(&ranges::SCRIPT_THREADS)?
+            .map_or(ranges::DEFAULT_SCRIPT_THREADS, |n| n as usize),
+    };
+    if n > 1 && !service_mode {
+        return Err(s.err(
+            key,
+            "user mode (service_mode: false) runs on one script thread",
+        ));
+    }
+    Ok(n)
 }
 
 /// `http_allow` and the request limits.

@@ -56,6 +56,9 @@ pub struct ServiceConfig {
     pub reconnect_max: Duration,
     /// Frames kept while disconnected (`outgoing_queue_limit`).
     pub outgoing_queue_limit: usize,
+    /// `script_threads`: how many script threads share the channels (a
+    /// number, or `"auto"` for the machine's cores, resolved at load).
+    pub script_threads: usize,
     /// What scripts' `request(...)` may do.
     pub requests: RequestPolicy,
     /// `admin`: where the admin endpoint listens (`run --admin` overrides);
@@ -239,6 +242,7 @@ impl Config {
                 reconnect_min: Duration::from_millis(ranges::DEFAULT_RECONNECT_MIN_MS),
                 reconnect_max: Duration::from_millis(ranges::DEFAULT_RECONNECT_MAX_MS),
                 outgoing_queue_limit: ranges::DEFAULT_OUTGOING_QUEUE_LIMIT,
+                script_threads: ranges::DEFAULT_SCRIPT_THREADS,
                 requests: RequestPolicy::default(),
                 admin: None,
                 admin_public: false,

@@ -106,7 +106,7 @@ impl Range {
 
 /// A value as a message shows it: one line, short, numbers as an author
 /// writes them (`1e300`, `0.5`, `3601`).
-fn shown(v: &Value) -> String {
+pub(super) fn shown(v: &Value) -> String {
     match v {
         Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
         Value::Number(n) => {
@@ -144,6 +144,11 @@ pub const RECONNECT_MAX_MS: Range = range("reconnect_max_ms", 10.0, 600_000.0, "
 pub const DEFAULT_OUTGOING_QUEUE_LIMIT: usize = 10_000;
 pub const OUTGOING_QUEUE_LIMIT: Range = range("outgoing_queue_limit", 1.0, 1e6, "frames");
 
+/// One script thread: handlers of every channel one at a time, in order.
+pub const DEFAULT_SCRIPT_THREADS: usize = 1;
+/// `"auto"` is also accepted: the machine's cores.
+pub const SCRIPT_THREADS: Range = range("script_threads", 1.0, 256.0, "threads");
+
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 /// At most the default of `request_timeout_max_ms`, so that either may be
 /// set alone.
@@ -164,6 +169,7 @@ pub const SERVICE: &[Range] = &[
     RECONNECT_MIN_MS,
     RECONNECT_MAX_MS,
     OUTGOING_QUEUE_LIMIT,
+    SCRIPT_THREADS,
     REQUEST_TIMEOUT_MS,
     REQUEST_TIMEOUT_MAX_MS,
     REQUEST_MAX_BYTES,

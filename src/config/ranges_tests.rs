@@ -212,6 +212,7 @@ fn defaults_are_in_range() {
         (RECONNECT_MIN_MS, DEFAULT_RECONNECT_MIN_MS as f64),
         (RECONNECT_MAX_MS, DEFAULT_RECONNECT_MAX_MS as f64),
         (OUTGOING_QUEUE_LIMIT, DEFAULT_OUTGOING_QUEUE_LIMIT as f64),
+        (SCRIPT_THREADS, DEFAULT_SCRIPT_THREADS as f64),
         (REQUEST_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS as f64),
         (
             REQUEST_TIMEOUT_MAX_MS,
@@ -252,4 +253,18 @@ fn the_readme_lists_every_range() {
             r.expected()
         );
     }
+}
+
+#[test]
+fn script_threads_may_be_auto_and_user_mode_has_one() {
+    let c = load_one("service_config", "script_threads", json!("auto")).unwrap();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    assert_eq!(c.service.script_threads, cores.min(256));
+    let c = load_one("service_config", "script_threads", json!(4)).unwrap();
+    assert_eq!(c.service.script_threads, 4);
+    let mut fields = Map::new();
+    fields.insert("service_mode".into(), json!(false));
+    fields.insert("script_threads".into(), json!(2));
+    let err = load_with("service_config", fields).unwrap_err().to_string();
+    assert!(err.contains("script_threads: user mode"), "{err}");
 }

@@ -34,6 +34,10 @@ pub struct AgentBook {
     pub by_name: Option<HashMap<String, Character>>,
     applied: HashMap<String, Applied>,
     records: PathBuf,
+    /// `fresh: true` agents made in this run, by name and by how many such
+    /// calls for that name the calling script thread made before: the
+    /// threads run the same code, so their n-th call means the same agent.
+    fresh: HashMap<(String, usize), Character>,
 }
 
 impl AgentBook {
@@ -48,7 +52,18 @@ impl AgentBook {
             by_name: None,
             applied,
             records,
+            fresh: HashMap::new(),
         }
+    }
+
+    /// The fresh agent another script thread made for its `nth` call
+    /// (1-based) for `name`, if it did.
+    pub fn fresh_made(&self, name: &str, nth: usize) -> Option<Character> {
+        self.fresh.get(&(name.to_string(), nth)).cloned()
+    }
+
+    pub fn remember_fresh(&mut self, name: &str, nth: usize, agent: Character) {
+        self.fresh.insert((name.to_string(), nth), agent);
     }
 
     /// Learns the platform's list; with several agents of one name, the

@@ -47,8 +47,12 @@ pub struct HostBridge {
     pub stores: Rc<crate::store::Stores>,
     /// Timers and requests waiting to call the script back.
     pub callbacks: Callbacks,
-    /// This service's agents by name, for `create_agent` to reuse.
-    pub agents: RefCell<AgentBook>,
+    /// What the script threads share (the agents, the status).
+    pub shared: Arc<super::script_thread::Shared>,
+    /// Which script thread this is (its channels' member tables are here).
+    pub place: super::script_thread::Place,
+    /// How many `fresh: true` agents of each name this thread asked for.
+    pub fresh_agents: RefCell<std::collections::HashMap<String, usize>>,
     /// `service_mode: false`: the script runs as a user.
     pub user_mode: bool,
 }
@@ -202,6 +206,15 @@ impl HostApi for HostBridge {
     }
 
     fn member_ids(&self, channel_id: &str) -> HostResult<Vec<String>> {
+        if !self.place.owns(channel_id) {
+            // Another script thread's channel: its member table is there,
+            // so ask the platform each time (a copy here would go stale).
+            let service_id = self.service_id.borrow().clone();
+            return self.wait(
+                "member list",
+                self.http.channel_members(channel_id, &service_id),
+            );
+        }
         if let Some(list) = self.members.borrow().get(channel_id) {
             return Ok(list.to_vec());
         }
@@ -350,20 +363,40 @@ impl HostApi for HostBridge {
             .uploader
             .identity(&profile.avatar)
             .map_err(|e| HostCallError::Refused(format!("create_agent: avatar: {e}")))?;
-        if !profile.fresh {
-            if let Some(existing) = self.existing_agent(&profile.name)? {
-                if self.agents.borrow().unchanged(&existing, profile, &avatar) {
-                    tracing::info!(name = %profile.name, character_id = %existing.character_id, "agent reused");
-                    return Ok(existing);
-                }
-                let updated = self.update_agent(&existing.character_id, profile)?;
-                tracing::info!(name = %profile.name, character_id = %existing.character_id, "agent reused and updated");
-                self.agents.borrow_mut().applied(&updated, profile, avatar);
-                return Ok(updated);
+        // Held for the whole call: every script thread runs the same
+        // set-up, and the agent is created once for all of them.
+        let mut book = self
+            .shared
+            .agents
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if profile.fresh {
+            let nth = {
+                let mut calls = self.fresh_agents.borrow_mut();
+                let n = calls.entry(profile.name.clone()).or_insert(0);
+                *n += 1;
+                *n
+            };
+            if let Some(agent) = book.fresh_made(&profile.name, nth) {
+                return Ok(agent);
             }
+            let created = self.new_agent(profile)?;
+            book.applied(&created, profile, avatar);
+            book.remember_fresh(&profile.name, nth, created.clone());
+            return Ok(created);
+        }
+        if let Some(existing) = self.existing_agent(&mut book, &profile.name)? {
+            if book.unchanged(&existing, profile, &avatar) {
+                tracing::info!(name = %profile.name, character_id = %existing.character_id, "agent reused");
+                return Ok(existing);
+            }
+            let updated = self.update_agent(&existing.character_id, profile)?;
+            tracing::info!(name = %profile.name, character_id = %existing.character_id, "agent reused and updated");
+            book.applied(&updated, profile, avatar);
+            return Ok(updated);
         }
         let created = self.new_agent(profile)?;
-        self.agents.borrow_mut().applied(&created, profile, avatar);
+        book.applied(&created, profile, avatar);
         Ok(created)
     }
 
@@ -381,17 +414,12 @@ impl HostApi for HostBridge {
 
 impl HostBridge {
     /// This service's agent of that name (the list is read once).
-    fn existing_agent(&self, name: &str) -> HostResult<Option<Character>> {
-        if self.agents.borrow().by_name.is_none() {
+    fn existing_agent(&self, book: &mut AgentBook, name: &str) -> HostResult<Option<Character>> {
+        if book.by_name.is_none() {
             let agents = self.fetch_agents()?;
-            self.agents.borrow_mut().learn(agents);
+            book.learn(agents);
         }
-        Ok(self
-            .agents
-            .borrow()
-            .by_name
-            .as_ref()
-            .and_then(|m| m.get(name).cloned()))
+        Ok(book.by_name.as_ref().and_then(|m| m.get(name).cloned()))
     }
 
     fn new_agent(&self, profile: &AgentProfile) -> HostResult<Character> {

@@ -12,10 +12,11 @@
 
 use super::events::{HostEvent, NewSource, ReloadOutcome, ReloadRequest};
 use super::reload_trigger::{self, SETTLE};
+use super::shards::EventSender;
 use crate::bundle::{self, BundleLimits, Unpacked};
 use crate::script::watch::ScriptWatcher;
 use std::path::PathBuf;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// Serve a bundle and follow its replacements.
 #[derive(Debug)]
@@ -40,7 +41,7 @@ enum Attempt {
 pub fn spawn(
     mut options: BundleOptions,
     on_sighup: bool,
-    tx: mpsc::UnboundedSender<HostEvent>,
+    tx: EventSender,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut watcher = match ScriptWatcher::for_file(&options.file) {
@@ -94,11 +95,7 @@ async fn next_burst(watcher: &mut Option<ScriptWatcher>) -> Option<()> {
 }
 
 /// Verifies and unpacks the file, then asks the script thread to swap.
-async fn attempt(
-    options: &mut BundleOptions,
-    tx: &mpsc::UnboundedSender<HostEvent>,
-    report: bool,
-) -> Attempt {
+async fn attempt(options: &mut BundleOptions, tx: &EventSender, report: bool) -> Attempt {
     let file = options.file.clone();
     let limits = options.limits;
     let unpacked = tokio::task::spawn_blocking(move || bundle::unpack(&file, &limits)).await;
@@ -131,6 +128,7 @@ async fn attempt(
         report_failure: report,
         reply: Some(reply),
         source: Some(source),
+        round: None,
     };
     if tx.send(HostEvent::Reload(request)).is_err() {
         return Attempt::Closed;

@@ -49,11 +49,15 @@ impl Callbacks {
         queue: Arc<TimerQueue>,
         runner: RequestRunner,
         progress: Option<HostProgress>,
+        place: super::script_thread::Place,
     ) -> Self {
         Callbacks {
             clock,
             queue,
-            timers: RefCell::new(TimerTable::default()),
+            timers: RefCell::new(TimerTable::with_ids(
+                place.index as u64 + 1,
+                place.threads as u64,
+            )),
             runner,
             requests: RefCell::new(HashMap::new()),
             next_request: RefCell::new(0),

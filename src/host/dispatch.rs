@@ -10,20 +10,20 @@
 
 use super::events::HostEvent;
 use super::progress::HostProgress;
+use super::shards::EventSender;
 use crate::platform::HttpApi;
 use crate::protocol::{inbound, Inbound, MessageUp};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 /// Expanded groups kept; the cache is simply cleared when it grows past this.
 const MAX_CACHED_GROUPS: usize = 10_000;
 /// Attempts at expanding a message's recipients before giving up.
 const EXPAND_TRIES: u32 = 4;
 
 pub(super) struct Dispatcher {
-    exec: mpsc::UnboundedSender<HostEvent>,
+    exec: EventSender,
     http: Arc<HttpApi>,
     groups: HashMap<String, Vec<String>>,
     /// Counts acknowledged downward frames (see `progress.rs`).
@@ -31,7 +31,7 @@ pub(super) struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(exec: mpsc::UnboundedSender<HostEvent>, http: Arc<HttpApi>) -> Self {
+    pub fn new(exec: EventSender, http: Arc<HttpApi>) -> Self {
         Dispatcher {
             exec,
             http,

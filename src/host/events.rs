@@ -42,6 +42,13 @@ pub enum HostEvent {
     },
     /// A look at the script thread's state (it answers between events).
     Inspect(oneshot::Sender<Inspection>),
+    /// One of several script threads' copy of a service-wide step (see
+    /// `shards.rs`): it counts as handled once, when the last thread
+    /// (`countdown` reaching 0) handled its copy.
+    Shared {
+        event: Box<HostEvent>,
+        countdown: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    },
     Shutdown,
 }
 
@@ -63,6 +70,8 @@ pub struct ReloadRequest {
     /// Compile from here instead (and keep it on success); `None` recompiles
     /// the current files.
     pub source: Option<NewSource>,
+    /// The round every script thread votes in (set by the `EventSender`).
+    pub round: Option<std::sync::Arc<super::reload_round::ReloadRound>>,
 }
 
 /// Where the next version lives, when it is not where the current one does.
@@ -77,7 +86,7 @@ pub struct NewSource {
     pub base_dir: PathBuf,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReloadOutcome {
     Reloaded,
     /// Same contents as the running version: nothing to do.

@@ -6,12 +6,13 @@
 use super::events::{HostEvent, ReloadOutcome, ReloadRequest};
 use super::lifecycle::{self, Started};
 use super::probe::HostProbe;
+use super::shards::EventSender;
 use super::{HostError, HostOptions, HostProgress, ScriptStatus, ServicePaths};
 use crate::config::Config;
 use crate::platform::LinkState;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// Starts services (see [`Host::start`]).
@@ -63,7 +64,7 @@ impl Host {
 
 /// The way to the script thread's queue, once it exists (filled in by the
 /// lifecycle after the script compiled).
-pub(super) type ScriptThread = Arc<OnceLock<mpsc::UnboundedSender<HostEvent>>>;
+pub(super) type ScriptThread = Arc<OnceLock<EventSender>>;
 
 /// What a reload requested through [`RunningHost::reload`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +135,7 @@ impl RunningHost {
             report_failure: true,
             reply: Some(reply),
             source: None,
+            round: None,
         };
         if tx.send(HostEvent::Reload(request)).is_err() {
             return ReloadResult::Gone;

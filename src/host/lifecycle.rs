@@ -4,7 +4,7 @@
 
 use super::dispatch::Dispatcher;
 use super::events::HostEvent;
-use super::executor::{Executor, ExecutorDeps};
+use super::executor::{Executor, ExecutorDeps, ThreadDeps};
 use super::handle::ScriptThread;
 use super::{
     bundle_reload, channels, outbox, reload_trigger, HostError, HostOptions, ServicePaths,
@@ -193,20 +193,24 @@ async fn start_script(
     // A locked database file or an unreachable Redis stops the start here.
     let stores = crate::store::Stores::open(&config.db_config)?;
     let deps = ExecutorDeps {
+        base: ThreadDeps {
+            outbox: outbox.clone(),
+            http: http.clone(),
+            uploader: uploader.clone(),
+            rt: tokio::runtime::Handle::current(),
+            progress: options.progress.clone(),
+            requests: config.service.requests.clone(),
+            responder: options.responder.clone(),
+            virtual_clock: options.virtual_clock.clone(),
+            user_mode: !config.service.service_mode,
+        },
         stores,
-        outbox: outbox.clone(),
-        http: http.clone(),
-        uploader: uploader.clone(),
-        rt: tokio::runtime::Handle::current(),
         status,
-        progress: options.progress.clone(),
-        requests: config.service.requests.clone(),
-        responder: options.responder.clone(),
-        virtual_clock: options.virtual_clock.clone(),
-        user_mode: !config.service.service_mode,
+        threads: config.service.script_threads,
     };
     let executor = Executor::start(compile, deps).await?;
-    tracing::info!(script = %paths.script.display(), "script compiled");
+    let threads = config.service.script_threads;
+    tracing::info!(script = %paths.script.display(), threads, "script compiled");
     Ok((executor, scripts_dir))
 }
 

@@ -6,6 +6,10 @@
 //! version takes over `this` and gets `on_reload()`, on failure the old one
 //! keeps running.
 //!
+//! With several script threads, every thread compiles and votes, and all
+//! swap or none (`reload_round.rs`); thread 0 logs, publishes the status and
+//! answers the request.
+//!
 //! A request may also bring a new source ([`NewSource`]: a swapped bundle's
 //! private directory). The swap is the same; on success the script thread
 //! also switches its compile options and the uploader's base directory, so
@@ -13,83 +17,146 @@
 
 use super::bridge::HostBridge;
 use super::events::{ReloadOutcome, ReloadRequest};
+use super::reload_round::{Decision, ReloadRound, Vote, VOTE_TIMEOUT};
+use super::script_thread::Place;
 use super::status::{now_ms, ScriptStatus};
 use crate::script::{CompileOptions, ServiceScript};
 use std::rc::Rc;
 use std::time::Instant;
 use tokio::sync::watch;
 
-/// Runs on the script thread, between two events.
+/// What this thread's compile gave.
+enum Prepared {
+    Fresh(Box<ServiceScript>),
+    Unchanged,
+    EntryEmpty,
+    /// The framed diagnostic.
+    Failed(String),
+}
+
+impl Prepared {
+    fn vote(&self) -> Vote {
+        match self {
+            Prepared::Fresh(s) => Vote::Ready {
+                hash: s.content_hash(),
+            },
+            Prepared::Unchanged => Vote::Unchanged,
+            Prepared::EntryEmpty => Vote::EntryEmpty,
+            Prepared::Failed(e) => Vote::Failed(e.clone()),
+        }
+    }
+}
+
+/// Runs on each script thread, between two events. `stopping`: the host
+/// is stopping, so this thread votes to keep the running version.
 pub(super) fn apply(
     script: &mut ServiceScript,
     bridge: &Rc<HostBridge>,
     opts: &mut CompileOptions,
     status: &watch::Sender<ScriptStatus>,
     req: ReloadRequest,
+    place: Place,
+    stopping: bool,
 ) {
-    let outcome = match &req.source {
-        None => compile_and_swap(script, bridge, opts, status, &req),
-        Some(source) => {
-            let moved = opts.relocated(&source.main, &source.base_dir);
-            let outcome = compile_and_swap(script, bridge, &moved, status, &req);
-            if matches!(outcome, ReloadOutcome::Reloaded) {
+    let started = Instant::now();
+    let moved = req
+        .source
+        .as_ref()
+        .map(|source| opts.relocated(&source.main, &source.base_dir));
+    let compile_opts = moved.as_ref().unwrap_or(opts);
+    let prepared = if stopping {
+        Prepared::Failed("the host is stopping".into())
+    } else {
+        prepare(script, bridge, compile_opts, &req)
+    };
+    let vote = prepared.vote();
+    let decision = match &req.round {
+        Some(round) => round.vote(vote, VOTE_TIMEOUT),
+        None => ReloadRound::new(1).vote(vote, VOTE_TIMEOUT),
+    };
+    let changed: Vec<String> = req
+        .changed
+        .iter()
+        .map(|p| compile_opts.display(p))
+        .collect();
+    let outcome = match (decision, prepared) {
+        (Decision::Swap, Prepared::Fresh(mut fresh)) => {
+            fresh.adopt_state(script);
+            *script = *fresh;
+            if let (Some(moved), Some(source)) = (moved, &req.source) {
                 *opts = moved;
                 bridge.uploader.set_base_dir(source.base_dir.clone());
             }
+            if place.leads() {
+                publish_new_version(script, opts, status, started, &changed);
+            }
+            if let Err(d) = script.call("on_reload", vec![]) {
+                tracing::error!(handler = "on_reload", "{d}");
+            }
+            ReloadOutcome::Reloaded
+        }
+        (Decision::Keep { outcome, error }, _) => {
+            if place.leads() {
+                report_kept(outcome, error, &req, status, &changed);
+            }
             outcome
         }
+        (Decision::Swap, _) => ReloadOutcome::Unchanged,
     };
-    let counted = match outcome {
-        ReloadOutcome::Reloaded => Some("ok"),
-        ReloadOutcome::Failed => Some("failed"),
-        ReloadOutcome::Unchanged | ReloadOutcome::EntryEmpty => None,
-    };
-    if let Some(outcome) = counted {
-        metrics::counter!(crate::metrics::RELOADS, "outcome" => outcome).increment(1);
+    if place.leads() {
+        let counted = match outcome {
+            ReloadOutcome::Reloaded => Some("ok"),
+            ReloadOutcome::Failed => Some("failed"),
+            ReloadOutcome::Unchanged | ReloadOutcome::EntryEmpty => None,
+        };
+        if let Some(outcome) = counted {
+            metrics::counter!(crate::metrics::RELOADS, "outcome" => outcome).increment(1);
+        }
     }
     if let Some(reply) = req.reply {
         let _ = reply.send(outcome);
     }
 }
 
-fn compile_and_swap(
-    script: &mut ServiceScript,
+/// Compiles the new version on this thread.
+fn prepare(
+    script: &ServiceScript,
     bridge: &Rc<HostBridge>,
     opts: &CompileOptions,
-    status: &watch::Sender<ScriptStatus>,
     req: &ReloadRequest,
-) -> ReloadOutcome {
-    let started = Instant::now();
+) -> Prepared {
     if std::fs::metadata(&opts.main)
         .map(|m| m.len() == 0)
         .unwrap_or(false)
     {
         tracing::debug!("entry script is empty; waiting for its content");
-        return ReloadOutcome::EntryEmpty;
+        return Prepared::EntryEmpty;
     }
-    let changed: Vec<String> = req.changed.iter().map(|p| opts.display(p)).collect();
-    let mut fresh = match ServiceScript::load(opts, bridge.clone()) {
+    let fresh = match ServiceScript::load(opts, bridge.clone()) {
         Ok(s) => s,
         Err(d) => {
-            if req.report_failure {
-                tracing::error!(changed = ?changed, "reload failed, the previous version keeps running: {d}");
-                let framed = opts.framed(&d);
-                status.send_modify(|s| s.error = Some(framed));
-            } else {
+            if !req.report_failure {
                 tracing::debug!("tentative reload failed: {d}");
             }
-            return ReloadOutcome::Failed;
+            return Prepared::Failed(opts.framed(&d));
         }
     };
     // A new source is a new version even with the same scripts (its
     // resources may differ, and its directory replaces the current one).
     if req.source.is_none() && fresh.same_content(script) {
-        tracing::debug!(changed = ?changed, "files changed but the service did not; no reload");
-        status.send_modify(|s| s.error = None);
-        return ReloadOutcome::Unchanged;
+        return Prepared::Unchanged;
     }
-    fresh.adopt_state(script);
-    *script = fresh;
+    Prepared::Fresh(Box::new(fresh))
+}
+
+/// Thread 0, after every thread swapped: the status and the log line.
+fn publish_new_version(
+    script: &ServiceScript,
+    opts: &CompileOptions,
+    status: &watch::Sender<ScriptStatus>,
+    started: Instant,
+    changed: &[String],
+) {
     let took = started.elapsed();
     let files = script.display_files(opts);
     let mut version = 0;
@@ -102,9 +169,25 @@ fn compile_and_swap(
         s.error = None;
     });
     tracing::info!(version, changed = ?changed, took_ms = took.as_secs_f64() * 1000.0, "reloaded");
-    match script.call("on_reload", vec![]) {
-        Ok(_) => {}
-        Err(d) => tracing::error!(handler = "on_reload", "{d}"),
+}
+
+/// Thread 0, when every thread kept the running version: why.
+fn report_kept(
+    outcome: ReloadOutcome,
+    error: Option<String>,
+    req: &ReloadRequest,
+    status: &watch::Sender<ScriptStatus>,
+    changed: &[String],
+) {
+    match (outcome, error) {
+        (ReloadOutcome::Failed, Some(framed)) if req.report_failure => {
+            tracing::error!(changed = ?changed, "reload failed, the previous version keeps running: {framed}");
+            status.send_modify(|s| s.error = Some(framed));
+        }
+        (ReloadOutcome::Unchanged, _) => {
+            tracing::debug!(changed = ?changed, "files changed but the service did not; no reload");
+            status.send_modify(|s| s.error = None);
+        }
+        _ => {}
     }
-    ReloadOutcome::Reloaded
 }

@@ -5,17 +5,18 @@
 //! are quiet for [`SETTLE`].
 
 use super::events::{HostEvent, ReloadOutcome, ReloadRequest};
+use super::shards::EventSender;
 use crate::script::watch::ScriptWatcher;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// How long files must stay quiet before a failed compile is reported.
 pub(super) const SETTLE: Duration = Duration::from_millis(150);
 
 /// Asks the script thread to reload and waits for the outcome.
 async fn request(
-    tx: &mpsc::UnboundedSender<HostEvent>,
+    tx: &EventSender,
     changed: Vec<PathBuf>,
     report_failure: bool,
 ) -> Option<ReloadOutcome> {
@@ -25,6 +26,7 @@ async fn request(
         report_failure,
         reply: Some(reply),
         source: None,
+        round: None,
     }))
     .ok()?;
     rx.await.ok()
@@ -35,7 +37,7 @@ async fn request(
 pub fn spawn_reloader(
     mut watcher: Option<ScriptWatcher>,
     on_sighup: bool,
-    tx: mpsc::UnboundedSender<HostEvent>,
+    tx: EventSender,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut hup = on_sighup.then(sighup).flatten();

@@ -23,7 +23,7 @@ use super::events::HostEvent;
 use rhai::Dynamic;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
 
@@ -166,8 +166,8 @@ pub struct VirtualClock {
 #[derive(Debug, Default)]
 struct VirtualInner {
     now: AtomicU64,
-    /// Set by the host once its script thread runs.
-    host: OnceLock<(Arc<TimerQueue>, mpsc::UnboundedSender<HostEvent>)>,
+    /// Each script thread's timers and queue, attached as the threads start.
+    threads: Mutex<Vec<(Arc<TimerQueue>, mpsc::UnboundedSender<HostEvent>)>>,
 }
 
 impl VirtualClock {
@@ -180,7 +180,11 @@ impl VirtualClock {
     }
 
     pub(super) fn attach(&self, queue: Arc<TimerQueue>, events: mpsc::UnboundedSender<HostEvent>) {
-        let _ = self.inner.host.set((queue, events));
+        self.inner
+            .threads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((queue, events));
     }
 
     /// Moves the clock to the next timer due at or before `until` and fires
@@ -189,14 +193,23 @@ impl VirtualClock {
     /// to settle between two calls, so a handler's new timers take part.
     pub fn fire_next(&self, until: ClockMs) -> bool {
         let until = until.max(self.now_ms());
-        if let Some((queue, events)) = self.inner.host.get() {
-            if let Some(due) = queue.next_due().filter(|d| *d <= until) {
-                self.inner
-                    .now
-                    .store(due.max(self.now_ms()), Ordering::SeqCst);
-                if let Some((id, _)) = queue.pop_due(self.now_ms()) {
-                    return events.send(HostEvent::Timer(id)).is_ok();
-                }
+        let threads = self
+            .inner
+            .threads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        // The earliest due timer of any thread.
+        let next = threads
+            .iter()
+            .filter_map(|(q, tx)| q.next_due().map(|d| (d, q, tx)))
+            .min_by_key(|(d, _, _)| *d);
+        if let Some((due, queue, events)) = next.filter(|(d, _, _)| *d <= until) {
+            self.inner
+                .now
+                .store(due.max(self.now_ms()), Ordering::SeqCst);
+            if let Some((id, _)) = queue.pop_due(self.now_ms()) {
+                return events.send(HostEvent::Timer(id)).is_ok();
             }
         }
         self.inner.now.store(until, Ordering::SeqCst);
@@ -213,25 +226,46 @@ pub struct TimerEntry {
 }
 
 /// The script thread's half: what each armed timer calls.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TimerTable {
+    /// The next id to give; ids step by the number of script threads so
+    /// that they are unique across threads (thread `i` of `n` gives
+    /// `i + 1`, `i + 1 + n`, ...).
     next_id: u64,
+    step: u64,
     /// By id, which is arming order.
     entries: BTreeMap<u64, TimerEntry>,
     /// Bumped on every change, so the status is republished only then.
     pub generation: u64,
 }
 
+impl Default for TimerTable {
+    fn default() -> Self {
+        TimerTable::with_ids(1, 1)
+    }
+}
+
 impl TimerTable {
+    /// Ids `first`, `first + step`, ...
+    pub fn with_ids(first: u64, step: u64) -> Self {
+        TimerTable {
+            next_id: first.max(1),
+            step: step.max(1),
+            entries: BTreeMap::new(),
+            generation: 0,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     pub fn insert(&mut self, entry: TimerEntry) -> u64 {
-        self.next_id += 1;
+        let id = self.next_id;
+        self.next_id += self.step;
         self.generation += 1;
-        self.entries.insert(self.next_id, entry);
-        self.next_id
+        self.entries.insert(id, entry);
+        id
     }
 
     pub fn remove(&mut self, id: u64) -> Option<TimerEntry> {

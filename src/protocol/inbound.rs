@@ -88,6 +88,17 @@ pub enum Inbound {
 }
 
 impl Inbound {
+    /// The channel the event belongs to, when it names one.
+    pub fn channel_id(&self) -> Option<&str> {
+        match self {
+            Inbound::Join(a) | Inbound::Leave(a) | Inbound::Refresh(a) => Some(&a.channel_id),
+            Inbound::MessageUp(m) => Some(&m.channel_id),
+            Inbound::ButtonClick(c) | Inbound::MenuItemClick(c) => Some(&c.channel_id),
+            Inbound::Update { channel_id, .. } => Some(channel_id),
+            _ => None,
+        }
+    }
+
     /// A short name of the event's kind (for metrics and logs).
     pub fn kind(&self) -> &'static str {
         match self {

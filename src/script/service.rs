@@ -260,6 +260,11 @@ impl ServiceScript {
         &self.this
     }
 
+    /// SHA-256 over the entry's and the imports' contents: the version.
+    pub fn content_hash(&self) -> [u8; 32] {
+        self.content_hash
+    }
+
     /// True when both were compiled from the same file contents.
     pub fn same_content(&self, other: &ServiceScript) -> bool {
         self.content_hash == other.content_hash

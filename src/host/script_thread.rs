@@ -1,0 +1,281 @@
+//! One script thread's life: build the engine and compile, report ready,
+//! then handle events one at a time until shutdown, committing the stores,
+//! publishing errors and timers, and counting progress after each.
+//!
+//! Member-table updates happen here too, right before the handler that
+//! should see them, which makes `fetch_member_ids` consistent with the event
+//! being handled. The member table belongs to the thread, like its
+//! channels.
+
+use super::agents::AgentBook;
+use super::bridge::HostBridge;
+use super::callbacks::Callbacks;
+use super::events::HostEvent;
+use super::handling;
+use super::members::MemberTable;
+use super::outbox::{Barrier, Downward, OutboxSender};
+use super::progress::HostProgress;
+use super::reload;
+use super::requests::RequestRunner;
+use super::status::{now_ms, ScriptStatus, TimerStatus};
+use super::timers::{HostClock, TimerQueue};
+use crate::platform::{HttpApi, Uploader};
+use crate::script::{CompileOptions, Diagnostic, ServiceScript};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::{mpsc, watch};
+
+/// Which thread this is, among how many.
+#[derive(Debug, Clone, Copy)]
+pub struct Place {
+    pub index: usize,
+    pub threads: usize,
+}
+
+impl Place {
+    /// Thread 0 speaks for all: the status's version, reload outcomes.
+    pub fn leads(&self) -> bool {
+        self.index == 0
+    }
+
+    /// True when `channel_id`'s events are handled on this thread.
+    pub fn owns(&self, channel_id: &str) -> bool {
+        self.threads <= 1 || super::shards::shard_of(channel_id, self.threads) == self.index
+    }
+}
+
+/// What every script thread of a host shares.
+pub struct Shared {
+    /// The service's agents by name: `create_agent` holds the lock for the
+    /// whole call, so an agent is created once for every thread.
+    pub agents: Mutex<AgentBook>,
+    pub board: TimerBoard,
+    pub status: watch::Sender<ScriptStatus>,
+}
+
+/// Every thread's first pending timers and count, merged for the status.
+pub struct TimerBoard {
+    slots: Mutex<Vec<(Vec<TimerStatus>, usize)>>,
+}
+
+impl TimerBoard {
+    pub fn new(threads: usize) -> Self {
+        TimerBoard {
+            slots: Mutex::new(vec![(Vec::new(), 0); threads]),
+        }
+    }
+
+    /// Replaces thread `index`'s part; returns every thread's first timers
+    /// (by id) and their total count.
+    fn update(
+        &self,
+        index: usize,
+        timers: Vec<TimerStatus>,
+        pending: usize,
+    ) -> (Vec<TimerStatus>, usize) {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = slots.get_mut(index) {
+            *slot = (timers, pending);
+        }
+        let mut all: Vec<TimerStatus> = slots.iter().flat_map(|s| s.0.iter().cloned()).collect();
+        all.sort_by_key(|t| t.id);
+        all.truncate(STATUS_TIMERS);
+        (all, slots.iter().map(|s| s.1).sum())
+    }
+}
+
+/// Everything a script thread starts with.
+pub struct ThreadStart {
+    pub opts: CompileOptions,
+    pub place: Place,
+    pub shared: Arc<Shared>,
+    pub outbox: OutboxSender,
+    pub http: Arc<HttpApi>,
+    pub uploader: Arc<Uploader>,
+    pub rt: tokio::runtime::Handle,
+    pub progress: Option<HostProgress>,
+    pub stores: crate::store::Stores,
+    pub user_mode: bool,
+    pub timing: (HostClock, Arc<TimerQueue>, RequestRunner),
+    pub rx: mpsc::UnboundedReceiver<HostEvent>,
+    pub ready: tokio::sync::oneshot::Sender<Result<(), Diagnostic>>,
+    pub stopping: Arc<AtomicBool>,
+}
+
+/// What kind of event a barrier counts (see `progress.rs`).
+#[derive(Clone, Copy)]
+enum Handled {
+    /// A platform event.
+    Upward,
+    /// The host's own: lifecycle steps, reloads, timers.
+    Own,
+    /// A request's callback.
+    Response,
+}
+
+/// How often, at most, the timers in the status are republished during a
+/// burst of events.
+const STATUS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// Timers listed in the status (the count covers the rest).
+const STATUS_TIMERS: usize = 20;
+
+/// The thread's body.
+pub fn run(start: ThreadStart) {
+    let ThreadStart {
+        mut opts,
+        place,
+        shared,
+        mut rx,
+        ready,
+        stopping,
+        ..
+    } = start;
+    let (clock, queue, runner) = start.timing;
+    let callbacks = Callbacks::new(clock, queue, runner, start.progress.clone(), place);
+    let bridge = Rc::new(HostBridge {
+        members: Rc::new(RefCell::new(MemberTable::default())),
+        outbox: start.outbox,
+        http: start.http,
+        uploader: start.uploader,
+        rt: start.rt,
+        service_id: Rc::new(RefCell::new(String::new())),
+        stores: Rc::new(start.stores),
+        callbacks,
+        shared: shared.clone(),
+        place,
+        fresh_agents: RefCell::default(),
+        user_mode: start.user_mode,
+    });
+    let progress = start.progress;
+    // Replaced when a reload brings a new version.
+    let mut script = match ServiceScript::load(&opts, bridge.clone()) {
+        Ok(s) => {
+            if place.leads() {
+                let files = s.display_files(&opts);
+                shared.status.send_modify(|st| {
+                    st.version = 1;
+                    st.loaded_at_ms = now_ms();
+                    st.files = files;
+                });
+            }
+            let _ = ready.send(Ok(()));
+            s
+        }
+        Err(d) => {
+            let _ = ready.send(Err(d));
+            return;
+        }
+    };
+    let mut timers_shown = (0, std::time::Instant::now());
+    while let Some(event) = rx.blocking_recv() {
+        let (event, countdown) = match event {
+            HostEvent::Shared { event, countdown } => (*event, Some(countdown)),
+            other => (other, None),
+        };
+        let kind = match &event {
+            HostEvent::Shutdown => break,
+            // A reload round waits for every thread's vote: never skipped.
+            HostEvent::Reload(_) => Handled::Own,
+            _ if stopping.load(Ordering::SeqCst) => continue,
+            HostEvent::Inbound(_) | HostEvent::Message { .. } => Handled::Upward,
+            HostEvent::Response { .. } => Handled::Response,
+            _ => Handled::Own,
+        };
+        match event {
+            HostEvent::Reload(req) => {
+                let stop = stopping.load(Ordering::SeqCst);
+                reload::apply(
+                    &mut script,
+                    &bridge,
+                    &mut opts,
+                    &shared.status,
+                    req,
+                    place,
+                    stop,
+                )
+            }
+            other => handling::handle(&mut script, &bridge, other),
+        }
+        after_event(
+            &mut script,
+            &bridge,
+            &shared,
+            place,
+            &mut timers_shown,
+            rx.is_empty(),
+        );
+        if countdown.is_none_or(|c| c.fetch_sub(1, Ordering::SeqCst) == 1) {
+            mark_handled(&bridge.outbox, progress.as_ref(), kind);
+        }
+    }
+}
+
+/// After every event: the handler's writes made durable, its errors and
+/// the timers published.
+fn after_event(
+    script: &mut ServiceScript,
+    bridge: &HostBridge,
+    shared: &Shared,
+    place: Place,
+    timers_shown: &mut (u64, std::time::Instant),
+    idle: bool,
+) {
+    // A handler's writes are durable before anyone is told it ran.
+    if let Err(e) = bridge.commit_stores() {
+        tracing::error!("{e}");
+    }
+    // Published before the event counts as handled, so that whoever waits
+    // for it (a scenario test) sees its errors.
+    let failures = script.take_failures();
+    if !failures.is_empty() {
+        let shown = failures.iter().map(ToString::to_string).collect();
+        shared.status.send_modify(|st| st.note_errors(shown));
+    }
+    // Republished when the timers changed, at most every STATUS_EVERY while
+    // events keep coming (a burst of firings), and once it ends.
+    let generation = bridge.callbacks.timers_generation();
+    let due = idle || timers_shown.1.elapsed() >= STATUS_EVERY;
+    if generation != timers_shown.0 && due {
+        *timers_shown = (generation, std::time::Instant::now());
+        publish_timers(&bridge.callbacks, shared, place);
+    }
+}
+
+/// The pending timers, for the dev page and the metrics.
+fn publish_timers(callbacks: &Callbacks, shared: &Shared, place: Place) {
+    let now = now_ms();
+    let mine = callbacks
+        .first_timers(STATUS_TIMERS)
+        .into_iter()
+        .map(|t| TimerStatus {
+            id: t.id,
+            function: t.callback,
+            due_at_ms: now.saturating_add(t.due_in_ms),
+            every_ms: t.period_ms,
+        })
+        .collect();
+    let (timers, pending) = shared
+        .board
+        .update(place.index, mine, callbacks.timers_pending());
+    crate::metrics::TIMERS.set(pending as f64);
+    shared.status.send_modify(|st| {
+        st.timers = timers;
+        st.timers_pending = pending;
+    });
+}
+
+/// For drivers that wait on progress (see `progress.rs`): counts the event
+/// once the items its handler queued were handed to the link.
+fn mark_handled(outbox: &OutboxSender, progress: Option<&HostProgress>, kind: Handled) {
+    if let Some(p) = progress {
+        let p = p.clone();
+        let barrier = Barrier::new(move || match kind {
+            Handled::Upward => p.handled(true),
+            Handled::Own => p.handled(false),
+            Handled::Response => p.request_finished(),
+        });
+        let _ = outbox.send_blocking(Downward::Barrier(barrier));
+    }
+}

@@ -1,0 +1,241 @@
+//! Which script thread handles what, when `script_threads` is more than one.
+//!
+//! Each channel belongs to one script thread, chosen by a stable hash of its
+//! id ([`shard_of`]), so a channel's events are handled one at a time in
+//! arrival order on that thread, as with a single thread, while channels of
+//! other threads run in parallel (with no order between them). The
+//! service-wide steps (`before_channel_init`, `on_start`, reloads) go to
+//! every thread; a spell goes to the thread owning its `channel_id`, else
+//! to thread 0. Timers and requests call back on the thread that made them
+//! (their events never pass through here).
+//!
+//! [`EventSender`] is the one way into the script threads for the rest of
+//! the host (the dispatcher, the reload triggers, the probe): it routes in
+//! the caller, with no extra hop, and with one thread it is exactly the
+//! single queue it replaces.
+
+use super::events::{HostEvent, Inspection, ReloadRequest};
+use super::reload_round::ReloadRound;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// The script thread (0-based) owning `channel_id` among `threads`:
+/// FNV-1a (64-bit) of the id's UTF-8 bytes, modulo `threads`. Stable across
+/// runs, versions and machines, so a channel stays on its thread (and, in a
+/// cluster, in its partition).
+pub fn shard_of(channel_id: &str, threads: usize) -> usize {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let hash = channel_id
+        .bytes()
+        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
+    (hash % threads.max(1) as u64) as usize
+}
+
+/// The script threads are gone (the host is stopping).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the script threads have stopped")]
+pub struct ThreadsGone;
+
+/// Sends host events to the script thread(s) that handle them.
+#[derive(Clone, Debug)]
+pub struct EventSender {
+    threads: Arc<[mpsc::UnboundedSender<HostEvent>]>,
+}
+
+impl EventSender {
+    pub fn new(threads: Vec<mpsc::UnboundedSender<HostEvent>>) -> Self {
+        EventSender {
+            threads: threads.into(),
+        }
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads.len()
+    }
+
+    fn to(&self, shard: usize, event: HostEvent) -> Result<(), ThreadsGone> {
+        match self.threads.get(shard) {
+            Some(tx) => tx.send(event).map_err(|_| ThreadsGone),
+            None => Err(ThreadsGone),
+        }
+    }
+
+    fn owner(&self, channel_id: &str) -> usize {
+        shard_of(channel_id, self.threads.len())
+    }
+
+    /// Routes `event` (see the module comment).
+    pub fn send(&self, event: HostEvent) -> Result<(), ThreadsGone> {
+        if self.threads.len() == 1 {
+            return match event {
+                HostEvent::Reload(req) => self.reload(req),
+                other => self.to(0, other),
+            };
+        }
+        match event {
+            HostEvent::ChannelInit(ch) => self.to(self.owner(&ch), HostEvent::ChannelInit(ch)),
+            HostEvent::Checkin(ch) => self.to(self.owner(&ch), HostEvent::Checkin(ch)),
+            HostEvent::Inbound(inbound) => {
+                let shard = inbound.channel_id().map_or(0, |ch| self.owner(ch));
+                self.to(shard, HostEvent::Inbound(inbound))
+            }
+            HostEvent::Message {
+                message,
+                recipients,
+            } => self.to(
+                self.owner(&message.channel_id),
+                HostEvent::Message {
+                    message,
+                    recipients,
+                },
+            ),
+            HostEvent::Spell { value, reply } => {
+                let shard = value
+                    .get("channel_id")
+                    .and_then(|c| c.as_str())
+                    .map_or(0, |ch| self.owner(ch));
+                self.to(shard, HostEvent::Spell { value, reply })
+            }
+            HostEvent::BeforeChannelInit { service_id } => {
+                self.everywhere(|| HostEvent::BeforeChannelInit {
+                    service_id: service_id.clone(),
+                })
+            }
+            HostEvent::Start => self.everywhere(|| HostEvent::Start),
+            HostEvent::Shutdown => {
+                for tx in self.threads.iter() {
+                    let _ = tx.send(HostEvent::Shutdown);
+                }
+                Ok(())
+            }
+            HostEvent::Reload(req) => self.reload(req),
+            HostEvent::Inspect(reply) => self.inspect(reply),
+            // A thread's own (timers, responses) never come this way.
+            other => self.to(0, other),
+        }
+    }
+
+    /// Sends one copy to every thread; the event counts as handled (for
+    /// progress) once, when the last thread handled it.
+    fn everywhere(&self, make: impl Fn() -> HostEvent) -> Result<(), ThreadsGone> {
+        let countdown = Arc::new(AtomicUsize::new(self.threads.len()));
+        for tx in self.threads.iter() {
+            let shared = HostEvent::Shared {
+                event: Box::new(make()),
+                countdown: countdown.clone(),
+            };
+            tx.send(shared).map_err(|_| ThreadsGone)?;
+        }
+        Ok(())
+    }
+
+    /// A reload is one round every thread votes in (see `reload_round.rs`):
+    /// all threads swap or none. Thread 0 reports the outcome.
+    fn reload(&self, mut req: ReloadRequest) -> Result<(), ThreadsGone> {
+        let n = self.threads.len();
+        let round = Arc::new(ReloadRound::new(n));
+        let mut copies: Vec<ReloadRequest> = (1..n)
+            .map(|_| ReloadRequest {
+                changed: req.changed.clone(),
+                report_failure: req.report_failure,
+                reply: None,
+                source: req.source.clone(),
+                round: Some(round.clone()),
+            })
+            .collect();
+        req.round = Some(round);
+        copies.insert(0, req);
+        if n == 1 {
+            let only = copies.pop().ok_or(ThreadsGone)?;
+            return self.to(0, HostEvent::Reload(only));
+        }
+        let countdown = Arc::new(AtomicUsize::new(n));
+        for (tx, copy) in self.threads.iter().zip(copies) {
+            let shared = HostEvent::Shared {
+                event: Box::new(HostEvent::Reload(copy)),
+                countdown: countdown.clone(),
+            };
+            tx.send(shared).map_err(|_| ThreadsGone)?;
+        }
+        Ok(())
+    }
+
+    /// Asks every thread and answers with the sum.
+    fn inspect(&self, reply: oneshot::Sender<Inspection>) -> Result<(), ThreadsGone> {
+        let mut answers = Vec::with_capacity(self.threads.len());
+        for tx in self.threads.iter() {
+            let (one, rx) = oneshot::channel();
+            tx.send(HostEvent::Inspect(one)).map_err(|_| ThreadsGone)?;
+            answers.push(rx);
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return Err(ThreadsGone);
+        };
+        rt.spawn(async move {
+            let mut all = Inspection::default();
+            for rx in answers {
+                if let Ok(part) = rx.await {
+                    all.members.extend(part.members);
+                    all.timers_pending += part.timers_pending;
+                }
+            }
+            let _ = reply.send(all);
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_is_fnv1a_and_stable() {
+        // FNV-1a 64 test vectors: "" and "a".
+        let n = usize::MAX;
+        assert_eq!(shard_of("", n) as u64, 0xcbf2_9ce4_8422_2325 % n as u64);
+        assert_eq!(shard_of("a", n) as u64, 0xaf63_dc4c_8601_ec8c % n as u64);
+        assert_eq!(shard_of("anything", 1), 0);
+    }
+
+    #[test]
+    fn channels_spread_over_the_threads() {
+        let mut counts = [0usize; 4];
+        for i in 0..4000 {
+            counts[shard_of(&format!("channel-{i}"), 4)] += 1;
+        }
+        for c in counts {
+            assert!((800..1200).contains(&c), "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn a_channels_events_go_to_one_thread_and_lifecycle_steps_to_all() {
+        let (txs, mut rxs): (Vec<_>, Vec<_>) = (0..3)
+            .map(|_| mpsc::unbounded_channel::<HostEvent>())
+            .unzip();
+        let sender = EventSender::new(txs);
+        for _ in 0..5 {
+            sender.send(HostEvent::Checkin("lobby".into())).unwrap();
+        }
+        sender.send(HostEvent::Start).unwrap();
+        let owner = shard_of("lobby", 3);
+        for (i, rx) in rxs.iter_mut().enumerate() {
+            let mut checkins = 0;
+            let mut starts = 0;
+            while let Ok(e) = rx.try_recv() {
+                match e {
+                    HostEvent::Checkin(ch) if ch == "lobby" => checkins += 1,
+                    HostEvent::Shared { event, .. } if matches!(*event, HostEvent::Start) => {
+                        starts += 1
+                    }
+                    _ => panic!("unexpected event"),
+                }
+            }
+            assert_eq!(checkins, if i == owner { 5 } else { 0 });
+            assert_eq!(starts, 1);
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Several script threads (`script_threads`) through the real host and
+//! sandbox: every channel served correctly and in order on its thread, a
+//! reload that swaps all threads or none, and a busy channel that does not
+//! stall a channel of another thread.
+
+mod common;
+use common::*;
+use moobius_host::host::shards::shard_of;
+use moobius_host::sandbox::SandboxControl;
+
+/// Answers each text `n` with `n after <last n of this channel> <version>`
+/// (so order and routing show), keeps each member's list to the channel's
+/// members, and on "busy" spins until another channel's "release" is in the
+/// service-wide store (so it ends only if another thread ran meanwhile).
+const SCRIPT: &str = r#"
+fn on_channel_checkin(channel_id) {}
+fn on_refresh(action) {
+    send_characters(fetch_member_ids(action.channel_id), action.channel_id, action.sender);
+}
+fn on_message_up(m) {
+    let ch = m.channel_id;
+    let text = m.content.text;
+    if text == "busy" {
+        let flags = store("global", "flags");
+        let deadline = now_ms() + 20000;
+        while flags.get("released") != true && now_ms() < deadline {}
+        let how = if flags.get("released") == true { "released" } else { "timed out" };
+        reply(m, how);
+        return;
+    }
+    if text == "release" {
+        let flags = store("global", "flags");
+        flags.released = true;
+        reply(m, "done");
+        return;
+    }
+    if this.seen == () { this.seen = #{}; }
+    let last = this.seen[ch] ?? 0;
+    this.seen[ch] = parse_int(text);
+    reply(m, `${text} after ${last} VERSION`);
+}
+fn reply(m, text) {
+    send_message(#{text: text, channel_id: m.channel_id, sender: m.sender, recipients: [m.sender]});
+}
+"#;
+
+fn script(version: &str) -> String {
+    SCRIPT.replace("VERSION", version)
+}
+
+/// `n` channels, each with two members `c{i}a`, `c{i}b` who joined; their ids.
+async fn channels(control: &SandboxControl, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let ch = control.create_channel(&format!("room-{i}"));
+        for who in ["a", "b"] {
+            let user = format!("c{i}{who}");
+            control.create_user(&user);
+            control.act(&user, &ch, "join").await.unwrap();
+        }
+        ids.push(ch);
+    }
+    ids
+}
+
+/// A host serving `chans` with `threads` script threads, once it serves them.
+async fn host_for(
+    sandbox: &moobius_host::sandbox::Sandbox,
+    chans: &[String],
+    threads: usize,
+    script: &str,
+) -> (ServiceDir, HostProcess) {
+    let refs: Vec<&str> = chans.iter().map(String::as_str).collect();
+    let svc = ServiceDir::with_script(sandbox, &refs, script);
+    svc.set_service_key("script_threads", threads.into());
+    svc.set_config_key(
+        "script_limits",
+        serde_json::json!({"timeout_ms": 30000, "max_operations": 0}),
+    );
+    let host = svc.run_host();
+    host.wait_logged("the scripts compiled", &[&format!("threads={threads}")])
+        .await;
+    for ch in chans {
+        wait_served(&sandbox.control(), ch).await;
+    }
+    (svc, host)
+}
+
+/// The texts of the service's replies `user` received, oldest first.
+fn replies(control: &SandboxControl, user: &str, ch: &str) -> Vec<String> {
+    inbox(control, user, ch)
+        .into_iter()
+        .filter(|(from, _)| from == user)
+        .map(|(_, text)| text)
+        .collect()
+}
+
+async fn wait_replies(control: &SandboxControl, user: &str, ch: &str, n: usize) -> Vec<String> {
+    wait_for(&format!("{n} replies to {user}"), || {
+        let got = replies(control, user, ch);
+        async move { (got.len() >= n).then_some(got) }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forty_channels_on_four_threads_are_each_served_in_order() {
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
+    let chans = channels(&c, 40).await;
+    let spread: std::collections::BTreeSet<usize> =
+        chans.iter().map(|ch| shard_of(ch, 4)).collect();
+    assert_eq!(spread.len(), 4, "the channels land on every thread");
+    let (_svc, host) = host_for(&sandbox, &chans, 4, &script("v1")).await;
+    const N: usize = 10;
+    // Interleaved across channels, in order within each.
+    for n in 1..=N {
+        for (i, ch) in chans.iter().enumerate() {
+            say(&c, &format!("c{i}a"), ch, &n.to_string(), &[]).await;
+        }
+    }
+    for (i, ch) in chans.iter().enumerate() {
+        let user = format!("c{i}a");
+        let got = wait_replies(&c, &user, ch, N).await;
+        let expected: Vec<String> = (1..=N).map(|n| format!("{n} after {} v1", n - 1)).collect();
+        assert_eq!(got, expected, "channel {i}");
+        refresh_until(&c, &user, ch, &[&user, &format!("c{i}b")]).await;
+    }
+    assert!(!host.log().contains(" ERROR "), "{}", host.log());
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_channel_does_not_stall_a_channel_of_another_thread() {
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
+    let chans = channels(&c, 8).await;
+    let a = chans.iter().position(|ch| shard_of(ch, 2) == 0).unwrap();
+    let b = chans.iter().position(|ch| shard_of(ch, 2) == 1).unwrap();
+    let (_svc, _host) = host_for(&sandbox, &chans, 2, &script("v1")).await;
+    say(&c, &format!("c{a}a"), &chans[a], "busy", &[]).await;
+    // A's handler spins until B's handler ran: with one thread for both,
+    // B's message would wait behind it and A would time out instead.
+    say(&c, &format!("c{b}a"), &chans[b], "release", &[]).await;
+    assert_eq!(
+        wait_replies(&c, &format!("c{b}a"), &chans[b], 1).await,
+        ["done"]
+    );
+    assert_eq!(
+        wait_replies(&c, &format!("c{a}a"), &chans[a], 1).await,
+        ["released"]
+    );
+    sandbox.shutdown().await;
+}
+
+/// Each member's replies in a channel: every `v1` before every `v2`.
+fn versions_in_order(got: &[String]) -> bool {
+    let first_v2 = got
+        .iter()
+        .position(|t| t.ends_with("v2"))
+        .unwrap_or(got.len());
+    got[first_v2..].iter().all(|t| t.ends_with("v2"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_under_load_swaps_every_thread_and_a_broken_one_none() {
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
+    let chans = channels(&c, 12).await;
+    let (svc, host) = host_for(&sandbox, &chans, 4, &script("v1")).await;
+    let file = svc.path().join("scripts/service.rhai");
+    // Load on every channel while the new version is saved.
+    let mut sent = 0;
+    for round in 1..=30 {
+        if round == 10 {
+            std::fs::write(&file, script("v2")).unwrap();
+        }
+        for (i, ch) in chans.iter().enumerate() {
+            say(&c, &format!("c{i}a"), ch, &round.to_string(), &[]).await;
+        }
+        sent = round;
+    }
+    host.wait_logged("the reload", &[" reloaded "]).await;
+    // After the swap, every thread answers with the new version.
+    for (i, ch) in chans.iter().enumerate() {
+        say(&c, &format!("c{i}a"), ch, "100", &[]).await;
+    }
+    for (i, ch) in chans.iter().enumerate() {
+        let got = wait_replies(&c, &format!("c{i}a"), ch, sent + 1).await;
+        assert!(versions_in_order(&got), "channel {i}: {got:?}");
+        assert!(got[sent].ends_with("v2"), "channel {i}: {got:?}");
+        // `this` was kept by every thread: the order survived the swap.
+        for (n, text) in got[..sent].iter().enumerate() {
+            assert!(text.starts_with(&format!("{} after {n} ", n + 1)), "{text}");
+        }
+    }
+    assert_eq!(
+        host.log().matches(" reloaded ").count(),
+        1,
+        "one version, one log line"
+    );
+
+    // A broken save: every thread keeps v2.
+    std::fs::write(
+        &file,
+        script("v3").replace("fn reply(m, text)", "fn reply(m, text"),
+    )
+    .unwrap();
+    host.wait_logged("the failed reload", &["reload failed"])
+        .await;
+    for (i, ch) in chans.iter().enumerate() {
+        say(&c, &format!("c{i}a"), ch, "101", &[]).await;
+    }
+    for (i, ch) in chans.iter().enumerate() {
+        let got = wait_replies(&c, &format!("c{i}a"), ch, sent + 2).await;
+        assert_eq!(got[sent + 1], "101 after 100 v2", "channel {i}");
+    }
+    sandbox.shutdown().await;
+}
