@@ -8,14 +8,17 @@ use common::*;
 use moobius_host::host::shards::shard_of;
 use moobius_host::sandbox::SandboxControl;
 
-/// Answers each text `n` with `n after <last n of this channel> <version>`
+/// Shows each member the agent Meow (made once for every thread) and the
+/// channel's members; answers each text `n` with `n after <last n of this channel> <version>`
 /// (so order and routing show), keeps each member's list to the channel's
 /// members, and on "busy" spins until another channel's "release" is in the
 /// service-wide store (so it ends only if another thread ran meanwhile).
 const SCRIPT: &str = r#"
+fn before_channel_init() { this.meow = create_agent("Meow"); }
 fn on_channel_checkin(channel_id) {}
 fn on_refresh(action) {
-    send_characters(fetch_member_ids(action.channel_id), action.channel_id, action.sender);
+    let members = fetch_member_ids(action.channel_id);
+    send_characters([this.meow] + members, action.channel_id, action.sender);
 }
 fn on_message_up(m) {
     let ch = m.channel_id;
@@ -124,8 +127,20 @@ async fn forty_channels_on_four_threads_are_each_served_in_order() {
         let got = wait_replies(&c, &user, ch, N).await;
         let expected: Vec<String> = (1..=N).map(|n| format!("{n} after {} v1", n - 1)).collect();
         assert_eq!(got, expected, "channel {i}");
-        refresh_until(&c, &user, ch, &[&user, &format!("c{i}b")]).await;
+        refresh_until(&c, &user, ch, &["Meow", &user, &format!("c{i}b")]).await;
     }
+    // Every thread ran before_channel_init; the agent was made once.
+    assert_eq!(agents_created(&c), Some(1));
+    let meows: std::collections::BTreeSet<String> = chans
+        .iter()
+        .enumerate()
+        .map(|(i, ch)| {
+            c.view(&format!("c{i}a"), ch).unwrap().characters[0]
+                .character_id
+                .clone()
+        })
+        .collect();
+    assert_eq!(meows.len(), 1, "one Meow everywhere: {meows:?}");
     assert!(!host.log().contains(" ERROR "), "{}", host.log());
     sandbox.shutdown().await;
 }
