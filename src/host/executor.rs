@@ -38,7 +38,8 @@ pub struct ExecutorDeps {
     pub status: watch::Sender<ScriptStatus>,
     /// When set, every handled event is followed by a counting barrier (see `progress.rs`).
     pub progress: Option<HostProgress>,
-    pub stores: crate::store::Stores,
+    /// Shared by every script thread (see `Stores` on threads).
+    pub stores: Arc<crate::store::Stores>,
     /// What scripts' `request(...)` may do.
     pub requests: RequestPolicy,
     /// Answers requests instead of the network (scenario tests).
@@ -166,7 +167,7 @@ fn script_thread(
         uploader: deps.uploader,
         rt: deps.rt,
         service_id: Rc::new(RefCell::new(String::new())),
-        stores: Rc::new(deps.stores),
+        stores: deps.stores,
         callbacks,
         agents: RefCell::new(agents),
         user_mode: deps.user_mode,
