@@ -15,9 +15,10 @@ use moobius_host::script::{
 use moobius_host::store::{parse_db_config, Stores};
 use std::process::{Command, Stdio};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-struct Host(Rc<Stores>);
+struct Host(Arc<Stores>);
 
 impl HostApi for Host {
     fn member_ids(&self, _: &str) -> HostResult<Vec<String>> {
@@ -63,7 +64,7 @@ fn bench(
         dir.path(),
         Some(&stores),
     )?;
-    let stores = Rc::new(Stores::open(&cfg)?);
+    let stores = Arc::new(Stores::open(&cfg)?);
     stores.start(&uuid::Uuid::new_v4().to_string())?;
     std::fs::create_dir_all(dir.path().join("scripts"))?;
     let main = dir.path().join("scripts/service.rhai");

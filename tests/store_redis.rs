@@ -97,3 +97,53 @@ async fn redis_data_outlives_the_host_under_the_service_id() {
     assert_eq!(wait_text(&c, "alice", &ch, "n=").await, "n=2");
     sandbox.shutdown().await;
 }
+
+/// Script threads share one `Stores`: four threads write and read one Redis
+/// store at the same time (each on a connection of its own), and every
+/// write is there for all of them.
+#[test]
+fn script_threads_share_a_redis_store() {
+    use moobius_host::script::KeyValue;
+    use std::sync::{Arc, Barrier};
+    let Some(redis) = redis() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = moobius_host::store::parse_db_config(
+        &dir.path().join("config/config.json"),
+        dir.path(),
+        Some(&json!([{"name": "s", "implementation": "redis", "redis_url": redis.url}])),
+    )
+    .unwrap();
+    let stores = Arc::new(moobius_host::store::Stores::open(&cfg).unwrap());
+    let service = uuid::Uuid::new_v4().to_string();
+    stores.start(&service).unwrap();
+    let start = Arc::new(Barrier::new(4));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (stores, start) = (stores.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                let s = stores.view("global", "s").unwrap();
+                for i in 0..200 {
+                    let key = format!("t{t}-{i}");
+                    s.set(&key, json!({"t": t, "i": i})).unwrap();
+                    assert_eq!(s.get(&key).unwrap(), Some(json!({"t": t, "i": i})));
+                }
+                stores.commit().unwrap();
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let s = stores.view("global", "s").unwrap();
+    assert_eq!(s.len().unwrap(), 800);
+    assert_eq!(s.get("t3-199").unwrap(), Some(json!({"t": 3, "i": 199})));
+    let mut conn = redis::Client::open(redis.url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    redis::cmd("DEL")
+        .arg(format!("moobius:{service}:global:s"))
+        .query::<()>(&mut conn)
+        .unwrap();
+}

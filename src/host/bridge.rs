@@ -43,8 +43,9 @@ pub struct HostBridge {
     pub rt: tokio::runtime::Handle,
     /// Known once the service is signed in (set before any handler runs).
     pub service_id: Rc<RefCell<String>>,
-    /// The service's stores (`db_config`).
-    pub stores: Rc<crate::store::Stores>,
+    /// The service's stores (`db_config`), shared with any other script
+    /// thread.
+    pub stores: Arc<crate::store::Stores>,
     /// Timers and requests waiting to call the script back.
     pub callbacks: Callbacks,
     /// What the script threads share (the agents, the status).
@@ -151,6 +152,7 @@ impl HostBridge {
 
     /// Store writes become durable before anything the handler does leaves
     /// the host, so whatever a member saw, the writes before it survive.
+    /// Commits this thread's writes only (see `Stores` on threads).
     pub fn commit_stores(&self) -> HostResult<()> {
         self.stores
             .commit()

@@ -30,7 +30,8 @@ pub struct ExecutorDeps {
     /// What every thread gets a copy of.
     pub base: ThreadDeps,
     pub status: watch::Sender<ScriptStatus>,
-    pub stores: crate::store::Stores,
+    /// Shared by every script thread (see `Stores` on threads).
+    pub stores: Arc<crate::store::Stores>,
     /// `script_threads`.
     pub threads: usize,
 }
@@ -79,17 +80,13 @@ impl Executor {
             board: TimerBoard::new(n),
             status: deps.status.clone(),
         });
-        let mut stores = Some(deps.stores);
         let mut senders = Vec::with_capacity(n);
         let mut threads = Vec::with_capacity(n);
         let mut ready = Vec::with_capacity(n);
         for index in 0..n {
             let place = Place { index, threads: n };
-            // INTERIM: the other threads get the shared stores once they
-            // are shareable.
-            let own_stores = stores.take().unwrap_or_else(crate::store::Stores::none);
             let (tx, thread, ready_rx) =
-                spawn_thread(&opts, &deps.base, place, &shared, own_stores, &stopping)?;
+                spawn_thread(&opts, &deps.base, place, &shared, &deps.stores, &stopping)?;
             senders.push(tx);
             threads.push(thread);
             ready.push(ready_rx);
@@ -158,7 +155,7 @@ fn spawn_thread(
     deps: &ThreadDeps,
     place: Place,
     shared: &Arc<Shared>,
-    stores: crate::store::Stores,
+    stores: &Arc<crate::store::Stores>,
     stopping: &Arc<AtomicBool>,
 ) -> Result<(mpsc::UnboundedSender<HostEvent>, ScriptThread, Ready), Diagnostic> {
     let (tx, rx) = mpsc::unbounded_channel::<HostEvent>();
@@ -190,7 +187,7 @@ fn spawn_thread(
         uploader: deps.uploader.clone(),
         rt: deps.rt.clone(),
         progress: deps.progress.clone(),
-        stores,
+        stores: stores.clone(),
         user_mode: deps.user_mode,
         timing: (clock, queue, runner),
         rx,

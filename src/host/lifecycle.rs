@@ -191,7 +191,7 @@ async fn start_script(
         .take()
         .unwrap_or_else(|| watch::channel(Default::default()).0);
     // A locked database file or an unreachable Redis stops the start here.
-    let stores = crate::store::Stores::open(&config.db_config)?;
+    let stores = Arc::new(crate::store::Stores::open(&config.db_config)?);
     let deps = ExecutorDeps {
         base: ThreadDeps {
             outbox: outbox.clone(),

@@ -2,25 +2,57 @@
 //! per store, keys `channel_id \x1f key`, values JSON text.
 //!
 //! redb is pure Rust, copy-on-write and checksummed: a crash (even `kill -9`
-//! mid-commit) leaves the last committed state, never a torn one. Writes go
-//! into one open write transaction that [`Embedded::commit`] makes durable;
-//! the registry commits before a handler's effects leave the host and after
-//! every handler, so a batch of writes costs one fsync instead of one each.
+//! mid-commit) leaves the last committed state, never a torn one. A thread's
+//! writes go into its open write transaction, which [`Embedded::commit`]
+//! makes durable; the registry commits before a handler's effects leave the
+//! host and after every handler, so a batch of writes costs one fsync
+//! instead of one each.
+//!
+//! redb has one write transaction at a time (`begin_write` waits for the
+//! current one to end), so at most one thread has writes pending: the slot
+//! below names its owner, and every other thread reads the committed state.
+//! `begin_write` is only ever called with no lock held, since it waits on
+//! another script thread's handler. The threading contract as a whole is on
+//! [`super::Stores`].
 
-use super::StoreError;
+use super::overlay::Overlay;
+use super::{lock, StoreError};
 use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 use serde_json::Value;
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Mutex;
+use std::thread::ThreadId;
 
 /// Separates the channel id from the key inside a table.
 const SEP: char = '\x1f';
 
 pub struct Embedded {
+    /// The write transaction in progress and the thread whose it is.
+    /// Declared before `db`, so dropped (the transaction aborted) first:
+    /// dropping a `Database` begins a write transaction of its own.
+    pending: Mutex<Option<Pending>>,
+    /// Taken before a transaction is committed and released once its
+    /// overlay is in the in-memory copies: the next writer cannot commit
+    /// before that, so the copies receive commits in commit order.
+    commit_order: Mutex<()>,
     db: Database,
-    pending: RefCell<Option<WriteTransaction>>,
+}
+
+/// One thread's uncommitted writes.
+struct Pending {
+    owner: ThreadId,
+    txn: WriteTransaction,
+    /// Its writes to loaded stores, for the in-memory copies.
+    overlay: Overlay,
+}
+
+/// The calling thread (cached: `thread::current()` costs more).
+fn this_thread() -> ThreadId {
+    thread_local!(static ID: ThreadId = std::thread::current().id());
+    ID.try_with(|id| *id)
+        .unwrap_or_else(|_| std::thread::current().id())
 }
 
 fn def(store: &str) -> TableDefinition<'_, &'static str, &'static str> {
@@ -93,91 +125,153 @@ impl Embedded {
             std::fs::remove_file(path).map_err(|e| failed(redb::Error::Io(e)))?;
         }
         Ok(Embedded {
+            pending: Mutex::new(None),
+            commit_order: Mutex::new(()),
             db: Database::create(path).map_err(|e| failed(e.into()))?,
-            pending: RefCell::new(None),
         })
     }
 
-    /// Runs `f` on the open write transaction, starting one if needed.
+    /// Runs `f` on this thread's write transaction, beginning one if
+    /// needed. The slot's lock is held while `f` runs (a few table
+    /// operations), never while waiting for the transaction.
     fn write<T>(
         &self,
-        f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut Pending) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut pending = self.pending.borrow_mut();
-        if pending.is_none() {
-            *pending = Some(self.db.begin_write().map_err(StoreError::embedded)?);
+        let me = this_thread();
+        if let Some(p) = lock(&self.pending).as_mut().filter(|p| p.owner == me) {
+            return f(p);
         }
-        match pending.as_ref() {
-            Some(txn) => f(txn),
-            None => Err(StoreError::Other("no write transaction".into())),
+        // Waits until the thread holding the write transaction commits.
+        let txn = self.db.begin_write().map_err(StoreError::embedded)?;
+        let mut slot = lock(&self.pending);
+        if slot.is_some() {
+            return Err(StoreError::Other(
+                "the embedded database has two write transactions".into(),
+            ));
         }
+        f(slot.insert(Pending {
+            owner: me,
+            txn,
+            overlay: Overlay::default(),
+        }))
     }
 
-    /// Makes every write so far durable. Nothing to do without writes.
-    pub fn commit(&self) -> Result<(), StoreError> {
-        match self.pending.borrow_mut().take() {
-            Some(txn) => {
-                let started = std::time::Instant::now();
-                let done = txn.commit().map_err(StoreError::embedded);
-                metrics::counter!(crate::metrics::STORE_COMMITS).increment(1);
-                metrics::histogram!(crate::metrics::STORE_COMMIT_DURATION)
-                    .record(started.elapsed().as_secs_f64());
-                done
+    /// Makes this thread's writes durable, then hands their overlay to
+    /// `committed` (for the in-memory copies) before the next writer can
+    /// commit. Nothing to do when this thread wrote nothing; another
+    /// thread's writes are never touched.
+    pub fn commit(&self, committed: impl FnOnce(Overlay)) -> Result<(), StoreError> {
+        let me = this_thread();
+        let taken = {
+            let mut slot = lock(&self.pending);
+            match slot.as_ref() {
+                Some(p) if p.owner == me => slot.take(),
+                _ => None,
             }
-            None => Ok(()),
-        }
+        };
+        let Some(pending) = taken else {
+            return Ok(());
+        };
+        // Taken while this thread still holds redb's write lock, so whoever
+        // writes next finds it taken until `committed` has run.
+        let _order = lock(&self.commit_order);
+        let started = std::time::Instant::now();
+        let done = pending.txn.commit().map_err(StoreError::embedded);
+        metrics::counter!(crate::metrics::STORE_COMMITS).increment(1);
+        metrics::histogram!(crate::metrics::STORE_COMMIT_DURATION)
+            .record(started.elapsed().as_secs_f64());
+        done?;
+        committed(pending.overlay);
+        Ok(())
     }
 
+    /// Runs `f` in commit order: no commit's overlay is applied meanwhile
+    /// (for `load`, so that no commit falls between its read and its copy).
+    pub fn in_commit_order<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _order = lock(&self.commit_order);
+        f()
+    }
+
+    /// This thread's own uncommitted value of `key` in a loaded store:
+    /// `Some(None)` when it removed it, `None` when it did not write it.
+    pub fn own_write(&self, store: &str, channel: &str, key: &str) -> Option<Option<Value>> {
+        let me = this_thread();
+        let slot = lock(&self.pending);
+        let p = slot.as_ref().filter(|p| p.owner == me)?;
+        p.overlay.get(store, channel, key)
+    }
+
+    /// This thread's uncommitted changes to one channel of a loaded store.
+    pub fn own_changes(&self, store: &str, channel: &str) -> Option<super::overlay::Changes> {
+        let me = this_thread();
+        let slot = lock(&self.pending);
+        let p = slot.as_ref().filter(|p| p.owner == me)?;
+        p.overlay.changes(store, channel).cloned()
+    }
+
+    /// Writes `key`; `loaded` records it in the overlay too, for the
+    /// store's in-memory copy.
     pub fn set(
         &self,
-        store: &str,
-        channel: &str,
-        key: &str,
-        value: &Value,
+        (store, channel, key): (&str, &str, &str),
+        value: Value,
+        loaded: bool,
     ) -> Result<(), StoreError> {
         let text = value.to_string();
-        self.write(|txn| {
-            let mut t = txn.open_table(def(store)).map_err(StoreError::embedded)?;
+        self.write(|p| {
+            let mut t = p.txn.open_table(def(store)).map_err(StoreError::embedded)?;
             t.insert(full_key(channel, key).as_str(), text.as_str())
                 .map_err(StoreError::embedded)?;
+            if loaded {
+                p.overlay.record(store, channel, key, Some(value));
+            }
             Ok(())
         })
     }
 
+    /// Removes `key`, returning the value this thread saw (`loaded` as
+    /// for [`Embedded::set`]).
     pub fn remove(
         &self,
-        store: &str,
-        channel: &str,
-        key: &str,
+        (store, channel, key): (&str, &str, &str),
+        loaded: bool,
     ) -> Result<Option<Value>, StoreError> {
-        self.write(|txn| {
-            let mut t = txn.open_table(def(store)).map_err(StoreError::embedded)?;
+        self.write(|p| {
+            let mut t = p.txn.open_table(def(store)).map_err(StoreError::embedded)?;
             let old = t
                 .remove(full_key(channel, key).as_str())
                 .map_err(StoreError::embedded)?;
-            old.map(|g| parse(store, key, g.value())).transpose()
+            let old = old.map(|g| parse(store, key, g.value())).transpose()?;
+            if loaded {
+                p.overlay.record(store, channel, key, None);
+            }
+            Ok(old)
         })
     }
 
-    /// Drops the whole store (every channel).
+    /// Drops the whole store (every channel), in this thread's transaction:
+    /// the caller commits.
     pub fn clear(&self, store: &str) -> Result<(), StoreError> {
-        self.write(|txn| {
-            txn.delete_table(def(store)).map_err(StoreError::embedded)?;
+        self.write(|p| {
+            p.txn
+                .delete_table(def(store))
+                .map_err(StoreError::embedded)?;
             Ok(())
-        })?;
-        self.commit()
+        })
     }
 
-    /// Reads through the pending transaction when there is one (so a handler
-    /// sees its own writes), else from the last committed state.
+    /// Reads through this thread's write transaction when it has one (so a
+    /// handler sees its own writes), else from the last committed state.
     fn read<T>(
         &self,
         store: &str,
         f: impl FnOnce(&dyn ReadTable) -> Result<T, StoreError>,
         empty: T,
     ) -> Result<T, StoreError> {
-        if let Some(txn) = self.pending.borrow().as_ref() {
-            let t = txn.open_table(def(store)).map_err(StoreError::embedded)?;
+        let me = this_thread();
+        if let Some(p) = lock(&self.pending).as_ref().filter(|p| p.owner == me) {
+            let t = p.txn.open_table(def(store)).map_err(StoreError::embedded)?;
             return f(&t);
         }
         let txn = self.db.begin_read().map_err(StoreError::embedded)?;

@@ -9,20 +9,28 @@
 //! handler sends leaves the host, and at the latest when the handler returns
 //! (the executor calls [`Stores::commit`] after every event). So whatever a
 //! member has seen a handler do, that handler's writes survive a `kill -9`.
+//!
+//! Several script threads share one [`Stores`]; its documentation is where
+//! the threading contract is written down.
 
+mod access;
 mod config;
 mod embedded;
+mod overlay;
 mod redis;
 mod registry;
 mod view;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod threads_tests;
 
 pub use config::parse_db_config;
 pub use registry::Stores;
 
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Where a store keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,4 +139,22 @@ impl StoreError {
     pub(crate) fn embedded(e: impl Into<redb::Error>) -> Self {
         StoreError::Embedded(Box::new(e.into()))
     }
+}
+
+// The stores' locks ignore poisoning. In the `moobius-host` binary a panic
+// ends the process, so this matters only to tests and other embedders of
+// the library: there, what a lock guards (a map, an `Option`) is changed one
+// whole operation at a time, so the next caller finds a usable state, where
+// refusing every later call would leave a service unable to read its data.
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(PoisonError::into_inner)
 }

@@ -1,18 +1,23 @@
 //! The Redis backend: one HASH per (namespace, channel, store) at
 //! `moobius:<namespace>:<channel_id>:<store>`, field = key, value = JSON.
 //!
-//! A plain synchronous connection, used from the script thread only: handlers
-//! already run one at a time there, and a write returns once Redis has
+//! Plain synchronous connections: a write returns once Redis has
 //! acknowledged it, so it is done before the handler returns. Every call has
 //! a timeout (a handler blocked in Redis cannot be interrupted): at most
 //! [`TIMEOUT`], and never longer than the running handler has left of its
 //! budget. A broken connection is re-opened once per call.
+//!
+//! Script threads share the backend: a call takes an idle connection (or
+//! opens one) and puts it back when done, so no lock is held while Redis
+//! answers and one thread's slow call never delays another's. There are as
+//! many connections as threads have called at the same time, one with a
+//! single script thread.
 
-use super::StoreError;
+use super::{lock, StoreError};
 use redis::{Client, Commands, Connection, RedisResult};
 use serde_json::Value;
-use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -22,7 +27,8 @@ pub struct RedisBackend {
     /// The URL without its password, for errors and logs.
     shown_url: String,
     client: Client,
-    conn: RefCell<Option<Connection>>,
+    /// Connections no call is using.
+    idle: Mutex<Vec<Connection>>,
 }
 
 /// The hash holding one channel's part of a store.
@@ -43,7 +49,7 @@ impl RedisBackend {
                 url: shown_url,
                 source: e,
             })?,
-            conn: RefCell::new(None),
+            idle: Mutex::new(Vec::new()),
         };
         backend.call(|c| redis::cmd("PING").query::<String>(c))?;
         Ok(backend)
@@ -81,32 +87,40 @@ impl RedisBackend {
         }
     }
 
-    /// Runs `f` on the connection, reconnecting once if it was dropped.
+    /// Runs `f` on a connection of its own, reconnecting once if it was
+    /// dropped. A connection that failed (or timed out: an answer may still
+    /// be on its way) is not reused.
     fn call<T>(&self, f: impl Fn(&mut Connection) -> RedisResult<T>) -> Result<T, StoreError> {
-        let mut slot = self.conn.borrow_mut();
+        let mut held = lock(&self.idle).pop();
         for attempt in 0..2 {
-            let allowed = self.time_allowed()?;
-            let conn = match slot.as_mut() {
-                Some(c) => c,
-                None => slot.insert(self.open(allowed).map_err(|e| self.err(e))?),
+            let allowed = match self.time_allowed() {
+                Ok(allowed) => allowed,
+                Err(e) => {
+                    self.put_back(held);
+                    return Err(e);
+                }
             };
-            let timeouts = conn
-                .set_read_timeout(Some(allowed))
-                .and_then(|()| conn.set_write_timeout(Some(allowed)));
-            if let Err(e) = timeouts {
-                *slot = None;
-                return Err(self.err(e));
-            }
+            let conn = match held.as_mut() {
+                Some(c) => c,
+                None => held.insert(self.open(allowed).map_err(|e| self.err(e))?),
+            };
+            conn.set_read_timeout(Some(allowed))
+                .and_then(|()| conn.set_write_timeout(Some(allowed)))
+                .map_err(|e| self.err(e))?;
             match f(conn) {
-                Ok(v) => return Ok(v),
-                Err(e) if attempt == 0 && (e.is_io_error() || e.is_connection_dropped()) => {
+                Ok(v) => {
+                    self.put_back(held);
+                    return Ok(v);
+                }
+                Err(e) if e.is_io_error() || e.is_connection_dropped() => {
+                    if attempt == 1 {
+                        return Err(self.err(e));
+                    }
                     tracing::warn!(store = %self.store, error = %e, "redis connection lost; reconnecting");
-                    *slot = None;
+                    held = None;
                 }
                 Err(e) => {
-                    if e.is_io_error() || e.is_connection_dropped() {
-                        *slot = None;
-                    }
+                    self.put_back(held);
                     return Err(self.err(e));
                 }
             }
@@ -115,6 +129,12 @@ impl RedisBackend {
             "store {:?}: redis unreachable",
             self.store
         )))
+    }
+
+    fn put_back(&self, conn: Option<Connection>) {
+        if let Some(conn) = conn {
+            lock(&self.idle).push(conn);
+        }
     }
 
     fn parse(&self, key: &str, text: &str) -> Result<Value, StoreError> {

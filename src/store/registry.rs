@@ -3,23 +3,21 @@
 //! `load`) that need the service id.
 //!
 //! Built before the service signs in (so a bad database file or an
-//! unreachable Redis fails at start-up), then moved to the script thread,
-//! where it is used without locks.
+//! unreachable Redis fails at start-up), then shared by the script threads
+//! as an `Arc<Stores>`. The contract they follow is on [`Stores`].
 
+use super::access::{Access, Target};
+use super::config::valid_name;
 use super::embedded::Embedded;
+use super::overlay::{self, Cache, Overlay};
 use super::redis::{hash_key, RedisBackend};
 use super::view::StoreView;
-use super::{Implementation, StoreConfig, StoreError, StoreSpec};
-use serde_json::Value;
-use std::cell::{OnceCell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use super::{lock, read, write, Implementation, StoreConfig, StoreError, StoreSpec};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-/// A store's data held in memory, by channel.
-type Cache = HashMap<String, BTreeMap<String, Value>>;
-
-enum Backend {
+pub(super) enum Backend {
     Embedded,
     Memory,
     Redis {
@@ -28,35 +26,104 @@ enum Backend {
     },
 }
 
-struct Store {
-    spec: StoreSpec,
-    backend: Backend,
-    /// `Some` for memory stores and loaded embedded stores: reads come from here.
-    cache: Option<Cache>,
+pub(super) struct Store {
+    pub spec: StoreSpec,
+    pub backend: Backend,
+    /// `Some` for memory stores and loaded embedded stores: reads come from
+    /// here. An embedded store's copy holds its committed state only.
+    pub cache: RwLock<Option<Cache>>,
 }
 
+/// A service's stores, shared by its script threads as `Arc<Stores>`.
+///
+/// The threading contract (this is its one home):
+///
+/// - Any thread may use any store at any time. A store `db_config` does not
+///   list is created once, however many threads ask for it at the same
+///   moment.
+/// - Memory and Redis stores have no transactions: a write is seen by
+///   every thread as soon as it returns (Redis: once the server has
+///   acknowledged it).
+/// - Embedded writes belong to the thread that makes them until that
+///   thread calls [`Stores::commit`], which commits that thread's writes,
+///   and only those, atomically and durably (one fsync). Until then that
+///   thread reads its own writes, and every other thread reads the last
+///   committed state (a loaded store's copy too).
+/// - redb has one write transaction at a time, so a thread's first embedded
+///   write of a handler waits until the thread holding the transaction
+///   commits: handlers that write the embedded database run one after the
+///   other, while those that only read it, or use other stores, do not
+///   wait. The wait cannot be interrupted and lasts at most about one
+///   handler's time budget. Hence a thread commits before it blocks on
+///   anything another script thread might be waiting for (the bridge
+///   commits before every send and network wait, the executor after every
+///   handler), and before it stops: a thread that ends with writes pending
+///   keeps every other writer waiting, and its writes are lost when the
+///   `Stores` drops.
+/// - Handlers are not isolated from each other: two handlers on different
+///   threads that read a key and then write it (`s["n"] = (s["n"] ?? 0) +
+///   1`) can both read the old value, so one update is lost, as with a
+///   Redis store two hosts share. Only a part that several threads use is
+///   concerned (`store("global", ...)`, or another thread's channel).
+/// - No lock that a store operation takes is held across a Redis call or a
+///   wait for the write transaction. The commit-order lock is held across
+///   an fsync, but only the next committer waits on it; `start` holds its
+///   own while it runs. Poisoned locks are taken over (see `lock` in
+///   `src/store/mod.rs`).
+/// - [`Stores::start`] runs once: a later call, from any thread, waits for
+///   the first to finish and does nothing more.
 pub struct Stores {
-    stores: RefCell<Vec<Store>>,
-    embedded: OnceCell<Embedded>,
+    /// A view keeps its store (an `Arc`), not a position in this list.
+    stores: RwLock<Vec<Arc<Store>>>,
+    embedded: OnceLock<Embedded>,
+    /// Held while the embedded database is opened on first use.
+    opening: Mutex<()>,
     /// Where the embedded database is (opened on first use when no store of
     /// `db_config` needs it at start).
     embedded_file: PathBuf,
     implicit_memory: bool,
     implicit_embedded: bool,
     /// The service id (the Redis namespace unless a store names its own).
-    service_id: RefCell<String>,
+    service_id: OnceLock<String>,
+    /// Whether `start` has run; held while it runs.
+    started: Mutex<bool>,
 }
+
+/// `Stores` is shared between threads: checked at compile time.
+const _: () = {
+    const fn shared<T: Send + Sync>() {}
+    shared::<Stores>();
+};
 
 impl Stores {
     /// No stores at all (every name is an error).
     pub fn none() -> Self {
+        Self::with(
+            Vec::new(),
+            None,
+            &StoreConfig {
+                stores: Vec::new(),
+                data_dir: PathBuf::new(),
+                implicit_memory: false,
+                implicit_embedded: false,
+            },
+        )
+    }
+
+    fn with(stores: Vec<Store>, db: Option<Embedded>, config: &StoreConfig) -> Self {
+        let embedded = OnceLock::new();
+        if let Some(db) = db {
+            let _ = embedded.set(db);
+        }
         Stores {
-            stores: RefCell::new(Vec::new()),
-            embedded: OnceCell::new(),
-            embedded_file: PathBuf::new(),
-            implicit_memory: false,
-            implicit_embedded: false,
-            service_id: RefCell::new(String::new()),
+            stores: RwLock::new(stores.into_iter().map(Arc::new).collect()),
+            embedded,
+            opening: Mutex::new(()),
+            embedded_file: config.embedded_file(),
+            implicit_memory: config.implicit_memory,
+            implicit_embedded: config.implicit_embedded,
+            service_id: OnceLock::new(),
+            started: Mutex::new(false),
         }
     }
 
@@ -88,53 +155,61 @@ impl Stores {
             };
             stores.push(Store {
                 spec: spec.clone(),
-                cache: matches!(backend, Backend::Memory).then(Cache::new),
+                cache: RwLock::new(matches!(backend, Backend::Memory).then(Cache::new)),
                 backend,
             });
         }
-        let cell = OnceCell::new();
-        if let Some(db) = embedded {
-            let _ = cell.set(db);
-        }
-        Ok(Stores {
-            stores: RefCell::new(stores),
-            embedded: cell,
-            embedded_file: config.embedded_file(),
-            implicit_memory: config.implicit_memory,
-            implicit_embedded: config.implicit_embedded,
-            service_id: RefCell::new(String::new()),
-        })
+        Ok(Self::with(stores, embedded, config))
     }
 
     /// Start-up, once the service id is known: `clear`, then `load`.
     pub fn start(&self, service_id: &str) -> Result<(), StoreError> {
-        *self.service_id.borrow_mut() = service_id.to_string();
-        let mut stores = self.stores.borrow_mut();
-        for store in stores.iter_mut() {
-            let name = store.spec.name.clone();
-            match &store.backend {
-                Backend::Embedded => {
-                    let db = self.db()?;
-                    if store.spec.clear {
-                        db.clear(&name)?;
-                        tracing::info!(store = %name, "store cleared");
-                    }
-                    if store.spec.load {
-                        let all = db.load_all(&name)?;
-                        let rows: usize = all.values().map(BTreeMap::len).sum();
-                        store.cache = Some(all.into_iter().collect());
-                        tracing::info!(store = %name, rows, "store loaded");
-                    }
+        // A thread waiting on `started` below must not hold the write
+        // transaction that the first caller's `clear` waits for.
+        self.commit()?;
+        let mut started = lock(&self.started);
+        if *started {
+            return Ok(());
+        }
+        let _ = self.service_id.set(service_id.to_string());
+        let stores = read(&self.stores).clone();
+        for store in &stores {
+            self.start_one(store, service_id)?;
+        }
+        *started = true;
+        Ok(())
+    }
+
+    fn start_one(&self, store: &Store, service_id: &str) -> Result<(), StoreError> {
+        let name = &store.spec.name;
+        match &store.backend {
+            Backend::Embedded => {
+                let db = self.db()?;
+                if store.spec.clear {
+                    db.clear(name)?;
+                    self.commit()?;
+                    tracing::info!(store = %name, "store cleared");
                 }
-                Backend::Redis { conn, namespace } => {
-                    if store.spec.clear {
-                        let ns = namespace.as_deref().unwrap_or(service_id);
-                        let n = conn.clear(ns)?;
-                        tracing::info!(store = %name, channels = n, "store cleared");
-                    }
+                if store.spec.load {
+                    // In commit order, so no commit falls between the read
+                    // and the copy taking its place.
+                    let rows = db.in_commit_order(|| -> Result<usize, StoreError> {
+                        let all = db.load_all(name)?;
+                        let rows = all.values().map(BTreeMap::len).sum();
+                        *write(&store.cache) = Some(all.into_iter().collect());
+                        Ok(rows)
+                    })?;
+                    tracing::info!(store = %name, rows, "store loaded");
                 }
-                Backend::Memory => {}
             }
+            Backend::Redis { conn, namespace } => {
+                if store.spec.clear {
+                    let ns = namespace.as_deref().unwrap_or(service_id);
+                    let n = conn.clear(ns)?;
+                    tracing::info!(store = %name, channels = n, "store cleared");
+                }
+            }
+            Backend::Memory => {}
         }
         Ok(())
     }
@@ -145,12 +220,25 @@ impl Stores {
             .ok_or_else(|| StoreError::Other("the embedded database is not open".into()))
     }
 
-    /// Makes every write so far durable (the executor calls it after each
-    /// handler, the bridge before anything leaves the host).
+    /// Makes the calling thread's writes durable (the executor calls it
+    /// after each handler, the bridge before anything leaves the host).
+    /// Other threads' writes are left pending.
     pub fn commit(&self) -> Result<(), StoreError> {
         match self.embedded.get() {
-            Some(db) => db.commit(),
+            Some(db) => db.commit(|committed| self.apply(committed)),
             None => Ok(()),
+        }
+    }
+
+    /// Committed writes into the loaded stores' copies.
+    fn apply(&self, committed: Overlay) {
+        let stores = read(&self.stores);
+        for (name, channel, changes) in committed.into_parts() {
+            if let Some(store) = stores.iter().find(|s| s.spec.name == name) {
+                if let Some(copy) = write(&store.cache).as_mut() {
+                    overlay::apply(copy, channel, changes);
+                }
+            }
         }
     }
 
@@ -158,199 +246,122 @@ impl Stores {
     /// not list is an embedded store under `run` (opening the database on
     /// first use), an in-memory store for in-memory configs, else an error
     /// naming the store.
-    pub fn view(self: &Rc<Self>, channel_id: &str, name: &str) -> Result<StoreView, String> {
+    pub fn view(self: &Arc<Self>, channel_id: &str, name: &str) -> Result<StoreView, String> {
         if channel_id.is_empty() || channel_id.contains('\x1f') {
             return Err(format!("store: {channel_id:?} is not a channel id"));
         }
-        let index = {
-            let mut stores = self.stores.borrow_mut();
-            match stores.iter().position(|s| s.spec.name == name) {
-                Some(i) => i,
-                None if self.implicit_embedded && super::config::valid_name(name) => {
-                    if self.embedded.get().is_none() {
-                        let db = Embedded::open(&self.embedded_file, name, false)
-                            .map_err(|e| format!("store {name:?}: {e}"))?;
-                        let _ = self.embedded.set(db);
-                    }
-                    tracing::info!(store = name, file = %self.embedded_file.display(), "store not in db_config: an embedded store");
-                    stores.push(Store {
-                        spec: StoreSpec {
-                            name: name.to_string(),
-                            implementation: Implementation::Embedded,
-                            load: false,
-                            clear: false,
-                        },
-                        backend: Backend::Embedded,
-                        cache: None,
-                    });
-                    stores.len() - 1
-                }
-                None if self.implicit_memory && super::config::valid_name(name) => {
-                    tracing::info!(store = name, "no db_config here: store kept in memory");
-                    stores.push(Store {
-                        spec: StoreSpec {
-                            name: name.to_string(),
-                            implementation: Implementation::Memory,
-                            load: true,
-                            clear: false,
-                        },
-                        backend: Backend::Memory,
-                        cache: Some(Cache::new()),
-                    });
-                    stores.len() - 1
-                }
-                None => {
-                    let known: Vec<String> = stores
-                        .iter()
-                        .map(|s| format!("{:?}", s.spec.name))
-                        .collect();
-                    return Err(format!(
-                        "store {name:?} is not configured (db_config has {})",
-                        if known.is_empty() {
-                            "no stores".to_string()
-                        } else {
-                            known.join(", ")
-                        }
-                    ));
-                }
-            }
+        let known = read(&self.stores)
+            .iter()
+            .find(|s| s.spec.name == name)
+            .cloned();
+        let store = match known {
+            Some(store) => store,
+            None => self.implicit(name)?,
         };
-        Ok(StoreView::new(self.clone(), index, channel_id, name))
+        Ok(StoreView::new(self.clone(), store, channel_id, name))
     }
 
-    /// Runs `f` with the store's backend and in-memory copy.
-    pub(super) fn with<T>(
-        &self,
-        index: usize,
-        channel: &str,
-        f: impl FnOnce(Access<'_>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let mut stores = self.stores.borrow_mut();
-        let store = stores
-            .get_mut(index)
-            .ok_or_else(|| StoreError::Other(format!("no store #{index}")))?;
-        let name = store.spec.name.clone();
-        let target = match (&store.backend, store.cache.as_mut()) {
-            (Backend::Redis { conn, namespace }, _) => {
-                let sid = self.service_id.borrow();
-                let ns = namespace.as_deref().unwrap_or(sid.as_str());
-                Target::Redis(conn, hash_key(ns, channel, &name))
-            }
-            (Backend::Embedded, cache) => Target::Embedded(self.db()?, cache),
-            (Backend::Memory, Some(cache)) => Target::Memory(cache),
-            (Backend::Memory, None) => {
-                return Err(StoreError::Other("memory store without data".into()))
-            }
+    /// The store `db_config` does not list, created on first use: once,
+    /// whichever thread asks first.
+    fn implicit(&self, name: &str) -> Result<Arc<Store>, String> {
+        let embedded = if self.implicit_embedded && valid_name(name) {
+            true
+        } else if self.implicit_memory && valid_name(name) {
+            false
+        } else {
+            return Err(self.not_configured(name));
         };
-        f(Access {
-            store: &name,
+        if embedded {
+            self.open_embedded(name)?;
+        }
+        let mut stores = write(&self.stores);
+        if let Some(store) = stores.iter().find(|s| s.spec.name == name) {
+            return Ok(store.clone()); // another thread was first
+        }
+        if embedded {
+            tracing::info!(store = name, file = %self.embedded_file.display(), "store not in db_config: an embedded store");
+        } else {
+            tracing::info!(store = name, "no db_config here: store kept in memory");
+        }
+        let store = Arc::new(Store {
+            spec: StoreSpec {
+                name: name.to_string(),
+                implementation: if embedded {
+                    Implementation::Embedded
+                } else {
+                    Implementation::Memory
+                },
+                load: !embedded,
+                clear: false,
+            },
+            backend: if embedded {
+                Backend::Embedded
+            } else {
+                Backend::Memory
+            },
+            cache: RwLock::new((!embedded).then(Cache::new)),
+        });
+        stores.push(store.clone());
+        Ok(store)
+    }
+
+    /// Opens the embedded database if nobody has yet.
+    fn open_embedded(&self, name: &str) -> Result<&Embedded, String> {
+        if let Some(db) = self.embedded.get() {
+            return Ok(db);
+        }
+        let _opening = lock(&self.opening);
+        if let Some(db) = self.embedded.get() {
+            return Ok(db);
+        }
+        let db = Embedded::open(&self.embedded_file, name, false)
+            .map_err(|e| format!("store {name:?}: {e}"))?;
+        Ok(self.embedded.get_or_init(|| db))
+    }
+
+    fn not_configured(&self, name: &str) -> String {
+        let known: Vec<String> = read(&self.stores)
+            .iter()
+            .map(|s| format!("{:?}", s.spec.name))
+            .collect();
+        format!(
+            "store {name:?} is not configured (db_config has {})",
+            if known.is_empty() {
+                "no stores".to_string()
+            } else {
+                known.join(", ")
+            }
+        )
+    }
+
+    /// The names of the stores held, in order (tests: one per name).
+    #[cfg(test)]
+    pub(super) fn names(&self) -> Vec<String> {
+        read(&self.stores)
+            .iter()
+            .map(|s| s.spec.name.clone())
+            .collect()
+    }
+
+    /// The operations on one store's part for one channel.
+    pub(super) fn access<'a>(
+        &'a self,
+        store: &'a Store,
+        channel: &'a str,
+    ) -> Result<Access<'a>, StoreError> {
+        let target = match &store.backend {
+            Backend::Redis { conn, namespace } => {
+                let service_id = self.service_id.get().map_or("", String::as_str);
+                let ns = namespace.as_deref().unwrap_or(service_id);
+                Target::Redis(conn, hash_key(ns, channel, &store.spec.name))
+            }
+            Backend::Embedded => Target::Embedded(self.db()?, &store.cache),
+            Backend::Memory => Target::Memory(&store.cache),
+        };
+        Ok(Access {
+            store: &store.spec.name,
             channel,
             target,
         })
-    }
-}
-
-pub(super) enum Target<'a> {
-    Embedded(&'a Embedded, Option<&'a mut Cache>),
-    Memory(&'a mut Cache),
-    Redis(&'a RedisBackend, String),
-}
-
-/// One store, one channel: the operations, whatever the backend.
-pub(super) struct Access<'a> {
-    pub store: &'a str,
-    pub channel: &'a str,
-    pub target: Target<'a>,
-}
-
-impl Access<'_> {
-    pub fn get(self, key: &str) -> Result<Option<Value>, StoreError> {
-        match self.target {
-            Target::Memory(cache) | Target::Embedded(_, Some(cache)) => {
-                Ok(cache.get(self.channel).and_then(|m| m.get(key)).cloned())
-            }
-            Target::Embedded(db, None) => db.get(self.store, self.channel, key),
-            Target::Redis(r, hash) => r.get(&hash, key),
-        }
-    }
-
-    pub fn set(self, key: &str, value: Value) -> Result<(), StoreError> {
-        match self.target {
-            Target::Memory(cache) => {
-                cache
-                    .entry(self.channel.to_string())
-                    .or_default()
-                    .insert(key.to_string(), value);
-                Ok(())
-            }
-            Target::Embedded(db, cache) => {
-                db.set(self.store, self.channel, key, &value)?;
-                if let Some(cache) = cache {
-                    cache
-                        .entry(self.channel.to_string())
-                        .or_default()
-                        .insert(key.to_string(), value);
-                }
-                Ok(())
-            }
-            Target::Redis(r, hash) => r.set(&hash, key, &value),
-        }
-    }
-
-    pub fn remove(self, key: &str) -> Result<Option<Value>, StoreError> {
-        match self.target {
-            Target::Memory(cache) => Ok(cache.get_mut(self.channel).and_then(|m| m.remove(key))),
-            Target::Embedded(db, cache) => {
-                let old = db.remove(self.store, self.channel, key)?;
-                if let Some(cache) = cache {
-                    return Ok(cache.get_mut(self.channel).and_then(|m| m.remove(key)));
-                }
-                Ok(old)
-            }
-            Target::Redis(r, hash) => r.remove(&hash, key),
-        }
-    }
-
-    pub fn keys(self) -> Result<Vec<String>, StoreError> {
-        match self.target {
-            Target::Memory(cache) | Target::Embedded(_, Some(cache)) => Ok(cache
-                .get(self.channel)
-                .map(|m| m.keys().cloned().collect())
-                .unwrap_or_default()),
-            Target::Embedded(db, None) => db.keys(self.store, self.channel),
-            Target::Redis(r, hash) => r.keys(&hash),
-        }
-    }
-
-    pub fn len(self) -> Result<usize, StoreError> {
-        match self.target {
-            Target::Memory(cache) | Target::Embedded(_, Some(cache)) => {
-                Ok(cache.get(self.channel).map_or(0, BTreeMap::len))
-            }
-            Target::Embedded(db, None) => Ok(db.keys(self.store, self.channel)?.len()),
-            Target::Redis(r, hash) => r.len(&hash),
-        }
-    }
-
-    pub fn contains(self, key: &str) -> Result<bool, StoreError> {
-        match self.target {
-            Target::Redis(r, hash) => r.contains(&hash, key),
-            other => Access {
-                target: other,
-                ..self
-            }
-            .get(key)
-            .map(|v| v.is_some()),
-        }
-    }
-
-    pub fn entries(self) -> Result<BTreeMap<String, Value>, StoreError> {
-        match self.target {
-            Target::Memory(cache) | Target::Embedded(_, Some(cache)) => {
-                Ok(cache.get(self.channel).cloned().unwrap_or_default())
-            }
-            Target::Embedded(db, None) => db.entries(self.store, self.channel),
-            Target::Redis(r, hash) => r.entries(&hash),
-        }
     }
 }

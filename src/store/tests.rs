@@ -6,8 +6,9 @@ use super::*;
 use crate::protocol::IdList;
 use crate::script::{Character, CompileOptions, HostApi, KeyValue, ServiceScript};
 use std::rc::Rc;
+use std::sync::Arc;
 
-struct StoreHost(Rc<Stores>);
+struct StoreHost(Arc<Stores>);
 
 impl HostApi for StoreHost {
     fn member_ids(&self, _: &str) -> crate::script::HostResult<Vec<String>> {
@@ -33,11 +34,11 @@ impl HostApi for StoreHost {
     }
 }
 
-fn config(dir: &std::path::Path, stores: serde_json::Value) -> StoreConfig {
+pub(super) fn config(dir: &std::path::Path, stores: serde_json::Value) -> StoreConfig {
     parse_db_config(&dir.join("config/config.json"), dir, Some(&stores)).unwrap()
 }
 
-fn script(dir: &std::path::Path, stores: Rc<Stores>, text: &str) -> ServiceScript {
+fn script(dir: &std::path::Path, stores: Arc<Stores>, text: &str) -> ServiceScript {
     std::fs::create_dir_all(dir.join("scripts")).unwrap();
     let main = dir.join("scripts/service.rhai");
     std::fs::write(&main, text).unwrap();
@@ -86,7 +87,7 @@ fn embedded_writes_survive_reopening_and_chained_updates_are_written_back() {
         serde_json::json!([{"name": "roles"}, {"name": "scores", "load": false}]),
     );
     for round in 1..=2 {
-        let stores = Rc::new(Stores::open(&cfg).unwrap());
+        let stores = Arc::new(Stores::open(&cfg).unwrap());
         stores.start("svc").unwrap();
         let mut s = script(d.path(), stores.clone(), SCRIPT);
         run(&mut s, "on_channel_init", vec!["ch".into()]);
@@ -109,7 +110,7 @@ fn embedded_writes_survive_reopening_and_chained_updates_are_written_back() {
         implicit_embedded: false,
         ..cfg.clone()
     };
-    let stores = Rc::new(Stores::open(&strict).unwrap());
+    let stores = Arc::new(Stores::open(&strict).unwrap());
     stores.start("svc").unwrap();
     let mut s = script(d.path(), stores, SCRIPT);
     let err = s.call("on_start", vec![]).unwrap_err().to_string();
@@ -123,7 +124,7 @@ fn clear_empties_at_start_and_memory_is_not_kept() {
         d.path(),
         serde_json::json!([{"name": "roles"}, {"name": "scores", "implementation": "memory"}]),
     );
-    let stores = Rc::new(Stores::open(&cfg).unwrap());
+    let stores = Arc::new(Stores::open(&cfg).unwrap());
     stores.start("svc").unwrap();
     let mut s = script(d.path(), stores.clone(), SCRIPT);
     run(&mut s, "on_channel_init", vec!["ch".into()]);
@@ -134,7 +135,7 @@ fn clear_empties_at_start_and_memory_is_not_kept() {
         d.path(),
         serde_json::json!([{"name": "roles", "clear": true, "load": false}, {"name": "scores", "implementation": "memory"}]),
     );
-    let stores = Rc::new(Stores::open(&cfg).unwrap());
+    let stores = Arc::new(Stores::open(&cfg).unwrap());
     stores.start("svc").unwrap();
     let roles = stores.view("ch", "roles").unwrap();
     assert_eq!(roles.len().unwrap(), 0);
@@ -144,7 +145,7 @@ fn clear_empties_at_start_and_memory_is_not_kept() {
 #[test]
 fn values_that_are_not_data_are_refused_by_name() {
     let d = tempfile::tempdir().unwrap();
-    let stores = Rc::new(Stores::open(&StoreConfig::in_memory()).unwrap());
+    let stores = Arc::new(Stores::open(&StoreConfig::in_memory()).unwrap());
     let mut s = script(
         d.path(),
         stores,
@@ -192,7 +193,7 @@ fn a_store_file_that_is_not_a_database_is_refused_unless_cleared() {
         d.path(),
         serde_json::json!([{"name": "roles", "clear": true}]),
     );
-    let stores = Rc::new(Stores::open(&cleared).unwrap());
+    let stores = Arc::new(Stores::open(&cleared).unwrap());
     stores.start("svc").unwrap();
     let roles = stores.view("ch", "roles").unwrap();
     assert_eq!(roles.len().unwrap(), 0);

@@ -2,26 +2,27 @@
 //! The script API sees it as a [`KeyValue`]; errors become script errors
 //! that name the store.
 
-use super::registry::{Access, Stores};
+use super::access::Access;
+use super::registry::{Store, Stores};
 use super::StoreError;
 use crate::script::{HostCallError, HostResult, KeyValue};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct StoreView {
-    stores: Rc<Stores>,
-    index: usize,
+    stores: Arc<Stores>,
+    store: Arc<Store>,
     channel: String,
     name: String,
 }
 
 impl StoreView {
-    pub(super) fn new(stores: Rc<Stores>, index: usize, channel: &str, name: &str) -> Self {
+    pub(super) fn new(stores: Arc<Stores>, store: Arc<Store>, channel: &str, name: &str) -> Self {
         StoreView {
             stores,
-            index,
+            store,
             channel: channel.to_string(),
             name: name.to_string(),
         }
@@ -34,7 +35,8 @@ impl StoreView {
     ) -> HostResult<T> {
         metrics::counter!(crate::metrics::STORE_OPERATIONS, "op" => op).increment(1);
         self.stores
-            .with(self.index, &self.channel, f)
+            .access(&self.store, &self.channel)
+            .and_then(f)
             .map_err(|e| self.failed(op, e))
     }
 
@@ -75,6 +77,7 @@ impl KeyValue for StoreView {
     fn contains(&self, key: &str) -> HostResult<bool> {
         self.run("contains", |a| a.contains(key))
     }
+    /// Commits the calling thread's writes (see [`Stores`]).
     fn save(&self) -> HostResult<()> {
         self.stores.commit().map_err(|e| self.failed("save", e))
     }
