@@ -150,23 +150,8 @@ pub fn run(start: ThreadStart) {
     });
     let progress = start.progress;
     // Replaced when a reload brings a new version.
-    let mut script = match ServiceScript::load(&opts, bridge.clone()) {
-        Ok(s) => {
-            if place.leads() {
-                let files = s.display_files(&opts);
-                shared.status.send_modify(|st| {
-                    st.version = 1;
-                    st.loaded_at_ms = now_ms();
-                    st.files = files;
-                });
-            }
-            let _ = ready.send(Ok(()));
-            s
-        }
-        Err(d) => {
-            let _ = ready.send(Err(d));
-            return;
-        }
+    let Some(mut script) = first_load(&opts, &bridge, place, &shared, ready) else {
+        return;
     };
     let mut timers_shown = (0, std::time::Instant::now());
     while let Some(event) = rx.blocking_recv() {
@@ -208,6 +193,36 @@ pub fn run(start: ThreadStart) {
         );
         if countdown.is_none_or(|c| c.fetch_sub(1, Ordering::SeqCst) == 1) {
             mark_handled(&bridge.outbox, progress.as_ref(), kind);
+        }
+    }
+}
+
+/// Compiles the service on this thread and reports whether it did; thread
+/// 0 publishes the first version.
+fn first_load(
+    opts: &CompileOptions,
+    bridge: &Rc<HostBridge>,
+    place: Place,
+    shared: &Shared,
+    ready: tokio::sync::oneshot::Sender<Result<(), Diagnostic>>,
+) -> Option<ServiceScript> {
+    match ServiceScript::load(opts, bridge.clone()) {
+        Ok(s) => {
+            if place.leads() {
+                let files = s.display_files(opts);
+                shared.status.send_modify(|st| {
+                    st.version = 1;
+                    st.threads = place.threads;
+                    st.loaded_at_ms = now_ms();
+                    st.files = files;
+                });
+            }
+            let _ = ready.send(Ok(()));
+            Some(s)
+        }
+        Err(d) => {
+            let _ = ready.send(Err(d));
+            None
         }
     }
 }

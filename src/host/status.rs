@@ -6,8 +6,11 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct ScriptStatus {
-    /// 1 for the first load, +1 per successful reload.
+    /// 1 for the first load, +1 per successful reload (every script thread
+    /// runs the same version).
     pub version: u64,
+    /// How many script threads run it (`script_threads`).
+    pub threads: usize,
     /// When the running version was loaded (ms since the Unix epoch).
     pub loaded_at_ms: u64,
     /// Files of the running version, relative to the service directory.
