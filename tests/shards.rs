@@ -31,6 +31,10 @@ fn on_message_up(m) {
         reply(m, how);
         return;
     }
+    if text == "later" {
+        after(5, "later", m);
+        return;
+    }
     if text == "release" {
         let flags = store("global", "flags");
         flags.released = true;
@@ -41,6 +45,11 @@ fn on_message_up(m) {
     let last = this.seen[ch] ?? 0;
     this.seen[ch] = parse_int(text);
     reply(m, `${text} after ${last} VERSION`);
+}
+// A timer calls back on the thread that armed it: `this.seen` of the
+// channel is there.
+fn later(m) {
+    reply(m, `later after ${this.seen[m.channel_id]}`);
 }
 fn reply(m, text) {
     send_message(#{text: text, channel_id: m.channel_id, sender: m.sender, recipients: [m.sender]});
@@ -127,6 +136,9 @@ async fn forty_channels_on_four_threads_are_each_served_in_order() {
         let got = wait_replies(&c, &user, ch, N).await;
         let expected: Vec<String> = (1..=N).map(|n| format!("{n} after {} v1", n - 1)).collect();
         assert_eq!(got, expected, "channel {i}");
+        say(&c, &user, ch, "later", &[]).await;
+        let got = wait_replies(&c, &user, ch, N + 1).await;
+        assert_eq!(got[N], format!("later after {N}"), "channel {i}");
         refresh_until(&c, &user, ch, &["Meow", &user, &format!("c{i}b")]).await;
     }
     // Every thread ran before_channel_init; the agent was made once.

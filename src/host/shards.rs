@@ -212,6 +212,30 @@ mod tests {
     }
 
     #[test]
+    fn a_spell_goes_to_the_thread_of_its_channel_else_to_thread_0() {
+        let (txs, mut rxs): (Vec<_>, Vec<_>) = (0..4)
+            .map(|_| mpsc::unbounded_channel::<HostEvent>())
+            .unzip();
+        let sender = EventSender::new(txs);
+        let ch = (0..)
+            .map(|i| format!("room-{i}"))
+            .find(|c| shard_of(c, 4) == 3)
+            .unwrap_or_default();
+        for value in [
+            serde_json::json!({"channel_id": ch}),
+            serde_json::json!({"x": 1}),
+        ] {
+            let (reply, _rx) = oneshot::channel();
+            sender.send(HostEvent::Spell { value, reply }).unwrap();
+        }
+        let spells: Vec<usize> = rxs
+            .iter_mut()
+            .map(|rx| std::iter::from_fn(|| rx.try_recv().ok()).count())
+            .collect();
+        assert_eq!(spells, [1, 0, 0, 1]);
+    }
+
+    #[test]
     fn a_channels_events_go_to_one_thread_and_lifecycle_steps_to_all() {
         let (txs, mut rxs): (Vec<_>, Vec<_>) = (0..3)
             .map(|_| mpsc::unbounded_channel::<HostEvent>())
