@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod bundle;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod editor;
 pub mod fsutil;

@@ -1,0 +1,183 @@
+//! A lease in Redis: one holder of a role (the platform connection, a
+//! partition of channels) at a time, for a bounded time, with a fencing
+//! token.
+//!
+//! The lease is one key, `KEY = "NODE TOKEN"` with a time to live; the token
+//! comes from `KEY:fence`, a counter that only grows, and is taken each time
+//! the lease changes hands. Acquiring, renewing and releasing are each one
+//! Lua script, so Redis does them atomically: a renewal or a release by a
+//! node that no longer holds the lease (its time ran out and someone else
+//! took it) changes nothing.
+//!
+//! A holder must also stop acting on its own once the lease may have ended,
+//! even without hearing from Redis (a paused process wakes up after its
+//! lease expired): [`Held::valid`] counts from the moment the request was
+//! *sent*, minus a margin for clock drift, so the holder always gives up
+//! before Redis lets anyone else in.
+
+use super::ClusterError;
+use std::time::{Duration, Instant};
+
+/// Takes the lease when nobody holds it: `KEYS[1]` the lease, `KEYS[2]`
+/// the fence; `ARGV[1]` the node, `ARGV[2]` the time to live in ms.
+const ACQUIRE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. token, 'PX', ARGV[2])
+return token";
+
+/// Extends the lease if `ARGV[1]` (node and token) still holds it.
+const RENEW: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0";
+
+/// Ends the lease if `ARGV[1]` (node and token) still holds it.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0";
+
+/// The share of the time to live a holder gives up early, for clock drift
+/// between this process and Redis.
+const DRIFT: f64 = 0.1;
+
+/// One lease (a key in Redis) as seen by one node.
+pub struct Lease {
+    client: redis::Client,
+    /// The URL without its password (for errors).
+    shown_url: String,
+    key: String,
+    node: String,
+    ttl: Duration,
+}
+
+/// This node holds the lease: with this token, until `valid_until` at the
+/// latest (by this process's clock).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub token: u64,
+    valid_until: Instant,
+}
+
+impl Held {
+    /// True while this node may still act as the holder. Checked before
+    /// every action the lease guards.
+    pub fn valid(&self) -> bool {
+        Instant::now() < self.valid_until
+    }
+}
+
+/// Who holds a lease, as Redis says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub node: String,
+    pub token: u64,
+}
+
+impl Lease {
+    /// The lease `key` for `node`, lasting `ttl` from each acquisition or
+    /// renewal. Nothing is sent to Redis yet.
+    pub fn new(url: &str, key: &str, node: &str, ttl: Duration) -> Result<Self, ClusterError> {
+        let shown_url = crate::config::without_userinfo(url).unwrap_or_else(|| url.to_string());
+        let client = redis::Client::open(url).map_err(|source| ClusterError::Redis {
+            url: shown_url.clone(),
+            source,
+        })?;
+        Ok(Lease {
+            client,
+            shown_url,
+            key: key.to_string(),
+            node: node.to_string(),
+            ttl,
+        })
+    }
+
+    fn failed(&self, source: redis::RedisError) -> ClusterError {
+        ClusterError::Redis {
+            url: self.shown_url.clone(),
+            source,
+        }
+    }
+
+    fn eval(&self, script: &str, keys: &[&str], args: &[String]) -> Result<i64, ClusterError> {
+        let mut conn = self
+            .client
+            .get_connection_with_timeout(self.ttl)
+            .map_err(|e| self.failed(e))?;
+        conn.set_read_timeout(Some(self.ttl))
+            .map_err(|e| self.failed(e))?;
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(script).arg(keys.len()).arg(keys).arg(args);
+        cmd.query(&mut conn).map_err(|e| self.failed(e))
+    }
+
+    fn ttl_ms(&self) -> String {
+        self.ttl.as_millis().max(1).to_string()
+    }
+
+    /// How long a holder may act after sending a request: the time to live
+    /// less the drift margin.
+    fn valid_from(&self, sent: Instant) -> Instant {
+        sent + self.ttl.mul_f64(1.0 - DRIFT)
+    }
+
+    /// Takes the lease if nobody holds it.
+    pub fn try_acquire(&self) -> Result<Option<Held>, ClusterError> {
+        let sent = Instant::now();
+        let fence = format!("{}:fence", self.key);
+        let token = self.eval(
+            ACQUIRE,
+            &[&self.key, &fence],
+            &[self.node.clone(), self.ttl_ms()],
+        )?;
+        Ok(u64::try_from(token)
+            .ok()
+            .filter(|t| *t > 0)
+            .map(|token| Held {
+                token,
+                valid_until: self.valid_from(sent),
+            }))
+    }
+
+    /// Extends `held` for another time to live; `None` when this node no
+    /// longer holds the lease (it must stop acting as the holder).
+    pub fn renew(&self, held: &Held) -> Result<Option<Held>, ClusterError> {
+        let sent = Instant::now();
+        let me = format!("{} {}", self.node, held.token);
+        let renewed = self.eval(RENEW, &[&self.key], &[me, self.ttl_ms()])?;
+        Ok((renewed == 1).then(|| Held {
+            token: held.token,
+            valid_until: self.valid_from(sent),
+        }))
+    }
+
+    /// Gives the lease up at once (a clean stop), if this node still holds it.
+    pub fn release(&self, held: &Held) -> Result<bool, ClusterError> {
+        let me = format!("{} {}", self.node, held.token);
+        Ok(self.eval(RELEASE, &[&self.key], &[me])? == 1)
+    }
+
+    /// Who holds the lease now, if anyone.
+    pub fn holder(&self) -> Result<Option<Holder>, ClusterError> {
+        let mut conn = self
+            .client
+            .get_connection_with_timeout(self.ttl)
+            .map_err(|e| self.failed(e))?;
+        let value: Option<String> = redis::cmd("GET")
+            .arg(&self.key)
+            .query(&mut conn)
+            .map_err(|e| self.failed(e))?;
+        let Some(value) = value else { return Ok(None) };
+        let (node, token) = value
+            .rsplit_once(' ')
+            .ok_or_else(|| ClusterError::Unexpected(format!("lease value {value:?}")))?;
+        let token = token
+            .parse()
+            .map_err(|_| ClusterError::Unexpected(format!("lease token {token:?}")))?;
+        Ok(Some(Holder {
+            node: node.to_string(),
+            token,
+        }))
+    }
+}

@@ -1,0 +1,90 @@
+//! The cluster's lease against a real Redis: one holder at a time, a
+//! fencing token that grows with each new holder, and a deposed holder
+//! (its lease expired while it was away) that can neither renew nor release
+//! the new holder's lease, and that knows by its own clock to stop.
+
+mod common;
+mod store_support;
+use common::*;
+use moobius_host::cluster::lease::{Holder, Lease};
+use std::time::Duration;
+use store_support::redis;
+
+fn lease(url: &str, key: &str, node: &str, ttl_ms: u64) -> Lease {
+    Lease::new(url, key, node, Duration::from_millis(ttl_ms)).unwrap()
+}
+
+/// A key of its own per test (the server may be shared).
+fn key(name: &str) -> String {
+    format!("moobius:test:{}:{name}", uuid::Uuid::new_v4())
+}
+
+#[test]
+fn one_holder_at_a_time_and_a_release_lets_the_next_in() {
+    let Some(server) = redis() else { return };
+    let k = key("gateway");
+    let a = lease(&server.url, &k, "node-a", 10_000);
+    let b = lease(&server.url, &k, "node-b", 10_000);
+    let held = a.try_acquire().unwrap().expect("a free lease is taken");
+    assert!(held.valid());
+    assert_eq!(b.try_acquire().unwrap(), None, "held by a");
+    assert_eq!(
+        b.holder().unwrap(),
+        Some(Holder {
+            node: "node-a".into(),
+            token: held.token
+        })
+    );
+    let renewed = a.renew(&held).unwrap().expect("the holder renews");
+    assert_eq!(renewed.token, held.token, "a renewal keeps the token");
+    assert!(a.release(&renewed).unwrap());
+    let next = b.try_acquire().unwrap().expect("free after the release");
+    assert!(
+        next.token > held.token,
+        "the fence grows: {next:?} after {held:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposed_holder_can_neither_renew_nor_release_and_stops_by_its_clock() {
+    let Some(server) = redis() else { return };
+    let k = key("partition-7");
+    let a = lease(&server.url, &k, "node-a", 150);
+    let b = lease(&server.url, &k, "node-b", 10_000);
+    let old = a.try_acquire().unwrap().expect("taken");
+    // a is "paused": it does not renew, and its lease runs out in Redis.
+    let new = wait_for("b takes the expired lease", || {
+        let taken = b.try_acquire().unwrap();
+        async move { taken }
+    })
+    .await;
+    assert!(new.token > old.token);
+    // By its own clock, a already knew to stop before b could get in.
+    assert!(!old.valid(), "a's lease must have run out locally first");
+    // Woken up, a cannot take the lease back by renewing or releasing it.
+    assert_eq!(a.renew(&old).unwrap(), None);
+    assert!(!a.release(&old).unwrap());
+    assert_eq!(
+        b.holder().unwrap(),
+        Some(Holder {
+            node: "node-b".into(),
+            token: new.token
+        })
+    );
+    assert!(b.renew(&new).unwrap().is_some(), "b still holds it");
+}
+
+#[test]
+fn a_wrong_url_is_an_error_without_the_password() {
+    let err = Lease::new(
+        "redis://user:s3cret@127.0.0.1:1/",
+        "k",
+        "n",
+        Duration::from_millis(200),
+    )
+    .and_then(|l| l.try_acquire())
+    .unwrap_err()
+    .to_string();
+    assert!(!err.contains("s3cret"), "{err}");
+    assert!(err.contains("127.0.0.1:1"), "{err}");
+}
