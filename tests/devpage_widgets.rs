@@ -92,11 +92,21 @@ async fn canvas_messages_and_the_right_click_menu() {
 
     // bob writes to alice only: he unticks himself and Guide.
     wait_sees(client, "bob", &["alice", "bob", "Guide"]).await;
+    // Found, checked and clicked in one script: a column re-rendered between
+    // finding and clicking would otherwise leave a stale element.
     for (nth, name) in [(2, "bob"), (3, "Guide")] {
         let css = format!(r#"section.member[data-name="bob"] .recipients label:nth-child({nth})"#);
-        let label = client.find(Locator::Css(&css)).await.expect("recipient");
-        assert_eq!(label.text().await.expect("label text"), name);
-        label.click().await.expect("untick");
+        wait_js(
+            client,
+            &format!("bob unticks {name}"),
+            r#"const l = document.querySelector(arguments[0]);
+               if (!l || l.textContent.trim() !== arguments[1]) return false;
+               const box = l.querySelector('input');
+               if (box && box.checked) l.click();
+               return !!box && !box.checked;"#,
+            vec![json!(css), json!(name)],
+        )
+        .await;
     }
     let text = r#"section.member[data-name="bob"] textarea"#;
     let input = client.find(Locator::Css(text)).await.expect("message box");

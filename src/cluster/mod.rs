@@ -7,6 +7,7 @@
 //! apart from the one that holds it now.
 
 pub mod lease;
+pub mod partitions;
 
 /// Why a cluster operation failed.
 #[derive(Debug, thiserror::Error)]
