@@ -1,12 +1,15 @@
 //! The cluster's lease against a real Redis: one holder at a time, a
 //! fencing token that grows with each new holder, and a deposed holder
 //! (its lease expired while it was away) that can neither renew nor release
-//! the new holder's lease, and that knows by its own clock to stop.
+//! the new holder's lease, and that knows by its own clock to stop; and the
+//! partitions spread evenly over live members, moving when one stops.
 
 mod common;
 mod store_support;
 use common::*;
 use moobius_host::cluster::lease::{Holder, Lease};
+use moobius_host::cluster::members::PartitionKeeper;
+use std::collections::BTreeMap;
 use std::time::Duration;
 use store_support::redis;
 
@@ -87,4 +90,44 @@ fn a_wrong_url_is_an_error_without_the_password() {
     .to_string();
     assert!(!err.contains("s3cret"), "{err}");
     assert!(err.contains("127.0.0.1:1"), "{err}");
+}
+
+/// Every partition held by one member at most, and who holds what.
+fn holders(keepers: &mut [(&str, PartitionKeeper)]) -> BTreeMap<usize, String> {
+    let mut all = BTreeMap::new();
+    for (name, k) in keepers.iter_mut() {
+        for p in k.tick().unwrap().keys() {
+            let twice = all.insert(*p, name.to_string());
+            assert_eq!(twice, None, "partition {p} held twice");
+        }
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_spread_over_the_members_and_move_when_one_stops() {
+    let Some(server) = redis() else { return };
+    let prefix = key("cluster");
+    let keeper = |node: &str| {
+        PartitionKeeper::new(&server.url, &prefix, node, 12, Duration::from_millis(400)).unwrap()
+    };
+    let mut three = vec![("a", keeper("a")), ("b", keeper("b")), ("c", keeper("c"))];
+    let spread =
+        |all: &BTreeMap<usize, String>, name: &str| all.values().filter(|n| *n == name).count();
+    let mut all = BTreeMap::new();
+    wait_for("12 partitions spread 4, 4, 4", || {
+        all = holders(&mut three);
+        let even = all.len() == 12 && ["a", "b", "c"].iter().all(|n| spread(&all, n) == 4);
+        async move { even.then_some(()) }
+    })
+    .await;
+    // c stops (killed): it no longer beats nor renews.
+    three.pop();
+    let mut two = three;
+    wait_for("c's partitions move to a and b, 6 each", || {
+        all = holders(&mut two);
+        let moved = all.len() == 12 && spread(&all, "a") == 6 && spread(&all, "b") == 6;
+        async move { moved.then_some(()) }
+    })
+    .await;
 }

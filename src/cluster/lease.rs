@@ -79,11 +79,7 @@ impl Lease {
     /// The lease `key` for `node`, lasting `ttl` from each acquisition or
     /// renewal. Nothing is sent to Redis yet.
     pub fn new(url: &str, key: &str, node: &str, ttl: Duration) -> Result<Self, ClusterError> {
-        let shown_url = crate::config::without_userinfo(url).unwrap_or_else(|| url.to_string());
-        let client = redis::Client::open(url).map_err(|source| ClusterError::Redis {
-            url: shown_url.clone(),
-            source,
-        })?;
+        let (client, shown_url) = super::open(url)?;
         Ok(Lease {
             client,
             shown_url,

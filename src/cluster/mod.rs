@@ -7,7 +7,19 @@
 //! apart from the one that holds it now.
 
 pub mod lease;
+pub mod members;
 pub mod partitions;
+
+/// A client for the cluster's Redis, and its URL without the password (for
+/// errors and logs). Nothing is sent yet.
+fn open(url: &str) -> Result<(redis::Client, String), ClusterError> {
+    let shown_url = crate::config::without_userinfo(url).unwrap_or_else(|| url.to_string());
+    let client = redis::Client::open(url).map_err(|source| ClusterError::Redis {
+        url: shown_url.clone(),
+        source,
+    })?;
+    Ok((client, shown_url))
+}
 
 /// Why a cluster operation failed.
 #[derive(Debug, thiserror::Error)]
