@@ -2,13 +2,15 @@
 //! fencing token that grows with each new holder, and a deposed holder
 //! (its lease expired while it was away) that can neither renew nor release
 //! the new holder's lease, and that knows by its own clock to stop; and the
-//! partitions spread evenly over live members, moving when one stops.
+//! partitions spread evenly over live members, moving when one stops; and a
+//! partition's stream handed to a new owner with nothing lost or reordered.
 
 mod common;
 mod store_support;
 use common::*;
 use moobius_host::cluster::lease::{Holder, Lease};
 use moobius_host::cluster::members::PartitionKeeper;
+use moobius_host::cluster::streams::PartitionStream;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use store_support::redis;
@@ -130,4 +132,39 @@ async fn partitions_spread_over_the_members_and_move_when_one_stops() {
         async move { moved.then_some(()) }
     })
     .await;
+}
+
+#[test]
+fn a_new_owner_claims_the_pending_entries_first_and_keeps_the_order() {
+    let Some(server) = redis() else { return };
+    let k = key("up:3");
+    let stream = PartitionStream::new(&server.url, &k, "workers").unwrap();
+    stream.ensure_group().unwrap();
+    stream.ensure_group().unwrap();
+    let sent: Vec<String> = (1..=5)
+        .map(|i| stream.append(&format!("{{\"n\":{i}}}")).unwrap())
+        .collect();
+    // Owner a reads three, handles the first, and dies.
+    let read = stream.read_new("a", 3).unwrap();
+    assert_eq!(
+        read.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+        sent[..3]
+    );
+    stream.ack(&[read[0].id.clone()]).unwrap();
+    // Owner b: the pending entries first, then the new ones.
+    let claimed = stream.claim_pending("b").unwrap();
+    let fresh = stream.read_new("b", 10).unwrap();
+    let events: Vec<String> = claimed
+        .iter()
+        .chain(&fresh)
+        .map(|e| e.event.clone())
+        .collect();
+    assert_eq!(events, ["{\"n\":2}", "{\"n\":3}", "{\"n\":4}", "{\"n\":5}"]);
+    let ids: Vec<String> = claimed.iter().chain(&fresh).map(|e| e.id.clone()).collect();
+    stream.ack(&ids).unwrap();
+    assert!(
+        stream.claim_pending("c").unwrap().is_empty(),
+        "nothing left pending"
+    );
+    assert!(stream.read_new("c", 10).unwrap().is_empty());
 }

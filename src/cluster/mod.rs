@@ -9,6 +9,7 @@
 pub mod lease;
 pub mod members;
 pub mod partitions;
+pub mod streams;
 
 /// A client for the cluster's Redis, and its URL without the password (for
 /// errors and logs). Nothing is sent yet.
