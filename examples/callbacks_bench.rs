@@ -16,9 +16,13 @@
 use axum::{extract::State, routing::get, Json, Router};
 use moobius_host::config::Config;
 use moobius_host::host::{Host, HostOptions, ServicePaths};
-use moobius_host::sandbox::{Sandbox, SandboxControl, SandboxOptions, ViewEvent};
+use moobius_host::sandbox::{Sandbox, SandboxControl, SandboxOptions};
+#[path = "support/latency.rs"]
+mod latency;
+
+use latency::{ms, next_view, pct, refresh_latencies};
 use std::time::{Duration, Instant};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 const TIMERS: usize = 10_000;
 const REQUESTS: usize = 1_000;
@@ -60,17 +64,6 @@ async fn slow(State(gate): State<watch::Receiver<bool>>) -> Json<serde_json::Val
     Json(serde_json::json!({"ok": true}))
 }
 
-/// The next view event for `user` (a message or an update reached them).
-async fn next_view(events: &mut broadcast::Receiver<ViewEvent>, user: &str) -> Instant {
-    loop {
-        match events.recv().await {
-            Ok(ev) if ev.user_id == user => return Instant::now(),
-            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-            Err(broadcast::error::RecvError::Closed) => return Instant::now(),
-        }
-    }
-}
-
 /// Waits until `user` received a message with `text`.
 async fn wait_text(c: &SandboxControl, user: &str, ch: &str, text: &str) -> Instant {
     let mut events = c.subscribe();
@@ -92,28 +85,6 @@ async fn say(c: &SandboxControl, user: &str, ch: &str, text: &str) {
     let _ = c
         .act_json(user, ch, "message", fields.as_object().expect("object"))
         .await;
-}
-
-/// Serial refreshes by `user`: the latency of each, sorted.
-async fn refresh_latencies(c: &SandboxControl, user: &str, ch: &str, n: usize) -> Vec<Duration> {
-    let mut events = c.subscribe();
-    let mut lat = Vec::with_capacity(n);
-    for _ in 0..n {
-        let sent = Instant::now();
-        let _ = c.act(user, ch, "refresh").await;
-        lat.push(next_view(&mut events, user).await - sent);
-    }
-    lat.sort();
-    lat
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(i).map_or(f64::NAN, |d| ms(*d))
 }
 
 #[tokio::main]

@@ -13,9 +13,12 @@
 use moobius_host::config::Config;
 use moobius_host::host::shards::shard_of;
 use moobius_host::host::{Host, HostOptions, ServicePaths};
-use moobius_host::sandbox::{Sandbox, SandboxControl, SandboxOptions, ViewEvent};
-use std::time::{Duration, Instant};
-use tokio::sync::broadcast;
+use moobius_host::sandbox::{Sandbox, SandboxOptions};
+#[path = "support/latency.rs"]
+mod latency;
+
+use latency::{next_view, pct, refresh_latencies};
+use std::time::Duration;
 
 const SCRIPT: &str = r#"
 fn on_refresh(a) { send_characters([a.sender], a.channel_id, a.sender); }
@@ -25,35 +28,6 @@ fn on_message_up(m) {
     send_message(#{text: "done", channel_id: m.channel_id, sender: m.sender, recipients: [m.sender]});
 }
 "#;
-
-/// The next view event for `user`.
-async fn next_view(events: &mut broadcast::Receiver<ViewEvent>, user: &str) -> Instant {
-    loop {
-        match events.recv().await {
-            Ok(ev) if ev.user_id == user => return Instant::now(),
-            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-            Err(broadcast::error::RecvError::Closed) => return Instant::now(),
-        }
-    }
-}
-
-/// Serial refreshes by `user`: the latency of each, sorted.
-async fn refresh_latencies(c: &SandboxControl, user: &str, ch: &str, n: usize) -> Vec<Duration> {
-    let mut events = c.subscribe();
-    let mut lat = Vec::with_capacity(n);
-    for _ in 0..n {
-        let sent = Instant::now();
-        let _ = c.act(user, ch, "refresh").await;
-        lat.push(next_view(&mut events, user).await - sent);
-    }
-    lat.sort();
-    lat
-}
-
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(i).map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
-}
 
 /// B's latencies with A idle, then with A's member sending a message
 /// every time A's handler is free (A busy all the time).
