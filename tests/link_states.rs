@@ -56,20 +56,18 @@ async fn wait_state(rx: &watch::Receiver<LinkState>, want: &'static str) {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_link_walks_its_states_through_drops_and_refused_tokens() {
-    let sandbox = start_sandbox().await;
-    let c = sandbox.control();
-    let http = Arc::new(
-        HttpApi::new(
-            &sandbox.http_url(),
-            "link-states@test.local",
-            Secret::new("pw-for-tests"),
-        )
-        .unwrap(),
-    );
+/// A link for a new service of `email` on the sandbox, with `opts`; the
+/// link's events are read and dropped. Returns the link, its task and the
+/// sender that stops it.
+async fn service_link(
+    sandbox: &moobius_host::sandbox::Sandbox,
+    email: &str,
+    opts: LinkOptions,
+) -> (ws::WsLink, tokio::task::JoinHandle<()>, watch::Sender<bool>) {
+    let http =
+        Arc::new(HttpApi::new(&sandbox.http_url(), email, Secret::new("pw-for-tests")).unwrap());
     http.sign_in().await.unwrap();
-    let service_id = http.create_service("link states").await.unwrap();
+    let service_id = http.create_service("link test").await.unwrap();
     let login: LoginFrame = {
         let http = http.clone();
         Arc::new(move || {
@@ -78,19 +76,27 @@ async fn the_link_walks_its_states_through_drops_and_refused_tokens() {
     };
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let (stop_tx, stop) = watch::channel(false);
+    let target = LinkTarget {
+        url: sandbox.ws_url(),
+        login,
+        http,
+    };
+    let (link, task) = ws::spawn(target, opts, events_tx, stop);
+    // The host reads the link's events; so does this test (and drops them).
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    (link, task, stop_tx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_walks_its_states_through_drops_and_refused_tokens() {
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
     let opts = LinkOptions {
         backoff_min: Duration::from_millis(20),
         backoff_max: Duration::from_millis(200),
         ..LinkOptions::default()
     };
-    let target = LinkTarget {
-        url: sandbox.ws_url(),
-        login,
-        http: http.clone(),
-    };
-    let (link, task) = ws::spawn(target, opts, events_tx, stop);
-    // The host reads the link's events; so does this test (and drops them).
-    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let (link, task, stop_tx) = service_link(&sandbox, "link-states@test.local", opts).await;
     let state = link.state();
     let seen = Seen::record(link.state());
     wait_state(&state, "live").await;
@@ -145,5 +151,52 @@ async fn the_link_walks_its_states_through_drops_and_refused_tokens() {
     assert!(live_after("backoff"), "{names:?}");
     assert!(live_after("reauthenticating"), "{names:?}");
     assert_eq!(names.last(), Some(&"stopped"), "{names:?}");
+    sandbox.shutdown().await;
+}
+
+/// A cluster gateway's link asks its fence before every write: once the
+/// fence says no, frames queued after that are never written, the socket
+/// is dropped and the link stops instead of reconnecting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fenced_link_writes_nothing_more_and_stops() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
+    let allowed = Arc::new(AtomicBool::new(true));
+    let fence = {
+        let allowed = allowed.clone();
+        ws::WriteFence(Arc::new(move || allowed.load(Ordering::SeqCst)))
+    };
+    let opts = LinkOptions {
+        fence: Some(fence),
+        ..LinkOptions::default()
+    };
+    let (link, task, _stop_tx) = service_link(&sandbox, "fenced-link@test.local", opts).await;
+    let state = link.state();
+    wait_state(&state, "live").await;
+    let heartbeats = || c.stats().frames.get("heartbeat").map_or(0, |f| f.count);
+    let frame = |i: usize| moobius_host::platform::OutFrame {
+        text: outbound::heartbeat(&format!("hb-{i}")),
+        request_id: format!("hb-{i}"),
+        coalesce_key: None,
+    };
+    for i in 0..3 {
+        link.send(frame(i)).await;
+    }
+    wait_for("the sandbox reads 3 frames", || {
+        let n = heartbeats();
+        async move { (n >= 3).then_some(()) }
+    })
+    .await;
+    let before = heartbeats();
+
+    allowed.store(false, Ordering::SeqCst);
+    for i in 3..8 {
+        link.send(frame(i)).await;
+    }
+    wait_state(&state, "stopped").await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    assert_eq!(heartbeats(), before, "nothing written once fenced");
+    assert_eq!(c.connections().logged_in, 0, "the socket was dropped");
     sandbox.shutdown().await;
 }

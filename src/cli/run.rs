@@ -56,6 +56,13 @@ pub struct RunArgs {
     /// span fields, on stderr and in the log files [default: log_config.log_format].
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<moobius_host::config::LogFormat>,
+    /// Serve as a member of a cluster through the Redis at URL
+    /// (redis://HOST:PORT): every process started with the same service and
+    /// URL shares its channels, and one of them, elected, holds the platform
+    /// connection. Sets the config's `cluster.redis_url`; its `partitions`
+    /// and `lease_ms` still apply. See docs/CLUSTER.md.
+    #[arg(long, value_name = "URL")]
+    pub cluster: Option<String>,
 }
 
 pub async fn main(args: RunArgs) -> u8 {
@@ -72,6 +79,18 @@ pub async fn main(args: RunArgs) -> u8 {
     };
     if let Some(format) = args.log_format {
         cfg.log.format = format;
+    }
+    if let Some(url) = &args.cluster {
+        let mut cluster = cfg
+            .cluster
+            .take()
+            .unwrap_or_else(|| config::ClusterConfig::with_url(url));
+        cluster.redis_url = config::Secret::new(url.clone());
+        if let Err(why) = config::cluster::check_url(&cluster) {
+            eprintln!("error: --cluster: {why}");
+            return 2;
+        }
+        cfg.cluster = Some(cluster);
     }
     if let Err(e) = moobius_host::logging::init(&cfg.log) {
         eprintln!("error: {e}");

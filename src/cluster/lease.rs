@@ -15,6 +15,7 @@
 //! *sent*, minus a margin for clock drift, so the holder always gives up
 //! before Redis lets anyone else in.
 
+use super::conn::RedisConn;
 use super::ClusterError;
 use std::time::{Duration, Instant};
 
@@ -44,9 +45,7 @@ const DRIFT: f64 = 0.1;
 
 /// One lease (a key in Redis) as seen by one node.
 pub struct Lease {
-    client: redis::Client,
-    /// The URL without its password (for errors).
-    shown_url: String,
+    conn: std::sync::Arc<RedisConn>,
     key: String,
     node: String,
     ttl: Duration,
@@ -79,33 +78,24 @@ impl Lease {
     /// The lease `key` for `node`, lasting `ttl` from each acquisition or
     /// renewal. Nothing is sent to Redis yet.
     pub fn new(url: &str, key: &str, node: &str, ttl: Duration) -> Result<Self, ClusterError> {
-        let (client, shown_url) = super::open(url)?;
-        Ok(Lease {
-            client,
-            shown_url,
+        let conn = std::sync::Arc::new(RedisConn::open(url, ttl)?);
+        Ok(Lease::on(conn, key, node, ttl))
+    }
+
+    /// The same, over a connection shared with other leases.
+    pub fn on(conn: std::sync::Arc<RedisConn>, key: &str, node: &str, ttl: Duration) -> Self {
+        Lease {
+            conn,
             key: key.to_string(),
             node: node.to_string(),
             ttl,
-        })
-    }
-
-    fn failed(&self, source: redis::RedisError) -> ClusterError {
-        ClusterError::Redis {
-            url: self.shown_url.clone(),
-            source,
         }
     }
 
     fn eval(&self, script: &str, keys: &[&str], args: &[String]) -> Result<i64, ClusterError> {
-        let mut conn = self
-            .client
-            .get_connection_with_timeout(self.ttl)
-            .map_err(|e| self.failed(e))?;
-        conn.set_read_timeout(Some(self.ttl))
-            .map_err(|e| self.failed(e))?;
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(script).arg(keys.len()).arg(keys).arg(args);
-        cmd.query(&mut conn).map_err(|e| self.failed(e))
+        self.conn.query(&cmd)
     }
 
     fn ttl_ms(&self) -> String {
@@ -154,16 +144,24 @@ impl Lease {
         Ok(self.eval(RELEASE, &[&self.key], &[me])? == 1)
     }
 
+    /// Takes the lease as a lock, waiting for it up to `within`; released
+    /// when the guard is dropped. `None` when it stayed taken.
+    pub fn lock(&self, within: Duration) -> Result<Option<LockGuard<'_>>, ClusterError> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(held) = self.try_acquire()? {
+                return Ok(Some(LockGuard { lease: self, held }));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Who holds the lease now, if anyone.
     pub fn holder(&self) -> Result<Option<Holder>, ClusterError> {
-        let mut conn = self
-            .client
-            .get_connection_with_timeout(self.ttl)
-            .map_err(|e| self.failed(e))?;
-        let value: Option<String> = redis::cmd("GET")
-            .arg(&self.key)
-            .query(&mut conn)
-            .map_err(|e| self.failed(e))?;
+        let value: Option<String> = self.conn.query(redis::cmd("GET").arg(&self.key))?;
         let Some(value) = value else { return Ok(None) };
         let (node, token) = value
             .rsplit_once(' ')
@@ -175,5 +173,17 @@ impl Lease {
             node: node.to_string(),
             token,
         }))
+    }
+}
+
+/// A lease taken as a lock ([`Lease::lock`]): released when dropped.
+pub struct LockGuard<'a> {
+    lease: &'a Lease,
+    held: Held,
+}
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.lease.release(&self.held);
     }
 }

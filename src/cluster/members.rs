@@ -10,9 +10,11 @@
 //! leases come free. The leases decide who holds what at any moment; the
 //! computation only says who should.
 
+use super::conn::RedisConn;
 use super::lease::{Held, Lease};
 use super::{partitions, ClusterError};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Beats and lists the live members: `KEYS[1]` the set, `ARGV[1]` this
@@ -26,8 +28,7 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)";
 
 /// One member's heartbeat in the cluster's member set.
 pub struct Membership {
-    client: redis::Client,
-    shown_url: String,
+    conn: Arc<RedisConn>,
     key: String,
     node: String,
     ttl: Duration,
@@ -35,35 +36,44 @@ pub struct Membership {
 
 impl Membership {
     pub fn new(url: &str, key: &str, node: &str, ttl: Duration) -> Result<Self, ClusterError> {
-        let (client, shown_url) = super::open(url)?;
-        Ok(Membership {
-            client,
-            shown_url,
+        let conn = Arc::new(RedisConn::open(url, ttl)?);
+        Ok(Membership::on(conn, key, node, ttl))
+    }
+
+    /// The same, over a shared connection.
+    pub fn on(conn: Arc<RedisConn>, key: &str, node: &str, ttl: Duration) -> Self {
+        Membership {
+            conn,
             key: key.to_string(),
             node: node.to_string(),
             ttl,
-        })
+        }
     }
 
     /// Beats, and returns the live members (this one included), by name.
     pub fn beat(&self) -> Result<Vec<String>, ClusterError> {
-        let failed = |source| ClusterError::Redis {
-            url: self.shown_url.clone(),
-            source,
-        };
-        let mut conn = self
-            .client
-            .get_connection_with_timeout(self.ttl)
-            .map_err(failed)?;
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(BEAT)
             .arg(1)
             .arg(&self.key)
             .arg(&self.node)
             .arg(self.ttl.as_millis().max(1).to_string());
-        cmd.query(&mut conn).map_err(failed)
+        self.conn.query(&cmd)
+    }
+
+    /// Leaves the set at once (a clean stop), so the others rebalance
+    /// without waiting for this member's beats to age out.
+    pub fn leave(&self) -> Result<(), ClusterError> {
+        self.conn
+            .query::<i64>(redis::cmd("ZREM").arg(&self.key).arg(&self.node))
+            .map(|_| ())
     }
 }
+
+/// Ticks a partition may stay held, unassigned, waiting for what was read
+/// from it to be handled; then it is released anyway (the next owner
+/// claims what is left, and delivery is at least once).
+const DRAIN_TICKS: u32 = 6;
 
 /// One member's partitions: what it holds, kept in step with its share.
 pub struct PartitionKeeper {
@@ -72,6 +82,9 @@ pub struct PartitionKeeper {
     /// One lease per partition, `KEY_PREFIX:part:<p>`.
     leases: Vec<Lease>,
     held: BTreeMap<usize, Held>,
+    /// Held but no longer assigned here: how many ticks they have waited.
+    leaving: BTreeMap<usize, u32>,
+    live: Vec<String>,
 }
 
 impl PartitionKeeper {
@@ -83,28 +96,59 @@ impl PartitionKeeper {
         partitions: usize,
         ttl: Duration,
     ) -> Result<Self, ClusterError> {
+        let conn = Arc::new(RedisConn::open(url, ttl)?);
+        Ok(Self::on(conn, prefix, node, partitions, ttl))
+    }
+
+    /// The same, over a shared connection.
+    pub fn on(
+        conn: Arc<RedisConn>,
+        prefix: &str,
+        node: &str,
+        partitions: usize,
+        ttl: Duration,
+    ) -> Self {
         let leases = (0..partitions)
-            .map(|p| Lease::new(url, &format!("{prefix}:part:{p}"), node, ttl))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(PartitionKeeper {
+            .map(|p| Lease::on(conn.clone(), &format!("{prefix}:part:{p}"), node, ttl))
+            .collect();
+        PartitionKeeper {
             node: node.to_string(),
-            members: Membership::new(url, &format!("{prefix}:members"), node, ttl)?,
+            members: Membership::on(conn, &format!("{prefix}:members"), node, ttl),
             leases,
             held: BTreeMap::new(),
-        })
+            leaving: BTreeMap::new(),
+            live: Vec::new(),
+        }
     }
 
     /// One round (run it every lease time / 3): returns the partitions this
-    /// member holds now, each with its fencing token.
+    /// member holds now, each with its fencing token. A partition no longer
+    /// assigned here is released at once.
     pub fn tick(&mut self) -> Result<&BTreeMap<usize, Held>, ClusterError> {
-        let live = self.members.beat()?;
-        let mine = partitions::owned_by(&self.node, &live, self.leases.len());
+        self.tick_draining(|_| true)?;
+        Ok(&self.held)
+    }
+
+    /// One round, where a partition no longer assigned here is kept (and
+    /// renewed) until `drained(p)` says what was read from it is handled,
+    /// for at most [`DRAIN_TICKS`] rounds. The caller stops reading the
+    /// partitions in [`PartitionKeeper::leaving`] at once.
+    pub fn tick_draining(&mut self, drained: impl Fn(usize) -> bool) -> Result<(), ClusterError> {
+        self.live = self.members.beat()?;
+        let mine = partitions::owned_by(&self.node, &self.live, self.leases.len());
         let held: Vec<(usize, Held)> = std::mem::take(&mut self.held).into_iter().collect();
         for (p, h) in held {
             let lease = &self.leases[p];
             if !mine.contains(&p) {
-                lease.release(&h)?;
-                continue;
+                let waited = self.leaving.entry(p).or_insert(0);
+                *waited += 1;
+                if drained(p) || *waited > DRAIN_TICKS {
+                    self.leaving.remove(&p);
+                    lease.release(&h)?;
+                    continue;
+                }
+            } else {
+                self.leaving.remove(&p);
             }
             if let Some(renewed) = lease.renew(&h)? {
                 self.held.insert(p, renewed);
@@ -120,6 +164,30 @@ impl PartitionKeeper {
         // A lease that ran out by this process's clock is not held, whatever
         // Redis said a moment ago.
         self.held.retain(|_, h| h.valid());
-        Ok(&self.held)
+        self.leaving.retain(|p, _| self.held.contains_key(p));
+        Ok(())
+    }
+
+    /// What this member holds, with the tokens.
+    pub fn held(&self) -> &BTreeMap<usize, Held> {
+        &self.held
+    }
+
+    /// Held partitions being handed over: read no more from them.
+    pub fn leaving(&self) -> impl Iterator<Item = usize> + '_ {
+        self.leaving.keys().copied()
+    }
+
+    /// The live members at the last tick.
+    pub fn live(&self) -> &[String] {
+        &self.live
+    }
+
+    /// Gives every partition up (a clean stop).
+    pub fn release_all(&mut self) {
+        for (p, h) in std::mem::take(&mut self.held) {
+            let _ = self.leases[p].release(&h);
+        }
+        let _ = self.members.leave();
     }
 }

@@ -6,10 +6,18 @@
 //! so that a process that lost its lease (paused, partitioned) can be told
 //! apart from the one that holds it now.
 
+pub mod conn;
+pub mod consumer;
+pub mod down;
+pub mod idle;
 pub mod lease;
 pub mod members;
 pub mod partitions;
+pub mod relay;
+pub mod roles;
 pub mod streams;
+pub mod up;
+pub mod wire;
 
 /// A client for the cluster's Redis, and its URL without the password (for
 /// errors and logs). Nothing is sent yet.

@@ -9,6 +9,7 @@
 //! channel's events keep their order across a takeover and none is lost
 //! (some may be handled twice: delivery is at least once).
 
+use super::conn::RedisConn;
 use super::ClusterError;
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
 use std::time::Duration;
@@ -21,13 +22,12 @@ pub struct Entry {
 }
 
 /// The field of an entry that holds the event.
-const EVENT: &str = "event";
+pub(super) const EVENT: &str = "event";
 /// How long one call may wait for Redis.
-const TIMEOUT: Duration = Duration::from_secs(5);
+pub const TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct PartitionStream {
-    client: redis::Client,
-    shown_url: String,
+    conn: std::sync::Arc<RedisConn>,
     key: String,
     group: String,
 }
@@ -35,26 +35,25 @@ pub struct PartitionStream {
 impl PartitionStream {
     /// The stream `key` read by consumer group `group`. Nothing is sent yet.
     pub fn new(url: &str, key: &str, group: &str) -> Result<Self, ClusterError> {
-        let (client, shown_url) = super::open(url)?;
-        Ok(PartitionStream {
-            client,
-            shown_url,
+        let conn = std::sync::Arc::new(RedisConn::open(url, TIMEOUT)?);
+        Ok(PartitionStream::on(conn, key, group))
+    }
+
+    /// The same, over a shared connection.
+    pub fn on(conn: std::sync::Arc<RedisConn>, key: &str, group: &str) -> Self {
+        PartitionStream {
+            conn,
             key: key.to_string(),
             group: group.to_string(),
-        })
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
     }
 
     fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, ClusterError> {
-        let failed = |source| ClusterError::Redis {
-            url: self.shown_url.clone(),
-            source,
-        };
-        let mut conn = self
-            .client
-            .get_connection_with_timeout(TIMEOUT)
-            .map_err(failed)?;
-        conn.set_read_timeout(Some(TIMEOUT)).map_err(failed)?;
-        cmd.query(&mut conn).map_err(failed)
+        self.conn.query(cmd)
     }
 
     /// Creates the stream and its group if they do not exist yet.
@@ -69,6 +68,20 @@ impl PartitionStream {
             Err(ClusterError::Redis { source, .. }) if source.code() == Some("BUSYGROUP") => Ok(()),
             other => other,
         }
+    }
+
+    /// Adds an append of `text` to `key` to `pipe`, the stream kept to about
+    /// [`STREAM_MAXLEN`](super::wire::STREAM_MAXLEN) entries.
+    pub fn append_to(pipe: &mut redis::Pipeline, key: &str, text: &str) {
+        pipe.cmd("XADD")
+            .arg(key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(super::wire::STREAM_MAXLEN)
+            .arg("*")
+            .arg(EVENT)
+            .arg(text)
+            .ignore();
     }
 
     /// Appends an event; returns its id.
@@ -121,6 +134,48 @@ impl PartitionStream {
         }
     }
 
+    /// Takes the entries another consumer read more than `min_idle` ago and
+    /// never acknowledged: what a member that lost its role (paused past its
+    /// lease) read just before it noticed. Entries pending for `consumer`
+    /// itself are left alone (they are on their way).
+    pub fn claim_stale(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+    ) -> Result<Vec<Entry>, ClusterError> {
+        let idle = min_idle.as_millis().max(1) as u64;
+        let mut cmd = redis::cmd("XPENDING");
+        cmd.arg(&self.key)
+            .arg(&self.group)
+            .arg("IDLE")
+            .arg(idle)
+            .arg("-")
+            .arg("+")
+            .arg(1000);
+        let pending: redis::streams::StreamPendingCountReply = self.query(&cmd)?;
+        let ids: Vec<String> = pending
+            .ids
+            .into_iter()
+            .filter(|p| p.consumer != consumer)
+            .map(|p| p.id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("XCLAIM");
+        cmd.arg(&self.key)
+            .arg(&self.group)
+            .arg(consumer)
+            .arg(idle)
+            .arg(&ids);
+        let claimed: redis::streams::StreamClaimReply = self.query(&cmd)?;
+        Ok(claimed
+            .ids
+            .into_iter()
+            .map(|id| entry(id.id, &id.map))
+            .collect())
+    }
+
     /// Marks entries handled.
     pub fn ack(&self, ids: &[String]) -> Result<(), ClusterError> {
         if ids.is_empty() {
@@ -132,7 +187,7 @@ impl PartitionStream {
     }
 }
 
-fn entry(id: String, map: &std::collections::HashMap<String, redis::Value>) -> Entry {
+pub(super) fn entry(id: String, map: &std::collections::HashMap<String, redis::Value>) -> Entry {
     let event = map
         .get(EVENT)
         .and_then(|v| redis::from_redis_value::<String>(v.clone()).ok())

@@ -19,6 +19,7 @@ pub const TOP_LEVEL: &[&str] = &[
     "log_config",
     "db_config",
     "script_limits",
+    "cluster",
 ];
 
 pub const ACCOUNT: &[&str] = &["email", "password"];

@@ -107,6 +107,7 @@ pub fn load(
         log: log_config(&log, base_dir)?,
         script_limits: script_limits(&limits)?,
         db_config: crate::store::parse_db_config(config_file, base_dir, root.get("db_config"))?,
+        cluster: super::cluster::parse(config_file, root.get("cluster"))?,
         service_id_target,
         source: config_file.to_path_buf(),
         warnings,

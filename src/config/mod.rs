@@ -7,12 +7,14 @@
 //! directory (the SDK uses the process's working directory, which is the same
 //! thing when the service is started from its own directory).
 
+pub mod cluster;
 mod keys;
 pub mod load;
 pub mod ranges;
 mod secret;
 mod writeback;
 
+pub use cluster::ClusterConfig;
 pub use load::load;
 pub use secret::{without_userinfo, Secret};
 pub use writeback::write_service_id;
@@ -205,6 +207,8 @@ pub struct Config {
     pub script_limits: crate::script::ScriptLimits,
     /// Named stores (`db_config`), none by default.
     pub db_config: crate::store::StoreConfig,
+    /// `cluster`: serve with other processes through Redis (`None`: alone).
+    pub cluster: Option<ClusterConfig>,
     pub service_id_target: ServiceIdTarget,
     /// The file the config was read from, for messages.
     pub source: PathBuf,
@@ -250,6 +254,7 @@ impl Config {
             log: LogConfig::default(),
             script_limits: Default::default(),
             db_config: crate::store::StoreConfig::in_memory(),
+            cluster: None,
             service_id_target: ServiceIdTarget::Nowhere,
             source: PathBuf::from("(in memory)"),
             warnings: Vec::new(),

@@ -56,6 +56,46 @@ pub struct HostBridge {
     pub fresh_agents: RefCell<std::collections::HashMap<String, usize>>,
     /// `service_mode: false`: the script runs as a user.
     pub user_mode: bool,
+    /// In a cluster, the partition event being handled: the frames it
+    /// sends get request ids derived from it (see [`Cause`]).
+    pub cause: RefCell<Option<Cause>>,
+}
+
+/// The upward entry a handler runs for, in a cluster: its frames' request
+/// ids are `<partition>-<entry id>:<n>`, the same however many times (and
+/// on whichever member) the handler runs for that entry, so the platform
+/// sees a repeat as a repeat. Each frame also carries the partition and
+/// the lease token, for the gateway's fencing.
+#[derive(Debug, Clone)]
+pub struct Cause {
+    /// `None` for a takeover's check-in (no entry: fresh ids).
+    base: Option<String>,
+    fence: (usize, u64),
+    sent: u32,
+}
+
+impl Cause {
+    pub fn of(d: &super::events::ClusterDelivery) -> Self {
+        Cause {
+            base: d.entry.as_ref().map(|id| format!("{}-{id}", d.partition)),
+            fence: (d.partition, d.token),
+            sent: 0,
+        }
+    }
+
+    /// Wraps the next item the handler sends.
+    fn wrap(&mut self, item: Downward) -> Downward {
+        let request_id = match &self.base {
+            Some(base) => format!("{base}:{}", self.sent),
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        self.sent += 1;
+        Downward::Caused {
+            request_id,
+            fence: self.fence,
+            item: Box::new(item),
+        }
+    }
 }
 
 /// The error of a call that ran out of time; the handler is aborted when
@@ -115,6 +155,10 @@ impl HostBridge {
         }
     }
 
+    pub fn set_cause(&self, cause: Option<Cause>) {
+        *self.cause.borrow_mut() = cause;
+    }
+
     fn queue(&self, item: Downward) -> HostResult<()> {
         let what = item.call_name();
         let user_frame = matches!(item, Downward::User(_));
@@ -130,6 +174,10 @@ impl HostBridge {
         let (limit, budget) = match crate::script::remaining_budget() {
             Some((left, budget)) => (left.min(CALL_TIMEOUT), Some(budget)),
             None => (CALL_TIMEOUT, None),
+        };
+        let item = match self.cause.borrow_mut().as_mut() {
+            Some(cause) => cause.wrap(item),
+            None => item,
         };
         match self.outbox.send_within(&self.rt, item, limit) {
             Ok(()) => Ok(()),
@@ -372,6 +420,25 @@ impl HostApi for HostBridge {
             .agents
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // In a cluster, every member too: the list is read again under the
+        // cluster's lock, since another member may have made the agent.
+        let _cluster = match &self.shared.agent_lock {
+            Some(lock) => {
+                let within = crate::script::remaining_budget()
+                    .map_or(CALL_TIMEOUT, |(left, _)| left.min(CALL_TIMEOUT));
+                let guard = lock.lock(within).map_err(|e| {
+                    HostCallError::Refused(format!("create_agent: the cluster's agent lock: {e}"))
+                })?;
+                if guard.is_none() {
+                    return Err(HostCallError::Refused(format!(
+                        "create_agent: another cluster member held the agent lock for {within:?}"
+                    )));
+                }
+                book.by_name = None;
+                guard
+            }
+            None => None,
+        };
         if profile.fresh {
             let nth = {
                 let mut calls = self.fresh_agents.borrow_mut();

@@ -22,8 +22,31 @@ const MAX_CACHED_GROUPS: usize = 10_000;
 /// Attempts at expanding a message's recipients before giving up.
 const EXPAND_TRIES: u32 = 4;
 
+/// Where the dispatcher's events go.
+pub(super) enum Upward {
+    /// This process's script threads.
+    Local(EventSender),
+    /// A cluster's partition streams (this process is the gateway), and
+    /// the platform's acknowledgements to the `down` reader.
+    Cluster {
+        up: crate::cluster::up::UpWriter,
+        acks: tokio::sync::mpsc::UnboundedSender<String>,
+    },
+}
+
+impl Upward {
+    fn send(&self, event: HostEvent) {
+        match self {
+            Upward::Local(exec) => {
+                let _ = exec.send(event);
+            }
+            Upward::Cluster { up, .. } => super::cluster_wire::append(up, event),
+        }
+    }
+}
+
 pub(super) struct Dispatcher {
-    exec: EventSender,
+    exec: Upward,
     http: Arc<HttpApi>,
     groups: HashMap<String, Vec<String>>,
     /// Counts acknowledged downward frames (see `progress.rs`).
@@ -31,7 +54,7 @@ pub(super) struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(exec: EventSender, http: Arc<HttpApi>) -> Self {
+    pub fn new(exec: Upward, http: Arc<HttpApi>) -> Self {
         Dispatcher {
             exec,
             http,
@@ -61,6 +84,9 @@ impl Dispatcher {
                 if let (true, true, Some(p)) = (c.status, downward, &self.progress) {
                     p.downward_acked();
                 }
+                if let (Upward::Cluster { acks, .. }, Some(id)) = (&self.exec, c.request_id) {
+                    let _ = acks.send(id);
+                }
             }
             // Login refusals are the link's; others are only worth a line.
             Inbound::Error {
@@ -76,14 +102,12 @@ impl Dispatcher {
             }
             Inbound::MessageUp(message) => {
                 let recipients = self.recipients(&message).await;
-                let _ = self.exec.send(HostEvent::Message {
+                self.exec.send(HostEvent::Message {
                     message,
                     recipients,
                 });
             }
-            event => {
-                let _ = self.exec.send(HostEvent::Inbound(event));
-            }
+            event => self.exec.send(HostEvent::Inbound(event)),
         }
     }
 

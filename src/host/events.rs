@@ -49,7 +49,75 @@ pub enum HostEvent {
         event: Box<HostEvent>,
         countdown: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     },
+    /// A partition's event in a cluster (see `src/cluster/`): handled only
+    /// while this member still holds the partition under the same token,
+    /// its frames' request ids derived from the stream entry, and reported
+    /// done once those frames were handed on.
+    Clustered {
+        event: Box<HostEvent>,
+        delivery: ClusterDelivery,
+    },
     Shutdown,
+}
+
+/// Where a clustered event came from, and whom to tell it is done.
+pub struct ClusterDelivery {
+    pub partition: usize,
+    /// The partition lease's token the event was read under.
+    pub token: u64,
+    /// The `up:<p>` entry's id; `None` for a takeover's check-in, which
+    /// has no entry.
+    pub entry: Option<String>,
+    /// Closed once an event of this take-over was dropped (see `Gate`).
+    pub gate: crate::cluster::consumer::Gate,
+    pub fences: std::sync::Arc<crate::cluster::roles::Fences>,
+    pub done: crate::cluster::consumer::Done,
+}
+
+impl std::fmt::Debug for ClusterDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterDelivery")
+            .field("partition", &self.partition)
+            .field("token", &self.token)
+            .field("entry", &self.entry)
+            .finish()
+    }
+}
+
+impl ClusterDelivery {
+    /// True while this member may still act for the partition; once
+    /// false, false for every later event of the same take-over.
+    pub fn valid(&self) -> bool {
+        if self.gate.is_closed() {
+            return false;
+        }
+        let valid = self.fences.partition_valid(self.partition, self.token);
+        if !valid {
+            self.gate.close();
+        }
+        valid
+    }
+
+    /// The event is finished: `handled` false when it was dropped because
+    /// the partition moved on (the next owner handles it).
+    pub fn finish(&self, handled: bool) {
+        if let Some(id) = &self.entry {
+            self.done.report(self.partition, id.clone(), handled);
+        }
+    }
+}
+
+impl HostEvent {
+    /// The channel whose events this is, for routing to a script thread.
+    pub fn channel_id(&self) -> Option<&str> {
+        match self {
+            HostEvent::ChannelInit(ch) | HostEvent::Checkin(ch) => Some(ch),
+            HostEvent::Inbound(i) => i.channel_id(),
+            HostEvent::Message { message, .. } => Some(&message.channel_id),
+            HostEvent::Clustered { event, .. } => event.channel_id(),
+            _ => None,
+        }
+    }
 }
 
 /// What the script thread reports when inspected.

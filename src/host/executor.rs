@@ -34,6 +34,9 @@ pub struct ExecutorDeps {
     pub stores: Arc<crate::store::Stores>,
     /// `script_threads`.
     pub threads: usize,
+    /// In a cluster: the lock every member takes around `create_agent`, so
+    /// that an agent is made once for the whole cluster.
+    pub agent_lock: Option<crate::cluster::lease::Lease>,
 }
 
 /// What each script thread gets its own copy of.
@@ -79,6 +82,7 @@ impl Executor {
             agents: Mutex::new(AgentBook::open(&deps.base.uploader.base_dir())),
             board: TimerBoard::new(n),
             status: deps.status.clone(),
+            agent_lock: deps.agent_lock,
         });
         let mut senders = Vec::with_capacity(n);
         let mut threads = Vec::with_capacity(n);

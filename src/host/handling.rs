@@ -184,6 +184,7 @@ pub(super) fn handle(script: &mut ServiceScript, bridge: &HostBridge, event: Hos
         HostEvent::Inbound(Inbound::Copy(_) | Inbound::GatewayError | Inbound::Error { .. })
         | HostEvent::Reload(_)
         | HostEvent::Shared { .. }
+        | HostEvent::Clustered { .. }
         | HostEvent::Shutdown => {}
     }
 }

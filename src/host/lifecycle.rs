@@ -2,7 +2,7 @@
 //! differences docs/ARCHITECTURE.md explains: the service is created before connecting, the
 //! login is sent once per connection, and handlers run strictly in order.
 
-use super::dispatch::Dispatcher;
+use super::dispatch::{Dispatcher, Upward};
 use super::events::HostEvent;
 use super::executor::{Executor, ExecutorDeps, ThreadDeps};
 use super::handle::ScriptThread;
@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
-const TOKEN_REFRESH: Duration = Duration::from_secs(6 * 3600);
-const FULL_SIGN_IN: Duration = Duration::from_secs(7 * 24 * 3600);
+pub(super) const TOKEN_REFRESH: Duration = Duration::from_secs(6 * 3600);
+pub(super) const FULL_SIGN_IN: Duration = Duration::from_secs(7 * 24 * 3600);
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 /// How long a stopping host waits for what its handlers sent to be written
 /// and acknowledged.
@@ -58,6 +58,9 @@ pub(super) async fn run(
     mut options: HostOptions,
     controls: Controls,
 ) -> Result<(), HostError> {
+    if let Some(cluster) = config.cluster.clone() {
+        return super::cluster_member::run(config, cluster, paths, options, controls).await;
+    }
     let Controls {
         stop: mut shutdown,
         started,
@@ -66,11 +69,7 @@ pub(super) async fn run(
         serving,
     } = controls;
     let svc = &config.service;
-    let http = Arc::new(HttpApi::new(
-        &svc.http_server_uri,
-        &config.account.email,
-        config.account.password.clone(),
-    )?);
+    let http = http_api(&config)?;
     let uploader = Arc::new(Uploader::new(http.clone(), paths.dir.clone()));
     let (outbox_tx, outbox_rx) = outbox::OutboxSender::channel();
     let (executor, scripts_dir) =
@@ -87,12 +86,12 @@ pub(super) async fn run(
     let (link_tx, link_rx) = mpsc::unbounded_channel();
     // The link stops last, after what the handlers sent was flushed.
     let (link_stop, link_stop_rx) = watch::channel(false);
-    let (link, link_task) = connect(&config, &http, &service_id, link_tx, link_stop_rx);
+    let (link, link_task) = connect(&config, &http, &service_id, link_tx, link_stop_rx, None);
     let forwarder = forward_link_state(link.state(), link_state);
     let outbox_task = outbox::spawn(
         http.clone(),
         uploader,
-        link.clone(),
+        outbox::FrameSink::Link(link.clone()),
         service_id.clone(),
         outbox_rx,
         options.progress.clone(),
@@ -103,7 +102,7 @@ pub(super) async fn run(
         init_channels(&http, &service_id, svc, &executor, &outbox_tx).await?
     };
     let timers = spawn_timers(&config, &http, &executor, &served);
-    let mut dispatcher = Dispatcher::new(executor.sender(), http.clone());
+    let mut dispatcher = Dispatcher::new(Upward::Local(executor.sender()), http.clone());
     dispatcher.progress = options.progress.clone();
     let info = Started {
         service_id,
@@ -142,6 +141,15 @@ pub(super) async fn run(
     Ok(())
 }
 
+/// The platform's HTTP API as the config names it.
+pub(super) fn http_api(config: &Config) -> Result<Arc<HttpApi>, HostError> {
+    Ok(Arc::new(HttpApi::new(
+        &config.service.http_server_uri,
+        &config.account.email,
+        config.account.password.clone(),
+    )?))
+}
+
 /// Stops in order: no more events are taken, the current handler finishes
 /// (events queued behind it are dropped), what the handlers sent is handed
 /// to the link and written, and the link closes once the platform
@@ -175,7 +183,7 @@ async fn stop(
 
 /// Opens the stores and compiles the script on its thread. Returns the
 /// executor and the directory imports resolve in (for the watcher).
-async fn start_script(
+pub(super) async fn start_script(
     config: &Config,
     paths: &ServicePaths,
     options: &mut HostOptions,
@@ -207,6 +215,7 @@ async fn start_script(
         stores,
         status,
         threads: config.service.script_threads,
+        agent_lock: agent_lock(config),
     };
     let executor = Executor::start(compile, deps).await?;
     let threads = config.service.script_threads;
@@ -214,8 +223,25 @@ async fn start_script(
     Ok((executor, scripts_dir))
 }
 
+/// A cluster's agent lock (see `ExecutorDeps::agent_lock`).
+fn agent_lock(config: &Config) -> Option<crate::cluster::lease::Lease> {
+    let cluster = config.cluster.as_ref()?;
+    let keys = crate::cluster::wire::Keys::new(config.service.service_id.as_deref()?);
+    let node = uuid::Uuid::new_v4().to_string();
+    crate::cluster::lease::Lease::new(
+        cluster.redis_url.expose(),
+        &keys.agents(),
+        &node,
+        AGENT_LOCK_TTL,
+    )
+    .ok()
+}
+
+/// How long the agent lock lasts if its holder dies while holding it.
+const AGENT_LOCK_TTL: Duration = Duration::from_secs(30);
+
 /// Hot reload: a bundle's file, or the scripts directory (and SIGHUP).
-fn start_reloader(
+pub(super) fn start_reloader(
     options: &mut HostOptions,
     executor: &Executor,
     scripts_dir: &Path,
@@ -268,7 +294,7 @@ async fn sign_in(config: &Config, http: &HttpApi) -> Result<String, HostError> {
 
 /// Copies the link's state to the probe's channel (the probe exists before
 /// the link does).
-fn forward_link_state(
+pub(super) fn forward_link_state(
     mut from: watch::Receiver<crate::platform::LinkState>,
     to: watch::Sender<crate::platform::LinkState>,
 ) -> tokio::task::JoinHandle<()> {
@@ -327,13 +353,15 @@ async fn join_channels(
     svc.channels.clone()
 }
 
-/// Starts the link, which logs in with the current token on every connection.
-fn connect(
+/// Starts the link, which logs in with the current token on every
+/// connection (and, with a `fence`, writes only while it allows).
+pub(super) fn connect(
     config: &Config,
     http: &Arc<HttpApi>,
     service_id: &str,
     events: mpsc::UnboundedSender<LinkEvent>,
     shutdown: watch::Receiver<bool>,
+    fence: Option<ws::WriteFence>,
 ) -> (WsLink, tokio::task::JoinHandle<()>) {
     let svc = &config.service;
     let login: LoginFrame = {
@@ -360,6 +388,7 @@ fn connect(
         backoff_min: svc.reconnect_min,
         backoff_max: svc.reconnect_max,
         queue_limit: svc.outgoing_queue_limit,
+        fence,
         ..LinkOptions::default()
     };
     ws::spawn(target, options, events, shutdown)
@@ -460,7 +489,7 @@ async fn dispatch(
     }
 }
 
-fn spawn_token_timer(
+pub(super) fn spawn_token_timer(
     http: Arc<HttpApi>,
     every: Duration,
     full: bool,

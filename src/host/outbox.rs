@@ -14,7 +14,7 @@ use crate::protocol::http::GroupEntry;
 use crate::protocol::outbound::{self, OutMessage, UpdateKind};
 use crate::protocol::IdList;
 use crate::script::{OutgoingMessage, UserFrame, ViewUpdate};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -40,6 +40,14 @@ pub enum Downward {
     Barrier(Barrier),
     /// A user-mode frame (an action or a message up).
     User(UserFrame),
+    /// In a cluster: `item`, made while handling a partition's event, with
+    /// the request id derived from it and the partition lease it was made
+    /// under (see `bridge::Cause`).
+    Caused {
+        request_id: String,
+        fence: (usize, u64),
+        item: Box<Downward>,
+    },
 }
 
 /// An action the outbox runs at a flush point (see [`Downward::Barrier`]).
@@ -77,6 +85,7 @@ impl Downward {
             Downward::User(UserFrame::MessageUp { .. }) => "send_message_up",
             Downward::Message(_) => "send_message",
             Downward::KnownGroups(_) | Downward::Barrier(_) => "host",
+            Downward::Caused { item, .. } => item.call_name(),
         }
     }
 
@@ -90,6 +99,7 @@ impl Downward {
             Downward::User(UserFrame::Action(_)) => "action",
             Downward::User(UserFrame::MessageUp { .. }) => "message_up",
             Downward::KnownGroups(_) | Downward::Barrier(_) => "none",
+            Downward::Caused { item, .. } => item.frame_kind(),
         }
     }
 
@@ -116,6 +126,7 @@ impl Downward {
                     + m.recipients.byte_len()
             }
             Downward::KnownGroups(_) | Downward::Barrier(_) => 0,
+            Downward::Caused { item, .. } => item.content_bytes(),
         }
     }
 }
@@ -140,7 +151,9 @@ fn json_len(v: &Value) -> usize {
 
 /// What one event becomes, in order.
 enum Prepared {
-    Frame(OutFrame, &'static str),
+    /// A frame, its kind (a metrics label) and, in a cluster, the partition
+    /// lease it was made under.
+    Frame(OutFrame, &'static str, Option<(usize, u64)>),
     Barrier(Barrier),
     Nothing,
 }
@@ -218,10 +231,44 @@ struct Outbox {
     groups: GroupCache,
 }
 
+/// Where prepared frames go: the platform connection, or (a cluster
+/// member) the `down` stream, for the gateway to send.
+pub enum FrameSink {
+    Link(WsLink),
+    Cluster(Arc<crate::cluster::down::DownWriter>),
+}
+
+impl FrameSink {
+    async fn send(&self, frame: OutFrame, fence: Option<(usize, u64)>) {
+        match self {
+            FrameSink::Link(link) => link.send(frame).await,
+            FrameSink::Cluster(down) => {
+                let entry = crate::cluster::wire::DownEntry {
+                    request_id: frame.request_id,
+                    fence,
+                    coalesce_key: frame.coalesce_key,
+                    text: frame.text,
+                };
+                if down.push(&entry) {
+                    down.flush().await;
+                }
+            }
+        }
+    }
+
+    /// Hands on what was collected (before a barrier, and whenever the
+    /// outbox has nothing else ready).
+    async fn flush(&self) {
+        if let FrameSink::Cluster(down) = self {
+            down.flush().await;
+        }
+    }
+}
+
 pub fn spawn(
     http: Arc<HttpApi>,
     uploader: Arc<Uploader>,
-    link: WsLink,
+    sink: FrameSink,
     service_id: String,
     rx: mpsc::Receiver<Downward>,
     progress: Option<HostProgress>,
@@ -246,16 +293,27 @@ pub fn spawn(
             })
             .buffered(PIPELINE);
         tokio::pin!(frames);
-        while let Some(result) = frames.next().await {
+        loop {
+            let result = match frames.next().now_or_never() {
+                Some(ready) => ready,
+                None => {
+                    sink.flush().await;
+                    frames.next().await
+                }
+            };
+            let Some(result) = result else { break };
             match result {
-                Ok(Prepared::Frame(frame, kind)) => {
-                    link.send(frame).await;
+                Ok(Prepared::Frame(frame, kind, fence)) => {
+                    sink.send(frame, fence).await;
                     crate::metrics::FRAMES.add(kind);
                     if let Some(p) = &progress {
                         p.downward_sent();
                     }
                 }
-                Ok(Prepared::Barrier(barrier)) => barrier.reached(),
+                Ok(Prepared::Barrier(barrier)) => {
+                    sink.flush().await;
+                    barrier.reached()
+                }
                 Ok(Prepared::Nothing) => {}
                 Err(e) => tracing::error!(error = %e, "downward event dropped"),
             }
@@ -279,7 +337,22 @@ use crate::clock::now_ms;
 impl Outbox {
     /// The frame for one event (or the barrier it is).
     async fn prepare(&self, item: Downward) -> Result<Prepared, PlatformError> {
-        let request_id = request_id();
+        match item {
+            Downward::Caused {
+                request_id,
+                fence,
+                item,
+            } => self.prepare_as(*item, request_id, Some(fence)).await,
+            item => self.prepare_as(item, request_id(), None).await,
+        }
+    }
+
+    async fn prepare_as(
+        &self,
+        item: Downward,
+        request_id: String,
+        fence: Option<(usize, u64)>,
+    ) -> Result<Prepared, PlatformError> {
         let kind = item.frame_kind();
         let (text, coalesce_key) = match item {
             Downward::KnownGroups(entries) => {
@@ -287,6 +360,8 @@ impl Outbox {
                 return Ok(Prepared::Nothing);
             }
             Downward::Barrier(barrier) => return Ok(Prepared::Barrier(barrier)),
+            // Only the bridge wraps, and only once.
+            Downward::Caused { .. } => return Ok(Prepared::Nothing),
             Downward::Characters { recipients, .. }
             | Downward::Update(ViewUpdate { recipients, .. })
                 if recipients.is_empty() =>
@@ -327,6 +402,7 @@ impl Outbox {
                 coalesce_key,
             },
             kind,
+            fence,
         ))
     }
 

@@ -53,6 +53,8 @@ pub struct Shared {
     pub agents: Mutex<AgentBook>,
     pub board: TimerBoard,
     pub status: watch::Sender<ScriptStatus>,
+    /// In a cluster, taken around `create_agent` (see `ExecutorDeps`).
+    pub agent_lock: Option<crate::cluster::lease::Lease>,
 }
 
 /// Every thread's first pending timers and count, merged for the status.
@@ -147,6 +149,7 @@ pub fn run(start: ThreadStart) {
         place,
         fresh_agents: RefCell::default(),
         user_mode: start.user_mode,
+        cause: RefCell::new(None),
     });
     let progress = start.progress;
     // Replaced when a reload brings a new version.
@@ -157,6 +160,18 @@ pub fn run(start: ThreadStart) {
     while let Some(event) = rx.blocking_recv() {
         let (event, countdown) = match event {
             HostEvent::Shared { event, countdown } => (*event, Some(countdown)),
+            other => (other, None),
+        };
+        let (event, delivery) = match event {
+            HostEvent::Clustered { event, delivery } => {
+                if !delivery.valid() || stopping.load(Ordering::SeqCst) {
+                    // The partition moved on: its next owner handles this.
+                    delivery.finish(false);
+                    continue;
+                }
+                bridge.set_cause(Some(super::bridge::Cause::of(&delivery)));
+                (*event, Some(delivery))
+            }
             other => (other, None),
         };
         let kind = match &event {
@@ -193,6 +208,12 @@ pub fn run(start: ThreadStart) {
         );
         if countdown.is_none_or(|c| c.fetch_sub(1, Ordering::SeqCst) == 1) {
             mark_handled(&bridge.outbox, progress.as_ref(), kind);
+        }
+        if let Some(delivery) = delivery {
+            bridge.set_cause(None);
+            // Acknowledged once its frames were handed on (appended to `down`).
+            let barrier = Barrier::new(move || delivery.finish(true));
+            let _ = bridge.outbox.send_blocking(Downward::Barrier(barrier));
         }
     }
 }

@@ -112,6 +112,10 @@ impl EventSender {
             }
             HostEvent::Reload(req) => self.reload(req),
             HostEvent::Inspect(reply) => self.inspect(reply),
+            clustered @ HostEvent::Clustered { .. } => {
+                let shard = clustered.channel_id().map_or(0, |ch| self.owner(ch));
+                self.to(shard, clustered)
+            }
             // A thread's own (timers, responses) never come this way.
             other => self.to(0, other),
         }

@@ -6,12 +6,13 @@
 //! transport (client, tokens, the authenticated call with its one re-sign-in);
 //! `endpoints.rs` is one method per platform endpoint on top of it.
 
+use super::relay::{CallRelay, RelayedCall};
 use super::PlatformError;
 use crate::config::Secret;
 use crate::protocol::http::{AuthData, Envelope};
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// The SDK's default avatar when none is given.
@@ -44,6 +45,9 @@ pub struct HttpApi {
     tokens: RwLock<Tokens>,
     /// Permits for [`MAX_IN_FLIGHT`].
     in_flight: tokio::sync::Semaphore,
+    /// Where authenticated calls go instead, while set (a cluster member
+    /// that is not the gateway).
+    relay: RwLock<Option<Arc<dyn CallRelay>>>,
 }
 
 impl HttpApi {
@@ -65,7 +69,36 @@ impl HttpApi {
             password,
             tokens: RwLock::new(Tokens::default()),
             in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
+            relay: RwLock::new(None),
         })
+    }
+
+    /// Sends authenticated calls to `relay` from now on (`None`: make them
+    /// here, with this process's own sign-in).
+    pub fn set_relay(&self, relay: Option<Arc<dyn CallRelay>>) {
+        if let Ok(mut r) = self.relay.write() {
+            *r = relay;
+        }
+    }
+
+    fn relay(&self) -> Option<Arc<dyn CallRelay>> {
+        self.relay.read().ok().and_then(|r| r.clone())
+    }
+
+    /// Makes a call another member relayed here, with this process's token.
+    pub async fn call_relayed(&self, call: RelayedCall) -> Result<Value, PlatformError> {
+        let method =
+            Method::from_bytes(call.method.as_bytes()).map_err(|_| PlatformError::BadResponse {
+                what: call.what(),
+                reason: "not an HTTP method".into(),
+            })?;
+        let query: Vec<(&str, &str)> = call
+            .query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.call(method, &call.path, &query, call.body.as_ref(), true)
+            .await
     }
 
     pub fn client(&self) -> &reqwest::Client {
@@ -90,6 +123,23 @@ impl HttpApi {
         body: Option<&B>,
         auth: bool,
     ) -> Result<Value, PlatformError> {
+        if let (true, Some(relay)) = (auth, self.relay()) {
+            let relayed = RelayedCall {
+                method: method.to_string(),
+                path: path.to_string(),
+                query: query
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                body: body.map(serde_json::to_value).transpose().map_err(|e| {
+                    PlatformError::BadResponse {
+                        what: format!("{method} {path}"),
+                        reason: e.to_string(),
+                    }
+                })?,
+            };
+            return relay.call(relayed).await;
+        }
         let call = ApiCall {
             method,
             path,

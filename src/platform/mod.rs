@@ -6,6 +6,7 @@ pub mod groups;
 pub mod http;
 pub mod link_state;
 pub mod queue;
+pub mod relay;
 pub mod upload;
 pub mod ws;
 
@@ -42,4 +43,8 @@ pub enum PlatformError {
     BadResponse { what: String, reason: String },
     #[error("{0}")]
     File(String),
+    /// A call relayed through the cluster's gateway that did not come back
+    /// (no gateway, Redis unreachable, the gateway's own transport failed).
+    #[error("{what}: {detail}")]
+    Relay { what: String, detail: String },
 }

@@ -67,6 +67,21 @@ pub struct LinkOptions {
     pub max_in_flight: usize,
     /// Frames waiting in the channel into the link, at most.
     pub channel_capacity: usize,
+    /// Asked before every write (the login, frames, heartbeats): once it
+    /// says no, the link closes the socket and stops without writing. A
+    /// cluster's gateway passes its lease's validity here, so that a
+    /// gateway paused past its lease writes nothing when it wakes up.
+    pub fence: Option<WriteFence>,
+}
+
+/// See [`LinkOptions::fence`]: true while the link may write.
+#[derive(Clone)]
+pub struct WriteFence(pub std::sync::Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl std::fmt::Debug for WriteFence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteFence")
+    }
 }
 
 /// The config's defaults (`config::ranges`, their one home) for what the
@@ -82,6 +97,7 @@ impl Default for LinkOptions {
             queue_limit: ranges::DEFAULT_OUTGOING_QUEUE_LIMIT,
             max_in_flight: 1_024,
             channel_capacity: 1_024,
+            fence: None,
         }
     }
 }
@@ -169,6 +185,8 @@ type Stream =
 /// How a connection ended.
 enum Ended {
     Shutdown,
+    /// The write fence said no: stop without another write.
+    Fenced,
     Dropped(String),
     Refused(String),
 }
@@ -210,6 +228,14 @@ pub fn spawn(
 }
 
 impl Link {
+    /// True when the write fence forbids writing.
+    fn fenced(&self) -> bool {
+        self.opts
+            .fence
+            .as_ref()
+            .is_some_and(|may_write| !(may_write.0)())
+    }
+
     /// Does what each state asks, until the link stops.
     async fn run(mut self) {
         loop {
@@ -282,6 +308,12 @@ impl Link {
         }
         match ended {
             Ended::Shutdown => LinkInput::Shutdown,
+            Ended::Fenced => {
+                tracing::warn!(
+                    "no longer allowed to write to the platform (fenced): connection closed"
+                );
+                LinkInput::Shutdown
+            }
             Ended::Dropped(reason) => LinkInput::Dropped(reason),
             Ended::Refused(reason) => LinkInput::Refused(reason),
         }
@@ -350,7 +382,7 @@ impl Link {
 
     /// Opens the WebSocket and sends the login: `Ok(None)` on shutdown.
     async fn open(&mut self) -> Result<Option<Stream>, String> {
-        if *self.shutdown.borrow() {
+        if *self.shutdown.borrow() || self.fenced() {
             return Ok(None);
         }
         let config = WebSocketConfig::default()
@@ -387,6 +419,9 @@ impl Link {
                 return Err("connecting timed out".into());
             }
         };
+        if self.fenced() {
+            return Ok(None);
+        }
         if let Err(e) = stream.send(Message::text((self.target.login)())).await {
             tracing::warn!(error = %e, "connection lost during login");
             return Err(e.to_string());

@@ -3,11 +3,11 @@
 //! Only what the host acts on is typed; everything else is kept as the raw
 //! JSON object so that `on_unknown_payload` can see exactly what arrived.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A join, leave or refresh: `{subtype, channel_id, sender, context}`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct SimpleAction {
     #[serde(default)]
     pub subtype: String,
@@ -31,7 +31,7 @@ pub struct CopyBody {
 
 /// `message_up`: a message a user sent. `recipients` is still the group id
 /// (or a list, if a platform sends one); the host expands it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct MessageUp {
     pub subtype: String,
     pub channel_id: String,

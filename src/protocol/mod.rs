@@ -10,6 +10,7 @@ pub mod http;
 pub mod ids;
 pub mod inbound;
 pub mod outbound;
+pub mod reencode;
 pub mod user;
 
 pub use http::{CharacterContext, CharacterObject, Envelope};

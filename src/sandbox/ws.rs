@@ -223,6 +223,28 @@ impl Session {
         true
     }
 
+    /// Counts a frame on a service connection that another connection of
+    /// the same service has replaced.
+    fn note_if_stale(&self, shared: &Shared, kind: &str) {
+        let Some(Login::Service(service_id)) = &self.login else {
+            return;
+        };
+        let mut world = shared.world();
+        if world
+            .hub
+            .service(service_id)
+            .is_some_and(|c| c.id != self.conn.id)
+        {
+            world.state.stats.stale_service_frames += 1;
+            tracing::warn!(
+                conn = self.conn.id,
+                service_id,
+                kind,
+                "frame on a replaced service connection"
+            );
+        }
+    }
+
     fn on_text(&mut self, shared: &Shared, text: &str) {
         let frame = match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(frame)) => frame,
@@ -240,6 +262,7 @@ impl Session {
             .unwrap_or_default()
             .to_string();
         let request_id = frame.get("request_id").cloned().unwrap_or(Value::Null);
+        self.note_if_stale(shared, &kind);
         let handled = match kind.as_str() {
             "heartbeat" => true,
             "service_login" => self.service_login(shared, &frame),

@@ -52,6 +52,11 @@ impl HostProcess {
         HostProcess { child, log }
     }
 
+    /// Where the log is written.
+    pub fn log_path(&self) -> PathBuf {
+        self.log.clone()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

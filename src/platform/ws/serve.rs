@@ -11,6 +11,9 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 
+/// The error `write` gives when the fence forbids writing.
+const FENCED: &str = "fenced";
+
 impl Link {
     /// Handles one frame from the platform: acknowledgements release frames
     /// in flight, the first frame makes the link live, a refusal ends the
@@ -104,7 +107,7 @@ impl Link {
                         last_ack = Instant::now();
                     }
                     if let Err(e) = self.write(&mut sink, batch).await {
-                        return Ended::Dropped(e);
+                        return Self::ended_by(e);
                     }
                     if draining && self.flushed() {
                         let _ = sink.send(Message::Close(None)).await;
@@ -135,12 +138,15 @@ impl Link {
                         last_ack = Instant::now();
                     }
                     if let Err(e) = self.write(&mut sink, batch).await {
-                        return Ended::Dropped(e);
+                        return Self::ended_by(e);
                     }
                 }
                 _ = heartbeat.tick() => {
                     if let Some(why) = self.silent(last_heard, last_ack, room) {
                         return Ended::Dropped(why);
+                    }
+                    if self.fenced() {
+                        return Ended::Fenced;
                     }
                     let frame = crate::protocol::outbound::heartbeat(&uuid::Uuid::new_v4().to_string());
                     if let Err(e) = sink.send(Message::text(frame)).await {
@@ -148,6 +154,17 @@ impl Link {
                     }
                 }
             }
+        }
+    }
+
+    /// How a failed write ends the connection. A fenced link drops the
+    /// socket without a close handshake, which would flush what was fed
+    /// and not yet written.
+    fn ended_by(error: String) -> Ended {
+        if error == FENCED {
+            Ended::Fenced
+        } else {
+            Ended::Dropped(error)
         }
     }
 
@@ -191,18 +208,35 @@ impl Link {
         if frames.is_empty() {
             return Ok(());
         }
+        if self.fenced() {
+            // A fenced link stops: these are the new gateway's to send (they
+            // are still pending in `down`).
+            self.pending.requeue_front(frames.into_iter());
+            return Err(FENCED.into());
+        }
         // A half-open connection with a full send buffer would block a
         // flush until TCP gives up: give up after two heartbeat intervals.
         let stall = self.opts.heartbeat * 2;
+        // The fence is asked before each frame, not once per batch: a
+        // gateway paused in the middle of a batch writes at most the frame
+        // it was writing when it wakes up.
+        let fence = self.opts.fence.clone();
         let written = tokio::time::timeout(stall, async {
             for f in &frames {
+                if fence.as_ref().is_some_and(|may_write| !(may_write.0)()) {
+                    return Ok(false);
+                }
                 sink.feed(Message::text(f.text.as_str())).await?;
             }
-            sink.flush().await
+            sink.flush().await.map(|()| true)
         })
         .await;
         match written {
-            Ok(Ok(())) => {
+            Ok(Ok(false)) => {
+                self.pending.requeue_front(frames.into_iter());
+                Err(FENCED.into())
+            }
+            Ok(Ok(true)) => {
                 self.written += frames.len() as u64;
                 for f in frames {
                     self.inflight.push(f);

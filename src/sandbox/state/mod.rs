@@ -126,6 +126,10 @@ pub struct Stats {
     /// Frames from services whose request id was already delivered (re-sent
     /// after a reconnect): acknowledged, not delivered again.
     pub duplicate_frames: u64,
+    /// Frames (of any type) received on a service's connection after
+    /// another connection logged in for the same service: what a deposed
+    /// cluster gateway must never write.
+    pub stale_service_frames: u64,
     /// Upward frames (user actions) handed to a bound service's connection;
     /// scenario tests wait until the host handled this many.
     pub upward_frames: u64,

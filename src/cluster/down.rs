@@ -1,0 +1,301 @@
+//! The `down` stream: frames from every member to the gateway.
+//!
+//! A member's outbox prepares frames as a lone host's does (group ids,
+//! uploads, encoding) and appends them here instead of writing to a socket
+//! ([`DownWriter`], batched: one pipelined `XADD` per burst). The gateway
+//! reads the stream through its consumer group ([`DownReader`]), drops
+//! what it must not send (a frame made under a partition token older than
+//! one it has seen, a request id it has sent recently), hands the rest to
+//! the link, and acknowledges each entry once the platform acknowledged its
+//! frame. A new gateway first claims what the old one read and did not
+//! acknowledge; the platform ignores the repeats among those.
+
+use super::conn::RedisConn;
+use super::streams::PartitionStream;
+use super::wire::{DownEntry, Keys, GATEWAY};
+use super::ClusterError;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// A member's appender. `push` collects; `flush` appends what was
+/// collected, in order, retrying until Redis takes it (the entries'
+/// acknowledgements wait behind it, so nothing is lost while Redis is away).
+pub struct DownWriter {
+    conn: Arc<RedisConn>,
+    key: String,
+    batch: Mutex<Vec<String>>,
+}
+
+/// Frames collected before a flush is forced.
+pub const BATCH: usize = 256;
+const RETRY: Duration = Duration::from_millis(200);
+
+impl DownWriter {
+    pub fn new(url: &crate::config::Secret, keys: &Keys) -> Result<Self, ClusterError> {
+        Ok(DownWriter {
+            conn: Arc::new(RedisConn::open(url.expose(), super::streams::TIMEOUT)?),
+            key: keys.down(),
+            batch: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Collects one frame; true when the batch is full (flush now).
+    pub fn push(&self, entry: &DownEntry) -> bool {
+        let Ok(text) = serde_json::to_string(entry) else {
+            return false;
+        };
+        let mut batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
+        batch.push(text);
+        batch.len() >= BATCH
+    }
+
+    /// Appends everything collected.
+    pub async fn flush(self: &Arc<Self>) {
+        let batch = std::mem::take(&mut *self.batch.lock().unwrap_or_else(PoisonError::into_inner));
+        if batch.is_empty() {
+            return;
+        }
+        let me = self.clone();
+        let _ = tokio::task::spawn_blocking(move || me.append_blocking(&batch)).await;
+    }
+
+    fn append_blocking(&self, batch: &[String]) {
+        let mut pipe = redis::pipe();
+        for text in batch {
+            PartitionStream::append_to(&mut pipe, &self.key, text);
+        }
+        let mut failing = false;
+        loop {
+            match self.conn.pipe::<()>(&pipe) {
+                Ok(()) => return,
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!(error = %e, frames = batch.len(), "cluster: cannot append frames for the gateway; retrying");
+                    }
+                    failing = true;
+                    std::thread::sleep(RETRY);
+                }
+            }
+        }
+    }
+}
+
+/// Request ids the gateway remembers having sent.
+const REMEMBERED: usize = 100_000;
+/// Entries read at once.
+const READ_COUNT: usize = 512;
+/// How long an entry may wait for the platform's acknowledgement before it
+/// is acknowledged anyway (a platform that does not acknowledge frames).
+pub const ACK_PATIENCE: Duration = Duration::from_secs(30);
+
+/// The gateway's reader of `down`.
+pub struct DownReader {
+    stream: PartitionStream,
+    conn: Arc<RedisConn>,
+    node: String,
+    /// Highest token seen per partition.
+    fences: HashMap<usize, u64>,
+    sent: HashSet<String>,
+    sent_order: VecDeque<String>,
+    /// Request id -> stream entry, for frames handed to the link and not
+    /// yet acknowledged by the platform; with when.
+    waiting: Arc<Mutex<HashMap<String, (String, std::time::Instant)>>>,
+}
+
+/// What to do with one read entry.
+pub enum Verdict {
+    /// Send it; acknowledge the entry when the platform acknowledges it.
+    Send(DownEntry),
+    /// Drop it (acknowledged at once): why, for the log.
+    Drop(&'static str),
+}
+
+impl DownReader {
+    pub fn new(url: &crate::config::Secret, keys: &Keys, node: &str) -> Result<Self, ClusterError> {
+        let conn = Arc::new(RedisConn::open(url.expose(), super::streams::TIMEOUT)?);
+        let stream = PartitionStream::on(conn.clone(), &keys.down(), GATEWAY);
+        stream.ensure_group()?;
+        Ok(DownReader {
+            stream,
+            conn,
+            node: node.to_string(),
+            fences: HashMap::new(),
+            sent: HashSet::new(),
+            sent_order: VecDeque::new(),
+            waiting: Arc::default(),
+        })
+    }
+
+    /// What the previous gateway read and did not acknowledge, then new
+    /// entries (`block` at most); each with its stream id.
+    pub fn claim_pending(&self) -> Result<Vec<(String, String)>, ClusterError> {
+        Ok(self
+            .stream
+            .claim_pending(&self.node)?
+            .into_iter()
+            .map(|e| (e.id, e.event))
+            .collect())
+    }
+
+    /// What a deposed gateway read after its lease ended (see
+    /// `PartitionStream::claim_stale`).
+    pub fn claim_stale(&self, min_idle: Duration) -> Result<Vec<(String, String)>, ClusterError> {
+        Ok(self
+            .stream
+            .claim_stale(&self.node, min_idle)?
+            .into_iter()
+            .map(|e| (e.id, e.event))
+            .collect())
+    }
+
+    /// New entries, without waiting (see `idle.rs` for why the cluster polls).
+    pub fn read(&self) -> Result<Vec<(String, String)>, ClusterError> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(GATEWAY)
+            .arg(&self.node)
+            .arg("COUNT")
+            .arg(READ_COUNT)
+            .arg("STREAMS")
+            .arg(self.stream.key())
+            .arg(">");
+        let reply: Option<redis::streams::StreamReadReply> = match self.conn.query(&cmd) {
+            Err(ClusterError::Redis { source, .. }) if source.code() == Some("NOGROUP") => {
+                self.stream.ensure_group()?;
+                return Ok(Vec::new());
+            }
+            other => other?,
+        };
+        Ok(reply
+            .into_iter()
+            .flat_map(|r| r.keys)
+            .flat_map(|k| k.ids)
+            .map(|id| {
+                let e = super::streams::entry(id.id, &id.map);
+                (e.id, e.event)
+            })
+            .collect())
+    }
+
+    /// Decides about one entry (`id` its stream id).
+    pub fn judge(&mut self, id: &str, text: &str) -> Verdict {
+        let Ok(entry) = serde_json::from_str::<DownEntry>(text) else {
+            return Verdict::Drop("unreadable");
+        };
+        if let Some((p, token)) = entry.fence {
+            let highest = self.fences.entry(p).or_insert(token);
+            if token < *highest {
+                return Verdict::Drop("made under a partition lease that was since taken over");
+            }
+            *highest = token;
+        }
+        if !self.sent.insert(entry.request_id.clone()) {
+            return Verdict::Drop("already sent");
+        }
+        self.sent_order.push_back(entry.request_id.clone());
+        if self.sent_order.len() > REMEMBERED {
+            if let Some(old) = self.sent_order.pop_front() {
+                self.sent.remove(&old);
+            }
+        }
+        self.waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                entry.request_id.clone(),
+                (id.to_string(), std::time::Instant::now()),
+            );
+        Verdict::Send(entry)
+    }
+
+    /// Acknowledges `ids` (dropped entries) and every entry whose frame the
+    /// platform acknowledged or that waited past [`ACK_PATIENCE`].
+    pub fn ack(&self, mut ids: Vec<String>, acked: Vec<String>) -> Result<(), ClusterError> {
+        {
+            let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+            for rid in acked {
+                if let Some((id, _)) = waiting.remove(&rid) {
+                    ids.push(id);
+                }
+            }
+            waiting.retain(|_, (id, since)| {
+                let keep = since.elapsed() < ACK_PATIENCE;
+                if !keep {
+                    ids.push(id.clone());
+                }
+                keep
+            });
+        }
+        self.stream.ack(&ids)
+    }
+
+    /// Entries handed to the link and not yet acknowledged by the platform.
+    pub fn unacknowledged(&self) -> usize {
+        self.waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader() -> DownReader {
+        let conn =
+            Arc::new(RedisConn::open("redis://127.0.0.1:1", Duration::from_millis(1)).unwrap());
+        DownReader {
+            stream: PartitionStream::on(conn.clone(), "k", GATEWAY),
+            conn,
+            node: "n".into(),
+            fences: HashMap::new(),
+            sent: HashSet::new(),
+            sent_order: VecDeque::new(),
+            waiting: Arc::default(),
+        }
+    }
+
+    fn entry(rid: &str, fence: Option<(usize, u64)>) -> String {
+        serde_json::to_string(&DownEntry {
+            request_id: rid.into(),
+            fence,
+            coalesce_key: None,
+            text: "{}".into(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_repeat_and_a_deposed_owners_frame_are_dropped() {
+        let mut r = reader();
+        assert!(matches!(
+            r.judge("1-0", &entry("a", Some((3, 5)))),
+            Verdict::Send(_)
+        ));
+        assert!(matches!(
+            r.judge("2-0", &entry("a", Some((3, 5)))),
+            Verdict::Drop("already sent")
+        ));
+        assert!(matches!(
+            r.judge("3-0", &entry("b", Some((3, 6)))),
+            Verdict::Send(_)
+        ));
+        // The owner with token 5 was deposed by 6: its late frames go.
+        assert!(matches!(
+            r.judge("4-0", &entry("c", Some((3, 5)))),
+            Verdict::Drop(_)
+        ));
+        // Other partitions and frames without a partition are not affected.
+        assert!(matches!(
+            r.judge("5-0", &entry("d", Some((4, 1)))),
+            Verdict::Send(_)
+        ));
+        assert!(matches!(
+            r.judge("6-0", &entry("e", None)),
+            Verdict::Send(_)
+        ));
+        assert_eq!(r.unacknowledged(), 4);
+    }
+}

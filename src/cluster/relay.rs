@@ -1,0 +1,268 @@
+//! Platform calls relayed to the gateway through Redis: a request list and
+//! one answer list per call.
+//!
+//! A member that is not the gateway pushes `{id, call, expires_ms}` onto
+//! the `calls` list and waits (`BLPOP`) on `answer:<id>`; the gateway polls
+//! the list (`RPOP`: a gateway paused in a `BRPOP` would be handed calls it
+//! cannot make), makes each call with its own sign-in while it holds the
+//! lease, and pushes the answer, which expires if nobody collects it. A
+//! caller with no answer after [`REPUSH`] pushes its call again (a gateway
+//! that died, or was paused, after popping it never answers); the gateway
+//! makes a call once per id and answers a repeat from what it remembers.
+//! A call nobody answers in [`ANSWER_WAIT`] fails with a clear error, as a
+//! platform that does not answer would. Lists, not a stream: a call is
+//! worth making only while its caller waits, so nothing needs replaying.
+
+use super::conn::RedisConn;
+use super::wire::Keys;
+use super::ClusterError;
+use crate::platform::relay::{CallRelay, RelayedCall, RelayedFailure};
+use crate::platform::{HttpApi, PlatformError};
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a member waits for the gateway's answer.
+pub const ANSWER_WAIT: Duration = Duration::from_secs(30);
+/// How long a caller waits for an answer before it pushes its call again.
+pub const REPUSH: Duration = Duration::from_secs(1);
+/// How long an answer nobody collected stays in Redis.
+const ANSWER_TTL_MS: u64 = 60_000;
+/// How long the gateway waits after a failed read of the calls.
+const RETRY: Duration = Duration::from_millis(100);
+/// Call ids the gateway remembers (made, or being made).
+const REMEMBERED: usize = 10_000;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Request {
+    id: String,
+    call: RelayedCall,
+    /// The caller gives up at this time (its clock, ms since the epoch).
+    expires_ms: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Answer {
+    Ok(Value),
+    Failed(RelayedFailure),
+}
+
+/// The member's side: implements [`CallRelay`] for its `HttpApi`.
+pub struct RedisRelay {
+    url: crate::config::Secret,
+    keys: Keys,
+}
+
+impl RedisRelay {
+    pub fn new(url: &crate::config::Secret, keys: Keys) -> Self {
+        RedisRelay {
+            url: url.clone(),
+            keys,
+        }
+    }
+
+    fn call_blocking(&self, call: RelayedCall) -> Result<Value, PlatformError> {
+        let what = call.what();
+        let unreachable = |e: ClusterError| PlatformError::Relay {
+            what: what.clone(),
+            detail: format!("cannot relay the call to the cluster's gateway: {e}"),
+        };
+        let conn =
+            RedisConn::open(self.url.expose(), super::streams::TIMEOUT).map_err(unreachable)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let request = Request {
+            id: id.clone(),
+            call,
+            expires_ms: crate::clock::now_ms().saturating_add(ANSWER_WAIT.as_millis() as i64),
+        };
+        let text = serde_json::to_string(&request).map_err(|e| PlatformError::Relay {
+            what: what.clone(),
+            detail: e.to_string(),
+        })?;
+        let popped = self.push_and_wait(&conn, &id, &text).map_err(unreachable)?;
+        let Some((_, text)) = popped else {
+            return Err(PlatformError::Relay {
+                what,
+                detail: format!("no gateway answered within {ANSWER_WAIT:?}"),
+            });
+        };
+        match serde_json::from_str(&text) {
+            Ok(Answer::Ok(v)) => Ok(v),
+            Ok(Answer::Failed(f)) => Err(f.into_error(what)),
+            Err(e) => Err(PlatformError::Relay {
+                what,
+                detail: format!("the gateway's answer is not readable: {e}"),
+            }),
+        }
+    }
+}
+
+impl RedisRelay {
+    /// Pushes the call, and again every [`REPUSH`] until it is answered
+    /// or [`ANSWER_WAIT`] has passed.
+    fn push_and_wait(
+        &self,
+        conn: &RedisConn,
+        id: &str,
+        text: &str,
+    ) -> Result<Option<(String, String)>, ClusterError> {
+        let deadline = std::time::Instant::now() + ANSWER_WAIT;
+        loop {
+            conn.query::<i64>(redis::cmd("LPUSH").arg(self.keys.calls()).arg(text))?;
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            let wait = left.min(REPUSH);
+            let popped: Option<(String, String)> = conn.query_blocking(
+                redis::cmd("BLPOP")
+                    .arg(self.keys.answer(id))
+                    .arg(wait.as_secs_f64()),
+                wait,
+            )?;
+            if popped.is_some() {
+                return Ok(popped);
+            }
+            tracing::debug!("relayed call: no answer yet; asking again");
+        }
+    }
+}
+
+impl CallRelay for Arc<RedisRelay> {
+    fn call(&self, call: RelayedCall) -> BoxFuture<'static, Result<Value, PlatformError>> {
+        let me = self.clone();
+        Box::pin(async move {
+            let what = call.what();
+            tokio::task::spawn_blocking(move || me.call_blocking(call))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(PlatformError::Relay {
+                        what,
+                        detail: format!("the relay's thread failed: {e}"),
+                    })
+                })
+        })
+    }
+}
+
+/// What the gateway remembers of the calls it was asked to make.
+#[derive(Default)]
+struct Made {
+    /// Call id -> its answer (`None` while being made).
+    calls: std::collections::HashMap<String, Option<String>>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl Made {
+    /// `None` for a call to make now; `Some(answer)` for a repeat (the
+    /// answer, if made already).
+    fn seen(&mut self, id: &str) -> Option<Option<String>> {
+        if let Some(known) = self.calls.get(id) {
+            return Some(known.clone());
+        }
+        self.calls.insert(id.to_string(), None);
+        self.order.push_back(id.to_string());
+        if self.order.len() > REMEMBERED {
+            if let Some(old) = self.order.pop_front() {
+                self.calls.remove(&old);
+            }
+        }
+        None
+    }
+}
+
+/// The gateway's side: answers relayed calls while `holds` says it is the
+/// gateway and `serving` is true. Each call runs as a task of its own, so a
+/// slow one does not hold the others back.
+pub async fn serve(
+    url: crate::config::Secret,
+    keys: Keys,
+    http: Arc<HttpApi>,
+    serving: tokio::sync::watch::Receiver<bool>,
+    holds: Arc<dyn Fn() -> bool + Send + Sync>,
+) {
+    let conn = match RedisConn::open(url.expose(), super::streams::TIMEOUT) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            tracing::error!(error = %e, "relayed calls will not be answered");
+            return;
+        }
+    };
+    let mut made = Made::default();
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
+    let mut idle = super::idle::IdleBackoff::default();
+    while *serving.borrow() && holds() {
+        while let Ok((id, answer)) = done_rx.try_recv() {
+            made.calls.insert(id, Some(answer));
+        }
+        let (c, k) = (conn.clone(), keys.calls());
+        let popped = tokio::task::spawn_blocking(move || {
+            c.query::<Option<String>>(redis::cmd("RPOP").arg(k))
+        })
+        .await;
+        let text = match popped {
+            Ok(Ok(Some(text))) => text,
+            Ok(Ok(None)) => {
+                tokio::time::sleep(idle.idle()).await;
+                continue;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot read relayed calls");
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
+            Err(_) => return,
+        };
+        idle.busy();
+        let Ok(request) = serde_json::from_str::<Request>(&text) else {
+            tracing::warn!("a relayed call that is not readable was dropped");
+            continue;
+        };
+        if request.expires_ms < crate::clock::now_ms() || !holds() {
+            continue;
+        }
+        let key = keys.answer(&request.id);
+        match made.seen(&request.id) {
+            Some(Some(answer)) => {
+                tokio::spawn(push_answer(conn.clone(), key, answer, request.call.what()));
+            }
+            Some(None) => {}
+            None => {
+                let (http, conn, done) = (http.clone(), conn.clone(), done_tx.clone());
+                tokio::spawn(async move {
+                    let what = request.call.what();
+                    let answer = make(&http, request.call).await;
+                    let _ = done.send((request.id, answer.clone()));
+                    push_answer(conn, key, answer, what).await;
+                });
+            }
+        }
+    }
+}
+
+/// Makes one call; the answer as it travels back.
+async fn make(http: &HttpApi, call: RelayedCall) -> String {
+    let what = call.what();
+    let answer = match http.call_relayed(call).await {
+        Ok(v) => Answer::Ok(v),
+        Err(e) => Answer::Failed(RelayedFailure::of(&e)),
+    };
+    tracing::debug!(call = %what, ok = matches!(answer, Answer::Ok(_)), "relayed call made");
+    serde_json::to_string(&answer).unwrap_or_default()
+}
+
+async fn push_answer(conn: Arc<RedisConn>, key: String, answer: String, what: String) {
+    let pushed = tokio::task::spawn_blocking(move || {
+        let mut pipe = redis::pipe();
+        pipe.cmd("LPUSH").arg(&key).arg(answer).ignore();
+        pipe.cmd("PEXPIRE").arg(&key).arg(ANSWER_TTL_MS).ignore();
+        conn.pipe::<()>(&pipe)
+    })
+    .await;
+    if let Ok(Err(e)) = pushed {
+        tracing::warn!(call = %what, error = %e, "cannot answer a relayed call");
+    }
+}

@@ -1,0 +1,315 @@
+//! A host run as a member of a cluster (`cluster` in the config, or
+//! `run --cluster URL`; docs/CLUSTER.md).
+//!
+//! The member starts its script threads as a lone host does, but its
+//! outbox appends frames to the `down` stream instead of writing to a
+//! socket, and its platform calls are relayed to the gateway. Three
+//! threads of `src/cluster/` do the rest: the roles thread (heartbeat,
+//! partition leases, the gateway election), the consumer (events of the
+//! owned partitions, to the script threads), and, while this member is the
+//! elected gateway, the gateway role (`gateway.rs`).
+
+use super::events::{ClusterDelivery, HostEvent};
+use super::gateway::{self, GatewayRole};
+use super::lifecycle::{self, Controls, Started};
+use super::shards::EventSender;
+use super::{cluster_wire, outbox, HostError, HostOptions, ServicePaths};
+use crate::cluster::consumer::{self, ConsumerSetup, Delivery, Done, Gate, InFlight, Takeover};
+use crate::cluster::relay::RedisRelay;
+use crate::cluster::roles::{self, Fences, RoleView, RolesSetup};
+use crate::cluster::wire::Keys;
+use crate::config::{ClusterConfig, Config, ConfigError};
+use crate::platform::{HttpApi, Uploader};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Why a config cannot run as a cluster member; `None` when it can.
+pub fn refusal(config: &Config) -> Option<ConfigError> {
+    let err = |key: &str, why: String| Some(ConfigError::new(&config.source, key, why));
+    if !config.service.service_mode {
+        return err(
+            "cluster",
+            "user mode (service_mode: false) cannot run as a cluster".into(),
+        );
+    }
+    if config.service.service_id.is_none() {
+        return err(
+            "service_config.service_id",
+            "a cluster needs the service id in the config (every member must serve the same service): run once without the cluster to create it, or set it".into(),
+        );
+    }
+    for spec in &config.db_config.stores {
+        if !matches!(
+            spec.implementation,
+            crate::store::Implementation::Redis { .. }
+        ) {
+            return err(
+                &format!("db_config.{}", spec.name),
+                format!(
+                    "a {} store cannot serve a cluster (each member would keep its own copy): use \"implementation\": \"redis\"",
+                    spec.implementation.label()
+                ),
+            );
+        }
+    }
+    None
+}
+
+/// A member's name in the cluster: host name, process id and a random part
+/// (a restarted process is a new member).
+fn node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &random[..6])
+}
+
+/// Runs the member until told to stop.
+pub(super) async fn run(
+    mut config: Config,
+    cluster: ClusterConfig,
+    paths: ServicePaths,
+    mut options: HostOptions,
+    controls: Controls,
+) -> Result<(), HostError> {
+    if let Some(e) = refusal(&config) {
+        return Err(e.into());
+    }
+    // A store the config does not name is an error, not a private copy.
+    config.db_config.implicit_embedded = false;
+    config.db_config.implicit_memory = false;
+    roles::ping(&cluster.redis_url).map_err(|e| cluster_error(&config, e))?;
+    let config = Arc::new(config);
+    let service_id = config.service.service_id.clone().unwrap_or_default();
+    let keys = Keys::new(&service_id);
+    let node = node_name();
+    let http = lifecycle::http_api(&config)?;
+    let relay: Arc<dyn crate::platform::relay::CallRelay> =
+        Arc::new(Arc::new(RedisRelay::new(&cluster.redis_url, keys.clone())));
+    http.set_relay(Some(relay.clone()));
+    let uploader = Arc::new(Uploader::new(http.clone(), paths.dir.clone()));
+    let down = crate::cluster::down::DownWriter::new(&cluster.redis_url, &keys)
+        .map_err(|e| cluster_error(&config, e))?;
+    let (outbox_tx, outbox_rx) = outbox::OutboxSender::channel();
+    let (executor, scripts_dir) =
+        lifecycle::start_script(&config, &paths, &mut options, &http, &uploader, &outbox_tx)
+            .await?;
+    let _ = controls.script.set(executor.sender());
+    let reloader = lifecycle::start_reloader(&mut options, &executor, &scripts_dir);
+    let outbox_task = outbox::spawn(
+        http.clone(),
+        uploader,
+        outbox::FrameSink::Cluster(Arc::new(down)),
+        service_id.clone(),
+        outbox_rx,
+        options.progress.clone(),
+    );
+
+    let stop_threads = Arc::new(AtomicBool::new(false));
+    let fences = Arc::new(Fences::default());
+    let in_flight = Arc::new(InFlight::default());
+    let (view_tx, view) = watch::channel(RoleView::default());
+    let drained = {
+        let in_flight = in_flight.clone();
+        Arc::new(move |p| in_flight.drained(p))
+    };
+    let roles_thread = roles::spawn(RolesSetup {
+        url: cluster.redis_url.clone(),
+        keys: keys.clone(),
+        node: node.clone(),
+        partitions: cluster.partitions,
+        lease: cluster.lease,
+        drained,
+        fences: fences.clone(),
+        view: view_tx,
+        stop: stop_threads.clone(),
+    })
+    .map_err(|e| cluster_error(&config, e))?;
+    tracing::info!(%node, redis = %cluster.shown_url(), partitions = cluster.partitions, lease_ms = cluster.lease.as_millis() as u64, "cluster: joined");
+
+    let member = MemberParts {
+        config: config.clone(),
+        cluster: cluster.clone(),
+        http: http.clone(),
+        relay,
+        keys: keys.clone(),
+        node: node.clone(),
+        fences: fences.clone(),
+        link_state: controls.link.clone(),
+        progress: options.progress.clone(),
+    };
+    let (roles_stop, roles_stop_rx) = watch::channel(false);
+    let gateway_task = tokio::spawn(follow_gateway(member, view.clone(), roles_stop_rx));
+
+    // on_start may create agents: a gateway must be there to answer.
+    wait_for_gateway(view.clone(), controls.stop.clone()).await;
+    executor.send(HostEvent::BeforeChannelInit {
+        service_id: service_id.clone(),
+    });
+    executor.send(HostEvent::Start);
+    let consumer_thread = consumer::spawn(
+        ConsumerSetup {
+            url: cluster.redis_url.clone(),
+            keys,
+            node,
+            partitions: cluster.partitions,
+            fences: fences.clone(),
+            in_flight,
+            stop: stop_threads.clone(),
+            delivered: Arc::new(AtomicUsize::new(0)),
+            stale_after: cluster.lease * 2,
+        },
+        Box::new(ToScripts {
+            events: executor.sender(),
+            fences,
+        }),
+    )
+    .map_err(|e| cluster_error(&config, e))?;
+    let _ = controls.serving.send(true);
+    let _ = controls.started.send(Started {
+        service_id,
+        channels: config.service.channels.clone(),
+    });
+    let mut stop = controls.stop;
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            break;
+        }
+    }
+    let _ = controls.serving.send(false);
+    tracing::info!("cluster: leaving");
+    stop_threads.store(true, Ordering::SeqCst);
+    let _ = roles_stop.send(true);
+    let _ = tokio::task::spawn_blocking(move || {
+        let _ = consumer_thread.join();
+        let _ = roles_thread.join();
+    })
+    .await;
+    let _ = gateway_task.await;
+    reloader.into_iter().for_each(|t| t.abort());
+    executor.stop(std::time::Duration::from_millis(500)).await;
+    drop(outbox_tx);
+    let _ = tokio::time::timeout(lifecycle::FLUSH_BOUND, outbox_task).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn cluster_error(config: &Config, e: crate::cluster::ClusterError) -> HostError {
+    HostError::Config(ConfigError::new(
+        &config.source,
+        "cluster.redis_url",
+        e.to_string(),
+    ))
+}
+
+/// What the gateway role is built from.
+struct MemberParts {
+    config: Arc<Config>,
+    cluster: ClusterConfig,
+    http: Arc<HttpApi>,
+    relay: Arc<dyn crate::platform::relay::CallRelay>,
+    keys: Keys,
+    node: String,
+    fences: Arc<Fences>,
+    link_state: watch::Sender<crate::platform::LinkState>,
+    progress: Option<super::HostProgress>,
+}
+
+/// Runs the gateway role whenever this member wins the election, until
+/// `stop`.
+async fn follow_gateway(
+    parts: MemberParts,
+    mut view: watch::Receiver<RoleView>,
+    stop: watch::Receiver<bool>,
+) {
+    loop {
+        let token = view.borrow_and_update().gateway;
+        if let Some(token) = token {
+            let role = GatewayRole {
+                config: parts.config.clone(),
+                cluster: parts.cluster.clone(),
+                http: parts.http.clone(),
+                relay: parts.relay.clone(),
+                keys: parts.keys.clone(),
+                node: parts.node.clone(),
+                fences: parts.fences.clone(),
+                token,
+                link_state: parts.link_state.clone(),
+                progress: parts.progress.clone(),
+            };
+            gateway::serve(role, stop.clone()).await;
+        }
+        if *stop.borrow() {
+            return;
+        }
+        let mut stop = stop.clone();
+        tokio::select! {
+            r = view.changed() => if r.is_err() { return },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Waits until some member holds the gateway lease (or the host stops).
+async fn wait_for_gateway(mut view: watch::Receiver<RoleView>, mut stop: watch::Receiver<bool>) {
+    let mut told = false;
+    loop {
+        if view.borrow_and_update().gateway_holder.is_some() || *stop.borrow() {
+            return;
+        }
+        if !told {
+            tracing::info!("cluster: waiting for a gateway");
+            told = true;
+        }
+        tokio::select! {
+            r = view.changed() => if r.is_err() { return },
+            r = stop.changed() => if r.is_err() { return },
+        }
+    }
+}
+
+/// The consumer's events, to the script threads.
+struct ToScripts {
+    events: EventSender,
+    fences: Arc<Fences>,
+}
+
+impl ToScripts {
+    fn send(&self, at: (usize, u64, &Gate), entry: Option<String>, event: HostEvent, done: &Done) {
+        let (partition, token, gate) = at;
+        let delivery = ClusterDelivery {
+            partition,
+            token,
+            entry,
+            gate: gate.clone(),
+            fences: self.fences.clone(),
+            done: done.clone(),
+        };
+        let _ = self.events.send(HostEvent::Clustered {
+            event: Box::new(event),
+            delivery,
+        });
+    }
+}
+
+impl consumer::Host for ToScripts {
+    fn took_over(&mut self, t: Takeover, done: &Done) {
+        for ch in t.channels {
+            self.send(
+                (t.partition, t.token, &t.gate),
+                None,
+                HostEvent::Checkin(ch),
+                done,
+            );
+        }
+    }
+
+    fn deliver(&mut self, d: Delivery, done: &Done) {
+        match cluster_wire::event_of(d.entry) {
+            Some(event) => self.send((d.partition, d.token, &d.gate), Some(d.id), event, done),
+            None => done.report(d.partition, d.id, true),
+        }
+    }
+}

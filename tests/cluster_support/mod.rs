@@ -1,0 +1,99 @@
+//! Helpers for the cluster tests: a service directory whose config names
+//! its service (a cluster needs the id up front), and member processes
+//! started with `run --cluster URL` against a real Redis.
+
+#![allow(dead_code)]
+
+use crate::common::*;
+use moobius_host::sandbox::Sandbox;
+use std::process::Command;
+
+/// A service directory for `channels`, its service already created on the
+/// sandbox and its id in the config, with a short lease (`lease_ms`).
+pub async fn cluster_service(
+    sandbox: &Sandbox,
+    channels: &[&str],
+    script: &str,
+    lease_ms: u64,
+) -> ServiceDir {
+    let svc = ServiceDir::with_script(sandbox, channels, script);
+    let http = moobius_host::platform::HttpApi::new(
+        &sandbox.http_url(),
+        &svc.email(),
+        moobius_host::config::Secret::new("pw-for-tests"),
+    )
+    .unwrap();
+    http.sign_in().await.unwrap();
+    let id = http.create_service("cluster test").await.unwrap();
+    svc.set_service_key("service_id", id.into());
+    svc.set_service_key("reconnect_min_ms", 20.into());
+    svc.set_service_key("reconnect_max_ms", 200.into());
+    svc.set_config_key(
+        "cluster",
+        serde_json::json!({"redis_url": "redis://unused", "partitions": 16, "lease_ms": lease_ms}),
+    );
+    svc
+}
+
+/// One member: `run --dir DIR --cluster URL`.
+pub fn member(svc: &ServiceDir, redis_url: &str) -> HostProcess {
+    HostProcess::spawn_with_env::<&str>(
+        &[
+            "run",
+            "--dir",
+            &svc.path().display().to_string(),
+            "--cluster",
+            redis_url,
+            "--no-watch",
+        ],
+        svc.path(),
+        None,
+        &[],
+    )
+}
+
+/// Waits until one of `members` logged that it serves as the gateway with
+/// a token, and returns its index.
+pub async fn gateway_index(members: &[HostProcess], after: &str) -> usize {
+    wait_for("a member serves as the gateway", || {
+        let found = members.iter().position(|m| {
+            let log = m.log();
+            let tail = match after {
+                "" => log.as_str(),
+                _ => log.rsplit_once(after).map_or(log.as_str(), |(_, t)| t),
+            };
+            tail.contains("gateway: serving")
+        });
+        async move { found }
+    })
+    .await
+}
+
+/// Sends `signal` (`STOP`, `CONT`, `KILL`) to a member.
+pub fn signal(member: &HostProcess, signal: &str) {
+    let pid = member.child.id().to_string();
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &pid])
+        .status();
+    assert!(
+        sent.is_ok_and(|s| s.success()),
+        "kill -{signal} {pid} failed"
+    );
+}
+
+/// Waits until every member ran `before_channel_init` (its agents made
+/// through the gateway) and owns partitions: the cluster is spread.
+pub async fn all_ready(members: &[HostProcess]) {
+    for m in members {
+        m.wait_logged(
+            "the member set up its script",
+            &["handled", "before_channel_init"],
+        )
+        .await;
+        m.wait_logged(
+            "the member owns partitions",
+            &["took a partition over", "channels="],
+        )
+        .await;
+    }
+}
