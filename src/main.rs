@@ -29,6 +29,7 @@ enum Command {
     New(cli::new::NewArgs),
     Defs(cli::defs::DefsArgs),
     Spell(cli::spell::SpellArgs),
+    Cluster(cli::cluster::ClusterArgs),
 }
 
 /// The exit status of a process stopped by a panic (Rust's own, for a panic
@@ -89,6 +90,7 @@ fn main() -> ExitCode {
             Command::New(args) => cli::new::main(args),
             Command::Defs(args) => cli::defs::main(args),
             Command::Spell(args) => cli::spell::main(args).await,
+            Command::Cluster(args) => cli::cluster::main(args),
         }
     });
     // Do not wait for a handler stuck in a host call: the work is done.

@@ -26,8 +26,12 @@ async fn two_members_serve_every_channel_with_one_meow() {
     }
     let ids: Vec<&str> = channels.iter().map(String::as_str).collect();
     let svc = cluster_service(&sandbox, &ids, &tutorial(), 1_000).await;
-    let members = vec![member(&svc, &server.url), member(&svc, &server.url)];
+    let members = vec![
+        member_with(&svc, &server.url, &["--admin", "127.0.0.1:0"]),
+        member(&svc, &server.url),
+    ];
     gateway_index(&members, "").await;
+    all_ready(&members).await;
     for ch in &channels {
         wait_sees(&c, "alice", ch, &["alice", "Meow"]).await;
         c.act("bob", ch, "join").await.unwrap();
@@ -41,6 +45,81 @@ async fn two_members_serve_every_channel_with_one_meow() {
         Some(1),
         "one Meow for the whole cluster"
     );
+    status_shows_the_cluster(&svc, &server.url).await;
+    admin_shows_the_member(&svc).await;
+    sandbox.shutdown().await;
+}
+
+/// `cluster status`: both members, one gateway, every partition owned.
+async fn status_shows_the_cluster(svc: &ServiceDir, url: &str) {
+    let report = wait_for("every partition owned", || {
+        let out = cluster_status(svc, url, true);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let owned = report["partitions"]
+            .as_array()
+            .is_some_and(|ps| ps.len() == 16 && ps.iter().all(|p| p["owner"].is_object()));
+        async move { (out.status.success() && owned).then_some(report) }
+    })
+    .await;
+    assert_eq!(report["members"].as_array().map(Vec::len), Some(2), "{report}");
+    assert!(report["gateway"]["token"].as_u64().is_some(), "{report}");
+    let text = cluster_status(svc, url, false);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("members: 2 live"), "{text}");
+    assert!(text.contains("gateway: vm") || text.contains("gateway: "), "{text}");
+    assert!(!text.contains("gateway: none"), "{text}");
+}
+
+/// The admin endpoint of a member: its part in the cluster in `/status`,
+/// ready, and the cluster's metrics.
+async fn admin_shows_the_member(svc: &ServiceDir) {
+    let read = |f: &str| std::fs::read_to_string(svc.path().join(f)).unwrap_or_default();
+    let (url, token) = (read("data/admin.url"), read("data/admin.token"));
+    let client = reqwest::Client::new();
+    let get = |path: &str| {
+        client
+            .get(format!("{}{path}", url.trim()))
+            .bearer_auth(token.trim())
+            .send()
+    };
+    let status: serde_json::Value = get("/status").await.unwrap().json().await.unwrap();
+    let cluster = &status["cluster"];
+    assert!(cluster["node"].as_str().is_some_and(|n| !n.is_empty()), "{status}");
+    assert_eq!(cluster["members"].as_array().map(Vec::len), Some(2), "{status}");
+    assert!(cluster["gateway_holder"].is_string(), "{status}");
+    assert_eq!(status["ready"], true, "{status}");
+    assert_eq!(get("/readyz").await.unwrap().status().as_u16(), 200);
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    for family in ["moobius_cluster_gateway", "moobius_cluster_partitions_owned"] {
+        assert!(metrics.contains(family), "{family} in:\n{metrics}");
+    }
+}
+
+/// What a cluster cannot run with is refused at start, in one line naming
+/// the key, before anything reaches Redis or the platform.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_refuses_embedded_stores_and_a_missing_service_id() {
+    let sandbox = start_sandbox().await;
+    let svc = ServiceDir::new(&sandbox, &["unused"]);
+    let unreachable = "redis://127.0.0.1:1/";
+    let mut host = member(&svc, unreachable);
+    assert_eq!(host.exited().await.code(), Some(2));
+    assert!(host.log().contains("service_config.service_id: a cluster needs the service id"), "{}", host.log());
+
+    svc.set_service_key("service_id", "svc-1".into());
+    svc.set_config_key("db_config", serde_json::json!([{"name": "state", "implementation": "embedded"}]));
+    let mut host = member(&svc, unreachable);
+    assert_eq!(host.exited().await.code(), Some(2));
+    let log = host.log();
+    assert!(log.contains("db_config.state: a embedded store cannot serve a cluster"), "{log}");
+    assert!(log.contains("\"implementation\": \"redis\""), "{log}");
+
+    svc.set_config_key("db_config", serde_json::json!([]));
+    let mut host = member(&svc, "redis://user:hunter2@127.0.0.1:1/");
+    assert_ne!(host.exited().await.code(), Some(0));
+    let log = host.log();
+    assert!(log.contains("cluster.redis_url"), "{log}");
+    assert!(!log.contains("hunter2"), "no password in errors: {log}");
     sandbox.shutdown().await;
 }
 

@@ -162,6 +162,7 @@ async fn status(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response
         },
         "link": readiness.link,
         "ready": readiness.ready,
+        "cluster": script.cluster,
         "channels": channels,
         "script_thread_answered": inspection.is_some(),
     }))

@@ -3,6 +3,7 @@
 
 pub mod bundle;
 pub mod check;
+pub mod cluster;
 pub mod defs;
 pub mod dev;
 pub mod new;

@@ -199,8 +199,13 @@ impl Consumer {
                 tracing::info!(partition = p, "cluster: the partition's lease lapsed while its events waited; taking it afresh");
             }
         }
-        self.owned
-            .retain(|p, (t, gate)| readable.get(p) == Some(t) && !gate.is_closed());
+        self.owned.retain(|p, (t, gate)| {
+            let keep = readable.get(p) == Some(t) && !gate.is_closed();
+            if !keep {
+                metrics::gauge!(crate::metrics::CLUSTER_LAG, "partition" => p.to_string()).set(0.0);
+            }
+            keep
+        });
         let new: Vec<(usize, u64)> = readable
             .into_iter()
             .filter(|(p, _)| !self.owned.contains_key(p))
@@ -285,6 +290,11 @@ impl Consumer {
         }
         self.last_stale_check = std::time::Instant::now();
         let owned: Vec<usize> = self.owned.keys().copied().collect();
+        for p in &owned {
+            // The lag metric, at the same pace: events not yet handled.
+            let (lag, pending) = super::report::group_lag(&self.conn, &self.setup.keys.up(*p), WORKERS)?;
+            metrics::gauge!(crate::metrics::CLUSTER_LAG, "partition" => p.to_string()).set((lag + pending) as f64);
+        }
         for p in owned {
             let stale = self
                 .stream(p)

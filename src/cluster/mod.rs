@@ -14,6 +14,7 @@ pub mod lease;
 pub mod members;
 pub mod partitions;
 pub mod relay;
+pub mod report;
 pub mod roles;
 pub mod streams;
 pub mod up;

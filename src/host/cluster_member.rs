@@ -92,6 +92,10 @@ pub(super) async fn run(
     let uploader = Arc::new(Uploader::new(http.clone(), paths.dir.clone()));
     let down = crate::cluster::down::DownWriter::new(&cluster.redis_url, &keys)
         .map_err(|e| cluster_error(&config, e))?;
+    let status = options
+        .status
+        .get_or_insert_with(|| watch::channel(Default::default()).0)
+        .clone();
     let (outbox_tx, outbox_rx) = outbox::OutboxSender::channel();
     let (executor, scripts_dir) =
         lifecycle::start_script(&config, &paths, &mut options, &http, &uploader, &outbox_tx)
@@ -140,6 +144,7 @@ pub(super) async fn run(
         link_state: controls.link.clone(),
         progress: options.progress.clone(),
     };
+    let publisher = tokio::spawn(publish_roles(view.clone(), status, node.clone()));
     let (roles_stop, roles_stop_rx) = watch::channel(false);
     let gateway_task = tokio::spawn(follow_gateway(member, view.clone(), roles_stop_rx));
 
@@ -188,6 +193,7 @@ pub(super) async fn run(
     })
     .await;
     let _ = gateway_task.await;
+    publisher.abort();
     reloader.into_iter().for_each(|t| t.abort());
     executor.stop(std::time::Duration::from_millis(500)).await;
     drop(outbox_tx);
@@ -248,6 +254,36 @@ async fn follow_gateway(
         tokio::select! {
             r = view.changed() => if r.is_err() { return },
             _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Publishes the roles thread's view in the status (the admin endpoint's
+/// `/status` and `/readyz`) and the metrics.
+async fn publish_roles(
+    mut view: watch::Receiver<RoleView>,
+    status: watch::Sender<super::ScriptStatus>,
+    node: String,
+) {
+    loop {
+        let v = view.borrow_and_update().clone();
+        metrics::gauge!(crate::metrics::CLUSTER_GATEWAY).set(f64::from(u8::from(v.gateway.is_some())));
+        metrics::gauge!(crate::metrics::CLUSTER_PARTITIONS).set(v.partitions.len() as f64);
+        let cluster = super::ClusterStatus {
+            node: node.clone(),
+            gateway: v.gateway.is_some(),
+            gateway_holder: v.gateway_holder.map(|h| format!("{} {}", h.node, h.token)),
+            partitions: v.partitions.keys().copied().collect(),
+            members: v.live,
+            error: v.error,
+        };
+        status.send_if_modified(|st| {
+            let changed = st.cluster.as_ref() != Some(&cluster);
+            st.cluster = Some(cluster);
+            changed
+        });
+        if view.changed().await.is_err() {
+            return;
         }
     }
 }

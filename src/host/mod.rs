@@ -41,7 +41,7 @@ pub use members::MemberTable;
 pub use probe::{HostProbe, Readiness, SpellError};
 pub use progress::{HostProgress, ProgressCounters};
 pub use requests::Responder;
-pub use status::{ScriptStatus, TimerStatus};
+pub use status::{ClusterStatus, ScriptStatus, TimerStatus};
 pub use timers::VirtualClock;
 
 use crate::config::ConfigError;

@@ -59,9 +59,18 @@ impl HostProbe {
         let link = self.link.borrow().name();
         let logged_in = *self.link.borrow() == LinkState::Live;
         let channels_bound = *self.started.borrow();
-        let script_loaded = self.status.borrow().version > 0;
+        let (script_loaded, cluster) = {
+            let st = self.status.borrow();
+            (st.version > 0, st.cluster.clone())
+        };
+        // A cluster member serves through whichever member is the gateway:
+        // it is ready once some member is, and Redis answers.
+        let connected = match &cluster {
+            Some(c) => c.error.is_none() && c.gateway_holder.is_some(),
+            None => logged_in,
+        };
         Readiness {
-            ready: logged_in && channels_bound && script_loaded,
+            ready: connected && channels_bound && script_loaded,
             link,
             logged_in,
             channels_bound,

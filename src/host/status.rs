@@ -28,6 +28,25 @@ pub struct ScriptStatus {
     /// The last [`RECENT_ERRORS`] of those failures, oldest first, as
     /// `path:line:col: message (in handler)`.
     pub recent_errors: Vec<String>,
+    /// In a cluster: this member's part in it.
+    pub cluster: Option<ClusterStatus>,
+}
+
+/// A cluster member's view of its cluster (the admin endpoint's `/status`).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ClusterStatus {
+    /// This member's name.
+    pub node: String,
+    /// This member holds the platform connection.
+    pub gateway: bool,
+    /// Who does, as of the last tick (`NODE TOKEN`).
+    pub gateway_holder: Option<String>,
+    /// The partitions this member owns.
+    pub partitions: Vec<usize>,
+    /// The live members.
+    pub members: Vec<String>,
+    /// The last tick failed: why (Redis unreachable).
+    pub error: Option<String>,
 }
 
 /// How many handler errors the status keeps.

@@ -35,21 +35,30 @@ pub async fn cluster_service(
     svc
 }
 
+/// One member: `run --dir DIR --cluster URL`, and `extra` arguments.
+pub fn member_with(svc: &ServiceDir, redis_url: &str, extra: &[&str]) -> HostProcess {
+    let dir = svc.path().display().to_string();
+    let mut args = vec!["run", "--dir", &dir, "--cluster", redis_url, "--no-watch"];
+    args.extend_from_slice(extra);
+    HostProcess::spawn_with_env::<&str>(&args, svc.path(), None, &[])
+}
+
 /// One member: `run --dir DIR --cluster URL`.
 pub fn member(svc: &ServiceDir, redis_url: &str) -> HostProcess {
-    HostProcess::spawn_with_env::<&str>(
-        &[
-            "run",
-            "--dir",
-            &svc.path().display().to_string(),
-            "--cluster",
-            redis_url,
-            "--no-watch",
-        ],
-        svc.path(),
-        None,
-        &[],
-    )
+    member_with(svc, redis_url, &[])
+}
+
+/// `moobius-host cluster status --dir DIR --cluster URL [--json]`.
+pub fn cluster_status(svc: &ServiceDir, redis_url: &str, json: bool) -> std::process::Output {
+    let dir = svc.path().display().to_string();
+    let mut args = vec!["cluster", "status", "--dir", &dir, "--cluster", redis_url];
+    if json {
+        args.push("--json");
+    }
+    Command::new(binary())
+        .args(&args)
+        .output()
+        .expect("the binary runs")
 }
 
 /// Waits until one of `members` logged that it serves as the gateway with
