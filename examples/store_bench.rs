@@ -8,12 +8,13 @@
 //! loopback port for the run (skipped when there is none). Not a test:
 //! figures depend on the machine and its disk.
 
+#[path = "support/redis_server.rs"]
+mod redis_server;
 use moobius_host::protocol::IdList;
 use moobius_host::script::{
     Character, CompileOptions, HostApi, HostCallError, HostResult, KeyValue, ServiceScript,
 };
 use moobius_host::store::{parse_db_config, Stores};
-use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -128,42 +129,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut server = None;
     let url = match std::env::var("MOOBIUS_TEST_REDIS_URL") {
         Ok(u) => u,
-        Err(_) => {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port();
-            match Command::new("redis-server")
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
-                .stdout(Stdio::null())
-                .spawn()
-            {
-                Ok(child) => {
-                    server = Some(child);
-                    let url = format!("redis://127.0.0.1:{port}/");
-                    let start = Instant::now();
-                    while redis::Client::open(url.as_str())?.get_connection().is_err() {
-                        if start.elapsed() > Duration::from_secs(10) {
-                            return Err("redis-server did not answer".into());
-                        }
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                    url
-                }
-                Err(e) => {
-                    println!("redis: skipped (redis-server: {e})");
-                    return Ok(());
-                }
+        Err(_) => match redis_server::RedisServer::start() {
+            Ok(r) => {
+                let url = r.url.clone();
+                server = Some(r);
+                url
             }
-        }
+            Err(e) => {
+                println!("redis: skipped ({e:#})");
+                return Ok(());
+            }
+        },
     };
     let result = bench(
         "redis (loopback)",
@@ -171,9 +147,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         n,
         200,
     );
-    if let Some(mut child) = server {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    drop(server);
     result
 }

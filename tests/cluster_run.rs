@@ -61,12 +61,19 @@ async fn status_shows_the_cluster(svc: &ServiceDir, url: &str) {
         async move { (out.status.success() && owned).then_some(report) }
     })
     .await;
-    assert_eq!(report["members"].as_array().map(Vec::len), Some(2), "{report}");
+    assert_eq!(
+        report["members"].as_array().map(Vec::len),
+        Some(2),
+        "{report}"
+    );
     assert!(report["gateway"]["token"].as_u64().is_some(), "{report}");
     let text = cluster_status(svc, url, false);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("members: 2 live"), "{text}");
-    assert!(text.contains("gateway: vm") || text.contains("gateway: "), "{text}");
+    assert!(
+        text.contains("gateway: vm") || text.contains("gateway: "),
+        "{text}"
+    );
     assert!(!text.contains("gateway: none"), "{text}");
 }
 
@@ -84,13 +91,23 @@ async fn admin_shows_the_member(svc: &ServiceDir) {
     };
     let status: serde_json::Value = get("/status").await.unwrap().json().await.unwrap();
     let cluster = &status["cluster"];
-    assert!(cluster["node"].as_str().is_some_and(|n| !n.is_empty()), "{status}");
-    assert_eq!(cluster["members"].as_array().map(Vec::len), Some(2), "{status}");
+    assert!(
+        cluster["node"].as_str().is_some_and(|n| !n.is_empty()),
+        "{status}"
+    );
+    assert_eq!(
+        cluster["members"].as_array().map(Vec::len),
+        Some(2),
+        "{status}"
+    );
     assert!(cluster["gateway_holder"].is_string(), "{status}");
     assert_eq!(status["ready"], true, "{status}");
     assert_eq!(get("/readyz").await.unwrap().status().as_u16(), 200);
     let metrics = get("/metrics").await.unwrap().text().await.unwrap();
-    for family in ["moobius_cluster_gateway", "moobius_cluster_partitions_owned"] {
+    for family in [
+        "moobius_cluster_gateway",
+        "moobius_cluster_partitions_owned",
+    ] {
         assert!(metrics.contains(family), "{family} in:\n{metrics}");
     }
 }
@@ -104,14 +121,25 @@ async fn a_cluster_refuses_embedded_stores_and_a_missing_service_id() {
     let unreachable = "redis://127.0.0.1:1/";
     let mut host = member(&svc, unreachable);
     assert_eq!(host.exited().await.code(), Some(2));
-    assert!(host.log().contains("service_config.service_id: a cluster needs the service id"), "{}", host.log());
+    assert!(
+        host.log()
+            .contains("service_config.service_id: a cluster needs the service id"),
+        "{}",
+        host.log()
+    );
 
     svc.set_service_key("service_id", "svc-1".into());
-    svc.set_config_key("db_config", serde_json::json!([{"name": "state", "implementation": "embedded"}]));
+    svc.set_config_key(
+        "db_config",
+        serde_json::json!([{"name": "state", "implementation": "embedded"}]),
+    );
     let mut host = member(&svc, unreachable);
     assert_eq!(host.exited().await.code(), Some(2));
     let log = host.log();
-    assert!(log.contains("db_config.state: a embedded store cannot serve a cluster"), "{log}");
+    assert!(
+        log.contains("db_config.state: a embedded store cannot serve a cluster"),
+        "{log}"
+    );
     assert!(log.contains("\"implementation\": \"redis\""), "{log}");
 
     svc.set_config_key("db_config", serde_json::json!([]));

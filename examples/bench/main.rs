@@ -10,6 +10,8 @@
 mod arrivals;
 mod procs;
 mod pyenv;
+#[path = "../support/redis_server.rs"]
+mod redis_server;
 mod report;
 mod workloads;
 
@@ -45,6 +47,12 @@ struct Args {
     /// The host's `script_threads` (service_config).
     #[arg(long, default_value_t = 1)]
     script_threads: usize,
+    /// Run the host as a cluster of N processes (see docs/CLUSTER.md).
+    #[arg(long, value_name = "N")]
+    cluster: Option<usize>,
+    /// The cluster's Redis [default: a redis-server started here].
+    #[arg(long, value_name = "URL", requires = "cluster")]
+    redis: Option<String>,
 }
 
 type Run = fn(
@@ -79,6 +87,18 @@ async fn main() -> Result<()> {
         _ => None,
     };
     let (arr, _task) = Arrivals::start(&sandbox.control());
+    let redis_server = match (&args.cluster, &args.redis) {
+        (Some(_), None) => Some(redis_server::RedisServer::start()?),
+        _ => None,
+    };
+    let cluster = args.cluster.map(|members| procs::ClusterLaunch {
+        url: args
+            .redis
+            .clone()
+            .or_else(|| redis_server.as_ref().map(|r| r.url.clone()))
+            .unwrap_or_default(),
+        members,
+    });
     let sizes = if args.quick {
         Sizes::quick()
     } else {
@@ -100,6 +120,7 @@ async fn main() -> Result<()> {
             wss,
             python: python_path.map(|p| p.as_path()),
             script_threads: args.script_threads,
+            cluster,
         },
         sizes,
     }));
@@ -121,6 +142,7 @@ async fn main() -> Result<()> {
         std::fs::write(out, &text)?;
     }
     sandbox.shutdown().await;
+    drop(redis_server);
     Ok(())
 }
 

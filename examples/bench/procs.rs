@@ -25,7 +25,18 @@ impl Target {
 
 pub struct Service {
     child: Child,
+    /// A cluster's other members (`--cluster N`).
+    others: Vec<Child>,
+    /// A cluster's Redis and service id.
+    cluster: Option<(String, String)>,
     _dir: tempfile::TempDir,
+}
+
+/// Serve through a cluster of `members` processes and this Redis.
+#[derive(Debug, Clone)]
+pub struct ClusterLaunch {
+    pub url: String,
+    pub members: usize,
 }
 
 /// Everything needed to start a service against one sandbox.
@@ -38,10 +49,12 @@ pub struct Launch<'a> {
     pub python: Option<&'a Path>,
     /// The host's `script_threads`.
     pub script_threads: usize,
+    /// Run the host as a cluster.
+    pub cluster: Option<ClusterLaunch>,
 }
 
 impl Launch<'_> {
-    pub fn start(&self, target: Target, channels: &[String]) -> Result<Service> {
+    pub async fn start(&self, target: Target, channels: &[String]) -> Result<Service> {
         let dir = tempfile::tempdir()?;
         let p = dir.path();
         std::fs::create_dir_all(p.join("resources"))?;
@@ -66,6 +79,24 @@ impl Launch<'_> {
         if target == Target::Host {
             config["service_config"]["script_threads"] = self.script_threads.into();
         }
+        let mut cluster = None;
+        let members = match (&self.cluster, target) {
+            (Some(c), Target::Host) => {
+                // A cluster needs its service up front.
+                let http = moobius_host::platform::HttpApi::new(
+                    self.http,
+                    &email,
+                    moobius_host::config::Secret::new("bench"),
+                )?;
+                http.sign_in().await?;
+                let id = http.create_service("bench").await?;
+                config["service_config"]["service_id"] = id.clone().into();
+                config["cluster"] = serde_json::json!({"redis_url": c.url});
+                cluster = Some((c.url.clone(), id));
+                c.members
+            }
+            _ => 1,
+        };
         std::fs::write(
             p.join("config/config.json"),
             serde_json::to_string_pretty(&config)?,
@@ -91,19 +122,34 @@ impl Launch<'_> {
                 c
             }
         };
-        // The service's own output goes to a file, read when something fails.
-        let log = std::fs::File::create(p.join("service.log"))?;
         if let Ok(level) = std::env::var("BENCH_SERVICE_LOG") {
             cmd.env("RUST_LOG", level);
         }
-        let child = cmd
-            .env("NO_COLOR", "1")
+        cmd.env("NO_COLOR", "1")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting the {} service", target.label()))?;
-        Ok(Service { child, _dir: dir })
+            .stdout(Stdio::null());
+        // The service's own output goes to a file, read when something fails.
+        let mut children = Vec::new();
+        for i in 0..members {
+            let name = if i == 0 {
+                "service.log".to_string()
+            } else {
+                format!("service-{i}.log")
+            };
+            let log = std::fs::File::create(p.join(name))?;
+            let child = cmd
+                .stderr(log)
+                .spawn()
+                .with_context(|| format!("starting the {} service", target.label()))?;
+            children.push(child);
+        }
+        let child = children.remove(0);
+        Ok(Service {
+            child,
+            others: children,
+            cluster,
+            _dir: dir,
+        })
     }
 }
 
@@ -139,11 +185,49 @@ impl Service {
     }
 
     pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        std::iter::once(&mut self.child)
+            .chain(self.others.iter_mut())
+            .all(|c| matches!(c.try_wait(), Ok(None)))
     }
 
+    /// A cluster: waits until every member owns its even share of the
+    /// partitions (the first member takes them all, then hands them over;
+    /// a measurement during the hand-over would measure the hand-over).
+    pub async fn settled(&self) -> Result<()> {
+        let Some((url, id)) = &self.cluster else {
+            return Ok(());
+        };
+        let n = self.others.len() + 1;
+        let partitions = moobius_host::config::ranges::DEFAULT_CLUSTER_PARTITIONS;
+        let started = std::time::Instant::now();
+        loop {
+            if let Ok(r) = moobius_host::cluster::report::read(url, id, partitions) {
+                let even = r.members.len() == n
+                    && r.unowned() == 0
+                    && r.members
+                        .iter()
+                        .all(|m| r.owned_by(&m.node) >= partitions / n);
+                if even {
+                    return Ok(());
+                }
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("the cluster did not spread its partitions within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Summed over a cluster's members.
     pub fn usage(&self) -> Usage {
-        usage_of(self.pid())
+        let mut u = usage_of(self.pid());
+        for other in &self.others {
+            let o = usage_of(other.id());
+            u.peak_rss_kib += o.peak_rss_kib;
+            u.rss_kib += o.rss_kib;
+            u.cpu += o.cpu;
+        }
+        u
     }
 
     /// The last lines the service wrote (for failure reports).
@@ -157,8 +241,10 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for c in std::iter::once(&mut self.child).chain(self.others.iter_mut()) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 

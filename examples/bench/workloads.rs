@@ -111,7 +111,7 @@ impl Bench<'_> {
         arr: &Arrivals,
     ) -> Result<(Service, f64)> {
         let t0 = Instant::now();
-        let mut svc = self.launch.start(target, channels)?;
+        let mut svc = self.launch.start(target, channels).await?;
         let want: Vec<(String, usize)> = users.iter().map(|u| (u.clone(), 1)).collect();
         if !arr
             .wait_counts(&want, Instant::now() + self.sizes.cap)
@@ -126,7 +126,9 @@ impl Bench<'_> {
                 svc.log_tail(20)
             );
         }
-        Ok((svc, t0.elapsed().as_secs_f64() * 1000.0))
+        let startup = t0.elapsed().as_secs_f64() * 1000.0;
+        svc.settled().await?;
+        Ok((svc, startup))
     }
 
     /// Refreshes spread round-robin over `users`; latency per refresh.

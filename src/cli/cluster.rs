@@ -61,7 +61,10 @@ fn status(args: &StatusArgs) -> u8 {
         (Some(c), _) => c,
         (None, Some(url)) => config::ClusterConfig::with_url(url),
         (None, None) => {
-            eprintln!("error: {}: no `cluster` section; give --cluster URL", file.display());
+            eprintln!(
+                "error: {}: no `cluster` section; give --cluster URL",
+                file.display()
+            );
             return 2;
         }
     };
@@ -69,7 +72,10 @@ fn status(args: &StatusArgs) -> u8 {
         cluster.redis_url = config::Secret::new(url.clone());
     }
     let Some(service_id) = cfg.service.service_id else {
-        eprintln!("error: {}: service_config.service_id is not set", file.display());
+        eprintln!(
+            "error: {}: service_config.service_id is not set",
+            file.display()
+        );
         return 2;
     };
     let report = match report::read(cluster.redis_url.expose(), &service_id, cluster.partitions) {
@@ -80,7 +86,10 @@ fn status(args: &StatusArgs) -> u8 {
         }
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
     } else {
         print!("{}", render(&report, &service_id, &cluster));
     }
@@ -105,7 +114,10 @@ fn render(r: &Report, service_id: &str, c: &config::ClusterConfig) -> String {
         );
     }
     out += &match &r.gateway {
-        Some(g) => format!("gateway: {} (token {}, lease {} ms left)\n", g.node, g.token, g.expires_in_ms),
+        Some(g) => format!(
+            "gateway: {} (token {}, lease {} ms left)\n",
+            g.node, g.token, g.expires_in_ms
+        ),
         None => "gateway: none (no member holds the platform connection)\n".into(),
     };
     out += "partition  owner                             token   lag  pending  takeovers\n";
@@ -113,7 +125,9 @@ fn render(r: &Report, service_id: &str, c: &config::ClusterConfig) -> String {
         let (owner, token) = p
             .owner
             .as_ref()
-            .map_or(("-".to_string(), "-".to_string()), |o| (o.node.clone(), o.token.to_string()));
+            .map_or(("-".to_string(), "-".to_string()), |o| {
+                (o.node.clone(), o.token.to_string())
+            });
         out += &format!(
             "{:>9}  {:<32} {:>6} {:>5} {:>8} {:>10}\n",
             p.partition, owner, token, p.lag, p.pending, p.takeovers

@@ -292,8 +292,10 @@ impl Consumer {
         let owned: Vec<usize> = self.owned.keys().copied().collect();
         for p in &owned {
             // The lag metric, at the same pace: events not yet handled.
-            let (lag, pending) = super::report::group_lag(&self.conn, &self.setup.keys.up(*p), WORKERS)?;
-            metrics::gauge!(crate::metrics::CLUSTER_LAG, "partition" => p.to_string()).set((lag + pending) as f64);
+            let (lag, pending) =
+                super::report::group_lag(&self.conn, &self.setup.keys.up(*p), WORKERS)?;
+            metrics::gauge!(crate::metrics::CLUSTER_LAG, "partition" => p.to_string())
+                .set((lag + pending) as f64);
         }
         for p in owned {
             let stale = self

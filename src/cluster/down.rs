@@ -18,66 +18,100 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-/// A member's appender. `push` collects; `flush` appends what was
-/// collected, in order, retrying until Redis takes it (the entries'
-/// acknowledgements wait behind it, so nothing is lost while Redis is away).
-pub struct DownWriter {
-    conn: Arc<RedisConn>,
-    key: String,
-    batch: Mutex<Vec<String>>,
+/// One item for the appender thread, in the outbox's order.
+enum Item {
+    Frame(String),
+    /// Runs once every frame before it was appended.
+    After(Box<dyn FnOnce() + Send>),
 }
 
-/// Frames collected before a flush is forced.
-pub const BATCH: usize = 256;
+/// A member's appender: a thread of its own, fed in order. It appends
+/// whatever has collected in one pipelined batch of `XADD`s, then runs the
+/// actions that waited for those frames (the acknowledgements of the
+/// events that made them), retrying while Redis is away, so nothing is
+/// acknowledged before its frames are in the stream.
+#[derive(Clone)]
+pub struct DownWriter {
+    tx: tokio::sync::mpsc::Sender<Item>,
+}
+
+/// Items taken at once.
+pub const BATCH: usize = 512;
+/// Items waiting for the thread, at most: the outbox waits beyond that
+/// (backpressure all the way to the handlers, as with a slow platform).
+const QUEUE: usize = 4096;
 const RETRY: Duration = Duration::from_millis(200);
 
 impl DownWriter {
-    pub fn new(url: &crate::config::Secret, keys: &Keys) -> Result<Self, ClusterError> {
-        Ok(DownWriter {
-            conn: Arc::new(RedisConn::open(url.expose(), super::streams::TIMEOUT)?),
-            key: keys.down(),
-            batch: Mutex::new(Vec::new()),
-        })
+    pub fn spawn(
+        url: &crate::config::Secret,
+        keys: &Keys,
+    ) -> Result<(DownWriter, std::thread::JoinHandle<()>), ClusterError> {
+        let conn = RedisConn::open(url.expose(), super::streams::TIMEOUT)?;
+        let key = keys.down();
+        let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
+        let handle = std::thread::Builder::new()
+            .name("cluster-down".into())
+            .spawn(move || run_writer(conn, key, rx))
+            .map_err(|e| {
+                ClusterError::Unexpected(format!("cannot start the downward thread: {e}"))
+            })?;
+        Ok((DownWriter { tx }, handle))
     }
 
-    /// Collects one frame; true when the batch is full (flush now).
-    pub fn push(&self, entry: &DownEntry) -> bool {
-        let Ok(text) = serde_json::to_string(entry) else {
-            return false;
-        };
-        let mut batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
-        batch.push(text);
-        batch.len() >= BATCH
-    }
-
-    /// Appends everything collected.
-    pub async fn flush(self: &Arc<Self>) {
-        let batch = std::mem::take(&mut *self.batch.lock().unwrap_or_else(PoisonError::into_inner));
-        if batch.is_empty() {
-            return;
+    /// Queues one frame.
+    pub async fn push(&self, entry: &DownEntry) {
+        if let Ok(text) = serde_json::to_string(entry) {
+            let _ = self.tx.send(Item::Frame(text)).await;
         }
-        let me = self.clone();
-        let _ = tokio::task::spawn_blocking(move || me.append_blocking(&batch)).await;
     }
 
-    fn append_blocking(&self, batch: &[String]) {
-        let mut pipe = redis::pipe();
-        for text in batch {
-            PartitionStream::append_to(&mut pipe, &self.key, text);
+    /// Queues an action to run once every frame queued before it is in
+    /// the stream.
+    pub async fn after(&self, action: Box<dyn FnOnce() + Send>) {
+        if let Err(refused) = self.tx.send(Item::After(action)).await {
+            // The thread is gone (stopping): nothing will be appended.
+            drop(refused);
         }
-        let mut failing = false;
-        loop {
-            match self.conn.pipe::<()>(&pipe) {
-                Ok(()) => return,
-                Err(e) => {
-                    if !failing {
-                        tracing::warn!(error = %e, frames = batch.len(), "cluster: cannot append frames for the gateway; retrying");
-                    }
-                    failing = true;
-                    std::thread::sleep(RETRY);
-                }
+    }
+}
+
+fn run_writer(conn: RedisConn, key: String, mut rx: tokio::sync::mpsc::Receiver<Item>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut items = vec![first];
+        while items.len() < BATCH {
+            match rx.try_recv() {
+                Ok(item) => items.push(item),
+                Err(_) => break,
             }
         }
+        let mut pipe = redis::pipe();
+        let mut frames = 0;
+        let mut actions = Vec::new();
+        for item in items {
+            match item {
+                Item::Frame(text) => {
+                    PartitionStream::append_to(&mut pipe, &key, &text);
+                    frames += 1;
+                }
+                Item::After(action) => actions.push(action),
+            }
+        }
+        if frames > 0 {
+            append(&conn, &pipe, frames);
+        }
+        actions.into_iter().for_each(|action| action());
+    }
+}
+
+fn append(conn: &RedisConn, pipe: &redis::Pipeline, frames: usize) {
+    let mut failing = false;
+    while let Err(e) = conn.pipe::<()>(pipe) {
+        if !failing {
+            tracing::warn!(error = %e, frames, "cluster: cannot append frames for the gateway; retrying");
+        }
+        failing = true;
+        std::thread::sleep(RETRY);
     }
 }
 

@@ -1,10 +1,17 @@
 //! Running one service as several processes with Redis between them (see
-//! `docs/CLUSTER.md` for the design and what is built so far).
+//! `docs/CLUSTER.md` for the design, the failure cases and the limits).
 //!
 //! Nothing here is home-made distribution: who does what is decided by
 //! leases in Redis ([`lease`]), each with a fencing token that only grows,
 //! so that a process that lost its lease (paused, partitioned) can be told
-//! apart from the one that holds it now.
+//! apart from the one that holds it now; events and frames travel through
+//! Redis Streams with consumer groups ([`streams`]), whose pending-entry
+//! lists and claiming carry them across a member's loss.
+//!
+//! The module knows Redis and the platform's wire shapes, not Rhai: the
+//! host joins it to the script threads (`host::cluster_member`). Every role
+//! runs on a thread of its own with a blocking connection ([`conn`]), and
+//! acts only while [`roles::Fences`] says it holds the role.
 
 pub mod conn;
 pub mod consumer;

@@ -121,11 +121,18 @@ fn holder(conn: &RedisConn, key: &str) -> Result<Option<Holder>, ClusterError> {
 }
 
 /// A stream's (lag, pending) for `group`; zeros when it does not exist yet.
-pub(super) fn group_lag(conn: &RedisConn, key: &str, group: &str) -> Result<(usize, usize), ClusterError> {
-    let reply: Result<StreamInfoGroupsReply, _> = conn.query(redis::cmd("XINFO").arg("GROUPS").arg(key));
+pub(super) fn group_lag(
+    conn: &RedisConn,
+    key: &str,
+    group: &str,
+) -> Result<(usize, usize), ClusterError> {
+    let reply: Result<StreamInfoGroupsReply, _> =
+        conn.query(redis::cmd("XINFO").arg("GROUPS").arg(key));
     let groups = match reply {
         Ok(g) => g,
-        Err(ClusterError::Redis { source, .. }) if source.code() == Some("ERR") => return Ok((0, 0)),
+        Err(ClusterError::Redis { source, .. }) if source.code() == Some("ERR") => {
+            return Ok((0, 0))
+        }
         Err(e) => return Err(e),
     };
     Ok(groups

@@ -240,7 +240,8 @@ fn defaults_are_in_range() {
 fn the_readme_lists_every_range() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    for (section, r) in all() {
+    let cluster = CLUSTER.iter().map(|r| ("cluster", r));
+    for (section, r) in all().chain(cluster) {
         let row = format!("| {section} | `{}` |", r.key);
         let line = readme.lines().find(|l| l.starts_with(&row));
         let Some(line) = line else {

@@ -90,7 +90,7 @@ pub(super) async fn run(
         Arc::new(Arc::new(RedisRelay::new(&cluster.redis_url, keys.clone())));
     http.set_relay(Some(relay.clone()));
     let uploader = Arc::new(Uploader::new(http.clone(), paths.dir.clone()));
-    let down = crate::cluster::down::DownWriter::new(&cluster.redis_url, &keys)
+    let (down, down_thread) = crate::cluster::down::DownWriter::spawn(&cluster.redis_url, &keys)
         .map_err(|e| cluster_error(&config, e))?;
     let status = options
         .status
@@ -105,7 +105,7 @@ pub(super) async fn run(
     let outbox_task = outbox::spawn(
         http.clone(),
         uploader,
-        outbox::FrameSink::Cluster(Arc::new(down)),
+        outbox::FrameSink::Cluster(down),
         service_id.clone(),
         outbox_rx,
         options.progress.clone(),
@@ -198,6 +198,8 @@ pub(super) async fn run(
     executor.stop(std::time::Duration::from_millis(500)).await;
     drop(outbox_tx);
     let _ = tokio::time::timeout(lifecycle::FLUSH_BOUND, outbox_task).await;
+    let joined = tokio::task::spawn_blocking(move || down_thread.join());
+    let _ = tokio::time::timeout(lifecycle::FLUSH_BOUND, joined).await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -267,7 +269,8 @@ async fn publish_roles(
 ) {
     loop {
         let v = view.borrow_and_update().clone();
-        metrics::gauge!(crate::metrics::CLUSTER_GATEWAY).set(f64::from(u8::from(v.gateway.is_some())));
+        metrics::gauge!(crate::metrics::CLUSTER_GATEWAY)
+            .set(f64::from(u8::from(v.gateway.is_some())));
         metrics::gauge!(crate::metrics::CLUSTER_PARTITIONS).set(v.partitions.len() as f64);
         let cluster = super::ClusterStatus {
             node: node.clone(),

@@ -323,40 +323,51 @@ struct DownForwarding {
 }
 
 /// Sends the `down` stream's frames to the platform: first what the
-/// previous gateway read and did not get acknowledged, then new ones.
-async fn forward_down(reader: std::io::Result<DownReader>, mut f: DownForwarding) {
-    let mut reader = match reader {
+/// previous gateway read and did not get acknowledged, then new ones. The
+/// reading and acknowledging run on a thread of their own (blocking Redis
+/// calls, polled); the frames reach the link through a bounded queue.
+async fn forward_down(reader: std::io::Result<DownReader>, f: DownForwarding) {
+    let reader = match reader {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "gateway: cannot read the frames to send");
             return;
         }
     };
+    let (tx, mut rx) = mpsc::channel::<OutFrame>(DOWN_QUEUE);
+    let link = f.link.clone();
+    let thread = std::thread::Builder::new()
+        .name("cluster-down-read".into())
+        .spawn(move || read_down(reader, f, tx));
+    if let Err(e) = thread {
+        tracing::error!(error = %e, "gateway: cannot start the reader of frames to send");
+        return;
+    }
+    while let Some(frame) = rx.recv().await {
+        link.send(frame).await;
+    }
+}
+
+/// Frames read and not yet handed to the link, at most.
+const DOWN_QUEUE: usize = 1024;
+
+/// The reader thread's loop (see [`forward_down`]).
+fn read_down(mut reader: DownReader, mut f: DownForwarding, to_link: mpsc::Sender<OutFrame>) {
     let mut first = true;
     let mut last_stale = std::time::Instant::now();
     let mut idle = crate::cluster::idle::IdleBackoff::default();
     while *f.serving.borrow() && (f.holds)() {
-        let stale_due = last_stale.elapsed() >= f.stale_after / 2;
-        if stale_due {
-            last_stale = std::time::Instant::now();
-        }
-        let stale_after = f.stale_after;
-        let Ok((r, read)) = tokio::task::spawn_blocking(move || {
-            let mut read = if first {
-                reader.claim_pending()
-            } else {
-                reader.read()
-            };
-            if let (true, Ok(entries)) = (stale_due, &mut read) {
-                entries.extend(reader.claim_stale(stale_after).unwrap_or_default());
-            }
-            (reader, read)
-        })
-        .await
-        else {
-            return;
+        let mut read = if first {
+            reader.claim_pending()
+        } else {
+            reader.read()
         };
-        reader = r;
+        if last_stale.elapsed() >= f.stale_after / 2 {
+            last_stale = std::time::Instant::now();
+            if let Ok(entries) = &mut read {
+                entries.extend(reader.claim_stale(f.stale_after).unwrap_or_default());
+            }
+        }
         let entries = match read {
             Ok(entries) => {
                 first = false;
@@ -364,42 +375,36 @@ async fn forward_down(reader: std::io::Result<DownReader>, mut f: DownForwarding
             }
             Err(e) => {
                 tracing::warn!(error = %e, "gateway: cannot read the frames to send; retrying");
-                tokio::time::sleep(DOWN_RETRY).await;
+                std::thread::sleep(DOWN_RETRY);
                 continue;
             }
         };
         if entries.is_empty() {
-            tokio::time::sleep(idle.idle()).await;
+            std::thread::sleep(idle.idle());
         } else {
             idle.busy();
         }
-        let dropped = send_entries(&mut reader, &f.link, entries).await;
+        let Some(dropped) = send_entries(&mut reader, &to_link, entries) else {
+            return;
+        };
         let mut acked = Vec::new();
         while let Ok(rid) = f.acks.try_recv() {
             acked.push(rid);
         }
-        let Ok((r, result)) = tokio::task::spawn_blocking(move || {
-            let result = reader.ack(dropped, acked);
-            (reader, result)
-        })
-        .await
-        else {
-            return;
-        };
-        reader = r;
-        if let Err(e) = result {
+        if let Err(e) = reader.ack(dropped, acked) {
             tracing::warn!(error = %e, "gateway: cannot acknowledge sent frames");
         }
     }
 }
 
 /// Hands the entries the reader lets through to the link; returns the ids
-/// of those it dropped (to acknowledge at once).
-async fn send_entries(
+/// of those it dropped (to acknowledge at once), or `None` once the link's
+/// side is gone.
+fn send_entries(
     reader: &mut DownReader,
-    link: &WsLink,
+    to_link: &mpsc::Sender<OutFrame>,
     entries: Vec<(String, String)>,
-) -> Vec<String> {
+) -> Option<Vec<String>> {
     let mut dropped = Vec::new();
     for (id, text) in entries {
         match reader.judge(&id, &text) {
@@ -411,7 +416,7 @@ async fn send_entries(
                     request_id: e.request_id,
                     coalesce_key: e.coalesce_key,
                 };
-                link.send(frame).await;
+                to_link.blocking_send(frame).ok()?;
             }
             Verdict::Drop(why) => {
                 let outcome = if why == "already sent" {
@@ -426,5 +431,5 @@ async fn send_entries(
             }
         }
     }
-    dropped
+    Some(dropped)
 }

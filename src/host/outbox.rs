@@ -14,7 +14,7 @@ use crate::protocol::http::GroupEntry;
 use crate::protocol::outbound::{self, OutMessage, UpdateKind};
 use crate::protocol::IdList;
 use crate::script::{OutgoingMessage, UserFrame, ViewUpdate};
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -235,7 +235,7 @@ struct Outbox {
 /// member) the `down` stream, for the gateway to send.
 pub enum FrameSink {
     Link(WsLink),
-    Cluster(Arc<crate::cluster::down::DownWriter>),
+    Cluster(crate::cluster::down::DownWriter),
 }
 
 impl FrameSink {
@@ -249,18 +249,17 @@ impl FrameSink {
                     coalesce_key: frame.coalesce_key,
                     text: frame.text,
                 };
-                if down.push(&entry) {
-                    down.flush().await;
-                }
+                down.push(&entry).await;
             }
         }
     }
 
-    /// Hands on what was collected (before a barrier, and whenever the
-    /// outbox has nothing else ready).
-    async fn flush(&self) {
-        if let FrameSink::Cluster(down) = self {
-            down.flush().await;
+    /// Runs the barrier once every frame before it was handed on: at once
+    /// for the link, after the append for the `down` stream.
+    async fn barrier(&self, barrier: Barrier) {
+        match self {
+            FrameSink::Link(_) => barrier.reached(),
+            FrameSink::Cluster(down) => down.after(barrier.0).await,
         }
     }
 }
@@ -293,15 +292,7 @@ pub fn spawn(
             })
             .buffered(PIPELINE);
         tokio::pin!(frames);
-        loop {
-            let result = match frames.next().now_or_never() {
-                Some(ready) => ready,
-                None => {
-                    sink.flush().await;
-                    frames.next().await
-                }
-            };
-            let Some(result) = result else { break };
+        while let Some(result) = frames.next().await {
             match result {
                 Ok(Prepared::Frame(frame, kind, fence)) => {
                     sink.send(frame, fence).await;
@@ -310,10 +301,7 @@ pub fn spawn(
                         p.downward_sent();
                     }
                 }
-                Ok(Prepared::Barrier(barrier)) => {
-                    sink.flush().await;
-                    barrier.reached()
-                }
+                Ok(Prepared::Barrier(barrier)) => sink.barrier(barrier).await,
                 Ok(Prepared::Nothing) => {}
                 Err(e) => tracing::error!(error = %e, "downward event dropped"),
             }
