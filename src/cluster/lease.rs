@@ -138,6 +138,75 @@ impl Lease {
         }))
     }
 
+    /// Renews every `(lease, held)` in one round trip (the leases share
+    /// `conn`): for each, the renewed lease or `None` when it is lost.
+    pub fn renew_all(
+        conn: &RedisConn,
+        leases: &[(&Lease, &Held)],
+    ) -> Result<Vec<Option<Held>>, ClusterError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sent = Instant::now();
+        let mut pipe = redis::pipe();
+        for (lease, held) in leases {
+            let me = format!("{} {}", lease.node, held.token);
+            pipe.cmd("EVAL")
+                .arg(RENEW)
+                .arg(1)
+                .arg(&lease.key)
+                .arg(me)
+                .arg(lease.ttl_ms());
+        }
+        let results: Vec<i64> = conn.pipe(&pipe)?;
+        Ok(leases
+            .iter()
+            .zip(results)
+            .map(|((lease, held), renewed)| {
+                (renewed == 1).then(|| Held {
+                    token: held.token,
+                    valid_until: lease.valid_from(sent),
+                })
+            })
+            .collect())
+    }
+
+    /// Tries to take every lease of `leases` in one round trip: for each,
+    /// the lease taken or `None` when someone holds it.
+    pub fn acquire_all(
+        conn: &RedisConn,
+        leases: &[&Lease],
+    ) -> Result<Vec<Option<Held>>, ClusterError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sent = Instant::now();
+        let mut pipe = redis::pipe();
+        for lease in leases {
+            pipe.cmd("EVAL")
+                .arg(ACQUIRE)
+                .arg(2)
+                .arg(&lease.key)
+                .arg(format!("{}:fence", lease.key))
+                .arg(&lease.node)
+                .arg(lease.ttl_ms());
+        }
+        let results: Vec<i64> = conn.pipe(&pipe)?;
+        Ok(leases
+            .iter()
+            .zip(results)
+            .map(|(lease, token)| {
+                u64::try_from(token)
+                    .ok()
+                    .filter(|t| *t > 0)
+                    .map(|token| Held {
+                        token,
+                        valid_until: lease.valid_from(sent),
+                    })
+            })
+            .collect())
+    }
+
     /// Gives the lease up at once (a clean stop), if this node still holds it.
     pub fn release(&self, held: &Held) -> Result<bool, ClusterError> {
         let me = format!("{} {}", self.node, held.token);

@@ -78,6 +78,8 @@ const DRAIN_TICKS: u32 = 6;
 /// One member's partitions: what it holds, kept in step with its share.
 pub struct PartitionKeeper {
     node: String,
+    /// Shared by the leases: each tick renews and takes in one round trip.
+    conn: Arc<RedisConn>,
     members: Membership,
     /// One lease per partition, `KEY_PREFIX:part:<p>`.
     leases: Vec<Lease>,
@@ -113,7 +115,8 @@ impl PartitionKeeper {
             .collect();
         PartitionKeeper {
             node: node.to_string(),
-            members: Membership::on(conn, &format!("{prefix}:members"), node, ttl),
+            members: Membership::on(conn.clone(), &format!("{prefix}:members"), node, ttl),
+            conn,
             leases,
             held: BTreeMap::new(),
             leaving: BTreeMap::new(),
@@ -137,28 +140,47 @@ impl PartitionKeeper {
         self.live = self.members.beat()?;
         let mine = partitions::owned_by(&self.node, &self.live, self.leases.len());
         let held: Vec<(usize, Held)> = std::mem::take(&mut self.held).into_iter().collect();
+        let mut keep = Vec::new();
         for (p, h) in held {
-            let lease = &self.leases[p];
-            if !mine.contains(&p) {
-                let waited = self.leaving.entry(p).or_insert(0);
-                *waited += 1;
-                if drained(p) || *waited > DRAIN_TICKS {
-                    self.leaving.remove(&p);
-                    lease.release(&h)?;
-                    continue;
-                }
-            } else {
+            if mine.contains(&p) {
                 self.leaving.remove(&p);
+                keep.push((p, h));
+                continue;
             }
-            if let Some(renewed) = lease.renew(&h)? {
-                self.held.insert(p, renewed);
+            let waited = self.leaving.entry(p).or_insert(0);
+            *waited += 1;
+            if drained(p) || *waited > DRAIN_TICKS {
+                self.leaving.remove(&p);
+                self.leases[p].release(&h)?;
+            } else {
+                keep.push((p, h));
             }
         }
-        for p in mine {
-            if !self.held.contains_key(&p) {
-                if let Some(h) = self.leases[p].try_acquire()? {
-                    self.held.insert(p, h);
-                }
+        // One round trip for every renewal, one for every attempt: a tick
+        // costs the same with 4 partitions or 1,024.
+        let pairs: Vec<(&Lease, &Held)> = keep.iter().map(|(p, h)| (&self.leases[*p], h)).collect();
+        let renewed = match Lease::renew_all(&self.conn, &pairs) {
+            Ok(r) => r,
+            Err(e) => {
+                // Kept as they were: they end by this process's clock.
+                self.held.extend(keep);
+                return Err(e);
+            }
+        };
+        for ((p, _), r) in keep.iter().zip(renewed) {
+            if let Some(r) = r {
+                self.held.insert(*p, r);
+            }
+        }
+        let wanted: Vec<usize> = mine
+            .into_iter()
+            .filter(|p| !self.held.contains_key(p))
+            .collect();
+        let leases: Vec<&Lease> = wanted.iter().map(|p| &self.leases[*p]).collect();
+        let taken = Lease::acquire_all(&self.conn, &leases)?;
+        for (p, t) in wanted.into_iter().zip(taken) {
+            if let Some(h) = t {
+                self.held.insert(p, h);
             }
         }
         // A lease that ran out by this process's clock is not held, whatever

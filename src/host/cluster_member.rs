@@ -66,7 +66,9 @@ fn node_name() -> String {
     format!("{host}-{}-{}", std::process::id(), &random[..6])
 }
 
-/// Runs the member until told to stop.
+/// Runs the member until told to stop: the local part (script threads, an
+/// outbox appending to `down`), then the cluster's threads around it, then,
+/// once some member is the gateway, the lifecycle steps and the consumer.
 pub(super) async fn run(
     mut config: Config,
     cluster: ClusterConfig,
@@ -84,91 +86,29 @@ pub(super) async fn run(
     let config = Arc::new(config);
     let service_id = config.service.service_id.clone().unwrap_or_default();
     let keys = Keys::new(&service_id);
-    let node = node_name();
-    let http = lifecycle::http_api(&config)?;
-    let relay: Arc<dyn crate::platform::relay::CallRelay> =
-        Arc::new(Arc::new(RedisRelay::new(&cluster.redis_url, keys.clone())));
-    http.set_relay(Some(relay.clone()));
-    let uploader = Arc::new(Uploader::new(http.clone(), paths.dir.clone()));
-    let (down, down_thread) = crate::cluster::down::DownWriter::spawn(&cluster.redis_url, &keys)
-        .map_err(|e| cluster_error(&config, e))?;
-    let status = options
-        .status
-        .get_or_insert_with(|| watch::channel(Default::default()).0)
-        .clone();
-    let (outbox_tx, outbox_rx) = outbox::OutboxSender::channel();
-    let (executor, scripts_dir) =
-        lifecycle::start_script(&config, &paths, &mut options, &http, &uploader, &outbox_tx)
-            .await?;
-    let _ = controls.script.set(executor.sender());
-    let reloader = lifecycle::start_reloader(&mut options, &executor, &scripts_dir);
-    let outbox_task = outbox::spawn(
-        http.clone(),
-        uploader,
-        outbox::FrameSink::Cluster(down),
-        service_id.clone(),
-        outbox_rx,
-        options.progress.clone(),
-    );
-
-    let stop_threads = Arc::new(AtomicBool::new(false));
-    let fences = Arc::new(Fences::default());
-    let in_flight = Arc::new(InFlight::default());
-    let (view_tx, view) = watch::channel(RoleView::default());
-    let drained = {
-        let in_flight = in_flight.clone();
-        Arc::new(move |p| in_flight.drained(p))
-    };
-    let roles_thread = roles::spawn(RolesSetup {
-        url: cluster.redis_url.clone(),
-        keys: keys.clone(),
-        node: node.clone(),
-        partitions: cluster.partitions,
-        lease: cluster.lease,
-        drained,
-        fences: fences.clone(),
-        view: view_tx,
-        stop: stop_threads.clone(),
-    })
-    .map_err(|e| cluster_error(&config, e))?;
-    tracing::info!(%node, redis = %cluster.shown_url(), partitions = cluster.partitions, lease_ms = cluster.lease.as_millis() as u64, "cluster: joined");
-
-    let member = MemberParts {
-        config: config.clone(),
-        cluster: cluster.clone(),
-        http: http.clone(),
-        relay,
-        keys: keys.clone(),
-        node: node.clone(),
-        fences: fences.clone(),
-        link_state: controls.link.clone(),
-        progress: options.progress.clone(),
-    };
-    let publisher = tokio::spawn(publish_roles(view.clone(), status, node.clone()));
-    let (roles_stop, roles_stop_rx) = watch::channel(false);
-    let gateway_task = tokio::spawn(follow_gateway(member, view.clone(), roles_stop_rx));
-
+    let local = Local::start(&config, &cluster, &keys, &paths, &mut options, &controls).await?;
+    let joined = Joined::start(&config, &cluster, &keys, &local, &options, &controls)?;
     // on_start may create agents: a gateway must be there to answer.
-    wait_for_gateway(view.clone(), controls.stop.clone()).await;
-    executor.send(HostEvent::BeforeChannelInit {
+    wait_for_gateway(joined.view.clone(), controls.stop.clone()).await;
+    local.executor.send(HostEvent::BeforeChannelInit {
         service_id: service_id.clone(),
     });
-    executor.send(HostEvent::Start);
+    local.executor.send(HostEvent::Start);
     let consumer_thread = consumer::spawn(
         ConsumerSetup {
             url: cluster.redis_url.clone(),
             keys,
-            node,
+            node: joined.node.clone(),
             partitions: cluster.partitions,
-            fences: fences.clone(),
-            in_flight,
-            stop: stop_threads.clone(),
+            fences: joined.fences.clone(),
+            in_flight: joined.in_flight.clone(),
+            stop: joined.stop_threads.clone(),
             delivered: Arc::new(AtomicUsize::new(0)),
             stale_after: cluster.lease * 2,
         },
         Box::new(ToScripts {
-            events: executor.sender(),
-            fences,
+            events: local.executor.sender(),
+            fences: joined.fences.clone(),
         }),
     )
     .map_err(|e| cluster_error(&config, e))?;
@@ -185,23 +125,174 @@ pub(super) async fn run(
     }
     let _ = controls.serving.send(false);
     tracing::info!("cluster: leaving");
-    stop_threads.store(true, Ordering::SeqCst);
-    let _ = roles_stop.send(true);
-    let _ = tokio::task::spawn_blocking(move || {
-        let _ = consumer_thread.join();
-        let _ = roles_thread.join();
-    })
-    .await;
-    let _ = gateway_task.await;
-    publisher.abort();
-    reloader.into_iter().for_each(|t| t.abort());
-    executor.stop(std::time::Duration::from_millis(500)).await;
-    drop(outbox_tx);
-    let _ = tokio::time::timeout(lifecycle::FLUSH_BOUND, outbox_task).await;
-    let joined = tokio::task::spawn_blocking(move || down_thread.join());
-    let _ = tokio::time::timeout(lifecycle::FLUSH_BOUND, joined).await;
+    joined.stop(consumer_thread).await;
+    local.stop().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What runs in this process whatever its roles: the script threads, and
+/// the outbox appending to `down`, with platform calls relayed.
+struct Local {
+    http: Arc<HttpApi>,
+    relay: Arc<dyn crate::platform::relay::CallRelay>,
+    executor: super::executor::Executor,
+    reloader: Option<tokio::task::JoinHandle<()>>,
+    outbox_tx: outbox::OutboxSender,
+    outbox_task: tokio::task::JoinHandle<()>,
+    down_thread: std::thread::JoinHandle<()>,
+    status: watch::Sender<super::ScriptStatus>,
+}
+
+impl Local {
+    async fn start(
+        config: &Arc<Config>,
+        cluster: &ClusterConfig,
+        keys: &Keys,
+        paths: &ServicePaths,
+        options: &mut HostOptions,
+        controls: &Controls,
+    ) -> Result<Local, HostError> {
+        let http = lifecycle::http_api(config)?;
+        let relay: Arc<dyn crate::platform::relay::CallRelay> =
+            Arc::new(Arc::new(RedisRelay::new(&cluster.redis_url, keys.clone())));
+        http.set_relay(Some(relay.clone()));
+        let uploader = Arc::new(Uploader::new(http.clone(), paths.dir.clone()));
+        let (down, down_thread) = crate::cluster::down::DownWriter::spawn(&cluster.redis_url, keys)
+            .map_err(|e| cluster_error(config, e))?;
+        let status = options
+            .status
+            .get_or_insert_with(|| watch::channel(Default::default()).0)
+            .clone();
+        let (outbox_tx, outbox_rx) = outbox::OutboxSender::channel();
+        let (executor, scripts_dir) =
+            lifecycle::start_script(config, paths, options, &http, &uploader, &outbox_tx).await?;
+        let _ = controls.script.set(executor.sender());
+        let reloader = lifecycle::start_reloader(options, &executor, &scripts_dir);
+        let service_id = config.service.service_id.clone().unwrap_or_default();
+        let outbox_task = outbox::spawn(
+            http.clone(),
+            uploader,
+            outbox::FrameSink::Cluster(down),
+            service_id,
+            outbox_rx,
+            options.progress.clone(),
+        );
+        Ok(Local {
+            http,
+            relay,
+            executor,
+            reloader,
+            outbox_tx,
+            outbox_task,
+            down_thread,
+            status,
+        })
+    }
+
+    /// The current handler finishes, what the handlers sent is appended.
+    async fn stop(self) {
+        self.reloader.into_iter().for_each(|t| t.abort());
+        self.executor
+            .stop(std::time::Duration::from_millis(500))
+            .await;
+        drop(self.outbox_tx);
+        let _ = tokio::time::timeout(lifecycle::FLUSH_BOUND, self.outbox_task).await;
+        let thread = self.down_thread;
+        let joined = tokio::task::spawn_blocking(move || thread.join());
+        let _ = tokio::time::timeout(lifecycle::FLUSH_BOUND, joined).await;
+    }
+}
+
+/// The cluster's threads and tasks around the local part.
+struct Joined {
+    node: String,
+    stop_threads: Arc<AtomicBool>,
+    fences: Arc<Fences>,
+    in_flight: Arc<InFlight>,
+    view: watch::Receiver<RoleView>,
+    roles_thread: std::thread::JoinHandle<()>,
+    roles_stop: watch::Sender<bool>,
+    gateway_task: tokio::task::JoinHandle<()>,
+    publisher: tokio::task::JoinHandle<()>,
+}
+
+impl Joined {
+    fn start(
+        config: &Arc<Config>,
+        cluster: &ClusterConfig,
+        keys: &Keys,
+        local: &Local,
+        options: &HostOptions,
+        controls: &Controls,
+    ) -> Result<Joined, HostError> {
+        let node = node_name();
+        let stop_threads = Arc::new(AtomicBool::new(false));
+        let fences = Arc::new(Fences::default());
+        let in_flight = Arc::new(InFlight::default());
+        let (view_tx, view) = watch::channel(RoleView::default());
+        let drained = {
+            let in_flight = in_flight.clone();
+            Arc::new(move |p| in_flight.drained(p))
+        };
+        let roles_thread = roles::spawn(RolesSetup {
+            url: cluster.redis_url.clone(),
+            keys: keys.clone(),
+            node: node.clone(),
+            partitions: cluster.partitions,
+            lease: cluster.lease,
+            drained,
+            fences: fences.clone(),
+            view: view_tx,
+            stop: stop_threads.clone(),
+        })
+        .map_err(|e| cluster_error(config, e))?;
+        tracing::info!(%node, redis = %cluster.shown_url(), partitions = cluster.partitions, lease_ms = cluster.lease.as_millis() as u64, "cluster: joined");
+        let parts = MemberParts {
+            config: config.clone(),
+            cluster: cluster.clone(),
+            http: local.http.clone(),
+            relay: local.relay.clone(),
+            keys: keys.clone(),
+            node: node.clone(),
+            fences: fences.clone(),
+            link_state: controls.link.clone(),
+            progress: options.progress.clone(),
+        };
+        let publisher = tokio::spawn(publish_roles(
+            view.clone(),
+            local.status.clone(),
+            node.clone(),
+        ));
+        let (roles_stop, roles_stop_rx) = watch::channel(false);
+        let gateway_task = tokio::spawn(follow_gateway(parts, view.clone(), roles_stop_rx));
+        Ok(Joined {
+            node,
+            stop_threads,
+            fences,
+            in_flight,
+            view,
+            roles_thread,
+            roles_stop,
+            gateway_task,
+            publisher,
+        })
+    }
+
+    /// Gives every role up (the leases released, the member set left), so
+    /// that the others take over at once rather than after a lease.
+    async fn stop(self, consumer_thread: std::thread::JoinHandle<()>) {
+        self.stop_threads.store(true, Ordering::SeqCst);
+        let _ = self.roles_stop.send(true);
+        let roles_thread = self.roles_thread;
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = consumer_thread.join();
+            let _ = roles_thread.join();
+        })
+        .await;
+        let _ = self.gateway_task.await;
+        self.publisher.abort();
+    }
 }
 
 fn cluster_error(config: &Config, e: crate::cluster::ClusterError) -> HostError {
