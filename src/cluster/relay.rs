@@ -5,7 +5,8 @@
 //! the `calls` list and waits (`BLPOP`) on `answer:<id>`; the gateway polls
 //! the list (`RPOP`: a gateway paused in a `BRPOP` would be handed calls it
 //! cannot make), makes each call with its own sign-in while it holds the
-//! lease, and pushes the answer, which expires if nobody collects it. A
+//! lease, and pushes the answer, which expires if nobody collects it. One
+//! round trip takes up to 256 calls and pushes the answers made since. A
 //! caller with no answer after [`REPUSH`] pushes its call again (a gateway
 //! that died, or was paused, after popping it never answers); the gateway
 //! makes a call once per id and answers a repeat from what it remembers.
@@ -194,21 +195,17 @@ pub async fn serve(
     let mut made = Made::default();
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
     let mut idle = super::idle::IdleBackoff::default();
+    // Answers ready to push (answer key, answer), sent with the next pop.
+    let mut ready: Vec<(String, String)> = Vec::new();
     while *serving.borrow() && holds() {
         while let Ok((id, answer)) = done_rx.try_recv() {
+            ready.push((keys.answer(&id), answer.clone()));
             made.calls.insert(id, Some(answer));
         }
-        let (c, k) = (conn.clone(), keys.calls());
-        let popped = tokio::task::spawn_blocking(move || {
-            c.query::<Option<String>>(redis::cmd("RPOP").arg(k))
-        })
-        .await;
-        let text = match popped {
-            Ok(Ok(Some(text))) => text,
-            Ok(Ok(None)) => {
-                tokio::time::sleep(idle.idle()).await;
-                continue;
-            }
+        let (c, k, answers) = (conn.clone(), keys.calls(), std::mem::take(&mut ready));
+        let popped = tokio::task::spawn_blocking(move || pop_and_answer(&c, &k, answers)).await;
+        let texts = match popped {
+            Ok(Ok(texts)) => texts,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "cannot read relayed calls");
                 tokio::time::sleep(RETRY).await;
@@ -216,31 +213,59 @@ pub async fn serve(
             }
             Err(_) => return,
         };
-        idle.busy();
-        let Ok(request) = serde_json::from_str::<Request>(&text) else {
-            tracing::warn!("a relayed call that is not readable was dropped");
-            continue;
-        };
-        if request.expires_ms < crate::clock::now_ms() || !holds() {
+        if texts.is_empty() {
+            // Woken early by an answer to push.
+            tokio::select! {
+                _ = tokio::time::sleep(idle.idle()) => {}
+                got = done_rx.recv() => if let Some((id, answer)) = got {
+                    ready.push((keys.answer(&id), answer.clone()));
+                    made.calls.insert(id, Some(answer));
+                },
+            }
             continue;
         }
-        let key = keys.answer(&request.id);
-        match made.seen(&request.id) {
-            Some(Some(answer)) => {
-                tokio::spawn(push_answer(conn.clone(), key, answer, request.call.what()));
+        idle.busy();
+        for text in texts {
+            let Ok(request) = serde_json::from_str::<Request>(&text) else {
+                tracing::warn!("a relayed call that is not readable was dropped");
+                continue;
+            };
+            if request.expires_ms < crate::clock::now_ms() || !holds() {
+                continue;
             }
-            Some(None) => {}
-            None => {
-                let (http, conn, done) = (http.clone(), conn.clone(), done_tx.clone());
-                tokio::spawn(async move {
-                    let what = request.call.what();
-                    let answer = make(&http, request.call).await;
-                    let _ = done.send((request.id, answer.clone()));
-                    push_answer(conn, key, answer, what).await;
-                });
+            match made.seen(&request.id) {
+                Some(Some(answer)) => ready.push((keys.answer(&request.id), answer)),
+                Some(None) => {}
+                None => {
+                    let (http, done) = (http.clone(), done_tx.clone());
+                    tokio::spawn(async move {
+                        let answer = make(&http, request.call).await;
+                        let _ = done.send((request.id, answer));
+                    });
+                }
             }
         }
     }
+}
+
+/// Calls taken at once.
+const POP_COUNT: usize = 256;
+
+/// Pushes `answers` (each expiring) and takes up to [`POP_COUNT`] calls,
+/// in one round trip.
+fn pop_and_answer(
+    conn: &RedisConn,
+    calls: &str,
+    answers: Vec<(String, String)>,
+) -> Result<Vec<String>, ClusterError> {
+    let mut pipe = redis::pipe();
+    for (key, answer) in &answers {
+        pipe.cmd("LPUSH").arg(key).arg(answer).ignore();
+        pipe.cmd("PEXPIRE").arg(key).arg(ANSWER_TTL_MS).ignore();
+    }
+    pipe.cmd("RPOP").arg(calls).arg(POP_COUNT);
+    let (popped,): (Option<Vec<String>>,) = conn.pipe(&pipe)?;
+    Ok(popped.unwrap_or_default())
 }
 
 /// Makes one call; the answer as it travels back.
@@ -252,17 +277,4 @@ async fn make(http: &HttpApi, call: RelayedCall) -> String {
     };
     tracing::debug!(call = %what, ok = matches!(answer, Answer::Ok(_)), "relayed call made");
     serde_json::to_string(&answer).unwrap_or_default()
-}
-
-async fn push_answer(conn: Arc<RedisConn>, key: String, answer: String, what: String) {
-    let pushed = tokio::task::spawn_blocking(move || {
-        let mut pipe = redis::pipe();
-        pipe.cmd("LPUSH").arg(&key).arg(answer).ignore();
-        pipe.cmd("PEXPIRE").arg(&key).arg(ANSWER_TTL_MS).ignore();
-        conn.pipe::<()>(&pipe)
-    })
-    .await;
-    if let Ok(Err(e)) = pushed {
-        tracing::warn!(call = %what, error = %e, "cannot answer a relayed call");
-    }
 }
