@@ -17,7 +17,7 @@ use super::wire::{partition_of, Keys, UpEntry, WORKERS};
 use super::ClusterError;
 use redis::streams::StreamReadReply;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -125,8 +125,6 @@ pub struct ConsumerSetup {
     pub fences: Arc<Fences>,
     pub in_flight: Arc<InFlight>,
     pub stop: Arc<AtomicBool>,
-    /// Entries handed on, in total (a metric).
-    pub delivered: Arc<AtomicUsize>,
     /// Entries another consumer read this long ago and never acknowledged
     /// are claimed (see [`PartitionStream::claim_stale`]); twice the lease.
     pub stale_after: Duration,
@@ -368,7 +366,6 @@ impl Consumer {
         match serde_json::from_str::<UpEntry>(&entry.event) {
             Ok(up) => {
                 self.setup.in_flight.add(p);
-                self.setup.delivered.fetch_add(1, Ordering::Relaxed);
                 let delivery = Delivery {
                     partition: p,
                     token,

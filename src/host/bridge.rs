@@ -35,6 +35,8 @@ const MAX_DOWNLOAD: u64 = 64 << 20;
 /// Where `download(url, name)` saves, under the service directory.
 const DOWNLOAD_DIR: &str = "downloads";
 
+pub use super::cause::Cause;
+
 pub struct HostBridge {
     pub members: Rc<RefCell<MemberTable>>,
     pub outbox: OutboxSender,
@@ -59,43 +61,6 @@ pub struct HostBridge {
     /// In a cluster, the partition event being handled: the frames it
     /// sends get request ids derived from it (see [`Cause`]).
     pub cause: RefCell<Option<Cause>>,
-}
-
-/// The upward entry a handler runs for, in a cluster: its frames' request
-/// ids are `<partition>-<entry id>:<n>`, the same however many times (and
-/// on whichever member) the handler runs for that entry, so the platform
-/// sees a repeat as a repeat. Each frame also carries the partition and
-/// the lease token, for the gateway's fencing.
-#[derive(Debug, Clone)]
-pub struct Cause {
-    /// `None` for a takeover's check-in (no entry: fresh ids).
-    base: Option<String>,
-    fence: (usize, u64),
-    sent: u32,
-}
-
-impl Cause {
-    pub fn of(d: &super::events::ClusterDelivery) -> Self {
-        Cause {
-            base: d.entry.as_ref().map(|id| format!("{}-{id}", d.partition)),
-            fence: (d.partition, d.token),
-            sent: 0,
-        }
-    }
-
-    /// Wraps the next item the handler sends.
-    fn wrap(&mut self, item: Downward) -> Downward {
-        let request_id = match &self.base {
-            Some(base) => format!("{base}:{}", self.sent),
-            None => uuid::Uuid::new_v4().to_string(),
-        };
-        self.sent += 1;
-        Downward::Caused {
-            request_id,
-            fence: self.fence,
-            item: Box::new(item),
-        }
-    }
 }
 
 /// The error of a call that ran out of time; the handler is aborted when

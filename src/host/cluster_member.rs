@@ -20,7 +20,7 @@ use crate::cluster::roles::{self, Fences, RoleView, RolesSetup};
 use crate::cluster::wire::Keys;
 use crate::config::{ClusterConfig, Config, ConfigError};
 use crate::platform::{HttpApi, Uploader};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -55,6 +55,23 @@ pub fn refusal(config: &Config) -> Option<ConfigError> {
     }
     None
 }
+
+/// A cluster's agent lock (see `ExecutorDeps::agent_lock`).
+pub(super) fn agent_lock(config: &Config) -> Option<crate::cluster::lease::Lease> {
+    let cluster = config.cluster.as_ref()?;
+    let keys = crate::cluster::wire::Keys::new(config.service.service_id.as_deref()?);
+    let node = uuid::Uuid::new_v4().to_string();
+    crate::cluster::lease::Lease::new(
+        cluster.redis_url.expose(),
+        &keys.agents(),
+        &node,
+        AGENT_LOCK_TTL,
+    )
+    .ok()
+}
+
+/// How long the agent lock lasts if its holder dies while holding it.
+const AGENT_LOCK_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A member's name in the cluster: host name, process id and a random part
 /// (a restarted process is a new member).
@@ -103,7 +120,6 @@ pub(super) async fn run(
             fences: joined.fences.clone(),
             in_flight: joined.in_flight.clone(),
             stop: joined.stop_threads.clone(),
-            delivered: Arc::new(AtomicUsize::new(0)),
             stale_after: cluster.lease * 2,
         },
         Box::new(ToScripts {

@@ -148,12 +148,8 @@ impl Running {
         };
         let down_task = tokio::spawn(forward_down(reader, forwarding));
         let served = bind_channels(role, &up).await;
-        let mut tasks = vec![
-            relay_task,
-            forwarder,
-            lifecycle::spawn_token_timer(role.http.clone(), lifecycle::TOKEN_REFRESH, false),
-            lifecycle::spawn_token_timer(role.http.clone(), lifecycle::FULL_SIGN_IN, true),
-        ];
+        let mut tasks = vec![relay_task, forwarder];
+        tasks.extend(super::tokens::spawn_timers(&role.http));
         tasks.extend(checkin_timer(&role.config, &up, &served));
         let running = Running {
             up,

@@ -20,8 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
-pub(super) const TOKEN_REFRESH: Duration = Duration::from_secs(6 * 3600);
-pub(super) const FULL_SIGN_IN: Duration = Duration::from_secs(7 * 24 * 3600);
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 /// How long a stopping host waits for what its handlers sent to be written
 /// and acknowledged.
@@ -215,30 +213,13 @@ pub(super) async fn start_script(
         stores,
         status,
         threads: config.service.script_threads,
-        agent_lock: agent_lock(config),
+        agent_lock: super::cluster_member::agent_lock(config),
     };
     let executor = Executor::start(compile, deps).await?;
     let threads = config.service.script_threads;
     tracing::info!(script = %paths.script.display(), threads, "script compiled");
     Ok((executor, scripts_dir))
 }
-
-/// A cluster's agent lock (see `ExecutorDeps::agent_lock`).
-fn agent_lock(config: &Config) -> Option<crate::cluster::lease::Lease> {
-    let cluster = config.cluster.as_ref()?;
-    let keys = crate::cluster::wire::Keys::new(config.service.service_id.as_deref()?);
-    let node = uuid::Uuid::new_v4().to_string();
-    crate::cluster::lease::Lease::new(
-        cluster.redis_url.expose(),
-        &keys.agents(),
-        &node,
-        AGENT_LOCK_TTL,
-    )
-    .ok()
-}
-
-/// How long the agent lock lasts if its holder dies while holding it.
-const AGENT_LOCK_TTL: Duration = Duration::from_secs(30);
 
 /// Hot reload: a bundle's file, or the scripts directory (and SIGHUP).
 pub(super) fn start_reloader(
@@ -449,8 +430,7 @@ fn spawn_timers(
             }
         }));
     }
-    timers.push(spawn_token_timer(http.clone(), TOKEN_REFRESH, false));
-    timers.push(spawn_token_timer(http.clone(), FULL_SIGN_IN, true));
+    timers.extend(super::tokens::spawn_timers(http));
     timers
 }
 
@@ -487,26 +467,4 @@ async fn dispatch(
             },
         }
     }
-}
-
-pub(super) fn spawn_token_timer(
-    http: Arc<HttpApi>,
-    every: Duration,
-    full: bool,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        loop {
-            tick.tick().await;
-            let result = if full {
-                http.sign_in().await
-            } else {
-                http.refresh().await
-            };
-            match result {
-                Ok(()) => tracing::info!(full, "tokens renewed"),
-                Err(e) => tracing::warn!(full, error = %e, "token renewal failed"),
-            }
-        }
-    })
 }

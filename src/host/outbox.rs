@@ -9,7 +9,7 @@
 //! list sends nothing, as in the SDK.
 
 use super::progress::HostProgress;
-use crate::platform::{GroupCache, HttpApi, OutFrame, PlatformError, Uploader, WsLink};
+use crate::platform::{GroupCache, HttpApi, OutFrame, PlatformError, Uploader};
 use crate::protocol::http::GroupEntry;
 use crate::protocol::outbound::{self, OutMessage, UpdateKind};
 use crate::protocol::IdList;
@@ -58,8 +58,12 @@ impl Barrier {
         Barrier(Box::new(action))
     }
 
-    fn reached(self) {
+    pub(super) fn reached(self) {
         (self.0)()
+    }
+
+    pub(super) fn into_action(self) -> Box<dyn FnOnce() + Send> {
+        self.0
     }
 }
 
@@ -158,68 +162,7 @@ enum Prepared {
     Nothing,
 }
 
-/// Items waiting for the outbox, at most. When the platform reads slower
-/// than scripts send, the link's window fills, the outbox waits on the link,
-/// this channel fills, and the script thread waits here: backpressure all
-/// the way back instead of a queue that grows.
-pub const OUTBOX_CAPACITY: usize = 1_024;
-
-/// The way into the outbox (cloning it is cheap).
-#[derive(Clone)]
-pub struct OutboxSender {
-    tx: mpsc::Sender<Downward>,
-}
-
-/// Why an item did not enter the outbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum OutboxRefused {
-    #[error("the host is shutting down")]
-    Closed,
-    #[error("no room in the outgoing queue within the time allowed")]
-    Full,
-}
-
-impl OutboxSender {
-    pub fn channel() -> (OutboxSender, mpsc::Receiver<Downward>) {
-        let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
-        (OutboxSender { tx }, rx)
-    }
-
-    /// From a thread outside the runtime (the script thread): waits at most
-    /// `limit` for room.
-    pub fn send_within(
-        &self,
-        rt: &tokio::runtime::Handle,
-        item: Downward,
-        limit: std::time::Duration,
-    ) -> Result<(), OutboxRefused> {
-        match self.tx.try_send(item) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(OutboxRefused::Closed),
-            Err(mpsc::error::TrySendError::Full(item)) => {
-                // The timer must be created inside the runtime.
-                match rt.block_on(async { tokio::time::timeout(limit, self.tx.send(item)).await }) {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(_)) => Err(OutboxRefused::Closed),
-                    Err(_) => Err(OutboxRefused::Full),
-                }
-            }
-        }
-    }
-
-    /// From a thread outside the runtime, waiting as long as it takes (for
-    /// barriers that must not be lost).
-    pub fn send_blocking(&self, item: Downward) -> Result<(), OutboxRefused> {
-        self.tx
-            .blocking_send(item)
-            .map_err(|_| OutboxRefused::Closed)
-    }
-
-    /// From a task.
-    pub async fn send(&self, item: Downward) -> Result<(), OutboxRefused> {
-        self.tx.send(item).await.map_err(|_| OutboxRefused::Closed)
-    }
-}
+pub use super::outbox_sender::{OutboxRefused, OutboxSender};
 
 /// Events converted at the same time (their frames still leave in order).
 const PIPELINE: usize = 64;
@@ -231,38 +174,7 @@ struct Outbox {
     groups: GroupCache,
 }
 
-/// Where prepared frames go: the platform connection, or (a cluster
-/// member) the `down` stream, for the gateway to send.
-pub enum FrameSink {
-    Link(WsLink),
-    Cluster(crate::cluster::down::DownWriter),
-}
-
-impl FrameSink {
-    async fn send(&self, frame: OutFrame, fence: Option<(usize, u64)>) {
-        match self {
-            FrameSink::Link(link) => link.send(frame).await,
-            FrameSink::Cluster(down) => {
-                let entry = crate::cluster::wire::DownEntry {
-                    request_id: frame.request_id,
-                    fence,
-                    coalesce_key: frame.coalesce_key,
-                    text: frame.text,
-                };
-                down.push(&entry).await;
-            }
-        }
-    }
-
-    /// Runs the barrier once every frame before it was handed on: at once
-    /// for the link, after the append for the `down` stream.
-    async fn barrier(&self, barrier: Barrier) {
-        match self {
-            FrameSink::Link(_) => barrier.reached(),
-            FrameSink::Cluster(down) => down.after(barrier.0).await,
-        }
-    }
-}
+pub use super::frame_sink::FrameSink;
 
 pub fn spawn(
     http: Arc<HttpApi>,
