@@ -168,3 +168,39 @@ fn a_new_owner_claims_the_pending_entries_first_and_keeps_the_order() {
     );
     assert!(stream.read_new("c", 10).unwrap().is_empty());
 }
+
+/// `cluster status`'s report counts what waits: events unread and
+/// unhandled in a partition's stream, and calls no gateway has taken. The
+/// benchmark waits for all of it to be zero before it measures.
+#[test]
+fn the_report_counts_what_waits_until_it_is_done() {
+    use moobius_host::cluster::conn::RedisConn;
+    use moobius_host::cluster::report;
+    use moobius_host::cluster::wire::Keys;
+    let Some(server) = redis() else { return };
+    let service = format!("svc-{}", uuid::Uuid::new_v4());
+    let keys = Keys::new(&service);
+    let stream = PartitionStream::new(&server.url, &keys.up(3), "workers").unwrap();
+    stream.ensure_group().unwrap();
+    stream.append("{\"n\":1}").unwrap();
+    stream.append("{\"n\":2}").unwrap();
+    let read = stream.read_new("a", 1).unwrap();
+    let conn = RedisConn::open(&server.url, Duration::from_secs(5)).unwrap();
+    for call in ["c1", "c2"] {
+        let _: i64 = conn
+            .query(redis::cmd("LPUSH").arg(keys.calls()).arg(call))
+            .unwrap();
+    }
+    let r = report::read(&server.url, &service, 4).unwrap();
+    assert_eq!((r.partitions[3].lag, r.partitions[3].pending), (1, 1));
+    assert_eq!(r.calls_waiting, 2);
+    assert!(!r.idle());
+
+    let rest = stream.read_new("a", 10).unwrap();
+    let ids: Vec<String> = read.iter().chain(&rest).map(|e| e.id.clone()).collect();
+    stream.ack(&ids).unwrap();
+    let _: i64 = conn.query(redis::cmd("DEL").arg(keys.calls())).unwrap();
+    let r = report::read(&server.url, &service, 4).unwrap();
+    assert_eq!(r.calls_waiting, 0);
+    assert!(r.idle(), "{r:?}");
+}

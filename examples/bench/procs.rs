@@ -180,6 +180,10 @@ pub struct Usage {
 }
 
 impl Service {
+    pub fn is_cluster(&self) -> bool {
+        self.cluster.is_some()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -203,6 +207,7 @@ impl Service {
         let n = self.others.len() + 1;
         let partitions = moobius_host::config::ranges::DEFAULT_CLUSTER_PARTITIONS;
         let started = std::time::Instant::now();
+        let mut quiet_polls = 0;
         loop {
             if let Ok(r) = moobius_host::cluster::report::read(url, id, partitions) {
                 let even = r.members.len() == n
@@ -210,7 +215,8 @@ impl Service {
                     && r.members
                         .iter()
                         .all(|m| r.owned_by(&m.node) >= partitions / n);
-                if even {
+                quiet_polls = if even && r.idle() { quiet_polls + 1 } else { 0 };
+                if quiet_polls == 3 {
                     return Ok(());
                 }
             }

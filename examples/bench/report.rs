@@ -61,7 +61,7 @@ pub fn markdown(rows: &[Row], sizes: &Sizes, quick: bool) -> String {
         let _ = writeln!(out, "|---|---|---|---|");
         let (h, p) = (r.host.as_ref(), r.python.as_ref());
         let unit = h.or(p).map(|f| f.rate_unit).unwrap_or("");
-        let lines: [(&str, Getter, usize); 7] = [
+        let lines: [(&str, Getter, usize); 8] = [
             ("throughput", |f| Some(f.rate), 0),
             ("latency p50 (ms)", |f| Some(f.p50_ms), 2),
             ("latency p99 (ms)", |f| Some(f.p99_ms), 2),
@@ -69,6 +69,7 @@ pub fn markdown(rows: &[Row], sizes: &Sizes, quick: bool) -> String {
             ("CPU time (s)", |f| Some(f.cpu_s), 2),
             ("start-up to first view (ms)", |f| f.startup_ms, 0),
             ("idle RSS after start (MiB)", |f| f.idle_rss_mib, 1),
+            ("cluster hand-over after start (ms)", |f| f.settle_ms, 0),
         ];
         for (label, get, digits) in lines {
             let (hv, pv) = (h.and_then(get), p.and_then(get));

@@ -65,6 +65,17 @@ pub struct Figures {
     /// Start-up: process start -> first view delivered (W1 only).
     pub startup_ms: Option<f64>,
     pub idle_rss_mib: Option<f64>,
+    /// A cluster: every member had a view -> partitions spread and nothing
+    /// waiting (the hand-over from the first member to the others).
+    pub settle_ms: Option<f64>,
+}
+
+/// A service serving every member, measured from here on.
+pub struct Started {
+    pub svc: Service,
+    /// Process start -> every member had a view.
+    pub startup_ms: f64,
+    pub settle_ms: Option<f64>,
 }
 
 pub struct Bench<'a> {
@@ -109,7 +120,7 @@ impl Bench<'_> {
         channels: &[String],
         users: &[String],
         arr: &Arrivals,
-    ) -> Result<(Service, f64)> {
+    ) -> Result<Started> {
         let t0 = Instant::now();
         let mut svc = self.launch.start(target, channels).await?;
         let want: Vec<(String, usize)> = users.iter().map(|u| (u.clone(), 1)).collect();
@@ -127,8 +138,16 @@ impl Bench<'_> {
             );
         }
         let startup = t0.elapsed().as_secs_f64() * 1000.0;
+        let settling = Instant::now();
         svc.settled().await?;
-        Ok((svc, startup))
+        let settle = svc
+            .is_cluster()
+            .then(|| settling.elapsed().as_secs_f64() * 1000.0);
+        Ok(Started {
+            svc,
+            startup_ms: startup,
+            settle_ms: settle,
+        })
     }
 
     /// Refreshes spread round-robin over `users`; latency per refresh.
@@ -202,7 +221,11 @@ impl Bench<'_> {
         let ch = self.control.create_channel("w1");
         let users = self.users(&format!("w1{}", target.label()), self.sizes.w1_members);
         self.join_all(&users, &ch).await?;
-        let (svc, startup) = self
+        let Started {
+            svc,
+            startup_ms,
+            settle_ms,
+        } = self
             .start(target, std::slice::from_ref(&ch), &users, arr)
             .await?;
         let idle = svc.usage().rss_kib;
@@ -210,7 +233,8 @@ impl Bench<'_> {
         let mut f = self
             .refresh_storm(&pairs, self.sizes.w1_refreshes, arr, &svc)
             .await?;
-        f.startup_ms = Some(startup);
+        f.startup_ms = Some(startup_ms);
+        f.settle_ms = settle_ms;
         f.idle_rss_mib = Some(mib(idle));
         Ok(f)
     }
@@ -226,9 +250,12 @@ impl Bench<'_> {
             channels.push(ch);
         }
         let users: Vec<String> = pairs.iter().map(|(u, _)| u.clone()).collect();
-        let (svc, _) = self.start(target, &channels, &users, arr).await?;
-        self.refresh_storm(&pairs, self.sizes.w4_refreshes, arr, &svc)
-            .await
+        let started = self.start(target, &channels, &users, arr).await?;
+        let mut f = self
+            .refresh_storm(&pairs, self.sizes.w4_refreshes, arr, &started.svc)
+            .await?;
+        f.settle_ms = started.settle_ms;
+        Ok(f)
     }
 
     /// Members join one by one; each join re-sends every member's view.
@@ -237,9 +264,10 @@ impl Bench<'_> {
         let users = self.users(&format!("w2{}", target.label()), self.sizes.w2_members);
         let first = users[..1].to_vec();
         self.join_all(&first, &ch).await?;
-        let (svc, _) = self
+        let svc = self
             .start(target, std::slice::from_ref(&ch), &first, arr)
-            .await?;
+            .await?
+            .svc;
         let cpu0 = svc.usage().cpu;
         let t0 = Instant::now();
         let (mut lat, mut views, mut reached) = (Vec::new(), 0usize, 1usize);
@@ -289,9 +317,10 @@ impl Bench<'_> {
         let ch = self.control.create_channel("w3");
         let users = self.users(&format!("w3{}", target.label()), self.sizes.w3_members);
         self.join_all(&users, &ch).await?;
-        let (svc, _) = self
+        let svc = self
             .start(target, std::slice::from_ref(&ch), &users, arr)
-            .await?;
+            .await?
+            .svc;
         let extra = self
             .control
             .create_user(&format!("w3{}extra", target.label()))

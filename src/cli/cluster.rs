@@ -16,7 +16,8 @@ pub struct ClusterArgs {
 pub enum ClusterCommand {
     /// Print the live members, the gateway, and each partition's owner,
     /// lease token, lag (events not read yet), pending events (read, not
-    /// yet handled) and takeovers, as the cluster's Redis has them. Reads
+    /// yet handled) and takeovers, then the frames and relayed platform
+    /// calls waiting for the gateway, as the cluster's Redis has them. Reads
     /// DIR's config for the service id and the cluster settings; needs no
     /// member on this machine. Exit code 0: a gateway and an owner for
     /// every partition; 1: not (or Redis unreachable); 2: config problem.
@@ -136,6 +137,10 @@ fn render(r: &Report, service_id: &str, c: &config::ClusterConfig) -> String {
     out += &format!(
         "down stream: {} frames not read by the gateway, {} not yet acknowledged by the platform\n",
         r.down_lag, r.down_pending
+    );
+    out += &format!(
+        "relayed calls: {} waiting for the gateway\n",
+        r.calls_waiting
     );
     out
 }

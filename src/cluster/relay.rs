@@ -51,10 +51,19 @@ enum Answer {
     Failed(RelayedFailure),
 }
 
+/// Connections a member keeps open between relayed calls. A call waits
+/// for its answer on the connection it pushed on, so calls in flight at
+/// once each need one; past this many, the extra ones are closed.
+const KEPT_CONNECTIONS: usize = 32;
+
 /// The member's side: implements [`CallRelay`] for its `HttpApi`.
 pub struct RedisRelay {
     url: crate::config::Secret,
     keys: Keys,
+    /// Idle connections. Opening one per call cost a TCP handshake (and
+    /// an `AUTH`) for each of the thousands of groups a new partition
+    /// owner creates while it re-sends its channels' views.
+    idle: std::sync::Mutex<Vec<RedisConn>>,
 }
 
 impl RedisRelay {
@@ -62,6 +71,29 @@ impl RedisRelay {
         RedisRelay {
             url: url.clone(),
             keys,
+            idle: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn connection(&self) -> Result<RedisConn, ClusterError> {
+        let kept = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        match kept {
+            Some(conn) => Ok(conn),
+            None => RedisConn::open(self.url.expose(), super::streams::TIMEOUT),
+        }
+    }
+
+    fn keep(&self, conn: RedisConn) {
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if idle.len() < KEPT_CONNECTIONS {
+            idle.push(conn);
         }
     }
 
@@ -71,8 +103,7 @@ impl RedisRelay {
             what: what.clone(),
             detail: format!("cannot relay the call to the cluster's gateway: {e}"),
         };
-        let conn =
-            RedisConn::open(self.url.expose(), super::streams::TIMEOUT).map_err(unreachable)?;
+        let conn = self.connection().map_err(unreachable)?;
         let id = uuid::Uuid::new_v4().to_string();
         let request = Request {
             id: id.clone(),
@@ -84,6 +115,7 @@ impl RedisRelay {
             detail: e.to_string(),
         })?;
         let popped = self.push_and_wait(&conn, &id, &text).map_err(unreachable)?;
+        self.keep(conn);
         let Some((_, text)) = popped else {
             return Err(PlatformError::Relay {
                 what,

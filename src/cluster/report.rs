@@ -22,6 +22,8 @@ pub struct Report {
     /// acknowledged by the platform.
     pub down_lag: usize,
     pub down_pending: usize,
+    /// Platform calls members relayed that the gateway has not taken yet.
+    pub calls_waiting: usize,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -55,6 +57,15 @@ impl Report {
     /// Partitions with no owner.
     pub fn unowned(&self) -> usize {
         self.partitions.iter().filter(|p| p.owner.is_none()).count()
+    }
+
+    /// Nothing waiting anywhere: no event unread or unhandled, no frame
+    /// unsent, no relayed call untaken.
+    pub fn idle(&self) -> bool {
+        self.partitions.iter().all(|p| p.lag == 0 && p.pending == 0)
+            && self.down_lag == 0
+            && self.down_pending == 0
+            && self.calls_waiting == 0
     }
 
     /// Partitions each member owns.
@@ -97,12 +108,14 @@ pub fn read(url: &str, service_id: &str, partitions: usize) -> Result<Report, Cl
         });
     }
     let (down_lag, down_pending) = group_lag(&conn, &keys.down(), GATEWAY)?;
+    let calls_waiting: usize = conn.query(redis::cmd("LLEN").arg(keys.calls()))?;
     Ok(Report {
         members,
         gateway: holder(&conn, &keys.gateway())?,
         partitions: parts,
         down_lag,
         down_pending,
+        calls_waiting,
     })
 }
 
