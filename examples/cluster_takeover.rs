@@ -9,7 +9,13 @@
 //!   one is sent every 50 ms until one is answered).
 //!
 //! After each kill a new member is started and the next kill waits until
-//! every partition has an owner again.
+//! every partition has an owner again. That join moves partitions to the
+//! new member, so it is measured too:
+//!
+//! - **join**: while the new member starts and takes its share, every
+//!   channel's member refreshes in a loop; the longest any refresh waited
+//!   for its answer, from the start of the member until the partitions
+//!   are spread and a second more.
 //!
 //! `cargo build --release --examples && ./target/release/examples/cluster_takeover [KILLS [gateway|worker [LEASE_MS]]]`
 //!
@@ -66,13 +72,14 @@ impl Cluster {
             .position(|c| node.contains(&format!("-{}-", c.id())))
     }
 
-    /// Waits until three members are live and every partition and the
-    /// gateway have a holder.
+    /// Waits until three members are live, each holding its even share,
+    /// and every partition and the gateway have a holder.
     async fn settled(&self) -> Result<report::Report> {
         let started = Instant::now();
         loop {
             if let Ok(r) = self.report() {
-                let spread = r.members.iter().all(|m| r.owned_by(&m.node) > 0);
+                let share = PARTITIONS / 3;
+                let spread = r.members.iter().all(|m| r.owned_by(&m.node) >= share);
                 if r.members.len() == 3 && r.unowned() == 0 && r.gateway.is_some() && spread {
                     return Ok(r);
                 }
@@ -164,6 +171,61 @@ async fn setup(
     Ok((cluster, channels))
 }
 
+/// Refreshes in every channel, one at a time per channel, until `until`
+/// is set; the longest wait for an answer.
+async fn longest_wait(
+    c: &SandboxControl,
+    channels: &[(String, String)],
+    until: tokio::sync::watch::Receiver<bool>,
+) -> Duration {
+    let probes = channels.iter().map(|(ch, user)| {
+        let (c, ch, user, mut until) = (c.clone(), ch.clone(), user.clone(), until.clone());
+        async move {
+            let mut longest = Duration::ZERO;
+            while !*until.borrow_and_update() {
+                let before = c.view(&user, &ch).map(|v| v.version).unwrap_or(0);
+                let sent = Instant::now();
+                if c.act(&user, &ch, "refresh").await.is_err() {
+                    continue;
+                }
+                while c.view(&user, &ch).map(|v| v.version).unwrap_or(0) <= before
+                    && sent.elapsed() < Duration::from_secs(30)
+                {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                longest = longest.max(sent.elapsed());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            longest
+        }
+    });
+    futures_util::future::join_all(probes)
+        .await
+        .into_iter()
+        .max()
+        .unwrap_or_default()
+}
+
+/// Starts a member and measures [`longest_wait`] while it joins.
+async fn join_measured(
+    cluster: &mut Cluster,
+    c: &SandboxControl,
+    channels: &[(String, String)],
+) -> Result<Duration> {
+    let (stop, until) = tokio::sync::watch::channel(false);
+    let probing = longest_wait(c, channels, until);
+    let joining = async {
+        cluster.spawn_member()?;
+        cluster.settled().await?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let _ = stop.send(true);
+        anyhow::Ok(())
+    };
+    let (longest, joined) = tokio::join!(probing, joining);
+    joined?;
+    Ok(longest)
+}
+
 /// Refreshes every 50 ms until one is answered; the time from `since`.
 async fn answered_again(
     c: &SandboxControl,
@@ -213,7 +275,7 @@ async fn main() -> Result<()> {
     let sandbox = Sandbox::start(SandboxOptions::default()).await?;
     let c = sandbox.control();
     let (mut cluster, channels) = setup(&sandbox, &redis.url, lease_ms).await?;
-    let (mut leases, mut served) = (Vec::new(), Vec::new());
+    let (mut leases, mut served, mut joins) = (Vec::new(), Vec::new(), Vec::new());
     for k in 0..kills {
         let r = cluster.settled().await?;
         let gw = r
@@ -269,11 +331,17 @@ async fn main() -> Result<()> {
             k + 1,
             served[served.len() - 1]
         );
-        cluster.spawn_member()?;
+        joins.push(join_measured(&mut cluster, &c, &channels).await?);
+        eprintln!(
+            "join {}: longest refresh wait {:?}",
+            k + 1,
+            joins[joins.len() - 1]
+        );
     }
     println!("cluster_takeover: {kills} kills of the {}, lease_ms {lease_ms}, 3 members, {PARTITIONS} partitions, {CHANNELS} channels", if gateway { "gateway" } else { "member that is not the gateway" });
     summary("new gateway holds the lease", leases);
     summary("a refresh is answered again", served);
+    summary("longest refresh wait while a new member joins", joins);
     drop(cluster);
     sandbox.shutdown().await;
     Ok(())

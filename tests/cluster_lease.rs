@@ -204,3 +204,34 @@ fn the_report_counts_what_waits_until_it_is_done() {
     assert_eq!(r.calls_waiting, 0);
     assert!(r.idle(), "{r:?}");
 }
+
+/// A member that joins is short of its share while the partitions it is
+/// owed are still held (it then ticks faster, see `cluster::roles`); the
+/// holder hands them over (`settling` while it drains) and both are
+/// settled once they moved.
+#[test]
+fn a_join_is_settling_until_the_partitions_moved() {
+    let Some(server) = redis() else { return };
+    let prefix = key("cluster");
+    let keeper = |node: &str| {
+        PartitionKeeper::new(&server.url, &prefix, node, 8, Duration::from_secs(10)).unwrap()
+    };
+    let mut a = keeper("a");
+    assert_eq!(a.tick().unwrap().len(), 8, "alone, a takes every partition");
+    assert!(!a.settling());
+    let mut b = keeper("b");
+    assert!(b.tick().unwrap().is_empty(), "a still holds them all");
+    assert!(b.settling(), "b is short of its share");
+    // a sees b, and releases its share (nothing to drain).
+    assert_eq!(a.tick().unwrap().len(), 4);
+    assert_eq!(b.tick().unwrap().len(), 4);
+    assert!(!b.settling() && !a.settling());
+    // Drained only when the caller says so: a keeps the partition meanwhile.
+    let mut c = keeper("c");
+    c.tick().unwrap();
+    a.tick_draining(|_| false).unwrap();
+    assert!(a.leaving().count() > 0 && a.settling(), "a drains");
+    a.tick_draining(|_| true).unwrap();
+    assert_eq!(a.leaving().count(), 0);
+    assert!(!a.settling());
+}

@@ -87,6 +87,9 @@ pub struct PartitionKeeper {
     /// Held but no longer assigned here: how many ticks they have waited.
     leaving: BTreeMap<usize, u32>,
     live: Vec<String>,
+    /// At the last tick, a partition assigned here was still held by
+    /// another member (being handed over, or its holder's lease running).
+    short: bool,
 }
 
 impl PartitionKeeper {
@@ -121,6 +124,7 @@ impl PartitionKeeper {
             held: BTreeMap::new(),
             leaving: BTreeMap::new(),
             live: Vec::new(),
+            short: false,
         }
     }
 
@@ -178,6 +182,7 @@ impl PartitionKeeper {
             .collect();
         let leases: Vec<&Lease> = wanted.iter().map(|p| &self.leases[*p]).collect();
         let taken = Lease::acquire_all(&self.conn, &leases)?;
+        self.short = taken.iter().any(Option::is_none);
         for (p, t) in wanted.into_iter().zip(taken) {
             if let Some(h) = t {
                 self.held.insert(p, h);
@@ -198,6 +203,13 @@ impl PartitionKeeper {
     /// Held partitions being handed over: read no more from them.
     pub fn leaving(&self) -> impl Iterator<Item = usize> + '_ {
         self.leaving.keys().copied()
+    }
+
+    /// Partitions are moving to or from this member: one assigned here is
+    /// held elsewhere, or one held here waits to be drained. The caller
+    /// may tick sooner until they have moved.
+    pub fn settling(&self) -> bool {
+        self.short || !self.leaving.is_empty()
     }
 
     /// The live members at the last tick.

@@ -3,7 +3,8 @@
 //!
 //! Every `lease / 3` the thread runs the partition keeper (beat, release
 //! what is no longer this member's once drained, renew, take) and renews
-//! or tries the gateway lease. What it holds is published in [`Fences`],
+//! or tries the gateway lease; every [`SETTLING_PACE`] while partitions
+//! move to or from this member. What it holds is published in [`Fences`],
 //! which everyone else asks before acting: the consumer before handing an
 //! event on, the script thread before running its handler, the link before
 //! writing. The answers are by this process's clock (`Held::valid`), so a
@@ -129,8 +130,14 @@ pub fn spawn(setup: RolesSetup) -> Result<std::thread::JoinHandle<()>, ClusterEr
         .map_err(|e| ClusterError::Unexpected(format!("cannot start the roles thread: {e}")))
 }
 
+/// How often the roles thread ticks while partitions move to or from this
+/// member (instead of every `lease / 3`): a partition released by its old
+/// owner is taken within this, and one drained is released within this,
+/// so a join pauses the moving channels for a fraction of a second more
+/// than the old owner takes to notice, not for two more ticks.
+const SETTLING_PACE: Duration = Duration::from_millis(100);
+
 fn run(setup: RolesSetup, mut keeper: PartitionKeeper, gateway: Lease) {
-    let every = setup.lease / 3;
     let mut held_gateway: Option<Held> = None;
     while !setup.stop.load(Ordering::SeqCst) {
         let started = std::time::Instant::now();
@@ -156,6 +163,11 @@ fn run(setup: RolesSetup, mut keeper: PartitionKeeper, gateway: Lease) {
                 }
             }
         });
+        let every = if keeper.settling() {
+            (setup.lease / 3).min(SETTLING_PACE)
+        } else {
+            setup.lease / 3
+        };
         std::thread::sleep(every.saturating_sub(started.elapsed()));
     }
     if let Some(h) = held_gateway.take() {
