@@ -207,6 +207,7 @@ fn the_report_counts_what_waits_until_it_is_done() {
 
 /// A member that joins is short of its share while the partitions it is
 /// owed are still held (it then ticks faster, see `cluster::roles`); the
+/// others hear of the join (and of a leave) between their ticks; the
 /// holder hands them over (`settling` while it drains) and both are
 /// settled once they moved.
 #[test]
@@ -219,13 +220,16 @@ fn a_join_is_settling_until_the_partitions_moved() {
     let mut a = keeper("a");
     assert_eq!(a.tick().unwrap().len(), 8, "alone, a takes every partition");
     assert!(!a.settling());
+    assert!(!a.membership_changed().unwrap());
     let mut b = keeper("b");
     assert!(b.tick().unwrap().is_empty(), "a still holds them all");
     assert!(b.settling(), "b is short of its share");
+    assert!(a.membership_changed().unwrap(), "a hears of b's join");
     // a sees b, and releases its share (nothing to drain).
     assert_eq!(a.tick().unwrap().len(), 4);
     assert_eq!(b.tick().unwrap().len(), 4);
     assert!(!b.settling() && !a.settling());
+    assert!(!a.membership_changed().unwrap() && !b.membership_changed().unwrap());
     // Drained only when the caller says so: a keeps the partition meanwhile.
     let mut c = keeper("c");
     c.tick().unwrap();
@@ -234,4 +238,7 @@ fn a_join_is_settling_until_the_partitions_moved() {
     a.tick_draining(|_| true).unwrap();
     assert_eq!(a.leaving().count(), 0);
     assert!(!a.settling());
+    // A clean stop is heard at once too.
+    c.release_all();
+    assert!(a.membership_changed().unwrap(), "a hears of c's leave");
 }

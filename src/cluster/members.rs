@@ -17,19 +17,26 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Beats and lists the live members: `KEYS[1]` the set, `ARGV[1]` this
-/// member, `ARGV[2]` how long a member stays live without a beat (ms).
+/// Beats and lists the live members: `KEYS[1]` the set, `KEYS[2]` its
+/// epoch (counts the joins and leaves), `ARGV[1]` this member, `ARGV[2]`
+/// how long a member stays live without a beat (ms). Returns the epoch,
+/// then the members.
 const BEAT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
-return redis.call('ZRANGE', KEYS[1], 0, -1)";
+local joined = redis.call('ZADD', KEYS[1], now, ARGV[1])
+local gone = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+if joined + gone > 0 then redis.call('INCR', KEYS[2]) end
+local live = redis.call('ZRANGE', KEYS[1], 0, -1)
+table.insert(live, 1, redis.call('GET', KEYS[2]) or '0')
+return live";
 
 /// One member's heartbeat in the cluster's member set.
 pub struct Membership {
     conn: Arc<RedisConn>,
     key: String,
+    /// `<key>:epoch`: grows whenever a member joins or leaves.
+    epoch_key: String,
     node: String,
     ttl: Duration,
 }
@@ -45,28 +52,45 @@ impl Membership {
         Membership {
             conn,
             key: key.to_string(),
+            epoch_key: format!("{key}:epoch"),
             node: node.to_string(),
             ttl,
         }
     }
 
-    /// Beats, and returns the live members (this one included), by name.
-    pub fn beat(&self) -> Result<Vec<String>, ClusterError> {
+    /// Beats, and returns the membership's epoch and the live members
+    /// (this one included), by name.
+    pub fn beat(&self) -> Result<(u64, Vec<String>), ClusterError> {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(BEAT)
-            .arg(1)
+            .arg(2)
             .arg(&self.key)
+            .arg(&self.epoch_key)
             .arg(&self.node)
             .arg(self.ttl.as_millis().max(1).to_string());
-        self.conn.query(&cmd)
+        let mut reply: Vec<String> = self.conn.query(&cmd)?;
+        let epoch = if reply.is_empty() {
+            0
+        } else {
+            reply.remove(0).parse().unwrap_or(0)
+        };
+        Ok((epoch, reply))
+    }
+
+    /// The membership's epoch: one round trip, to notice a join or a
+    /// leave between ticks.
+    pub fn epoch(&self) -> Result<u64, ClusterError> {
+        let e: Option<u64> = self.conn.query(redis::cmd("GET").arg(&self.epoch_key))?;
+        Ok(e.unwrap_or(0))
     }
 
     /// Leaves the set at once (a clean stop), so the others rebalance
     /// without waiting for this member's beats to age out.
     pub fn leave(&self) -> Result<(), ClusterError> {
-        self.conn
-            .query::<i64>(redis::cmd("ZREM").arg(&self.key).arg(&self.node))
-            .map(|_| ())
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZREM").arg(&self.key).arg(&self.node).ignore();
+        pipe.cmd("INCR").arg(&self.epoch_key).ignore();
+        self.conn.pipe::<()>(&pipe)
     }
 }
 
@@ -87,6 +111,8 @@ pub struct PartitionKeeper {
     /// Held but no longer assigned here: how many ticks they have waited.
     leaving: BTreeMap<usize, u32>,
     live: Vec<String>,
+    /// The membership's epoch at the last tick.
+    epoch: u64,
     /// At the last tick, a partition assigned here was still held by
     /// another member (being handed over, or its holder's lease running).
     short: bool,
@@ -124,6 +150,7 @@ impl PartitionKeeper {
             held: BTreeMap::new(),
             leaving: BTreeMap::new(),
             live: Vec::new(),
+            epoch: 0,
             short: false,
         }
     }
@@ -141,7 +168,7 @@ impl PartitionKeeper {
     /// for at most [`DRAIN_TICKS`] rounds. The caller stops reading the
     /// partitions in [`PartitionKeeper::leaving`] at once.
     pub fn tick_draining(&mut self, drained: impl Fn(usize) -> bool) -> Result<(), ClusterError> {
-        self.live = self.members.beat()?;
+        (self.epoch, self.live) = self.members.beat()?;
         let mine = partitions::owned_by(&self.node, &self.live, self.leases.len());
         let held: Vec<(usize, Held)> = std::mem::take(&mut self.held).into_iter().collect();
         let mut keep = Vec::new();
@@ -210,6 +237,13 @@ impl PartitionKeeper {
     /// may tick sooner until they have moved.
     pub fn settling(&self) -> bool {
         self.short || !self.leaving.is_empty()
+    }
+
+    /// True when a member joined or left since the last tick (one round
+    /// trip): the caller ticks now instead of at its next tick, so that a
+    /// partition another member released for this one is taken at once.
+    pub fn membership_changed(&self) -> Result<bool, ClusterError> {
+        Ok(self.members.epoch()? != self.epoch)
     }
 
     /// The live members at the last tick.

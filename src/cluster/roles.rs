@@ -4,7 +4,8 @@
 //! Every `lease / 3` the thread runs the partition keeper (beat, release
 //! what is no longer this member's once drained, renew, take) and renews
 //! or tries the gateway lease; every [`SETTLING_PACE`] while partitions
-//! move to or from this member. What it holds is published in [`Fences`],
+//! move to or from this member, and at once when a member joined or left
+//! (the membership's epoch, looked at every [`SETTLING_PACE`]). What it holds is published in [`Fences`],
 //! which everyone else asks before acting: the consumer before handing an
 //! event on, the script thread before running its handler, the link before
 //! writing. The answers are by this process's clock (`Held::valid`), so a
@@ -168,7 +169,7 @@ fn run(setup: RolesSetup, mut keeper: PartitionKeeper, gateway: Lease) {
         } else {
             setup.lease / 3
         };
-        std::thread::sleep(every.saturating_sub(started.elapsed()));
+        wait_for_next_tick(&setup, &keeper, started + every);
     }
     if let Some(h) = held_gateway.take() {
         let _ = gateway.release(&h);
@@ -176,6 +177,24 @@ fn run(setup: RolesSetup, mut keeper: PartitionKeeper, gateway: Lease) {
     keeper.release_all();
     setup.fences.set(None, &BTreeMap::new(), BTreeSet::new());
     setup.view.send_modify(|v| *v = RoleView::default());
+}
+
+/// Sleeps until `next`, or until the membership changed (looked at every
+/// [`SETTLING_PACE`]) or the member stops. A join reassigns partitions
+/// among the old members too, not only to the new one: without the look,
+/// a partition released for another old member waited for that member's
+/// next tick, up to `lease / 3`.
+fn wait_for_next_tick(setup: &RolesSetup, keeper: &PartitionKeeper, next: std::time::Instant) {
+    loop {
+        let left = next.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || setup.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        std::thread::sleep(left.min(SETTLING_PACE));
+        if keeper.membership_changed().unwrap_or(false) {
+            return;
+        }
+    }
 }
 
 /// One round: the partitions, then the gateway. Returns who holds the
