@@ -186,6 +186,9 @@ async fn longest_wait(
                 let before = c.view(&user, &ch).map(|v| v.version).unwrap_or(0);
                 let sent = Instant::now();
                 if c.act(&user, &ch, "refresh").await.is_err() {
+                    // The sandbox refused it (it should not): not a wait
+                    // to measure, and no reason to spin.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                     continue;
                 }
                 while c.view(&user, &ch).map(|v| v.version).unwrap_or(0) <= before

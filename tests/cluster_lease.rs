@@ -217,19 +217,21 @@ fn a_join_is_settling_until_the_partitions_moved() {
     let keeper = |node: &str| {
         PartitionKeeper::new(&server.url, &prefix, node, 8, Duration::from_secs(10)).unwrap()
     };
+    let look =
+        moobius_host::cluster::conn::RedisConn::open(&server.url, Duration::from_secs(5)).unwrap();
     let mut a = keeper("a");
     assert_eq!(a.tick().unwrap().len(), 8, "alone, a takes every partition");
     assert!(!a.settling());
-    assert!(!a.membership_changed().unwrap());
+    assert!(!a.membership_changed(&look).unwrap());
     let mut b = keeper("b");
     assert!(b.tick().unwrap().is_empty(), "a still holds them all");
     assert!(b.settling(), "b is short of its share");
-    assert!(a.membership_changed().unwrap(), "a hears of b's join");
+    assert!(a.membership_changed(&look).unwrap(), "a hears of b's join");
     // a sees b, and releases its share (nothing to drain).
     assert_eq!(a.tick().unwrap().len(), 4);
     assert_eq!(b.tick().unwrap().len(), 4);
     assert!(!b.settling() && !a.settling());
-    assert!(!a.membership_changed().unwrap() && !b.membership_changed().unwrap());
+    assert!(!a.membership_changed(&look).unwrap() && !b.membership_changed(&look).unwrap());
     // Drained only when the caller says so: a keeps the partition meanwhile.
     let mut c = keeper("c");
     c.tick().unwrap();
@@ -240,5 +242,71 @@ fn a_join_is_settling_until_the_partitions_moved() {
     assert!(!a.settling());
     // A clean stop is heard at once too.
     c.release_all();
-    assert!(a.membership_changed().unwrap(), "a hears of c's leave");
+    assert!(a.membership_changed(&look).unwrap(), "a hears of c's leave");
+}
+
+/// A partition given up is released in Redis only when the caller says it
+/// stopped acting on it (`release_dropped`, after the roles thread took it
+/// out of its fences): until then the new owner cannot take it.
+#[test]
+fn a_partition_given_up_is_released_only_when_the_caller_says() {
+    let Some(server) = redis() else { return };
+    let prefix = key("cluster");
+    let keeper = |node: &str| {
+        PartitionKeeper::new(&server.url, &prefix, node, 8, Duration::from_secs(10)).unwrap()
+    };
+    let mut a = keeper("a");
+    a.tick().unwrap();
+    let mut b = keeper("b");
+    b.tick().unwrap();
+    a.tick_draining(|_| true).unwrap();
+    assert_eq!(a.held().len(), 4, "a gave up b's share");
+    b.tick().unwrap();
+    assert!(b.held().is_empty(), "not released yet: b cannot take it");
+    a.release_dropped().unwrap();
+    assert_eq!(b.tick().unwrap().len(), 4);
+}
+
+/// A partition that does not drain is kept for two lease times, however
+/// fast the ticks come (they come every 100 ms while partitions move),
+/// then released anyway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_that_never_ends_is_cut_after_two_lease_times_not_a_number_of_ticks() {
+    let Some(server) = redis() else { return };
+    let prefix = key("cluster");
+    let ttl = Duration::from_millis(500);
+    let keeper = |node: &str| PartitionKeeper::new(&server.url, &prefix, node, 8, ttl).unwrap();
+    let mut a = keeper("a");
+    a.tick().unwrap();
+    let mut b = keeper("b");
+    b.tick().unwrap();
+    let started = std::time::Instant::now();
+    // b keeps beating throughout (else it ages out after 500 ms and the
+    // partitions are a's again).
+    for _ in 0..10 {
+        a.tick_draining(|_| false).unwrap();
+        a.release_dropped().unwrap();
+        b.tick().unwrap();
+    }
+    if started.elapsed() < 2 * ttl {
+        assert_eq!(
+            a.leaving().count(),
+            4,
+            "still draining after 10 quick ticks"
+        );
+        assert_eq!(a.held().len(), 8);
+    }
+    wait_for("the undrained partitions released, and taken by b", || {
+        a.tick_draining(|_| false).unwrap();
+        a.release_dropped().unwrap();
+        let n = b.tick().unwrap().len();
+        let done = a.leaving().count() == 0 && a.held().len() == 4 && n == 4;
+        async move { done.then_some(()) }
+    })
+    .await;
+    assert!(
+        started.elapsed() >= 2 * ttl,
+        "released after {:?}",
+        started.elapsed()
+    );
 }

@@ -69,7 +69,11 @@ pub fn markdown(rows: &[Row], sizes: &Sizes, quick: bool) -> String {
             ("CPU time (s)", |f| Some(f.cpu_s), 2),
             ("start-up to first view (ms)", |f| f.startup_ms, 0),
             ("idle RSS after start (MiB)", |f| f.idle_rss_mib, 1),
-            ("cluster hand-over after start (ms)", |f| f.settle_ms, 0),
+            (
+                "cluster: served -> spread and quiet (ms)",
+                |f| f.settle_ms,
+                0,
+            ),
         ];
         for (label, get, digits) in lines {
             let (hv, pv) = (h.and_then(get), p.and_then(get));

@@ -57,6 +57,8 @@ pub struct Lease {
 pub struct Held {
     pub token: u64,
     valid_until: Instant,
+    /// When the request that took or renewed it was sent.
+    sent: Instant,
 }
 
 impl Held {
@@ -64,6 +66,11 @@ impl Held {
     /// every action the lease guards.
     pub fn valid(&self) -> bool {
         Instant::now() < self.valid_until
+    }
+
+    /// How long ago it was taken or last renewed.
+    pub fn age(&self) -> Duration {
+        self.sent.elapsed()
     }
 }
 
@@ -123,6 +130,7 @@ impl Lease {
             .map(|token| Held {
                 token,
                 valid_until: self.valid_from(sent),
+                sent,
             }))
     }
 
@@ -135,6 +143,7 @@ impl Lease {
         Ok((renewed == 1).then(|| Held {
             token: held.token,
             valid_until: self.valid_from(sent),
+            sent,
         }))
     }
 
@@ -166,6 +175,7 @@ impl Lease {
                 (renewed == 1).then(|| Held {
                     token: held.token,
                     valid_until: lease.valid_from(sent),
+                    sent,
                 })
             })
             .collect())
@@ -202,6 +212,7 @@ impl Lease {
                     .map(|token| Held {
                         token,
                         valid_until: lease.valid_from(sent),
+                        sent,
                     })
             })
             .collect())

@@ -15,7 +15,7 @@ use super::lease::{Held, Lease};
 use super::{partitions, ClusterError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Beats and lists the live members: `KEYS[1]` the set, `KEYS[2]` its
 /// epoch (counts the joins and leaves), `ARGV[1]` this member, `ARGV[2]`
@@ -79,8 +79,8 @@ impl Membership {
 
     /// The membership's epoch: one round trip, to notice a join or a
     /// leave between ticks.
-    pub fn epoch(&self) -> Result<u64, ClusterError> {
-        let e: Option<u64> = self.conn.query(redis::cmd("GET").arg(&self.epoch_key))?;
+    pub fn epoch_on(&self, conn: &RedisConn) -> Result<u64, ClusterError> {
+        let e: Option<u64> = conn.query(redis::cmd("GET").arg(&self.epoch_key))?;
         Ok(e.unwrap_or(0))
     }
 
@@ -94,10 +94,11 @@ impl Membership {
     }
 }
 
-/// Ticks a partition may stay held, unassigned, waiting for what was read
-/// from it to be handled; then it is released anyway (the next owner
-/// claims what is left, and delivery is at least once).
-const DRAIN_TICKS: u32 = 6;
+/// Lease times a partition may stay held, unassigned, waiting for what
+/// was read from it to be handled; then it is released anyway (the next
+/// owner claims what is left, and delivery is at least once). A time, not
+/// a number of ticks: ticks come faster while partitions move.
+const DRAIN_LEASES: u32 = 2;
 
 /// One member's partitions: what it holds, kept in step with its share.
 pub struct PartitionKeeper {
@@ -108,8 +109,12 @@ pub struct PartitionKeeper {
     /// One lease per partition, `KEY_PREFIX:part:<p>`.
     leases: Vec<Lease>,
     held: BTreeMap<usize, Held>,
-    /// Held but no longer assigned here: how many ticks they have waited.
-    leaving: BTreeMap<usize, u32>,
+    /// Held but no longer assigned here: since when they are draining.
+    leaving: BTreeMap<usize, Instant>,
+    /// Given up at the last tick, not yet released in Redis (see
+    /// [`PartitionKeeper::release_dropped`]).
+    releasing: Vec<(usize, Held)>,
+    ttl: Duration,
     live: Vec<String>,
     /// The membership's epoch at the last tick.
     epoch: u64,
@@ -149,64 +154,40 @@ impl PartitionKeeper {
             leases,
             held: BTreeMap::new(),
             leaving: BTreeMap::new(),
+            releasing: Vec::new(),
+            ttl,
             live: Vec::new(),
             epoch: 0,
             short: false,
         }
     }
 
-    /// One round (run it every lease time / 3): returns the partitions this
-    /// member holds now, each with its fencing token. A partition no longer
-    /// assigned here is released at once.
+    /// One round (run it at least every lease time / 3): returns the
+    /// partitions this member holds now, each with its fencing token. A
+    /// partition no longer assigned here is released at once.
     pub fn tick(&mut self) -> Result<&BTreeMap<usize, Held>, ClusterError> {
         self.tick_draining(|_| true)?;
+        self.release_dropped()?;
         Ok(&self.held)
     }
 
     /// One round, where a partition no longer assigned here is kept (and
     /// renewed) until `drained(p)` says what was read from it is handled,
-    /// for at most [`DRAIN_TICKS`] rounds. The caller stops reading the
-    /// partitions in [`PartitionKeeper::leaving`] at once.
+    /// for at most [`DRAIN_LEASES`] lease times. The caller stops reading
+    /// the partitions in [`PartitionKeeper::leaving`] at once, and calls
+    /// [`PartitionKeeper::release_dropped`] once it stopped acting on the
+    /// partitions no longer in [`PartitionKeeper::held`].
     pub fn tick_draining(&mut self, drained: impl Fn(usize) -> bool) -> Result<(), ClusterError> {
         (self.epoch, self.live) = self.members.beat()?;
         let mine = partitions::owned_by(&self.node, &self.live, self.leases.len());
-        let held: Vec<(usize, Held)> = std::mem::take(&mut self.held).into_iter().collect();
-        let mut keep = Vec::new();
-        for (p, h) in held {
-            if mine.contains(&p) {
-                self.leaving.remove(&p);
-                keep.push((p, h));
-                continue;
-            }
-            let waited = self.leaving.entry(p).or_insert(0);
-            *waited += 1;
-            if drained(p) || *waited > DRAIN_TICKS {
-                self.leaving.remove(&p);
-                self.leases[p].release(&h)?;
-            } else {
-                keep.push((p, h));
-            }
-        }
-        // One round trip for every renewal, one for every attempt: a tick
-        // costs the same with 4 partitions or 1,024.
-        let pairs: Vec<(&Lease, &Held)> = keep.iter().map(|(p, h)| (&self.leases[*p], h)).collect();
-        let renewed = match Lease::renew_all(&self.conn, &pairs) {
-            Ok(r) => r,
-            Err(e) => {
-                // Kept as they were: they end by this process's clock.
-                self.held.extend(keep);
-                return Err(e);
-            }
-        };
-        for ((p, _), r) in keep.iter().zip(renewed) {
-            if let Some(r) = r {
-                self.held.insert(*p, r);
-            }
-        }
+        self.hand_over(&mine, drained);
+        self.renew_due()?;
         let wanted: Vec<usize> = mine
             .into_iter()
             .filter(|p| !self.held.contains_key(p))
             .collect();
+        // One round trip for every attempt (and one for every renewal): a
+        // tick costs the same with 4 partitions or 1,024.
         let leases: Vec<&Lease> = wanted.iter().map(|p| &self.leases[*p]).collect();
         let taken = Lease::acquire_all(&self.conn, &leases)?;
         self.short = taken.iter().any(Option::is_none);
@@ -220,6 +201,66 @@ impl PartitionKeeper {
         self.held.retain(|_, h| h.valid());
         self.leaving.retain(|p, _| self.held.contains_key(p));
         Ok(())
+    }
+
+    /// Partitions no longer assigned here start draining; the drained ones,
+    /// and those that drained for too long, move from `held` to `releasing`.
+    fn hand_over(&mut self, mine: &[usize], drained: impl Fn(usize) -> bool) {
+        let gone: Vec<usize> = self
+            .held
+            .keys()
+            .filter(|p| !mine.contains(p))
+            .copied()
+            .collect();
+        // Assigned here again: no longer leaving.
+        self.leaving.retain(|p, _| gone.contains(p));
+        let budget = self.ttl * DRAIN_LEASES;
+        for p in gone {
+            let since = *self.leaving.entry(p).or_insert_with(Instant::now);
+            if drained(p) || since.elapsed() >= budget {
+                self.leaving.remove(&p);
+                if let Some(h) = self.held.remove(&p) {
+                    self.releasing.push((p, h));
+                }
+            }
+        }
+    }
+
+    /// Renews, in one round trip, the leases renewed more than a sixth of
+    /// a lease ago: every one on a tick at the normal pace (a third of a
+    /// lease), every few on the faster ticks while partitions move.
+    fn renew_due(&mut self) -> Result<(), ClusterError> {
+        let due: Vec<(usize, Held)> = self
+            .held
+            .iter()
+            .filter(|(_, h)| h.age() >= self.ttl / 6)
+            .map(|(p, h)| (*p, h.clone()))
+            .collect();
+        let pairs: Vec<(&Lease, &Held)> = due.iter().map(|(p, h)| (&self.leases[*p], h)).collect();
+        // On an error they stay as they were: they end by this process's clock.
+        let renewed = Lease::renew_all(&self.conn, &pairs)?;
+        for ((p, _), r) in due.into_iter().zip(renewed) {
+            match r {
+                Some(r) => self.held.insert(p, r),
+                None => self.held.remove(&p),
+            };
+        }
+        Ok(())
+    }
+
+    /// Releases in Redis what the last tick gave up. Called once this
+    /// member no longer acts on them (the roles thread first takes them out
+    /// of its fences), so that a new owner, which may take a released
+    /// partition within 100 ms, never overlaps an old owner that still
+    /// passes its own fence.
+    pub fn release_dropped(&mut self) -> Result<(), ClusterError> {
+        let mut first_error = None;
+        for (p, h) in std::mem::take(&mut self.releasing) {
+            if let Err(e) = self.leases[p].release(&h) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// What this member holds, with the tokens.
@@ -242,8 +283,10 @@ impl PartitionKeeper {
     /// True when a member joined or left since the last tick (one round
     /// trip): the caller ticks now instead of at its next tick, so that a
     /// partition another member released for this one is taken at once.
-    pub fn membership_changed(&self) -> Result<bool, ClusterError> {
-        Ok(self.members.epoch()? != self.epoch)
+    /// `look` is a connection of its own with a short timeout, so that a
+    /// slow answer never holds back the renewals on the keeper's.
+    pub fn membership_changed(&self, look: &RedisConn) -> Result<bool, ClusterError> {
+        Ok(self.members.epoch_on(look)? != self.epoch)
     }
 
     /// The live members at the last tick.
@@ -253,6 +296,7 @@ impl PartitionKeeper {
 
     /// Gives every partition up (a clean stop).
     pub fn release_all(&mut self) {
+        let _ = self.release_dropped();
         for (p, h) in std::mem::take(&mut self.held) {
             let _ = self.leases[p].release(&h);
         }

@@ -55,6 +55,9 @@ enum Answer {
 /// for its answer on the connection it pushed on, so calls in flight at
 /// once each need one; past this many, the extra ones are closed.
 const KEPT_CONNECTIONS: usize = 32;
+/// A kept connection idle this long is closed rather than used: Redis (its
+/// `timeout` setting) or a middlebox may have closed it meanwhile.
+const KEPT_IDLE: Duration = Duration::from_secs(30);
 
 /// The member's side: implements [`CallRelay`] for its `HttpApi`.
 pub struct RedisRelay {
@@ -63,7 +66,7 @@ pub struct RedisRelay {
     /// Idle connections. Opening one per call cost a TCP handshake (and
     /// an `AUTH`) for each of the thousands of groups a new partition
     /// owner creates while it re-sends its channels' views.
-    idle: std::sync::Mutex<Vec<RedisConn>>,
+    idle: std::sync::Mutex<Vec<(RedisConn, std::time::Instant)>>,
 }
 
 impl RedisRelay {
@@ -75,15 +78,22 @@ impl RedisRelay {
         }
     }
 
-    fn connection(&self) -> Result<RedisConn, ClusterError> {
-        let kept = self
-            .idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop();
+    /// A kept connection (and `true`), or a new one.
+    fn connection(&self) -> Result<(RedisConn, bool), ClusterError> {
+        let kept = {
+            let mut idle = self
+                .idle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            idle.retain(|(_, since)| since.elapsed() < KEPT_IDLE);
+            idle.pop()
+        };
         match kept {
-            Some(conn) => Ok(conn),
-            None => RedisConn::open(self.url.expose(), super::streams::TIMEOUT),
+            Some((conn, _)) => Ok((conn, true)),
+            None => Ok((
+                RedisConn::open(self.url.expose(), super::streams::TIMEOUT)?,
+                false,
+            )),
         }
     }
 
@@ -93,7 +103,7 @@ impl RedisRelay {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if idle.len() < KEPT_CONNECTIONS {
-            idle.push(conn);
+            idle.push((conn, std::time::Instant::now()));
         }
     }
 
@@ -103,7 +113,7 @@ impl RedisRelay {
             what: what.clone(),
             detail: format!("cannot relay the call to the cluster's gateway: {e}"),
         };
-        let conn = self.connection().map_err(unreachable)?;
+        let (conn, kept) = self.connection().map_err(unreachable)?;
         let id = uuid::Uuid::new_v4().to_string();
         let request = Request {
             id: id.clone(),
@@ -114,7 +124,14 @@ impl RedisRelay {
             what: what.clone(),
             detail: e.to_string(),
         })?;
-        let popped = self.push_and_wait(&conn, &id, &text).map_err(unreachable)?;
+        let popped = match self.push_and_wait(&conn, &id, &text) {
+            Ok(p) => p,
+            // A kept connection Redis closed meanwhile: once more, on a new
+            // one (`RedisConn` reconnects after a failure). Pushing the call
+            // again is safe: the gateway makes a call once per id.
+            Err(_) if kept => self.push_and_wait(&conn, &id, &text).map_err(unreachable)?,
+            Err(e) => return Err(unreachable(e)),
+        };
         self.keep(conn);
         let Some((_, text)) = popped else {
             return Err(PlatformError::Relay {

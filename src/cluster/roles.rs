@@ -5,8 +5,9 @@
 //! what is no longer this member's once drained, renew, take) and renews
 //! or tries the gateway lease; every [`SETTLING_PACE`] while partitions
 //! move to or from this member, and at once when a member joined or left
-//! (the membership's epoch, looked at every [`SETTLING_PACE`]). What it holds is published in [`Fences`],
-//! which everyone else asks before acting: the consumer before handing an
+//! (the membership's epoch, looked at every [`SETTLING_PACE`]). What it
+//! holds is published in [`Fences`], which everyone else asks before
+//! acting: the consumer before handing an
 //! event on, the script thread before running its handler, the link before
 //! writing. The answers are by this process's clock (`Held::valid`), so a
 //! member that was paused, or cut off from Redis, stops acting on its own
@@ -125,9 +126,10 @@ pub fn spawn(setup: RolesSetup) -> Result<std::thread::JoinHandle<()>, ClusterEr
         setup.lease,
     );
     let gateway = Lease::on(conn, &setup.keys.gateway(), &setup.node, setup.lease);
+    let look = RedisConn::open(setup.url.expose(), LOOK_TIMEOUT)?;
     std::thread::Builder::new()
         .name("cluster-roles".into())
-        .spawn(move || run(setup, keeper, gateway))
+        .spawn(move || run(setup, keeper, gateway, look))
         .map_err(|e| ClusterError::Unexpected(format!("cannot start the roles thread: {e}")))
 }
 
@@ -138,7 +140,11 @@ pub fn spawn(setup: RolesSetup) -> Result<std::thread::JoinHandle<()>, ClusterEr
 /// than the old owner takes to notice, not for two more ticks.
 const SETTLING_PACE: Duration = Duration::from_millis(100);
 
-fn run(setup: RolesSetup, mut keeper: PartitionKeeper, gateway: Lease) {
+/// How long a look at the membership's epoch may take: it has a
+/// connection of its own, and a slow one is skipped until the next tick.
+const LOOK_TIMEOUT: Duration = Duration::from_millis(200);
+
+fn run(setup: RolesSetup, mut keeper: PartitionKeeper, gateway: Lease, look: RedisConn) {
     let mut held_gateway: Option<Held> = None;
     while !setup.stop.load(Ordering::SeqCst) {
         let started = std::time::Instant::now();
@@ -147,6 +153,10 @@ fn run(setup: RolesSetup, mut keeper: PartitionKeeper, gateway: Lease) {
         setup
             .fences
             .set(held_gateway.clone(), keeper.held(), leaving);
+        // Out of the fences now: nothing here acts on them any more.
+        if let Err(e) = keeper.release_dropped() {
+            tracing::debug!(error = %e, "cluster: a partition not released (its lease will run out)");
+        }
         setup.view.send_modify(|v| {
             v.gateway = setup.fences.gateway();
             v.partitions = setup.fences.held();
@@ -169,7 +179,7 @@ fn run(setup: RolesSetup, mut keeper: PartitionKeeper, gateway: Lease) {
         } else {
             setup.lease / 3
         };
-        wait_for_next_tick(&setup, &keeper, started + every);
+        wait_for_next_tick(&setup, &keeper, &look, started + every);
     }
     if let Some(h) = held_gateway.take() {
         let _ = gateway.release(&h);
@@ -184,15 +194,30 @@ fn run(setup: RolesSetup, mut keeper: PartitionKeeper, gateway: Lease) {
 /// among the old members too, not only to the new one: without the look,
 /// a partition released for another old member waited for that member's
 /// next tick, up to `lease / 3`.
-fn wait_for_next_tick(setup: &RolesSetup, keeper: &PartitionKeeper, next: std::time::Instant) {
+fn wait_for_next_tick(
+    setup: &RolesSetup,
+    keeper: &PartitionKeeper,
+    look: &RedisConn,
+    next: std::time::Instant,
+) {
+    let mut looking = true;
     loop {
         let left = next.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() || setup.stop.load(Ordering::SeqCst) {
+        if left <= SETTLING_PACE {
+            std::thread::sleep(left);
             return;
         }
-        std::thread::sleep(left.min(SETTLING_PACE));
-        if keeper.membership_changed().unwrap_or(false) {
+        std::thread::sleep(SETTLING_PACE);
+        if setup.stop.load(Ordering::SeqCst) {
             return;
+        }
+        if looking {
+            match keeper.membership_changed(look) {
+                Ok(true) => return,
+                Ok(false) => {}
+                // Redis is slow or away: the tick will say so.
+                Err(_) => looking = false,
+            }
         }
     }
 }
