@@ -274,27 +274,24 @@ fn a_partition_given_up_is_released_only_when_the_caller_says() {
 async fn a_drain_that_never_ends_is_cut_after_two_lease_times_not_a_number_of_ticks() {
     let Some(server) = redis() else { return };
     let prefix = key("cluster");
-    let ttl = Duration::from_millis(500);
+    let ttl = Duration::from_millis(1500);
     let keeper = |node: &str| PartitionKeeper::new(&server.url, &prefix, node, 8, ttl).unwrap();
     let mut a = keeper("a");
     a.tick().unwrap();
     let mut b = keeper("b");
     b.tick().unwrap();
     let started = std::time::Instant::now();
-    // b keeps beating throughout (else it ages out after 500 ms and the
-    // partitions are a's again).
-    for _ in 0..10 {
+    // b keeps beating throughout (else it ages out and the partitions are
+    // a's again). Ten quick ticks are well inside the budget: the old
+    // budget of six ticks would have cut the drain already.
+    for tick in 0..10 {
         a.tick_draining(|_| false).unwrap();
         a.release_dropped().unwrap();
         b.tick().unwrap();
-    }
-    if started.elapsed() < 2 * ttl {
-        assert_eq!(
-            a.leaving().count(),
-            4,
-            "still draining after 10 quick ticks"
-        );
-        assert_eq!(a.held().len(), 8);
+        if started.elapsed() < ttl {
+            assert_eq!(a.leaving().count(), 4, "still draining at tick {tick}");
+            assert_eq!(a.held().len(), 8);
+        }
     }
     wait_for("the undrained partitions released, and taken by b", || {
         a.tick_draining(|_| false).unwrap();
@@ -309,4 +306,39 @@ async fn a_drain_that_never_ends_is_cut_after_two_lease_times_not_a_number_of_ti
         "released after {:?}",
         started.elapsed()
     );
+}
+
+/// A lease is renewed when due (its last renewal more than a sixth of a
+/// lease ago), not on every tick: ticks come every 100 ms while
+/// partitions move, and renewing every lease ten times a second would
+/// load Redis exactly when it is busiest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_are_renewed_when_due_not_on_every_tick() {
+    let Some(server) = redis() else { return };
+    let prefix = key("cluster");
+    let ttl = Duration::from_millis(1200);
+    let mut a = PartitionKeeper::new(&server.url, &prefix, "a", 4, ttl).unwrap();
+    a.tick().unwrap();
+    let age = |a: &PartitionKeeper| a.held().values().map(|h| h.age()).min().unwrap_or_default();
+    wait_for("50 ms since the leases were taken", || {
+        let old = age(&a) >= Duration::from_millis(50);
+        async move { old.then_some(()) }
+    })
+    .await;
+    let ticked = std::time::Instant::now();
+    a.tick().unwrap();
+    if ticked.elapsed() < ttl / 6 - Duration::from_millis(60) {
+        assert!(
+            age(&a) >= Duration::from_millis(50),
+            "renewed though not due"
+        );
+    }
+    wait_for("a sixth of a lease since the last renewal", || {
+        let due = age(&a) >= ttl / 6;
+        async move { due.then_some(()) }
+    })
+    .await;
+    a.tick().unwrap();
+    assert!(age(&a) < ttl / 6, "due, and renewed: {:?}", age(&a));
+    assert_eq!(a.held().len(), 4);
 }

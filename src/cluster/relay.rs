@@ -124,14 +124,18 @@ impl RedisRelay {
             what: what.clone(),
             detail: e.to_string(),
         })?;
-        let popped = match self.push_and_wait(&conn, &id, &text) {
-            Ok(p) => p,
+        let push = || conn.query::<i64>(redis::cmd("LPUSH").arg(self.keys.calls()).arg(&text));
+        if let Err(e) = push() {
             // A kept connection Redis closed meanwhile: once more, on a new
-            // one (`RedisConn` reconnects after a failure). Pushing the call
-            // again is safe: the gateway makes a call once per id.
-            Err(_) if kept => self.push_and_wait(&conn, &id, &text).map_err(unreachable)?,
-            Err(e) => return Err(unreachable(e)),
-        };
+            // one (`RedisConn` reconnects after a failure).
+            if !kept {
+                return Err(unreachable(e));
+            }
+            push().map_err(unreachable)?;
+        }
+        let popped = self
+            .wait_for_answer(&conn, &id, push)
+            .map_err(unreachable)?;
         self.keep(conn);
         let Some((_, text)) = popped else {
             return Err(PlatformError::Relay {
@@ -151,17 +155,17 @@ impl RedisRelay {
 }
 
 impl RedisRelay {
-    /// Pushes the call, and again every [`REPUSH`] until it is answered
-    /// or [`ANSWER_WAIT`] has passed.
-    fn push_and_wait(
+    /// Waits for the answer to the call just pushed, pushing it again
+    /// every [`REPUSH`] (the gateway makes a call once per id), until
+    /// [`ANSWER_WAIT`] has passed.
+    fn wait_for_answer(
         &self,
         conn: &RedisConn,
         id: &str,
-        text: &str,
+        push: impl Fn() -> Result<i64, ClusterError>,
     ) -> Result<Option<(String, String)>, ClusterError> {
         let deadline = std::time::Instant::now() + ANSWER_WAIT;
         loop {
-            conn.query::<i64>(redis::cmd("LPUSH").arg(self.keys.calls()).arg(text))?;
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 return Ok(None);
@@ -176,7 +180,10 @@ impl RedisRelay {
             if popped.is_some() {
                 return Ok(popped);
             }
-            tracing::debug!("relayed call: no answer yet; asking again");
+            if deadline > std::time::Instant::now() {
+                tracing::debug!("relayed call: no answer yet; asking again");
+                push()?;
+            }
         }
     }
 }

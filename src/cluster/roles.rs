@@ -142,7 +142,7 @@ const SETTLING_PACE: Duration = Duration::from_millis(100);
 
 /// How long a look at the membership's epoch may take: it has a
 /// connection of its own, and a slow one is skipped until the next tick.
-const LOOK_TIMEOUT: Duration = Duration::from_millis(200);
+const LOOK_TIMEOUT: Duration = Duration::from_millis(50);
 
 fn run(setup: RolesSetup, mut keeper: PartitionKeeper, gateway: Lease, look: RedisConn) {
     let mut held_gateway: Option<Held> = None;
@@ -181,11 +181,13 @@ fn run(setup: RolesSetup, mut keeper: PartitionKeeper, gateway: Lease, look: Red
         };
         wait_for_next_tick(&setup, &keeper, &look, started + every);
     }
+    // Out of the fences first, as on a tick: nothing here acts on what is
+    // released, even for the round trips the releases take.
+    setup.fences.set(None, &BTreeMap::new(), BTreeSet::new());
     if let Some(h) = held_gateway.take() {
         let _ = gateway.release(&h);
     }
     keeper.release_all();
-    setup.fences.set(None, &BTreeMap::new(), BTreeSet::new());
     setup.view.send_modify(|v| *v = RoleView::default());
 }
 
@@ -203,7 +205,9 @@ fn wait_for_next_tick(
     let mut looking = true;
     loop {
         let left = next.saturating_duration_since(std::time::Instant::now());
-        if left <= SETTLING_PACE {
+        // A look may take LOOK_TIMEOUT (and as long again to reconnect):
+        // none that could push the tick, and its renewals, past `next`.
+        if left <= SETTLING_PACE + 2 * LOOK_TIMEOUT {
             std::thread::sleep(left);
             return;
         }
@@ -232,6 +236,8 @@ fn tick(
 ) -> Result<Option<Holder>, ClusterError> {
     keeper.tick_draining(|p| (setup.drained)(p))?;
     *held = match held.take() {
+        // Renewed when due, as the partitions are (see `renew_due`).
+        Some(h) if h.age() < setup.lease / 6 && h.valid() => Some(h),
         Some(h) => match gateway.renew(&h)? {
             Some(renewed) if renewed.valid() => Some(renewed),
             _ => {
