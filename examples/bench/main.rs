@@ -88,7 +88,10 @@ async fn main() -> Result<()> {
     };
     let (arr, _task) = Arrivals::start(&sandbox.control());
     let redis_server = match (&args.cluster, &args.redis) {
-        (Some(_), None) => Some(redis_server::RedisServer::start()?),
+        (Some(_), None) => Some(
+            redis_server::RedisServer::start()
+                .context("or give the cluster's Redis: --redis URL")?,
+        ),
         _ => None,
     };
     let cluster = args.cluster.map(|members| procs::ClusterLaunch {

@@ -1,6 +1,6 @@
-//! A `redis-server` for the examples that need one (the cluster
-//! benchmarks), on a free loopback port, stopped when dropped. Shared by
-//! the examples that include it (`#[path]`).
+//! A `redis-server` on a free loopback port, stopped when dropped: for
+//! the examples that need one (the cluster benchmarks) and for the tests
+//! (`tests/store_support`), which include it with `#[path]`.
 #![allow(dead_code)]
 
 use anyhow::{bail, Context, Result};
@@ -36,7 +36,7 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .context("starting redis-server (install it, or give --redis URL)")?;
+            .context("starting redis-server (is it installed?)")?;
         let url = format!("redis://127.0.0.1:{port}/");
         let started = std::time::Instant::now();
         while started.elapsed() < Duration::from_secs(10) {

@@ -4,10 +4,13 @@
 
 #![allow(dead_code)]
 
+#[path = "../../examples/support/redis_server.rs"]
+mod redis_server;
+
 use crate::common::*;
 use moobius_host::sandbox::SandboxControl;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use redis_server::RedisServer;
+use std::time::Duration;
 
 /// `wKEY` stores KEY in `log` and answers `ok wKEY` (after the write);
 /// `add` counts in the service-wide `scores`; `dump` answers with the keys.
@@ -69,17 +72,9 @@ pub async fn wait_text(
 /// A Redis server for the test, or `None` (with the reason printed).
 pub struct Redis {
     pub url: String,
-    child: Option<Child>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+    /// The one started here (stopped when dropped); `None` for
+    /// `MOOBIUS_TEST_REDIS_URL`.
+    _server: Option<RedisServer>,
 }
 
 fn answers(url: &str) -> bool {
@@ -92,57 +87,20 @@ fn answers(url: &str) -> bool {
 pub fn redis() -> Option<Redis> {
     if let Ok(url) = std::env::var("MOOBIUS_TEST_REDIS_URL") {
         if answers(&url) {
-            return Some(Redis {
-                url,
-                child: None,
-                _dir: None,
-            });
+            return Some(Redis { url, _server: None });
         }
         println!("MOOBIUS_TEST_REDIS_URL={url} does not answer; starting redis-server here");
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .ok()?;
-    let dir = tempfile::tempdir().ok()?;
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .arg("--dir")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let child = match child {
-        Ok(c) => c,
+    match RedisServer::start() {
+        Ok(server) => Some(Redis {
+            url: server.url.clone(),
+            _server: Some(server),
+        }),
         Err(e) => {
-            skip(&format!("redis-server not found or not startable ({e}); install Debian's redis-server or set MOOBIUS_TEST_REDIS_URL"));
-            return None;
+            skip(&format!(
+                "{e:#}; install Debian's redis-server or set MOOBIUS_TEST_REDIS_URL"
+            ));
+            None
         }
-    };
-    let url = format!("redis://127.0.0.1:{port}/");
-    let server = Redis {
-        url,
-        child: Some(child),
-        _dir: Some(dir),
-    };
-    let start = Instant::now();
-    while start.elapsed() < DEADLINE {
-        if answers(&server.url) {
-            return Some(server);
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    skip(&format!(
-        "redis-server started but did not answer on port {port}"
-    ));
-    None
 }
