@@ -179,8 +179,10 @@ impl Embedded {
         let started = std::time::Instant::now();
         let done = pending.txn.commit().map_err(StoreError::embedded);
         metrics::counter!(crate::metrics::STORE_COMMITS).increment(1);
-        metrics::histogram!(crate::metrics::STORE_COMMIT_DURATION)
-            .record(started.elapsed().as_secs_f64());
+        crate::metrics::record_seconds(
+            &metrics::histogram!(crate::metrics::STORE_COMMIT_DURATION),
+            started.elapsed().as_secs_f64(),
+        );
         done?;
         committed(pending.overlay);
         Ok(())
