@@ -1,6 +1,7 @@
 //! `moobius-host run`: one service against the platform in its config.
 
 use clap::Args;
+use moobius_host::admin::files::Published;
 use moobius_host::bundle;
 use moobius_host::config::{self, load::Overrides};
 use moobius_host::host::{BundleOptions, Host, HostError, HostOptions, RunningHost, ServicePaths};
@@ -205,13 +206,14 @@ fn serve_bundle(
 }
 
 /// Starts the admin endpoint for `host`: the token and the URL are written
-/// under `DIR/data/`.
+/// under `DIR/data/` (this process's own pair is removed when the returned
+/// files are dropped).
 async fn start_admin(
     addr: std::net::SocketAddr,
     public: bool,
     dir: &std::path::Path,
     host: &RunningHost,
-) -> Result<tokio::task::JoinHandle<()>, String> {
+) -> Result<(tokio::task::JoinHandle<()>, Published), String> {
     use moobius_host::admin;
     admin::allowed(&addr, public)?;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -220,19 +222,19 @@ async fn start_admin(
     let bound = listener
         .local_addr()
         .map_err(|e| format!("admin endpoint: {e}"))?;
-    let token = admin::token::token_for(dir).map_err(|e| {
+    let (token, generated) = admin::token::token_for_start();
+    let published = admin::files::publish(dir, bound, &token, generated).map_err(|e| {
         format!(
-            "admin endpoint: cannot write {}: {e}",
-            admin::token::TOKEN_FILE
+            "admin endpoint: cannot write under {}: {e}",
+            dir.join(admin::files::ENDPOINTS_DIR).display()
         )
     })?;
-    let url = format!("http://{bound}");
-    let url_file = dir.join(admin::token::URL_FILE);
-    moobius_host::fsutil::replace_file(&url_file, url.as_bytes(), 0o644)
-        .map_err(|e| format!("admin endpoint: cannot write {}: {e}", url_file.display()))?;
     let metrics = moobius_host::metrics::install();
-    tracing::info!(%url, "admin endpoint listening");
-    Ok(admin::spawn(listener, host.probe(), token, metrics))
+    tracing::info!(url = %published.url, "admin endpoint listening");
+    Ok((
+        admin::spawn(listener, host.probe(), token, metrics),
+        published,
+    ))
 }
 
 /// Serves until the host ends on its own (a failure, usually).
