@@ -61,8 +61,9 @@ pub struct RunArgs {
     /// (redis://HOST:PORT): every process started with the same service and
     /// URL shares its channels, and one of them, elected, holds the platform
     /// connection. Sets the config's `cluster.redis_url`; its `partitions`
-    /// and `lease_ms` still apply. See docs/CLUSTER.md.
-    #[arg(long, value_name = "URL")]
+    /// and `lease_ms` still apply. See docs/CLUSTER.md. With a password,
+    /// give it in MOOBIUS_CLUSTER_URL rather than on the command line.
+    #[arg(long, value_name = "URL", env = moobius_host::config::cluster::URL_ENV, hide_env_values = true)]
     pub cluster: Option<String>,
 }
 
@@ -98,6 +99,13 @@ pub async fn main(args: RunArgs) -> u8 {
         return 2;
     }
     for warning in &cfg.warnings {
+        tracing::warn!("{warning}");
+    }
+    if let Some(warning) = args
+        .cluster
+        .as_deref()
+        .and_then(super::credentials_on_command_line)
+    {
         tracing::warn!("{warning}");
     }
     let mut paths = ServicePaths::in_dir(&args.dir);
