@@ -131,7 +131,7 @@ pub async fn main(args: RunArgs) -> u8 {
     let waiting = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
         moobius_host::progress::Progress::spinner(&format!(
             "signing in and connecting to {}",
-            cfg.service.http_server_uri
+            config::shown_url(&cfg.service.http_server_uri)
         ))
     });
     let admin_addr = args.admin.or(cfg.service.admin);
