@@ -11,6 +11,9 @@
 //!   rewritten only while its first line is [`MARKER`]: without that line it
 //!   is the author's, and is kept.
 //!
+//! A symlink at `.rhai` or `.rhai/definitions` is refused, not followed: the
+//! files would land wherever it points, outside the service directory.
+//!
 //! Writing the same files again changes nothing (the text depends only on
 //! this binary), and a file whose text is already right is not touched.
 
@@ -168,10 +171,12 @@ fn write_settings(dir: &Path) -> Result<Outcome, EditorError> {
 /// Writes the definitions and `Rhai.toml` into the service directory `dir`.
 pub fn write_editor_files(dir: &Path) -> Result<Vec<EditorFile>, EditorError> {
     let defs_dir = dir.join(DEFINITIONS_DIR);
-    std::fs::create_dir_all(&defs_dir).map_err(|source| EditorError::Write {
-        path: defs_dir.clone(),
-        source,
-    })?;
+    crate::fsutil::real_dirs_below(dir, Path::new(DEFINITIONS_DIR))
+        .and_then(|()| std::fs::create_dir_all(&defs_dir))
+        .map_err(|source| EditorError::Write {
+            path: defs_dir.clone(),
+            source,
+        })?;
     let mut out = Vec::new();
     for (name, text, holds) in definition_files()? {
         out.push(EditorFile {

@@ -17,6 +17,12 @@
 //! section blocks `open` until someone writes to it (the host hung silently),
 //! and a device never ends, so anything but a regular file is refused before
 //! it is opened.
+//!
+//! A directory the host creates and writes into on the author's behalf
+//! (`.rhai/definitions`) is checked with [`real_dirs_below`] first: a
+//! symlink there would send the writes outside the service directory (to
+//! wherever it points, with the host's permissions), so one is refused
+//! rather than followed.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -51,6 +57,41 @@ pub fn replace_with(tmp: NamedTempFile, path: &Path, mode_if_new: u32) -> io::Re
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     sync_dir(parent_dir(path))
+}
+
+/// Refuses a symlink (or anything not a directory) at any step of `rel`
+/// below `base`, so that files written there stay inside `base`. Steps that
+/// do not exist yet are fine: the caller creates them as real directories.
+pub fn real_dirs_below(base: &Path, rel: &Path) -> io::Result<()> {
+    let mut path = base.to_path_buf();
+    for step in rel.components() {
+        path.push(step);
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if meta.file_type().is_symlink() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is a symlink; the host writes only inside the service directory",
+                    path.display()
+                ),
+            ));
+        }
+        if !meta.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is {}, not a directory",
+                    path.display(),
+                    kind(meta.file_type())
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn parent_dir(path: &Path) -> &Path {
@@ -204,6 +245,21 @@ mod tests {
         let tmp = temp_beside(&d.path().join("x.json")).unwrap();
         assert_eq!(tmp.path().parent(), Some(d.path()));
         assert_eq!(mode(tmp.path()), 0o600);
+    }
+
+    #[test]
+    fn a_symlinked_step_is_refused_and_missing_steps_are_fine() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let rel = Path::new(".rhai/definitions");
+        assert!(
+            real_dirs_below(dir.path(), rel).is_ok(),
+            "nothing there yet"
+        );
+        std::fs::create_dir(dir.path().join(".rhai")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join(rel)).unwrap();
+        let e = real_dirs_below(dir.path(), rel).unwrap_err();
+        assert!(e.to_string().contains("is a symlink"), "{e}");
     }
 
     #[test]

@@ -177,7 +177,12 @@ fn a_bundle_replacing_a_file_keeps_its_mode() {
 }
 
 /// Every secret value of `dir_with_hidden_credentials`, to look for.
-const HIDDEN: [&str; 18] = [
+const HIDDEN: [&str; 23] = [
+    "SECRET-QUERY-PASS",
+    "SECRET-QUERY-PASSWORD",
+    "SECRET-QUERY-USER",
+    "SECRET-PASSPHRASE",
+    "SECRET-REDIS-PASS",
     "SECRET-ACCOUNT",
     "SECRET-REDIS-1",
     "SECRET-REDIS-2",
@@ -215,7 +220,12 @@ fn dir_with_hidden_credentials() -> tempfile::TempDir {
                 {"implementation": "redis", "redis_url": "redis://:SECRET-REDIS-1@127.0.0.1:6379/0"},
                 {"implementation": "redis", "redis_url": "redis://SECRET-REDIS-USER:SECRET-REDIS-2@cache.internal:6380/1"}
             ],
-            "hooks": {"urls": ["https://SECRET-HOOK-USER:SECRET-HOOK@hooks.example/in?x=1", "https://plain.example/"]},
+            "hooks": {"urls": [
+                "https://SECRET-HOOK-USER:SECRET-HOOK@hooks.example/in?x=1",
+                "https://plain.example/",
+                "redis+unix:///run/redis.sock?db=2&pass=SECRET-QUERY-PASS&user=SECRET-QUERY-USER",
+                "redis://cache.internal:6381/?PASSWORD=SECRET-QUERY-PASSWORD"
+            ]},
             "extras": {
                 "passwd": "SECRET-PASSWD", "dbPwd": "SECRET-PWD",
                 "PRIVATE_KEY": "SECRET-PKEY-1", "sshPrivateKey": "SECRET-PKEY-2",
@@ -223,6 +233,7 @@ fn dir_with_hidden_credentials() -> tempfile::TempDir {
                 "Authorization": "Basic SECRET-AUTHZ", "bearer": "SECRET-BEARER",
                 "session_cookie": "SECRET-COOKIE-1", "sessionCookie": "SECRET-COOKIE-2",
                 "url_sig": "SECRET-SIG",
+                "passphrase": "SECRET-PASSPHRASE", "redis_pass": "SECRET-REDIS-PASS",
                 "author": "Ann", "signal": "SIGHUP", "design": "flat"
             }
         }),
@@ -265,6 +276,8 @@ fn pack_strips_url_user_info_and_every_credential_key_and_says_which() {
         "redis://cache.internal:6380/1",
         "https://hooks.example/in?x=1",
         "https://plain.example/",
+        "redis+unix:///run/redis.sock?db=2",
+        "redis://cache.internal:6381/",
         "https://api.example/v1/",
         "\"author\": \"Ann\"",
         "\"signal\": \"SIGHUP\"",
@@ -280,9 +293,9 @@ fn pack_strips_url_user_info_and_every_credential_key_and_says_which() {
         .unwrap_or_else(|| panic!("no stripped line for config.json: {stdout}"));
     for key in [
         "account_config",
-        "db_config[0].redis_url (user-info)",
-        "db_config[1].redis_url (user-info)",
-        "hooks.urls[0] (user-info)",
+        "db_config[0].redis_url (credentials in URL)",
+        "db_config[1].redis_url (credentials in URL)",
+        "hooks.urls[0] (credentials in URL)",
         "extras.passwd",
         "extras.dbPwd",
         "extras.PRIVATE_KEY",
@@ -294,12 +307,16 @@ fn pack_strips_url_user_info_and_every_credential_key_and_says_which() {
         "extras.session_cookie",
         "extras.sessionCookie",
         "extras.url_sig",
+        "extras.passphrase",
+        "extras.redis_pass",
+        "hooks.urls[2] (credentials in URL)",
+        "hooks.urls[3] (credentials in URL)",
     ] {
         assert!(main_line.contains(key), "{key} not listed: {main_line}");
     }
     assert!(!main_line.contains("author,") && !main_line.contains("signal"));
     assert!(
-        stdout.contains("stripped: config/service.json: http_server_uri (user-info)"),
+        stdout.contains("stripped: config/service.json: http_server_uri (credentials in URL)"),
         "{stdout}"
     );
 }

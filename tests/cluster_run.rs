@@ -221,3 +221,59 @@ async fn a_gateway_paused_past_its_lease_steps_down_without_writing() {
     }
     sandbox.shutdown().await;
 }
+
+/// Two members serving one directory each publish their own admin
+/// endpoint (they used to overwrite one `data/admin.token`, so `spell`
+/// reached only the last): `spell --all` reaches both, `--url` either one
+/// with its own token, and plain `spell` the newest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_members_in_one_directory_both_answer_spell() {
+    let Some(server) = redis() else { return };
+    let sandbox = start_sandbox().await;
+    let ch = sandbox.control().create_channel("room");
+    let script = format!("{}\nfn on_spell(v) {{ #{{got: v}} }}\n", tutorial());
+    let svc = cluster_service(&sandbox, &[&ch], &script, 1_000).await;
+    let admin = ["--admin", "127.0.0.1:0"];
+    let members = [
+        member_with(&svc, &server.url, &admin),
+        member_with(&svc, &server.url, &admin),
+    ];
+    gateway_index(&members, "").await;
+    let dir = svc.path().display().to_string();
+    let spell = |extra: &[&str]| {
+        let out = std::process::Command::new(binary())
+            .args(["spell", "--dir", &dir])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (
+            out.status.code(),
+            stdout,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Both have published, and both scripts are loaded.
+    let (code, all, err) = wait_for("both members answer spell --all", || {
+        let answer = spell(&["--all", "\"hi\""]);
+        async move { (answer.1.lines().count() == 2 && answer.0 == Some(0)).then_some(answer) }
+    })
+    .await;
+    assert_eq!(code, Some(0), "{all}{err}");
+    let urls: Vec<&str> = all
+        .lines()
+        .filter_map(|l| l.split_once(": ").map(|(u, _)| u))
+        .collect();
+    assert!(all.lines().all(|l| l.ends_with(r#"{"got":"hi"}"#)), "{all}");
+    assert_eq!(urls.len(), 2, "{all}");
+    assert_ne!(urls[0], urls[1], "{all}");
+    for url in urls {
+        let (code, out, err) = spell(&["--url", url, "\"one\""]);
+        assert_eq!(code, Some(0), "{url}: {out}{err}");
+        assert_eq!(out.trim(), r#"{"got":"one"}"#, "{url}: {err}");
+    }
+    let (code, out, err) = spell(&["\"any\""]);
+    assert_eq!((code, out.trim()), (Some(0), r#"{"got":"any"}"#), "{err}");
+    assert!(err.contains("answered by http://127.0.0.1:"), "{err}");
+    sandbox.shutdown().await;
+}

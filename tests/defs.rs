@@ -122,6 +122,39 @@ fn defs_refuses_a_missing_directory() {
     assert!(out.contains("error: nowhere is not a directory"), "{out}");
 }
 
+/// A symlinked `.rhai/definitions` (or `.rhai`) would send the writes
+/// outside the service directory: refused, nothing written there.
+#[cfg(unix)]
+#[test]
+fn defs_refuses_a_symlinked_definitions_directory() {
+    for link_at in [".rhai/definitions", ".rhai"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let link = tmp.path().join(link_at);
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(outside.path(), &link).unwrap();
+        let (code, out) = run(tmp.path(), &["defs"]);
+        assert_eq!(code, 1, "{link_at}: {out}");
+        assert!(out.contains("is a symlink"), "{link_at}: {out}");
+        let written: Vec<_> = walk(outside.path());
+        assert!(written.is_empty(), "{link_at}: wrote outside: {written:?}");
+    }
+}
+
+/// Every file under `dir`, at any depth.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
 #[test]
 fn new_writes_the_editor_files_and_keeps_them_tracked() {
     let tmp = tempfile::tempdir().unwrap();

@@ -173,18 +173,6 @@ async fn the_output_budget_stops_a_flood_and_every_frame_sent_arrives() {
     sandbox.shutdown().await;
 }
 
-/// Resident memory of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// The flood with the default limits: `loop { send_message(...) }`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_with_default_limits_leaves_the_link_and_memory_as_they_were() {

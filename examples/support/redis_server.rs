@@ -16,6 +16,12 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> Result<Self> {
+        Self::start_with(&[])
+    }
+
+    /// [`RedisServer::start`] with more `redis-server` arguments
+    /// (`--requirepass PW`, `--unixsocket PATH`).
+    pub fn start_with(extra: &[&str]) -> Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -33,6 +39,7 @@ impl RedisServer {
             ])
             .arg("--dir")
             .arg(dir.path())
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -11,18 +11,26 @@
 //! | `POST /spell` | token | the JSON body goes to `on_spell(value)`; `{"ok": value}` or `{"error": why}` |
 //!
 //! Everything but the probes wants `Authorization: Bearer TOKEN` (see
-//! `token.rs`). The endpoint listens on loopback unless told otherwise,
-//! since it can run code in the service (spells).
+//! `token.rs`), checked on the headers before any body is read
+//! (`guard.rs`). The endpoint listens on loopback unless told otherwise,
+//! since it can run code in the service (spells). Its connections are
+//! served by its own accept loop (`serve.rs`) within the bounds of
+//! `bounds.rs`: header and body read timeouts, a body cap and a connection
+//! cap.
 
+pub mod bounds;
+pub mod files;
+mod guard;
+mod serve;
 pub mod token;
 
 use crate::config::Secret;
 use crate::host::{HostProbe, SpellError};
-use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{middleware, Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -53,18 +61,21 @@ pub fn spawn(
         token,
         metrics,
     });
-    let app = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    let guarded = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/status", get(status))
         .route("/spell", post(spell))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::require_token,
+        ));
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(guarded)
+        .layer(DefaultBodyLimit::max(bounds::BODY_LIMIT))
         .with_state(state);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "the admin endpoint stopped");
-        }
-    })
+    tokio::spawn(serve::accept_loop(listener, app))
 }
 
 /// Whether `addr` may be listened on: loopback always, anything else only
@@ -77,25 +88,6 @@ pub fn allowed(addr: &SocketAddr, public: bool) -> Result<(), String> {
             "the admin endpoint would listen on {addr}, which is not loopback; it can run spells, so say --admin-public (or \"admin_public\": true) if that is meant"
         ))
     }
-}
-
-fn refused() -> Response {
-    let body = Json(
-        json!({"error": "missing or wrong Authorization: Bearer token (see data/admin.token)"}),
-    );
-    let mut r = (StatusCode::UNAUTHORIZED, body).into_response();
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static("Bearer"),
-    );
-    r
-}
-
-fn authorized(admin: &Admin, headers: &HeaderMap) -> bool {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    token::authorized(given, &admin.token)
 }
 
 async fn healthz(State(admin): State<Arc<Admin>>) -> Response {
@@ -123,10 +115,7 @@ async fn readyz(State(admin): State<Arc<Admin>>) -> Response {
     (code, Json(r)).into_response()
 }
 
-async fn metrics_text(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response {
-    if !authorized(&admin, &headers) {
-        return refused();
-    }
+async fn metrics_text(State(admin): State<Arc<Admin>>) -> Response {
     let Some(handle) = &admin.metrics else {
         return (StatusCode::NOT_FOUND, "metrics are off\n").into_response();
     };
@@ -135,10 +124,7 @@ async fn metrics_text(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Re
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-async fn status(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response {
-    if !authorized(&admin, &headers) {
-        return refused();
-    }
+async fn status(State(admin): State<Arc<Admin>>) -> Response {
     let script = admin.probe.status();
     let readiness = admin.probe.readiness();
     let inspection = admin.probe.inspect(HEALTH_BOUND).await;
@@ -169,14 +155,7 @@ async fn status(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response
     .into_response()
 }
 
-async fn spell(
-    State(admin): State<Arc<Admin>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    if !authorized(&admin, &headers) {
-        return refused();
-    }
+async fn spell(State(admin): State<Arc<Admin>>, body: axum::body::Bytes) -> Response {
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {

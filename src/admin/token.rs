@@ -1,51 +1,26 @@
 //! The admin token: `MOOBIUS_ADMIN_TOKEN` when set, else a fresh random one
-//! per start, written to `data/admin.token` (mode 0600) so that `moobius-host
-//! spell` and the operator can read it. Compared in constant time.
+//! per start, written (mode 0600) where `files.rs` says so that
+//! `moobius-host spell` and the operator can read it. Compared in constant
+//! time.
 
 use crate::config::Secret;
-use std::path::{Path, PathBuf};
 
-/// Where the token and the endpoint's URL are written, under the service
-/// directory.
-pub const TOKEN_FILE: &str = "data/admin.token";
-pub const URL_FILE: &str = "data/admin.url";
+pub use super::files::{TOKEN_FILE, URL_FILE};
 
 /// The variable that sets the token instead of a random one.
 pub const TOKEN_ENV: &str = "MOOBIUS_ADMIN_TOKEN";
 
-/// The token for this start; writes it to `DIR/data/admin.token` when it
-/// was generated.
-pub fn token_for(dir: &Path) -> std::io::Result<Secret> {
+/// The token for this start, and whether it was generated here (and so
+/// must be written for `spell` to read).
+pub fn token_for_start() -> (Secret, bool) {
     if let Some(t) = std::env::var(TOKEN_ENV)
         .ok()
         .filter(|t| !t.trim().is_empty())
     {
-        return Ok(Secret::new(t.trim().to_string()));
+        return (Secret::new(t.trim().to_string()), false);
     }
     let bytes: [u8; 32] = rand::random();
-    let token = hex::encode(bytes);
-    let path = token_path(dir);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    crate::fsutil::replace_file(&path, token.as_bytes(), 0o600)?;
-    set_owner_only(&path)?;
-    Ok(Secret::new(token))
-}
-
-pub fn token_path(dir: &Path) -> PathBuf {
-    dir.join(TOKEN_FILE)
-}
-
-#[cfg(unix)]
-fn set_owner_only(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-}
-
-#[cfg(not(unix))]
-fn set_owner_only(_: &Path) -> std::io::Result<()> {
-    Ok(())
+    (Secret::new(hex::encode(bytes)), true)
 }
 
 /// `Authorization: Bearer TOKEN` holds `token` (constant time).

@@ -3,11 +3,13 @@
 //! A bundle is copied to servers and shared, so its config is a template
 //! only, and nothing that unlocks anything may stay in it: a key that names
 //! a credential goes whole (its value, whatever it is), and every URL loses
-//! its user-info (`redis://:PW@host/0` becomes `redis://host/0`), wherever
-//! the URL sits. What was taken is recorded as key paths, never values, so
+//! its credentials (`redis://:PW@host/0` becomes `redis://host/0`,
+//! `redis+unix:///s?pass=PW` becomes `redis+unix:///s`), wherever the URL
+//! sits. Which keys and URL parts are credentials is `config::redact`'s
+//! one list. What was taken is recorded as key paths, never values, so
 //! that `bundle pack` can say what the template lacks.
 
-use crate::config::without_userinfo;
+use crate::config::redact::{is_secret_key, redact_urls};
 use serde_json::Value;
 use std::fmt;
 
@@ -17,7 +19,7 @@ pub struct Stripped {
     /// The file's path in the bundle, e.g. `config/config.json`.
     pub file: String,
     /// Key paths such as `log_config.api_token` or
-    /// `db_config[0].redis_url (user-info)`; never a value.
+    /// `db_config[0].redis_url (credentials in URL)`; never a value.
     pub keys: Vec<String>,
 }
 
@@ -25,76 +27,6 @@ impl fmt::Display for Stripped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.file, self.keys.join(", "))
     }
-}
-
-/// Credential names matched anywhere in the lowercased key, also with its
-/// separators left out, so that `db_password`, `dbPassword`, `accessToken`
-/// and `apiKey` are caught too.
-const SECRET_PARTS: [&str; 11] = [
-    "password",
-    "passwd",
-    "pwd",
-    "secret",
-    "token",
-    "api_key",
-    "credential",
-    "private_key",
-    "authorization",
-    "bearer",
-    "session_cookie",
-];
-
-/// Names too short to match inside other words (`author`, `signal`): a
-/// credential only as a whole word of a snake, kebab or camel-case key
-/// (`auth`, `basic_auth`, `proxyAuth`, `url_sig`, `SIG`).
-const SECRET_WORDS: [&str; 2] = ["auth", "sig"];
-
-/// Whether a key's value is a credential.
-pub(crate) fn is_secret_key(key: &str) -> bool {
-    let lower = key.to_ascii_lowercase();
-    if lower == "account_config" || lower == "email" {
-        return true;
-    }
-    let folded: String = lower.chars().filter(|c| c.is_alphanumeric()).collect();
-    SECRET_PARTS
-        .iter()
-        .any(|s| lower.contains(s) || folded.contains(&s.replace('_', "")))
-        || words(key)
-            .iter()
-            .any(|w| SECRET_WORDS.contains(&w.as_str()))
-}
-
-/// The lowercase words of a key: split at anything not a letter or digit,
-/// between letters and digits, and at camel-case humps (`HTTPAuthSig2` is
-/// `http`, `auth`, `sig`, `2`).
-fn words(key: &str) -> Vec<String> {
-    let chars: Vec<char> = key.chars().collect();
-    let mut words = Vec::new();
-    let mut word = String::new();
-    for (i, &c) in chars.iter().enumerate() {
-        if !c.is_alphanumeric() {
-            if !word.is_empty() {
-                words.push(std::mem::take(&mut word));
-            }
-            continue;
-        }
-        if let Some(&prev) = i.checked_sub(1).and_then(|p| chars.get(p)) {
-            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
-            let hump = c.is_uppercase()
-                && (prev.is_lowercase()
-                    || prev.is_numeric()
-                    || (prev.is_uppercase() && next_lower));
-            let digit_edge = prev.is_alphanumeric() && (c.is_numeric() != prev.is_numeric());
-            if (hump || digit_edge) && !word.is_empty() {
-                words.push(std::mem::take(&mut word));
-            }
-        }
-        word.extend(c.to_lowercase());
-    }
-    if !word.is_empty() {
-        words.push(word);
-    }
-    words
 }
 
 /// Removes credentials from `value` at any depth and appends what was
@@ -119,9 +51,9 @@ pub(crate) fn scrub(value: &mut Value, path: &str, found: &mut Vec<String>) {
             }
         }
         Value::String(text) => {
-            if let Some(clean) = without_userinfo(text) {
+            if let Some(clean) = redact_urls(text) {
                 *text = clean;
-                found.push(format!("{path} (user-info)"));
+                found.push(format!("{path} (credentials in URL)"));
             }
         }
         _ => {}
@@ -140,95 +72,6 @@ fn child(path: &str, key: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn credential_keys_in_any_case_and_style() {
-        for key in [
-            "password",
-            "db_password",
-            "dbPassword",
-            "passwd",
-            "PWD",
-            "dbPwd",
-            "private_key",
-            "PRIVATE_KEY",
-            "sshPrivateKey",
-            "auth",
-            "basic_auth",
-            "proxyAuth",
-            "HTTPAuthHeader",
-            "auth-header",
-            "Authorization",
-            "bearer",
-            "bearerValue",
-            "session_cookie",
-            "sessionCookie",
-            "sig",
-            "SIG",
-            "url_sig",
-            "urlSig",
-            "sig2",
-            "api_key",
-            "apiKey",
-            "accessToken",
-            "client_secret",
-            "email",
-            "account_config",
-        ] {
-            assert!(is_secret_key(key), "{key} is a credential");
-        }
-        for key in [
-            "author",
-            "authority",
-            "signal",
-            "signature_style",
-            "design",
-            "assign",
-            "redis_url",
-            "channels",
-            "log_level",
-            "oauthority",
-        ] {
-            assert!(!is_secret_key(key), "{key} is not a credential");
-        }
-    }
-
-    #[test]
-    fn words_split_at_humps_separators_and_digits() {
-        assert_eq!(words("HTTPAuthSig2"), ["http", "auth", "sig", "2"]);
-        assert_eq!(words("url_sig"), ["url", "sig"]);
-        assert_eq!(words("x-Auth.token"), ["x", "auth", "token"]);
-        assert!(words("__").is_empty());
-    }
-
-    #[test]
-    fn urls_lose_their_user_info_only() {
-        let cases = [
-            ("redis://:pw@127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
-            ("redis://user:pw@host", "redis://host"),
-            (
-                "https://tok@github.com/a@b?x=@#@",
-                "https://github.com/a@b?x=@#@",
-            ),
-            ("rediss://u:p:w@h:1", "rediss://h:1"),
-            (
-                "primary redis://:a@x, spare redis://:b@y/1",
-                "primary redis://x, spare redis://y/1",
-            ),
-        ];
-        for (dirty, clean) in cases {
-            assert_eq!(without_userinfo(dirty).as_deref(), Some(clean), "{dirty}");
-        }
-        for plain in [
-            "https://example.com/@me",
-            "a@b.example",
-            "mailto:a@b",
-            "",
-            "://",
-        ] {
-            assert_eq!(without_userinfo(plain), None, "{plain}");
-        }
-    }
 
     #[test]
     fn scrub_reports_paths_never_values() {
@@ -250,8 +93,8 @@ mod tests {
         assert_eq!(
             found,
             [
-                "db_config[0].redis_url (user-info)",
-                "hooks[0] (user-info)",
+                "db_config[0].redis_url (credentials in URL)",
+                "hooks[0] (credentials in URL)",
                 "log.api_token"
             ]
         );

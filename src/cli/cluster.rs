@@ -32,8 +32,10 @@ pub struct StatusArgs {
     /// The config file [default: DIR/config/config.json].
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// The cluster's Redis [default: the config's cluster.redis_url].
-    #[arg(long, value_name = "URL")]
+    /// The cluster's Redis [default: the config's cluster.redis_url]. With
+    /// a password, give it in MOOBIUS_CLUSTER_URL rather than on the
+    /// command line.
+    #[arg(long, value_name = "URL", env = moobius_host::config::cluster::URL_ENV, hide_env_values = true)]
     pub cluster: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
@@ -71,6 +73,9 @@ fn status(args: &StatusArgs) -> u8 {
     };
     if let Some(url) = &args.cluster {
         cluster.redis_url = config::Secret::new(url.clone());
+        if let Some(warning) = super::credentials_on_command_line(url) {
+            eprintln!("warning: {warning}");
+        }
     }
     let Some(service_id) = cfg.service.service_id else {
         eprintln!(

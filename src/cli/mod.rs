@@ -14,6 +14,18 @@ pub mod test;
 
 use tokio::sync::watch;
 
+/// The warning for a `--cluster URL` with credentials given on the command
+/// line (where every local user can read them), without the credentials;
+/// `None` when it has none or came from the environment variable.
+pub fn credentials_on_command_line(url: &str) -> Option<String> {
+    use moobius_host::config::{cluster::URL_ENV, redact::redact_urls};
+    let from_env = std::env::var(URL_ENV).is_ok_and(|v| v == url);
+    let shown = redact_urls(url).filter(|_| !from_env)?;
+    Some(format!(
+        "--cluster {shown}: its password is on the command line, where any local user can read it; set {URL_ENV} instead"
+    ))
+}
+
 /// A shutdown flag that turns true on Ctrl+C (or SIGTERM).
 pub fn shutdown_on_signal() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);

@@ -1,6 +1,7 @@
 //! `moobius-host run`: one service against the platform in its config.
 
 use clap::Args;
+use moobius_host::admin::files::Published;
 use moobius_host::bundle;
 use moobius_host::config::{self, load::Overrides};
 use moobius_host::host::{BundleOptions, Host, HostError, HostOptions, RunningHost, ServicePaths};
@@ -60,8 +61,9 @@ pub struct RunArgs {
     /// (redis://HOST:PORT): every process started with the same service and
     /// URL shares its channels, and one of them, elected, holds the platform
     /// connection. Sets the config's `cluster.redis_url`; its `partitions`
-    /// and `lease_ms` still apply. See docs/CLUSTER.md.
-    #[arg(long, value_name = "URL")]
+    /// and `lease_ms` still apply. See docs/CLUSTER.md. With a password,
+    /// give it in MOOBIUS_CLUSTER_URL rather than on the command line.
+    #[arg(long, value_name = "URL", env = moobius_host::config::cluster::URL_ENV, hide_env_values = true)]
     pub cluster: Option<String>,
 }
 
@@ -99,6 +101,13 @@ pub async fn main(args: RunArgs) -> u8 {
     for warning in &cfg.warnings {
         tracing::warn!("{warning}");
     }
+    if let Some(warning) = args
+        .cluster
+        .as_deref()
+        .and_then(super::credentials_on_command_line)
+    {
+        tracing::warn!("{warning}");
+    }
     let mut paths = ServicePaths::in_dir(&args.dir);
     if let Some(s) = args.script.clone() {
         paths.script = s;
@@ -122,7 +131,7 @@ pub async fn main(args: RunArgs) -> u8 {
     let waiting = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
         moobius_host::progress::Progress::spinner(&format!(
             "signing in and connecting to {}",
-            cfg.service.http_server_uri
+            config::shown_url(&cfg.service.http_server_uri)
         ))
     });
     let admin_addr = args.admin.or(cfg.service.admin);
@@ -205,13 +214,14 @@ fn serve_bundle(
 }
 
 /// Starts the admin endpoint for `host`: the token and the URL are written
-/// under `DIR/data/`.
+/// under `DIR/data/` (this process's own pair is removed when the returned
+/// files are dropped).
 async fn start_admin(
     addr: std::net::SocketAddr,
     public: bool,
     dir: &std::path::Path,
     host: &RunningHost,
-) -> Result<tokio::task::JoinHandle<()>, String> {
+) -> Result<(tokio::task::JoinHandle<()>, Published), String> {
     use moobius_host::admin;
     admin::allowed(&addr, public)?;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -220,19 +230,19 @@ async fn start_admin(
     let bound = listener
         .local_addr()
         .map_err(|e| format!("admin endpoint: {e}"))?;
-    let token = admin::token::token_for(dir).map_err(|e| {
+    let (token, generated) = admin::token::token_for_start();
+    let published = admin::files::publish(dir, bound, &token, generated).map_err(|e| {
         format!(
-            "admin endpoint: cannot write {}: {e}",
-            admin::token::TOKEN_FILE
+            "admin endpoint: cannot write under {}: {e}",
+            dir.join(admin::files::ENDPOINTS_DIR).display()
         )
     })?;
-    let url = format!("http://{bound}");
-    let url_file = dir.join(admin::token::URL_FILE);
-    moobius_host::fsutil::replace_file(&url_file, url.as_bytes(), 0o644)
-        .map_err(|e| format!("admin endpoint: cannot write {}: {e}", url_file.display()))?;
     let metrics = moobius_host::metrics::install();
-    tracing::info!(%url, "admin endpoint listening");
-    Ok(admin::spawn(listener, host.probe(), token, metrics))
+    tracing::info!(url = %published.url, "admin endpoint listening");
+    Ok((
+        admin::spawn(listener, host.probe(), token, metrics),
+        published,
+    ))
 }
 
 /// Serves until the host ends on its own (a failure, usually).

@@ -1,16 +1,27 @@
 //! `moobius-host spell`: send a value to a running service's `on_spell`.
+//!
+//! Several processes may serve one directory (the members of a cluster);
+//! each publishes its own endpoint (`admin::files`). Without `--url` the
+//! spell goes to the most recently started one that answers, and says which
+//! when there was a choice; `--all` sends it to each; `--url` picks one, and
+//! its own token is used.
 
 use clap::Args;
-use moobius_host::admin::token::{TOKEN_ENV, TOKEN_FILE, URL_FILE};
+use moobius_host::admin::files::{self, Endpoint};
+use moobius_host::admin::token::TOKEN_ENV;
 use std::path::PathBuf;
 
 /// Send a value to a running service: the host calls `on_spell(value)`
 /// between two events and this prints what the handler returned.
 ///
 /// The counterpart of the Python SDK's `MoobiusWand.spell`, through the
-/// admin endpoint of `moobius-host run --admin ADDR`: the endpoint's URL and
-/// token are read from DIR/data/admin.url and DIR/data/admin.token (or
-/// MOOBIUS_ADMIN_TOKEN). Any HTTP client can do the same:
+/// admin endpoint of `moobius-host run --admin ADDR`: each running process
+/// writes its endpoint's URL and token to DIR/data/admin/PORT.url and
+/// DIR/data/admin/PORT.token (the last started also to DIR/data/admin.url
+/// and DIR/data/admin.token; MOOBIUS_ADMIN_TOKEN overrides the token).
+/// With several (the members of a cluster sharing DIR), the spell goes to
+/// the newest that answers, or to each with --all. Any HTTP client can do
+/// the same:
 /// `curl -H "Authorization: Bearer $(cat data/admin.token)" --data '{"say":"hi"}' $(cat data/admin.url)/spell`.
 ///
 /// Exit code 0: the handler returned (its value is printed as JSON); 1: it
@@ -26,11 +37,14 @@ pub struct SpellArgs {
     /// The running service's directory.
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
-    /// The admin endpoint [default: the URL in DIR/data/admin.url].
-    #[arg(long)]
+    /// The admin endpoint [default: the newest running one of DIR that answers].
+    #[arg(long, conflicts_with = "all")]
     pub url: Option<String>,
+    /// Send the spell to every running process of DIR (each answer is
+    /// printed after its URL).
+    #[arg(long)]
+    pub all: bool,
 }
-
 pub async fn main(args: SpellArgs) -> u8 {
     match run(&args).await {
         Ok(code) => code,
@@ -51,50 +65,122 @@ async fn run(args: &SpellArgs) -> Result<u8, String> {
     };
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("the value is not JSON: {e}"))?;
-    let read = |name: &str| {
-        let path = args.dir.join(name);
-        std::fs::read_to_string(&path)
-            .map(|s| s.trim().to_string())
-            .map_err(|e| {
-                format!(
-                    "cannot read {} ({e}); is the service running with --admin?",
-                    path.display()
-                )
-            })
+    let targets = targets(args)?;
+    moobius_host::platform::ensure_crypto_provider();
+    let client = reqwest::Client::new();
+    if args.all {
+        let mut code = 0;
+        for target in &targets {
+            let answer = send(&client, target, &value).await;
+            code = code.max(report(answer, Some(&target.url)));
+        }
+        return Ok(code);
+    }
+    let mut unreachable = Vec::new();
+    for target in &targets {
+        match send(&client, target, &value).await {
+            Err(Failure::Unreachable(why)) => unreachable.push(why),
+            answer => {
+                if targets.len() > 1 {
+                    eprintln!("answered by {}", target.url);
+                }
+                return Ok(report(answer, None));
+            }
+        }
+    }
+    Err(unreachable.join("; "))
+}
+
+/// Where the spell goes: `--url` (with its process's token when one is
+/// published), else every published endpoint, newest first. The token
+/// comes from MOOBIUS_ADMIN_TOKEN when that is set.
+fn targets(args: &SpellArgs) -> Result<Vec<Endpoint>, String> {
+    let published = files::endpoints(&args.dir);
+    let mut targets = match &args.url {
+        Some(u) => {
+            let url = u.trim_end_matches('/').to_string();
+            let token = published
+                .iter()
+                .find(|e| e.url == url)
+                .or(published.first())
+                .and_then(|e| e.token.clone());
+            vec![Endpoint { url, token }]
+        }
+        None => published,
     };
-    let url = match &args.url {
-        Some(u) => u.trim_end_matches('/').to_string(),
-        None => read(URL_FILE)?,
-    };
-    let token = match std::env::var(TOKEN_ENV)
+    if targets.is_empty() {
+        return Err(format!(
+            "no admin endpoint under {} ({}/*.url); is the service running with --admin?",
+            args.dir.display(),
+            files::ENDPOINTS_DIR
+        ));
+    }
+    if let Some(t) = std::env::var(TOKEN_ENV)
         .ok()
         .filter(|t| !t.trim().is_empty())
     {
-        Some(t) => t,
-        None => read(TOKEN_FILE)?,
-    };
-    moobius_host::platform::ensure_crypto_provider();
-    let response = reqwest::Client::new()
+        for target in &mut targets {
+            target.token = Some(moobius_host::config::Secret::new(t.trim().to_string()));
+        }
+    }
+    Ok(targets)
+}
+
+/// Why a spell got no value back.
+enum Failure {
+    /// Nothing answered at the URL (a stopped process, say).
+    Unreachable(String),
+    /// The service answered, with an error or something unexpected.
+    Answered(String),
+}
+
+/// The handler's value, or why there is none.
+async fn send(
+    client: &reqwest::Client,
+    target: &Endpoint,
+    value: &serde_json::Value,
+) -> Result<serde_json::Value, Failure> {
+    let url = &target.url;
+    let token = target
+        .token
+        .as_ref()
+        .ok_or_else(|| Failure::Answered(format!("no token for {url}; set {TOKEN_ENV}")))?;
+    let response = client
         .post(format!("{url}/spell"))
-        .bearer_auth(token)
-        .json(&value)
+        .bearer_auth(token.expose())
+        .json(value)
         .send()
         .await
-        .map_err(|e| format!("cannot reach {url}: {}", e.without_url()))?;
+        .map_err(|e| Failure::Unreachable(format!("cannot reach {url}: {}", e.without_url())))?;
     let status = response.status();
-    let answer: serde_json::Value = response
-        .json()
-        .await
-        .map_err(|e| format!("{url} answered {status} without JSON: {}", e.without_url()))?;
+    let answer: serde_json::Value = response.json().await.map_err(|e| {
+        Failure::Answered(format!(
+            "{url} answered {status} without JSON: {}",
+            e.without_url()
+        ))
+    })?;
     match (answer.get("ok"), answer.get("error")) {
-        (Some(ok), _) => {
-            println!("{ok}");
-            Ok(0)
+        (Some(ok), _) => Ok(ok.clone()),
+        (None, Some(err)) => Err(Failure::Answered(
+            err.as_str().map_or_else(|| err.to_string(), str::to_string),
+        )),
+        (None, None) => Err(Failure::Answered(format!(
+            "{url} answered {status}: {answer}"
+        ))),
+    }
+}
+
+/// Prints one answer (after `label`, when given); its exit code.
+fn report(answer: Result<serde_json::Value, Failure>, label: Option<&str>) -> u8 {
+    let prefix = label.map(|l| format!("{l}: ")).unwrap_or_default();
+    match answer {
+        Ok(value) => {
+            println!("{prefix}{value}");
+            0
         }
-        (None, Some(err)) => {
-            eprintln!("error: {}", err.as_str().unwrap_or(&err.to_string()));
-            Ok(1)
+        Err(Failure::Unreachable(why) | Failure::Answered(why)) => {
+            eprintln!("error: {prefix}{why}");
+            1
         }
-        (None, None) => Err(format!("{url} answered {status}: {answer}")),
     }
 }

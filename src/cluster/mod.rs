@@ -30,7 +30,7 @@ pub mod wire;
 /// A client for the cluster's Redis, and its URL without the password (for
 /// errors and logs). Nothing is sent yet.
 fn open(url: &str) -> Result<(redis::Client, String), ClusterError> {
-    let shown_url = crate::config::without_userinfo(url).unwrap_or_else(|| url.to_string());
+    let shown_url = crate::config::shown_url(url);
     let client = redis::Client::open(url).map_err(|source| ClusterError::Redis {
         url: shown_url.clone(),
         source,

@@ -12,12 +12,18 @@ use serde_json::{Map, Value};
 use std::path::Path;
 use std::time::Duration;
 
+/// The variable `run` and `cluster status` read the cluster's URL from
+/// when `--cluster` is not given: a password on the command line is in
+/// every local user's process list (`/proc/PID/cmdline`), the environment
+/// is not.
+pub const URL_ENV: &str = "MOOBIUS_CLUSTER_URL";
+
 /// The keys `cluster` may hold.
 pub const KEYS: &[&str] = &["redis_url", "partitions", "lease_ms"];
 
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
-    /// May hold a password: shown only through [`super::without_userinfo`].
+    /// May hold a password: shown only through [`super::shown_url`].
     pub redis_url: Secret,
     pub partitions: usize,
     pub lease: Duration,
@@ -35,8 +41,7 @@ impl ClusterConfig {
 
     /// The URL as logs and errors may show it.
     pub fn shown_url(&self) -> String {
-        let url = self.redis_url.expose();
-        super::without_userinfo(url).unwrap_or_else(|| url.to_string())
+        super::shown_url(self.redis_url.expose())
     }
 }
 

@@ -11,12 +11,14 @@ pub mod cluster;
 mod keys;
 pub mod load;
 pub mod ranges;
+pub mod redact;
 mod secret;
 mod writeback;
 
 pub use cluster::ClusterConfig;
 pub use load::load;
-pub use secret::{without_userinfo, Secret};
+pub use redact::shown_url;
+pub use secret::Secret;
 pub use writeback::write_service_id;
 
 use std::path::PathBuf;

@@ -33,32 +33,6 @@ impl fmt::Display for Secret {
     }
 }
 
-/// `text` with the user-info of every URL in it removed (`user:pass@` after
-/// `scheme://`, up to the authority's end), or `None` if there was none.
-pub fn without_userinfo(text: &str) -> Option<String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    let mut changed = false;
-    while let Some(at) = rest.find("://") {
-        let (before, after) = rest.split_at(at + 3);
-        out.push_str(before);
-        let end = after
-            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
-            .unwrap_or(after.len());
-        let authority = &after[..end];
-        match authority.rfind('@') {
-            Some(i) => {
-                out.push_str(&authority[i + 1..]);
-                changed = true;
-            }
-            None => out.push_str(authority),
-        }
-        rest = &after[end..];
-    }
-    out.push_str(rest);
-    changed.then_some(out)
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

@@ -111,7 +111,7 @@ impl Uploader {
         if let Some(p) = progress {
             p.finish();
         }
-        tracing::info!(file = reference, %url, "uploaded");
+        tracing::info!(file = reference, url = %crate::config::shown_url(&url), "uploaded");
         if let Ok(mut m) = self.by_hash.lock() {
             m.insert(hash, url.clone());
         }

@@ -411,11 +411,11 @@ impl Link {
         let mut stream = match result {
             Ok(Ok((stream, _))) => stream,
             Ok(Err(e)) => {
-                tracing::warn!(url = %self.target.url, error = %e, "cannot connect to the platform");
+                tracing::warn!(url = %crate::config::shown_url(&self.target.url), error = %e, "cannot connect to the platform");
                 return Err(e.to_string());
             }
             Err(_) => {
-                tracing::warn!(url = %self.target.url, "connecting to the platform timed out");
+                tracing::warn!(url = %crate::config::shown_url(&self.target.url), "connecting to the platform timed out");
                 return Err("connecting timed out".into());
             }
         };
@@ -426,7 +426,7 @@ impl Link {
             tracing::warn!(error = %e, "connection lost during login");
             return Err(e.to_string());
         }
-        tracing::info!(url = %self.target.url, "connected to the platform");
+        tracing::info!(url = %crate::config::shown_url(&self.target.url), "connected to the platform");
         Ok(Some(stream))
     }
 }

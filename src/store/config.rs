@@ -154,7 +154,7 @@ fn implementation(
         "redis" => {
             let url = redis_url.unwrap_or(DEFAULT_REDIS_URL).to_string();
             if let Err(e) = ::redis::Client::open(url.as_str()) {
-                let shown = crate::config::without_userinfo(&url).unwrap_or_else(|| url.clone());
+                let shown = crate::config::shown_url(&url);
                 return Err(("redis_url", format!("not a Redis URL ({e}): {shown:?}")));
             }
             if let Some(ns) = namespace {

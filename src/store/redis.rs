@@ -40,7 +40,7 @@ impl RedisBackend {
     /// Checks the URL and that the server answers (so a wrong URL fails at
     /// start-up, before the service signs in).
     pub fn connect(store: &str, url: &str) -> Result<Self, StoreError> {
-        let shown_url = crate::config::without_userinfo(url).unwrap_or_else(|| url.to_string());
+        let shown_url = crate::config::shown_url(url);
         let backend = RedisBackend {
             store: store.to_string(),
             shown_url: shown_url.clone(),

@@ -322,6 +322,17 @@ pub fn write_json(path: &Path, v: &serde_json::Value) {
 }
 
 /// The tutorial's service script, as shipped.
+/// The admin URL and token a host started with `--admin` wrote under
+/// `dir`, once it did.
+pub async fn admin_endpoint(dir: &Path) -> (String, String) {
+    wait_for("the admin endpoint is up", || async {
+        let url = std::fs::read_to_string(dir.join("data/admin.url")).ok()?;
+        let token = std::fs::read_to_string(dir.join("data/admin.token")).ok()?;
+        Some((url.trim().to_string(), token.trim().to_string()))
+    })
+    .await
+}
+
 pub fn tutorial() -> String {
     std::fs::read_to_string(repo_root().join("scripts/service.rhai")).unwrap()
 }
@@ -409,4 +420,16 @@ pub async fn wait_message(
         }
     })
     .await
+}
+
+/// Resident memory of a process, in KiB (0 when it cannot be read).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }

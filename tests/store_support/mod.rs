@@ -84,14 +84,11 @@ fn answers(url: &str) -> bool {
         .is_ok()
 }
 
-pub fn redis() -> Option<Redis> {
-    if let Ok(url) = std::env::var("MOOBIUS_TEST_REDIS_URL") {
-        if answers(&url) {
-            return Some(Redis { url, _server: None });
-        }
-        println!("MOOBIUS_TEST_REDIS_URL={url} does not answer; starting redis-server here");
-    }
-    match RedisServer::start() {
+/// A `redis-server` of the test's own, started with `extra` arguments
+/// (a password, a socket: what a shared `MOOBIUS_TEST_REDIS_URL` server
+/// cannot be given), or `None` (skipped, with the reason printed).
+pub fn own_redis(extra: &[&str]) -> Option<Redis> {
+    match RedisServer::start_with(extra) {
         Ok(server) => Some(Redis {
             url: server.url.clone(),
             _server: Some(server),
@@ -103,4 +100,14 @@ pub fn redis() -> Option<Redis> {
             None
         }
     }
+}
+
+pub fn redis() -> Option<Redis> {
+    if let Ok(url) = std::env::var("MOOBIUS_TEST_REDIS_URL") {
+        if answers(&url) {
+            return Some(Redis { url, _server: None });
+        }
+        println!("MOOBIUS_TEST_REDIS_URL={url} does not answer; starting redis-server here");
+    }
+    own_redis(&[])
 }
