@@ -4,6 +4,7 @@
 //! delivers what it did send, without drops, at the pace the platform reads.
 
 mod common;
+use common::process::status_kib;
 use common::*;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -68,6 +69,7 @@ async fn blocking_calls_get_at_most_the_handlers_remaining_time() {
     let ch = lobby(&sandbox, &["alice"]).await;
     let svc = ServiceDir::with_script(&sandbox, &[&ch], &BLOCKING.replace("URL", &silent.url));
     svc.set_config_key("script_limits", serde_json::json!({"timeout_ms": 500}));
+    svc.set_service_key("http_allow", serde_json::json!([host_port(&silent.url)]));
     let host = svc.run_host();
     wait_served(&c, &ch).await;
 
@@ -175,14 +177,7 @@ async fn the_output_budget_stops_a_flood_and_every_frame_sent_arrives() {
 
 /// Resident memory of a process, in KiB.
 fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+    status_kib(pid, "VmRSS")
 }
 
 /// The flood with the default limits: `loop { send_message(...) }`.

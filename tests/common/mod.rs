@@ -317,6 +317,12 @@ impl ServiceDir {
     }
 }
 
+/// `host:port` of an `http://host:port/...` URL, as `http_allow` lists it.
+pub fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest).to_string()
+}
+
 pub fn write_json(path: &Path, v: &serde_json::Value) {
     std::fs::write(path, serde_json::to_string_pretty(v).unwrap()).unwrap();
 }
