@@ -110,12 +110,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bob = c.create_user("bob").user_id;
     c.act(&alice, &ch, "join").await?;
     c.act(&bob, &ch, "join").await?;
-    let config = Config::local(
+    let mut config = Config::local(
         &sandbox.http_url(),
         &sandbox.ws_url(),
         vec![ch.clone()],
         "bench@sandbox.local",
     );
+    // Loopback is reached only where http_allow names it.
+    config.service.requests.allow = Some(vec![format!("127.0.0.1:{port}")]);
     let options = HostOptions {
         watch: false,
         ..HostOptions::default()

@@ -54,6 +54,7 @@ async fn probes_metrics_status_and_spells() {
     let svc = ServiceDir::with_script(&sandbox, &[&ch], SCRIPT);
     svc.set_service_key("reconnect_min_ms", json!(2000));
     svc.set_service_key("reconnect_max_ms", json!(2000));
+    svc.set_service_key("http_allow", json!(["127.0.0.1:9"]));
     svc.set_config_key("db_config", json!([{"name": "notes"}]));
     svc.set_config_key("script_limits", json!({"max_operations": 100000}));
     let dir = svc.path().display().to_string();

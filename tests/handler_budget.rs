@@ -68,6 +68,7 @@ async fn blocking_calls_get_at_most_the_handlers_remaining_time() {
     let ch = lobby(&sandbox, &["alice"]).await;
     let svc = ServiceDir::with_script(&sandbox, &[&ch], &BLOCKING.replace("URL", &silent.url));
     svc.set_config_key("script_limits", serde_json::json!({"timeout_ms": 500}));
+    svc.set_service_key("http_allow", serde_json::json!([host_port(&silent.url)]));
     let host = svc.run_host();
     wait_served(&c, &ch).await;
 

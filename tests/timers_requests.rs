@@ -134,7 +134,7 @@ fn on_message_up(m) {
         "alice",
         &ch,
         "Bot",
-        "request: 127.0.0.2 is not in service_config.http_allow",
+        "request: 127.0.0.2:9 is not in service_config.http_allow",
     )
     .await;
 }
@@ -218,6 +218,7 @@ async fn a_request_that_times_out_or_answers_too_much_still_calls_back() {
     let (ch, _svc, _host) = lobby_with_host(&sandbox, &["alice"], |ch| {
         let svc = ServiceDir::with_script(&sandbox, &[ch], &script);
         svc.set_service_key("request_max_bytes", json!(10));
+        svc.set_service_key("http_allow", json!([format!("127.0.0.1:{port}")]));
         svc
     })
     .await;
@@ -225,7 +226,7 @@ async fn a_request_that_times_out_or_answers_too_much_still_calls_back() {
     say(&c, "alice", &ch, "silent", &["alice"]).await;
     wait_message(&c, "alice", &ch, "Bot", "0 timed out after 200 ms").await;
     say(&c, "alice", &ch, "big", &["alice"]).await;
-    let cut = "200 the response body is larger than service_config.request_max_bytes (10)";
+    let cut = "200 response body over 10 bytes (service_config.request_max_bytes)";
     wait_message(&c, "alice", &ch, "Bot", cut).await;
     server.abort();
 }

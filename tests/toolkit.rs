@@ -42,6 +42,11 @@ async fn the_rest_of_the_toolkit_works_against_the_sandbox() {
     let c = sandbox.control();
     let ch = lobby(&sandbox, &["alice"]).await;
     let svc = ServiceDir::with_script(&sandbox, &[&ch], SCRIPT);
+    // The sandbox serves the files on loopback, reached only when listed.
+    svc.set_service_key(
+        "http_allow",
+        serde_json::json!([host_port(&sandbox.http_url())]),
+    );
     std::fs::write(svc.path().join("resources/notes.txt"), "twelve bytes").unwrap();
     let _host = svc.run_host();
     wait_served(&c, &ch).await;

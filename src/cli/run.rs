@@ -136,6 +136,8 @@ pub async fn main(args: RunArgs) -> u8 {
     });
     let admin_addr = args.admin.or(cfg.service.admin);
     let admin_public = args.admin_public || cfg.service.admin_public;
+    // Scripts reach the admin endpoint only where http_allow names it.
+    cfg.service.requests.admin = admin_addr;
     if admin_addr.is_some() {
         // Before anything records, so that no part of the host keeps a
         // handle taken while metrics were off.

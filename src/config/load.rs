@@ -101,17 +101,37 @@ pub fn load(
     warnings.extend(account.unknown_keys(keys::ACCOUNT));
     warnings.extend(service.unknown_keys(&keys::service()));
     warnings.extend(log.unknown_keys(keys::LOG));
+    let cap_given = service.map.contains_key(ranges::REQUEST_MAX_BYTES.key);
+    let mut service = service_config(&service)?;
+    let script_limits = script_limits(&limits)?;
+    let lowered = body_cap_within_strings(&mut service.requests, &script_limits);
+    // The default cap is lowered without a word; a cap the author gave is worth one.
+    warnings.extend(lowered.filter(|_| cap_given));
     Ok(Config {
         account: account_config(&account, overrides)?,
-        service: service_config(&service)?,
+        service,
         log: log_config(&log, base_dir)?,
-        script_limits: script_limits(&limits)?,
+        script_limits,
         db_config: crate::store::parse_db_config(config_file, base_dir, root.get("db_config"))?,
         cluster: super::cluster::parse(config_file, root.get("cluster"))?,
         service_id_target,
         source: config_file.to_path_buf(),
         warnings,
     })
+}
+
+/// Lowers `request_max_bytes` to `max_string_size` (a longer body could not
+/// become the callback's text), and says so.
+fn body_cap_within_strings(requests: &mut RequestPolicy, limits: &ScriptLimits) -> Option<String> {
+    let strings = limits.max_string_size as u64;
+    if strings == 0 || requests.max_body_bytes <= strings {
+        return None;
+    }
+    let was = std::mem::replace(&mut requests.max_body_bytes, strings);
+    Some(format!(
+        "service_config.request_max_bytes ({was}) is above script_limits.max_string_size \
+         ({strings}): response bodies are cut at {strings} bytes"
+    ))
 }
 
 #[cfg(unix)]
@@ -360,9 +380,13 @@ fn request_policy(s: &Section) -> Result<RequestPolicy, ConfigError> {
         max_body_bytes: s
             .number(&ranges::REQUEST_MAX_BYTES)?
             .map_or(ranges::DEFAULT_REQUEST_MAX_BYTES, |n| n as u64),
+        budget_bytes: s
+            .number(&ranges::REQUEST_BUDGET_BYTES)?
+            .map_or(ranges::DEFAULT_REQUEST_BUDGET_BYTES, |n| n as u64),
         max_in_flight: s
             .number(&ranges::REQUESTS_IN_FLIGHT)?
             .map_or(ranges::DEFAULT_REQUESTS_IN_FLIGHT, |n| n as usize),
+        admin: None,
     })
 }
 

@@ -343,3 +343,38 @@ fn operator_keys_admin_requests_and_logs() {
         assert!(e.contains(want), "{service} {log}: {e}");
     }
 }
+
+#[test]
+fn the_body_cap_is_never_above_the_string_limit() {
+    let load = |service: &str, limits: &str| {
+        let text = format!(
+            r#"{{"account_config":{{"email":"a","password":"p"}},"service_config":{service},"script_limits":{limits}}}"#
+        );
+        load_in(&dir_with(&[("config/config.json", &text)])).unwrap()
+    };
+    let defaults = load("{}", "{}");
+    let strings = crate::script::ScriptLimits::default().max_string_size as u64;
+    assert_eq!(defaults.service.requests.max_body_bytes, strings);
+    let about_cap = |c: &Config| -> Vec<String> {
+        let w = c
+            .warnings
+            .iter()
+            .filter(|w| w.contains("request_max_bytes"));
+        w.cloned().collect()
+    };
+    assert!(about_cap(&defaults).is_empty(), "{:?}", defaults.warnings);
+    let given = load(
+        r#"{"request_max_bytes":2000000}"#,
+        r#"{"max_string_size":1000000}"#,
+    );
+    assert_eq!(given.service.requests.max_body_bytes, 1_000_000);
+    assert_eq!(
+        about_cap(&given),
+        ["service_config.request_max_bytes (2000000) is above script_limits.max_string_size (1000000): response bodies are cut at 1000000 bytes"]
+    );
+    let unlimited = load(
+        r#"{"request_max_bytes":2000000}"#,
+        r#"{"max_string_size":0}"#,
+    );
+    assert_eq!(unlimited.service.requests.max_body_bytes, 2_000_000);
+}

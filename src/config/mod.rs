@@ -8,6 +8,7 @@
 //! thing when the service is started from its own directory).
 
 pub mod cluster;
+mod http_allow;
 mod keys;
 pub mod load;
 pub mod ranges;
@@ -16,6 +17,7 @@ mod secret;
 mod writeback;
 
 pub use cluster::ClusterConfig;
+pub use http_allow::{NotAllowed, RedirectRefused, MAX_REDIRECTS};
 pub use load::load;
 pub use redact::shown_url;
 pub use secret::Secret;
@@ -82,10 +84,17 @@ pub struct RequestPolicy {
     pub default_timeout: Duration,
     /// `request_timeout_max_ms`: the most a script may ask for.
     pub max_timeout: Duration,
-    /// `request_max_bytes`: a longer response body is cut off with an error.
+    /// `request_max_bytes`: a longer response body is cut off with an error
+    /// (never above `script_limits.max_string_size`: the loader lowers it).
     pub max_body_bytes: u64,
+    /// `request_budget_bytes`: the bytes all response bodies being read or
+    /// waiting for their callback may hold at once.
+    pub budget_bytes: u64,
     /// `requests_in_flight`: more at once is a script error.
     pub max_in_flight: usize,
+    /// Where the admin endpoint listens (set by `run`): reached only when
+    /// `http_allow` names this `host:port` exactly.
+    pub admin: Option<std::net::SocketAddr>,
 }
 
 impl Default for RequestPolicy {
@@ -95,14 +104,16 @@ impl Default for RequestPolicy {
             default_timeout: Duration::from_millis(ranges::DEFAULT_REQUEST_TIMEOUT_MS),
             max_timeout: Duration::from_millis(ranges::DEFAULT_REQUEST_TIMEOUT_MAX_MS),
             max_body_bytes: ranges::DEFAULT_REQUEST_MAX_BYTES,
+            budget_bytes: ranges::DEFAULT_REQUEST_BUDGET_BYTES,
             max_in_flight: ranges::DEFAULT_REQUESTS_IN_FLIGHT,
+            admin: None,
         }
     }
 }
 
 impl RequestPolicy {
-    /// Whether `host` (with `port` when not the scheme's default) may be
-    /// reached.
+    /// Whether `host` (with `port`) may be reached by the list alone; see
+    /// [`RequestPolicy::check`] for the whole rule.
     pub fn allows(&self, host: &str, port: Option<u16>) -> bool {
         let Some(allow) = &self.allow else {
             return true;

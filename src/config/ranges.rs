@@ -159,6 +159,12 @@ pub const REQUEST_TIMEOUT_MAX_MS: Range =
     range("request_timeout_max_ms", 10_000.0, 600_000.0, "ms");
 pub const DEFAULT_REQUEST_MAX_BYTES: u64 = 10 << 20;
 pub const REQUEST_MAX_BYTES: Range = range("request_max_bytes", 1.0, (1u64 << 30) as f64, "bytes");
+/// All response bodies held at once (being read, or waiting for their
+/// callback): without it `requests_in_flight` x `request_max_bytes` could
+/// be gigabytes.
+pub const DEFAULT_REQUEST_BUDGET_BYTES: u64 = 64 << 20;
+pub const REQUEST_BUDGET_BYTES: Range =
+    range("request_budget_bytes", 1.0, (1u64 << 34) as f64, "bytes");
 pub const DEFAULT_REQUESTS_IN_FLIGHT: usize = 1_000;
 pub const REQUESTS_IN_FLIGHT: Range = range("requests_in_flight", 1.0, 100_000.0, "requests");
 
@@ -173,6 +179,7 @@ pub const SERVICE: &[Range] = &[
     REQUEST_TIMEOUT_MS,
     REQUEST_TIMEOUT_MAX_MS,
     REQUEST_MAX_BYTES,
+    REQUEST_BUDGET_BYTES,
     REQUESTS_IN_FLIGHT,
 ];
 

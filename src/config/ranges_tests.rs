@@ -219,6 +219,7 @@ fn defaults_are_in_range() {
             DEFAULT_REQUEST_TIMEOUT_MAX_MS as f64,
         ),
         (REQUEST_MAX_BYTES, DEFAULT_REQUEST_MAX_BYTES as f64),
+        (REQUEST_BUDGET_BYTES, DEFAULT_REQUEST_BUDGET_BYTES as f64),
         (REQUESTS_IN_FLIGHT, DEFAULT_REQUESTS_IN_FLIGHT as f64),
         (TIMEOUT_MS, l.timeout.as_millis() as f64),
         (MAX_OPERATIONS, l.max_operations as f64),

@@ -87,6 +87,19 @@ pub fn character_of(c: CharacterObject) -> Character {
 }
 
 impl HostBridge {
+    /// `downloads/`, made when missing; one that resolves outside the
+    /// service directory (a symlink) is refused, never written through.
+    fn download_dir(&self) -> Result<std::path::PathBuf, String> {
+        let base = self.uploader.base_dir();
+        let dir = base.join(DOWNLOAD_DIR);
+        if std::fs::symlink_metadata(&dir).is_err() {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("download: {}: {e}", dir.display()))?;
+        }
+        crate::platform::upload::resolve_inside(&base, DOWNLOAD_DIR)
+            .map_err(|e| format!("download: {e}"))
+    }
+
     fn wait<T>(
         &self,
         what: &str,
@@ -331,12 +344,13 @@ impl HostApi for HostBridge {
     }
 
     fn download(&self, url: &str, save_as: Option<&str>) -> HostResult<Downloaded> {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
+        if !crate::script::is_http_url(url) {
             return Err(HostCallError::Refused(format!(
                 "download: {url:?} is not an http(s) URL"
             )));
         }
-        let bytes = self.wait("download", self.http.download(url, MAX_DOWNLOAD))?;
+        let fetching = self.callbacks.runner().download(url, MAX_DOWNLOAD)?;
+        let bytes = self.wait("download", fetching)?;
         let Some(name) = save_as else {
             return Ok(Downloaded::Bytes(bytes));
         };
@@ -346,8 +360,7 @@ impl HostApi for HostBridge {
                 "download: {name:?} is not a plain file name"
             )));
         }
-        let dir = self.uploader.base_dir().join(DOWNLOAD_DIR);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("download: {}: {e}", dir.display()))?;
+        let dir = self.download_dir()?;
         crate::fsutil::replace_file(&dir.join(name), &bytes, 0o644)
             .map_err(|e| format!("download: {name}: {e}"))?;
         Ok(Downloaded::Saved(format!("{DOWNLOAD_DIR}/{name}")))

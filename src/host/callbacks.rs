@@ -171,6 +171,11 @@ impl Callbacks {
         Ok(id)
     }
 
+    /// What runs requests (and downloads, which share their checks).
+    pub fn runner(&self) -> &RequestRunner {
+        &self.runner
+    }
+
     /// The call a finished request makes: `fn(response, context)`.
     pub fn response(&self, id: u64, response: HttpResponse) -> Option<Callback> {
         let pending = self.requests.borrow_mut().remove(&id)?;

@@ -32,6 +32,8 @@ pub enum HostEvent {
     Response {
         id: u64,
         response: HttpResponse,
+        /// The request budget its body holds until the callback was called.
+        hold: super::response_body::BodyHold,
     },
     Reload(ReloadRequest),
     /// The operator's value for `on_spell(value)`; the reply carries the

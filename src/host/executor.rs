@@ -14,6 +14,7 @@ use super::events::HostEvent;
 use super::outbox::OutboxSender;
 use super::progress::HostProgress;
 use super::requests::{RequestRunner, Responder};
+use super::response_body::Budget;
 use super::script_thread::{self, Place, Shared, ThreadStart, TimerBoard};
 use super::shards::EventSender;
 use super::status::ScriptStatus;
@@ -50,6 +51,8 @@ pub struct ThreadDeps {
     pub progress: Option<HostProgress>,
     /// What scripts' `request(...)` may do.
     pub requests: RequestPolicy,
+    /// The bytes of response bodies every thread's requests share.
+    pub request_budget: Budget,
     /// Answers requests instead of the network (scenario tests).
     pub responder: Option<Arc<dyn Responder>>,
     /// Timers follow this clock instead of wall time (scenario tests).
@@ -177,6 +180,7 @@ fn spawn_thread(
     };
     let runner = RequestRunner::new(
         deps.requests.clone(),
+        deps.request_budget.clone(),
         deps.responder.clone(),
         tx.clone(),
         deps.rt.clone(),

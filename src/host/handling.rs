@@ -170,10 +170,11 @@ pub(super) fn handle(script: &mut ServiceScript, bridge: &HostBridge, event: Hos
                 call_back(script, bridge, cb, Some(id));
             }
         }
-        HostEvent::Response { id, response } => {
+        HostEvent::Response { id, response, hold } => {
             if let Some(cb) = bridge.callbacks.response(id, response) {
                 call_back(script, bridge, cb, None);
             }
+            drop(hold);
         }
         HostEvent::Inbound(Inbound::MessageDown(body)) => user_events::message_down(script, body),
         HostEvent::Inbound(Inbound::Update {

@@ -206,6 +206,7 @@ pub(super) async fn start_script(
             rt: tokio::runtime::Handle::current(),
             progress: options.progress.clone(),
             requests: config.service.requests.clone(),
+            request_budget: super::response_body::Budget::new(config.service.requests.budget_bytes),
             responder: options.responder.clone(),
             virtual_clock: options.virtual_clock.clone(),
             user_mode: !config.service.service_mode,

@@ -31,6 +31,7 @@ mod reload;
 mod reload_round;
 mod reload_trigger;
 mod requests;
+mod response_body;
 mod script_thread;
 pub mod shards;
 mod status;

@@ -2,7 +2,11 @@
 //!
 //! `request(...)` is checked on the script thread (the allow list, the
 //! number in flight, the timeout cap) so that a mistake is an error at the
-//! script's line; the request itself runs in a task, and its outcome comes
+//! script's line; every redirect is checked against the same allow list by
+//! the client, and `download` goes through the same check and client, so
+//! neither is a way around `http_allow`. Bodies are read within their cap
+//! and one byte budget shared by all (`response_body.rs`). The request
+//! itself runs in a task, and its outcome comes
 //! back to the script thread as a [`HostEvent::Response`], queued behind the
 //! events already waiting, in completion order. Every request ends in exactly
 //! one response (a timeout, a refused connection and a too-large body are
@@ -12,7 +16,9 @@
 //! scenario tests never leave the machine.
 
 use super::events::HostEvent;
-use crate::config::RequestPolicy;
+use super::response_body::{read_body, BodyError, BodyHold, Budget};
+use crate::config::{RedirectRefused, RequestPolicy};
+use crate::platform::PlatformError;
 use crate::script::{HttpRequest, HttpResponse};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -31,6 +37,8 @@ pub struct RequestRunner {
     responder: Option<Arc<dyn Responder>>,
     events: mpsc::UnboundedSender<HostEvent>,
     in_flight: Arc<AtomicUsize>,
+    /// The bytes all bodies being read or waiting for their callback hold.
+    budget: Budget,
     rt: tokio::runtime::Handle,
 }
 
@@ -47,6 +55,7 @@ impl Drop for Slot {
 impl RequestRunner {
     pub fn new(
         policy: RequestPolicy,
+        budget: Budget,
         responder: Option<Arc<dyn Responder>>,
         events: mpsc::UnboundedSender<HostEvent>,
         rt: tokio::runtime::Handle,
@@ -54,12 +63,13 @@ impl RequestRunner {
         // A client that cannot be built (no TLS roots...) makes every
         // request fail with the reason, instead of the host.
         let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .redirect(policy.redirects())
             .build()
             .map_err(|e| tracing::error!(error = %e, "cannot build the HTTP client for request()"))
             .ok();
         RequestRunner {
             client,
+            budget,
             policy,
             responder,
             events,
@@ -71,13 +81,10 @@ impl RequestRunner {
     /// Checks `request` against the policy and starts it; the response
     /// arrives later as `HostEvent::Response { id, .. }`.
     pub fn start(&self, id: u64, mut request: HttpRequest) -> Result<(), String> {
-        let url = reqwest::Url::parse(&request.url)
-            .map_err(|e| format!("request: url: {:?} is not a valid URL ({e})", request.url))?;
-        let host = url.host_str().unwrap_or_default();
-        if !self.policy.allows(host, url.port()) {
-            return Err(format!(
-                "request: {host} is not in service_config.http_allow"
-            ));
+        // Canned answers (scenario tests) never reach the network that
+        // http_allow guards; the scenario's config has none of its own.
+        if self.responder.is_none() {
+            self.allowed("request", &request.url)?;
         }
         let timeout = request.timeout.unwrap_or(self.policy.default_timeout);
         if timeout > self.policy.max_timeout {
@@ -101,6 +108,7 @@ impl RequestRunner {
         let responder = self.responder.clone();
         let client = self.client.clone();
         let max_bytes = self.policy.max_body_bytes;
+        let mut hold = self.budget.hold();
         self.rt.spawn(async move {
             let response = match (responder, client) {
                 (Some(r), _) => r.respond(&request).unwrap_or_else(|| {
@@ -110,7 +118,8 @@ impl RequestRunner {
                     ))
                 }),
                 (None, Some(client)) => {
-                    match tokio::time::timeout(timeout, fetch(&client, &request, max_bytes)).await {
+                    let fetching = fetch(&client, &request, max_bytes, &mut hold);
+                    match tokio::time::timeout(timeout, fetching).await {
                         Ok(r) => r,
                         Err(_) => HttpResponse::failed(format!(
                             "timed out after {} ms",
@@ -121,14 +130,58 @@ impl RequestRunner {
                 (None, None) => HttpResponse::failed("the HTTP client could not be built"),
             };
             drop(slot);
-            let _ = events.send(HostEvent::Response { id, response });
+            let _ = events.send(HostEvent::Response { id, response, hold });
         });
         Ok(())
+    }
+
+    /// `url` parsed, when `http_allow` lets `what` (`request`, `download`)
+    /// reach it.
+    fn allowed(&self, what: &str, url: &str) -> Result<reqwest::Url, String> {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| format!("{what}: url: {url:?} is not a valid URL ({e})"))?;
+        self.policy
+            .check(&parsed)
+            .map_err(|refused| format!("{what}: {refused}"))?;
+        Ok(parsed)
+    }
+
+    /// `GET url` for `download`, checked against `http_allow` here and at
+    /// every redirect, at most `max` bytes, counted in the request budget.
+    pub fn download(
+        &self,
+        url: &str,
+        max: u64,
+    ) -> Result<impl std::future::Future<Output = Result<Vec<u8>, PlatformError>>, String> {
+        let url = self.allowed("download", url)?;
+        let client = self.client.clone();
+        let mut hold = self.budget.hold();
+        Ok(async move {
+            let failed = |detail: String| PlatformError::File(detail);
+            let client =
+                client.ok_or_else(|| failed("the HTTP client could not be built".into()))?;
+            let mut resp = client
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| failed(transport_error(&e)))?;
+            if !resp.status().is_success() {
+                return Err(failed(format!("HTTP {}", resp.status())));
+            }
+            read_body(&mut resp, max, "the download limit", &mut hold)
+                .await
+                .map_err(|e| failed(body_error(e)))
+        })
     }
 }
 
 /// Sends the request and reads at most `max_bytes` of the body.
-async fn fetch(client: &reqwest::Client, r: &HttpRequest, max_bytes: u64) -> HttpResponse {
+async fn fetch(
+    client: &reqwest::Client,
+    r: &HttpRequest,
+    max_bytes: u64,
+    hold: &mut BodyHold,
+) -> HttpResponse {
     let Ok(method) = reqwest::Method::from_bytes(r.method.as_bytes()) else {
         return HttpResponse::failed(format!("unknown method {}", r.method));
     };
@@ -141,7 +194,12 @@ async fn fetch(client: &reqwest::Client, r: &HttpRequest, max_bytes: u64) -> Htt
     }
     let mut resp = match builder.send().await {
         Ok(resp) => resp,
-        Err(e) => return HttpResponse::failed(transport_error(&e)),
+        Err(e) => {
+            return HttpResponse::failed(match redirect_refusal(&e) {
+                Some(refused) => format!("request: {refused}"),
+                None => transport_error(&e),
+            })
+        }
     };
     let status = resp.status().as_u16();
     let headers = resp
@@ -152,45 +210,46 @@ async fn fetch(client: &reqwest::Client, r: &HttpRequest, max_bytes: u64) -> Htt
             (k.as_str().to_string(), v)
         })
         .collect();
-    let mut body = Vec::new();
-    let mut error = None;
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if (body.len() + chunk.len()) as u64 > max_bytes {
-                    error = Some(format!(
-                        "the response body is larger than service_config.request_max_bytes ({max_bytes})"
-                    ));
-                    break;
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => break,
-            Err(e) => {
-                error = Some(transport_error(&e));
-                break;
-            }
-        }
-    }
+    let why = "service_config.request_max_bytes";
+    let (text, error) = match read_body(&mut resp, max_bytes, why, hold).await {
+        // Valid UTF-8 becomes the text without a copy.
+        Ok(body) => (
+            String::from_utf8(body)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            None,
+        ),
+        Err(e) => (String::new(), Some(body_error(e))),
+    };
     HttpResponse {
         status,
         headers,
-        text: String::from_utf8_lossy(&body).into_owned(),
+        text,
         error,
     }
 }
 
-/// reqwest's error, without the URL (it may carry credentials in its query).
+fn body_error(e: BodyError) -> String {
+    match e {
+        BodyError::Transport(e) => transport_error(&e),
+        other => other.to_string(),
+    }
+}
+
+/// reqwest's error, without the URL (it may carry credentials in its
+/// query); a redirect `http_allow` refused is said as such.
 fn transport_error(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
         "cannot connect"
     } else if e.is_redirect() {
-        "too many redirects"
+        "redirect refused"
     } else {
         "request failed"
     };
+    if let Some(refused) = redirect_refusal(e) {
+        return refused.to_string();
+    }
     let mut source = std::error::Error::source(e);
     let mut detail = String::new();
     while let Some(s) = source {
@@ -202,4 +261,16 @@ fn transport_error(e: &reqwest::Error) -> String {
     } else {
         format!("{kind}: {detail}")
     }
+}
+
+/// The `http_allow` refusal of a redirect behind `e`, if that is what it is.
+fn redirect_refusal(e: &reqwest::Error) -> Option<&RedirectRefused> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(refused) = s.downcast_ref::<RedirectRefused>() {
+            return Some(refused);
+        }
+        source = s.source();
+    }
+    None
 }

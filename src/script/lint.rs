@@ -43,6 +43,69 @@ pub fn host_functions() -> &'static [(String, Vec<usize>)] {
     })
 }
 
+/// Host functions that call a script function back by name (`request`,
+/// `after`, `every`) and the position of that argument: those whose
+/// parameter is named `callback`, read from the engine like
+/// [`host_functions`].
+fn callback_params() -> &'static [(String, usize)] {
+    static TABLE: OnceLock<Vec<(String, usize)>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table: Vec<(String, usize)> =
+            super::defs::functions(&super::defs::api_engine(), false)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|f| {
+                    let at = f
+                        .params
+                        .iter()
+                        .position(|p| p.name.as_deref() == Some("callback"))?;
+                    Some((f.name, at))
+                })
+                .collect();
+        table.sort();
+        table.dedup();
+        table
+    })
+}
+
+/// The functions a script names as callbacks: `request(spec, "answer")`,
+/// `every(10, Fn("tick"))`. The host calls them, so they are not
+/// misspelled handlers whatever their name.
+fn named_callbacks(ast: &AST) -> HashSet<String> {
+    let mut names = HashSet::new();
+    ast.walk(&mut |nodes: &[ASTNode]| {
+        let call = match nodes.last() {
+            Some(ASTNode::Expr(Expr::FnCall(call, _))) => call,
+            Some(ASTNode::Stmt(Stmt::FnCall(call, _))) => call,
+            _ => return true,
+        };
+        let takes = callback_params()
+            .iter()
+            .filter(|(n, _)| n == call.name.as_str());
+        for (_, at) in takes {
+            if let Some(name) = call.args.get(*at).and_then(function_named) {
+                names.insert(name);
+            }
+        }
+        true
+    });
+    names
+}
+
+/// The function an argument names: a string, or `Fn("name")`.
+fn function_named(arg: &Expr) -> Option<String> {
+    match arg {
+        Expr::StringConstant(s, _) => Some(s.to_string()),
+        Expr::FnCall(call, _) if call.name.as_str() == "Fn" && call.args.len() == 1 => {
+            function_named(&call.args[0])
+        }
+        Expr::DynamicConstant(v, _) => v
+            .read_lock::<rhai::FnPtr>()
+            .map(|p| p.fn_name().to_string()),
+        _ => None,
+    }
+}
+
 /// (name, parameter count) of the functions an engine has registered, with
 /// the standard library's or without.
 pub fn registered(engine: &Engine, standard: bool) -> Vec<(String, usize)> {
@@ -113,6 +176,7 @@ pub fn lint_with_stores(
         .iter_functions()
         .map(|f| (f.name.to_string(), f.params.len()))
         .collect();
+    let callbacks = named_callbacks(ast);
     for (name, arity) in &defined {
         // Found only for a warning: searching for every function would make
         // a large script's check quadratic.
@@ -129,6 +193,9 @@ pub fn lint_with_stores(
                     ),
                 ));
             }
+            continue;
+        }
+        if callbacks.contains(name) {
             continue;
         }
         match crate::suggest::closest(name, HANDLERS.iter().map(|h| h.name)) {
@@ -300,6 +367,15 @@ mod tests {
         assert!(
             lint(&ast, "s.rhai", src).is_empty(),
             "no db_config: no warning"
+        );
+    }
+
+    #[test]
+    fn functions_named_as_callbacks_are_not_misspelled_handlers() {
+        let src = "fn on_start() {\n  request(#{url: \"https://x.y/\"}, \"on_resp\");\n  every(10, Fn(\"on_tick\"));\n}\nfn on_resp(r) {}\nfn on_tick() {}\nfn on_joins(a) {}";
+        assert_eq!(
+            warnings(src),
+            ["s.rhai:7:1: warning: on_joins is not a handler the host calls; did you mean on_join?"]
         );
     }
 

@@ -24,8 +24,8 @@ pub mod watch;
 pub use api::convert::from_json;
 pub use api::timers::{MAX_DELAY_MS, MAX_PENDING_TIMERS, MIN_DELAY_MS, MIN_EVERY_MS};
 pub use api::{
-    Downloaded, HostApi, HostCallError, HostResult, HttpRequest, HttpResponse, KeyValue,
-    NewRequest, NewTimer, OutgoingMessage, PendingTimer, UserFrame, ViewUpdate,
+    is_http_url, Downloaded, HostApi, HostCallError, HostResult, HttpRequest, HttpResponse,
+    KeyValue, NewRequest, NewTimer, OutgoingMessage, PendingTimer, UserFrame, ViewUpdate,
 };
 pub use character::{AgentProfile, Character};
 pub use diagnostic::Diagnostic;

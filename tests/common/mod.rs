@@ -317,6 +317,12 @@ impl ServiceDir {
     }
 }
 
+/// `host:port` of an `http://host:port/...` URL, as `http_allow` lists it.
+pub fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest).to_string()
+}
+
 pub fn write_json(path: &Path, v: &serde_json::Value) {
     std::fs::write(path, serde_json::to_string_pretty(v).unwrap()).unwrap();
 }
@@ -424,12 +430,5 @@ pub async fn wait_message(
 
 /// Resident memory of a process, in KiB (0 when it cannot be read).
 pub fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+    process::status_kib(pid, "VmRSS")
 }

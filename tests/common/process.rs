@@ -109,3 +109,17 @@ impl Drop for HostProcess {
         }
     }
 }
+
+/// A figure of `/proc/PID/status` in KiB (`VmRSS`: resident now, `VmHWM`:
+/// the peak), 0 when it cannot be read.
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    let head = format!("{field}:");
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(&head))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}

@@ -298,32 +298,6 @@ impl HttpApi {
             .ok()
     }
 
-    /// `GET url` without auth, refusing bodies over `max` bytes.
-    pub async fn download(&self, url: &str, max: u64) -> Result<Vec<u8>, PlatformError> {
-        let what = "download".to_string();
-        let transport = |e: reqwest::Error| PlatformError::Transport {
-            what: what.clone(),
-            source: e.without_url(),
-        };
-        let mut resp = self.client.get(url).send().await.map_err(transport)?;
-        if !resp.status().is_success() {
-            return Err(PlatformError::Rejected {
-                what: what.clone(),
-                detail: format!("HTTP {}", resp.status()),
-            });
-        }
-        let mut bytes = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
-            bytes.extend_from_slice(&chunk);
-            if bytes.len() as u64 > max {
-                return Err(PlatformError::File(format!(
-                    "download: larger than {max} bytes"
-                )));
-            }
-        }
-        Ok(bytes)
-    }
-
     pub async fn upload_target(&self, extension: &str) -> Result<UploadTarget, PlatformError> {
         self.get("/file/upload", &[("extension", extension)]).await
     }

@@ -19,7 +19,7 @@ mod views;
 
 pub use error::{HostCallError, HostResult};
 pub use messages::OutgoingMessage;
-pub use requests::{HttpRequest, HttpResponse, NewRequest};
+pub use requests::{is_http_url, HttpRequest, HttpResponse, NewRequest};
 pub use store::KeyValue;
 pub use timers::{NewTimer, PendingTimer};
 pub use user::UserFrame;

@@ -77,6 +77,15 @@ impl HttpResponse {
     }
 }
 
+/// Whether `url` is an `http://` or `https://` URL, the scheme in any case
+/// (schemes are case-insensitive: `HTTP://` is the same URL).
+pub fn is_http_url(url: &str) -> bool {
+    ["http://", "https://"].iter().any(|scheme| {
+        url.get(..scheme.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(scheme))
+    })
+}
+
 const FIELDS: &[&str] = &["method", "url", "headers", "body", "json", "timeout_ms"];
 
 fn text_field(spec: &Map, key: &str) -> Fallible<Option<String>> {
@@ -111,7 +120,7 @@ pub fn parse_request(spec: &Map) -> Fallible<HttpRequest> {
         )));
     }
     let url = text_field(spec, "url")?.ok_or_else(|| script_error("request: url: missing"))?;
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
+    if !is_http_url(&url) {
         return Err(script_error(format!(
             "request: url: {url:?} is not an http(s) URL"
         )));
