@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use moobius_host::sandbox::FaultRequest;
 use serde_json::{json, Value};
-use std::path::Path;
 use std::process::Command;
 
 const SCRIPT: &str = r#"
@@ -28,16 +27,6 @@ fn on_spell(value) {
     #{got: value, spells: this.spells}
 }
 "#;
-
-/// The admin URL and token the host wrote, once it did.
-async fn endpoint(dir: &Path) -> (String, String) {
-    wait_for("the admin endpoint is up", || async {
-        let url = std::fs::read_to_string(dir.join("data/admin.url")).ok()?;
-        let token = std::fs::read_to_string(dir.join("data/admin.token")).ok()?;
-        Some((url.trim().to_string(), token.trim().to_string()))
-    })
-    .await
-}
 
 async fn get(url: &str, token: Option<&str>) -> (u16, String) {
     let mut req = reqwest::Client::new().get(url);
@@ -74,7 +63,7 @@ async fn probes_metrics_status_and_spells() {
         None,
         &[("RUST_LOG", "info")],
     );
-    let (url, token) = endpoint(svc.path()).await;
+    let (url, token) = admin_endpoint(svc.path()).await;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -4,6 +4,7 @@
 //! delivers what it did send, without drops, at the pace the platform reads.
 
 mod common;
+use common::process::rss_kib;
 use common::*;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -171,18 +172,6 @@ async fn the_output_budget_stops_a_flood_and_every_frame_sent_arrives() {
     );
     assert!(!host.log().contains("connection lost"), "{}", host.log());
     sandbox.shutdown().await;
-}
-
-/// Resident memory of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// The flood with the default limits: `loop { send_message(...) }`.

@@ -16,7 +16,6 @@ use crate::config::RequestPolicy;
 use crate::script::{HttpRequest, HttpResponse};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// Answers requests in place of the network (scenario tests).
 pub trait Responder: Send + Sync + std::fmt::Debug {
@@ -29,7 +28,7 @@ pub struct RequestRunner {
     client: Option<reqwest::Client>,
     policy: RequestPolicy,
     responder: Option<Arc<dyn Responder>>,
-    events: mpsc::UnboundedSender<HostEvent>,
+    events: super::intake::Intake,
     in_flight: Arc<AtomicUsize>,
     rt: tokio::runtime::Handle,
 }
@@ -48,7 +47,7 @@ impl RequestRunner {
     pub fn new(
         policy: RequestPolicy,
         responder: Option<Arc<dyn Responder>>,
-        events: mpsc::UnboundedSender<HostEvent>,
+        events: super::intake::Intake,
         rt: tokio::runtime::Handle,
     ) -> Self {
         // A client that cannot be built (no TLS roots...) makes every

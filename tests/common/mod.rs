@@ -410,3 +410,13 @@ pub async fn wait_message(
     })
     .await
 }
+
+/// The admin URL and token the host (`run --admin`) wrote, once it did.
+pub async fn admin_endpoint(dir: &Path) -> (String, String) {
+    wait_for("the admin endpoint is up", || async {
+        let url = std::fs::read_to_string(dir.join("data/admin.url")).ok()?;
+        let token = std::fs::read_to_string(dir.join("data/admin.token")).ok()?;
+        Some((url.trim().to_string(), token.trim().to_string()))
+    })
+    .await
+}
