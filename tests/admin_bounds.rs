@@ -5,6 +5,7 @@
 //! is closed by the header read timeout (10 s).
 
 mod common;
+use common::process::rss_kib;
 use common::*;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

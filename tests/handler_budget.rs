@@ -4,6 +4,7 @@
 //! delivers what it did send, without drops, at the pace the platform reads.
 
 mod common;
+use common::process::rss_kib;
 use common::*;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;

@@ -8,7 +8,7 @@
 //! | `GET /readyz` | no | 200 when connected, logged in, channels bound and a script loaded, else 503 |
 //! | `GET /metrics` | token | the Prometheus text format |
 //! | `GET /status` | token | script version and files, last reload, link state, channels with member counts |
-//! | `POST /spell` | token | the JSON body goes to `on_spell(value)`; `{"ok": value}` or `{"error": why}` |
+//! | `POST /spell` | token | the JSON body goes to `on_spell(value)`; `{"ok": value}` or `{"error": why}`; 429 with `Retry-After` when the spell queue is full, 503 when not answered within `?wait_ms=N` (at most [`SPELL_BOUND`]) |
 //!
 //! Everything but the probes wants `Authorization: Bearer TOKEN` (see
 //! `token.rs`), checked on the headers before any body is read
@@ -40,8 +40,23 @@ use std::time::Duration;
 /// How long the script thread may take to answer `/healthz` (it answers
 /// between two events, so a handler longer than this reads as unhealthy).
 pub const HEALTH_BOUND: Duration = Duration::from_secs(2);
-/// How long a spell may take.
+/// How long a spell may take (waiting for its turn included); a caller may
+/// ask for less with `?wait_ms=N`.
 pub const SPELL_BOUND: Duration = Duration::from_secs(30);
+/// The `Retry-After` (seconds) of a spell refused because the spell queue
+/// is full: the queue holds a few seconds of ordinary spells.
+const SPELL_RETRY_AFTER: &str = "1";
+
+/// How long the caller of `POST /spell?wait_ms=N` waits: N ms, at most
+/// [`SPELL_BOUND`] (the bound when absent or not a number).
+fn spell_wait(query: Option<&str>) -> Duration {
+    query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|kv| kv.strip_prefix("wait_ms="))
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .map_or(SPELL_BOUND, |ms| Duration::from_millis(ms).min(SPELL_BOUND))
+}
 
 struct Admin {
     probe: HostProbe,
@@ -155,7 +170,11 @@ async fn status(State(admin): State<Arc<Admin>>) -> Response {
     .into_response()
 }
 
-async fn spell(State(admin): State<Arc<Admin>>, body: axum::body::Bytes) -> Response {
+async fn spell(
+    State(admin): State<Arc<Admin>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    body: axum::body::Bytes,
+) -> Response {
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -163,8 +182,18 @@ async fn spell(State(admin): State<Arc<Admin>>, body: axum::body::Bytes) -> Resp
             return (StatusCode::BAD_REQUEST, Json(json!({"error": why}))).into_response();
         }
     };
-    match admin.probe.spell(value, SPELL_BOUND).await {
+    let within = spell_wait(query.as_deref());
+    match admin.probe.spell(value, within).await {
         Ok(v) => Json(json!({"ok": v})).into_response(),
+        Err(e @ SpellError::Busy(_)) => {
+            let body = Json(json!({"error": e.to_string()}));
+            let mut r = (StatusCode::TOO_MANY_REQUESTS, body).into_response();
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_static(SPELL_RETRY_AFTER),
+            );
+            r
+        }
         Err(SpellError::Script(why)) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(json!({"error": why})),

@@ -382,6 +382,10 @@ impl HostApi for HostBridge {
         Ok(self.callbacks.pending_timers())
     }
 
+    fn timer_missed(&self) -> HostResult<u64> {
+        Ok(self.callbacks.timer_missed())
+    }
+
     fn start_request(&self, request: NewRequest) -> HostResult<u64> {
         self.callbacks.start_request(request)
     }

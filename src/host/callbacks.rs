@@ -13,7 +13,7 @@ use crate::script::{
     HostCallError, HostResult, HttpResponse, NewRequest, NewTimer, PendingTimer, MAX_PENDING_TIMERS,
 };
 use rhai::Dynamic;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -24,6 +24,8 @@ pub struct Callback {
     pub args: Vec<Dynamic>,
     /// For the log when the function is missing.
     pub what: String,
+    /// A periodic timer's call.
+    pub periodic: bool,
 }
 
 struct PendingRequest {
@@ -41,6 +43,10 @@ pub struct Callbacks {
     progress: Option<HostProgress>,
     /// Missing callback functions already reported (once each).
     reported: RefCell<HashSet<String>>,
+    /// Ticks the periodic timer being called missed (`timer_missed()`).
+    missed: Cell<u64>,
+    /// Periodic timers' failing callbacks, logged once a minute each.
+    failures: RefCell<TimerFailures>,
 }
 
 impl Callbacks {
@@ -63,6 +69,8 @@ impl Callbacks {
             next_request: RefCell::new(0),
             progress,
             reported: RefCell::new(HashSet::new()),
+            missed: Cell::new(0),
+            failures: RefCell::default(),
         }
     }
 
@@ -87,6 +95,7 @@ impl Callbacks {
 
     pub fn cancel_timer(&self, id: u64) -> bool {
         self.queue.cancel(id);
+        self.failures.borrow_mut().forget(id);
         self.timers.borrow_mut().remove(id).is_some()
     }
 
@@ -121,14 +130,46 @@ impl Callbacks {
     }
 
     /// The call a due timer makes; `None` when it was cancelled meanwhile.
+    /// A periodic timer's next tick is armed now (see `TimerQueue::rearm`),
+    /// and the ticks it missed are what `timer_missed()` answers during the
+    /// call.
     pub fn timer_fired(&self, id: u64) -> Option<Callback> {
         let entry = self.timers.borrow_mut().fired(id)?;
+        let missed = self.queue.rearm(id, self.clock.now_ms()).unwrap_or(0);
+        self.missed.set(missed);
         let args = entry.arg.into_iter().collect();
         Some(Callback {
             function: entry.callback,
             args,
             what: format!("timer {id}"),
+            periodic: entry.period_ms.is_some(),
         })
+    }
+
+    /// Ticks missed by the periodic timer whose callback is running (0 in
+    /// any other handler).
+    pub fn timer_missed(&self) -> u64 {
+        self.missed.get()
+    }
+
+    /// The timer's callback returned (or failed with `error`).
+    pub fn timer_done(&self, id: u64, periodic: bool, error: Option<&dyn std::fmt::Display>) {
+        self.missed.set(0);
+        let Some(error) = error else {
+            return;
+        };
+        if !periodic {
+            // A one-shot timer fails once at most.
+            tracing::error!(timer = id, "{error}");
+            return;
+        }
+        if let Some(suppressed) = self.failures.borrow_mut().due(id) {
+            tracing::error!(
+                timer = id,
+                suppressed,
+                "{error} (this timer's errors are logged once a minute; {suppressed} more since the last)"
+            );
+        }
     }
 
     /// A callback whose function the script does not define: logged once
@@ -136,6 +177,7 @@ impl Callbacks {
     pub fn missing(&self, callback: &Callback, timer: Option<u64>) {
         if let Some(id) = timer {
             self.cancel_timer(id);
+            self.missed.set(0);
         }
         let key = format!("{}/{}", callback.function, callback.args.len());
         if self.reported.borrow_mut().insert(key) {
@@ -183,6 +225,65 @@ impl Callbacks {
             function: pending.callback,
             args: vec![response.to_dynamic(), pending.context],
             what: format!("request {id}"),
+            periodic: false,
         })
+    }
+}
+
+/// How often a periodic timer's failing callback is logged: an `every(10)`
+/// that throws would otherwise write a hundred lines a second, each timer.
+pub const TIMER_ERROR_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// When each failing periodic timer was last logged, and how many of its
+/// errors were not logged since. One entry per pending periodic timer at
+/// most (dropped with the timer), so bounded by `MAX_PENDING_TIMERS`.
+#[derive(Default)]
+struct TimerFailures {
+    by_timer: HashMap<u64, (std::time::Instant, u64)>,
+}
+
+impl TimerFailures {
+    /// Counts a failure of timer `id`: `Some(errors not logged since the
+    /// last line)` when this one is to be logged.
+    fn due(&mut self, id: u64) -> Option<u64> {
+        let now = std::time::Instant::now();
+        match self.by_timer.get_mut(&id) {
+            Some((last, suppressed)) if now.duration_since(*last) < TIMER_ERROR_EVERY => {
+                *suppressed += 1;
+                None
+            }
+            Some((last, suppressed)) => {
+                *last = now;
+                Some(std::mem::take(suppressed))
+            }
+            None => {
+                self.by_timer.insert(id, (now, 0));
+                Some(0)
+            }
+        }
+    }
+
+    fn forget(&mut self, id: u64) {
+        self.by_timer.remove(&id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_timer_is_logged_once_a_minute_with_a_count() {
+        let mut failures = TimerFailures::default();
+        assert_eq!(failures.due(1), Some(0));
+        assert_eq!(failures.due(1), None);
+        assert_eq!(failures.due(1), None);
+        assert_eq!(failures.due(2), Some(0));
+        if let Some((last, _)) = failures.by_timer.get_mut(&1) {
+            *last = last.checked_sub(TIMER_ERROR_EVERY).unwrap_or(*last);
+        }
+        assert_eq!(failures.due(1), Some(2));
+        failures.forget(1);
+        assert!(!failures.by_timer.contains_key(&1));
     }
 }

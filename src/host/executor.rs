@@ -11,6 +11,7 @@
 
 use super::agents::AgentBook;
 use super::events::HostEvent;
+use super::intake::{self, Intake};
 use super::outbox::OutboxSender;
 use super::progress::HostProgress;
 use super::requests::{RequestRunner, Responder};
@@ -24,7 +25,7 @@ use crate::platform::{HttpApi, Uploader};
 use crate::script::{CompileOptions, Diagnostic};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// What the script threads need from the async side.
 pub struct ExecutorDeps {
@@ -164,8 +165,8 @@ fn spawn_thread(
     shared: &Arc<Shared>,
     stores: &Arc<crate::store::Stores>,
     stopping: &Arc<AtomicBool>,
-) -> Result<(mpsc::UnboundedSender<HostEvent>, ScriptThread, Ready), Diagnostic> {
-    let (tx, rx) = mpsc::unbounded_channel::<HostEvent>();
+) -> Result<(Intake, ScriptThread, Ready), Diagnostic> {
+    let (tx, rx) = intake::channel();
     let queue = Arc::new(TimerQueue::default());
     let (clock, clock_task) = match &deps.virtual_clock {
         Some(v) => {

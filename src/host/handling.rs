@@ -31,7 +31,8 @@ pub(super) fn spell(
 
 /// Calls what a timer or a request asked for; a missing function is
 /// reported once (and a timer dropped). A request's callback may take the
-/// response alone.
+/// response alone. A timer's error is logged by the timers (at most once a
+/// minute for a periodic one), a request's here.
 fn call_back(
     script: &mut ServiceScript,
     bridge: &HostBridge,
@@ -42,10 +43,17 @@ fn call_back(
     if timer.is_none() && !has(2) && has(1) {
         cb.args.truncate(1);
     }
-    if script.has_function(&cb.function, cb.args.len()) {
-        run(script, &cb.function, cb.args);
-    } else {
+    if !script.has_function(&cb.function, cb.args.len()) {
         bridge.callbacks.missing(&cb, timer);
+        return;
+    }
+    let outcome = call_measured(script, &cb.function, cb.args);
+    match timer {
+        Some(id) => {
+            let error = outcome.as_ref().err().map(|d| d as &dyn std::fmt::Display);
+            bridge.callbacks.timer_done(id, cb.periodic, error);
+        }
+        None => log_outcome(&cb.function, &outcome),
     }
 }
 
@@ -82,6 +90,17 @@ fn click_map(c: Click) -> Dynamic {
 }
 
 pub(super) fn run(script: &mut ServiceScript, handler: &str, args: Vec<Dynamic>) {
+    let outcome = call_measured(script, handler, args);
+    log_outcome(handler, &outcome);
+}
+
+/// Calls `handler` and counts the call in the metrics; `Ok(false)` when the
+/// script does not define it.
+fn call_measured(
+    script: &mut ServiceScript,
+    handler: &str,
+    args: Vec<Dynamic>,
+) -> Result<bool, crate::script::Diagnostic> {
     let started = std::time::Instant::now();
     let outcome = script.call(handler, args);
     if !matches!(outcome, Ok(false)) {
@@ -94,6 +113,10 @@ pub(super) fn run(script: &mut ServiceScript, handler: &str, args: Vec<Dynamic>)
         });
         crate::metrics::handler_ran(handler, started.elapsed(), error);
     }
+    outcome
+}
+
+fn log_outcome(handler: &str, outcome: &Result<bool, crate::script::Diagnostic>) {
     match outcome {
         Ok(true) => tracing::debug!(handler, "handled"),
         Ok(false) => tracing::trace!(handler, "not defined by the script"),
@@ -157,6 +180,12 @@ pub(super) fn handle(script: &mut ServiceScript, bridge: &HostBridge, event: Hos
             run(script, "on_unknown_payload", vec![value]);
         }
         HostEvent::Spell { value, reply } => {
+            // Its caller gave up waiting (and was answered 503): the spell
+            // is dropped, never run after the fact.
+            if reply.is_closed() {
+                tracing::info!("a spell was dropped: its caller stopped waiting before its turn");
+                return;
+            }
             let _ = reply.send(spell(script, value));
         }
         HostEvent::Inspect(reply) => {

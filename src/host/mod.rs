@@ -21,6 +21,7 @@ mod frame_sink;
 mod gateway;
 mod handle;
 mod handling;
+mod intake;
 mod lifecycle;
 mod members;
 mod outbox;

@@ -41,6 +41,9 @@ pub enum SpellError {
     Script(String),
     #[error("the script thread did not answer within {0:?}")]
     NoAnswer(Duration),
+    /// The spell lane is full (see `intake.rs`): try again later.
+    #[error("{0}")]
+    Busy(super::intake::Refused),
     #[error("the service is not running")]
     Gone,
 }
@@ -83,7 +86,8 @@ impl HostProbe {
     }
 
     /// Hands `value` to `on_spell` between two events and waits at most
-    /// `within` for its return value.
+    /// `within` for its return value (a spell not started by then never
+    /// runs).
     pub async fn spell(
         &self,
         value: serde_json::Value,
@@ -91,8 +95,12 @@ impl HostProbe {
     ) -> Result<serde_json::Value, SpellError> {
         let tx = self.script.get().ok_or(SpellError::Gone)?;
         let (reply, rx) = oneshot::channel();
-        tx.send(HostEvent::Spell { value, reply })
-            .map_err(|_| SpellError::Gone)?;
+        tx.spell(value, reply).map_err(|e| match e {
+            super::intake::Refused::Closed => SpellError::Gone,
+            full @ super::intake::Refused::SpellsFull => SpellError::Busy(full),
+        })?;
+        // On a timeout `rx` is dropped here, before the caller is answered,
+        // so the script thread drops the spell instead of running it late.
         match tokio::time::timeout(within, rx).await {
             Ok(Ok(answer)) => answer.map_err(SpellError::Script),
             Ok(Err(_)) => Err(SpellError::Gone),

@@ -22,7 +22,6 @@ use crate::platform::PlatformError;
 use crate::script::{HttpRequest, HttpResponse};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// Answers requests in place of the network (scenario tests).
 pub trait Responder: Send + Sync + std::fmt::Debug {
@@ -35,7 +34,7 @@ pub struct RequestRunner {
     client: Option<reqwest::Client>,
     policy: RequestPolicy,
     responder: Option<Arc<dyn Responder>>,
-    events: mpsc::UnboundedSender<HostEvent>,
+    events: super::intake::Intake,
     in_flight: Arc<AtomicUsize>,
     /// The bytes all bodies being read or waiting for their callback hold.
     budget: Budget,
@@ -57,7 +56,7 @@ impl RequestRunner {
         policy: RequestPolicy,
         budget: Budget,
         responder: Option<Arc<dyn Responder>>,
-        events: mpsc::UnboundedSender<HostEvent>,
+        events: super::intake::Intake,
         rt: tokio::runtime::Handle,
     ) -> Self {
         // A client that cannot be built (no TLS roots...) makes every

@@ -12,6 +12,7 @@ use super::bridge::HostBridge;
 use super::callbacks::Callbacks;
 use super::events::HostEvent;
 use super::handling;
+use super::intake::IntakeRx;
 use super::members::MemberTable;
 use super::outbox::{Barrier, Downward, OutboxSender};
 use super::progress::HostProgress;
@@ -25,7 +26,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// Which thread this is, among how many.
 #[derive(Debug, Clone, Copy)]
@@ -101,7 +102,7 @@ pub struct ThreadStart {
     pub stores: Arc<crate::store::Stores>,
     pub user_mode: bool,
     pub timing: (HostClock, Arc<TimerQueue>, RequestRunner),
-    pub rx: mpsc::UnboundedReceiver<HostEvent>,
+    pub rx: IntakeRx,
     pub ready: tokio::sync::oneshot::Sender<Result<(), Diagnostic>>,
     pub stopping: Arc<AtomicBool>,
 }

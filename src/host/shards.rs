@@ -15,10 +15,11 @@
 //! single queue it replaces.
 
 use super::events::{HostEvent, Inspection, ReloadRequest};
+use super::intake::{Intake, Refused};
 use super::reload_round::ReloadRound;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// The script thread (0-based) owning `channel_id` among `threads`:
 /// FNV-1a (64-bit) of the id's UTF-8 bytes, modulo `threads`. Stable across
@@ -41,11 +42,11 @@ pub struct ThreadsGone;
 /// Sends host events to the script thread(s) that handle them.
 #[derive(Clone, Debug)]
 pub struct EventSender {
-    threads: Arc<[mpsc::UnboundedSender<HostEvent>]>,
+    threads: Arc<[Intake]>,
 }
 
 impl EventSender {
-    pub fn new(threads: Vec<mpsc::UnboundedSender<HostEvent>>) -> Self {
+    pub fn new(threads: Vec<Intake>) -> Self {
         EventSender {
             threads: threads.into(),
         }
@@ -91,13 +92,7 @@ impl EventSender {
                     recipients,
                 },
             ),
-            HostEvent::Spell { value, reply } => {
-                let shard = value
-                    .get("channel_id")
-                    .and_then(|c| c.as_str())
-                    .map_or(0, |ch| self.owner(ch));
-                self.to(shard, HostEvent::Spell { value, reply })
-            }
+            HostEvent::Spell { value, reply } => self.spell(value, reply).map_err(|_| ThreadsGone),
             HostEvent::BeforeChannelInit { service_id } => {
                 self.everywhere(|| HostEvent::BeforeChannelInit {
                     service_id: service_id.clone(),
@@ -119,6 +114,21 @@ impl EventSender {
             // A thread's own (timers, responses) never come this way.
             other => self.to(0, other),
         }
+    }
+
+    /// Queues a spell on the thread owning its `channel_id` (else thread
+    /// 0); refused when that thread's spell lane is full (see `intake.rs`).
+    pub fn spell(
+        &self,
+        value: serde_json::Value,
+        reply: oneshot::Sender<Result<serde_json::Value, String>>,
+    ) -> Result<(), Refused> {
+        let shard = value
+            .get("channel_id")
+            .and_then(|c| c.as_str())
+            .map_or(0, |ch| self.owner(ch));
+        let tx = self.threads.get(shard).ok_or(Refused::Closed)?;
+        tx.send(HostEvent::Spell { value, reply })
     }
 
     /// Sends one copy to every thread; the event counts as handled (for
@@ -217,9 +227,8 @@ mod tests {
 
     #[test]
     fn a_spell_goes_to_the_thread_of_its_channel_else_to_thread_0() {
-        let (txs, mut rxs): (Vec<_>, Vec<_>) = (0..4)
-            .map(|_| mpsc::unbounded_channel::<HostEvent>())
-            .unzip();
+        let (txs, mut rxs): (Vec<_>, Vec<_>) =
+            (0..4).map(|_| crate::host::intake::channel()).unzip();
         let sender = EventSender::new(txs);
         let ch = (0..)
             .map(|i| format!("room-{i}"))
@@ -234,16 +243,15 @@ mod tests {
         }
         let spells: Vec<usize> = rxs
             .iter_mut()
-            .map(|rx| std::iter::from_fn(|| rx.try_recv().ok()).count())
+            .map(|rx| std::iter::from_fn(|| rx.try_recv()).count())
             .collect();
         assert_eq!(spells, [1, 0, 0, 1]);
     }
 
     #[test]
     fn a_channels_events_go_to_one_thread_and_lifecycle_steps_to_all() {
-        let (txs, mut rxs): (Vec<_>, Vec<_>) = (0..3)
-            .map(|_| mpsc::unbounded_channel::<HostEvent>())
-            .unzip();
+        let (txs, mut rxs): (Vec<_>, Vec<_>) =
+            (0..3).map(|_| crate::host::intake::channel()).unzip();
         let sender = EventSender::new(txs);
         for _ in 0..5 {
             sender.send(HostEvent::Checkin("lobby".into())).unwrap();
@@ -253,7 +261,7 @@ mod tests {
         for (i, rx) in rxs.iter_mut().enumerate() {
             let mut checkins = 0;
             let mut starts = 0;
-            while let Ok(e) = rx.try_recv() {
+            while let Some(e) = rx.try_recv() {
                 match e {
                     HostEvent::Checkin(ch) if ch == "lobby" => checkins += 1,
                     HostEvent::Shared { event, .. } if matches!(*event, HostEvent::Start) => {

@@ -20,12 +20,13 @@
 //! script's). The README shows the pattern for durable schedules.
 
 use super::events::HostEvent;
+use super::intake::Intake;
 use rhai::Dynamic;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 /// Milliseconds on the host's timer clock (since start, or virtual).
 pub type ClockMs = u64;
@@ -50,9 +51,11 @@ impl HostClock {
     }
 }
 
-/// The shared half: ids by due time. Periodic timers re-arm themselves here
-/// when popped, so the clock can fire a whole window of ticks without
-/// waiting for the script thread.
+/// The shared half: ids by due time. A periodic timer popped by the clock is
+/// not re-armed until the script thread takes its firing ([`TimerQueue::rearm`]):
+/// a timer has at most one firing waiting however far behind the thread is,
+/// and the ticks that came due meanwhile are counted as missed instead of
+/// queued (`timer_missed()` in the callback).
 #[derive(Debug, Default)]
 pub struct TimerQueue {
     inner: Mutex<QueueInner>,
@@ -78,15 +81,38 @@ impl TimerQueue {
         self.armed.notify_one();
     }
 
-    /// Removes a timer; true if it was armed.
+    /// Removes a timer; true if it was armed (or its firing is waiting).
     pub fn cancel(&self, id: u64) -> bool {
         let Ok(mut q) = self.inner.lock() else {
             return false;
         };
         match q.entries.remove(&id) {
-            Some((due, _)) => q.by_due.remove(&(due, id)),
+            Some((due, _)) => {
+                q.by_due.remove(&(due, id));
+                true
+            }
             None => false,
         }
+    }
+
+    /// The script thread took periodic timer `id`'s firing at `now`: arms
+    /// its next tick after `now` and returns how many ticks came due while
+    /// the firing waited (missed, not fired). `None` for a timer that is
+    /// not periodic or no longer pending.
+    pub fn rearm(&self, id: u64, now: ClockMs) -> Option<u64> {
+        let mut q = self.inner.lock().ok()?;
+        let (due, period) = q.entries.get(&id).copied()?;
+        let period = period?.max(1);
+        if q.by_due.contains(&(due, id)) {
+            return Some(0);
+        }
+        let missed = now.saturating_sub(due) / period;
+        let next = due.saturating_add(missed.saturating_add(1).saturating_mul(period));
+        q.entries.insert(id, (next, Some(period)));
+        q.by_due.insert((next, id));
+        drop(q);
+        self.armed.notify_one();
+        Some(missed)
     }
 
     /// When the timer is next due.
@@ -98,9 +124,9 @@ impl TimerQueue {
         self.inner.lock().ok()?.by_due.first().map(|(d, _)| *d)
     }
 
-    /// The earliest timer due at or before `now`, re-armed if periodic
-    /// (skipping ticks that were missed entirely, so a stalled host does
-    /// not fire a burst). Returns its id and the time it was due.
+    /// The earliest timer due at or before `now`. A one-shot timer leaves
+    /// the queue; a periodic one waits, out of the due order, for
+    /// [`TimerQueue::rearm`]. Returns its id and the time it was due.
     pub fn pop_due(&self, now: ClockMs) -> Option<(u64, ClockMs)> {
         let mut q = self.inner.lock().ok()?;
         let (due, id) = *q.by_due.first()?;
@@ -108,18 +134,8 @@ impl TimerQueue {
             return None;
         }
         q.by_due.remove(&(due, id));
-        match q.entries.get(&id).and_then(|(_, p)| *p) {
-            Some(period) => {
-                let mut next = due.saturating_add(period);
-                if next <= now {
-                    next = now.saturating_add(period - (now - due) % period);
-                }
-                q.entries.insert(id, (next, Some(period)));
-                q.by_due.insert((next, id));
-            }
-            None => {
-                q.entries.remove(&id);
-            }
+        if q.entries.get(&id).and_then(|(_, p)| *p).is_none() {
+            q.entries.remove(&id);
         }
         Some((id, due))
     }
@@ -129,7 +145,7 @@ impl TimerQueue {
 pub fn spawn_real_clock(
     queue: Arc<TimerQueue>,
     origin: Instant,
-    events: mpsc::UnboundedSender<HostEvent>,
+    events: Intake,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
@@ -167,7 +183,7 @@ pub struct VirtualClock {
 struct VirtualInner {
     now: AtomicU64,
     /// Each script thread's timers and queue, attached as the threads start.
-    threads: Mutex<Vec<(Arc<TimerQueue>, mpsc::UnboundedSender<HostEvent>)>>,
+    threads: Mutex<Vec<(Arc<TimerQueue>, Intake)>>,
 }
 
 impl VirtualClock {
@@ -179,7 +195,7 @@ impl VirtualClock {
         self.inner.now.load(Ordering::SeqCst)
     }
 
-    pub(super) fn attach(&self, queue: Arc<TimerQueue>, events: mpsc::UnboundedSender<HostEvent>) {
+    pub(super) fn attach(&self, queue: Arc<TimerQueue>, events: Intake) {
         self.inner
             .threads
             .lock()
@@ -303,8 +319,9 @@ mod tests {
         q.arm(3, 200, None);
         assert_eq!(q.pop_due(50), None);
         assert_eq!(q.pop_due(100), Some((2, 100)));
-        assert_eq!(q.pop_due(200), Some((2, 200)));
-        assert_eq!(q.pop_due(250), Some((3, 200)));
+        // Not again until the script thread took the firing.
+        assert_eq!(q.pop_due(200), Some((3, 200)));
+        assert_eq!(q.rearm(2, 200), Some(1));
         assert_eq!(q.pop_due(250), None);
         assert_eq!(q.due(2), Some(300));
         assert!(q.cancel(2));
@@ -318,6 +335,8 @@ mod tests {
         let q = TimerQueue::default();
         q.arm(7, 100, Some(100));
         assert_eq!(q.pop_due(1_050), Some((7, 100)));
+        assert_eq!(q.pop_due(1_050), None);
+        assert_eq!(q.rearm(7, 1_050), Some(9));
         assert_eq!(q.due(7), Some(1_100));
     }
 
@@ -325,12 +344,14 @@ mod tests {
     fn the_virtual_clock_fires_one_timer_at_a_time_up_to_the_target() {
         let clock = VirtualClock::new();
         let queue = Arc::new(TimerQueue::default());
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = crate::host::intake::channel();
         clock.attach(queue.clone(), tx);
         queue.arm(1, 100, Some(100));
         assert!(clock.fire_next(250));
         assert_eq!(clock.now_ms(), 100);
-        assert!(matches!(rx.try_recv(), Ok(HostEvent::Timer(1))));
+        assert!(matches!(rx.try_recv(), Some(HostEvent::Timer(1))));
+        assert!(!clock.fire_next(150), "waits for the script thread");
+        assert_eq!(queue.rearm(1, clock.now_ms()), Some(0));
         assert!(clock.fire_next(250));
         assert_eq!(clock.now_ms(), 200);
         assert!(!clock.fire_next(250));

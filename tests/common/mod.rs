@@ -327,7 +327,6 @@ pub fn write_json(path: &Path, v: &serde_json::Value) {
     std::fs::write(path, serde_json::to_string_pretty(v).unwrap()).unwrap();
 }
 
-/// The tutorial's service script, as shipped.
 /// The admin URL and token a host started with `--admin` wrote under
 /// `dir`, once it did.
 pub async fn admin_endpoint(dir: &Path) -> (String, String) {
@@ -339,6 +338,7 @@ pub async fn admin_endpoint(dir: &Path) -> (String, String) {
     .await
 }
 
+/// The tutorial's service script, as shipped.
 pub fn tutorial() -> String {
     std::fs::read_to_string(repo_root().join("scripts/service.rhai")).unwrap()
 }
@@ -428,7 +428,3 @@ pub async fn wait_message(
     .await
 }
 
-/// Resident memory of a process, in KiB (0 when it cannot be read).
-pub fn rss_kib(pid: u32) -> u64 {
-    process::status_kib(pid, "VmRSS")
-}

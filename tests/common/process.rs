@@ -123,3 +123,8 @@ pub fn status_kib(pid: u32, field: &str) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// Resident memory of a process, in KiB (0 once it is gone).
+pub fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS")
+}

@@ -112,6 +112,10 @@ pub trait HostApi {
     fn pending_timers(&self) -> HostResult<Vec<PendingTimer>> {
         unsupported("timers")
     }
+    /// Ticks the periodic timer being called back missed (0 elsewhere).
+    fn timer_missed(&self) -> HostResult<u64> {
+        Ok(0)
+    }
     /// Starts a request whose outcome is handed to `callback` (with
     /// `context`) later; its id.
     fn start_request(&self, request: NewRequest) -> HostResult<u64> {

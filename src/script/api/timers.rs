@@ -168,6 +168,19 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
     let h = host.clone();
     defs::register_fn(
         engine,
+        "timer_missed",
+        [],
+        "In an `every` timer's callback: how many ticks came due while this \
+         firing waited for the script thread (they are not fired: one firing \
+         waits at most per timer). 0 anywhere else.",
+        move || -> Fallible<i64> {
+            let missed = h.timer_missed().map_err(script_error)?;
+            Ok(i64::try_from(missed).unwrap_or(i64::MAX))
+        },
+    );
+    let h = host.clone();
+    defs::register_fn(
+        engine,
         "timers",
         [],
         "The pending timers: `[#{id, fn, due_in_ms, every_ms, arg}]`.",
