@@ -158,7 +158,10 @@ async fn redis_passwords_in_urls_reach_no_log_status_report_or_bundle() {
     assert!(!members[0].log().contains("password is on the command line"));
     for m in &members {
         let log = m.log();
-        assert!(log.contains("DEBUG") || log.contains("TRACE"), "verbose:\n{log}");
+        assert!(
+            log.contains("DEBUG") || log.contains("TRACE"),
+            "verbose:\n{log}"
+        );
         assert_clean("a member's log", &log);
     }
     for file in files_outside_config(svc.path()) {

@@ -242,6 +242,14 @@ mod tests {
             "client_secret",
             "email",
             "account_config",
+            "passphrase",
+            "gpgPassphrase",
+            "passcode",
+            "pass",
+            "redis_pass",
+            "redisPass",
+            "REDIS_PASS",
+            "db_pw",
         ] {
             assert!(is_secret_key(key), "{key} is a credential");
         }
@@ -256,6 +264,10 @@ mod tests {
             "channels",
             "log_level",
             "oauthority",
+            "passage",
+            "bypass",
+            "compass_heading",
+            "user",
         ] {
             assert!(!is_secret_key(key), "{key} is not a credential");
         }
