@@ -80,6 +80,11 @@ impl BodyHold {
         Ok(())
     }
 
+    /// Gives back all it holds (the body was dropped).
+    pub fn release(&mut self) {
+        self.shrink(self.bytes);
+    }
+
     /// Gives back `less` bytes taken by [`BodyHold::grow`].
     fn shrink(&mut self, less: u64) {
         let less = less.min(self.bytes);
