@@ -217,7 +217,11 @@ async fn fetch(
                 .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
             None,
         ),
-        Err(e) => (String::new(), Some(body_error(e))),
+        Err(e) => {
+            // The part read is dropped here, not with the response.
+            hold.release();
+            (String::new(), Some(body_error(e)))
+        }
     };
     HttpResponse {
         status,

@@ -80,6 +80,11 @@ impl BodyHold {
         Ok(())
     }
 
+    /// Gives back all it holds (the body was dropped).
+    pub fn release(&mut self) {
+        self.shrink(self.bytes);
+    }
+
     /// Gives back `less` bytes taken by [`BodyHold::grow`].
     fn shrink(&mut self, less: u64) {
         let less = less.min(self.bytes);
@@ -141,10 +146,16 @@ pub async fn read_body(
     joined(pieces, len, hold)
 }
 
-/// The pieces as one buffer; it is counted before the pieces are given back.
+/// The pieces as one buffer of the body's size (it may wait a while for
+/// its callback, and most bodies are far smaller than a piece); it is
+/// counted before the pieces are given back.
 fn joined(mut pieces: Vec<Vec<u8>>, len: u64, hold: &mut BodyHold) -> Result<Vec<u8>, BodyError> {
     if pieces.len() <= 1 {
-        return Ok(pieces.pop().unwrap_or_default());
+        let mut body = pieces.pop().unwrap_or_default();
+        let before = body.capacity();
+        body.shrink_to_fit();
+        hold.shrink((before - body.capacity()) as u64);
+        return Ok(body);
     }
     hold.grow(len)?;
     let mut body = Vec::with_capacity(usize::try_from(len).unwrap_or(usize::MAX));
@@ -158,6 +169,24 @@ fn joined(mut pieces: Vec<Vec<u8>>, len: u64, hold: &mut BodyHold) -> Result<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_joined_body_holds_its_own_size() {
+        let budget = Budget::new(1 << 20);
+        let mut hold = budget.hold();
+        hold.grow(PIECE as u64).unwrap();
+        let mut small = Vec::with_capacity(PIECE);
+        small.extend_from_slice(b"hello");
+        let body = joined(vec![small], 5, &mut hold).unwrap();
+        assert_eq!(body, b"hello");
+        assert_eq!(hold.bytes, body.capacity() as u64);
+        let mut big = budget.hold();
+        big.grow(2 * PIECE as u64).unwrap();
+        let pieces = vec![vec![1u8; PIECE], vec![2u8; 10]];
+        let body = joined(pieces, PIECE as u64 + 10, &mut big).unwrap();
+        assert_eq!(body.len(), PIECE + 10);
+        assert_eq!(big.bytes, PIECE as u64 + 10);
+    }
 
     #[test]
     fn holds_share_the_budget_and_give_it_back() {
