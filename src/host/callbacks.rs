@@ -152,19 +152,21 @@ impl Callbacks {
         self.missed.get()
     }
 
-    /// The timer's callback returned (or failed with `error`).
-    pub fn timer_done(&self, id: u64, periodic: bool, error: Option<&dyn std::fmt::Display>) {
+    /// Timer `id`'s callback returned (or failed with `error`).
+    pub fn timer_done(&self, id: u64, callback: &Callback, error: Option<&dyn std::fmt::Display>) {
         self.missed.set(0);
         let Some(error) = error else {
             return;
         };
-        if !periodic {
+        let handler = callback.function.as_str();
+        if !callback.periodic {
             // A one-shot timer fails once at most.
-            tracing::error!(timer = id, "{error}");
+            tracing::error!(handler, timer = id, "{error}");
             return;
         }
         if let Some(suppressed) = self.failures.borrow_mut().due(id) {
             tracing::error!(
+                handler,
                 timer = id,
                 suppressed,
                 "{error} (this timer's errors are logged once a minute; {suppressed} more since the last)"

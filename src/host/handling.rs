@@ -47,11 +47,12 @@ fn call_back(
         bridge.callbacks.missing(&cb, timer);
         return;
     }
-    let outcome = call_measured(script, &cb.function, cb.args);
+    let args = std::mem::take(&mut cb.args);
+    let outcome = call_measured(script, &cb.function, args);
     match timer {
         Some(id) => {
             let error = outcome.as_ref().err().map(|d| d as &dyn std::fmt::Display);
-            bridge.callbacks.timer_done(id, cb.periodic, error);
+            bridge.callbacks.timer_done(id, &cb, error);
         }
         None => log_outcome(&cb.function, &outcome),
     }
