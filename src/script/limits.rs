@@ -37,6 +37,13 @@ pub struct ScriptLimits {
     pub max_output_frames: u64,
     /// Bytes of frames one handler call may send (their content, as sent).
     pub max_output_bytes: u64,
+    /// Wall-clock time one compile of the service (entry and imports) may
+    /// take, at start-up, in `check` and on reload: Rhai's parser cannot be
+    /// interrupted, so a compile past this is refused (`compile.rs`).
+    pub compile_timeout: Duration,
+    /// Wall-clock time one scenario test (`moobius-host test`) may take,
+    /// its handlers and the test function's own code together.
+    pub test_timeout: Duration,
 }
 
 impl Default for ScriptLimits {
@@ -50,6 +57,8 @@ impl Default for ScriptLimits {
             timeout: Duration::from_secs(1),
             max_output_frames: 10_000,
             max_output_bytes: 64 << 20,
+            compile_timeout: Duration::from_secs(5),
+            test_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -8,6 +8,7 @@
 mod api;
 mod character;
 pub mod check;
+pub mod compile;
 pub mod defs;
 mod diagnostic;
 mod handlers;
