@@ -72,7 +72,7 @@ fn configured_stores(dir: &Path) -> Option<Vec<String>> {
 
 /// `DIR/config/config.json`'s `script_limits` when the config loads (so
 /// that `check` keeps the compile bound `run` keeps), else the defaults.
-fn configured_limits(dir: &Path) -> super::ScriptLimits {
+pub fn configured_limits(dir: &Path) -> super::ScriptLimits {
     let file = dir.join("config").join("config.json");
     let overrides = crate::config::load::Overrides::default();
     crate::config::load(&file, dir, &overrides)

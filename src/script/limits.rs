@@ -252,6 +252,53 @@ pub(super) fn apply(engine: &mut Engine, limits: &ScriptLimits, deadline: &Deadl
     });
 }
 
+/// A scenario test's limits (`moobius-host test`): the size limits and
+/// call depth of `script_limits`, and `test_timeout_ms` of wall-clock time
+/// per test, armed around each test call. A test's own operations are not
+/// counted (its time is): it mostly waits for the service.
+pub struct TestBudget {
+    deadline: Deadline,
+    limits: ScriptLimits,
+}
+
+impl TestBudget {
+    /// Sets the limits on the engine that runs the tests.
+    pub fn apply(engine: &mut Engine, limits: &ScriptLimits) -> Self {
+        let deadline = Deadline::default();
+        let uncounted = ScriptLimits {
+            max_operations: 0,
+            ..limits.clone()
+        };
+        apply(engine, &uncounted, &deadline);
+        TestBudget {
+            deadline,
+            limits: limits.clone(),
+        }
+    }
+
+    /// A test starts: its time runs from now.
+    pub fn start(&self) {
+        self.deadline.start(self.limits.test_timeout);
+    }
+
+    pub fn clear(&self) {
+        self.deadline.clear();
+    }
+
+    /// A message naming the limit, when `err` is a limit being hit.
+    pub fn describe(&self, err: &EvalAltResult) -> Option<String> {
+        match err.unwrap_inner() {
+            EvalAltResult::ErrorTerminated(token, ..) if token.to_string() == TIMEOUT_TOKEN => {
+                Some(format!(
+                    "aborted: ran longer than {} ms (script_limits.test_timeout_ms)",
+                    self.limits.test_timeout.as_millis()
+                ))
+            }
+            _ => describe(err, &self.limits),
+        }
+    }
+}
+
 /// A message naming the limit, when `err` is a limit being hit.
 pub(super) fn describe(err: &EvalAltResult, limits: &ScriptLimits) -> Option<String> {
     Some(match err.unwrap_inner() {

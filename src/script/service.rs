@@ -318,7 +318,8 @@ impl ServiceScript {
         name: &str,
         args: Vec<Dynamic>,
     ) -> Result<Option<Dynamic>, Diagnostic> {
-        if !self.has_function(name, args.len()) {
+        let arity = args.len();
+        if !self.has_function(name, arity) {
             return Ok(None);
         }
         let options = CallFnOptions::new()
@@ -341,6 +342,7 @@ impl ServiceScript {
             } else if let Some(why) = limits::describe(&e, &self.limits) {
                 d.message = format!("{name} {why}");
             }
+            let d = d.or_at_definition(&self.ast, name, arity);
             self.failures.push(d.clone());
             d
         })
