@@ -224,3 +224,89 @@ fn restart_keeps_the_stores_and_starts_this_afresh() {
         "a test's stores live in a directory of its own"
     );
 }
+
+/// Gives the service in `dir` a config whose `script_limits` are `limits`.
+fn set_script_limits(dir: &Path, limits: serde_json::Value) {
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    common::write_json(
+        &dir.join("config/config.json"),
+        &serde_json::json!({
+            "account_config": {"email": "a@b.c", "password": "pw"},
+            "script_limits": limits
+        }),
+    );
+}
+
+/// `moobius-host test` in `dir` as a child process, waited for with the
+/// deadline (a test with no limits would never end): (exit code, output).
+async fn run_test_within_deadline(dir: &Path) -> (Option<i32>, String) {
+    let logs = tempfile::tempdir().unwrap();
+    let mut run = common::HostProcess::spawn_in(&["test"], logs.path(), Some(dir));
+    let status = run.exited().await;
+    (status.code(), run.log())
+}
+
+#[tokio::test]
+async fn scenario_tests_run_under_the_script_limits_and_bots_stay_inside() {
+    let outside = tempfile::Builder::new().suffix(".rhai").tempfile().unwrap();
+    std::fs::write(outside.path(), "fn helper() {}\n").unwrap();
+    let outside_name = outside.path().file_name().unwrap().to_string_lossy();
+    let scenario = format!(
+        "fn test_loop() {{\n    loop {{ }}\n}}\n
+fn test_doubling() {{\n    let s = \"x\";\n    for i in 0..40 {{ s += s; }}\n}}\n
+fn test_bot_climbing_out() {{\n    bot(\"robot\", \"../{outside_name}\");\n}}\n
+fn test_bot_absolute() {{\n    bot(\"robot\", \"/etc/passwd\");\n}}\n"
+    );
+    let dir = service_with("fn on_refresh(a) { }\n", &scenario);
+    set_script_limits(dir.path(), serde_json::json!({"test_timeout_ms": 500}));
+    let (code, out) = run_test_within_deadline(dir.path()).await;
+    eprintln!("{out}");
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(
+        failure_block(&out, "test_loop"),
+        "tests/scenarios/s.rhai:1:1: test_loop aborted: ran longer than 500 ms (script_limits.test_timeout_ms)
+  |
+1 | fn test_loop() {
+  | ^"
+    );
+    assert_eq!(
+        failure_block(&out, "test_doubling"),
+        "tests/scenarios/s.rhai:5:1: test_doubling aborted: Length of string larger than 4194304 (script_limits.max_string_size)
+  |
+5 | fn test_doubling() {
+  | ^"
+    );
+    let block = failure_block(&out, "test_bot_climbing_out");
+    assert!(
+        block.contains(&format!(
+            "bot \"robot\": ../{outside_name}: resolves outside the service directory"
+        )),
+        "{block}"
+    );
+    let block = failure_block(&out, "test_bot_absolute");
+    assert!(
+        block.contains("bot \"robot\": /etc/passwd: absolute paths are not allowed"),
+        "{block}"
+    );
+    assert_eq!(summary(&out), "0 passed, 4 failed");
+}
+
+/// A handler a limit aborted is reported at the handler (Rhai gives such
+/// errors no position): here through a scenario's failure block.
+#[test]
+fn a_limit_abort_names_the_handlers_line() {
+    let script =
+        "fn helper() { }\n\nfn on_join(action) {\n    let n = 0;\n    loop { n += 1; }\n}\n";
+    let dir = service_with(
+        script,
+        "fn test_join() {\n    member(\"alice\").join();\n}\n",
+    );
+    set_script_limits(dir.path(), serde_json::json!({"max_operations": 1000}));
+    let (code, out) = run_test(dir.path(), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        failure_block(&out, "test_join"),
+        "a handler failed during this test (if that is intended, say so with expect_error(\"...\")):
+  scripts/service.rhai:3:1: on_join aborted: more than 1000 operations (script_limits.max_operations)"
+    );
+}

@@ -478,6 +478,12 @@ fn script_limits(s: &Section) -> Result<ScriptLimits, ConfigError> {
     if let Some(v) = get(&ranges::MAX_OUTPUT_BYTES)? {
         limits.max_output_bytes = v;
     }
+    if let Some(v) = get(&ranges::COMPILE_TIMEOUT_MS)? {
+        limits.compile_timeout = Duration::from_millis(v);
+    }
+    if let Some(v) = get(&ranges::TEST_TIMEOUT_MS)? {
+        limits.test_timeout = Duration::from_millis(v);
+    }
     Ok(limits)
 }
 

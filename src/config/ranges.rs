@@ -220,6 +220,11 @@ pub const MAX_ARRAY_SIZE: Range =
 pub const MAX_MAP_SIZE: Range = range("max_map_size", 1.0, 1e8, "entries").or_zero("unlimited");
 pub const MAX_OUTPUT_FRAMES: Range = range("max_output_frames", 1.0, 1e6, "frames");
 pub const MAX_OUTPUT_BYTES: Range = range("max_output_bytes", 1.0, (1u64 << 30) as f64, "bytes");
+/// A compile that takes longer is refused (a service that big stalls every
+/// start and every reload); 5 s by default, ten minutes at most.
+pub const COMPILE_TIMEOUT_MS: Range = range("compile_timeout_ms", 1.0, 600_000.0, "ms");
+/// One scenario test's wall-clock budget; 30 s by default, an hour at most.
+pub const TEST_TIMEOUT_MS: Range = range("test_timeout_ms", 1.0, 3_600_000.0, "ms");
 
 /// Every key of `script_limits` (all of them numbers).
 pub const LIMITS: &[Range] = &[
@@ -231,6 +236,8 @@ pub const LIMITS: &[Range] = &[
     MAX_MAP_SIZE,
     MAX_OUTPUT_FRAMES,
     MAX_OUTPUT_BYTES,
+    COMPILE_TIMEOUT_MS,
+    TEST_TIMEOUT_MS,
 ];
 
 #[cfg(test)]

@@ -229,6 +229,8 @@ fn defaults_are_in_range() {
         (MAX_MAP_SIZE, l.max_map_size as f64),
         (MAX_OUTPUT_FRAMES, l.max_output_frames as f64),
         (MAX_OUTPUT_BYTES, l.max_output_bytes as f64),
+        (COMPILE_TIMEOUT_MS, l.compile_timeout.as_millis() as f64),
+        (TEST_TIMEOUT_MS, l.test_timeout.as_millis() as f64),
     ];
     assert_eq!(defaults.len(), SERVICE.len() + LIMITS.len());
     for (r, d) in defaults {

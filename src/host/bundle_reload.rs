@@ -3,14 +3,15 @@
 //!
 //! Unpacking is the verification (every entry, size and hash, see
 //! [`crate::bundle`]) and happens off the script thread, into a new private
-//! directory; the script thread then compiles from there and swaps between
-//! two events exactly as for an edited script ([`super::reload`]). The
+//! directory; the new version is compiled from there (off the script
+//! threads) and swapped in between two events exactly as for an edited
+//! script ([`super::reload`]). The
 //! directory of the running version stays alive until the swap succeeded; a
 //! refused or broken bundle is logged at error level and changes nothing.
 //! A copy over the file shows up as a truncated archive first, so, as for
 //! half-written scripts, a failure is reported only once the file is quiet.
 
-use super::events::{HostEvent, NewSource, ReloadOutcome, ReloadRequest};
+use super::events::{NewSource, ReloadOutcome, ReloadRequest};
 use super::reload_trigger::{self, SETTLE};
 use super::shards::EventSender;
 use crate::bundle::{self, BundleLimits, Unpacked};
@@ -127,10 +128,11 @@ async fn attempt(options: &mut BundleOptions, tx: &EventSender, report: bool) ->
         changed: vec![options.file.clone()],
         report_failure: report,
         reply: Some(reply),
-        source: Some(source),
+        source: Some(source.clone()),
         round: None,
+        compiled: Vec::new(),
     };
-    if tx.send(HostEvent::Reload(request)).is_err() {
+    if tx.compile_and_reload(request).await.is_err() {
         return Attempt::Closed;
     }
     match rx.await {
@@ -142,6 +144,7 @@ async fn attempt(options: &mut BundleOptions, tx: &EventSender, report: bool) ->
                 to = %next.manifest.version,
                 "bundle swapped"
             );
+            tx.relocate(&source);
             // The previous version's directory goes away here.
             options.current = next;
             Attempt::Done

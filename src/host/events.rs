@@ -142,6 +142,20 @@ pub struct ReloadRequest {
     pub source: Option<NewSource>,
     /// The round every script thread votes in (set by the `EventSender`).
     pub round: Option<std::sync::Arc<super::reload_round::ReloadRound>>,
+    /// The new version, compiled off the script threads, one copy per
+    /// thread (see `reload_compile.rs`; the `EventSender` fills it and gives
+    /// each thread its own).
+    pub compiled: Vec<Precompiled>,
+}
+
+/// One script thread's copy of the next version, as its compile left it.
+#[derive(Debug)]
+pub enum Precompiled {
+    Ready(crate::script::compile::Shipped),
+    /// The entry file is empty: a truncate-then-write save, halfway.
+    EntryEmpty,
+    /// The framed diagnostic.
+    Failed(String),
 }
 
 /// Where the next version lives, when it is not where the current one does.

@@ -100,7 +100,7 @@ impl Executor {
             ready.push(ready_rx);
         }
         let executor = Executor {
-            events: EventSender::new(senders),
+            events: EventSender::new(senders, opts.clone()),
             threads,
             stopping,
         };

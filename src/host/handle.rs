@@ -3,7 +3,7 @@
 //! start services this way, so the start sequence exists once (in
 //! `lifecycle.rs`).
 
-use super::events::{HostEvent, ReloadOutcome, ReloadRequest};
+use super::events::{ReloadOutcome, ReloadRequest};
 use super::lifecycle::{self, Started};
 use super::probe::HostProbe;
 use super::shards::EventSender;
@@ -136,8 +136,9 @@ impl RunningHost {
             reply: Some(reply),
             source: None,
             round: None,
+            compiled: Vec::new(),
         };
-        if tx.send(HostEvent::Reload(request)).is_err() {
+        if tx.compile_and_reload(request).await.is_err() {
             return ReloadResult::Gone;
         }
         match rx.await {

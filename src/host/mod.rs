@@ -29,6 +29,7 @@ mod outbox_sender;
 mod probe;
 mod progress;
 mod reload;
+mod reload_compile;
 mod reload_round;
 mod reload_trigger;
 mod requests;

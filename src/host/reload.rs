@@ -1,10 +1,11 @@
 //! Hot reload, the script thread's half: new code between two events, with
 //! `this` kept. (What triggers a reload is `reload_trigger.rs`.)
 //!
-//! The script thread compiles the whole
-//! service (entry + imports) in the gap between two events; on success the new
-//! version takes over `this` and gets `on_reload()`, on failure the old one
-//! keeps running.
+//! The whole service (entry + imports) is compiled off the script threads
+//! (`reload_compile.rs`) while they go on serving; the request brings this
+//! thread its own copy, and in the gap between two events the new version
+//! takes over `this` and gets `on_reload()`. On failure the old one keeps
+//! running.
 //!
 //! With several script threads, every thread compiles and votes, and all
 //! swap or none (`reload_round.rs`); thread 0 logs, publishes the status and
@@ -16,7 +17,7 @@
 //! later reloads and relative resource paths follow the new version.
 
 use super::bridge::HostBridge;
-use super::events::{ReloadOutcome, ReloadRequest};
+use super::events::{Precompiled, ReloadOutcome, ReloadRequest};
 use super::reload_round::{Decision, ReloadRound, Vote, VOTE_TIMEOUT};
 use super::script_thread::Place;
 use super::status::{now_ms, ScriptStatus};
@@ -54,7 +55,7 @@ pub(super) fn apply(
     bridge: &Rc<HostBridge>,
     opts: &mut CompileOptions,
     status: &watch::Sender<ScriptStatus>,
-    req: ReloadRequest,
+    mut req: ReloadRequest,
     place: Place,
     stopping: bool,
 ) {
@@ -67,7 +68,7 @@ pub(super) fn apply(
     let prepared = if stopping {
         Prepared::Failed("the host is stopping".into())
     } else {
-        prepare(script, bridge, compile_opts, &req)
+        prepare(script, bridge, compile_opts, &mut req)
     };
     let vote = prepared.vote();
     let decision = match &req.round {
@@ -118,29 +119,20 @@ pub(super) fn apply(
     }
 }
 
-/// Compiles the new version on this thread.
+/// Builds this thread's engine around its copy of the new version.
 fn prepare(
     script: &ServiceScript,
     bridge: &Rc<HostBridge>,
     opts: &CompileOptions,
-    req: &ReloadRequest,
+    req: &mut ReloadRequest,
 ) -> Prepared {
-    if std::fs::metadata(&opts.main)
-        .map(|m| m.len() == 0)
-        .unwrap_or(false)
-    {
-        tracing::debug!("entry script is empty; waiting for its content");
-        return Prepared::EntryEmpty;
-    }
-    let fresh = match ServiceScript::load(opts, bridge.clone()) {
-        Ok(s) => s,
-        Err(d) => {
-            if !req.report_failure {
-                tracing::debug!("tentative reload failed: {d}");
-            }
-            return Prepared::Failed(opts.framed(&d));
-        }
+    let shipped = match req.compiled.pop() {
+        Some(Precompiled::Ready(shipped)) => shipped,
+        Some(Precompiled::EntryEmpty) => return Prepared::EntryEmpty,
+        Some(Precompiled::Failed(framed)) => return Prepared::Failed(framed),
+        None => return Prepared::Failed("the reload brought no compiled version".into()),
     };
+    let fresh = ServiceScript::from_compiled(shipped, opts, bridge.clone());
     // A new source is a new version even with the same scripts (its
     // resources may differ, and its directory replaces the current one).
     if req.source.is_none() && fresh.same_content(script) {

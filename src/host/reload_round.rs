@@ -1,8 +1,10 @@
 //! One reload across every script thread: all threads swap to the new
 //! version, or none does.
 //!
-//! Each thread compiles the new version itself (a compiled Rhai script
-//! cannot leave its thread), then votes and waits until every thread voted.
+//! Each thread gets its own copy of the new version, compiled off the
+//! script threads (`reload_compile.rs`; a compiled Rhai script reaches one
+//! thread only), builds its engine around it, then votes and waits until
+//! every thread voted.
 //! Since no thread handles an event between its vote and the decision, and
 //! each swaps right after it, no event is ever handled by the old version
 //! after another was handled by the new one. A thread whose compile failed,

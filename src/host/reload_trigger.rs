@@ -4,7 +4,7 @@
 //! half-written file, so it is reported only if it persists once the files
 //! are quiet for [`SETTLE`].
 
-use super::events::{HostEvent, ReloadOutcome, ReloadRequest};
+use super::events::{ReloadOutcome, ReloadRequest};
 use super::shards::EventSender;
 use crate::script::watch::ScriptWatcher;
 use std::path::PathBuf;
@@ -21,13 +21,15 @@ async fn request(
     report_failure: bool,
 ) -> Option<ReloadOutcome> {
     let (reply, rx) = oneshot::channel();
-    tx.send(HostEvent::Reload(ReloadRequest {
+    tx.compile_and_reload(ReloadRequest {
         changed,
         report_failure,
         reply: Some(reply),
         source: None,
         round: None,
-    }))
+        compiled: Vec::new(),
+    })
+    .await
     .ok()?;
     rx.await.ok()
 }

@@ -14,11 +14,12 @@
 //! the caller, with no extra hop, and with one thread it is exactly the
 //! single queue it replaces.
 
-use super::events::{HostEvent, Inspection, ReloadRequest};
+use super::events::{HostEvent, Inspection, NewSource, ReloadRequest};
 use super::intake::{Intake, Refused};
 use super::reload_round::ReloadRound;
+use crate::script::CompileOptions;
 use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::oneshot;
 
 /// The script thread (0-based) owning `channel_id` among `threads`:
@@ -43,13 +44,43 @@ pub struct ThreadsGone;
 #[derive(Clone, Debug)]
 pub struct EventSender {
     threads: Arc<[Intake]>,
+    /// How the running version was compiled: a reload compiles the same
+    /// way, off the script threads ([`compile_and_reload`](Self::compile_and_reload)).
+    compile: Arc<Mutex<CompileOptions>>,
 }
 
 impl EventSender {
-    pub fn new(threads: Vec<Intake>) -> Self {
+    pub fn new(threads: Vec<Intake>, compile: CompileOptions) -> Self {
         EventSender {
             threads: threads.into(),
+            compile: Arc::new(Mutex::new(compile)),
         }
+    }
+
+    /// Compiles the next version (from `req.source`, else from the running
+    /// version's files) off the script threads, one copy per thread, then
+    /// sends the request to every thread: the threads go on serving while
+    /// it compiles.
+    pub async fn compile_and_reload(&self, mut req: ReloadRequest) -> Result<(), ThreadsGone> {
+        let current = self
+            .compile
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let opts = match &req.source {
+            Some(s) => current.relocated(&s.main, &s.base_dir),
+            None => current,
+        };
+        let n = self.threads.len();
+        req.compiled = super::reload_compile::compile(opts, n, req.report_failure).await;
+        self.send(HostEvent::Reload(req))
+    }
+
+    /// The running version now lives in `source` (a swapped bundle): later
+    /// reloads compile from there.
+    pub fn relocate(&self, source: &NewSource) {
+        let mut current = self.compile.lock().unwrap_or_else(PoisonError::into_inner);
+        *current = current.relocated(&source.main, &source.base_dir);
     }
 
     pub fn threads(&self) -> usize {
@@ -147,9 +178,11 @@ impl EventSender {
 
     /// A reload is one round every thread votes in (see `reload_round.rs`):
     /// all threads swap or none. Thread 0 reports the outcome.
+    /// Each thread gets its own copy of the compiled version.
     fn reload(&self, mut req: ReloadRequest) -> Result<(), ThreadsGone> {
         let n = self.threads.len();
         let round = Arc::new(ReloadRound::new(n));
+        let mut compiled = std::mem::take(&mut req.compiled);
         let mut copies: Vec<ReloadRequest> = (1..n)
             .map(|_| ReloadRequest {
                 changed: req.changed.clone(),
@@ -157,9 +190,11 @@ impl EventSender {
                 reply: None,
                 source: req.source.clone(),
                 round: Some(round.clone()),
+                compiled: compiled.pop().into_iter().collect(),
             })
             .collect();
         req.round = Some(round);
+        req.compiled = compiled;
         copies.insert(0, req);
         if n == 1 {
             let only = copies.pop().ok_or(ThreadsGone)?;
@@ -229,7 +264,10 @@ mod tests {
     fn a_spell_goes_to_the_thread_of_its_channel_else_to_thread_0() {
         let (txs, mut rxs): (Vec<_>, Vec<_>) =
             (0..4).map(|_| crate::host::intake::channel()).unzip();
-        let sender = EventSender::new(txs);
+        let sender = EventSender::new(
+            txs,
+            CompileOptions::for_main(std::path::Path::new("s.rhai")),
+        );
         let ch = (0..)
             .map(|i| format!("room-{i}"))
             .find(|c| shard_of(c, 4) == 3)
@@ -252,7 +290,10 @@ mod tests {
     fn a_channels_events_go_to_one_thread_and_lifecycle_steps_to_all() {
         let (txs, mut rxs): (Vec<_>, Vec<_>) =
             (0..3).map(|_| crate::host::intake::channel()).unzip();
-        let sender = EventSender::new(txs);
+        let sender = EventSender::new(
+            txs,
+            CompileOptions::for_main(std::path::Path::new("s.rhai")),
+        );
         for _ in 0..5 {
             sender.send(HostEvent::Checkin("lobby".into())).unwrap();
         }

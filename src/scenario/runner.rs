@@ -7,7 +7,7 @@ use super::api::{self, Ctx};
 use super::world::World;
 use super::ScenarioError;
 use crate::host::ServicePaths;
-use crate::script::{snippet, Diagnostic};
+use crate::script::{definition_of, snippet, Diagnostic, ScriptLimits, TestBudget};
 use rhai::{CallFnOptions, Dynamic, Engine, EvalAltResult, Position, Scope, AST};
 use std::cell::RefCell;
 use std::io::Write;
@@ -118,6 +118,13 @@ fn failure(err: &EvalAltResult) -> (Position, String) {
     (e.position(), message)
 }
 
+/// The engine the tests run on, and their limits.
+struct TestEngine {
+    engine: Engine,
+    budget: TestBudget,
+    limits: ScriptLimits,
+}
+
 struct Failure {
     name: String,
     report: String,
@@ -144,8 +151,16 @@ pub fn run(opts: &RunOptions, handle: Handle, out: &mut dyn Write) -> Summary {
         handle: Some(handle),
         world: RefCell::new(None),
     });
+    // The service's own limits, its handlers' and its tests' alike.
+    let limits = crate::script::check::configured_limits(&opts.dir);
     let mut engine = crate::script::syntax_engine();
     api::register(&mut engine, &ctx);
+    let budget = TestBudget::apply(&mut engine, &limits);
+    let engine = TestEngine {
+        engine,
+        budget,
+        limits,
+    };
     let mut failures = Vec::new();
     for file in &files {
         run_file(opts, &engine, &ctx, file, out, &mut summary, &mut failures);
@@ -166,7 +181,7 @@ pub fn run(opts: &RunOptions, handle: Handle, out: &mut dyn Write) -> Summary {
 
 fn run_file(
     opts: &RunOptions,
-    engine: &Engine,
+    engine: &TestEngine,
     ctx: &Rc<Ctx>,
     file: &Path,
     out: &mut dyn Write,
@@ -182,7 +197,7 @@ fn run_file(
             return;
         }
     };
-    let ast = match engine.compile(&source) {
+    let ast = match engine.engine.compile(&source) {
         Ok(ast) => ast,
         Err(e) => {
             let d = Diagnostic::from_parse(&shown, &e);
@@ -240,7 +255,7 @@ fn run_file(
 /// One test in a fresh world: `Err((line, col, message))` on failure (line 0
 /// when the world could not be set up).
 fn run_test(
-    engine: &Engine,
+    engine: &TestEngine,
     ctx: &Rc<Ctx>,
     ast: &AST,
     paths: &ServicePaths,
@@ -251,17 +266,19 @@ fn run_test(
             .as_ref()
             .ok_or((0, 0, "no async runtime to run the test on".to_string()))?;
     let world = handle
-        .block_on(World::start(paths.clone()))
+        .block_on(World::start(paths.clone(), engine.limits.clone()))
         .map_err(|e| (0, 0, format!("setting up the test failed: {e}")))?;
     *ctx.world.borrow_mut() = Some(world);
     let mut scope = Scope::new();
-    let result = engine.call_fn_with_options::<Dynamic>(
+    engine.budget.start();
+    let result = engine.engine.call_fn_with_options::<Dynamic>(
         CallFnOptions::new().eval_ast(true),
         &mut scope,
         ast,
         test,
         (),
     );
+    engine.budget.clear();
     let Some(mut world) = ctx.world.borrow_mut().take() else {
         return Err((0, 0, "the test's world is gone".into()));
     };
@@ -271,12 +288,17 @@ fn run_test(
     match result {
         // The handler errors are most often why the test failed.
         Err(e) => {
-            let (pos, message) = failure(&e);
-            Err((
-                pos.line().unwrap_or(0),
-                pos.position().unwrap_or(0),
-                format!("{message}{suffix}"),
-            ))
+            let (pos, mut message) = failure(&e);
+            if let Some(why) = engine.budget.describe(&e) {
+                message = format!("{test} {why}");
+            }
+            // A limit gives no position: the test that was running, then.
+            let at = match pos.line() {
+                Some(line) => Some((line, pos.position().unwrap_or(0))),
+                None => definition_of(ast, test, 0),
+            };
+            let (line, col) = at.unwrap_or((0, 0));
+            Err((line, col, format!("{message}{suffix}")))
         }
         Ok(_) => verdict.map_err(|message| (0, 0, message)),
     }

@@ -16,8 +16,8 @@ use crate::host::{
     Host, HostOptions, HostProgress, ReloadResult, RunningHost, ScriptStatus, VirtualClock,
 };
 use crate::sandbox::{Sandbox, SandboxControl, SandboxOptions};
+use crate::script::ScriptLimits;
 use crate::store::StoreConfig;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -65,7 +65,8 @@ impl World {
     /// Starts the sandbox and the host, and waits until the host started and
     /// its start-up events (`before_channel_init`, channel init, `on_start`)
     /// settled.
-    pub async fn start(paths: ServicePaths) -> Result<World, ScenarioError> {
+    /// The host runs under `limits` (the service's `script_limits`).
+    pub async fn start(paths: ServicePaths, limits: ScriptLimits) -> Result<World, ScenarioError> {
         let sandbox = Sandbox::start(SandboxOptions::default()).await?;
         let control = sandbox.control();
         let channel_id = control.create_channel("lobby");
@@ -75,6 +76,7 @@ impl World {
             vec![channel_id.clone()],
             "scenario@sandbox.local",
         );
+        config.script_limits = limits;
         let data = tempfile::tempdir().map_err(ScenarioError::DataDir)?;
         config.db_config = StoreConfig {
             stores: Vec::new(),
@@ -183,14 +185,10 @@ impl World {
     /// service directory) in the channel, and settles.
     pub async fn add_bot(&mut self, name: &str, script: &str) -> Result<(), ScenarioError> {
         let sandbox = self.sandbox.as_ref().ok_or(ScenarioError::HostGone)?;
-        let bot = Bot::start(
-            sandbox,
-            &self.channel_id,
-            name,
-            &self.paths.dir,
-            Path::new(script),
-        )
-        .await?;
+        // A bot's script is the service's own: it may not leave its directory.
+        let script = crate::platform::upload::resolve_inside(&self.paths.dir, script)
+            .map_err(|e| ScenarioError::Usage(format!("bot {name:?}: {e}")))?;
+        let bot = Bot::start(sandbox, &self.channel_id, name, &self.paths.dir, &script).await?;
         self.bots.push(bot);
         self.settle().await
     }

@@ -70,6 +70,16 @@ fn configured_stores(dir: &Path) -> Option<Vec<String>> {
     Some(config.stores.iter().map(|s| s.name.clone()).collect())
 }
 
+/// `DIR/config/config.json`'s `script_limits` when the config loads (so
+/// that `check` keeps the compile bound `run` keeps), else the defaults.
+pub fn configured_limits(dir: &Path) -> super::ScriptLimits {
+    let file = dir.join("config").join("config.json");
+    let overrides = crate::config::load::Overrides::default();
+    crate::config::load(&file, dir, &overrides)
+        .map(|c| c.script_limits)
+        .unwrap_or_default()
+}
+
 /// Checks the service in `dir` whose entry script is `entry`, and its
 /// scenario tests; `scenario_functions` are the functions a scenario may
 /// call, with their argument counts (`scenario::function_table`).
@@ -79,12 +89,15 @@ pub fn check_service(
     scenario_functions: &[(String, Vec<usize>)],
 ) -> CheckReport {
     let mut report = CheckReport::default();
-    let opts = CompileOptions::for_main(entry).with_display_base(dir);
+    let mut opts = CompileOptions::for_main(entry).with_display_base(dir);
+    opts.limits = configured_limits(dir);
     let stores = configured_stores(dir);
     let mut done: Vec<PathBuf> = Vec::new();
+    let mut over_bound = false;
     match ServiceScript::load(&opts, Rc::new(NoHost)) {
         Ok(script) => done.extend(script.files().iter().cloned()),
         Err(d) => {
+            over_bound = super::compile::is_over_bound(&d);
             done.push(entry.to_path_buf());
             report.findings.push(finding(dir, d, true));
         }
@@ -117,6 +130,10 @@ pub fn check_service(
             }
         };
         report.files += 1;
+        if i == 0 && over_bound {
+            // No second, unbounded parse for the lint.
+            continue;
+        }
         match engine.compile(&source) {
             Ok(ast) => {
                 for w in lint::lint_with_stores(&ast, &shown, &source, stores.as_deref()) {

@@ -4,7 +4,7 @@
 //! wrappers; the useful position is the innermost one, and the useful file is
 //! the innermost one that names a source (imports have their own).
 
-use rhai::{EvalAltResult, ParseError, Position};
+use rhai::{EvalAltResult, ParseError, Position, AST};
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -31,7 +31,29 @@ fn line_col(pos: Position) -> (usize, usize) {
     (pos.line().unwrap_or(0), pos.position().unwrap_or(0))
 }
 
+/// Where the script function `name` with `arity` parameters is defined in
+/// `ast`: the line of its body's opening brace, column 1. For errors Rhai
+/// gives no position (a limit that aborted the call): the function that was
+/// running is the best place to point at.
+pub fn definition_of(ast: &AST, name: &str, arity: usize) -> Option<(usize, usize)> {
+    ast.iter_fn_def()
+        .find(|f| f.name == name && f.params.len() == arity)
+        .and_then(|f| f.body.start_position().line())
+        .map(|line| (line, 1))
+}
+
 impl Diagnostic {
+    /// Points at the definition of `name` (see [`definition_of`]) when the
+    /// position is unknown and the error is in `ast`'s own file.
+    pub fn or_at_definition(mut self, ast: &AST, name: &str, arity: usize) -> Self {
+        if self.line == 0 && ast.source() == Some(self.path.as_str()) {
+            if let Some((line, col)) = definition_of(ast, name, arity) {
+                (self.line, self.col) = (line, col);
+            }
+        }
+        self
+    }
+
     pub fn plain(path: &str, message: impl Into<String>) -> Self {
         Diagnostic {
             path: path.to_string(),

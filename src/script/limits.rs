@@ -37,6 +37,13 @@ pub struct ScriptLimits {
     pub max_output_frames: u64,
     /// Bytes of frames one handler call may send (their content, as sent).
     pub max_output_bytes: u64,
+    /// Wall-clock time one compile of the service (entry and imports) may
+    /// take, at start-up, in `check` and on reload: Rhai's parser cannot be
+    /// interrupted, so a compile past this is refused (`compile.rs`).
+    pub compile_timeout: Duration,
+    /// Wall-clock time one scenario test (`moobius-host test`) may take,
+    /// its handlers and the test function's own code together.
+    pub test_timeout: Duration,
 }
 
 impl Default for ScriptLimits {
@@ -50,6 +57,8 @@ impl Default for ScriptLimits {
             timeout: Duration::from_secs(1),
             max_output_frames: 10_000,
             max_output_bytes: 64 << 20,
+            compile_timeout: Duration::from_secs(5),
+            test_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -241,6 +250,53 @@ pub(super) fn apply(engine: &mut Engine, limits: &ScriptLimits, deadline: &Deadl
             _ => None,
         }
     });
+}
+
+/// A scenario test's limits (`moobius-host test`): the size limits and
+/// call depth of `script_limits`, and `test_timeout_ms` of wall-clock time
+/// per test, armed around each test call. A test's own operations are not
+/// counted (its time is): it mostly waits for the service.
+pub struct TestBudget {
+    deadline: Deadline,
+    limits: ScriptLimits,
+}
+
+impl TestBudget {
+    /// Sets the limits on the engine that runs the tests.
+    pub fn apply(engine: &mut Engine, limits: &ScriptLimits) -> Self {
+        let deadline = Deadline::default();
+        let uncounted = ScriptLimits {
+            max_operations: 0,
+            ..limits.clone()
+        };
+        apply(engine, &uncounted, &deadline);
+        TestBudget {
+            deadline,
+            limits: limits.clone(),
+        }
+    }
+
+    /// A test starts: its time runs from now.
+    pub fn start(&self) {
+        self.deadline.start(self.limits.test_timeout);
+    }
+
+    pub fn clear(&self) {
+        self.deadline.clear();
+    }
+
+    /// A message naming the limit, when `err` is a limit being hit.
+    pub fn describe(&self, err: &EvalAltResult) -> Option<String> {
+        match err.unwrap_inner() {
+            EvalAltResult::ErrorTerminated(token, ..) if token.to_string() == TIMEOUT_TOKEN => {
+                Some(format!(
+                    "aborted: ran longer than {} ms (script_limits.test_timeout_ms)",
+                    self.limits.test_timeout.as_millis()
+                ))
+            }
+            _ => describe(err, &self.limits),
+        }
+    }
 }
 
 /// A message naming the limit, when `err` is a limit being hit.

@@ -8,6 +8,7 @@
 mod api;
 mod character;
 pub mod check;
+pub mod compile;
 pub mod defs;
 mod diagnostic;
 mod handlers;
@@ -28,11 +29,13 @@ pub use api::{
     KeyValue, NewRequest, NewTimer, OutgoingMessage, PendingTimer, UserFrame, ViewUpdate,
 };
 pub use character::{AgentProfile, Character};
-pub use diagnostic::Diagnostic;
+pub use diagnostic::{definition_of, Diagnostic};
 pub use handlers::{handler_named, Handler, HANDLERS};
 /// Aborts the running handler (see [`limits::abort`]).
 pub use limits::abort as abort_handler;
-pub use limits::{charge_output, remaining as remaining_budget, BudgetExceeded, ScriptLimits};
+pub use limits::{
+    charge_output, remaining as remaining_budget, BudgetExceeded, ScriptLimits, TestBudget,
+};
 pub use limits::{syntax_engine, MAX_EXPR_DEPTH, MAX_FN_EXPR_DEPTH};
 pub use nohost::NoHost;
 pub use service::{CompileOptions, ServiceScript};

@@ -4,6 +4,7 @@
 //! call as its `this` pointer (no copy). Defined handlers are found once per
 //! compile, so an event for a handler the script lacks costs a set lookup.
 
+use super::compile::{self, Compiled, Shipped};
 use super::limits::{self, Deadline, ScriptLimits};
 use super::resolver::{ImportRefusal, ScriptsResolver};
 use super::{api, character, Diagnostic, HostApi, HANDLERS};
@@ -108,12 +109,12 @@ pub struct ServiceScript {
 
 /// What the resolver learns while compiling: the imported files, and an
 /// import it refused (a cycle).
-struct ImportRecord {
+pub(super) struct ImportRecord {
     seen: Rc<RefCell<Vec<PathBuf>>>,
     refused: Rc<RefCell<Option<ImportRefusal>>>,
 }
 
-fn build_engine(
+pub(super) fn build_engine(
     opts: &CompileOptions,
     host: Rc<dyn HostApi>,
     deadline: &Deadline,
@@ -187,18 +188,56 @@ fn check_top_level(ast: &AST, path: &str) -> Result<(), Diagnostic> {
 }
 
 impl ServiceScript {
-    /// Builds the engine (with `host` behind the script API) and compiles the
-    /// service. Touches no network.
+    /// Compiles the service on a thread of its own, within
+    /// `compile_timeout_ms` (see `compile.rs`), then builds the engine (with
+    /// `host` behind the script API) around it. Touches no network.
     pub fn load(opts: &CompileOptions, host: Rc<dyn HostApi>) -> Result<Self, Diagnostic> {
+        let shipped = compile::compile_within(opts)?;
+        Ok(Self::from_compiled(shipped, opts, host))
+    }
+
+    /// The service compiled off this thread, ready to run here.
+    pub fn from_compiled(shipped: Shipped, opts: &CompileOptions, host: Rc<dyn HostApi>) -> Self {
+        let c = shipped.open();
         let deadline = Deadline::default();
-        let (engine, record) = build_engine(opts, host, &deadline);
+        let (engine, _) = build_engine(opts, host, &deadline);
+        let handlers = c
+            .functions
+            .iter()
+            .filter(|(n, a)| HANDLERS.iter().any(|h| h.name == n && h.arity() == *a))
+            .cloned()
+            .collect();
+        let mut files = vec![opts.main.clone()];
+        files.extend(c.imports.iter().cloned());
+        ServiceScript {
+            engine,
+            content_hash: c.content_hash,
+            ast: c.ast,
+            handlers,
+            functions: c.functions,
+            has_imports: !c.imports.is_empty(),
+            files,
+            main_display: c.main_display,
+            this: Dynamic::from_map(Map::new()),
+            limits: opts.limits.clone(),
+            deadline,
+            failures: Vec::new(),
+        }
+    }
+
+    /// Compiles the service with `engine` (on the compile thread).
+    pub(super) fn compile_with(
+        engine: &Engine,
+        record: &ImportRecord,
+        opts: &CompileOptions,
+    ) -> Result<Compiled, Diagnostic> {
         let main_display = opts.display(&opts.main);
         let text = super::size::read_script(&opts.main, &main_display)?;
         let mut ast = engine
             .compile_into_self_contained(&Scope::new(), &text)
             .map_err(|e| {
                 if let Some(r) = record.refused.borrow_mut().take() {
-                    return refusal_diagnostic(&engine, opts, &text, r);
+                    return refusal_diagnostic(engine, opts, &text, r);
                 }
                 let mut d = Diagnostic::from_eval(&main_display, None, &e);
                 d.path = opts.display(Path::new(&d.path));
@@ -206,37 +245,23 @@ impl ServiceScript {
             })?;
         ast.set_source(main_display.as_str());
         check_top_level(&ast, &main_display)?;
-        let functions: HashSet<(String, usize)> = ast
+        let functions = ast
             .iter_functions()
             .map(|f| (f.name.to_string(), f.params.len()))
             .collect();
-        let handlers = functions
-            .iter()
-            .filter(|(n, a)| HANDLERS.iter().any(|h| h.name == n && h.arity() == *a))
-            .cloned()
-            .collect();
         let imports: Vec<PathBuf> = record.seen.borrow().clone();
-        let mut files = vec![opts.main.clone()];
-        files.extend(imports.iter().cloned());
         let mut hasher = Sha256::new();
         hasher.update(text.as_bytes());
         for f in &imports {
             hasher.update(f.to_string_lossy().as_bytes());
             hasher.update(std::fs::read(f).unwrap_or_default());
         }
-        Ok(ServiceScript {
-            engine,
-            content_hash: hasher.finalize().into(),
+        Ok(Compiled {
             ast,
-            handlers,
+            content_hash: hasher.finalize().into(),
             functions,
-            has_imports: !imports.is_empty(),
-            files,
+            imports,
             main_display,
-            this: Dynamic::from_map(Map::new()),
-            limits: opts.limits.clone(),
-            deadline,
-            failures: Vec::new(),
         })
     }
 
@@ -293,7 +318,8 @@ impl ServiceScript {
         name: &str,
         args: Vec<Dynamic>,
     ) -> Result<Option<Dynamic>, Diagnostic> {
-        if !self.has_function(name, args.len()) {
+        let arity = args.len();
+        if !self.has_function(name, arity) {
             return Ok(None);
         }
         let options = CallFnOptions::new()
@@ -316,6 +342,7 @@ impl ServiceScript {
             } else if let Some(why) = limits::describe(&e, &self.limits) {
                 d.message = format!("{name} {why}");
             }
+            let d = d.or_at_definition(&self.ast, name, arity);
             self.failures.push(d.clone());
             d
         })

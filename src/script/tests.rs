@@ -400,3 +400,20 @@ fn errors_speak_rhai_not_rust() {
         assert!(!d.message.contains("ImmutableString"), "{d}");
     }
 }
+
+/// Rhai gives a limit's abort no position: the diagnostic points at the
+/// handler that was running (its definition line), not at 0:0.
+#[test]
+fn a_limit_abort_is_reported_at_the_handler() {
+    let limits = ScriptLimits {
+        max_operations: 1_000,
+        ..ScriptLimits::default()
+    };
+    let script = "fn helper() { }\n\nfn on_join(a) {\n    let n = 0;\n    loop { n += 1; }\n}\n";
+    let (_d, mut s) = load_limited(script, limits);
+    let d = s.call("on_join", vec![Dynamic::UNIT]).unwrap_err();
+    assert_eq!(
+        d.to_string(),
+        "scripts/service.rhai:3:1: on_join aborted: more than 1000 operations (script_limits.max_operations)"
+    );
+}
