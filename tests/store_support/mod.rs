@@ -91,6 +91,14 @@ pub fn redis() -> Option<Redis> {
         }
         println!("MOOBIUS_TEST_REDIS_URL={url} does not answer; starting redis-server here");
     }
+    private_redis()
+}
+
+/// A `redis-server` of this test's own, whatever `MOOBIUS_TEST_REDIS_URL`
+/// says: for a test that reconfigures it (`CONFIG SET maxmemory...`), which
+/// must not change a server other tests share. `None` (with the reason
+/// printed) without `redis-server`.
+pub fn private_redis() -> Option<Redis> {
     match RedisServer::start() {
         Ok(server) => Some(Redis {
             url: server.url.clone(),
@@ -98,9 +106,34 @@ pub fn redis() -> Option<Redis> {
         }),
         Err(e) => {
             skip(&format!(
-                "{e:#}; install Debian's redis-server or set MOOBIUS_TEST_REDIS_URL"
+                "{e:#}; install Debian's redis-server (or set MOOBIUS_TEST_REDIS_URL, for the tests that share one)"
             ));
             None
         }
     }
+}
+
+/// Runs `CONFIG SET name value` on the server at `url`.
+pub fn config_set(url: &str, name: &str, value: &str) {
+    let mut conn = redis::Client::open(url)
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
+        .expect("the test's redis-server answers");
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(name)
+        .arg(value)
+        .query::<()>(&mut conn)
+        .expect("CONFIG SET");
+}
+
+/// The field `name` of `INFO section` on the server at `url`.
+pub fn info_field(url: &str, section: &str, name: &str) -> Option<String> {
+    let mut conn = redis::Client::open(url)
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
+        .ok()?;
+    let text: String = redis::cmd("INFO").arg(section).query(&mut conn).ok()?;
+    let prefix = format!("{name}:");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .map(|v| v.trim().to_string())
 }
