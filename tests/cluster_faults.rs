@@ -26,7 +26,7 @@ use common::*;
 use moobius_host::sandbox::SandboxControl;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use store_support::redis;
+use store_support::{config_set, info_field, own_redis, redis};
 
 const CHANNELS: usize = 200;
 const MESSAGES: usize = 2_000;
@@ -83,6 +83,18 @@ impl Run {
         out
     }
 
+    /// Sends message `i` (see [`message`]) and notes it sent; returns it
+    /// when the platform refused it.
+    async fn send_numbered(&mut self, i: usize) -> Option<(&'static str, String, String)> {
+        let (user, ch, text) = message(self, i);
+        let delivered = self.send(user, &ch, &text).await;
+        self.sent
+            .entry((user.to_string(), ch.clone()))
+            .or_default()
+            .push(text.clone());
+        (!delivered).then_some((user, ch, text))
+    }
+
     async fn send(&self, user: &str, ch: &str, text: &str) -> bool {
         let fields = serde_json::json!({"text": text, "recipients": [user]});
         self.control
@@ -92,13 +104,13 @@ impl Run {
     }
 }
 
-async fn setup(sandbox: &moobius_host::sandbox::Sandbox) -> Run {
+async fn setup(sandbox: &moobius_host::sandbox::Sandbox, channel_count: usize) -> Run {
     let c = sandbox.control();
     for u in USERS {
         c.create_user(u);
     }
     let mut channels = Vec::new();
-    for i in 0..CHANNELS {
+    for i in 0..channel_count {
         let ch = c.create_channel(&format!("room-{i}"));
         for u in USERS {
             c.act(u, &ch, "join").await.unwrap();
@@ -123,7 +135,7 @@ async fn every_channel_served(run: &Run) {
 fn message(run: &Run, i: usize) -> (&'static str, String, String) {
     (
         USERS[i % 2],
-        run.channels[(i / 2) % CHANNELS].clone(),
+        run.channels[(i / 2) % run.channels.len()].clone(),
         format!("m{i}"),
     )
 }
@@ -203,14 +215,9 @@ async fn drive(
             }
             members[dies].kill();
         }
-        let (user, ch, text) = message(run, i);
-        if !run.send(user, &ch, &text).await {
-            refused.push((user, ch.clone(), text.clone()));
+        if let Some(r) = run.send_numbered(i).await {
+            refused.push(r);
         }
-        run.sent
-            .entry((user.to_string(), ch))
-            .or_default()
-            .push(text);
     }
     let takeover = match takeover {
         Some(task) => Some(task.await.expect("the watcher ends")),
@@ -284,7 +291,7 @@ fn assert_views_of_a_fault_free_run(run: &Run) {
 async fn survive(victim: Victim) {
     let Some(server) = redis() else { return };
     let sandbox = start_sandbox().await;
-    let mut run = setup(&sandbox).await;
+    let mut run = setup(&sandbox, CHANNELS).await;
     let ids: Vec<&str> = run.channels.iter().map(String::as_str).collect();
     let svc = cluster_service(&sandbox, &ids, &script(), LEASE_MS).await;
     let mut members: Vec<HostProcess> = (0..3).map(|_| member(&svc, &server.url)).collect();
@@ -318,4 +325,168 @@ async fn killing_the_gateway_mid_run_loses_and_doubles_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_another_member_mid_run_moves_its_partitions() {
     survive(Victim::Worker).await;
+}
+
+/// Channels, messages and lease of the out-of-memory run: one member (the
+/// gateway appends `up`, the same process appends `down`), a lease long
+/// enough that the member keeps its roles while Redis refuses writes.
+const OOM_CHANNELS: usize = 20;
+const OOM_MESSAGES: usize = 600;
+const OOM_LEASE_MS: u64 = 3_000;
+/// Room left above Redis's memory at each filling: the streams fill it
+/// within a few messages.
+const OOM_ROOM: u64 = 64 * 1024;
+/// How long Redis stays full once it refused a write: long enough for
+/// several failed tries of a batch, shorter than a lease.
+const OOM_HELD: Duration = Duration::from_millis(500);
+/// Fillings: whether Redis runs out in the middle of a batch (the case
+/// that doubled entries) or between two is chance; several fillings make
+/// it all but certain that some batch, of `up` and of `down`, is cut.
+const OOM_FILLINGS: usize = 5;
+
+/// Commands Redis refused for lack of memory so far.
+fn oom_errors(url: &str) -> u64 {
+    info_field(url, "errorstats", "errorstat_OOM")
+        .and_then(|v| v.strip_prefix("count=")?.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// [`OOM_FILLINGS`] times: lets Redis fill up (maxmemory just above what
+/// it holds, `noeviction`), holds it full for [`OOM_HELD`] after its
+/// first refusal, then frees it. Returns how many commands it refused for
+/// lack of memory. Blocking Redis calls only: run on a thread of its own.
+fn fill_then_free(url: &str) -> u64 {
+    config_set(url, "maxmemory-policy", "noeviction");
+    for _ in 0..OOM_FILLINGS {
+        let before = oom_errors(url);
+        let used: u64 = info_field(url, "memory", "used_memory")
+            .and_then(|v| v.parse().ok())
+            .expect("INFO memory has used_memory");
+        config_set(url, "maxmemory", &(used + OOM_ROOM).to_string());
+        let started = Instant::now();
+        while oom_errors(url) == before {
+            assert!(
+                started.elapsed() < DEADLINE,
+                "Redis refused no write for lack of memory"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // The fault's length, not a wait for something to happen.
+        std::thread::sleep(OOM_HELD);
+        config_set(url, "maxmemory", "0");
+        std::thread::sleep(OOM_HELD);
+    }
+    oom_errors(url)
+}
+
+/// Entries of `key` (a stream) whose text appears more than once.
+fn repeated_entries(url: &str, key: &str, only: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut conn = ::redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .expect("the test's redis-server answers");
+    let reply: ::redis::streams::StreamRangeReply = ::redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query(&mut conn)
+        .expect("XRANGE");
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for entry in reply.ids {
+        let text: String = entry.get("event").unwrap_or_default();
+        if only(&text) {
+            *seen.entry(text).or_default() += 1;
+        }
+    }
+    seen.into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(t, _)| t)
+        .collect()
+}
+
+/// Redis runs out of memory (`noeviction`) in the middle of the traffic
+/// and is freed again: every batch it refused half-way is tried again,
+/// and what the failed try had appended is not appended twice. Each
+/// message's echo arrives exactly once, and neither the partitions'
+/// streams nor `down` hold an entry twice. Before, a retried pipeline of
+/// `XADD`s appended its first entries again: members got replies twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_out_of_memory_mid_run_doubles_and_loses_nothing() {
+    let Some(server) = own_redis(&[]) else {
+        return;
+    };
+    let sandbox = start_sandbox().await;
+    let mut run = setup(&sandbox, OOM_CHANNELS).await;
+    let ids: Vec<&str> = run.channels.iter().map(String::as_str).collect();
+    let svc = cluster_service(&sandbox, &ids, &script(), OOM_LEASE_MS).await;
+    let host = member(&svc, &server.url);
+    every_channel_served(&run).await;
+    // One message of each user in each channel first, so the recipient
+    // groups exist before Redis fills (their creation is not the point).
+    let warm_up = 2 * OOM_CHANNELS;
+    let mut refused = Vec::new();
+    let mut stall = None;
+    let mut oom: Option<std::thread::JoinHandle<u64>> = None;
+    // Messages go on until Redis was filled and freed every time (or a
+    // message is refused: the test fails then).
+    let mut i = 0;
+    while refused.is_empty()
+        && (i < warm_up + OOM_MESSAGES || oom.as_ref().is_some_and(|t| !t.is_finished()))
+    {
+        if i == warm_up {
+            wait_for("the warm-up is answered", || {
+                let done = run.missing().is_empty();
+                async move { done.then_some(()) }
+            })
+            .await;
+            let url = server.url.clone();
+            oom = Some(std::thread::spawn(move || fill_then_free(&url)));
+        }
+        if i >= WINDOW {
+            pace(&run, i - WINDOW, &refused, &mut stall).await;
+        }
+        if let Some(r) = run.send_numbered(i).await {
+            refused.push(r);
+        }
+        i += 1;
+    }
+    assert!(refused.is_empty(), "the platform refused {refused:?}");
+    let refused_oom = oom.expect("started").join().expect("the filler ends");
+    assert!(
+        refused_oom > 0,
+        "Redis refused no write: nothing was tested"
+    );
+    wait_for("every message is answered", || {
+        let done = run.missing().is_empty();
+        async move { done.then_some(()) }
+    })
+    .await;
+    let echoes: usize = run.sent.keys().map(|(u, ch)| run.echoes(u, ch).len()).sum();
+    println!(
+        "{i} messages, {echoes} echoes: {} twice",
+        echoes.saturating_sub(i)
+    );
+    assert_views_of_a_fault_free_run(&run);
+    let keys = moobius_host::cluster::wire::Keys::new(&svc.service_id());
+    let repeated_down = repeated_entries(&server.url, &keys.down(), |_| true);
+    assert!(
+        repeated_down.is_empty(),
+        "frames appended twice: {repeated_down:?}"
+    );
+    for p in 0..16 {
+        let repeated =
+            repeated_entries(&server.url, &keys.up(p), |t| t.contains(r#""k":"message""#));
+        assert!(
+            repeated.is_empty(),
+            "events appended twice to up:{p}: {repeated:?}"
+        );
+    }
+    println!(
+        "Redis refused {refused_oom} commands for lack of memory in {OOM_FILLINGS} fillings; {i} messages, each echoed once"
+    );
+    assert!(
+        host.log().contains("cannot append"),
+        "the member met the full Redis: {}",
+        host.log()
+    );
+    sandbox.shutdown().await;
 }

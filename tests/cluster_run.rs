@@ -7,7 +7,7 @@ mod common;
 mod store_support;
 use cluster_support::*;
 use common::*;
-use store_support::redis;
+use store_support::{config_set, own_redis, redis};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_members_serve_every_channel_with_one_meow() {
@@ -148,6 +148,42 @@ async fn a_cluster_refuses_embedded_stores_and_a_missing_service_id() {
     let log = host.log();
     assert!(log.contains("cluster.redis_url"), "{log}");
     assert!(!log.contains("hunter2"), "no password in errors: {log}");
+    sandbox.shutdown().await;
+}
+
+/// A Redis that may evict (here `allkeys-lru`) could drop the fences and
+/// the leases: a member refuses to join it, in one line saying why, with
+/// exit status 1 (the Redis's setting, not the author's files); the same
+/// member joins once the policy is `noeviction`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_refuses_a_redis_that_evicts() {
+    let Some(server) = own_redis(&[]) else {
+        return;
+    };
+    config_set(&server.url, "maxmemory-policy", "allkeys-lru");
+    let sandbox = start_sandbox().await;
+    let ch = sandbox.control().create_channel("room");
+    let svc = cluster_service(&sandbox, &[&ch], &tutorial(), 1_000).await;
+    let mut host = member(&svc, &server.url);
+    assert_eq!(host.exited().await.code(), Some(1), "{}", host.log());
+    let log = host.log();
+    let refusal: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("maxmemory-policy"))
+        .collect();
+    assert_eq!(refusal.len(), 1, "one line: {log}");
+    println!("refused: {}", refusal[0]);
+    assert!(
+        refusal[0].contains("maxmemory-policy allkeys-lru")
+            && refusal[0].contains("a cluster needs maxmemory-policy noeviction"),
+        "{log}"
+    );
+
+    config_set(&server.url, "maxmemory-policy", "noeviction");
+    let host = member(&svc, &server.url);
+    host.wait_logged("the member joins", &["gateway: serving"])
+        .await;
+    host.terminate();
     sandbox.shutdown().await;
 }
 

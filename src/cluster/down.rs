@@ -2,7 +2,8 @@
 //!
 //! A member's outbox prepares frames as a lone host's does (group ids,
 //! uploads, encoding) and appends them here instead of writing to a socket
-//! ([`DownWriter`], batched: one pipelined `XADD` per burst). The gateway
+//! ([`DownWriter`], batched: one append per burst, each frame numbered
+//! before its first try so that a retry appends it once, `append.rs`). The gateway
 //! reads the stream through its consumer group ([`DownReader`]), drops
 //! what it must not send (a frame made under a partition token older than
 //! one it has seen, a request id it has sent recently), hands the rest to
@@ -10,6 +11,7 @@
 //! frame. A new gateway first claims what the old one read and did not
 //! acknowledge; the platform ignores the repeats among those.
 
+use super::append::OnceAppender;
 use super::conn::RedisConn;
 use super::streams::PartitionStream;
 use super::wire::{DownEntry, Keys, GATEWAY};
@@ -26,7 +28,7 @@ enum Item {
 }
 
 /// A member's appender: a thread of its own, fed in order. It appends
-/// whatever has collected in one pipelined batch of `XADD`s, then runs the
+/// whatever has collected in one batch (exactly once, `append.rs`), then runs the
 /// actions that waited for those frames (the acknowledgements of the
 /// events that made them), retrying while Redis is away, so nothing is
 /// acknowledged before its frames are in the stream.
@@ -40,19 +42,18 @@ pub const BATCH: usize = 512;
 /// Items waiting for the thread, at most: the outbox waits beyond that
 /// (backpressure all the way to the handlers, as with a slow platform).
 const QUEUE: usize = 4096;
-const RETRY: Duration = Duration::from_millis(200);
 
 impl DownWriter {
     pub fn spawn(
         url: &crate::config::Secret,
         keys: &Keys,
     ) -> Result<(DownWriter, std::thread::JoinHandle<()>), ClusterError> {
-        let conn = RedisConn::open(url.expose(), super::streams::TIMEOUT)?;
+        let appender = OnceAppender::open(url, keys)?;
         let key = keys.down();
         let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
         let handle = std::thread::Builder::new()
             .name("cluster-down".into())
-            .spawn(move || run_writer(conn, key, rx))
+            .spawn(move || run_writer(appender, key, rx))
             .map_err(|e| {
                 ClusterError::Unexpected(format!("cannot start the downward thread: {e}"))
             })?;
@@ -76,7 +77,7 @@ impl DownWriter {
     }
 }
 
-fn run_writer(conn: RedisConn, key: String, mut rx: tokio::sync::mpsc::Receiver<Item>) {
+fn run_writer(mut appender: OnceAppender, key: String, mut rx: tokio::sync::mpsc::Receiver<Item>) {
     while let Some(first) = rx.blocking_recv() {
         let mut items = vec![first];
         while items.len() < BATCH {
@@ -85,33 +86,16 @@ fn run_writer(conn: RedisConn, key: String, mut rx: tokio::sync::mpsc::Receiver<
                 Err(_) => break,
             }
         }
-        let mut pipe = redis::pipe();
-        let mut frames = 0;
+        let mut frames = Vec::new();
         let mut actions = Vec::new();
         for item in items {
             match item {
-                Item::Frame(text) => {
-                    PartitionStream::append_to(&mut pipe, &key, &text);
-                    frames += 1;
-                }
+                Item::Frame(text) => frames.push((key.clone(), text)),
                 Item::After(action) => actions.push(action),
             }
         }
-        if frames > 0 {
-            append(&conn, &pipe, frames);
-        }
+        appender.append_all(&frames, "frames for the gateway");
         actions.into_iter().for_each(|action| action());
-    }
-}
-
-fn append(conn: &RedisConn, pipe: &redis::Pipeline, frames: usize) {
-    let mut failing = false;
-    while let Err(e) = conn.pipe::<()>(pipe) {
-        if !failing {
-            tracing::warn!(error = %e, frames, "cluster: cannot append frames for the gateway; retrying");
-        }
-        failing = true;
-        std::thread::sleep(RETRY);
     }
 }
 

@@ -13,6 +13,7 @@
 //! runs on a thread of its own with a blocking connection ([`conn`]), and
 //! acts only while [`roles::Fences`] says it holds the role.
 
+pub mod append;
 pub mod conn;
 pub mod consumer;
 pub mod down;
@@ -20,6 +21,7 @@ pub mod idle;
 pub mod lease;
 pub mod members;
 pub mod partitions;
+pub mod policy;
 pub mod relay;
 pub mod report;
 pub mod roles;
@@ -50,4 +52,8 @@ pub enum ClusterError {
     },
     #[error("Redis answered a lease request with something unexpected: {0}")]
     Unexpected(String),
+    #[error("Redis at {url} has maxmemory-policy {policy}, which may evict the cluster's leases, fences and streams (split brain, lost events): a cluster needs maxmemory-policy noeviction")]
+    EvictingPolicy { url: String, policy: String },
+    #[error("Redis at {url} tells neither CONFIG GET maxmemory-policy nor INFO memory's maxmemory_policy: a cluster needs maxmemory-policy noeviction and cannot check it")]
+    PolicyUnknown { url: String },
 }

@@ -15,6 +15,7 @@
 
 use super::lease::{Held, Holder, Lease};
 use super::members::PartitionKeeper;
+use super::policy::ElectionCheck;
 use super::wire::Keys;
 use super::{conn::RedisConn, ClusterError};
 use std::collections::{BTreeMap, BTreeSet};
@@ -125,11 +126,17 @@ pub fn spawn(setup: RolesSetup) -> Result<std::thread::JoinHandle<()>, ClusterEr
         setup.partitions,
         setup.lease,
     );
-    let gateway = Lease::on(conn, &setup.keys.gateway(), &setup.node, setup.lease);
+    let gateway = Lease::on(
+        conn.clone(),
+        &setup.keys.gateway(),
+        &setup.node,
+        setup.lease,
+    );
+    let election = ElectionCheck::new(conn);
     let look = RedisConn::open(setup.url.expose(), LOOK_TIMEOUT)?;
     std::thread::Builder::new()
         .name("cluster-roles".into())
-        .spawn(move || run(setup, keeper, gateway, look))
+        .spawn(move || run(setup, keeper, gateway, election, look))
         .map_err(|e| ClusterError::Unexpected(format!("cannot start the roles thread: {e}")))
 }
 
@@ -144,11 +151,23 @@ const SETTLING_PACE: Duration = Duration::from_millis(100);
 /// connection of its own, and a slow one is skipped until the next tick.
 const LOOK_TIMEOUT: Duration = Duration::from_millis(50);
 
-fn run(setup: RolesSetup, mut keeper: PartitionKeeper, gateway: Lease, look: RedisConn) {
+fn run(
+    setup: RolesSetup,
+    mut keeper: PartitionKeeper,
+    gateway: Lease,
+    mut election: ElectionCheck,
+    look: RedisConn,
+) {
     let mut held_gateway: Option<Held> = None;
     while !setup.stop.load(Ordering::SeqCst) {
         let started = std::time::Instant::now();
-        let outcome = tick(&setup, &mut keeper, &gateway, &mut held_gateway);
+        let outcome = tick(
+            &setup,
+            &mut keeper,
+            &gateway,
+            &mut election,
+            &mut held_gateway,
+        );
         let leaving: BTreeSet<usize> = keeper.leaving().collect();
         setup
             .fences
@@ -226,12 +245,13 @@ fn wait_for_next_tick(
     }
 }
 
-/// One round: the partitions, then the gateway. Returns who holds the
-/// gateway lease.
+/// One round: the partitions, then the gateway (tried for only while
+/// Redis does not evict, `policy.rs`). Returns who holds the gateway lease.
 fn tick(
     setup: &RolesSetup,
     keeper: &mut PartitionKeeper,
     gateway: &Lease,
+    election: &mut ElectionCheck,
     held: &mut Option<Held>,
 ) -> Result<Option<Holder>, ClusterError> {
     keeper.tick_draining(|p| (setup.drained)(p))?;
@@ -248,6 +268,7 @@ fn tick(
                 None
             }
         },
+        None if !election.allows() => None,
         None => {
             let won = gateway.try_acquire()?;
             if let Some(h) = &won {
@@ -264,4 +285,11 @@ fn tick(
 pub fn ping(url: &crate::config::Secret) -> Result<(), ClusterError> {
     let conn = RedisConn::open(url.expose(), Duration::from_secs(5))?;
     conn.query::<String>(&redis::cmd("PING")).map(|_| ())
+}
+
+/// Checks that the Redis at `url` never evicts the cluster's keys
+/// (`policy.rs`), for a refusal at start.
+pub fn check_policy(url: &crate::config::Secret) -> Result<(), ClusterError> {
+    let conn = RedisConn::open(url.expose(), Duration::from_secs(5))?;
+    super::policy::check(&conn)
 }

@@ -70,20 +70,6 @@ impl PartitionStream {
         }
     }
 
-    /// Adds an append of `text` to `key` to `pipe`, the stream kept to about
-    /// [`STREAM_MAXLEN`](super::wire::STREAM_MAXLEN) entries.
-    pub fn append_to(pipe: &mut redis::Pipeline, key: &str, text: &str) {
-        pipe.cmd("XADD")
-            .arg(key)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(super::wire::STREAM_MAXLEN)
-            .arg("*")
-            .arg(EVENT)
-            .arg(text)
-            .ignore();
-    }
-
     /// Appends an event; returns its id.
     pub fn append(&self, event: &str) -> Result<String, ClusterError> {
         let mut cmd = redis::cmd("XADD");

@@ -2,19 +2,18 @@
 //! stream gets its events in the order the platform sent them.
 //!
 //! The dispatcher hands events over without waiting; the thread appends
-//! whatever has collected in one pipelined batch of `XADD`s, retrying while
-//! Redis is away (events queue in memory meanwhile, as they would in a lone
-//! host's script queue).
+//! whatever has collected in one batch, retrying while Redis is away or
+//! refuses writes (events queue in memory meanwhile, as they would in a
+//! lone host's script queue). Each event is numbered when the thread
+//! takes it, before its first try, so a retried batch appends none of it
+//! twice (`append.rs`).
 
-use super::conn::RedisConn;
-use super::streams::PartitionStream;
+use super::append::OnceAppender;
 use super::wire::{Keys, UpEntry};
 use super::ClusterError;
 use std::sync::mpsc;
-use std::time::Duration;
 
 const BATCH: usize = 512;
-const RETRY: Duration = Duration::from_millis(200);
 
 /// The way in (cloning it is cheap). Dropping every clone stops the thread
 /// once it appended what it had.
@@ -30,11 +29,11 @@ impl UpWriter {
         keys: Keys,
         partitions: usize,
     ) -> Result<(UpWriter, std::thread::JoinHandle<()>), ClusterError> {
-        let conn = RedisConn::open(url.expose(), super::streams::TIMEOUT)?;
+        let appender = OnceAppender::open(url, &keys)?;
         let (tx, rx) = mpsc::channel::<(usize, String)>();
         let handle = std::thread::Builder::new()
             .name("cluster-up".into())
-            .spawn(move || run(conn, keys, rx))
+            .spawn(move || run(appender, keys, rx))
             .map_err(|e| {
                 ClusterError::Unexpected(format!("cannot start the upward thread: {e}"))
             })?;
@@ -54,7 +53,7 @@ impl UpWriter {
     }
 }
 
-fn run(conn: RedisConn, keys: Keys, rx: mpsc::Receiver<(usize, String)>) {
+fn run(mut appender: OnceAppender, keys: Keys, rx: mpsc::Receiver<(usize, String)>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -63,18 +62,11 @@ fn run(conn: RedisConn, keys: Keys, rx: mpsc::Receiver<(usize, String)>) {
                 Err(_) => break,
             }
         }
-        let mut pipe = redis::pipe();
-        for (p, text) in &batch {
-            PartitionStream::append_to(&mut pipe, &keys.up(*p), text);
-        }
-        let mut failing = false;
-        while let Err(e) = conn.pipe::<()>(&pipe) {
-            if !failing {
-                tracing::warn!(error = %e, events = batch.len(), "cluster: cannot append upward events; retrying");
-            }
-            failing = true;
-            std::thread::sleep(RETRY);
-        }
-        metrics::counter!(crate::metrics::CLUSTER_UP_EVENTS).increment(batch.len() as u64);
+        let entries: Vec<(String, String)> = batch
+            .into_iter()
+            .map(|(p, text)| (keys.up(p), text))
+            .collect();
+        appender.append_all(&entries, "upward events");
+        metrics::counter!(crate::metrics::CLUSTER_UP_EVENTS).increment(entries.len() as u64);
     }
 }

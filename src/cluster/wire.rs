@@ -72,6 +72,12 @@ impl Keys {
         format!("{}:agents", self.prefix)
     }
 
+    /// The number of the last entry writer `writer` appended (see
+    /// `append.rs`), so that a retried batch appends nothing twice.
+    pub fn appended(&self, writer: &str) -> String {
+        format!("{}:appended:{writer}", self.prefix)
+    }
+
     /// Per-partition takeovers, counted (a hash: partition -> count).
     pub fn takeovers(&self) -> String {
         format!("{}:takeovers", self.prefix)

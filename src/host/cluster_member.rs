@@ -100,6 +100,9 @@ pub(super) async fn run(
     config.db_config.implicit_embedded = false;
     config.db_config.implicit_memory = false;
     roles::ping(&cluster.redis_url).map_err(|e| cluster_error(&config, e))?;
+    // A Redis that may evict is the operator's to fix, not the author's:
+    // exit status 1.
+    roles::check_policy(&cluster.redis_url)?;
     let config = Arc::new(config);
     let service_id = config.service.service_id.clone().unwrap_or_default();
     let keys = Keys::new(&service_id);

@@ -84,9 +84,11 @@ fn answers(url: &str) -> bool {
         .is_ok()
 }
 
-/// A `redis-server` of the test's own, started with `extra` arguments
-/// (a password, a socket: what a shared `MOOBIUS_TEST_REDIS_URL` server
-/// cannot be given), or `None` (skipped, with the reason printed).
+/// A `redis-server` of the test's own, never a shared
+/// `MOOBIUS_TEST_REDIS_URL` one, started with `extra` arguments: for what
+/// a shared server cannot be given (a password, a socket) and for a test
+/// that reconfigures it (`CONFIG SET maxmemory...`). `None` (skipped, with
+/// the reason printed) without `redis-server`.
 pub fn own_redis(extra: &[&str]) -> Option<Redis> {
     match RedisServer::start_with(extra) {
         Ok(server) => Some(Redis {
@@ -95,7 +97,7 @@ pub fn own_redis(extra: &[&str]) -> Option<Redis> {
         }),
         Err(e) => {
             skip(&format!(
-                "{e:#}; install Debian's redis-server or set MOOBIUS_TEST_REDIS_URL"
+                "{e:#}; install Debian's redis-server (or set MOOBIUS_TEST_REDIS_URL, for the tests that share one)"
             ));
             None
         }
@@ -110,4 +112,29 @@ pub fn redis() -> Option<Redis> {
         println!("MOOBIUS_TEST_REDIS_URL={url} does not answer; starting redis-server here");
     }
     own_redis(&[])
+}
+
+/// Runs `CONFIG SET name value` on the server at `url`.
+pub fn config_set(url: &str, name: &str, value: &str) {
+    let mut conn = redis::Client::open(url)
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
+        .expect("the test's redis-server answers");
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(name)
+        .arg(value)
+        .query::<()>(&mut conn)
+        .expect("CONFIG SET");
+}
+
+/// The field `name` of `INFO section` on the server at `url`.
+pub fn info_field(url: &str, section: &str, name: &str) -> Option<String> {
+    let mut conn = redis::Client::open(url)
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
+        .ok()?;
+    let text: String = redis::cmd("INFO").arg(section).query(&mut conn).ok()?;
+    let prefix = format!("{name}:");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .map(|v| v.trim().to_string())
 }
