@@ -427,4 +427,3 @@ pub async fn wait_message(
     })
     .await
 }
-
