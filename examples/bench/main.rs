@@ -3,7 +3,7 @@
 //!
 //! `cargo build --release && cargo run --release --example bench -- [--quick] [--out bench/RESULTS.md]`
 //!
-//! Workloads (PERFORMANCE in the README): W1 refresh storm, W2 join wave,
+//! Workloads (bench/RESULTS.md): W1 refresh storm, W2 join wave,
 //! W3 fan-out, W4 many channels. Each runs against a fresh service process;
 //! latency is measured from the action sent to the view arrived, sandbox-side.
 

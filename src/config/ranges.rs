@@ -6,8 +6,8 @@
 //! `heartbeat_interval: 1e300` panicked in `Duration::from_secs_f64` (exit
 //! 101), `1e-12` killed the WebSocket task later, `checkin_interval: 1e-6`
 //! flooded the platform. Checked at load, a bad value costs one line naming
-//! the file, the key, the value and the range (exit 2). The README's table of
-//! ranges is checked against these by a test.
+//! the file, the key, the value and the range (exit 2). The table of ranges
+//! in docs/CONFIG.md is checked against these by a test.
 
 use serde_json::Value;
 

@@ -238,21 +238,21 @@ fn defaults_are_in_range() {
     }
 }
 
-/// The README's table of numbers says what the code enforces.
+/// The table of ranges in docs/CONFIG.md says what the code enforces.
 #[test]
-fn the_readme_lists_every_range() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+fn the_config_doc_lists_every_range() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONFIG.md")).unwrap();
     let cluster = CLUSTER.iter().map(|r| ("cluster", r));
     for (section, r) in all().chain(cluster) {
         let row = format!("| {section} | `{}` |", r.key);
-        let line = readme.lines().find(|l| l.starts_with(&row));
+        let line = doc.lines().find(|l| l.starts_with(&row));
         let Some(line) = line else {
-            panic!("README.md has no row starting with {row:?}");
+            panic!("docs/CONFIG.md has no row starting with {row:?}");
         };
         assert!(
             line.contains(&format!("| {} |", r.expected())),
-            "README.md's row for {} should say {:?}: {line}",
+            "docs/CONFIG.md's row for {} should say {:?}: {line}",
             r.key,
             r.expected()
         );

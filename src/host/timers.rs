@@ -17,7 +17,8 @@
 //!
 //! Timers are not durable: they live as long as the process (they survive
 //! reloads and bundle swaps, because the table is the host's, not the
-//! script's). The README shows the pattern for durable schedules.
+//! script's). docs/AUTHORING.md ("Timers") shows the pattern for durable
+//! schedules.
 
 use super::events::HostEvent;
 use super::intake::Intake;

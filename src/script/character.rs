@@ -27,7 +27,7 @@ pub struct AgentProfile {
     pub avatar: String,
     pub description: String,
     /// `create_agent` only: a new agent even when this service has one of
-    /// that name (by default that one is reused, see the README).
+    /// that name (by default that one is reused, see docs/AUTHORING.md).
     pub fresh: bool,
 }
 

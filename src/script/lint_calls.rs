@@ -3,7 +3,8 @@
 //! (`Function not found: ask (map, string)`), and a plain call, without
 //! `this.`, to a function that uses `this` (`'this' not bound`).
 //!
-//! Both are the README's first Rhai pitfall; neither is a parse error, so
+//! Both are the first Rhai pitfall of docs/AUTHORING.md ("Things to know
+//! about Rhai"); neither is a parse error, so
 //! `moobius-host check` finds them by walking the AST. A call that a native
 //! function (the standard library's or the host's) answers with that number
 //! of arguments is not the script's: Rhai calls the native one.

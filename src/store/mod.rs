@@ -62,7 +62,7 @@ impl Implementation {
 pub struct StoreSpec {
     pub name: String,
     pub implementation: Implementation,
-    /// Read everything into memory at start-up (embedded; see the README for Redis).
+    /// Read everything into memory at start-up (embedded; see docs/CONFIG.md for Redis).
     pub load: bool,
     /// Empty the store at start-up.
     pub clear: bool,

@@ -4,7 +4,7 @@
 //! `Fn("close_poll")`); the host looks it up by name when the timer fires,
 //! so a timer armed by one version of the script calls the function of the
 //! version running when it fires (see `host/timers.rs`). The limits here are
-//! the one home of their numbers (the README's table quotes them).
+//! the one home of their numbers (docs/AUTHORING.md's table quotes them).
 
 use super::convert::{script_error, Fallible};
 use super::HostApi;
@@ -15,7 +15,7 @@ use std::rc::Rc;
 /// The shortest delay (`after`, and the first tick of `every`).
 pub const MIN_DELAY_MS: i64 = 1;
 /// The longest delay: 30 days. Longer waits belong in a store (see the
-/// README's durable schedules).
+/// durable schedules in docs/AUTHORING.md, "Timers").
 pub const MAX_DELAY_MS: i64 = 30 * 24 * 3600 * 1000;
 /// The shortest period of `every`: a tighter loop would crowd out members'
 /// events on the script thread.
