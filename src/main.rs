@@ -94,6 +94,6 @@ fn main() -> ExitCode {
         }
     });
     // Do not wait for a handler stuck in a host call: the work is done.
-    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    runtime.shutdown_timeout(moobius_host::timeouts::RUNTIME_STOP);
     ExitCode::from(code)
 }

@@ -58,7 +58,7 @@ async fn sigterm_under_load_exits_0_in_time_and_loses_nothing_acknowledged() {
 
     let signalled = Instant::now();
     host.terminate();
-    let bound = moobius_host::host::FLUSH_BOUND + Duration::from_millis(1500);
+    let bound = moobius_host::timeouts::FLUSH_BOUND + Duration::from_millis(1500);
     let status = host.exited().await;
     let took = signalled.elapsed();
     load_on.store(false, Ordering::SeqCst);

@@ -33,7 +33,3 @@ pub const MAX_CONNECTIONS: usize = 128;
 /// head: a bearer token and a few headers fit many times over (hyper's
 /// default, ~400 KiB, times [`MAX_CONNECTIONS`] would be 50 MiB).
 pub const READ_BUFFER: usize = 16 * 1024;
-
-/// How long the accept loop waits after a failed `accept` (out of
-/// descriptors, usually) before it tries again, so that it does not spin.
-pub const ACCEPT_RETRY: Duration = Duration::from_millis(100);

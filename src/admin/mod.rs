@@ -37,12 +37,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long the script thread may take to answer `/healthz` (it answers
-/// between two events, so a handler longer than this reads as unhealthy).
-pub const HEALTH_BOUND: Duration = Duration::from_secs(2);
-/// How long a spell may take (waiting for its turn included); a caller may
-/// ask for less with `?wait_ms=N`.
-pub const SPELL_BOUND: Duration = Duration::from_secs(30);
+pub use crate::timeouts::{HEALTH_BOUND, SPELL_BOUND};
 /// The `Retry-After` (seconds) of a spell refused because the spell queue
 /// is full: the queue holds a few seconds of ordinary spells.
 const SPELL_RETRY_AFTER: &str = "1";

@@ -6,7 +6,8 @@
 //! idle-connection flood cannot take every descriptor of the process). The
 //! bounds are in `bounds.rs`.
 
-use super::bounds::{ACCEPT_RETRY, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, READ_BUFFER};
+use super::bounds::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS, READ_BUFFER};
+use crate::retry::Backoff;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -19,6 +20,7 @@ use tokio::sync::Semaphore;
 /// at most [`MAX_CONNECTIONS`] at once.
 pub(super) async fn accept_loop(listener: TcpListener, app: Router) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut failed = Backoff::ADMIN_ACCEPT;
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
@@ -27,7 +29,7 @@ pub(super) async fn accept_loop(listener: TcpListener, app: Router) {
             Ok((stream, _)) => stream,
             Err(e) => {
                 tracing::warn!(error = %e, "admin endpoint: cannot accept a connection");
-                tokio::time::sleep(ACCEPT_RETRY).await;
+                tokio::time::sleep(failed.next()).await;
                 continue;
             }
         };

@@ -9,7 +9,6 @@ use moobius_host::sandbox::{Sandbox, SandboxControl, SandboxOptions};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 use tokio::sync::watch;
 
 /// Run a service against a local sandbox with simulated members.
@@ -44,9 +43,6 @@ pub struct DevArgs {
     pub no_watch: bool,
 }
 
-/// How long to wait for a member's first view before letting the next one join.
-const JOIN_SETTLE: Duration = Duration::from_secs(5);
-
 pub async fn main(args: DevArgs) -> u8 {
     let log = LogConfig {
         terminal_log_level: args.log_level.clone(),
@@ -78,7 +74,11 @@ pub async fn main(args: DevArgs) -> u8 {
         }
     };
     let code = serve(&sandbox, &args, paths).await;
-    let _ = tokio::time::timeout(Duration::from_secs(1), sandbox.shutdown()).await;
+    let _ = tokio::time::timeout(
+        moobius_host::timeouts::SANDBOX_STOP_GRACE,
+        sandbox.shutdown(),
+    )
+    .await;
     code
 }
 
@@ -119,7 +119,7 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
         let probe = probe.clone();
         Box::pin(async move {
             probe
-                .spell(value, std::time::Duration::from_secs(30))
+                .spell(value, moobius_host::timeouts::SPELL_BOUND)
                 .await
                 .map_err(|e| e.to_string())
         })
@@ -159,7 +159,7 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
     printer.abort();
     status_printer.abort();
     status_forwarder.abort();
-    match host.shutdown(Duration::from_secs(1)).await {
+    match host.shutdown(moobius_host::timeouts::HOST_STOP_GRACE).await {
         Err(e) => {
             eprintln!("error: {e}");
             e.exit_code() as u8
@@ -181,7 +181,7 @@ async fn join_and_settle(
         return;
     }
     let _ = tokio::time::timeout(
-        JOIN_SETTLE,
+        moobius_host::timeouts::DEV_JOIN_SETTLE,
         printed.wait_for(|names| names.contains(member)),
     )
     .await;

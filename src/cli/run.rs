@@ -6,7 +6,6 @@ use moobius_host::bundle;
 use moobius_host::config::{self, load::Overrides};
 use moobius_host::host::{BundleOptions, Host, HostError, HostOptions, RunningHost, ServicePaths};
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// Run a service directory against the platform named in its config.
 ///
@@ -149,7 +148,7 @@ pub async fn main(args: RunArgs) -> u8 {
             Ok(task) => Some(task),
             Err(why) => {
                 eprintln!("error: {why}");
-                let _ = host.shutdown(Duration::from_secs(1)).await;
+                let _ = host.shutdown(moobius_host::timeouts::HOST_STOP_GRACE).await;
                 return 2;
             }
         },
@@ -162,10 +161,7 @@ pub async fn main(args: RunArgs) -> u8 {
     let result = match ended {
         Some(r) => r,
         // The flush bound, and a margin for the handler that was running.
-        None => {
-            host.shutdown(moobius_host::host::FLUSH_BOUND + Duration::from_secs(1))
-                .await
-        }
+        None => host.shutdown(moobius_host::timeouts::HOST_TERM_GRACE).await,
     };
     match result {
         Ok(()) => 0,

@@ -6,7 +6,6 @@ use moobius_host::config::LogConfig;
 use moobius_host::sandbox::{Sandbox, SandboxOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// Run the sandbox alone: a local Moobius platform on loopback.
 ///
@@ -67,6 +66,10 @@ pub async fn main(args: SandboxArgs) -> u8 {
     }
     let mut stop = super::shutdown_on_signal();
     let _ = stop.wait_for(|s| *s).await;
-    let _ = tokio::time::timeout(Duration::from_secs(1), sandbox.shutdown()).await;
+    let _ = tokio::time::timeout(
+        moobius_host::timeouts::SANDBOX_STOP_GRACE,
+        sandbox.shutdown(),
+    )
+    .await;
     0
 }

@@ -34,6 +34,7 @@
 use super::conn::RedisConn;
 use super::wire::{Keys, STREAM_MAXLEN};
 use super::ClusterError;
+use crate::retry::Backoff;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -67,9 +68,6 @@ return added";
 /// leave Redis within a day.
 pub const MARK_TTL: Duration = Duration::from_secs(24 * 3600);
 
-/// How long a writer waits between tries of a batch Redis did not take.
-const RETRY: Duration = Duration::from_millis(200);
-
 /// One writer: a connection, its mark and the number of its next entry.
 pub struct OnceAppender {
     conn: RedisConn,
@@ -80,7 +78,7 @@ pub struct OnceAppender {
 impl OnceAppender {
     /// A writer with a fresh identity, on its own connection to `url`.
     pub fn open(url: &crate::config::Secret, keys: &Keys) -> Result<Self, ClusterError> {
-        let conn = RedisConn::open(url.expose(), super::streams::TIMEOUT)?;
+        let conn = RedisConn::open(url.expose(), crate::timeouts::REDIS_CALL)?;
         let writer = uuid::Uuid::new_v4().simple().to_string();
         Ok(OnceAppender {
             conn,
@@ -98,6 +96,7 @@ impl OnceAppender {
         let script = self.script_for(entries);
         self.next += entries.len() as u64;
         let mut failing = false;
+        let mut backoff = Backoff::CLUSTER_REDIS;
         loop {
             match self.conn.query::<u64>(&script) {
                 Ok(added) => {
@@ -115,7 +114,7 @@ impl OnceAppender {
                         tracing::warn!(error = %e, count = entries.len(), "cluster: cannot append {what}; retrying");
                     }
                     failing = true;
-                    std::thread::sleep(RETRY);
+                    std::thread::sleep(backoff.next());
                 }
             }
         }

@@ -10,19 +10,17 @@
 //! their frames appended to `down`.
 
 use super::conn::RedisConn;
-use super::idle::IdleBackoff;
 use super::roles::Fences;
 use super::streams::{Entry, PartitionStream};
 use super::wire::{partition_of, Keys, UpEntry, WORKERS};
 use super::ClusterError;
+use crate::retry::Backoff;
 use redis::streams::StreamReadReply;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-/// How long to wait after a failed round.
-const RETRY: Duration = Duration::from_millis(100);
 /// Entries read at once, over all owned partitions.
 const READ_COUNT: usize = 512;
 
@@ -137,7 +135,7 @@ pub fn spawn(
 ) -> Result<std::thread::JoinHandle<()>, ClusterError> {
     let conn = Arc::new(RedisConn::open(
         setup.url.expose(),
-        super::streams::TIMEOUT,
+        crate::timeouts::REDIS_CALL,
     )?);
     let (tx, rx) = mpsc::channel();
     let handle = std::thread::Builder::new()
@@ -151,7 +149,7 @@ pub fn spawn(
                 done: Done { tx: tx.clone() },
                 owned: BTreeMap::new(),
                 last_stale_check: std::time::Instant::now(),
-                idle: IdleBackoff::default(),
+                idle: Backoff::IDLE_POLL,
             };
             consumer.run()
         })
@@ -168,21 +166,25 @@ struct Consumer {
     /// Partitions being read, with their tokens and gates.
     owned: BTreeMap<usize, (u64, Gate)>,
     last_stale_check: std::time::Instant,
-    idle: IdleBackoff,
+    idle: Backoff,
 }
 
 impl Consumer {
     fn run(mut self) {
         let mut failing = false;
+        let mut backoff = Backoff::CLUSTER_REDIS;
         while !self.setup.stop.load(Ordering::SeqCst) {
             match self.round() {
-                Ok(()) => failing = false,
+                Ok(()) => {
+                    failing = false;
+                    backoff.reset();
+                }
                 Err(e) => {
                     if !failing {
                         tracing::warn!(error = %e, "cluster: cannot read the partitions' streams; retrying");
                     }
                     failing = true;
-                    std::thread::sleep(RETRY);
+                    std::thread::sleep(backoff.next());
                 }
             }
         }
@@ -223,9 +225,9 @@ impl Consumer {
             self.read()?
         };
         if read.is_empty() {
-            std::thread::sleep(self.idle.idle());
+            std::thread::sleep(self.idle.next());
         } else {
-            self.idle.busy();
+            self.idle.reset();
         }
         for (p, entry) in read {
             self.hand_on(p, entry);
@@ -332,7 +334,7 @@ impl Consumer {
         for _ in &keys {
             cmd.arg(">");
         }
-        // No BLOCK: see `idle.rs` for why the cluster polls.
+        // No BLOCK: see `Backoff::IDLE_POLL` in `src/retry.rs` for why the cluster polls.
         let reply: Option<StreamReadReply> = match self.conn.query(&cmd) {
             Ok(r) => r,
             // A stream or its group vanished (Redis restarted): make them

@@ -103,9 +103,6 @@ fn run_writer(mut appender: OnceAppender, key: String, mut rx: tokio::sync::mpsc
 const REMEMBERED: usize = 100_000;
 /// Entries read at once.
 const READ_COUNT: usize = 512;
-/// How long an entry may wait for the platform's acknowledgement before it
-/// is acknowledged anyway (a platform that does not acknowledge frames).
-pub const ACK_PATIENCE: Duration = Duration::from_secs(30);
 
 /// The gateway's reader of `down`.
 pub struct DownReader {
@@ -131,7 +128,7 @@ pub enum Verdict {
 
 impl DownReader {
     pub fn new(url: &crate::config::Secret, keys: &Keys, node: &str) -> Result<Self, ClusterError> {
-        let conn = Arc::new(RedisConn::open(url.expose(), super::streams::TIMEOUT)?);
+        let conn = Arc::new(RedisConn::open(url.expose(), crate::timeouts::REDIS_CALL)?);
         let stream = PartitionStream::on(conn.clone(), &keys.down(), GATEWAY);
         stream.ensure_group()?;
         Ok(DownReader {
@@ -167,7 +164,7 @@ impl DownReader {
             .collect())
     }
 
-    /// New entries, without waiting (see `idle.rs` for why the cluster polls).
+    /// New entries, without waiting (see `Backoff::IDLE_POLL` in `src/retry.rs` for why the cluster polls).
     pub fn read(&self) -> Result<Vec<(String, String)>, ClusterError> {
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg("GROUP")
@@ -228,7 +225,7 @@ impl DownReader {
     }
 
     /// Acknowledges `ids` (dropped entries) and every entry whose frame the
-    /// platform acknowledged or that waited past [`ACK_PATIENCE`].
+    /// platform acknowledged or that waited past [`crate::timeouts::DOWN_ACK_PATIENCE`].
     pub fn ack(&self, mut ids: Vec<String>, acked: Vec<String>) -> Result<(), ClusterError> {
         {
             let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
@@ -238,7 +235,7 @@ impl DownReader {
                 }
             }
             waiting.retain(|_, (id, since)| {
-                let keep = since.elapsed() < ACK_PATIENCE;
+                let keep = since.elapsed() < crate::timeouts::DOWN_ACK_PATIENCE;
                 if !keep {
                     ids.push(id.clone());
                 }

@@ -228,6 +228,7 @@ impl Lease {
     /// when the guard is dropped. `None` when it stayed taken.
     pub fn lock(&self, within: Duration) -> Result<Option<LockGuard<'_>>, ClusterError> {
         let deadline = Instant::now() + within;
+        let mut poll = crate::retry::Backoff::LOCK_POLL;
         loop {
             if let Some(held) = self.try_acquire()? {
                 return Ok(Some(LockGuard { lease: self, held }));
@@ -235,7 +236,7 @@ impl Lease {
             if Instant::now() >= deadline {
                 return Ok(None);
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(poll.next());
         }
     }
 

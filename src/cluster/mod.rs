@@ -17,7 +17,6 @@ pub mod append;
 pub mod conn;
 pub mod consumer;
 pub mod down;
-pub mod idle;
 pub mod lease;
 pub mod members;
 pub mod partitions;

@@ -10,7 +10,7 @@
 //! caller with no answer after [`REPUSH`] pushes its call again (a gateway
 //! that died, or was paused, after popping it never answers); the gateway
 //! makes a call once per id and answers a repeat from what it remembers.
-//! A call nobody answers in [`ANSWER_WAIT`] fails with a clear error, as a
+//! A call nobody answers in [`RELAYED_ANSWER`] fails with a clear error, as a
 //! platform that does not answer would. Lists, not a stream: a call is
 //! worth making only while its caller waits, so nothing needs replaying.
 
@@ -19,20 +19,18 @@ use super::wire::Keys;
 use super::ClusterError;
 use crate::platform::relay::{CallRelay, RelayedCall, RelayedFailure};
 use crate::platform::{HttpApi, PlatformError};
+use crate::retry::Backoff;
+use crate::timeouts::RELAYED_ANSWER;
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long a member waits for the gateway's answer.
-pub const ANSWER_WAIT: Duration = Duration::from_secs(30);
 /// How long a caller waits for an answer before it pushes its call again.
 pub const REPUSH: Duration = Duration::from_secs(1);
 /// How long an answer nobody collected stays in Redis.
 const ANSWER_TTL_MS: u64 = 60_000;
-/// How long the gateway waits after a failed read of the calls.
-const RETRY: Duration = Duration::from_millis(100);
 /// Call ids the gateway remembers (made, or being made).
 const REMEMBERED: usize = 10_000;
 
@@ -91,7 +89,7 @@ impl RedisRelay {
         match kept {
             Some((conn, _)) => Ok((conn, true)),
             None => Ok((
-                RedisConn::open(self.url.expose(), super::streams::TIMEOUT)?,
+                RedisConn::open(self.url.expose(), crate::timeouts::REDIS_CALL)?,
                 false,
             )),
         }
@@ -118,7 +116,7 @@ impl RedisRelay {
         let request = Request {
             id: id.clone(),
             call,
-            expires_ms: crate::clock::now_ms().saturating_add(ANSWER_WAIT.as_millis() as i64),
+            expires_ms: crate::clock::now_ms().saturating_add(RELAYED_ANSWER.as_millis() as i64),
         };
         let text = serde_json::to_string(&request).map_err(|e| PlatformError::Relay {
             what: what.clone(),
@@ -140,7 +138,7 @@ impl RedisRelay {
         let Some((_, text)) = popped else {
             return Err(PlatformError::Relay {
                 what,
-                detail: format!("no gateway answered within {ANSWER_WAIT:?}"),
+                detail: format!("no gateway answered within {RELAYED_ANSWER:?}"),
             });
         };
         match serde_json::from_str(&text) {
@@ -157,14 +155,14 @@ impl RedisRelay {
 impl RedisRelay {
     /// Waits for the answer to the call just pushed, pushing it again
     /// every [`REPUSH`] (the gateway makes a call once per id), until
-    /// [`ANSWER_WAIT`] has passed.
+    /// [`RELAYED_ANSWER`] has passed.
     fn wait_for_answer(
         &self,
         conn: &RedisConn,
         id: &str,
         push: impl Fn() -> Result<i64, ClusterError>,
     ) -> Result<Option<(String, String)>, ClusterError> {
-        let deadline = std::time::Instant::now() + ANSWER_WAIT;
+        let deadline = std::time::Instant::now() + RELAYED_ANSWER;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
@@ -241,7 +239,7 @@ pub async fn serve(
     serving: tokio::sync::watch::Receiver<bool>,
     holds: Arc<dyn Fn() -> bool + Send + Sync>,
 ) {
-    let conn = match RedisConn::open(url.expose(), super::streams::TIMEOUT) {
+    let conn = match RedisConn::open(url.expose(), crate::timeouts::REDIS_CALL) {
         Ok(c) => Arc::new(c),
         Err(e) => {
             tracing::error!(error = %e, "relayed calls will not be answered");
@@ -250,7 +248,8 @@ pub async fn serve(
     };
     let mut made = Made::default();
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
-    let mut idle = super::idle::IdleBackoff::default();
+    let mut idle = Backoff::IDLE_POLL;
+    let mut failed = Backoff::CLUSTER_REDIS;
     // Answers ready to push (answer key, answer), sent with the next pop.
     let mut ready: Vec<(String, String)> = Vec::new();
     while *serving.borrow() && holds() {
@@ -261,10 +260,13 @@ pub async fn serve(
         let (c, k, answers) = (conn.clone(), keys.calls(), std::mem::take(&mut ready));
         let popped = tokio::task::spawn_blocking(move || pop_and_answer(&c, &k, answers)).await;
         let texts = match popped {
-            Ok(Ok(texts)) => texts,
+            Ok(Ok(texts)) => {
+                failed.reset();
+                texts
+            }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "cannot read relayed calls");
-                tokio::time::sleep(RETRY).await;
+                tokio::time::sleep(failed.next()).await;
                 continue;
             }
             Err(_) => return,
@@ -272,7 +274,7 @@ pub async fn serve(
         if texts.is_empty() {
             // Woken early by an answer to push.
             tokio::select! {
-                _ = tokio::time::sleep(idle.idle()) => {}
+                _ = tokio::time::sleep(idle.next()) => {}
                 got = done_rx.recv() => if let Some((id, answer)) = got {
                     ready.push((keys.answer(&id), answer.clone()));
                     made.calls.insert(id, Some(answer));
@@ -280,7 +282,7 @@ pub async fn serve(
             }
             continue;
         }
-        idle.busy();
+        idle.reset();
         for text in texts {
             let Ok(request) = serde_json::from_str::<Request>(&text) else {
                 tracing::warn!("a relayed call that is not readable was dropped");

@@ -11,7 +11,6 @@ use super::ClusterError;
 use redis::streams::StreamInfoGroupsReply;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::time::Duration;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Report {
@@ -77,7 +76,7 @@ impl Report {
 
 /// Reads the report of `service_id`'s cluster.
 pub fn read(url: &str, service_id: &str, partitions: usize) -> Result<Report, ClusterError> {
-    let conn = RedisConn::open(url, Duration::from_secs(5))?;
+    let conn = RedisConn::open(url, crate::timeouts::REDIS_CALL)?;
     let keys = Keys::new(service_id);
     let (secs, micros): (u64, u64) = conn.query(&redis::cmd("TIME"))?;
     let now_ms = secs * 1000 + micros / 1000;

@@ -133,7 +133,7 @@ pub fn spawn(setup: RolesSetup) -> Result<std::thread::JoinHandle<()>, ClusterEr
         setup.lease,
     );
     let election = ElectionCheck::new(conn);
-    let look = RedisConn::open(setup.url.expose(), LOOK_TIMEOUT)?;
+    let look = RedisConn::open(setup.url.expose(), crate::timeouts::ROLES_LOOK)?;
     std::thread::Builder::new()
         .name("cluster-roles".into())
         .spawn(move || run(setup, keeper, gateway, election, look))
@@ -146,10 +146,6 @@ pub fn spawn(setup: RolesSetup) -> Result<std::thread::JoinHandle<()>, ClusterEr
 /// so a join pauses the moving channels for a fraction of a second more
 /// than the old owner takes to notice, not for two more ticks.
 const SETTLING_PACE: Duration = Duration::from_millis(100);
-
-/// How long a look at the membership's epoch may take: it has a
-/// connection of its own, and a slow one is skipped until the next tick.
-const LOOK_TIMEOUT: Duration = Duration::from_millis(50);
 
 fn run(
     setup: RolesSetup,
@@ -224,9 +220,9 @@ fn wait_for_next_tick(
     let mut looking = true;
     loop {
         let left = next.saturating_duration_since(std::time::Instant::now());
-        // A look may take LOOK_TIMEOUT (and as long again to reconnect):
+        // A look may take crate::timeouts::ROLES_LOOK (and as long again to reconnect):
         // none that could push the tick, and its renewals, past `next`.
-        if left <= SETTLING_PACE + 2 * LOOK_TIMEOUT {
+        if left <= SETTLING_PACE + 2 * crate::timeouts::ROLES_LOOK {
             std::thread::sleep(left);
             return;
         }
@@ -283,13 +279,13 @@ fn tick(
 /// Checks that `url` answers, for a clear error at start instead of a
 /// member that never joins.
 pub fn ping(url: &crate::config::Secret) -> Result<(), ClusterError> {
-    let conn = RedisConn::open(url.expose(), Duration::from_secs(5))?;
+    let conn = RedisConn::open(url.expose(), crate::timeouts::REDIS_CALL)?;
     conn.query::<String>(&redis::cmd("PING")).map(|_| ())
 }
 
 /// Checks that the Redis at `url` never evicts the cluster's keys
 /// (`policy.rs`), for a refusal at start.
 pub fn check_policy(url: &crate::config::Secret) -> Result<(), ClusterError> {
-    let conn = RedisConn::open(url.expose(), Duration::from_secs(5))?;
+    let conn = RedisConn::open(url.expose(), crate::timeouts::REDIS_CALL)?;
     super::policy::check(&conn)
 }

@@ -23,8 +23,6 @@ pub struct Entry {
 
 /// The field of an entry that holds the event.
 pub(super) const EVENT: &str = "event";
-/// How long one call may wait for Redis.
-pub const TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct PartitionStream {
     conn: std::sync::Arc<RedisConn>,
@@ -35,7 +33,7 @@ pub struct PartitionStream {
 impl PartitionStream {
     /// The stream `key` read by consumer group `group`. Nothing is sent yet.
     pub fn new(url: &str, key: &str, group: &str) -> Result<Self, ClusterError> {
-        let conn = std::sync::Arc::new(RedisConn::open(url, TIMEOUT)?);
+        let conn = std::sync::Arc::new(RedisConn::open(url, crate::timeouts::REDIS_CALL)?);
         Ok(PartitionStream::on(conn, key, group))
     }
 

@@ -5,7 +5,7 @@
 //! once, counted against the handler's output budget; only calls whose result
 //! the script needs (creating an agent, fetching profiles) wait on the
 //! network, and never longer than the handler has left of its time budget
-//! (nor than [`CALL_TIMEOUT`]), because nothing can interrupt a handler
+//! (nor than [`HOST_CALL`]), because nothing can interrupt a handler
 //! blocked inside a host function.
 
 use super::agents::AgentBook;
@@ -20,16 +20,13 @@ use crate::script::{AgentProfile, NewRequest, NewTimer, PendingTimer, UserFrame,
 use crate::script::{
     BudgetExceeded, Character, Downloaded, HostApi, HostCallError, HostResult, OutgoingMessage,
 };
+use crate::timeouts::HOST_CALL;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
 
-/// How long a host function may wait on the platform at most, whatever the
-/// handler's budget.
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest file `download` accepts.
 const MAX_DOWNLOAD: u64 = 64 << 20;
 /// Where `download(url, name)` saves, under the service directory.
@@ -72,7 +69,7 @@ fn budget_spent(out_of_budget: Option<String>, what: &str) -> HostCallError {
             HostCallError::Budget(BudgetExceeded::new(why))
         }
         None => HostCallError::Refused(format!(
-            "{what}: no answer from the platform within {CALL_TIMEOUT:?}"
+            "{what}: no answer from the platform within {HOST_CALL:?}"
         )),
     }
 }
@@ -107,14 +104,14 @@ impl HostBridge {
     ) -> HostResult<T> {
         self.commit_stores()?;
         let (limit, out_of_budget) = match crate::script::remaining_budget() {
-            Some((left, budget)) if left < CALL_TIMEOUT => (
+            Some((left, budget)) if left < HOST_CALL => (
                 left,
                 Some(format!(
                     "{what}: no answer within the handler's time budget ({} ms, script_limits.timeout_ms)",
                     budget.as_millis()
                 )),
             ),
-            _ => (CALL_TIMEOUT, None),
+            _ => (HOST_CALL, None),
         };
         if limit.is_zero() {
             return Err(budget_spent(out_of_budget, what));
@@ -150,8 +147,8 @@ impl HostBridge {
         crate::script::charge_output(what, item.content_bytes())?;
         self.commit_stores()?;
         let (limit, budget) = match crate::script::remaining_budget() {
-            Some((left, budget)) => (left.min(CALL_TIMEOUT), Some(budget)),
-            None => (CALL_TIMEOUT, None),
+            Some((left, budget)) => (left.min(HOST_CALL), Some(budget)),
+            None => (HOST_CALL, None),
         };
         let item = match self.cause.borrow_mut().as_mut() {
             Some(cause) => cause.wrap(item),
@@ -167,7 +164,7 @@ impl HostBridge {
                     "{what}: the platform reads slower than this handler sends; no room in the outgoing queue within {}",
                     match budget {
                         Some(b) => format!("the handler's time budget ({} ms, script_limits.timeout_ms)", b.as_millis()),
-                        None => format!("{CALL_TIMEOUT:?}"),
+                        None => format!("{HOST_CALL:?}"),
                     }
                 );
                 crate::script::abort_handler(&why);
@@ -407,7 +404,7 @@ impl HostApi for HostBridge {
         let _cluster = match &self.shared.agent_lock {
             Some(lock) => {
                 let within = crate::script::remaining_budget()
-                    .map_or(CALL_TIMEOUT, |(left, _)| left.min(CALL_TIMEOUT));
+                    .map_or(HOST_CALL, |(left, _)| left.min(HOST_CALL));
                 let guard = lock.lock(within).map_err(|e| {
                     HostCallError::Refused(format!("create_agent: the cluster's agent lock: {e}"))
                 })?;

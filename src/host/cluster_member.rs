@@ -212,14 +212,12 @@ impl Local {
     /// The current handler finishes, what the handlers sent is appended.
     async fn stop(self) {
         self.reloader.into_iter().for_each(|t| t.abort());
-        self.executor
-            .stop(std::time::Duration::from_millis(500))
-            .await;
+        self.executor.stop(crate::timeouts::SCRIPT_STOP_GRACE).await;
         drop(self.outbox_tx);
-        let _ = tokio::time::timeout(lifecycle::FLUSH_BOUND, self.outbox_task).await;
+        let _ = tokio::time::timeout(crate::timeouts::FLUSH_BOUND, self.outbox_task).await;
         let thread = self.down_thread;
         let joined = tokio::task::spawn_blocking(move || thread.join());
-        let _ = tokio::time::timeout(lifecycle::FLUSH_BOUND, joined).await;
+        let _ = tokio::time::timeout(crate::timeouts::FLUSH_BOUND, joined).await;
     }
 }
 

@@ -13,10 +13,10 @@ use super::progress::HostProgress;
 use super::shards::EventSender;
 use crate::platform::HttpApi;
 use crate::protocol::{inbound, Inbound, MessageUp};
+use crate::retry::Backoff;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 /// Expanded groups kept; the cache is simply cleared when it grows past this.
 const MAX_CACHED_GROUPS: usize = 10_000;
 /// Attempts at expanding a message's recipients before giving up.
@@ -133,11 +133,12 @@ impl Dispatcher {
             .http
             .group_members(&group, &m.channel_id, &m.sender)
             .await;
-        for retry in 1..EXPAND_TRIES {
+        let mut backoff = Backoff::PLATFORM_CALL;
+        for _ in 1..EXPAND_TRIES {
             if result.is_ok() {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(25 << retry)).await;
+            tokio::time::sleep(backoff.next()).await;
             result = self
                 .http
                 .group_members(&group, &m.channel_id, &m.sender)

@@ -112,7 +112,7 @@ impl Executor {
                 ))
             });
             if let Err(d) = outcome {
-                executor.stop(std::time::Duration::from_secs(1)).await;
+                executor.stop(crate::timeouts::SCRIPT_STOP_GRACE).await;
                 return Err(d);
             }
         }

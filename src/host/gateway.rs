@@ -20,14 +20,13 @@ use crate::cluster::wire::{Keys, UpEntry};
 use crate::config::Config;
 use crate::platform::ws::WriteFence;
 use crate::platform::{HttpApi, LinkEvent, LinkState, OutFrame, WsLink};
+use crate::retry::Backoff;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 /// How often the role checks that it still holds the lease.
 const LEASE_CHECK: Duration = Duration::from_millis(50);
-/// How long to wait after a failed read of `down`.
-const DOWN_RETRY: Duration = Duration::from_millis(100);
 
 /// What the role needs from its member.
 pub(super) struct GatewayRole {
@@ -172,8 +171,8 @@ impl Running {
         let _ = self.link_stop.send(true);
         self.tasks.iter().for_each(|t| t.abort());
         drop(self.link);
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.link_task).await;
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.down_task).await;
+        let _ = tokio::time::timeout(crate::timeouts::GATEWAY_STOP_GRACE, self.link_task).await;
+        let _ = tokio::time::timeout(crate::timeouts::GATEWAY_STOP_GRACE, self.down_task).await;
         drop(self.up);
         drop(self.acks);
         let thread = self.up_thread;
@@ -184,7 +183,7 @@ impl Running {
 /// Signs in, retrying while this member holds the lease; false when it
 /// stopped holding it (or the host stops) first.
 async fn sign_in(role: &GatewayRole, stop: &mut watch::Receiver<bool>) -> bool {
-    let mut wait = Duration::from_millis(200);
+    let mut backoff = Backoff::GATEWAY_SIGN_IN;
     loop {
         match role.http.sign_in().await {
             Ok(()) => {
@@ -194,13 +193,12 @@ async fn sign_in(role: &GatewayRole, stop: &mut watch::Receiver<bool>) -> bool {
             Err(e) => tracing::warn!(error = %e, "gateway: sign-in failed; retrying"),
         }
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep(backoff.next()) => {}
             _ = stop.changed() => return false,
         }
         if !role.holds() || *stop.borrow() {
             return false;
         }
-        wait = (wait * 2).min(Duration::from_secs(5));
     }
 }
 
@@ -219,7 +217,7 @@ async fn bind_channels(role: &GatewayRole, up: &UpWriter) -> Vec<String> {
     let (key, channels) = (role.keys.channels(), served.clone());
     let added = tokio::task::spawn_blocking(move || -> Vec<bool> {
         let Ok(conn) =
-            crate::cluster::conn::RedisConn::open(url.expose(), crate::cluster::streams::TIMEOUT)
+            crate::cluster::conn::RedisConn::open(url.expose(), crate::timeouts::REDIS_CALL)
         else {
             return Vec::new();
         };
@@ -351,7 +349,8 @@ const DOWN_QUEUE: usize = 1024;
 fn read_down(mut reader: DownReader, mut f: DownForwarding, to_link: mpsc::Sender<OutFrame>) {
     let mut first = true;
     let mut last_stale = std::time::Instant::now();
-    let mut idle = crate::cluster::idle::IdleBackoff::default();
+    let mut idle = Backoff::IDLE_POLL;
+    let mut failed = Backoff::CLUSTER_REDIS;
     while *f.serving.borrow() && (f.holds)() {
         let mut read = if first {
             reader.claim_pending()
@@ -367,18 +366,19 @@ fn read_down(mut reader: DownReader, mut f: DownForwarding, to_link: mpsc::Sende
         let entries = match read {
             Ok(entries) => {
                 first = false;
+                failed.reset();
                 entries
             }
             Err(e) => {
                 tracing::warn!(error = %e, "gateway: cannot read the frames to send; retrying");
-                std::thread::sleep(DOWN_RETRY);
+                std::thread::sleep(failed.next());
                 continue;
             }
         };
         if entries.is_empty() {
-            std::thread::sleep(idle.idle());
+            std::thread::sleep(idle.next());
         } else {
-            idle.busy();
+            idle.reset();
         }
         let Some(dropped) = send_entries(&mut reader, &to_link, entries) else {
             return;

@@ -17,13 +17,7 @@ use crate::script::watch::ScriptWatcher;
 use crate::script::CompileOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
-
-const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
-/// How long a stopping host waits for what its handlers sent to be written
-/// and acknowledged.
-pub const FLUSH_BOUND: Duration = Duration::from_secs(2);
 
 /// Sent once the service is connected, its channels initialised and
 /// `on_start` queued: from then on, upward events reach the script.
@@ -151,7 +145,7 @@ pub(super) fn http_api(config: &Config) -> Result<Arc<HttpApi>, HostError> {
 /// Stops in order: no more events are taken, the current handler finishes
 /// (events queued behind it are dropped), what the handlers sent is handed
 /// to the link and written, and the link closes once the platform
-/// acknowledged it, within [`FLUSH_BOUND`]. Idle, this takes milliseconds.
+/// acknowledged it, within [`crate::timeouts::FLUSH_BOUND`]. Idle, this takes milliseconds.
 async fn stop(
     executor: Executor,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -163,8 +157,8 @@ async fn stop(
 ) {
     tracing::info!("stopping");
     tasks.iter().for_each(|t| t.abort());
-    executor.stop(SHUTDOWN_GRACE).await;
-    let deadline = tokio::time::Instant::now() + FLUSH_BOUND;
+    executor.stop(crate::timeouts::SCRIPT_STOP_GRACE).await;
+    let deadline = tokio::time::Instant::now() + crate::timeouts::FLUSH_BOUND;
     drop(outbox_tx);
     let _ = tokio::time::timeout_at(deadline, outbox_task).await;
     drop(link);
@@ -172,9 +166,9 @@ async fn stop(
         .await
         .is_err()
     {
-        tracing::warn!(bound = ?FLUSH_BOUND, "frames still unacknowledged at shutdown");
+        tracing::warn!(bound = ?crate::timeouts::FLUSH_BOUND, "frames still unacknowledged at shutdown");
         let _ = link_stop.send(true);
-        let _ = tokio::time::timeout(SHUTDOWN_GRACE, link_task).await;
+        let _ = tokio::time::timeout(crate::timeouts::SCRIPT_STOP_GRACE, link_task).await;
     }
     tracing::info!("stopped");
 }

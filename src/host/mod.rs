@@ -43,7 +43,7 @@ mod user_events;
 
 pub use bundle_reload::BundleOptions;
 pub use handle::{Host, ReloadResult, RunningHost};
-pub use lifecycle::{Started, FLUSH_BOUND};
+pub use lifecycle::Started;
 pub use members::MemberTable;
 pub use probe::{HostProbe, Readiness, SpellError};
 pub use progress::{HostProgress, ProgressCounters};

@@ -18,10 +18,11 @@
 
 use super::bridge::HostBridge;
 use super::events::{Precompiled, ReloadOutcome, ReloadRequest};
-use super::reload_round::{Decision, ReloadRound, Vote, VOTE_TIMEOUT};
+use super::reload_round::{Decision, ReloadRound, Vote};
 use super::script_thread::Place;
 use super::status::{now_ms, ScriptStatus};
 use crate::script::{CompileOptions, ServiceScript};
+use crate::timeouts::RELOAD_VOTE;
 use std::rc::Rc;
 use std::time::Instant;
 use tokio::sync::watch;
@@ -72,8 +73,8 @@ pub(super) fn apply(
     };
     let vote = prepared.vote();
     let decision = match &req.round {
-        Some(round) => round.vote(vote, VOTE_TIMEOUT),
-        None => ReloadRound::new(1).vote(vote, VOTE_TIMEOUT),
+        Some(round) => round.vote(vote, RELOAD_VOTE),
+        None => ReloadRound::new(1).vote(vote, RELOAD_VOTE),
     };
     let changed: Vec<String> = req
         .changed

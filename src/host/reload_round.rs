@@ -18,11 +18,6 @@ use super::events::ReloadOutcome;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
-/// How long a thread waits for the others' votes. A thread still busy with
-/// a handler delays the round by that handler's run time (bounded by the
-/// script limits); past this the round keeps the old version.
-pub const VOTE_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// What one thread found when it compiled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Vote {

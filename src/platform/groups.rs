@@ -19,11 +19,11 @@
 use super::{HttpApi, PlatformError};
 use crate::protocol::http::GroupEntry;
 use crate::protocol::IdList;
+use crate::retry::Backoff;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use xxhash_rust::xxh3::Xxh3Builder;
 
 type Pending = Shared<BoxFuture<'static, Result<String, String>>>;
@@ -33,7 +33,6 @@ const TRIES: u32 = 8;
 /// short-lived lists (every join changes every member's view); past this the
 /// cache starts over, which only costs group re-creations.
 const MAX_ENTRIES: usize = 200_000;
-const RETRY_DELAY: Duration = Duration::from_millis(25);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct ListKey(u128);
@@ -156,7 +155,7 @@ impl GroupCache {
 }
 
 async fn create(http: Arc<HttpApi>, ids: IdList) -> Result<String, String> {
-    let mut delay = RETRY_DELAY;
+    let mut backoff = Backoff::PLATFORM_CALL;
     let mut tries = 1;
     loop {
         match http.create_service_group(&ids).await {
@@ -167,9 +166,9 @@ async fn create(http: Arc<HttpApi>, ids: IdList) -> Result<String, String> {
                 return Ok(id);
             }
             Err(e) if tries < TRIES => {
+                let delay = backoff.next();
                 tracing::warn!(error = %e, tries, retry_in = ?delay, "creating a group failed; retrying");
                 tokio::time::sleep(delay).await;
-                delay *= 2;
                 tries += 1;
             }
             Err(e) => return Err(e.to_string()),

@@ -10,15 +10,13 @@ use super::relay::{CallRelay, RelayedCall};
 use super::PlatformError;
 use crate::config::Secret;
 use crate::protocol::http::{AuthData, Envelope};
+use crate::timeouts::PLATFORM_REQUEST;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 /// The SDK's default avatar when none is given.
 pub const DEFAULT_AVATAR: &str = "https://gbaaibuild0.s3.us-west-1.amazonaws.com/LogoLight.jpg";
-
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Requests in flight at once. The outbox prepares up to 64 events at a
 /// time, and at start-up (or after a join) each one may need a new group,
@@ -54,7 +52,7 @@ impl HttpApi {
     pub fn new(base: &str, email: &str, password: Secret) -> Result<Self, PlatformError> {
         super::ensure_crypto_provider();
         let client = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(PLATFORM_REQUEST)
             // The default keeps every connection a burst opened.
             .pool_max_idle_per_host(MAX_IDLE)
             .build()

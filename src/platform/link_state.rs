@@ -19,6 +19,7 @@
 //!      └ ReAuthenticating (signs in again, spaced out)
 //! ```
 
+use crate::retry::Backoff;
 use std::time::{Duration, Instant};
 
 /// Where the link is.
@@ -87,36 +88,38 @@ pub enum LinkInput {
 }
 
 /// Re-authentications closer together than this are spaced out with a
-/// growing delay (the SDK re-logs in a tight loop on refusals).
+/// growing delay ([`Backoff::REAUTH`]: the SDK re-logs in a tight loop on
+/// refusals).
 pub const REAUTH_MIN_GAP: Duration = Duration::from_secs(5);
-pub const REAUTH_DELAY_MIN: Duration = Duration::from_millis(250);
-pub const REAUTH_DELAY_MAX: Duration = Duration::from_secs(30);
 
 /// The state and what the next transitions need to remember.
 #[derive(Debug)]
 pub struct LinkMachine {
     state: LinkState,
-    backoff_min: Duration,
-    backoff_max: Duration,
-    /// The next back-off delay (doubles per failed attempt, capped).
-    backoff: Duration,
+    /// The waits between failed attempts ([`Backoff::reconnect`]); the
+    /// machine takes them without jitter (the link's task adds it, so the
+    /// machine stays deterministic).
+    backoff: Backoff,
     /// Failed attempts since the link was last live.
     failures: u32,
     last_reauth: Option<Instant>,
-    reauth_delay: Duration,
+    reauth: Backoff,
 }
 
 impl LinkMachine {
     pub fn new(backoff_min: Duration, backoff_max: Duration) -> Self {
         LinkMachine {
             state: LinkState::Connecting { attempt: 1 },
-            backoff_min,
-            backoff_max: backoff_max.max(backoff_min),
-            backoff: backoff_min,
+            backoff: Backoff::reconnect(backoff_min, backoff_max),
             failures: 0,
             last_reauth: None,
-            reauth_delay: Duration::ZERO,
+            reauth: Backoff::REAUTH,
         }
+    }
+
+    /// The reconnection policy (the link's task takes its jitter).
+    pub fn backoff(&self) -> &Backoff {
+        &self.backoff
     }
 
     pub fn state(&self) -> &LinkState {
@@ -138,11 +141,11 @@ impl LinkMachine {
             ) => self.failed(reason),
             (S::LoggingIn, I::Heard) => {
                 self.failures = 0;
-                self.backoff = self.backoff_min;
+                self.backoff.reset();
                 S::Live
             }
             (S::Live, I::Dropped(reason)) => S::Backoff {
-                retry_in: self.backoff_min,
+                retry_in: self.backoff.min(),
                 reason,
             },
             (S::LoggingIn | S::Live, I::Refused(_)) => self.reauthenticate(now),
@@ -160,8 +163,7 @@ impl LinkMachine {
     /// An attempt failed: wait, longer each time (capped).
     fn failed(&mut self, reason: String) -> LinkState {
         self.failures = self.failures.saturating_add(1);
-        let retry_in = self.backoff;
-        self.backoff = (self.backoff * 2).min(self.backoff_max);
+        let retry_in = self.backoff.step();
         LinkState::Backoff { retry_in, reason }
     }
 
@@ -170,15 +172,14 @@ impl LinkMachine {
         let recent = self
             .last_reauth
             .is_some_and(|t| now.saturating_duration_since(t) < REAUTH_MIN_GAP);
-        self.reauth_delay = if recent {
-            (self.reauth_delay * 2).clamp(REAUTH_DELAY_MIN, REAUTH_DELAY_MAX)
+        let delay = if recent {
+            self.reauth.step()
         } else {
+            self.reauth.reset();
             Duration::ZERO
         };
         self.last_reauth = Some(now);
-        LinkState::ReAuthenticating {
-            delay: self.reauth_delay,
-        }
+        LinkState::ReAuthenticating { delay }
     }
 }
 

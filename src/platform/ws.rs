@@ -90,7 +90,7 @@ impl Default for LinkOptions {
     fn default() -> Self {
         LinkOptions {
             heartbeat: Duration::from_secs_f64(ranges::DEFAULT_HEARTBEAT_INTERVAL_SECS),
-            connect_timeout: Duration::from_secs(16),
+            connect_timeout: crate::timeouts::PLATFORM_CONNECT,
             backoff_min: Duration::from_millis(ranges::DEFAULT_RECONNECT_MIN_MS),
             backoff_max: Duration::from_millis(ranges::DEFAULT_RECONNECT_MAX_MS),
             max_batch: 256,
@@ -248,7 +248,8 @@ impl Link {
                 LinkState::Backoff { retry_in, reason } => {
                     tracing::debug!(%reason, retry_in = ?retry_in, "waiting before connecting again");
                     self.report_drops();
-                    if self.wait(jitter(retry_in)).await {
+                    let wait = self.machine.backoff().jitter(retry_in);
+                    if self.wait(wait).await {
                         LinkInput::Waited
                     } else {
                         LinkInput::Shutdown
@@ -429,12 +430,6 @@ impl Link {
         tracing::info!(url = %crate::config::shown_url(&self.target.url), "connected to the platform");
         Ok(Some(stream))
     }
-}
-
-/// Up to +50% random jitter, so that many hosts do not reconnect in step.
-fn jitter(d: Duration) -> Duration {
-    let extra = rand::random::<f64>() * 0.5;
-    d + d.mul_f64(extra)
 }
 
 #[cfg(test)]

@@ -9,14 +9,13 @@
 //! user's connections, and a bot has settled when its host handled that many
 //! and the sandbox acknowledged every frame the bot sent.
 
-use super::{ScenarioError, SETTLE_TIMEOUT};
+use super::ScenarioError;
 use crate::config::Config;
 use crate::host::{Host, HostOptions, HostProgress, ProgressCounters, RunningHost, ServicePaths};
 use crate::sandbox::{Sandbox, SandboxControl};
+use crate::timeouts::SCENARIO_SETTLE;
 use std::path::Path;
-use std::time::Duration;
 
-const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// The bot host's own events at start: `before_channel_init`, `on_start`.
 const OWN_EVENTS: u64 = 2;
 
@@ -56,11 +55,11 @@ impl Bot {
             script: dir.join(script),
         };
         let mut host = Host::start(config, paths, options);
-        match tokio::time::timeout(START_TIMEOUT, host.started()).await {
+        match tokio::time::timeout(crate::timeouts::SCENARIO_START, host.started()).await {
             Ok(Ok(Some(_))) => {}
             Ok(Ok(None)) => return Err(ScenarioError::HostGone),
             Ok(Err(e)) => return Err(ScenarioError::Host(e)),
-            Err(_) => return Err(ScenarioError::StartTimeout(START_TIMEOUT)),
+            Err(_) => return Err(ScenarioError::StartTimeout(crate::timeouts::SCENARIO_START)),
         }
         Ok(Bot {
             user_id: user.user_id,
@@ -81,7 +80,7 @@ impl Bot {
         let expected = self.delivered(control);
         let reached: ProgressCounters = self
             .progress
-            .settle(expected, OWN_EVENTS, SETTLE_TIMEOUT)
+            .settle(expected, OWN_EVENTS, SCENARIO_SETTLE)
             .await;
         if reached.settled(expected, OWN_EVENTS) {
             return Ok(());
@@ -93,6 +92,6 @@ impl Bot {
     }
 
     pub async fn stop(self) {
-        let _ = self.host.shutdown(Duration::from_secs(1)).await;
+        let _ = self.host.shutdown(crate::timeouts::HOST_STOP_GRACE).await;
     }
 }

@@ -29,9 +29,6 @@ pub use world::World;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// How long a step may wait for the service to settle.
-pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Why a scenario step (or setting one up) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -71,10 +68,10 @@ pub enum ScenarioError {
 }
 
 impl ScenarioError {
-    /// A host that did not settle within [`SETTLE_TIMEOUT`]: how far it got.
+    /// A host that did not settle within [`crate::timeouts::SCENARIO_SETTLE`]: how far it got.
     pub(crate) fn not_settled(expected: u64, reached: &crate::host::ProgressCounters) -> Self {
         ScenarioError::NotSettled {
-            timeout: SETTLE_TIMEOUT,
+            timeout: crate::timeouts::SCENARIO_SETTLE,
             handled: reached.upward_handled,
             expected,
             acked: reached.downward_acked,

@@ -9,7 +9,7 @@
 use super::bots::Bot;
 use super::expect::HandlerErrors;
 use super::responder::ScenarioResponder;
-use super::{ScenarioError, SETTLE_TIMEOUT};
+use super::ScenarioError;
 use crate::config::Config;
 use crate::host::ServicePaths;
 use crate::host::{
@@ -18,14 +18,12 @@ use crate::host::{
 use crate::sandbox::{Sandbox, SandboxControl, SandboxOptions};
 use crate::script::ScriptLimits;
 use crate::store::StoreConfig;
+use crate::timeouts::{
+    SCENARIO_RESTART_GRACE, SCENARIO_SETTLE, SCENARIO_START, SCENARIO_STOP_GRACE,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-
-const START_TIMEOUT: Duration = Duration::from_secs(20);
-const STOP_GRACE: Duration = Duration::from_secs(1);
-/// A restart stops the host as SIGTERM does, which flushes within 2 s.
-const RESTART_GRACE: Duration = Duration::from_secs(5);
 
 pub struct World {
     sandbox: Option<Sandbox>,
@@ -115,7 +113,7 @@ impl World {
     /// (`true`) or not (`false`): a host reports it started once its login
     /// is written, and the sandbox registers it a moment later.
     async fn wait_connected(&self, connected: bool) -> Result<(), ScenarioError> {
-        let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+        let deadline = tokio::time::Instant::now() + SCENARIO_SETTLE;
         loop {
             let now = self
                 .control
@@ -128,7 +126,7 @@ impl World {
             if tokio::time::Instant::now() > deadline {
                 let what = if connected { "connect" } else { "disconnect" };
                 return Err(ScenarioError::Usage(format!(
-                    "the service did not {what} within {SETTLE_TIMEOUT:?}"
+                    "the service did not {what} within {SCENARIO_SETTLE:?}"
                 )));
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -142,7 +140,7 @@ impl World {
     pub async fn restart(&mut self) -> Result<(), ScenarioError> {
         self.settle().await?;
         if let Some(host) = self.host.take() {
-            host.shutdown(RESTART_GRACE).await?;
+            host.shutdown(SCENARIO_RESTART_GRACE).await?;
         }
         self.wait_connected(false).await?;
         let launched = launch(
@@ -201,7 +199,7 @@ impl World {
             let s = c.stats();
             (s.upward_frames, s.user_frames.values().sum::<u64>())
         };
-        let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+        let deadline = tokio::time::Instant::now() + SCENARIO_SETTLE;
         loop {
             let before = traffic(&self.control);
             let service = self.settle_service().await;
@@ -215,7 +213,7 @@ impl World {
             }
             if tokio::time::Instant::now() > deadline {
                 return Err(ScenarioError::Usage(format!(
-                    "the service and the bots kept talking for {SETTLE_TIMEOUT:?} without settling"
+                    "the service and the bots kept talking for {SCENARIO_SETTLE:?} without settling"
                 )));
             }
         }
@@ -227,7 +225,7 @@ impl World {
         let expected = self.control.stats().upward_frames;
         let reached = self
             .progress
-            .settle(expected, self.own_events, SETTLE_TIMEOUT)
+            .settle(expected, self.own_events, SCENARIO_SETTLE)
             .await;
         if reached.settled(expected, self.own_events) {
             return Ok(());
@@ -311,10 +309,10 @@ impl World {
             bot.stop().await;
         }
         if let Some(host) = self.host.take() {
-            let _ = host.shutdown(STOP_GRACE).await;
+            let _ = host.shutdown(SCENARIO_STOP_GRACE).await;
         }
         if let Some(sandbox) = self.sandbox.take() {
-            let _ = tokio::time::timeout(STOP_GRACE, sandbox.shutdown()).await;
+            let _ = tokio::time::timeout(SCENARIO_STOP_GRACE, sandbox.shutdown()).await;
         }
     }
 }
@@ -338,13 +336,13 @@ async fn launch(
         responder: Some(responder.clone()),
     };
     let mut host = Host::start(config.clone(), paths.clone(), options);
-    let started = match tokio::time::timeout(START_TIMEOUT, host.started()).await {
+    let started = match tokio::time::timeout(SCENARIO_START, host.started()).await {
         Ok(Ok(Some(started))) => started,
         Ok(Ok(None)) => return Err(ScenarioError::HostGone),
         Ok(Err(e)) => return Err(ScenarioError::Host(e)),
         Err(_) => {
-            let _ = host.shutdown(STOP_GRACE).await;
-            return Err(ScenarioError::StartTimeout(START_TIMEOUT));
+            let _ = host.shutdown(SCENARIO_STOP_GRACE).await;
+            return Err(ScenarioError::StartTimeout(SCENARIO_START));
         }
     };
     Ok(Launched {

@@ -4,7 +4,7 @@
 //! Plain synchronous connections: a write returns once Redis has
 //! acknowledged it, so it is done before the handler returns. Every call has
 //! a timeout (a handler blocked in Redis cannot be interrupted): at most
-//! [`TIMEOUT`], and never longer than the running handler has left of its
+//! [`REDIS_CALL`], and never longer than the running handler has left of its
 //! budget. A broken connection is re-opened once per call.
 //!
 //! Script threads share the backend: a call takes an idle connection (or
@@ -14,13 +14,12 @@
 //! single script thread.
 
 use super::{lock, StoreError};
+use crate::timeouts::REDIS_CALL;
 use redis::{Client, Commands, Connection, RedisResult};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
-
-const TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct RedisBackend {
     store: String,
@@ -67,11 +66,11 @@ impl RedisBackend {
         self.client.get_connection_with_timeout(timeout)
     }
 
-    /// How long this call may wait: [`TIMEOUT`], or less when the running
+    /// How long this call may wait: [`REDIS_CALL`], or less when the running
     /// handler has less time left (an error once it has none).
     fn time_allowed(&self) -> Result<Duration, StoreError> {
         match crate::script::remaining_budget() {
-            Some((left, budget)) if left < TIMEOUT => {
+            Some((left, budget)) if left < REDIS_CALL => {
                 if left.is_zero() {
                     let why = format!(
                         "store {:?}: no answer within the handler's time budget ({} ms, script_limits.timeout_ms)",
@@ -83,7 +82,7 @@ impl RedisBackend {
                 }
                 Ok(left)
             }
-            _ => Ok(TIMEOUT),
+            _ => Ok(REDIS_CALL),
         }
     }
 
