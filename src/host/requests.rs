@@ -63,6 +63,9 @@ impl RequestRunner {
         // request fail with the reason, instead of the host.
         let client = reqwest::Client::builder()
             .redirect(policy.redirects())
+            .dns_resolver(Arc::new(super::resolver::ScriptResolver::new(
+                policy.clone(),
+            )))
             .build()
             .map_err(|e| tracing::error!(error = %e, "cannot build the HTTP client for request()"))
             .ok();
