@@ -264,3 +264,34 @@ async fn a_name_that_resolves_to_loopback_needs_an_exact_entry() {
     })
     .await;
 }
+
+/// With `--admin 127.0.0.1:0` and `http_allow: ["127.0.0.1"]`, a script
+/// request to the admin endpoint (at the port the system picked) is
+/// refused: the port checked is the bound one, not 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_endpoint_on_port_0_needs_its_bound_host_and_port() {
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
+    let ch = lobby(&sandbox, &["alice"]).await;
+    let script = REQUESTS.replace("API/${m.content.text}", "${m.content.text}");
+    let svc = ServiceDir::with_script(&sandbox, &[&ch], &script);
+    svc.set_service_key("http_allow", json!(["127.0.0.1"]));
+    let dir = svc.path().display().to_string();
+    let _host = HostProcess::spawn(
+        &["run", "--dir", &dir, "--admin", "127.0.0.1:0"],
+        svc.path(),
+    );
+    let (url, _) = admin_endpoint(svc.path()).await;
+    wait_served(&c, &ch).await;
+    say(&c, "alice", &ch, &format!("{url}/healthz"), &["alice"]).await;
+    let refused = format!(
+        "request: {} is not in service_config.http_allow",
+        host_port(&url)
+    );
+    let answer = wait_for("the script's request is answered", || {
+        let got = inbox(&c, "alice", &ch);
+        async move { got.into_iter().find(|(f, _)| f == "Bot") }
+    })
+    .await;
+    assert!(answer.1.contains(&refused), "{answer:?}");
+}
