@@ -199,3 +199,99 @@ async fn endless_bodies_are_cut_within_the_request_budget() {
     assert!(peak_kib > 0, "the host's memory can be read");
     assert!(peak_kib < 150 * 1024, "peak RSS {} MiB", peak_kib / 1024);
 }
+
+/// A name, not literally loopback, that resolves to loopback only, on this
+/// machine without network: its host name (`vm` on the project's machines,
+/// where /etc/hosts maps it to 127.0.0.1), or `localhost.`.
+async fn loopback_alias() -> Option<String> {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    for name in [hostname.trim(), "localhost."] {
+        if name.is_empty() || name == "localhost" {
+            continue;
+        }
+        let Ok(found) = tokio::net::lookup_host((name, 0)).await else {
+            continue;
+        };
+        let found: Vec<_> = found.collect();
+        if !found.is_empty() && found.iter().all(|a| a.ip().is_loopback()) {
+            return Some(name.to_string());
+        }
+    }
+    None
+}
+
+/// A script request to a name that resolves to loopback (the sandbox's
+/// `/sandbox/users` here) is refused with no `http_allow`; an exact entry
+/// for the name lets it through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_that_resolves_to_loopback_needs_an_exact_entry() {
+    let Some(alias) = loopback_alias().await else {
+        // A property of the machine, not a missing extra: no skip() panic.
+        println!("skipped: no name here resolves to loopback only");
+        return;
+    };
+    let sandbox = start_sandbox().await;
+    let port = host_port(&sandbox.http_url());
+    let port = port.rsplit_once(':').map(|(_, p)| p.to_string()).unwrap();
+    let users = format!("http://{alias}:{port}/sandbox/users");
+    let c = sandbox.control();
+    let script = REQUESTS.replace("API/${m.content.text}", "${m.content.text}");
+    let served = lobby_with_host(&sandbox, &["alice"], |ch| {
+        ServiceDir::with_script(&sandbox, &[ch], &script)
+    })
+    .await;
+    let ch = served.0.clone();
+    wait_served(&c, &ch).await;
+    let refused =
+        format!("0 cannot connect: {alias} resolves to loopback, which service_config.http_allow does not name ");
+    say(&c, "alice", &ch, &users, &["alice"]).await;
+    wait_message(&c, "alice", &ch, "Bot", &refused).await;
+    drop(served);
+
+    // Listed exactly, the name is reached.
+    let served = lobby_with_host(&sandbox, &["bob"], |ch| {
+        let svc = ServiceDir::with_script(&sandbox, &[ch], &script);
+        svc.set_service_key("http_allow", json!([format!("{alias}:{port}")]));
+        svc
+    })
+    .await;
+    let ch = served.0.clone();
+    wait_served(&c, &ch).await;
+    say(&c, "bob", &ch, &users, &["bob"]).await;
+    wait_for("the listed name is reached", || {
+        let got = inbox(&c, "bob", &ch);
+        async move { got.iter().find(|(_, t)| t.starts_with("200 ok ")).cloned() }
+    })
+    .await;
+}
+
+/// With `--admin 127.0.0.1:0` and `http_allow: ["127.0.0.1"]`, a script
+/// request to the admin endpoint (at the port the system picked) is
+/// refused: the port checked is the bound one, not 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_endpoint_on_port_0_needs_its_bound_host_and_port() {
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
+    let ch = lobby(&sandbox, &["alice"]).await;
+    let script = REQUESTS.replace("API/${m.content.text}", "${m.content.text}");
+    let svc = ServiceDir::with_script(&sandbox, &[&ch], &script);
+    svc.set_service_key("http_allow", json!(["127.0.0.1"]));
+    let dir = svc.path().display().to_string();
+    let _host = HostProcess::spawn(
+        &["run", "--dir", &dir, "--admin", "127.0.0.1:0"],
+        svc.path(),
+    );
+    let (url, _) = admin_endpoint(svc.path()).await;
+    wait_served(&c, &ch).await;
+    say(&c, "alice", &ch, &format!("{url}/healthz"), &["alice"]).await;
+    let refused = format!(
+        "request: {} is not in service_config.http_allow",
+        host_port(&url)
+    );
+    let answer = wait_for("the script's request is answered", || {
+        let got = inbox(&c, "alice", &ch);
+        async move { got.into_iter().find(|(f, _)| f == "Bot") }
+    })
+    .await;
+    assert!(answer.1.contains(&refused), "{answer:?}");
+}

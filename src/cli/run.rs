@@ -135,16 +135,28 @@ pub async fn main(args: RunArgs) -> u8 {
     });
     let admin_addr = args.admin.or(cfg.service.admin);
     let admin_public = args.admin_public || cfg.service.admin_public;
+    // Bound before the host starts, so that the address scripts are kept
+    // from is the real one (`--admin 127.0.0.1:0` picks its port here).
+    let admin_listener = match admin_addr {
+        Some(addr) => match bind_admin(addr, admin_public).await {
+            Ok(bound) => Some(bound),
+            Err(why) => {
+                eprintln!("error: {why}");
+                return 2;
+            }
+        },
+        None => None,
+    };
     // Scripts reach the admin endpoint only where http_allow names it.
-    cfg.service.requests.admin = admin_addr;
+    cfg.service.requests.admin = admin_listener.as_ref().map(|(_, bound)| *bound);
     if admin_addr.is_some() {
         // Before anything records, so that no part of the host keeps a
         // handle taken while metrics were off.
         moobius_host::metrics::install();
     }
     let mut host = Host::start(cfg, paths, options);
-    let _admin = match admin_addr {
-        Some(addr) => match start_admin(addr, admin_public, &args.dir, &host).await {
+    let _admin = match admin_listener {
+        Some(bound) => match start_admin(bound, &args.dir, &host) {
             Ok(task) => Some(task),
             Err(why) => {
                 eprintln!("error: {why}");
@@ -211,23 +223,31 @@ fn serve_bundle(
     Ok(None)
 }
 
-/// Starts the admin endpoint for `host`: the token and the URL are written
-/// under `DIR/data/` (this process's own pair is removed when the returned
-/// files are dropped).
-async fn start_admin(
+/// The admin endpoint's listener on `addr` (refused on an address that is
+/// not loopback unless `public`), and the address it is bound to.
+async fn bind_admin(
     addr: std::net::SocketAddr,
     public: bool,
-    dir: &std::path::Path,
-    host: &RunningHost,
-) -> Result<(tokio::task::JoinHandle<()>, Published), String> {
-    use moobius_host::admin;
-    admin::allowed(&addr, public)?;
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), String> {
+    moobius_host::admin::allowed(&addr, public)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("admin endpoint: cannot listen on {addr}: {e}"))?;
     let bound = listener
         .local_addr()
         .map_err(|e| format!("admin endpoint: {e}"))?;
+    Ok((listener, bound))
+}
+
+/// Starts the admin endpoint for `host` on its bound listener: the token
+/// and the URL are written under `DIR/data/` (this process's own pair is
+/// removed when the returned files are dropped).
+fn start_admin(
+    (listener, bound): (tokio::net::TcpListener, std::net::SocketAddr),
+    dir: &std::path::Path,
+    host: &RunningHost,
+) -> Result<(tokio::task::JoinHandle<()>, Published), String> {
+    use moobius_host::admin;
     let (token, generated) = admin::token::token_for_start();
     let published = admin::files::publish(dir, bound, &token, generated).map_err(|e| {
         format!(

@@ -2,9 +2,11 @@
 //!
 //! Several processes may serve one directory (the members of a cluster);
 //! each publishes its own endpoint (`admin::files`). Without `--url` the
-//! spell goes to the most recently started one that answers, and says which
-//! when there was a choice; `--all` sends it to each; `--url` picks one, and
-//! its own token is used.
+//! spell goes to the most recently started one that can be connected to,
+//! and says which when there was a choice: only a failed connection moves
+//! on to the next, since a spell cut off once sent may have run there.
+//! `--all` sends it to each; `--url` picks one, and only its own token (or
+//! `MOOBIUS_ADMIN_TOKEN`) is sent: another process's is not sent elsewhere.
 
 use clap::Args;
 use moobius_host::admin::files::{self, Endpoint};
@@ -20,7 +22,7 @@ use std::path::PathBuf;
 /// DIR/data/admin/PORT.token (the last started also to DIR/data/admin.url
 /// and DIR/data/admin.token; MOOBIUS_ADMIN_TOKEN overrides the token).
 /// With several (the members of a cluster sharing DIR), the spell goes to
-/// the newest that answers, or to each with --all. Any HTTP client can do
+/// the newest that can be connected to, or to each with --all. Any HTTP client can do
 /// the same:
 /// `curl -H "Authorization: Bearer $(cat data/admin.token)" --data '{"say":"hi"}' $(cat data/admin.url)/spell`.
 ///
@@ -37,7 +39,8 @@ pub struct SpellArgs {
     /// The running service's directory.
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
-    /// The admin endpoint [default: the newest running one of DIR that answers].
+    /// The admin endpoint [default: the newest running one of DIR that can
+    /// be connected to]; its token is its published one or MOOBIUS_ADMIN_TOKEN.
     #[arg(long, conflicts_with = "all")]
     pub url: Option<String>,
     /// Send the spell to every running process of DIR (each answer is
@@ -91,19 +94,28 @@ async fn run(args: &SpellArgs) -> Result<u8, String> {
     Err(unreachable.join("; "))
 }
 
-/// Where the spell goes: `--url` (with its process's token when one is
+/// Where the spell goes: `--url` (with its process's token when it is
 /// published), else every published endpoint, newest first. The token
 /// comes from MOOBIUS_ADMIN_TOKEN when that is set.
 fn targets(args: &SpellArgs) -> Result<Vec<Endpoint>, String> {
     let published = files::endpoints(&args.dir);
+    let from_env = std::env::var(TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| moobius_host::config::Secret::new(t.trim().to_string()));
     let mut targets = match &args.url {
         Some(u) => {
             let url = u.trim_end_matches('/').to_string();
             let token = published
-                .iter()
+                .into_iter()
                 .find(|e| e.url == url)
-                .or(published.first())
-                .and_then(|e| e.token.clone());
+                .and_then(|e| e.token);
+            if token.is_none() && from_env.is_none() {
+                return Err(format!(
+                    "no token is known for {url}: it is not published under {}; set {TOKEN_ENV}",
+                    args.dir.join(files::ENDPOINTS_DIR).display()
+                ));
+            }
             vec![Endpoint { url, token }]
         }
         None => published,
@@ -115,12 +127,9 @@ fn targets(args: &SpellArgs) -> Result<Vec<Endpoint>, String> {
             files::ENDPOINTS_DIR
         ));
     }
-    if let Some(t) = std::env::var(TOKEN_ENV)
-        .ok()
-        .filter(|t| !t.trim().is_empty())
-    {
+    if let Some(t) = from_env {
         for target in &mut targets {
-            target.token = Some(moobius_host::config::Secret::new(t.trim().to_string()));
+            target.token = Some(t.clone());
         }
     }
     Ok(targets)
@@ -128,9 +137,11 @@ fn targets(args: &SpellArgs) -> Result<Vec<Endpoint>, String> {
 
 /// Why a spell got no value back.
 enum Failure {
-    /// Nothing answered at the URL (a stopped process, say).
+    /// Nothing could be connected to at the URL (a stopped process, say):
+    /// the spell was not sent.
     Unreachable(String),
-    /// The service answered, with an error or something unexpected.
+    /// The spell was sent: the service answered with an error or something
+    /// unexpected, or the exchange broke off (it may have run).
     Answered(String),
 }
 
@@ -151,7 +162,16 @@ async fn send(
         .json(value)
         .send()
         .await
-        .map_err(|e| Failure::Unreachable(format!("cannot reach {url}: {}", e.without_url())))?;
+        .map_err(|e| {
+            if e.is_connect() {
+                Failure::Unreachable(format!("cannot reach {url}: {}", e.without_url()))
+            } else {
+                let e = e.without_url();
+                Failure::Answered(format!(
+                    "no answer from {url} (the spell may have run): {e}"
+                ))
+            }
+        })?;
     let status = response.status();
     let answer: serde_json::Value = response.json().await.map_err(|e| {
         Failure::Answered(format!(

@@ -7,7 +7,9 @@
 //! is where the host's own admin endpoint and a developer's sandbox listen,
 //! so it is refused even with no `http_allow` unless an entry names it
 //! exactly (no wildcard); the admin endpoint's own address needs an exact
-//! `host:port` entry wherever it listens.
+//! `host:port` entry wherever it listens. This check sees the URL only: a
+//! name that resolves to loopback is refused where it is resolved
+//! (`host::resolver`), by the same rule ([`RequestPolicy::names_exactly`]).
 
 use super::RequestPolicy;
 use reqwest::Url;
@@ -55,14 +57,20 @@ impl RequestPolicy {
 
     /// Whether `url` may be reached.
     pub fn check(&self, url: &Url) -> Result<(), NotAllowed> {
-        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let host = bare_name(&url.host_str().unwrap_or_default().to_ascii_lowercase()).to_string();
         let port = url.port_or_known_default();
         let target = match port {
             Some(p) => format!("{host}:{p}"),
             None => host.clone(),
         };
         let ip = ip_of(&host);
-        let admin = self.admin.is_some_and(|a| is_address(a, ip, port));
+        // A name an entry names exactly may resolve to loopback (nothing
+        // else does, see `host::resolver`): at the admin's port it needs
+        // the `host:port` entry as the address itself would.
+        let admin = self.admin.is_some_and(|a| {
+            is_address(a, ip, port)
+                || (ip.is_none() && port == Some(a.port()) && self.names_exactly(&host))
+        });
         let listed = |entry: &str| entry == target || (!admin && entry == host);
         let allowed = if admin || ip.is_some_and(reaches_this_machine) || is_local_name(&host) {
             self.allow
@@ -80,6 +88,28 @@ impl RequestPolicy {
     }
 }
 
+impl RequestPolicy {
+    /// Whether an entry names `host` itself, with or without a port (a
+    /// wildcard does not): only such a name may resolve to loopback.
+    pub fn names_exactly(&self, host: &str) -> bool {
+        let host = bare_name(host);
+        self.allow.iter().flatten().any(|entry| {
+            let entry = entry.to_ascii_lowercase();
+            let named = match entry.rsplit_once(':') {
+                Some((h, port)) if port.parse::<u16>().is_ok() => h,
+                _ => entry.as_str(),
+            };
+            bare_name(named).eq_ignore_ascii_case(host)
+        })
+    }
+}
+
+/// A host name without the trailing dot of a fully qualified one
+/// (`localhost.` is `localhost`).
+fn bare_name(host: &str) -> &str {
+    host.strip_suffix('.').unwrap_or(host)
+}
+
 /// A URL's host as an address, when it is one (`[::1]` for IPv6).
 fn ip_of(host: &str) -> Option<IpAddr> {
     let bare = host
@@ -91,7 +121,7 @@ fn ip_of(host: &str) -> Option<IpAddr> {
 
 /// Loopback, or the unspecified address (a connection to it reaches this
 /// machine), in either family or IPv4-mapped.
-fn reaches_this_machine(ip: IpAddr) -> bool {
+pub fn reaches_this_machine(ip: IpAddr) -> bool {
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
@@ -138,6 +168,8 @@ mod tests {
             "http://0.0.0.0:8080/",
             "http://[::ffff:127.0.0.1]/",
             "http://localhost:8080/",
+            "http://localhost.:8080/",
+            "http://a.localhost./",
         ] {
             assert!(check(&any, url).is_err(), "{url}");
         }
@@ -158,6 +190,25 @@ mod tests {
         assert!(check(&host_only, "http://127.0.0.1:9100/healthz").is_err());
         let exact = policy(Some(&["127.0.0.1:9100"]));
         assert!(check(&exact, "http://127.0.0.1:9100/healthz").is_ok());
+        // A name listed alone may resolve to the admin's address.
+        let name = policy(Some(&["vm", "api.example.com:9100"]));
+        assert!(check(&name, "http://vm:8080/").is_ok());
+        assert!(check(&name, "http://vm:9100/spell").is_err());
+        assert!(check(&name, "http://api.example.com:9100/").is_ok());
+        let name_and_port = policy(Some(&["vm:9100"]));
+        assert!(check(&name_and_port, "http://vm:9100/spell").is_ok());
+    }
+
+    #[test]
+    fn only_an_entry_without_a_wildcard_names_a_host() {
+        let p = policy(Some(&["vm:8080", "Box.", "*.example.org", "[::1]:80"]));
+        for named in ["vm", "vm.", "box", "BOX."] {
+            assert!(p.names_exactly(named), "{named}");
+        }
+        for not in ["x.example.org", "example.org", "vm2", "::1"] {
+            assert!(!p.names_exactly(not), "{not}");
+        }
+        assert!(!policy(None).names_exactly("vm"));
     }
 
     #[test]

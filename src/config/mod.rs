@@ -17,7 +17,7 @@ mod secret;
 mod writeback;
 
 pub use cluster::ClusterConfig;
-pub use http_allow::{NotAllowed, RedirectRefused, MAX_REDIRECTS};
+pub use http_allow::{reaches_this_machine, NotAllowed, RedirectRefused, MAX_REDIRECTS};
 pub use load::load;
 pub use redact::shown_url;
 pub use secret::Secret;

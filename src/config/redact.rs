@@ -6,8 +6,9 @@
 //! that a new spelling is added once and holds everywhere.
 //!
 //! A URL carries credentials in two places: its user-info
-//! (`redis://user:PW@host`) and its query (`redis+unix:///s?pass=PW`, read
-//! by the Redis client, or `?password=`, `?token=`), in any scheme. Both
+//! (`redis://user:PW@host`) and its query (`redis+unix:///s?pass=PW` or
+//! `unix:/s?pass=PW`, read by the Redis client, or `?password=`,
+//! `?token=`), in any scheme, with or without `//`. Both
 //! are taken out; the rest of the URL is kept, since the host and the path
 //! are what a reader needs.
 
@@ -111,22 +112,30 @@ fn url_ends(c: char) -> bool {
     c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`')
 }
 
-/// `text` with each part of a URL that follows `scheme://` and ends at
-/// the first character `ends` accepts rewritten by `rewrite` (`None`: kept
-/// as it is), or `None` when nothing was rewritten.
+/// `text` with each part of a URL that follows `scheme:` and `lead` and
+/// ends at the first character `ends` accepts rewritten by `rewrite`
+/// (`None`: kept as it is), or `None` when nothing was rewritten. Keyed on
+/// `scheme:`, not `scheme://`: `unix:/s?pass=PW` and
+/// `redis+unix:/run/r.sock?pass=PW` are URLs to the Redis client too.
 fn rewrite_urls(
     text: &str,
+    lead: &str,
     ends: impl Fn(char) -> bool,
     rewrite: impl Fn(&str) -> Option<String>,
 ) -> Option<String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     let mut changed = false;
-    while let Some(at) = rest.find("://") {
-        let (before, after) = rest.split_at(at + 3);
+    while let Some(at) = after_scheme(rest) {
+        let (before, after) = rest.split_at(at);
         out.push_str(before);
-        let end = after.find(&ends).unwrap_or(after.len());
-        let part = &after[..end];
+        let Some(body) = after.strip_prefix(lead) else {
+            rest = after;
+            continue;
+        };
+        out.push_str(lead);
+        let end = body.find(&ends).unwrap_or(body.len());
+        let part = &body[..end];
         match rewrite(part) {
             Some(new) => {
                 out.push_str(&new);
@@ -134,17 +143,32 @@ fn rewrite_urls(
             }
             None => out.push_str(part),
         }
-        rest = &after[end..];
+        rest = &body[end..];
     }
     out.push_str(rest);
     changed.then_some(out)
+}
+
+/// Where the first `scheme:` in `text` ends (just after its colon): a
+/// letter, then letters, digits, `+`, `-` or `.`, as RFC 3986 spells one.
+fn after_scheme(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let in_scheme = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.');
+    text.match_indices(':').find_map(|(colon, _)| {
+        let start = bytes[..colon]
+            .iter()
+            .rposition(|&b| !in_scheme(b))
+            .map_or(0, |p| p + 1);
+        let starts_with_letter = bytes.get(start).is_some_and(u8::is_ascii_alphabetic);
+        (start < colon && starts_with_letter).then_some(colon + 1)
+    })
 }
 
 /// `text` with the user-info of every URL in it removed (`user:pass@` after
 /// `scheme://`, up to the authority's end), or `None` if there was none.
 fn without_userinfo(text: &str) -> Option<String> {
     let authority_ends = |c: char| matches!(c, '/' | '?' | '#') || url_ends(c);
-    rewrite_urls(text, authority_ends, |authority| {
+    rewrite_urls(text, "//", authority_ends, |authority| {
         let at = authority.rfind('@')?;
         Some(authority[at + 1..].to_string())
     })
@@ -153,7 +177,7 @@ fn without_userinfo(text: &str) -> Option<String> {
 /// `text` with every query parameter of its URLs whose key is a credential
 /// removed, or `None` if there was none.
 fn without_secret_query(text: &str) -> Option<String> {
-    rewrite_urls(text, url_ends, |url| {
+    rewrite_urls(text, "", url_ends, |url| {
         let (path, query) = url.split_at(url.find('?')?);
         let query = &query[1..];
         let (query, fragment) = query.split_at(query.find('#').unwrap_or(query.len()));
@@ -307,6 +331,9 @@ mod tests {
             ),
             ("redis://h:1/0?PassWord=PW#frag", "redis://h:1/0#frag"),
             ("unix:///s?pa%73s=PW&db=0", "unix:///s?db=0"),
+            ("redis+unix:/run/r.sock?pass=PW", "redis+unix:/run/r.sock"),
+            ("unix:/s?db=1&pass=PW", "unix:/s?db=1"),
+            ("at unix:/s?pass=PW.", "at unix:/s"),
             ("rediss://:a@h/?password=b&x=1", "rediss://h/?x=1"),
             (
                 "https://x.example/hook?token=t&id=3",

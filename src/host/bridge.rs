@@ -347,7 +347,8 @@ impl HostApi for HostBridge {
             )));
         }
         let fetching = self.callbacks.runner().download(url, MAX_DOWNLOAD)?;
-        let bytes = self.wait("download", fetching)?;
+        // The hold counts the bytes in the budget until this call returns.
+        let (bytes, _hold) = self.wait("download", fetching)?;
         let Some(name) = save_as else {
             return Ok(Downloaded::Bytes(bytes));
         };

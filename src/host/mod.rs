@@ -33,6 +33,7 @@ mod reload_compile;
 mod reload_round;
 mod reload_trigger;
 mod requests;
+mod resolver;
 mod response_body;
 mod script_thread;
 pub mod shards;

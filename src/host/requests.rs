@@ -63,6 +63,9 @@ impl RequestRunner {
         // request fail with the reason, instead of the host.
         let client = reqwest::Client::builder()
             .redirect(policy.redirects())
+            .dns_resolver(Arc::new(super::resolver::ScriptResolver::new(
+                policy.clone(),
+            )))
             .build()
             .map_err(|e| tracing::error!(error = %e, "cannot build the HTTP client for request()"))
             .ok();
@@ -118,13 +121,12 @@ impl RequestRunner {
                 }),
                 (None, Some(client)) => {
                     let fetching = fetch(&client, &request, max_bytes, &mut hold);
-                    match tokio::time::timeout(timeout, fetching).await {
-                        Ok(r) => r,
-                        Err(_) => HttpResponse::failed(format!(
-                            "timed out after {} ms",
-                            timeout.as_millis()
-                        )),
-                    }
+                    let fetched = tokio::time::timeout(timeout, fetching).await;
+                    fetched.unwrap_or_else(|_| {
+                        // The body read so far was dropped with `fetching`.
+                        hold.release();
+                        HttpResponse::failed(format!("timed out after {} ms", timeout.as_millis()))
+                    })
                 }
                 (None, None) => HttpResponse::failed("the HTTP client could not be built"),
             };
@@ -146,12 +148,14 @@ impl RequestRunner {
     }
 
     /// `GET url` for `download`, checked against `http_allow` here and at
-    /// every redirect, at most `max` bytes, counted in the request budget.
+    /// every redirect, at most `max` bytes, counted in the request budget
+    /// until the returned hold is dropped (once the script has the bytes).
     pub fn download(
         &self,
         url: &str,
         max: u64,
-    ) -> Result<impl std::future::Future<Output = Result<Vec<u8>, PlatformError>>, String> {
+    ) -> Result<impl std::future::Future<Output = Result<(Vec<u8>, BodyHold), PlatformError>>, String>
+    {
         let url = self.allowed("download", url)?;
         let client = self.client.clone();
         let mut hold = self.budget.hold();
@@ -167,9 +171,10 @@ impl RequestRunner {
             if !resp.status().is_success() {
                 return Err(failed(format!("HTTP {}", resp.status())));
             }
-            read_body(&mut resp, max, "the download limit", &mut hold)
+            let body = read_body(&mut resp, max, "the download limit", &mut hold)
                 .await
-                .map_err(|e| failed(body_error(e)))
+                .map_err(|e| failed(body_error(e)))?;
+            Ok((body, hold))
         })
     }
 }
@@ -201,7 +206,7 @@ async fn fetch(
         }
     };
     let status = resp.status().as_u16();
-    let headers = resp
+    let headers: Vec<(String, String)> = resp
         .headers()
         .iter()
         .map(|(k, v)| {
@@ -209,6 +214,17 @@ async fn fetch(
             (k.as_str().to_string(), v)
         })
         .collect();
+    // The headers wait for the callback with the body: counted alike.
+    let header_bytes = headers
+        .iter()
+        .map(|(k, v)| (k.len() + v.len()) as u64)
+        .sum();
+    if let Err(e) = hold.grow(header_bytes) {
+        return HttpResponse {
+            status,
+            ..HttpResponse::failed(e.to_string())
+        };
+    }
     let why = "service_config.request_max_bytes";
     let (text, error) = match read_body(&mut resp, max_bytes, why, hold).await {
         // Valid UTF-8 becomes the text without a copy.
@@ -219,7 +235,7 @@ async fn fetch(
         ),
         Err(e) => {
             // The part read is dropped here, not with the response.
-            hold.release();
+            hold.keep_only(header_bytes);
             (String::new(), Some(body_error(e)))
         }
     };
@@ -276,4 +292,78 @@ fn redirect_refusal(e: &reqwest::Error) -> Option<&RedirectRefused> {
         source = s.source();
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server on 127.0.0.1:0 that answers every request with its headers
+    /// and one byte of a 1000-byte body, then sends nothing more.
+    async fn stalling() -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut head = [0u8; 4096];
+                    let _ = s.read(&mut head).await;
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\nx";
+                    let _ = s.write_all(answer).await;
+                    // Held open until the client lets go.
+                    let _ = s.read_to_end(&mut Vec::new()).await;
+                });
+            }
+        });
+        addr
+    }
+
+    /// A request that times out while its body is read gives its budget
+    /// back at once, not when its callback runs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_timed_out_request_holds_no_budget() {
+        crate::platform::ensure_crypto_provider();
+        let addr = stalling().await;
+        let policy = RequestPolicy {
+            allow: Some(vec![addr.to_string()]),
+            default_timeout: Duration::from_millis(200),
+            ..RequestPolicy::default()
+        };
+        let budget = Budget::new(1 << 20);
+        let (intake, mut rx) = super::super::intake::channel();
+        let runner = RequestRunner::new(
+            policy,
+            budget.clone(),
+            None,
+            intake,
+            tokio::runtime::Handle::current(),
+        );
+        let request = HttpRequest {
+            method: "GET".into(),
+            url: format!("http://{addr}/"),
+            headers: Vec::new(),
+            body: None,
+            timeout: None,
+        };
+        runner.start(7, request).unwrap();
+        let started = Instant::now();
+        let event = loop {
+            if let Some(event) = rx.try_recv() {
+                break event;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "no response");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let HostEvent::Response { id, response, hold } = event else {
+            panic!("not a response");
+        };
+        assert_eq!(
+            (id, response.error.as_deref()),
+            (7, Some("timed out after 200 ms"))
+        );
+        // The callback has not run: the hold is still alive.
+        assert_eq!(budget.held(), 0, "{hold:?}");
+    }
 }

@@ -7,7 +7,9 @@
 //! read chunk by chunk and its buffer grows only once the budget has room
 //! for the growth, so memory follows the budget however fast, large or
 //! endless the answers are. The budget is held until the body is dropped:
-//! for a request, once its callback has been called on the script thread.
+//! for a request (its headers too), once its callback has been called on
+//! the script thread, or at once when it timed out; for a download, once
+//! the script has its bytes (or they are written to a file).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -57,6 +59,12 @@ impl Budget {
         }
     }
 
+    /// The bytes all holds take now.
+    #[cfg(test)]
+    pub fn held(&self) -> u64 {
+        self.held.load(Ordering::SeqCst)
+    }
+
     /// A hold of nothing yet, for one body.
     pub fn hold(&self) -> BodyHold {
         BodyHold {
@@ -68,7 +76,7 @@ impl Budget {
 
 impl BodyHold {
     /// Takes `more` bytes of the budget, or none when it has not that room.
-    fn grow(&mut self, more: u64) -> Result<(), BodyError> {
+    pub fn grow(&mut self, more: u64) -> Result<(), BodyError> {
         let limit = self.budget.limit;
         self.budget
             .held
@@ -83,6 +91,11 @@ impl BodyHold {
     /// Gives back all it holds (the body was dropped).
     pub fn release(&mut self) {
         self.shrink(self.bytes);
+    }
+
+    /// Gives back all it holds beyond `bytes` (what still lives on).
+    pub fn keep_only(&mut self, bytes: u64) {
+        self.shrink(self.bytes.saturating_sub(bytes));
     }
 
     /// Gives back `less` bytes taken by [`BodyHold::grow`].
