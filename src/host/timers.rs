@@ -5,9 +5,11 @@
 //! what to call (function name, argument), and the [`TimerQueue`] (shared,
 //! `Send`) keeps only ids and due times. Something outside the script thread
 //! pops due ids from the queue and sends them to the script thread as
-//! [`HostEvent::Timer`]s, which queue behind the events already waiting: a
-//! timer never interrupts a handler, and timers due together fire in due
-//! order.
+//! [`HostEvent::Timer`]s, into the intake's timer lane, which takes turns
+//! with members' events and spells (`intake.rs`): a timer never interrupts
+//! a handler, timers due together fire in due order among themselves, and
+//! a due timer may run before members' events already waiting (at most
+//! one timer callback runs between two of them).
 //!
 //! That something is the clock. Under `run` and `dev` it is a task that
 //! sleeps until the next due time ([`spawn_real_clock`]); under
