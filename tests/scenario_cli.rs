@@ -237,6 +237,15 @@ fn set_script_limits(dir: &Path, limits: serde_json::Value) {
     );
 }
 
+/// Why a test with `test_timeout_ms: 500` that ran too long failed.
+const OVER_500_MS: &str = "ran longer than 500 ms (script_limits.test_timeout_ms)";
+
+/// The failure block of `test`, defined at `line` of `s.rhai` and aborted
+/// by a limit (reported at its definition) because `why`.
+fn aborted_at(line: usize, test: &str, why: &str) -> String {
+    format!("tests/scenarios/s.rhai:{line}:1: {test} aborted: {why}\n  |\n{line} | fn {test}() {{\n  | ^")
+}
+
 /// `moobius-host test` in `dir` as a child process, waited for with the
 /// deadline (a test with no limits would never end): (exit code, output).
 async fn run_test_within_deadline(dir: &Path) -> (Option<i32>, String) {
@@ -264,17 +273,15 @@ fn test_bot_absolute() {{\n    bot(\"robot\", \"/etc/passwd\");\n}}\n"
     assert_eq!(code, Some(1), "{out}");
     assert_eq!(
         failure_block(&out, "test_loop"),
-        "tests/scenarios/s.rhai:1:1: test_loop aborted: ran longer than 500 ms (script_limits.test_timeout_ms)
-  |
-1 | fn test_loop() {
-  | ^"
+        aborted_at(1, "test_loop", OVER_500_MS)
     );
     assert_eq!(
         failure_block(&out, "test_doubling"),
-        "tests/scenarios/s.rhai:5:1: test_doubling aborted: Length of string larger than 4194304 (script_limits.max_string_size)
-  |
-5 | fn test_doubling() {
-  | ^"
+        aborted_at(
+            5,
+            "test_doubling",
+            "Length of string larger than 4194304 (script_limits.max_string_size)"
+        )
     );
     let block = failure_block(&out, "test_bot_climbing_out");
     assert!(
@@ -289,6 +296,23 @@ fn test_bot_absolute() {{\n    bot(\"robot\", \"/etc/passwd\");\n}}\n"
         "{block}"
     );
     assert_eq!(summary(&out), "0 passed, 4 failed");
+}
+
+/// `advance` loops in Rust (a firing, then settling), never reaching the
+/// test engine's progress check: the test's time is checked there too.
+#[tokio::test]
+async fn a_long_advance_with_a_busy_timer_ends_at_the_test_timeout() {
+    let script = "fn on_start() { every(10, \"tick\"); }\n\nfn tick() { }\n";
+    let scenario = "fn test_far_ahead() {\n    advance(10000000000);\n}\n";
+    let dir = service_with(script, scenario);
+    set_script_limits(dir.path(), serde_json::json!({"test_timeout_ms": 500}));
+    let (code, out) = run_test_within_deadline(dir.path()).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(
+        failure_block(&out, "test_far_ahead"),
+        aborted_at(1, "test_far_ahead", OVER_500_MS)
+    );
+    assert_eq!(summary(&out), "0 passed, 1 failed");
 }
 
 /// A handler a limit aborted is reported at the handler (Rhai gives such

@@ -46,10 +46,16 @@ pub fn check(conn: &RedisConn) -> Result<(), ClusterError> {
 /// The check before each attempt at the gateway lease: a member that
 /// finds Redis evicting stays a worker (the others refuse too, so nobody
 /// serves until the setting is fixed; that is the point). Says so once,
-/// and once more when it is fixed.
+/// and once more when it is fixed. A Redis error (slow, away) says nothing
+/// about the policy: the member stays a worker for that tick (no lease can
+/// be won without Redis anyway) and asks again at the next, with a warning
+/// once per run of errors.
 pub struct ElectionCheck {
     conn: Arc<RedisConn>,
+    /// The policy read last was an evicting one (or could not be told).
     refused: bool,
+    /// The last check could not reach Redis.
+    unread: bool,
 }
 
 impl ElectionCheck {
@@ -57,6 +63,7 @@ impl ElectionCheck {
         ElectionCheck {
             conn,
             refused: false,
+            unread: false,
         }
     }
 
@@ -64,13 +71,22 @@ impl ElectionCheck {
     pub fn allows(&mut self) -> bool {
         match check(&self.conn) {
             Ok(()) => {
+                self.unread = false;
                 if self.refused {
                     tracing::info!("cluster: Redis no longer evicts; standing for gateway again");
                 }
                 self.refused = false;
                 true
             }
+            Err(e @ ClusterError::Redis { .. }) => {
+                if !self.unread {
+                    tracing::warn!(error = %e, "cluster: cannot read Redis's maxmemory-policy; not standing for gateway this tick, asking again at the next");
+                }
+                self.unread = true;
+                false
+            }
             Err(e) => {
+                self.unread = false;
                 if !self.refused {
                     tracing::error!(error = %e, "cluster: not standing for gateway");
                 }
@@ -118,5 +134,23 @@ mod tests {
         let info = "# Memory\r\nused_memory:1\r\nmaxmemory_policy:allkeys-lru\r\nmem_fragmentation_ratio:1\r\n";
         assert_eq!(policy_in_info(info).as_deref(), Some("allkeys-lru"));
         assert_eq!(policy_in_info("# Memory\r\nused_memory:1\r\n"), None);
+    }
+
+    #[test]
+    fn a_redis_error_is_not_taken_for_an_evicting_policy() {
+        // A port nobody listens on: every query fails at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let url = format!("redis://127.0.0.1:{port}");
+        let conn = RedisConn::open(&url, std::time::Duration::from_secs(1)).unwrap();
+        let mut election = ElectionCheck::new(Arc::new(conn));
+        assert!(!election.allows(), "no gateway without reading the policy");
+        assert!(
+            !election.refused,
+            "a Redis error says nothing of the policy"
+        );
+        assert!(election.unread);
     }
 }

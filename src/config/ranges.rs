@@ -144,7 +144,8 @@ pub const RECONNECT_MAX_MS: Range = range("reconnect_max_ms", 10.0, 600_000.0, "
 pub const DEFAULT_OUTGOING_QUEUE_LIMIT: usize = 10_000;
 pub const OUTGOING_QUEUE_LIMIT: Range = range("outgoing_queue_limit", 1.0, 1e6, "frames");
 
-/// One script thread: handlers of every channel one at a time, in order.
+/// One script thread: handlers of every channel one at a time, members'
+/// events in arrival order.
 pub const DEFAULT_SCRIPT_THREADS: usize = 1;
 /// `"auto"` is also accepted: the machine's cores.
 pub const SCRIPT_THREADS: Range = range("script_threads", 1.0, 256.0, "threads");

@@ -6,6 +6,7 @@
 //! script thread, inside the bridge; the shared halves (the timer queue, the
 //! request tasks) hold only ids.
 
+use super::intake::TimerLane;
 use super::progress::HostProgress;
 use super::requests::RequestRunner;
 use super::timers::{HostClock, TimerEntry, TimerQueue, TimerTable};
@@ -36,6 +37,8 @@ struct PendingRequest {
 pub struct Callbacks {
     clock: HostClock,
     queue: Arc<TimerQueue>,
+    /// Where the firings of due timers wait, to withdraw a cancelled one's.
+    lane: TimerLane,
     timers: RefCell<TimerTable>,
     runner: RequestRunner,
     requests: RefCell<HashMap<u64, PendingRequest>>,
@@ -51,8 +54,7 @@ pub struct Callbacks {
 
 impl Callbacks {
     pub fn new(
-        clock: HostClock,
-        queue: Arc<TimerQueue>,
+        (clock, queue, lane): (HostClock, Arc<TimerQueue>, TimerLane),
         runner: RequestRunner,
         progress: Option<HostProgress>,
         place: super::script_thread::Place,
@@ -60,6 +62,7 @@ impl Callbacks {
         Callbacks {
             clock,
             queue,
+            lane,
             timers: RefCell::new(TimerTable::with_ids(
                 place.index as u64 + 1,
                 place.threads as u64,
@@ -95,6 +98,7 @@ impl Callbacks {
 
     pub fn cancel_timer(&self, id: u64) -> bool {
         self.queue.cancel(id);
+        self.lane.withdraw(id);
         self.failures.borrow_mut().forget(id);
         self.timers.borrow_mut().remove(id).is_some()
     }

@@ -11,7 +11,9 @@ use crate::script::HttpResponse;
 use std::path::PathBuf;
 use tokio::sync::oneshot;
 
-/// One thing for the script thread to do, in arrival order.
+/// One thing for the script thread to do. Taken in arrival order within
+/// its lane of the intake (`intake.rs`): timer firings and spells take
+/// turns with the rest.
 #[derive(Debug)]
 pub enum HostEvent {
     BeforeChannelInit {

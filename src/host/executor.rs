@@ -1,6 +1,7 @@
 //! The script threads: `script_threads` of them (1 by default), each with
 //! its own engine, compiled script and `this`, each handling its channels'
-//! events one at a time in arrival order (`script_thread.rs`). Events reach
+//! events one at a time, members' events in arrival order, timers and
+//! spells taking turns with them (`script_thread.rs`, `intake.rs`). Events reach
 //! them through an [`EventSender`], which routes by channel (`shards.rs`).
 //!
 //! Rhai's engine and values cannot leave the thread that made them (no

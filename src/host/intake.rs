@@ -10,9 +10,12 @@
 //! - **events**: what the platform and the host send (members' events,
 //!   lifecycle steps, reloads, responses, inspections), in arrival order;
 //! - **timers**: due timer ids, at most once each (a periodic timer is not
-//!   re-armed until its firing was taken, see `timers.rs`, and an id
-//!   already waiting is not queued again), so the lane holds at most one
-//!   entry per pending timer, bounded by [`TIMER_LANE`];
+//!   re-armed until its firing was taken, see `timers.rs`, an id already
+//!   waiting is not queued again, and cancelling a timer withdraws its
+//!   firing, [`TimerLane::withdraw`]), so the lane holds at most one entry
+//!   per pending timer, bounded by [`TIMER_LANE`]. A firing beyond it is
+//!   refused ([`Refused::TimersFull`]) and the clock puts the timer back to
+//!   fire later: a firing is never dropped while the timer stays listed;
 //! - **spells**: at most [`SPELL_QUEUE`]; one more is refused at once
 //!   ([`Refused::SpellsFull`], HTTP 429 at the admin endpoint).
 //!
@@ -36,9 +39,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 pub const SPELL_QUEUE: usize = 16;
 
 /// Timer firings waiting for one script thread: one per pending timer (the
-/// service's limit), twice over for the firings of timers cancelled while
-/// they waited (taken as no-ops). Beyond it a firing is dropped, which only
-/// a script arming and cancelling timers in a loop can reach.
+/// service's limit), twice over for the rare firing of a timer cancelled
+/// between the clock popping it and queueing it (taken as a no-op). Beyond
+/// it a firing is refused and the clock tries it again later.
 pub const TIMER_LANE: usize = 2 * MAX_PENDING_TIMERS;
 
 /// Why an event was not queued.
@@ -48,6 +51,8 @@ pub enum Refused {
     Closed,
     #[error("{SPELL_QUEUE} spells are already waiting for the script thread")]
     SpellsFull,
+    #[error("{TIMER_LANE} timer firings are already waiting for the script thread")]
+    TimersFull,
 }
 
 /// The three lanes, in the order the thread takes from them.
@@ -73,9 +78,15 @@ impl Lanes {
         }
         match event {
             HostEvent::Timer(id) => {
-                if self.timers.len() < TIMER_LANE && self.waiting_timers.insert(id) {
-                    self.timers.push_back(id);
+                // Already waiting: that one firing stands for this one too.
+                if self.waiting_timers.contains(&id) {
+                    return Ok(());
                 }
+                if self.timers.len() >= TIMER_LANE {
+                    return Err(Refused::TimersFull);
+                }
+                self.waiting_timers.insert(id);
+                self.timers.push_back(id);
             }
             spell @ HostEvent::Spell { .. } => {
                 if self.spells.len() >= SPELL_QUEUE {
@@ -112,6 +123,15 @@ impl Lanes {
     fn is_empty(&self) -> bool {
         self.events.is_empty() && self.timers.is_empty() && self.spells.is_empty()
     }
+
+    /// Removes timer `id`'s waiting firing; true if there was one.
+    fn withdraw_timer(&mut self, id: u64) -> bool {
+        let waiting = self.waiting_timers.remove(&id);
+        if waiting {
+            self.timers.retain(|t| *t != id);
+        }
+        waiting
+    }
 }
 
 struct Shared {
@@ -144,7 +164,9 @@ pub fn channel() -> (Intake, IntakeRx) {
 }
 
 impl Intake {
-    /// Queues `event` in its lane (see the module comment).
+    /// Queues `event` in its lane (see the module comment). A timer firing
+    /// whose id is already waiting is queued as that one; one the full lane
+    /// cannot take is refused with [`Refused::TimersFull`].
     pub fn send(&self, event: HostEvent) -> Result<(), Refused> {
         self.0.lanes().push(event)?;
         self.0.queued.notify_one();
@@ -175,7 +197,30 @@ impl std::fmt::Debug for Intake {
     }
 }
 
+/// The script thread's hold on its timer lane, to withdraw the firing of a
+/// timer it cancels (so that the lane never fills with no-ops). Not a
+/// sender: it does not keep the intake open.
+pub struct TimerLane(Arc<Shared>);
+
+impl TimerLane {
+    /// Removes timer `id`'s waiting firing; true if there was one.
+    pub fn withdraw(&self, id: u64) -> bool {
+        self.0.lanes().withdraw_timer(id)
+    }
+}
+
+impl std::fmt::Debug for TimerLane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TimerLane")
+    }
+}
+
 impl IntakeRx {
+    /// A handle on the timer lane (see [`TimerLane`]).
+    pub fn timer_lane(&self) -> TimerLane {
+        TimerLane(self.0.clone())
+    }
+
     /// Waits for the next event; `None` once every sender is gone and the
     /// lanes are empty.
     pub fn blocking_recv(&mut self) -> Option<HostEvent> {
@@ -283,6 +328,37 @@ mod tests {
         drop(other);
         assert!(matches!(rx.blocking_recv(), Some(HostEvent::Start)));
         assert!(rx.blocking_recv().is_none());
+    }
+
+    #[test]
+    fn a_timer_firing_the_full_lane_cannot_take_is_refused() {
+        let (tx, _rx) = channel();
+        for id in 0..TIMER_LANE as u64 {
+            tx.send(HostEvent::Timer(id)).unwrap();
+        }
+        assert_eq!(
+            tx.send(HostEvent::Timer(u64::MAX)),
+            Err(Refused::TimersFull)
+        );
+        // An id already waiting is still taken as that firing.
+        assert_eq!(tx.send(HostEvent::Timer(0)), Ok(()));
+    }
+
+    #[test]
+    fn a_cancelled_timers_firing_leaves_the_lane() {
+        let (tx, mut rx) = channel();
+        let lane = rx.timer_lane();
+        for id in 0..TIMER_LANE as u64 {
+            tx.send(HostEvent::Timer(id)).unwrap();
+        }
+        for id in 1..TIMER_LANE as u64 {
+            assert!(lane.withdraw(id));
+        }
+        assert!(!lane.withdraw(1), "withdrawn once");
+        tx.send(HostEvent::Timer(u64::MAX)).unwrap();
+        assert!(matches!(rx.try_recv(), Some(HostEvent::Timer(0))));
+        assert!(matches!(rx.try_recv(), Some(HostEvent::Timer(u64::MAX))));
+        assert!(rx.try_recv().is_none());
     }
 
     #[test]

@@ -97,7 +97,11 @@ impl HostProbe {
         let (reply, rx) = oneshot::channel();
         tx.spell(value, reply).map_err(|e| match e {
             super::intake::Refused::Closed => SpellError::Gone,
-            full @ super::intake::Refused::SpellsFull => SpellError::Busy(full),
+            // Timer firings never go this way: a spell is refused only
+            // when the spells are full.
+            full @ (super::intake::Refused::SpellsFull | super::intake::Refused::TimersFull) => {
+                SpellError::Busy(full)
+            }
         })?;
         // On a timeout `rx` is dropped here, before the caller is answered,
         // so the script thread drops the spell instead of running it late.

@@ -1,8 +1,8 @@
 //! Hot reload, the compiling half: the next version is compiled off the
 //! script threads, which go on serving the running version meanwhile (a
 //! big service compiles for seconds). Each script thread gets a compile of
-//! its own, made in parallel: a compiled Rhai script may reach one thread
-//! only (see `script/compile.rs`). All the copies must be ready within
+//! its own, made in parallel up to `compile::MAX_COMPILE_THREADS` at once: a
+//! compiled Rhai script may reach one thread only (see `script/compile.rs`). All the copies must be ready within
 //! `script_limits.compile_timeout_ms`, else the reload is refused with that
 //! line and the running version stays. The script threads then only vote
 //! and swap (`reload.rs`, `reload_round.rs`).
@@ -46,7 +46,11 @@ fn compile_blocking(
         return (0..threads).map(|_| Precompiled::EntryEmpty).collect();
     }
     let started = Instant::now();
-    let pending: Result<Vec<_>, _> = (0..threads).map(|_| compile::start(opts)).collect();
+    // Past `MAX_COMPILE_THREADS` a copy waits for an earlier one to end,
+    // within the same bound.
+    let pending: Result<Vec<_>, _> = (0..threads)
+        .map(|_| compile::start(opts, started))
+        .collect();
     let shipped: Result<Vec<_>, _> = pending.and_then(|p| {
         // Every copy is waited for, so no thread is left behind unless it
         // ran over the bound.

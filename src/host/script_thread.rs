@@ -136,7 +136,8 @@ pub fn run(start: ThreadStart) {
         ..
     } = start;
     let (clock, queue, runner) = start.timing;
-    let callbacks = Callbacks::new(clock, queue, runner, start.progress.clone(), place);
+    let timing = (clock, queue, rx.timer_lane());
+    let callbacks = Callbacks::new(timing, runner, start.progress.clone(), place);
     let bridge = Rc::new(HostBridge {
         members: Rc::new(RefCell::new(MemberTable::default())),
         outbox: start.outbox,

@@ -1,8 +1,8 @@
 //! Which script thread handles what, when `script_threads` is more than one.
 //!
 //! Each channel belongs to one script thread, chosen by a stable hash of its
-//! id ([`shard_of`]), so a channel's events are handled one at a time in
-//! arrival order on that thread, as with a single thread, while channels of
+//! id ([`shard_of`]), so a channel's members' events are handled one at a
+//! time in arrival order on that thread, as with a single thread, while channels of
 //! other threads run in parallel (with no order between them). The
 //! service-wide steps (`before_channel_init`, `on_start`, reloads) go to
 //! every thread; a spell goes to the thread owning its `channel_id`, else

@@ -5,9 +5,11 @@
 //! what to call (function name, argument), and the [`TimerQueue`] (shared,
 //! `Send`) keeps only ids and due times. Something outside the script thread
 //! pops due ids from the queue and sends them to the script thread as
-//! [`HostEvent::Timer`]s, which queue behind the events already waiting: a
-//! timer never interrupts a handler, and timers due together fire in due
-//! order.
+//! [`HostEvent::Timer`]s, into the intake's timer lane, which takes turns
+//! with members' events and spells (`intake.rs`): a timer never interrupts
+//! a handler, timers due together fire in due order among themselves, and
+//! a due timer may run before members' events already waiting (at most
+//! one timer callback runs between two of them).
 //!
 //! That something is the clock. Under `run` and `dev` it is a task that
 //! sleeps until the next due time ([`spawn_real_clock`]); under
@@ -21,7 +23,7 @@
 //! schedules.
 
 use super::events::HostEvent;
-use super::intake::Intake;
+use super::intake::{Intake, Refused};
 use rhai::Dynamic;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +33,12 @@ use tokio::sync::Notify;
 
 /// Milliseconds on the host's timer clock (since start, or virtual).
 pub type ClockMs = u64;
+
+/// How much later a timer whose firing the script thread's full timer lane
+/// refused is tried again: soon enough that a periodic timer loses only a
+/// few ticks, late enough that the clock does not spin while the thread
+/// catches up.
+const REFUSED_RETRY_MS: ClockMs = 100;
 
 /// Where "now" comes from for timers.
 #[derive(Debug, Clone)]
@@ -116,6 +124,22 @@ impl TimerQueue {
         Some(missed)
     }
 
+    /// Timer `id`, popped at `now`, could not be queued (the script
+    /// thread's timer lane was full): it is armed again
+    /// [`REFUSED_RETRY_MS`] later, a periodic timer with its period, so it
+    /// fires once the thread has caught up. A timer cancelled meanwhile may
+    /// come back as a one-shot: its firing is then a no-op.
+    pub fn put_back(&self, id: u64, now: ClockMs) {
+        if let Ok(mut q) = self.inner.lock() {
+            let period = q.entries.get(&id).and_then(|(_, p)| *p);
+            let due = now.saturating_add(REFUSED_RETRY_MS);
+            if let Some((old, _)) = q.entries.insert(id, (due, period)) {
+                q.by_due.remove(&(old, id));
+            }
+            q.by_due.insert((due, id));
+        }
+    }
+
     /// When the timer is next due.
     pub fn due(&self, id: u64) -> Option<ClockMs> {
         self.inner.lock().ok()?.entries.get(&id).map(|(d, _)| *d)
@@ -152,8 +176,10 @@ pub fn spawn_real_clock(
         loop {
             let now = u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX);
             while let Some((id, _)) = queue.pop_due(now) {
-                if events.send(HostEvent::Timer(id)).is_err() {
-                    return;
+                match events.send(HostEvent::Timer(id)) {
+                    Ok(()) => {}
+                    Err(Refused::TimersFull) => queue.put_back(id, now),
+                    Err(_) => return,
                 }
             }
             let armed = queue.armed.notified();
@@ -205,9 +231,12 @@ impl VirtualClock {
     }
 
     /// Moves the clock to the next timer due at or before `until` and fires
-    /// it (queues it for the script thread). False when none is due by then;
-    /// the clock is then moved to `until`. The caller waits for the service
-    /// to settle between two calls, so a handler's new timers take part.
+    /// it (queues it for the script thread). False when none was queued:
+    /// none is due by then, the thread is gone, or its timer lane refused
+    /// the firing (the timer is then put back, see [`TimerQueue::put_back`],
+    /// and fires at a later `advance`); the clock is then moved to `until`.
+    /// The caller waits for the service to settle between two calls, so a
+    /// handler's new timers take part (and the lane is empty).
     pub fn fire_next(&self, until: ClockMs) -> bool {
         let until = until.max(self.now_ms());
         let threads = self
@@ -226,7 +255,11 @@ impl VirtualClock {
                 .now
                 .store(due.max(self.now_ms()), Ordering::SeqCst);
             if let Some((id, _)) = queue.pop_due(self.now_ms()) {
-                return events.send(HostEvent::Timer(id)).is_ok();
+                match events.send(HostEvent::Timer(id)) {
+                    Ok(()) => return true,
+                    Err(Refused::TimersFull) => queue.put_back(id, self.now_ms()),
+                    Err(_) => {}
+                }
             }
         }
         self.inner.now.store(until, Ordering::SeqCst);
@@ -357,5 +390,50 @@ mod tests {
         assert_eq!(clock.now_ms(), 200);
         assert!(!clock.fire_next(250));
         assert_eq!(clock.now_ms(), 250);
+    }
+
+    /// Fills `tx`'s timer lane with firings of timers other than 1.
+    fn fill_the_lane(tx: &Intake) {
+        for other in 0..crate::host::intake::TIMER_LANE as u64 {
+            let _ = tx.send(HostEvent::Timer(1_000_000 + other));
+        }
+    }
+
+    #[test]
+    fn the_virtual_clock_does_not_count_a_firing_the_lane_refused() {
+        let clock = VirtualClock::new();
+        let queue = Arc::new(TimerQueue::default());
+        let (tx, mut rx) = crate::host::intake::channel();
+        clock.attach(queue.clone(), tx.clone());
+        fill_the_lane(&tx);
+        queue.arm(1, 100, Some(100));
+        assert!(!clock.fire_next(100), "the lane refused the firing");
+        while rx.try_recv().is_some() {}
+        assert!(clock.fire_next(1_000), "fires once the lane has room");
+        assert!(matches!(rx.try_recv(), Some(HostEvent::Timer(1))));
+    }
+
+    #[tokio::test]
+    async fn a_periodic_timer_the_full_lane_refused_fires_later() {
+        let queue = Arc::new(TimerQueue::default());
+        let (tx, mut rx) = crate::host::intake::channel();
+        fill_the_lane(&tx);
+        queue.arm(1, 0, Some(10));
+        let clock = spawn_real_clock(queue.clone(), Instant::now(), tx);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // The clock tried, was refused, and put the timer back for later.
+        while queue.due(1) == Some(0) {
+            assert!(Instant::now() < deadline, "the clock never retried");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        while rx.try_recv().is_some() {}
+        loop {
+            if let Some(HostEvent::Timer(1)) = rx.try_recv() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the timer never fired again");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        clock.abort();
     }
 }

@@ -44,7 +44,10 @@ impl Ctx {
         let (world, handle) = guard.as_mut().zip(self.handle.as_ref()).ok_or_else(|| {
             fail("no test is running (member actions belong in test_* functions)")
         })?;
-        handle.block_on(f(world)).map_err(|e| fail(e.to_string()))
+        handle.block_on(f(world)).map_err(|e| match e {
+            ScenarioError::TestTimeout(_) => crate::script::TestBudget::time_is_up(),
+            other => fail(other.to_string()),
+        })
     }
 
     fn act(&self, who: &Member, action: &str, fields: JsonMap<String, Value>) -> Fallible<()> {

@@ -58,6 +58,10 @@ pub enum ScenarioError {
     /// A scenario function used wrongly (`respond` with a bad answer...).
     #[error("{0}")]
     Usage(String),
+    /// The test ran over `script_limits.test_timeout_ms` while a scenario
+    /// function waited for the service.
+    #[error("aborted: ran longer than {} ms (script_limits.test_timeout_ms)", .0.as_millis())]
+    TestTimeout(Duration),
     #[error("cannot make the test's data directory: {0}")]
     DataDir(std::io::Error),
     #[error("cannot read {path}: {source}")]

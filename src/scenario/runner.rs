@@ -268,6 +268,8 @@ fn run_test(
     let world = handle
         .block_on(World::start(paths.clone(), engine.limits.clone()))
         .map_err(|e| (0, 0, format!("setting up the test failed: {e}")))?;
+    let mut world = world;
+    world.begin_test();
     *ctx.world.borrow_mut() = Some(world);
     let mut scope = Scope::new();
     engine.budget.start();

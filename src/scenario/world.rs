@@ -45,6 +45,11 @@ pub struct World {
     bots: Vec<Bot>,
     /// This test's handler errors and the ones it expects.
     handler_errors: HandlerErrors,
+    /// When the test's time (`script_limits.test_timeout_ms`) is up. The test
+    /// engine checks it between Rhai operations, but `advance` and `settle`
+    /// loop here, in Rust, for as long as the service keeps them busy (an
+    /// `every` timer and a far `advance`), so they check it too.
+    test_deadline: Option<tokio::time::Instant>,
     /// The test's stores: embedded, in a directory of its own, so that they
     /// outlive a `restart` as they outlive a restart under `run`.
     _data: tempfile::TempDir,
@@ -102,6 +107,7 @@ impl World {
             own_events: launched.start_events,
             bots: Vec::new(),
             handler_errors: HandlerErrors::default(),
+            test_deadline: None,
             _data: data,
         };
         world.wait_connected(true).await?;
@@ -194,6 +200,31 @@ impl World {
     /// Waits until the service and every bot settled at once: a bot's answer
     /// is a new upward frame for the service, whose answer may be news for
     /// a bot, so this goes round until a round changes nothing.
+    /// The test starts: its time runs from now.
+    pub fn begin_test(&mut self) {
+        let budget = self.config.script_limits.test_timeout;
+        self.test_deadline = Some(tokio::time::Instant::now() + budget);
+    }
+
+    /// Fails once the test's time is up.
+    fn in_time(&self) -> Result<(), ScenarioError> {
+        match self.test_deadline {
+            Some(at) if tokio::time::Instant::now() >= at => Err(ScenarioError::TestTimeout(
+                self.config.script_limits.test_timeout,
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// How long one wait for the service may take: [`SCENARIO_SETTLE`], or
+    /// what is left of the test's time when that is less.
+    fn wait_bound(&self) -> Duration {
+        self.test_deadline.map_or(SCENARIO_SETTLE, |at| {
+            at.saturating_duration_since(tokio::time::Instant::now())
+                .min(SCENARIO_SETTLE)
+        })
+    }
+
     pub async fn settle(&mut self) -> Result<(), ScenarioError> {
         let traffic = |c: &SandboxControl| {
             let s = c.stats();
@@ -201,6 +232,7 @@ impl World {
         };
         let deadline = tokio::time::Instant::now() + SCENARIO_SETTLE;
         loop {
+            self.in_time()?;
             let before = traffic(&self.control);
             let service = self.settle_service().await;
             self.handler_errors.absorb(&self.status.borrow());
@@ -225,11 +257,12 @@ impl World {
         let expected = self.control.stats().upward_frames;
         let reached = self
             .progress
-            .settle(expected, self.own_events, SCENARIO_SETTLE)
+            .settle(expected, self.own_events, self.wait_bound())
             .await;
         if reached.settled(expected, self.own_events) {
             return Ok(());
         }
+        self.in_time()?;
         if self.host.as_ref().is_some_and(RunningHost::is_finished) {
             return Err(self.host_ended().await);
         }
@@ -261,11 +294,14 @@ impl World {
     /// handler arms take part).
     pub async fn advance(&mut self, ms: u64) -> Result<(), ScenarioError> {
         let until = self.clock.now_ms().saturating_add(ms);
-        while self.clock.fire_next(until) {
+        loop {
+            self.in_time()?;
+            if !self.clock.fire_next(until) {
+                return Ok(());
+            }
             self.own_events += 1;
             self.settle().await?;
         }
-        Ok(())
     }
 
     /// Answers the service's requests to `pattern` with `answer`.

@@ -17,16 +17,23 @@
 //! its resolver, its progress callback) is dropped on the compile thread
 //! before the AST is sent. From then on the AST is the only owner of every
 //! `Rc` it reaches, exactly like a tree of `Box`es, and [`Shipped`] moves
-//! it whole to one script thread. Rhai keeps no thread-local state that
-//! could hold a clone (checked in rhai 1.27: its only statics are hash
-//! seeds). Each script thread gets a compile of its own: a clone of an AST
-//! shares its `Rc`s and must never be shipped.
+//! it whole to one script thread. Rhai keeps no thread-local or static
+//! state that could hold a clone (checked in rhai 1.27: its statics are the
+//! hash seed, `INDEXER_HASHES` in `eval/indexing.rs`, `DUMMY_RESOLVER` in
+//! `api/mod.rs` and the keyword tables in `types/token.rs`; none holds an
+//! `Rc`). What else this relies on is listed at [`build_compile_engine`].
+//! Each script thread gets a compile of its own: a clone of an AST shares
+//! its `Rc`s and must never be shipped.
 //!
 //! Rhai's parser cannot be interrupted, so the bound is kept by waiting:
 //! past it the compile is refused with one line, and the compile thread is
-//! left to finish on its own (its input is capped in size, so it ends) and
-//! drop its result. At most [`MAX_ABANDONED_COMPILES`] such threads run at
-//! once; past that a new compile is refused until one ends.
+//! left to finish on its own and drop its result. It does end: its input is
+//! capped in size, and the one piece of a compile that runs script code (an
+//! imported module's top level, evaluated as it is resolved) is stopped at
+//! the bound and after [`COMPILE_MAX_OPERATIONS`], whatever
+//! `script_limits.max_operations` says (0 is unlimited there). At most
+//! [`MAX_COMPILE_THREADS`] compile threads run at once, abandoned or
+//! waited for; a compile that gets no turn within its bound is refused.
 
 use super::limits::Deadline;
 use super::service::{build_engine, CompileOptions};
@@ -34,16 +41,55 @@ use super::{Diagnostic, NoHost, ServiceScript};
 use rhai::AST;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::sync::{mpsc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// Compiles that ran over their bound and are still running. Each holds a
-/// thread and up to a few hundred MiB while it ends; a burst of saves of a
-/// too-big service would otherwise start one per save.
-pub const MAX_ABANDONED_COMPILES: usize = 4;
+/// Compile threads running at once in the process, waited for or abandoned
+/// (ran over their bound). Each holds a thread and up to a few hundred MiB
+/// until it ends, and compiling is CPU-bound, so more at once only share
+/// the cores; without a bound a reload started one per script thread and
+/// a burst of saves of a too-big service one more per save.
+pub const MAX_COMPILE_THREADS: usize = 4;
 
-static ABANDONED: AtomicUsize = AtomicUsize::new(0);
+/// Rhai operations an imported module's top-level code may run while the
+/// service compiles, whatever `script_limits.max_operations` says. That
+/// code defines constants and small tables; this is thousands of times
+/// what it needs, and it makes a `loop {}` there end even where handlers
+/// are unlimited (`max_operations: 0`).
+pub const COMPILE_MAX_OPERATIONS: u64 = 10_000_000;
+
+/// Compile threads running now (at most [`MAX_COMPILE_THREADS`]), and the
+/// signal that one ended.
+static RUNNING: Mutex<usize> = Mutex::new(0);
+static ENDED: Condvar = Condvar::new();
+
+/// One of the [`MAX_COMPILE_THREADS`] turns, held by a compile thread until
+/// it ends.
+struct Turn(());
+
+impl Turn {
+    /// Waits until `deadline` at most for a turn.
+    fn take(deadline: Instant) -> Option<Turn> {
+        let mut running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
+        while *running >= MAX_COMPILE_THREADS {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            running = ENDED
+                .wait_timeout(running, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        *running += 1;
+        Some(Turn(()))
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
+        *running = running.saturating_sub(1);
+        ENDED.notify_all();
+    }
+}
 
 /// How a refusal for running over the bound begins.
 const OVER_BOUND: &str = "compiling took longer than script_limits.compile_timeout_ms";
@@ -83,78 +129,72 @@ impl std::fmt::Debug for Shipped {
 }
 
 /// The engine a compile thread compiles with: the running engine's
-/// settings, no host behind it.
-fn build_compile_engine(opts: &CompileOptions) -> (rhai::Engine, super::service::ImportRecord) {
-    build_engine(opts, Rc::new(NoHost), &Deadline::default())
+/// settings, no host behind it, and limits of its own for an imported
+/// module's top-level code, which runs as the module is resolved: at most
+/// [`COMPILE_MAX_OPERATIONS`], and stopped at `deadline` (the bound).
+///
+/// `unsafe impl Send for Shipped` relies on these, besides Rhai's statics
+/// (module comment):
+/// - this engine (with its resolver, interner and progress callback) is
+///   dropped on the compile thread before the AST is shipped (`compile_here`);
+/// - the module resolver's cache stays disabled (`ScriptsResolver::new`): a
+///   cache would keep a module the AST also holds;
+/// - the optimisation level is `Simple`, which calls no registered function
+///   at compile time (`Full` would run native functions on constants, and
+///   their results could share an `Rc` with something outside the AST);
+/// - no `thread_local` of the project is touched by a module's top-level
+///   code: it reaches only [`NoHost`], and the handler budget
+///   (`limits::HandlerScope`) is never entered on a compile thread.
+fn build_compile_engine(
+    opts: &CompileOptions,
+    deadline: &Deadline,
+) -> (rhai::Engine, super::service::ImportRecord) {
+    let (mut engine, record) = build_engine(opts, Rc::new(NoHost), deadline);
+    engine.set_max_operations(COMPILE_MAX_OPERATIONS);
+    engine.set_optimization_level(rhai::OptimizationLevel::Simple);
+    (engine, record)
 }
 
 /// A compile running on its own thread.
 pub struct Pending {
     rx: mpsc::Receiver<Result<Shipped, Diagnostic>>,
-    job: Arc<Mutex<Job>>,
-    answered: bool,
     main: String,
     bound: Duration,
 }
 
-/// One compile thread's state, shared with whoever waits for it: whichever
-/// of the two comes second settles the count of [`ABANDONED`] compiles.
-#[derive(Default)]
-struct Job {
-    finished: bool,
-    abandoned: bool,
-}
-
-fn lock(job: &Mutex<Job>) -> std::sync::MutexGuard<'_, Job> {
-    job.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Starts compiling the service on a thread of its own.
-pub fn start(opts: &CompileOptions) -> Result<Pending, Diagnostic> {
+/// Starts compiling the service on a thread of its own, once one of the
+/// [`MAX_COMPILE_THREADS`] turns is free: waits for one until `started` +
+/// the bound at most, past that refuses.
+pub fn start(opts: &CompileOptions, started: Instant) -> Result<Pending, Diagnostic> {
     let main = opts.display(&opts.main);
-    let abandoned = ABANDONED.load(Ordering::SeqCst);
-    if abandoned >= MAX_ABANDONED_COMPILES {
+    let bound = opts.limits.compile_timeout;
+    let Some(turn) = Turn::take(started + bound) else {
         return Err(Diagnostic::plain(
             &main,
-            format!("{abandoned} compiles that ran over script_limits.compile_timeout_ms are still running; try again when they end"),
+            format!("{MAX_COMPILE_THREADS} compile threads (the most at once) were still running after script_limits.compile_timeout_ms ({} ms); try again when they end", bound.as_millis()),
         ));
-    }
+    };
     let (tx, rx) = mpsc::sync_channel(1);
-    let job = Arc::new(Mutex::new(Job::default()));
-    let theirs = job.clone();
     let owned = opts.clone();
     std::thread::Builder::new()
         .name("compile".into())
         .stack_size(super::SCRIPT_THREAD_STACK)
         .spawn(move || {
-            let result = compile_here(&owned).map(|c| Shipped(Box::new(c)));
-            let mut job = lock(&theirs);
-            job.finished = true;
-            if job.abandoned {
-                ABANDONED.fetch_sub(1, Ordering::SeqCst);
-            }
-            drop(job);
+            let result = compile_here(&owned, started).map(|c| Shipped(Box::new(c)));
+            // Buffered: never waits, even when nobody listens any more.
             let _ = tx.send(result);
+            drop(turn);
         })
         .map_err(|e| Diagnostic::plain(&main, format!("cannot start a compile thread: {e}")))?;
-    Ok(Pending {
-        rx,
-        job,
-        answered: false,
-        main,
-        bound: opts.limits.compile_timeout,
-    })
+    Ok(Pending { rx, main, bound })
 }
 
 impl Pending {
     /// Waits for the compile until `started` + the bound; past it, refuses.
-    pub fn wait(mut self, started: Instant) -> Result<Shipped, Diagnostic> {
+    pub fn wait(self, started: Instant) -> Result<Shipped, Diagnostic> {
         let left = self.bound.saturating_sub(started.elapsed());
         match self.rx.recv_timeout(left) {
-            Ok(result) => {
-                self.answered = true;
-                result
-            }
+            Ok(result) => result,
             Err(mpsc::RecvTimeoutError::Timeout) => Err(Diagnostic::plain(
                 &self.main,
                 format!(
@@ -170,29 +210,158 @@ impl Pending {
     }
 }
 
-impl Drop for Pending {
-    /// Given up on before it answered: counted until its thread ends.
-    fn drop(&mut self) {
-        let mut job = lock(&self.job);
-        if !self.answered && !job.finished {
-            job.abandoned = true;
-            ABANDONED.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
-
 /// Compiles on a thread of its own and waits at most the bound.
 pub fn compile_within(opts: &CompileOptions) -> Result<Shipped, Diagnostic> {
     let started = Instant::now();
-    start(opts)?.wait(started)
+    start(opts, started)?.wait(started)
 }
 
 /// Compiles on this thread, with an engine of its own that is dropped
-/// before this returns.
-fn compile_here(opts: &CompileOptions) -> Result<Compiled, Diagnostic> {
-    let (engine, record) = build_compile_engine(opts);
-    let compiled = ServiceScript::compile_with(&engine, &record, opts)?;
+/// before this returns; a module's top-level code is stopped at `started`
+/// + the bound.
+fn compile_here(opts: &CompileOptions, started: Instant) -> Result<Compiled, Diagnostic> {
+    let deadline = Deadline::default();
+    let left = opts
+        .limits
+        .compile_timeout
+        .saturating_sub(started.elapsed());
+    deadline.start(left);
+    let (engine, record) = build_compile_engine(opts, &deadline);
+    let compiled = ServiceScript::compile_with(&engine, &record, opts);
     drop(engine);
     drop(record);
-    Ok(compiled)
+    drop(deadline);
+    compiled
+}
+
+/// What stopped a module's top-level code during a compile, when one of the
+/// compile's own limits did (Rhai's words name neither).
+pub(super) fn module_over_limit(
+    err: &rhai::EvalAltResult,
+    opts: &CompileOptions,
+) -> Option<String> {
+    match err.unwrap_inner() {
+        rhai::EvalAltResult::ErrorTooManyOperations(..) => Some(format!(
+            "this module's top-level code ran more than {COMPILE_MAX_OPERATIONS} operations while the service compiled (the compile's own limit); move the work into a function"
+        )),
+        // Only the compile's deadline terminates a compile.
+        rhai::EvalAltResult::ErrorTerminated(..) => Some(format!(
+            "this module's top-level code was still running when the compile reached script_limits.compile_timeout_ms ({} ms); move the work into a function",
+            opts.limits.compile_timeout.as_millis()
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::ScriptLimits;
+
+    /// A service in a directory of its own: `service.rhai` with `main`,
+    /// and the modules `(name, text)`.
+    fn service(
+        main: &str,
+        modules: &[(&str, &str)],
+        limits: ScriptLimits,
+    ) -> (tempfile::TempDir, CompileOptions) {
+        let dir = tempfile::tempdir().unwrap();
+        let scripts = dir.path().join("scripts");
+        std::fs::create_dir_all(&scripts).unwrap();
+        std::fs::write(scripts.join("service.rhai"), main).unwrap();
+        for (name, text) in modules {
+            std::fs::write(scripts.join(format!("{name}.rhai")), text).unwrap();
+        }
+        let mut opts =
+            CompileOptions::for_main(&scripts.join("service.rhai")).with_display_base(dir.path());
+        opts.limits = limits;
+        (dir, opts)
+    }
+
+    /// Threads of this process named "compile".
+    fn compile_threads() -> usize {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return 0;
+        };
+        tasks
+            .filter_map(Result::ok)
+            .filter(|t| {
+                std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "compile")
+            })
+            .count()
+    }
+
+    #[test]
+    fn a_reload_with_many_threads_runs_at_most_the_bound_of_compiles_at_once() {
+        // Slow to parse (seconds in a debug build), so that every copy
+        // runs over the tiny bound.
+        let lets: String = (0..2_000).map(|i| format!("let v{i} = {i};\n")).collect();
+        let main = format!("fn on_start() {{\n{lets}}}\n");
+        let limits = ScriptLimits {
+            compile_timeout: Duration::from_millis(20),
+            ..ScriptLimits::default()
+        };
+        let (_dir, opts) = service(&main, &[], limits);
+        let started = Instant::now();
+        let pending: Vec<_> = (0..8).map(|_| start(&opts, started)).collect();
+        let refused: Vec<String> = pending
+            .into_iter()
+            .filter_map(|p| p.and_then(|p| p.wait(started).map(drop)).err())
+            .map(|d| d.message)
+            .collect();
+        assert_eq!(refused.len(), 8, "{refused:?}");
+        assert!(refused.iter().all(|m| !m.contains('\n')), "{refused:?}");
+        let no_turn = format!("{MAX_COMPILE_THREADS} compile threads (the most at once)");
+        assert!(
+            refused.iter().any(|m| m.starts_with(&no_turn)),
+            "{refused:?}"
+        );
+        // Every thread ends, abandoned or not, and no more than the bound
+        // ran at once meanwhile.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut most = 0;
+        loop {
+            let running = compile_threads();
+            most = most.max(running);
+            if running == 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "compile threads never ended");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        eprintln!("compiles ended after {:?}", started.elapsed());
+        assert!(most <= 4, "{most} compile threads at once");
+    }
+
+    #[test]
+    fn a_module_looping_at_its_top_level_is_refused_and_its_thread_ends() {
+        let limits = ScriptLimits {
+            max_operations: 0,
+            compile_timeout: Duration::from_millis(300),
+            ..ScriptLimits::default()
+        };
+        let main = "import \"spin\" as spin;\nfn on_start() {}\n";
+        let (_dir, opts) = service(main, &[("spin", "loop {}\n")], limits);
+        let pending = start(&opts, Instant::now()).unwrap();
+        // The thread answers (its last act before it ends) on its own.
+        let answer = pending.rx.recv_timeout(Duration::from_secs(20));
+        let Ok(Err(d)) = answer else {
+            panic!("the compile thread did not end: {answer:?}");
+        };
+        assert!(
+            d.message.contains("script_limits.compile_timeout_ms"),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn the_compile_engine_limits_operations_whatever_the_configuration() {
+        let limits = ScriptLimits {
+            max_operations: 0,
+            ..ScriptLimits::default()
+        };
+        let (_dir, opts) = service("fn on_start() {}\n", &[], limits);
+        let (engine, _) = build_compile_engine(&opts, &Deadline::default());
+        assert_eq!(engine.max_operations(), COMPILE_MAX_OPERATIONS);
+    }
 }

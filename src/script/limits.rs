@@ -285,6 +285,16 @@ impl TestBudget {
         self.deadline.clear();
     }
 
+    /// The error that ends a test whose time ran out outside the engine
+    /// (while a scenario function waited for the service): the one the
+    /// engine's own check gives, so [`TestBudget::describe`] names the limit.
+    pub fn time_is_up() -> Box<EvalAltResult> {
+        Box::new(EvalAltResult::ErrorTerminated(
+            Dynamic::from(TIMEOUT_TOKEN),
+            rhai::Position::NONE,
+        ))
+    }
+
     /// A message naming the limit, when `err` is a limit being hit.
     pub fn describe(&self, err: &EvalAltResult) -> Option<String> {
         match err.unwrap_inner() {

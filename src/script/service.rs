@@ -241,6 +241,9 @@ impl ServiceScript {
                 }
                 let mut d = Diagnostic::from_eval(&main_display, None, &e);
                 d.path = opts.display(Path::new(&d.path));
+                if let Some(message) = compile::module_over_limit(&e, opts) {
+                    d.message = message;
+                }
                 d
             })?;
         ast.set_source(main_display.as_str());
