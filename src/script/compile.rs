@@ -348,8 +348,11 @@ mod tests {
         let Ok(Err(d)) = answer else {
             panic!("the compile thread did not end: {answer:?}");
         };
+        // Whichever bound comes first (the time, or the compile's own
+        // operations limit on a fast machine) stops it, naming itself.
         assert!(
-            d.message.contains("script_limits.compile_timeout_ms"),
+            d.message.contains("script_limits.compile_timeout_ms")
+                || d.message.contains("the compile's own limit"),
             "{d}"
         );
     }
