@@ -11,8 +11,8 @@
 //! figures depend on the machine.
 
 use moobius_host::config::Config;
-use moobius_host::host::shards::shard_of;
 use moobius_host::host::{Host, HostOptions, ServicePaths};
+use moobius_host::protocol::ids::shard_of;
 use moobius_host::sandbox::{Sandbox, SandboxOptions};
 #[path = "support/latency.rs"]
 mod latency;

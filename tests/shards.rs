@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use moobius_host::host::shards::shard_of;
+use moobius_host::protocol::ids::shard_of;
 use moobius_host::sandbox::SandboxControl;
 
 /// Shows each member the agent Meow (made once for every thread) and the

@@ -94,9 +94,9 @@ pub const GATEWAY: &str = "gateway";
 pub const STREAM_MAXLEN: usize = 100_000;
 
 /// The partition of a channel: the same stable hash as the script threads'
-/// (`host::shards::shard_of`), modulo the partitions.
+/// (`protocol::ids::shard_of`), modulo the partitions.
 pub fn partition_of(channel_id: &str, partitions: usize) -> usize {
-    crate::host::shards::shard_of(channel_id, partitions)
+    crate::protocol::ids::shard_of(channel_id, partitions)
 }
 
 /// One entry of an `up:<p>` stream: what the gateway passes on.

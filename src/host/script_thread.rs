@@ -43,7 +43,7 @@ impl Place {
 
     /// True when `channel_id`'s events are handled on this thread.
     pub fn owns(&self, channel_id: &str) -> bool {
-        self.threads <= 1 || super::shards::shard_of(channel_id, self.threads) == self.index
+        self.threads <= 1 || crate::protocol::ids::shard_of(channel_id, self.threads) == self.index
     }
 }
 

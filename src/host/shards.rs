@@ -17,23 +17,11 @@
 use super::events::{HostEvent, Inspection, NewSource, ReloadRequest};
 use super::intake::{Intake, Refused};
 use super::reload_round::ReloadRound;
+use crate::protocol::ids::shard_of;
 use crate::script::CompileOptions;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::oneshot;
-
-/// The script thread (0-based) owning `channel_id` among `threads`:
-/// FNV-1a (64-bit) of the id's UTF-8 bytes, modulo `threads`. Stable across
-/// runs, versions and machines, so a channel stays on its thread (and, in a
-/// cluster, in its partition).
-pub fn shard_of(channel_id: &str, threads: usize) -> usize {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let hash = channel_id
-        .bytes()
-        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
-    (hash % threads.max(1) as u64) as usize
-}
 
 /// The script threads are gone (the host is stopping).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -6,6 +6,10 @@
 //! every view, which cost more than the rest of the host's work on it. Here
 //! the ids sit back to back in one string with their end offsets beside
 //! them, and clones share both (lists are never changed once built).
+//!
+//! [`shard_of`] lives here too: the stable hash of a channel id that both a
+//! host's script threads and a cluster's partitions divide channels by, so
+//! the cluster does not reach into the host for it.
 
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use std::fmt;
@@ -117,6 +121,20 @@ impl Serialize for IdList {
         }
         seq.end()
     }
+}
+
+/// The shard (0-based) owning `channel_id` among `threads` (a host's
+/// script threads, or a cluster's partitions):
+/// FNV-1a (64-bit) of the id's UTF-8 bytes, modulo `threads`. Stable across
+/// runs, versions and machines, so a channel stays on its thread (and, in a
+/// cluster, in its partition).
+pub fn shard_of(channel_id: &str, threads: usize) -> usize {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let hash = channel_id
+        .bytes()
+        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
+    (hash % threads.max(1) as u64) as usize
 }
 
 #[cfg(test)]
