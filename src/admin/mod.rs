@@ -25,7 +25,8 @@ mod serve;
 pub mod token;
 
 use crate::config::Secret;
-use crate::host::{HostProbe, SpellError};
+use crate::host::HostProbe;
+use crate::host::SpellError;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

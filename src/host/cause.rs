@@ -4,7 +4,7 @@
 //! it and before acknowledging it); the platform ignores a repeated request
 //! id, so the frames of the second run must carry the ids of the first.
 
-use super::outbox::Downward;
+use crate::host::outbox::Downward;
 
 /// The upward entry a handler runs for, in a cluster: its frames' request
 /// ids are `<partition>-<entry id>:<n>`, the same however many times (and
@@ -20,7 +20,7 @@ pub struct Cause {
 }
 
 impl Cause {
-    pub fn of(d: &super::events::ClusterDelivery) -> Self {
+    pub fn of(d: &crate::host::events::ClusterDelivery) -> Self {
         Cause {
             base: d.entry.as_ref().map(|id| format!("{}-{id}", d.partition)),
             fence: (d.partition, d.token),

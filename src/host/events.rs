@@ -35,7 +35,7 @@ pub enum HostEvent {
         id: u64,
         response: HttpResponse,
         /// The request budget its body holds until the callback was called.
-        hold: super::response_body::BodyHold,
+        hold: crate::host::callbacks::response_body::BodyHold,
     },
     Reload(ReloadRequest),
     /// The operator's value for `on_spell(value)`; the reply carries the
@@ -143,7 +143,7 @@ pub struct ReloadRequest {
     /// the current files.
     pub source: Option<NewSource>,
     /// The round every script thread votes in (set by the `EventSender`).
-    pub round: Option<std::sync::Arc<super::reload_round::ReloadRound>>,
+    pub round: Option<std::sync::Arc<crate::host::reload::round::ReloadRound>>,
     /// The new version, compiled off the script threads, one copy per
     /// thread (see `reload_compile.rs`; the `EventSender` fills it and gives
     /// each thread its own).

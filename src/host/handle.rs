@@ -3,12 +3,16 @@
 //! start services this way, so the start sequence exists once (in
 //! `lifecycle.rs`).
 
-use super::events::{ReloadOutcome, ReloadRequest};
-use super::lifecycle::{self, Started};
-use super::probe::HostProbe;
-use super::shards::EventSender;
-use super::{HostError, HostOptions, HostProgress, ScriptStatus, ServicePaths};
 use crate::config::Config;
+use crate::host::events::{ReloadOutcome, ReloadRequest};
+use crate::host::probe::HostProbe;
+use crate::host::session::{self, Started};
+use crate::host::threads::shards::EventSender;
+use crate::host::HostError;
+use crate::host::HostOptions;
+use crate::host::HostProgress;
+use crate::host::ScriptStatus;
+use crate::host::ServicePaths;
 use crate::platform::LinkState;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -38,11 +42,11 @@ impl Host {
             link: link_rx,
             started: serving_rx,
         };
-        let task = tokio::spawn(lifecycle::run(
+        let task = tokio::spawn(session::run(
             config,
             paths,
             options,
-            lifecycle::Controls {
+            session::Controls {
                 stop: stop_rx,
                 started: started_tx,
                 script: script.clone(),

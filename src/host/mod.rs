@@ -6,51 +6,29 @@
 //! channels, initialise them through the script, and dispatch platform events
 //! to handlers until shutdown.
 
-mod agents;
 mod bridge;
-mod bundle_reload;
 mod callbacks;
 mod cause;
-mod channels;
-mod cluster_member;
-mod cluster_wire;
-mod dispatch;
 mod events;
-mod executor;
-mod frame_sink;
-mod gateway;
 mod handle;
-mod handling;
-mod intake;
-mod lifecycle;
-mod members;
+mod node;
 mod outbox;
-mod outbox_sender;
 mod probe;
 mod progress;
 mod reload;
-mod reload_compile;
-mod reload_round;
-mod reload_trigger;
-mod requests;
-mod resolver;
-mod response_body;
-mod script_thread;
-pub mod shards;
+mod session;
 mod status;
-mod timers;
-mod tokens;
-mod user_events;
+mod threads;
 
-pub use bundle_reload::BundleOptions;
+pub use bridge::members::MemberTable;
+pub use callbacks::requests::Responder;
+pub use callbacks::timers::VirtualClock;
 pub use handle::{Host, ReloadResult, RunningHost};
-pub use lifecycle::Started;
-pub use members::MemberTable;
 pub use probe::{HostProbe, Readiness, SpellError};
 pub use progress::{HostProgress, ProgressCounters};
-pub use requests::Responder;
+pub use reload::bundle::BundleOptions;
+pub use session::Started;
 pub use status::{ClusterStatus, ScriptStatus, TimerStatus};
-pub use timers::VirtualClock;
 
 use crate::config::ConfigError;
 use crate::platform::PlatformError;

@@ -3,9 +3,9 @@
 //! serves these over HTTP; this is the host's side, which knows nothing of
 //! HTTP.
 
-use super::events::{HostEvent, Inspection};
-use super::handle::ScriptThread;
-use super::ScriptStatus;
+use crate::host::events::{HostEvent, Inspection};
+use crate::host::handle::ScriptThread;
+use crate::host::ScriptStatus;
 use crate::platform::LinkState;
 use serde::Serialize;
 use std::time::Duration;
@@ -43,7 +43,7 @@ pub enum SpellError {
     NoAnswer(Duration),
     /// The spell lane is full (see `intake.rs`): try again later.
     #[error("{0}")]
-    Busy(super::intake::Refused),
+    Busy(crate::host::threads::intake::Refused),
     #[error("the service is not running")]
     Gone,
 }
@@ -96,12 +96,11 @@ impl HostProbe {
         let tx = self.script.get().ok_or(SpellError::Gone)?;
         let (reply, rx) = oneshot::channel();
         tx.spell(value, reply).map_err(|e| match e {
-            super::intake::Refused::Closed => SpellError::Gone,
+            crate::host::threads::intake::Refused::Closed => SpellError::Gone,
             // Timer firings never go this way: a spell is refused only
             // when the spells are full.
-            full @ (super::intake::Refused::SpellsFull | super::intake::Refused::TimersFull) => {
-                SpellError::Busy(full)
-            }
+            full @ (crate::host::threads::intake::Refused::SpellsFull
+            | crate::host::threads::intake::Refused::TimersFull) => SpellError::Busy(full),
         })?;
         // On a timeout `rx` is dropped here, before the caller is answered,
         // so the script thread drops the spell instead of running it late.

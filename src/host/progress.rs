@@ -20,7 +20,7 @@
 //! service (the sandbox counts them) waits for
 //! `upward_handled >= that && downward_acked >= downward_sent` (and, after
 //! start or a reload, for `other_handled` to pass its known value). Counting is
-//! off (no barriers) unless [`HostOptions::progress`](super::HostOptions) is set.
+//! off (no barriers) unless [`HostOptions::progress`](crate::host::HostOptions) is set.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -11,10 +11,14 @@ use super::expect::HandlerErrors;
 use super::responder::ScenarioResponder;
 use super::ScenarioError;
 use crate::config::Config;
+use crate::host::Host;
+use crate::host::HostOptions;
+use crate::host::HostProgress;
+use crate::host::ReloadResult;
+use crate::host::RunningHost;
+use crate::host::ScriptStatus;
 use crate::host::ServicePaths;
-use crate::host::{
-    Host, HostOptions, HostProgress, ReloadResult, RunningHost, ScriptStatus, VirtualClock,
-};
+use crate::host::VirtualClock;
 use crate::sandbox::{Sandbox, SandboxControl, SandboxOptions};
 use crate::script::ScriptLimits;
 use crate::store::StoreConfig;

@@ -15,9 +15,9 @@
 //! Under `moobius-host test` a [`Responder`] answers instead of the network:
 //! scenario tests never leave the machine.
 
-use super::events::HostEvent;
-use super::response_body::{read_body, BodyError, BodyHold, Budget};
 use crate::config::{RedirectRefused, RequestPolicy};
+use crate::host::callbacks::response_body::{read_body, BodyError, BodyHold, Budget};
+use crate::host::events::HostEvent;
 use crate::platform::PlatformError;
 use crate::script::{HttpRequest, HttpResponse};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,7 +34,7 @@ pub struct RequestRunner {
     client: Option<reqwest::Client>,
     policy: RequestPolicy,
     responder: Option<Arc<dyn Responder>>,
-    events: super::intake::Intake,
+    events: crate::host::threads::intake::Intake,
     in_flight: Arc<AtomicUsize>,
     /// The bytes all bodies being read or waiting for their callback hold.
     budget: Budget,
@@ -56,16 +56,16 @@ impl RequestRunner {
         policy: RequestPolicy,
         budget: Budget,
         responder: Option<Arc<dyn Responder>>,
-        events: super::intake::Intake,
+        events: crate::host::threads::intake::Intake,
         rt: tokio::runtime::Handle,
     ) -> Self {
         // A client that cannot be built (no TLS roots...) makes every
         // request fail with the reason, instead of the host.
         let client = reqwest::Client::builder()
             .redirect(policy.redirects())
-            .dns_resolver(Arc::new(super::resolver::ScriptResolver::new(
-                policy.clone(),
-            )))
+            .dns_resolver(Arc::new(
+                crate::host::callbacks::resolver::ScriptResolver::new(policy.clone()),
+            ))
             .build()
             .map_err(|e| tracing::error!(error = %e, "cannot build the HTTP client for request()"))
             .ok();
@@ -332,7 +332,7 @@ mod tests {
             ..RequestPolicy::default()
         };
         let budget = Budget::new(1 << 20);
-        let (intake, mut rx) = super::super::intake::channel();
+        let (intake, mut rx) = crate::host::threads::intake::channel();
         let runner = RequestRunner::new(
             policy,
             budget.clone(),

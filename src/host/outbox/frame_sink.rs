@@ -2,7 +2,7 @@
 //! member's `down` stream (the gateway sends them). The outbox does the
 //! same work either way; only the last step differs.
 
-use super::outbox::Barrier;
+use crate::host::outbox::Barrier;
 use crate::platform::{OutFrame, WsLink};
 
 /// Where prepared frames go: the platform connection, or (a cluster
@@ -13,7 +13,7 @@ pub enum FrameSink {
 }
 
 impl FrameSink {
-    pub(super) async fn send(&self, frame: OutFrame, fence: Option<(usize, u64)>) {
+    pub(in crate::host) async fn send(&self, frame: OutFrame, fence: Option<(usize, u64)>) {
         match self {
             FrameSink::Link(link) => link.send(frame).await,
             FrameSink::Cluster(down) => {
@@ -30,7 +30,7 @@ impl FrameSink {
 
     /// Runs the barrier once every frame before it was handed on: at once
     /// for the link, after the append for the `down` stream.
-    pub(super) async fn barrier(&self, barrier: Barrier) {
+    pub(in crate::host) async fn barrier(&self, barrier: Barrier) {
         match self {
             FrameSink::Link(_) => barrier.reached(),
             FrameSink::Cluster(down) => down.after(barrier.into_action()).await,

@@ -8,7 +8,10 @@
 //! to the link strictly in the order the events were made. An empty recipient
 //! list sends nothing, as in the SDK.
 
-use super::progress::HostProgress;
+pub(super) mod frame_sink;
+pub(super) mod sender;
+
+use crate::host::progress::HostProgress;
 use crate::platform::{GroupCache, HttpApi, OutFrame, PlatformError, Uploader};
 use crate::protocol::http::GroupEntry;
 use crate::protocol::outbound::{self, OutMessage, UpdateKind};
@@ -162,7 +165,7 @@ enum Prepared {
     Nothing,
 }
 
-pub use super::outbox_sender::{OutboxRefused, OutboxSender};
+pub use crate::host::outbox::sender::{OutboxRefused, OutboxSender};
 
 /// Events converted at the same time (their frames still leave in order).
 const PIPELINE: usize = 64;
@@ -174,7 +177,7 @@ struct Outbox {
     groups: GroupCache,
 }
 
-pub use super::frame_sink::FrameSink;
+pub use crate::host::outbox::frame_sink::FrameSink;
 
 pub fn spawn(
     http: Arc<HttpApi>,

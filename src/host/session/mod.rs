@@ -2,19 +2,26 @@
 //! differences docs/ARCHITECTURE.md explains: the service is created before connecting, the
 //! login is sent once per connection, and handlers run strictly in order.
 
-use super::dispatch::{Dispatcher, Upward};
-use super::events::HostEvent;
-use super::executor::{Executor, ExecutorDeps, ThreadDeps};
-use super::handle::ScriptThread;
-use super::{
-    bundle_reload, channels, outbox, reload_trigger, HostError, HostOptions, ServicePaths,
-};
+pub(super) mod channels;
+pub(super) mod dispatch;
+pub(super) mod tokens;
+
 use crate::config::{write_service_id, Config};
+use crate::host::events::HostEvent;
+use crate::host::handle::ScriptThread;
+use crate::host::outbox;
+use crate::host::reload::bundle;
+use crate::host::reload::trigger;
+use crate::host::threads::executor::{Executor, ExecutorDeps, ThreadDeps};
+use crate::host::HostError;
+use crate::host::HostOptions;
+use crate::host::ServicePaths;
 use crate::platform::ws::{self, LinkOptions, LinkTarget, LoginFrame};
 use crate::platform::{HttpApi, LinkEvent, Uploader, WsLink};
 use crate::protocol::outbound;
 use crate::script::watch::ScriptWatcher;
 use crate::script::CompileOptions;
+use dispatch::{Dispatcher, Upward};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -27,7 +34,7 @@ pub struct Started {
     pub channels: Vec<String>,
 }
 
-/// How the [`RunningHost`](super::RunningHost) steers and observes the run.
+/// How the [`RunningHost`](crate::host::RunningHost) steers and observes the run.
 pub(super) struct Controls {
     /// Becomes true to stop.
     pub stop: watch::Receiver<bool>,
@@ -51,7 +58,7 @@ pub(super) async fn run(
     controls: Controls,
 ) -> Result<(), HostError> {
     if let Some(cluster) = config.cluster.clone() {
-        return super::cluster_member::run(config, cluster, paths, options, controls).await;
+        return crate::host::node::run(config, cluster, paths, options, controls).await;
     }
     let Controls {
         stop: mut shutdown,
@@ -200,7 +207,9 @@ pub(super) async fn start_script(
             rt: tokio::runtime::Handle::current(),
             progress: options.progress.clone(),
             requests: config.service.requests.clone(),
-            request_budget: super::response_body::Budget::new(config.service.requests.budget_bytes),
+            request_budget: crate::host::callbacks::response_body::Budget::new(
+                config.service.requests.budget_bytes,
+            ),
             responder: options.responder.clone(),
             virtual_clock: options.virtual_clock.clone(),
             user_mode: !config.service.service_mode,
@@ -208,7 +217,7 @@ pub(super) async fn start_script(
         stores,
         status,
         threads: config.service.script_threads,
-        agent_lock: super::cluster_member::agent_lock(config),
+        agent_lock: crate::host::node::agent_lock(config),
     };
     let executor = Executor::start(compile, deps).await?;
     let threads = config.service.script_threads;
@@ -223,7 +232,7 @@ pub(super) fn start_reloader(
     scripts_dir: &Path,
 ) -> Option<tokio::task::JoinHandle<()>> {
     if let Some(b) = options.bundle.take() {
-        return Some(bundle_reload::spawn(
+        return Some(bundle::spawn(
             b,
             options.reload_on_sighup,
             executor.sender(),
@@ -239,9 +248,8 @@ pub(super) fn start_reloader(
             None
         }
     });
-    (watcher.is_some() || options.reload_on_sighup).then(|| {
-        reload_trigger::spawn_reloader(watcher, options.reload_on_sighup, executor.sender())
-    })
+    (watcher.is_some() || options.reload_on_sighup)
+        .then(|| trigger::spawn_reloader(watcher, options.reload_on_sighup, executor.sender()))
 }
 
 /// Signs in, and creates the service when the config names none (saving its
@@ -425,7 +433,7 @@ fn spawn_timers(
             }
         }));
     }
-    timers.extend(super::tokens::spawn_timers(http));
+    timers.extend(crate::host::session::tokens::spawn_timers(http));
     timers
 }
 

@@ -10,18 +10,18 @@
 //! [`HostEvent`]s. What the threads share (the outbox, the uploader, the
 //! agents, the stores, the status) is shared here, once.
 
-use super::agents::AgentBook;
-use super::events::HostEvent;
-use super::intake::{self, Intake};
-use super::outbox::OutboxSender;
-use super::progress::HostProgress;
-use super::requests::{RequestRunner, Responder};
-use super::response_body::Budget;
-use super::script_thread::{self, Place, Shared, ThreadStart, TimerBoard};
-use super::shards::EventSender;
-use super::status::ScriptStatus;
-use super::timers::{self, HostClock, TimerQueue, VirtualClock};
 use crate::config::RequestPolicy;
+use crate::host::bridge::agents::AgentBook;
+use crate::host::callbacks::requests::{RequestRunner, Responder};
+use crate::host::callbacks::response_body::Budget;
+use crate::host::callbacks::timers::{self, HostClock, TimerQueue, VirtualClock};
+use crate::host::events::HostEvent;
+use crate::host::outbox::OutboxSender;
+use crate::host::progress::HostProgress;
+use crate::host::status::ScriptStatus;
+use crate::host::threads::intake::{self, Intake};
+use crate::host::threads::script_thread::{self, Place, Shared, ThreadStart, TimerBoard};
+use crate::host::threads::shards::EventSender;
 use crate::platform::{HttpApi, Uploader};
 use crate::script::{CompileOptions, Diagnostic};
 use std::sync::atomic::{AtomicBool, Ordering};

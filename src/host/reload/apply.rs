@@ -16,11 +16,11 @@
 //! also switches its compile options and the uploader's base directory, so
 //! later reloads and relative resource paths follow the new version.
 
-use super::bridge::HostBridge;
-use super::events::{Precompiled, ReloadOutcome, ReloadRequest};
-use super::reload_round::{Decision, ReloadRound, Vote};
-use super::script_thread::Place;
-use super::status::{now_ms, ScriptStatus};
+use crate::host::bridge::HostBridge;
+use crate::host::events::{Precompiled, ReloadOutcome, ReloadRequest};
+use crate::host::reload::round::{Decision, ReloadRound, Vote};
+use crate::host::status::{now_ms, ScriptStatus};
+use crate::host::threads::script_thread::Place;
 use crate::script::{CompileOptions, ServiceScript};
 use crate::timeouts::RELOAD_VOTE;
 use std::rc::Rc;
@@ -51,7 +51,7 @@ impl Prepared {
 
 /// Runs on each script thread, between two events. `stopping`: the host
 /// is stopping, so this thread votes to keep the running version.
-pub(super) fn apply(
+pub(in crate::host) fn apply(
     script: &mut ServiceScript,
     bridge: &Rc<HostBridge>,
     opts: &mut CompileOptions,

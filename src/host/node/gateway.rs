@@ -10,14 +10,14 @@
 //! the lease before every write, so a gateway that wakes up from a pause
 //! past its lease writes nothing.
 
-use super::dispatch::{Dispatcher, Upward};
-use super::lifecycle;
-use super::progress::HostProgress;
 use crate::cluster::down::{DownReader, Verdict};
 use crate::cluster::roles::Fences;
 use crate::cluster::up::UpWriter;
 use crate::cluster::wire::{Keys, UpEntry};
 use crate::config::Config;
+use crate::host::progress::HostProgress;
+use crate::host::session;
+use crate::host::session::dispatch::{Dispatcher, Upward};
 use crate::platform::ws::WriteFence;
 use crate::platform::{HttpApi, LinkEvent, LinkState, OutFrame, WsLink};
 use crate::retry::Backoff;
@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, watch};
 const LEASE_CHECK: Duration = Duration::from_millis(50);
 
 /// What the role needs from its member.
-pub(super) struct GatewayRole {
+pub(in crate::host) struct GatewayRole {
     pub config: Arc<Config>,
     pub cluster: crate::config::ClusterConfig,
     pub http: Arc<HttpApi>,
@@ -53,7 +53,7 @@ impl GatewayRole {
 }
 
 /// Serves as the gateway until the lease is lost or `stop` turns true.
-pub(super) async fn serve(role: GatewayRole, mut stop: watch::Receiver<bool>) {
+pub(in crate::host) async fn serve(role: GatewayRole, mut stop: watch::Receiver<bool>) {
     // Calls made meanwhile still go through the relay (to this member,
     // once it answers): one sign-in, never a second one for a call that
     // found no token.
@@ -130,8 +130,8 @@ impl Running {
         let fence = Some(WriteFence(holds.clone()));
         let sid = role.service_id();
         let (link, link_task) =
-            lifecycle::connect(&role.config, &role.http, &sid, link_tx, link_stop_rx, fence);
-        let forwarder = lifecycle::forward_link_state(link.state(), role.link_state.clone());
+            session::connect(&role.config, &role.http, &sid, link_tx, link_stop_rx, fence);
+        let forwarder = session::forward_link_state(link.state(), role.link_state.clone());
         let (acks, acks_rx) = mpsc::unbounded_channel();
         let (keys, node) = (role.keys.clone(), role.node.clone());
         let reader = tokio::task::spawn_blocking(move || DownReader::new(&url, &keys, &node))
@@ -148,7 +148,7 @@ impl Running {
         let down_task = tokio::spawn(forward_down(reader, forwarding));
         let served = bind_channels(role, &up).await;
         let mut tasks = vec![relay_task, forwarder];
-        tasks.extend(super::tokens::spawn_timers(&role.http));
+        tasks.extend(crate::host::session::tokens::spawn_timers(&role.http));
         tasks.extend(checkin_timer(&role.config, &up, &served));
         let running = Running {
             up,
@@ -205,14 +205,19 @@ async fn sign_in(role: &GatewayRole, stop: &mut watch::Receiver<bool>) -> bool {
 /// Binds the configured channels and queues their first event: `Init` for
 /// a channel the cluster never served, `Checkin` (a re-sync) for the rest.
 async fn bind_channels(role: &GatewayRole, up: &UpWriter) -> Vec<String> {
-    let served =
-        match super::channels::select(&role.http, &role.service_id(), &role.config.service).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "gateway: cannot bind the channels");
-                return Vec::new();
-            }
-        };
+    let served = match crate::host::session::channels::select(
+        &role.http,
+        &role.service_id(),
+        &role.config.service,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "gateway: cannot bind the channels");
+            return Vec::new();
+        }
+    };
     let url = role.cluster.redis_url.clone();
     let (key, channels) = (role.keys.channels(), served.clone());
     let added = tokio::task::spawn_blocking(move || -> Vec<bool> {

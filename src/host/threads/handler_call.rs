@@ -4,16 +4,16 @@
 //!
 //! Runs on a script thread (see `script_thread.rs`), one event at a time.
 
-use super::bridge::HostBridge;
-use super::callbacks::Callback;
-use super::events::{HostEvent, Inspection};
-use super::user_events;
+use crate::host::bridge::HostBridge;
+use crate::host::callbacks::Callback;
+use crate::host::events::{HostEvent, Inspection};
+use crate::host::threads::user_events;
 use crate::protocol::{Click, Inbound, MessageUp, SimpleAction};
 use crate::script::ServiceScript;
 use rhai::{Dynamic, Map};
 
 /// `on_spell(value)`: its return value as JSON, or why there is none.
-pub(super) fn spell(
+pub(in crate::host) fn spell(
     script: &mut ServiceScript,
     value: serde_json::Value,
 ) -> Result<serde_json::Value, String> {
@@ -90,7 +90,7 @@ fn click_map(c: Click) -> Dynamic {
     rhai::serde::to_dynamic(serde_json::Value::Object(c.body)).unwrap_or(Dynamic::UNIT)
 }
 
-pub(super) fn run(script: &mut ServiceScript, handler: &str, args: Vec<Dynamic>) {
+pub(in crate::host) fn run(script: &mut ServiceScript, handler: &str, args: Vec<Dynamic>) {
     let outcome = call_measured(script, handler, args);
     log_outcome(handler, &outcome);
 }
@@ -131,7 +131,7 @@ fn resync(bridge: &HostBridge, channel_id: &str) {
     }
 }
 
-pub(super) fn handle(script: &mut ServiceScript, bridge: &HostBridge, event: HostEvent) {
+pub(in crate::host) fn handle(script: &mut ServiceScript, bridge: &HostBridge, event: HostEvent) {
     match event {
         HostEvent::BeforeChannelInit { service_id } => {
             bridge.set_service_id(service_id);

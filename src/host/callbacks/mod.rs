@@ -6,10 +6,15 @@
 //! script thread, inside the bridge; the shared halves (the timer queue, the
 //! request tasks) hold only ids.
 
-use super::intake::TimerLane;
-use super::progress::HostProgress;
-use super::requests::RequestRunner;
-use super::timers::{HostClock, TimerEntry, TimerQueue, TimerTable};
+pub(super) mod requests;
+pub(super) mod resolver;
+pub(super) mod response_body;
+pub(super) mod timers;
+
+use crate::host::callbacks::requests::RequestRunner;
+use crate::host::callbacks::timers::{HostClock, TimerEntry, TimerQueue, TimerTable};
+use crate::host::progress::HostProgress;
+use crate::host::threads::intake::TimerLane;
 use crate::script::{
     HostCallError, HostResult, HttpResponse, NewRequest, NewTimer, PendingTimer, MAX_PENDING_TIMERS,
 };
@@ -57,7 +62,7 @@ impl Callbacks {
         (clock, queue, lane): (HostClock, Arc<TimerQueue>, TimerLane),
         runner: RequestRunner,
         progress: Option<HostProgress>,
-        place: super::script_thread::Place,
+        place: crate::host::threads::script_thread::Place,
     ) -> Self {
         Callbacks {
             clock,

@@ -14,9 +14,9 @@
 //! the caller, with no extra hop, and with one thread it is exactly the
 //! single queue it replaces.
 
-use super::events::{HostEvent, Inspection, NewSource, ReloadRequest};
-use super::intake::{Intake, Refused};
-use super::reload_round::ReloadRound;
+use crate::host::events::{HostEvent, Inspection, NewSource, ReloadRequest};
+use crate::host::reload::round::ReloadRound;
+use crate::host::threads::intake::{Intake, Refused};
 use crate::protocol::ids::shard_of;
 use crate::script::CompileOptions;
 use std::sync::atomic::AtomicUsize;
@@ -60,7 +60,7 @@ impl EventSender {
             None => current,
         };
         let n = self.threads.len();
-        req.compiled = super::reload_compile::compile(opts, n, req.report_failure).await;
+        req.compiled = crate::host::reload::compile::compile(opts, n, req.report_failure).await;
         self.send(HostEvent::Reload(req))
     }
 
@@ -69,10 +69,6 @@ impl EventSender {
     pub fn relocate(&self, source: &NewSource) {
         let mut current = self.compile.lock().unwrap_or_else(PoisonError::into_inner);
         *current = current.relocated(&source.main, &source.base_dir);
-    }
-
-    pub fn threads(&self) -> usize {
-        self.threads.len()
     }
 
     fn to(&self, shard: usize, event: HostEvent) -> Result<(), ThreadsGone> {
@@ -250,8 +246,9 @@ mod tests {
 
     #[test]
     fn a_spell_goes_to_the_thread_of_its_channel_else_to_thread_0() {
-        let (txs, mut rxs): (Vec<_>, Vec<_>) =
-            (0..4).map(|_| crate::host::intake::channel()).unzip();
+        let (txs, mut rxs): (Vec<_>, Vec<_>) = (0..4)
+            .map(|_| crate::host::threads::intake::channel())
+            .unzip();
         let sender = EventSender::new(
             txs,
             CompileOptions::for_main(std::path::Path::new("s.rhai")),
@@ -276,8 +273,9 @@ mod tests {
 
     #[test]
     fn a_channels_events_go_to_one_thread_and_lifecycle_steps_to_all() {
-        let (txs, mut rxs): (Vec<_>, Vec<_>) =
-            (0..3).map(|_| crate::host::intake::channel()).unzip();
+        let (txs, mut rxs): (Vec<_>, Vec<_>) = (0..3)
+            .map(|_| crate::host::threads::intake::channel())
+            .unzip();
         let sender = EventSender::new(
             txs,
             CompileOptions::for_main(std::path::Path::new("s.rhai")),

@@ -22,8 +22,8 @@
 //! script's). docs/AUTHORING.md ("Timers") shows the pattern for durable
 //! schedules.
 
-use super::events::HostEvent;
-use super::intake::{Intake, Refused};
+use crate::host::events::HostEvent;
+use crate::host::threads::intake::{Intake, Refused};
 use rhai::Dynamic;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -222,7 +222,7 @@ impl VirtualClock {
         self.inner.now.load(Ordering::SeqCst)
     }
 
-    pub(super) fn attach(&self, queue: Arc<TimerQueue>, events: Intake) {
+    pub(in crate::host) fn attach(&self, queue: Arc<TimerQueue>, events: Intake) {
         self.inner
             .threads
             .lock()
@@ -378,7 +378,7 @@ mod tests {
     fn the_virtual_clock_fires_one_timer_at_a_time_up_to_the_target() {
         let clock = VirtualClock::new();
         let queue = Arc::new(TimerQueue::default());
-        let (tx, mut rx) = crate::host::intake::channel();
+        let (tx, mut rx) = crate::host::threads::intake::channel();
         clock.attach(queue.clone(), tx);
         queue.arm(1, 100, Some(100));
         assert!(clock.fire_next(250));
@@ -394,7 +394,7 @@ mod tests {
 
     /// Fills `tx`'s timer lane with firings of timers other than 1.
     fn fill_the_lane(tx: &Intake) {
-        for other in 0..crate::host::intake::TIMER_LANE as u64 {
+        for other in 0..crate::host::threads::intake::TIMER_LANE as u64 {
             let _ = tx.send(HostEvent::Timer(1_000_000 + other));
         }
     }
@@ -403,7 +403,7 @@ mod tests {
     fn the_virtual_clock_does_not_count_a_firing_the_lane_refused() {
         let clock = VirtualClock::new();
         let queue = Arc::new(TimerQueue::default());
-        let (tx, mut rx) = crate::host::intake::channel();
+        let (tx, mut rx) = crate::host::threads::intake::channel();
         clock.attach(queue.clone(), tx.clone());
         fill_the_lane(&tx);
         queue.arm(1, 100, Some(100));
@@ -416,7 +416,7 @@ mod tests {
     #[tokio::test]
     async fn a_periodic_timer_the_full_lane_refused_fires_later() {
         let queue = Arc::new(TimerQueue::default());
-        let (tx, mut rx) = crate::host::intake::channel();
+        let (tx, mut rx) = crate::host::threads::intake::channel();
         fill_the_lane(&tx);
         queue.arm(1, 0, Some(10));
         let clock = spawn_real_clock(queue.clone(), Instant::now(), tx);

@@ -5,16 +5,16 @@
 //! [`crate::bundle`]) and happens off the script thread, into a new private
 //! directory; the new version is compiled from there (off the script
 //! threads) and swapped in between two events exactly as for an edited
-//! script ([`super::reload`]). The
+//! script ([`crate::host::reload::apply`]). The
 //! directory of the running version stays alive until the swap succeeded; a
 //! refused or broken bundle is logged at error level and changes nothing.
 //! A copy over the file shows up as a truncated archive first, so, as for
 //! half-written scripts, a failure is reported only once the file is quiet.
 
-use super::events::{NewSource, ReloadOutcome, ReloadRequest};
-use super::reload_trigger::{self, SETTLE};
-use super::shards::EventSender;
 use crate::bundle::{self, BundleLimits, Unpacked};
+use crate::host::events::{NewSource, ReloadOutcome, ReloadRequest};
+use crate::host::reload::trigger::{self, SETTLE};
+use crate::host::threads::shards::EventSender;
 use crate::script::watch::ScriptWatcher;
 use std::path::PathBuf;
 use tokio::sync::oneshot;
@@ -55,11 +55,11 @@ pub fn spawn(
                 None
             }
         };
-        let mut hup = on_sighup.then(reload_trigger::sighup).flatten();
+        let mut hup = on_sighup.then(trigger::sighup).flatten();
         loop {
             tokio::select! {
                 burst = next_burst(&mut watcher) => if burst.is_none() { return },
-                Some(()) = reload_trigger::next_signal(&mut hup) => {
+                Some(()) = trigger::next_signal(&mut hup) => {
                     tracing::info!("SIGHUP: re-reading the bundle");
                 }
             }

@@ -5,9 +5,9 @@
 //! turns them back ([`event_of`]). Kept apart from both ends so that the
 //! two directions are read side by side.
 
-use super::events::HostEvent;
 use crate::cluster::up::UpWriter;
 use crate::cluster::wire::UpEntry;
+use crate::host::events::HostEvent;
 use crate::protocol::{inbound, reencode, Inbound};
 
 /// Appends `event` to its channel's partition stream. What is not a

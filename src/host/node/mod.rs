@@ -9,17 +9,23 @@
 //! owned partitions, to the script threads), and, while this member is the
 //! elected gateway, the gateway role (`gateway.rs`).
 
-use super::events::{ClusterDelivery, HostEvent};
-use super::gateway::{self, GatewayRole};
-use super::lifecycle::{self, Controls, Started};
-use super::shards::EventSender;
-use super::{cluster_wire, outbox, HostError, HostOptions, ServicePaths};
+pub(super) mod gateway;
+pub(super) mod wire;
+
 use crate::cluster::consumer::{self, ConsumerSetup, Delivery, Done, Gate, InFlight, Takeover};
 use crate::cluster::relay::RedisRelay;
 use crate::cluster::roles::{self, Fences, RoleView, RolesSetup};
 use crate::cluster::wire::Keys;
 use crate::config::{ClusterConfig, Config, ConfigError};
+use crate::host::events::{ClusterDelivery, HostEvent};
+use crate::host::outbox;
+use crate::host::session::{self, Controls, Started};
+use crate::host::threads::shards::EventSender;
+use crate::host::HostError;
+use crate::host::HostOptions;
+use crate::host::ServicePaths;
 use crate::platform::{HttpApi, Uploader};
+use gateway::GatewayRole;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -155,12 +161,12 @@ pub(super) async fn run(
 struct Local {
     http: Arc<HttpApi>,
     relay: Arc<dyn crate::platform::relay::CallRelay>,
-    executor: super::executor::Executor,
+    executor: crate::host::threads::executor::Executor,
     reloader: Option<tokio::task::JoinHandle<()>>,
     outbox_tx: outbox::OutboxSender,
     outbox_task: tokio::task::JoinHandle<()>,
     down_thread: std::thread::JoinHandle<()>,
-    status: watch::Sender<super::ScriptStatus>,
+    status: watch::Sender<crate::host::ScriptStatus>,
 }
 
 impl Local {
@@ -172,7 +178,7 @@ impl Local {
         options: &mut HostOptions,
         controls: &Controls,
     ) -> Result<Local, HostError> {
-        let http = lifecycle::http_api(config)?;
+        let http = session::http_api(config)?;
         let relay: Arc<dyn crate::platform::relay::CallRelay> =
             Arc::new(Arc::new(RedisRelay::new(&cluster.redis_url, keys.clone())));
         http.set_relay(Some(relay.clone()));
@@ -185,9 +191,9 @@ impl Local {
             .clone();
         let (outbox_tx, outbox_rx) = outbox::OutboxSender::channel();
         let (executor, scripts_dir) =
-            lifecycle::start_script(config, paths, options, &http, &uploader, &outbox_tx).await?;
+            session::start_script(config, paths, options, &http, &uploader, &outbox_tx).await?;
         let _ = controls.script.set(executor.sender());
-        let reloader = lifecycle::start_reloader(options, &executor, &scripts_dir);
+        let reloader = session::start_reloader(options, &executor, &scripts_dir);
         let service_id = config.service.service_id.clone().unwrap_or_default();
         let outbox_task = outbox::spawn(
             http.clone(),
@@ -330,7 +336,7 @@ struct MemberParts {
     node: String,
     fences: Arc<Fences>,
     link_state: watch::Sender<crate::platform::LinkState>,
-    progress: Option<super::HostProgress>,
+    progress: Option<crate::host::HostProgress>,
 }
 
 /// Runs the gateway role whenever this member wins the election, until
@@ -372,7 +378,7 @@ async fn follow_gateway(
 /// `/status` and `/readyz`) and the metrics.
 async fn publish_roles(
     mut view: watch::Receiver<RoleView>,
-    status: watch::Sender<super::ScriptStatus>,
+    status: watch::Sender<crate::host::ScriptStatus>,
     node: String,
 ) {
     loop {
@@ -380,7 +386,7 @@ async fn publish_roles(
         metrics::gauge!(crate::metrics::CLUSTER_GATEWAY)
             .set(f64::from(u8::from(v.gateway.is_some())));
         metrics::gauge!(crate::metrics::CLUSTER_PARTITIONS).set(v.partitions.len() as f64);
-        let cluster = super::ClusterStatus {
+        let cluster = crate::host::ClusterStatus {
             node: node.clone(),
             gateway: v.gateway.is_some(),
             gateway_holder: v.gateway_holder.map(|h| format!("{} {}", h.node, h.token)),
@@ -454,7 +460,7 @@ impl consumer::Host for ToScripts {
     }
 
     fn deliver(&mut self, d: Delivery, done: &Done) {
-        match cluster_wire::event_of(d.entry) {
+        match wire::event_of(d.entry) {
             Some(event) => self.send((d.partition, d.token, &d.gate), Some(d.id), event, done),
             None => done.report(d.partition, d.id, true),
         }

@@ -26,7 +26,7 @@
 //! inside the host has a lane of its own, and requests' responses are
 //! bounded upstream (`max_in_flight` requests at once).
 
-use super::events::HostEvent;
+use crate::host::events::HostEvent;
 use crate::script::MAX_PENDING_TIMERS;
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};

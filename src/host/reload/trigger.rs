@@ -4,15 +4,15 @@
 //! half-written file, so it is reported only if it persists once the files
 //! are quiet for [`SETTLE`].
 
-use super::events::{ReloadOutcome, ReloadRequest};
-use super::shards::EventSender;
+use crate::host::events::{ReloadOutcome, ReloadRequest};
+use crate::host::threads::shards::EventSender;
 use crate::script::watch::ScriptWatcher;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// How long files must stay quiet before a failed compile is reported.
-pub(super) const SETTLE: Duration = Duration::from_millis(150);
+pub(in crate::host) const SETTLE: Duration = Duration::from_millis(150);
 
 /// Asks the script thread to reload and waits for the outcome.
 async fn request(
@@ -93,12 +93,12 @@ async fn next_burst(watcher: &mut Option<ScriptWatcher>) -> Option<Vec<PathBuf>>
 }
 
 #[cfg(unix)]
-pub(super) type Hangup = tokio::signal::unix::Signal;
+pub(in crate::host) type Hangup = tokio::signal::unix::Signal;
 #[cfg(not(unix))]
-pub(super) type Hangup = ();
+pub(in crate::host) type Hangup = ();
 
 #[cfg(unix)]
-pub(super) fn sighup() -> Option<Hangup> {
+pub(in crate::host) fn sighup() -> Option<Hangup> {
     use tokio::signal::unix::{signal, SignalKind};
     match signal(SignalKind::hangup()) {
         Ok(s) => Some(s),
@@ -110,11 +110,11 @@ pub(super) fn sighup() -> Option<Hangup> {
 }
 
 #[cfg(not(unix))]
-pub(super) fn sighup() -> Option<Hangup> {
+pub(in crate::host) fn sighup() -> Option<Hangup> {
     None
 }
 
-pub(super) async fn next_signal(hup: &mut Option<Hangup>) -> Option<()> {
+pub(in crate::host) async fn next_signal(hup: &mut Option<Hangup>) -> Option<()> {
     #[cfg(unix)]
     if let Some(h) = hup {
         return h.recv().await;

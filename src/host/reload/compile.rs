@@ -7,13 +7,13 @@
 //! line and the running version stays. The script threads then only vote
 //! and swap (`reload.rs`, `reload_round.rs`).
 
-use super::events::Precompiled;
+use crate::host::events::Precompiled;
 use crate::script::compile;
 use crate::script::CompileOptions;
 use std::time::Instant;
 
 /// One [`Precompiled`] per script thread, all of the same kind.
-pub(super) async fn compile(
+pub(in crate::host) async fn compile(
     opts: CompileOptions,
     threads: usize,
     report_failure: bool,

@@ -3,7 +3,7 @@
 //! platform that reads slowly slows the handlers down instead of growing a
 //! queue.
 
-use super::outbox::Downward;
+use crate::host::outbox::Downward;
 use tokio::sync::mpsc;
 
 /// Items waiting for the outbox, at most. When the platform reads slower

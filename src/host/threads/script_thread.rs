@@ -7,19 +7,19 @@
 //! being handled. The member table belongs to the thread, like its
 //! channels.
 
-use super::agents::AgentBook;
-use super::bridge::HostBridge;
-use super::callbacks::Callbacks;
-use super::events::HostEvent;
-use super::handling;
-use super::intake::IntakeRx;
-use super::members::MemberTable;
-use super::outbox::{Barrier, Downward, OutboxSender};
-use super::progress::HostProgress;
-use super::reload;
-use super::requests::RequestRunner;
-use super::status::{now_ms, ScriptStatus, TimerStatus};
-use super::timers::{HostClock, TimerQueue};
+use crate::host::bridge::agents::AgentBook;
+use crate::host::bridge::members::MemberTable;
+use crate::host::bridge::HostBridge;
+use crate::host::callbacks::requests::RequestRunner;
+use crate::host::callbacks::timers::{HostClock, TimerQueue};
+use crate::host::callbacks::Callbacks;
+use crate::host::events::HostEvent;
+use crate::host::outbox::{Barrier, Downward, OutboxSender};
+use crate::host::progress::HostProgress;
+use crate::host::reload::apply;
+use crate::host::status::{now_ms, ScriptStatus, TimerStatus};
+use crate::host::threads::handler_call;
+use crate::host::threads::intake::IntakeRx;
 use crate::platform::{HttpApi, Uploader};
 use crate::script::{CompileOptions, Diagnostic, ServiceScript};
 use std::cell::RefCell;
@@ -171,7 +171,7 @@ pub fn run(start: ThreadStart) {
                     delivery.finish(false);
                     continue;
                 }
-                bridge.set_cause(Some(super::bridge::Cause::of(&delivery)));
+                bridge.set_cause(Some(crate::host::bridge::Cause::of(&delivery)));
                 (*event, Some(delivery))
             }
             other => (other, None),
@@ -188,7 +188,7 @@ pub fn run(start: ThreadStart) {
         match event {
             HostEvent::Reload(req) => {
                 let stop = stopping.load(Ordering::SeqCst);
-                reload::apply(
+                apply::apply(
                     &mut script,
                     &bridge,
                     &mut opts,
@@ -198,7 +198,7 @@ pub fn run(start: ThreadStart) {
                     stop,
                 )
             }
-            other => handling::handle(&mut script, &bridge, other),
+            other => handler_call::handle(&mut script, &bridge, other),
         }
         after_event(
             &mut script,

@@ -8,9 +8,9 @@
 //! Expansion happens here, off the script thread, one frame at a time, which
 //! keeps the order while the script works on earlier events.
 
-use super::events::HostEvent;
-use super::progress::HostProgress;
-use super::shards::EventSender;
+use crate::host::events::HostEvent;
+use crate::host::progress::HostProgress;
+use crate::host::threads::shards::EventSender;
 use crate::platform::HttpApi;
 use crate::protocol::{inbound, Inbound, MessageUp};
 use crate::retry::Backoff;
@@ -23,7 +23,7 @@ const MAX_CACHED_GROUPS: usize = 10_000;
 const EXPAND_TRIES: u32 = 4;
 
 /// Where the dispatcher's events go.
-pub(super) enum Upward {
+pub(in crate::host) enum Upward {
     /// This process's script threads.
     Local(EventSender),
     /// A cluster's partition streams (this process is the gateway), and
@@ -40,12 +40,12 @@ impl Upward {
             Upward::Local(exec) => {
                 let _ = exec.send(event);
             }
-            Upward::Cluster { up, .. } => super::cluster_wire::append(up, event),
+            Upward::Cluster { up, .. } => crate::host::node::wire::append(up, event),
         }
     }
 }
 
-pub(super) struct Dispatcher {
+pub(in crate::host) struct Dispatcher {
     exec: Upward,
     http: Arc<HttpApi>,
     groups: HashMap<String, Vec<String>>,

@@ -8,10 +8,13 @@
 //! (nor than [`HOST_CALL`]), because nothing can interrupt a handler
 //! blocked inside a host function.
 
-use super::agents::AgentBook;
-use super::callbacks::Callbacks;
-use super::members::MemberTable;
-use super::outbox::{Downward, OutboxRefused, OutboxSender};
+pub(super) mod agents;
+pub(super) mod members;
+
+use crate::host::bridge::agents::AgentBook;
+use crate::host::bridge::members::MemberTable;
+use crate::host::callbacks::Callbacks;
+use crate::host::outbox::{Downward, OutboxRefused, OutboxSender};
 use crate::platform::upload::is_url;
 use crate::platform::{HttpApi, PlatformError, Uploader};
 use crate::protocol::http::{CharacterContext, CharacterObject};
@@ -32,7 +35,7 @@ const MAX_DOWNLOAD: u64 = 64 << 20;
 /// Where `download(url, name)` saves, under the service directory.
 const DOWNLOAD_DIR: &str = "downloads";
 
-pub use super::cause::Cause;
+pub use crate::host::cause::Cause;
 
 pub struct HostBridge {
     pub members: Rc<RefCell<MemberTable>>,
@@ -48,9 +51,9 @@ pub struct HostBridge {
     /// Timers and requests waiting to call the script back.
     pub callbacks: Callbacks,
     /// What the script threads share (the agents, the status).
-    pub shared: Arc<super::script_thread::Shared>,
+    pub shared: Arc<crate::host::threads::script_thread::Shared>,
     /// Which script thread this is (its channels' member tables are here).
-    pub place: super::script_thread::Place,
+    pub place: crate::host::threads::script_thread::Place,
     /// How many `fresh: true` agents of each name this thread asked for.
     pub fresh_agents: RefCell<std::collections::HashMap<String, usize>>,
     /// `service_mode: false`: the script runs as a user.

@@ -14,7 +14,7 @@
 //!
 //! With one thread the round decides at once, from that thread's vote.
 
-use super::events::ReloadOutcome;
+use crate::host::events::ReloadOutcome;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Duration;
 

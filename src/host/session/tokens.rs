@@ -10,7 +10,7 @@ const TOKEN_REFRESH: Duration = Duration::from_secs(6 * 3600);
 const FULL_SIGN_IN: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Both renewal timers.
-pub(super) fn spawn_timers(http: &Arc<HttpApi>) -> [tokio::task::JoinHandle<()>; 2] {
+pub(in crate::host) fn spawn_timers(http: &Arc<HttpApi>) -> [tokio::task::JoinHandle<()>; 2] {
     [
         spawn_token_timer(http.clone(), TOKEN_REFRESH, false),
         spawn_token_timer(http.clone(), FULL_SIGN_IN, true),
