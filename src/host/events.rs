@@ -138,14 +138,14 @@ pub struct ReloadRequest {
     pub changed: Vec<PathBuf>,
     /// Log and publish a failure (false for a first, tentative attempt).
     pub report_failure: bool,
-    pub reply: Option<oneshot::Sender<ReloadOutcome>>,
+    pub reply: Option<oneshot::Sender<crate::host::reload::round::ReloadOutcome>>,
     /// Compile from here instead (and keep it on success); `None` recompiles
     /// the current files.
     pub source: Option<NewSource>,
     /// The round every script thread votes in (set by the `EventSender`).
     pub round: Option<std::sync::Arc<crate::host::reload::round::ReloadRound>>,
     /// The new version, compiled off the script threads, one copy per
-    /// thread (see `reload_compile.rs`; the `EventSender` fills it and gives
+    /// thread (see `reload/compile.rs`; the `EventSender` fills it and gives
     /// each thread its own).
     pub compiled: Vec<Precompiled>,
 }
@@ -170,15 +170,4 @@ pub struct NewSource {
     /// (`resources/avatar.png`) resolve here, and diagnostics are shown
     /// relative to it.
     pub base_dir: PathBuf,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReloadOutcome {
-    Reloaded,
-    /// Same contents as the running version: nothing to do.
-    Unchanged,
-    /// The entry file is empty, which is what a truncate-then-write save
-    /// looks like halfway: wait for the content.
-    EntryEmpty,
-    Failed,
 }

@@ -4,17 +4,17 @@
 //! `lifecycle.rs`).
 
 use crate::config::Config;
-use crate::host::events::{ReloadOutcome, ReloadRequest};
+use crate::host::events::ReloadRequest;
 use crate::host::probe::HostProbe;
+use crate::host::reload::round::ReloadOutcome;
 use crate::host::session::{self, Started};
-use crate::host::threads::shards::EventSender;
+use crate::host::threads::shards::ScriptSlot;
 use crate::host::HostError;
 use crate::host::HostOptions;
 use crate::host::HostProgress;
 use crate::host::ScriptStatus;
 use crate::host::ServicePaths;
 use crate::platform::LinkState;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -33,7 +33,7 @@ impl Host {
         let progress = options.progress.clone();
         let (stop, stop_rx) = watch::channel(false);
         let (started_tx, started_rx) = oneshot::channel();
-        let script = ScriptThread::default();
+        let script = ScriptSlot::default();
         let (link_tx, link_rx) = watch::channel(LinkState::Connecting { attempt: 0 });
         let (serving_tx, serving_rx) = watch::channel(false);
         let probe = HostProbe {
@@ -66,10 +66,6 @@ impl Host {
     }
 }
 
-/// The way to the script thread's queue, once it exists (filled in by the
-/// lifecycle after the script compiled).
-pub(super) type ScriptThread = Arc<OnceLock<EventSender>>;
-
 /// What a reload requested through [`RunningHost::reload`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReloadResult {
@@ -85,7 +81,7 @@ pub enum ReloadResult {
 /// [`RunningHost::shutdown`] does, without waiting).
 pub struct RunningHost {
     stop: watch::Sender<bool>,
-    script: ScriptThread,
+    script: ScriptSlot,
     probe: HostProbe,
     /// `None` once it ended and its outcome was reported.
     task: Option<JoinHandle<Result<(), HostError>>>,

@@ -4,7 +4,7 @@
 //! HTTP.
 
 use crate::host::events::{HostEvent, Inspection};
-use crate::host::handle::ScriptThread;
+use crate::host::threads::shards::ScriptSlot;
 use crate::host::ScriptStatus;
 use crate::platform::LinkState;
 use serde::Serialize;
@@ -14,7 +14,7 @@ use tokio::sync::{oneshot, watch};
 /// A cheap, cloneable view of a running host.
 #[derive(Clone)]
 pub struct HostProbe {
-    pub(super) script: ScriptThread,
+    pub(super) script: ScriptSlot,
     pub(super) status: watch::Receiver<ScriptStatus>,
     pub(super) link: watch::Receiver<LinkState>,
     pub(super) started: watch::Receiver<bool>,

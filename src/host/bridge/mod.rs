@@ -51,9 +51,9 @@ pub struct HostBridge {
     /// Timers and requests waiting to call the script back.
     pub callbacks: Callbacks,
     /// What the script threads share (the agents, the status).
-    pub shared: Arc<crate::host::threads::script_thread::Shared>,
+    pub shared: Arc<crate::host::threads::shared::Shared>,
     /// Which script thread this is (its channels' member tables are here).
-    pub place: crate::host::threads::script_thread::Place,
+    pub place: crate::host::threads::shared::Place,
     /// How many `fresh: true` agents of each name this thread asked for.
     pub fresh_agents: RefCell<std::collections::HashMap<String, usize>>,
     /// `service_mode: false`: the script runs as a user.

@@ -62,7 +62,7 @@ impl Callbacks {
         (clock, queue, lane): (HostClock, Arc<TimerQueue>, TimerLane),
         runner: RequestRunner,
         progress: Option<HostProgress>,
-        place: crate::host::threads::script_thread::Place,
+        place: crate::host::threads::shared::Place,
     ) -> Self {
         Callbacks {
             clock,

@@ -17,10 +17,10 @@
 //! later reloads and relative resource paths follow the new version.
 
 use crate::host::bridge::HostBridge;
-use crate::host::events::{Precompiled, ReloadOutcome, ReloadRequest};
-use crate::host::reload::round::{Decision, ReloadRound, Vote};
+use crate::host::events::{Precompiled, ReloadRequest};
+use crate::host::reload::round::{Decision, ReloadOutcome, ReloadRound, Vote};
 use crate::host::status::{now_ms, ScriptStatus};
-use crate::host::threads::script_thread::Place;
+use crate::host::threads::shared::Place;
 use crate::script::{CompileOptions, ServiceScript};
 use crate::timeouts::RELOAD_VOTE;
 use std::rc::Rc;

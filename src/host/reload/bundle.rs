@@ -12,7 +12,8 @@
 //! half-written scripts, a failure is reported only once the file is quiet.
 
 use crate::bundle::{self, BundleLimits, Unpacked};
-use crate::host::events::{NewSource, ReloadOutcome, ReloadRequest};
+use crate::host::events::{NewSource, ReloadRequest};
+use crate::host::reload::round::ReloadOutcome;
 use crate::host::reload::trigger::{self, SETTLE};
 use crate::host::threads::shards::EventSender;
 use crate::script::watch::ScriptWatcher;

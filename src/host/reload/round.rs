@@ -14,9 +14,20 @@
 //!
 //! With one thread the round decides at once, from that thread's vote.
 
-use crate::host::events::ReloadOutcome;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Duration;
+
+/// How a reload ended, as its requester hears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    Reloaded,
+    /// Same contents as the running version: nothing to do.
+    Unchanged,
+    /// The entry file is empty, which is what a truncate-then-write save
+    /// looks like halfway: wait for the content.
+    EntryEmpty,
+    Failed,
+}
 
 /// What one thread found when it compiled.
 #[derive(Debug, Clone, PartialEq, Eq)]

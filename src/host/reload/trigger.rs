@@ -4,7 +4,8 @@
 //! half-written file, so it is reported only if it persists once the files
 //! are quiet for [`SETTLE`].
 
-use crate::host::events::{ReloadOutcome, ReloadRequest};
+use crate::host::events::ReloadRequest;
+use crate::host::reload::round::ReloadOutcome;
 use crate::host::threads::shards::EventSender;
 use crate::script::watch::ScriptWatcher;
 use std::path::PathBuf;

@@ -8,11 +8,11 @@ pub(super) mod tokens;
 
 use crate::config::{write_service_id, Config};
 use crate::host::events::HostEvent;
-use crate::host::handle::ScriptThread;
 use crate::host::outbox;
 use crate::host::reload::bundle;
 use crate::host::reload::trigger;
 use crate::host::threads::executor::{Executor, ExecutorDeps, ThreadDeps};
+use crate::host::threads::shards::ScriptSlot;
 use crate::host::HostError;
 use crate::host::HostOptions;
 use crate::host::ServicePaths;
@@ -41,7 +41,7 @@ pub(super) struct Controls {
     /// Told once the service serves.
     pub started: oneshot::Sender<Started>,
     /// Filled in with the script thread's queue once the script compiled.
-    pub script: ScriptThread,
+    pub script: ScriptSlot,
     /// Receives the link's state, once there is a link.
     pub link: watch::Sender<crate::platform::LinkState>,
     /// Becomes true once the service serves (channels bound, on_start queued).

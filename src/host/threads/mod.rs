@@ -9,9 +9,11 @@
 //! into the handler call it means (`on_join`, `on_message_up`...), and
 //! [`user_events`] does the same for user mode.
 
+pub(super) mod call;
 pub(super) mod executor;
-pub(super) mod handler_call;
+pub(super) mod handlers;
 pub(super) mod intake;
 pub(super) mod script_thread;
 pub(super) mod shards;
+pub(super) mod shared;
 pub(super) mod user_events;

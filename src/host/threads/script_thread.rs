@@ -7,7 +7,6 @@
 //! being handled. The member table belongs to the thread, like its
 //! channels.
 
-use crate::host::bridge::agents::AgentBook;
 use crate::host::bridge::members::MemberTable;
 use crate::host::bridge::HostBridge;
 use crate::host::callbacks::requests::RequestRunner;
@@ -17,77 +16,16 @@ use crate::host::events::HostEvent;
 use crate::host::outbox::{Barrier, Downward, OutboxSender};
 use crate::host::progress::HostProgress;
 use crate::host::reload::apply;
-use crate::host::status::{now_ms, ScriptStatus, TimerStatus};
-use crate::host::threads::handler_call;
+use crate::host::status::{now_ms, TimerStatus};
+use crate::host::threads::handlers;
 use crate::host::threads::intake::IntakeRx;
+use crate::host::threads::shared::{Place, Shared};
 use crate::platform::{HttpApi, Uploader};
 use crate::script::{CompileOptions, Diagnostic, ServiceScript};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use tokio::sync::watch;
-
-/// Which thread this is, among how many.
-#[derive(Debug, Clone, Copy)]
-pub struct Place {
-    pub index: usize,
-    pub threads: usize,
-}
-
-impl Place {
-    /// Thread 0 speaks for all: the status's version, reload outcomes.
-    pub fn leads(&self) -> bool {
-        self.index == 0
-    }
-
-    /// True when `channel_id`'s events are handled on this thread.
-    pub fn owns(&self, channel_id: &str) -> bool {
-        self.threads <= 1 || crate::protocol::ids::shard_of(channel_id, self.threads) == self.index
-    }
-}
-
-/// What every script thread of a host shares.
-pub struct Shared {
-    /// The service's agents by name: `create_agent` holds the lock for the
-    /// whole call, so an agent is created once for every thread.
-    pub agents: Mutex<AgentBook>,
-    pub board: TimerBoard,
-    pub status: watch::Sender<ScriptStatus>,
-    /// In a cluster, taken around `create_agent` (see `ExecutorDeps`).
-    pub agent_lock: Option<crate::cluster::lease::Lease>,
-}
-
-/// Every thread's first pending timers and count, merged for the status.
-pub struct TimerBoard {
-    slots: Mutex<Vec<(Vec<TimerStatus>, usize)>>,
-}
-
-impl TimerBoard {
-    pub fn new(threads: usize) -> Self {
-        TimerBoard {
-            slots: Mutex::new(vec![(Vec::new(), 0); threads]),
-        }
-    }
-
-    /// Replaces thread `index`'s part; returns every thread's first timers
-    /// (by id) and their total count.
-    fn update(
-        &self,
-        index: usize,
-        timers: Vec<TimerStatus>,
-        pending: usize,
-    ) -> (Vec<TimerStatus>, usize) {
-        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(slot) = slots.get_mut(index) {
-            *slot = (timers, pending);
-        }
-        let mut all: Vec<TimerStatus> = slots.iter().flat_map(|s| s.0.iter().cloned()).collect();
-        all.sort_by_key(|t| t.id);
-        all.truncate(STATUS_TIMERS);
-        (all, slots.iter().map(|s| s.1).sum())
-    }
-}
+use std::sync::Arc;
 
 /// Everything a script thread starts with.
 pub struct ThreadStart {
@@ -121,8 +59,6 @@ enum Handled {
 /// How often, at most, the timers in the status are republished during a
 /// burst of events.
 const STATUS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
-/// Timers listed in the status (the count covers the rest).
-const STATUS_TIMERS: usize = 20;
 
 /// The thread's body.
 pub fn run(start: ThreadStart) {
@@ -198,7 +134,7 @@ pub fn run(start: ThreadStart) {
                     stop,
                 )
             }
-            other => handler_call::handle(&mut script, &bridge, other),
+            other => handlers::handle(&mut script, &bridge, other),
         }
         after_event(
             &mut script,
@@ -285,7 +221,7 @@ fn after_event(
 fn publish_timers(callbacks: &Callbacks, shared: &Shared, place: Place) {
     let now = now_ms();
     let mine = callbacks
-        .first_timers(STATUS_TIMERS)
+        .first_timers(crate::host::threads::shared::STATUS_TIMERS)
         .into_iter()
         .map(|t| TimerStatus {
             id: t.id,

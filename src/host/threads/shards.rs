@@ -28,6 +28,11 @@ use tokio::sync::oneshot;
 #[error("the script threads have stopped")]
 pub struct ThreadsGone;
 
+/// The way to the script threads' queues, once they exist: made empty
+/// when the host starts (the probe and the handle hold it), filled in by
+/// the run once the script compiled.
+pub(in crate::host) type ScriptSlot = std::sync::Arc<std::sync::OnceLock<EventSender>>;
+
 /// Sends host events to the script thread(s) that handle them.
 #[derive(Clone, Debug)]
 pub struct EventSender {

@@ -8,6 +8,7 @@
 //! channel's character list, which `fetch_member_ids` then answers from.
 
 use crate::host::bridge::HostBridge;
+use crate::host::threads::call;
 use crate::script::from_json;
 use crate::script::ServiceScript;
 use rhai::{Dynamic, Map};
@@ -29,7 +30,7 @@ fn handler_of(subtype: &str) -> Option<&'static str> {
 /// `on_message_down(message)`: `#{subtype, channel_id, content, sender,
 /// message_id, timestamp, context}` as received.
 pub fn message_down(script: &mut ServiceScript, body: serde_json::Map<String, Value>) {
-    crate::host::threads::handler_call::run(
+    call::run(
         script,
         "on_message_down",
         vec![from_json(&Value::Object(body))],
@@ -46,7 +47,7 @@ pub fn update(
     mut body: serde_json::Map<String, Value>,
 ) {
     let Some(handler) = handler_of(subtype) else {
-        crate::host::threads::handler_call::run(
+        call::run(
             script,
             "on_unknown_payload",
             vec![from_json(&Value::Object(body))],
@@ -80,5 +81,5 @@ pub fn update(
     let content = body.remove("content").unwrap_or(Value::Null);
     update.insert("content".into(), from_json(&content));
     update.insert("subtype".into(), Dynamic::from(subtype.to_string()));
-    crate::host::threads::handler_call::run(script, handler, vec![Dynamic::from_map(update)]);
+    call::run(script, handler, vec![Dynamic::from_map(update)]);
 }

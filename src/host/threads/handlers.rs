@@ -1,12 +1,15 @@
-//! Turning one host event into the handler call it means: the event's Rhai
-//! value (`action`, `message`, `click`), the member-table update that must
-//! precede the handler, and the logging and metrics of the call.
+//! Where an event becomes its handler: a join becomes `on_join`, a message
+//! `on_message_up`, a click `on_button_click`... with the event's Rhai
+//! value (`action`, `message`, `click`) and the member-table update that
+//! must precede the handler. The call itself (measured, logged) is
+//! `call.rs`.
 //!
 //! Runs on a script thread (see `script_thread.rs`), one event at a time.
 
 use crate::host::bridge::HostBridge;
 use crate::host::callbacks::Callback;
 use crate::host::events::{HostEvent, Inspection};
+use crate::host::threads::call::{call_measured, log_outcome, run};
 use crate::host::threads::user_events;
 use crate::protocol::{Click, Inbound, MessageUp, SimpleAction};
 use crate::script::ServiceScript;
@@ -88,41 +91,6 @@ fn message_map(m: MessageUp, recipients: Vec<String>) -> Dynamic {
 
 fn click_map(c: Click) -> Dynamic {
     rhai::serde::to_dynamic(serde_json::Value::Object(c.body)).unwrap_or(Dynamic::UNIT)
-}
-
-pub(in crate::host) fn run(script: &mut ServiceScript, handler: &str, args: Vec<Dynamic>) {
-    let outcome = call_measured(script, handler, args);
-    log_outcome(handler, &outcome);
-}
-
-/// Calls `handler` and counts the call in the metrics; `Ok(false)` when the
-/// script does not define it.
-fn call_measured(
-    script: &mut ServiceScript,
-    handler: &str,
-    args: Vec<Dynamic>,
-) -> Result<bool, crate::script::Diagnostic> {
-    let started = std::time::Instant::now();
-    let outcome = script.call(handler, args);
-    if !matches!(outcome, Ok(false)) {
-        let error = outcome.as_ref().err().map(|d| {
-            if d.message.starts_with(&format!("{handler} aborted")) {
-                "limit"
-            } else {
-                "runtime"
-            }
-        });
-        crate::metrics::handler_ran(handler, started.elapsed(), error);
-    }
-    outcome
-}
-
-fn log_outcome(handler: &str, outcome: &Result<bool, crate::script::Diagnostic>) {
-    match outcome {
-        Ok(true) => tracing::debug!(handler, "handled"),
-        Ok(false) => tracing::trace!(handler, "not defined by the script"),
-        Err(d) => tracing::error!(handler, "{d}"),
-    }
 }
 
 fn resync(bridge: &HostBridge, channel_id: &str) {
