@@ -114,19 +114,13 @@ pub const FAMILIES: &[(&str, &str)] = &[
     (TIMERS_PENDING, "Timers pending."),
     (REQUESTS_IN_FLIGHT, "Script HTTP requests in flight."),
     (RESIDENT_MEMORY, "Resident memory of the process in bytes."),
-    (
-        CLUSTER_GATEWAY,
-        "1 while this cluster node is the gateway.",
-    ),
+    (CLUSTER_GATEWAY, "1 while this cluster node is the gateway."),
     (CLUSTER_PARTITIONS, "Partitions this cluster node owns."),
     (
         CLUSTER_LAG,
         "Entries of an owned partition's stream not yet handled.",
     ),
-    (
-        CLUSTER_TAKEOVERS,
-        "Partitions this cluster node took over.",
-    ),
+    (CLUSTER_TAKEOVERS, "Partitions this cluster node took over."),
     (
         CLUSTER_UP_EVENTS,
         "Upward events appended to the partitions' streams (gateway).",

@@ -102,10 +102,7 @@ mod tests {
         shuffled.reverse();
         shuffled.swap(0, 2);
         assert_eq!(by_name(&nodes, 64), by_name(&shuffled, 64));
-        let mine: usize = nodes
-            .iter()
-            .map(|m| owned_by(m, &nodes, 64).len())
-            .sum();
+        let mine: usize = nodes.iter().map(|m| owned_by(m, &nodes, 64).len()).sum();
         assert_eq!(mine, 64);
     }
 
