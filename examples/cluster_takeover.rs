@@ -1,20 +1,20 @@
-//! Takeover times of a cluster: three `moobius-host` members serving the
+//! Takeover times of a cluster: three `moobius-host` nodes serving the
 //! tutorial through a local `redis-server` and the sandbox; KILLS times,
-//! `kill -9` of the gateway (or of another member), measuring
+//! `kill -9` of the gateway (or of another node), measuring
 //!
-//! - **lease**: kill -> Redis shows another member holding the gateway
+//! - **lease**: kill -> Redis shows another node holding the gateway
 //!   lease (gateway kills only);
-//! - **served**: kill -> a member of a channel the dead member served gets
+//! - **served**: kill -> a member of a channel the dead node served gets
 //!   an answer to a refresh again (a refresh sent in the gap is lost, so
 //!   one is sent every 50 ms until one is answered).
 //!
-//! After each kill a new member is started and the next kill waits until
+//! After each kill a new node is started and the next kill waits until
 //! every partition has an owner again. That join moves partitions to the
-//! new member, so it is measured too:
+//! new node, so it is measured too:
 //!
-//! - **join**: while the new member starts and takes its share, every
+//! - **join**: while the new node starts and takes its share, every
 //!   channel's member refreshes in a loop; the longest any refresh waited
-//!   for its answer, from the start of the member until the partitions
+//!   for its answer, from the start of the node until the partitions
 //!   are spread and a second more.
 //!
 //! `cargo build --release --examples && ./target/release/examples/cluster_takeover [KILLS [gateway|worker [LEASE_MS]]]`
@@ -39,15 +39,15 @@ struct Cluster {
     dir: tempfile::TempDir,
     url: String,
     service_id: String,
-    members: Vec<Child>,
+    nodes: Vec<Child>,
 }
 
 impl Cluster {
-    fn spawn_member(&mut self) -> Result<()> {
+    fn spawn_node(&mut self) -> Result<()> {
         let log = std::fs::File::create(
             self.dir
                 .path()
-                .join(format!("member-{}.log", self.members.len())),
+                .join(format!("node-{}.log", self.nodes.len())),
         )?;
         let child = Command::new(binary()?)
             .args(["run", "--no-watch", "--dir"])
@@ -57,7 +57,7 @@ impl Cluster {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()?;
-        self.members.push(child);
+        self.nodes.push(child);
         Ok(())
     }
 
@@ -65,22 +65,22 @@ impl Cluster {
         Ok(report::read(&self.url, &self.service_id, PARTITIONS)?)
     }
 
-    /// The running member whose node name carries `pid`.
+    /// The running node whose name carries `pid`.
     fn index_of(&self, node: &str) -> Option<usize> {
-        self.members
+        self.nodes
             .iter()
             .position(|c| node.contains(&format!("-{}-", c.id())))
     }
 
-    /// Waits until three members are live, each holding its even share,
+    /// Waits until three nodes are live, each holding its even share,
     /// and every partition and the gateway have a holder.
     async fn settled(&self) -> Result<report::Report> {
         let started = Instant::now();
         loop {
             if let Ok(r) = self.report() {
                 let share = PARTITIONS / 3;
-                let spread = r.members.iter().all(|m| r.owned_by(&m.node) >= share);
-                if r.members.len() == 3 && r.unowned() == 0 && r.gateway.is_some() && spread {
+                let spread = r.nodes.iter().all(|m| r.owned_by(&m.node) >= share);
+                if r.nodes.len() == 3 && r.unowned() == 0 && r.gateway.is_some() && spread {
                     return Ok(r);
                 }
             }
@@ -94,7 +94,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for c in &mut self.members {
+        for c in &mut self.nodes {
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -163,10 +163,10 @@ async fn setup(
         dir,
         url: redis.to_string(),
         service_id,
-        members: Vec::new(),
+        nodes: Vec::new(),
     };
     for _ in 0..3 {
-        cluster.spawn_member()?;
+        cluster.spawn_node()?;
     }
     Ok((cluster, channels))
 }
@@ -209,7 +209,7 @@ async fn longest_wait(
         .unwrap_or_default()
 }
 
-/// Starts a member and measures [`longest_wait`] while it joins.
+/// Starts a node and measures [`longest_wait`] while it joins.
 async fn join_measured(
     cluster: &mut Cluster,
     c: &SandboxControl,
@@ -218,7 +218,7 @@ async fn join_measured(
     let (stop, until) = tokio::sync::watch::channel(false);
     let probing = longest_wait(c, channels, until);
     let joining = async {
-        cluster.spawn_member()?;
+        cluster.spawn_node()?;
         cluster.settled().await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let _ = stop.send(true);
@@ -289,7 +289,7 @@ async fn main() -> Result<()> {
         let victim_node = if gateway {
             gw.clone()
         } else {
-            r.members
+            r.nodes
                 .iter()
                 .map(|m| m.node.clone())
                 .find(|n| *n != gw)
@@ -310,7 +310,7 @@ async fn main() -> Result<()> {
             .find(|(ch, _)| gateway || theirs(partition_of(ch, PARTITIONS)))
             .cloned()
             .context("a channel to watch")?;
-        let mut dead = cluster.members.remove(victim);
+        let mut dead = cluster.nodes.remove(victim);
         let _ = dead.kill();
         let killed = Instant::now();
         let _ = dead.wait();
@@ -341,10 +341,10 @@ async fn main() -> Result<()> {
             joins[joins.len() - 1]
         );
     }
-    println!("cluster_takeover: {kills} kills of the {}, lease_ms {lease_ms}, 3 members, {PARTITIONS} partitions, {CHANNELS} channels", if gateway { "gateway" } else { "member that is not the gateway" });
+    println!("cluster_takeover: {kills} kills of the {}, lease_ms {lease_ms}, 3 nodes, {PARTITIONS} partitions, {CHANNELS} channels", if gateway { "gateway" } else { "node that is not the gateway" });
     summary("new gateway holds the lease", leases);
     summary("a refresh is answered again", served);
-    summary("longest refresh wait while a new member joins", joins);
+    summary("longest refresh wait while a new node joins", joins);
     drop(cluster);
     sandbox.shutdown().await;
     Ok(())

@@ -62,14 +62,14 @@ pub const TIMERS_PENDING: &str = "moobius_timers_pending";
 pub const REQUESTS_IN_FLIGHT: &str = "moobius_requests_in_flight";
 /// The process's resident memory (bytes), read at each scrape.
 pub const RESIDENT_MEMORY: &str = "moobius_process_resident_memory_bytes";
-/// Cluster: 1 while this member is the gateway.
+/// Cluster: 1 while this node is the gateway.
 pub const CLUSTER_GATEWAY: &str = "moobius_cluster_gateway";
-/// Cluster: partitions this member owns.
+/// Cluster: partitions this node owns.
 pub const CLUSTER_PARTITIONS: &str = "moobius_cluster_partitions_owned";
 /// Cluster: entries of an owned partition's stream not yet handled (label
 /// `partition`), read at each scrape of the status.
 pub const CLUSTER_LAG: &str = "moobius_cluster_partition_lag";
-/// Cluster: partitions this member took over.
+/// Cluster: partitions this node took over.
 pub const CLUSTER_TAKEOVERS: &str = "moobius_cluster_takeovers_total";
 /// Cluster: upward events the gateway appended to the partitions' streams.
 pub const CLUSTER_UP_EVENTS: &str = "moobius_cluster_events_appended_total";
@@ -114,19 +114,13 @@ pub const FAMILIES: &[(&str, &str)] = &[
     (TIMERS_PENDING, "Timers pending."),
     (REQUESTS_IN_FLIGHT, "Script HTTP requests in flight."),
     (RESIDENT_MEMORY, "Resident memory of the process in bytes."),
-    (
-        CLUSTER_GATEWAY,
-        "1 while this cluster member is the gateway.",
-    ),
-    (CLUSTER_PARTITIONS, "Partitions this cluster member owns."),
+    (CLUSTER_GATEWAY, "1 while this cluster node is the gateway."),
+    (CLUSTER_PARTITIONS, "Partitions this cluster node owns."),
     (
         CLUSTER_LAG,
         "Entries of an owned partition's stream not yet handled.",
     ),
-    (
-        CLUSTER_TAKEOVERS,
-        "Partitions this cluster member took over.",
-    ),
+    (CLUSTER_TAKEOVERS, "Partitions this cluster node took over."),
     (
         CLUSTER_UP_EVENTS,
         "Upward events appended to the partitions' streams (gateway).",

@@ -64,7 +64,7 @@ impl Backoff {
     /// relayed calls, appending a batch): these retry until Redis answers,
     /// so the wait grows to spare a struggling Redis (out of memory, say),
     /// capped at 1 s, below a third of the default lease, so a Redis back
-    /// is noticed within a lease tick. Jitter keeps the members' threads
+    /// is noticed within a lease tick. Jitter keeps the nodes' threads
     /// from retrying in step.
     pub const CLUSTER_REDIS: Backoff =
         Backoff::new(Duration::from_millis(100), Duration::from_secs(1), 2, 0.25);
@@ -74,11 +74,11 @@ impl Backoff {
     /// rather than block in Redis (`XREADGROUP` without `BLOCK`, `RPOP`
     /// rather than `BRPOP`) on purpose: Redis serves a client blocked in a
     /// read whenever data arrives, even if that process was paused long
-    /// ago, so a paused member would take events after its lease ended and
+    /// ago, so a paused node would take events after its lease ended and
     /// they would surface out of order minutes later. A poll is answered at
     /// once, before the lease can end. The cost: up to 8 ms more latency
     /// after a quiet spell, a few hundred small round trips a second per
-    /// idle member. No jitter: the waits are too short to collide.
+    /// idle node. No jitter: the waits are too short to collide.
     pub const IDLE_POLL: Backoff =
         Backoff::new(Duration::from_millis(1), Duration::from_millis(8), 2, 0.0);
 

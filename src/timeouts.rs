@@ -32,12 +32,12 @@ pub const HOST_CALL: Duration = PLATFORM_REQUEST;
 /// means it is gone, and the caller fails rather than hangs.
 pub const REDIS_CALL: Duration = Duration::from_secs(5);
 
-/// The roles thread's look at the membership's epoch between ticks: it has
+/// The roles thread's look at the node set's epoch between ticks: it has
 /// a connection of its own, and a slow look is skipped until the next tick
 /// rather than push the lease renewals back.
 pub const ROLES_LOOK: Duration = Duration::from_millis(50);
 
-/// How long a cluster member waits for the gateway's answer to a relayed
+/// How long a cluster node waits for the gateway's answer to a relayed
 /// platform call: the gateway's own request bound.
 pub const RELAYED_ANSWER: Duration = PLATFORM_REQUEST;
 

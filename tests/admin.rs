@@ -128,7 +128,7 @@ async fn probes_metrics_status_and_spells() {
     })
     .await;
     for (family, _) in moobius_host::metrics::FAMILIES {
-        // No reconnect here; the cluster's families are a cluster member's
+        // No reconnect here; the cluster's families are a cluster node's
         // (tests/cluster_run.rs).
         if *family != "moobius_reconnects_total" && !family.starts_with("moobius_cluster_") {
             assert!(

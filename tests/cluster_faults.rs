@@ -1,6 +1,6 @@
 //! The issue's acceptance runs: 200 channels served by 3 `moobius-host`
 //! processes through a real Redis and the sandbox, 2,000 messages, and in
-//! the middle of them `kill -9` of the gateway or of another member. Every
+//! the middle of them `kill -9` of the gateway or of another node. Every
 //! channel stays served, a standby holds the connection within
 //! `lease_ms` + 2 s, the final views are those of a fault-free run, and no
 //! member receives a reply twice.
@@ -46,7 +46,7 @@ fn on_message_up(message) {
 "#
 }
 
-/// Which member dies.
+/// Which node dies.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Victim {
     Gateway,
@@ -167,10 +167,10 @@ async fn pace(
     }
 }
 
-/// Starts watching the members' logs (but `dead`'s) for a new gateway;
+/// Starts watching the nodes' logs (but `dead`'s) for a new gateway;
 /// the task ends when one serves, with the time it took.
-fn watch_takeover(members: &[HostProcess], dead: usize) -> tokio::task::JoinHandle<Duration> {
-    let logs: Vec<_> = members
+fn watch_takeover(nodes: &[HostProcess], dead: usize) -> tokio::task::JoinHandle<Duration> {
+    let logs: Vec<_> = nodes
         .iter()
         .enumerate()
         .filter(|(i, _)| *i != dead)
@@ -194,13 +194,13 @@ fn watch_takeover(members: &[HostProcess], dead: usize) -> tokio::task::JoinHand
 /// platform refused meanwhile.
 async fn drive(
     run: &mut Run,
-    members: &mut [HostProcess],
+    nodes: &mut [HostProcess],
     victim: Victim,
 ) -> (Option<Duration>, usize) {
-    let gateway = gateway_index(members, "").await;
+    let gateway = gateway_index(nodes, "").await;
     let dies = match victim {
         Victim::Gateway => gateway,
-        Victim::Worker => (gateway + 1) % members.len(),
+        Victim::Worker => (gateway + 1) % nodes.len(),
     };
     let mut refused = Vec::new();
     let mut takeover = None;
@@ -211,9 +211,9 @@ async fn drive(
         }
         if i == MESSAGES / 3 {
             if victim == Victim::Gateway {
-                takeover = Some(watch_takeover(members, dies));
+                takeover = Some(watch_takeover(nodes, dies));
             }
-            members[dies].kill();
+            nodes[dies].kill();
         }
         if let Some(r) = run.send_numbered(i).await {
             refused.push(r);
@@ -294,15 +294,15 @@ async fn survive(victim: Victim) {
     let mut run = setup(&sandbox, CHANNELS).await;
     let ids: Vec<&str> = run.channels.iter().map(String::as_str).collect();
     let svc = cluster_service(&sandbox, &ids, &script(), LEASE_MS).await;
-    let mut members: Vec<HostProcess> = (0..3).map(|_| member(&svc, &server.url)).collect();
+    let mut nodes: Vec<HostProcess> = (0..3).map(|_| node(&svc, &server.url)).collect();
     every_channel_served(&run).await;
-    // The first member to tick takes every partition; the others get
+    // The first node to tick takes every partition; the others get
     // their shares as it hands them over.
-    for m in &members {
-        m.wait_logged("the member owns partitions", &["took a partition over"])
+    for m in &nodes {
+        m.wait_logged("the node owns partitions", &["took a partition over"])
             .await;
     }
-    let (takeover, refused) = drive(&mut run, &mut members, victim).await;
+    let (takeover, refused) = drive(&mut run, &mut nodes, victim).await;
     let resent = settle(&run).await;
     assert_views_of_a_fault_free_run(&run);
     println!("{victim:?} killed: takeover {takeover:?}, refused while no gateway {refused}, resent after settling {resent}, repeats dropped by the platform {}", run.control.stats().duplicate_frames);
@@ -323,13 +323,13 @@ async fn killing_the_gateway_mid_run_loses_and_doubles_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_another_member_mid_run_moves_its_partitions() {
+async fn killing_another_node_mid_run_moves_its_partitions() {
     survive(Victim::Worker).await;
 }
 
-/// Channels, messages and lease of the out-of-memory run: one member (the
+/// Channels, messages and lease of the out-of-memory run: one node (the
 /// gateway appends `up`, the same process appends `down`), a lease long
-/// enough that the member keeps its roles while Redis refuses writes.
+/// enough that the node keeps its roles while Redis refuses writes.
 const OOM_CHANNELS: usize = 20;
 const OOM_MESSAGES: usize = 600;
 const OOM_LEASE_MS: u64 = 3_000;
@@ -418,7 +418,7 @@ async fn redis_out_of_memory_mid_run_doubles_and_loses_nothing() {
     let mut run = setup(&sandbox, OOM_CHANNELS).await;
     let ids: Vec<&str> = run.channels.iter().map(String::as_str).collect();
     let svc = cluster_service(&sandbox, &ids, &script(), OOM_LEASE_MS).await;
-    let host = member(&svc, &server.url);
+    let host = node(&svc, &server.url);
     every_channel_served(&run).await;
     // One message of each user in each channel first, so the recipient
     // groups exist before Redis fills (their creation is not the point).
@@ -485,7 +485,7 @@ async fn redis_out_of_memory_mid_run_doubles_and_loses_nothing() {
     );
     assert!(
         host.log().contains("cannot append"),
-        "the member met the full Redis: {}",
+        "the node met the full Redis: {}",
         host.log()
     );
     sandbox.shutdown().await;

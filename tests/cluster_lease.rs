@@ -2,14 +2,14 @@
 //! fencing token that grows with each new holder, and a deposed holder
 //! (its lease expired while it was away) that can neither renew nor release
 //! the new holder's lease, and that knows by its own clock to stop; and the
-//! partitions spread evenly over live members, moving when one stops; and a
+//! partitions spread evenly over live nodes, moving when one stops; and a
 //! partition's stream handed to a new owner with nothing lost or reordered.
 
 mod common;
 mod store_support;
 use common::*;
 use moobius_host::cluster::lease::{Holder, Lease};
-use moobius_host::cluster::members::PartitionKeeper;
+use moobius_host::cluster::nodes::PartitionKeeper;
 use moobius_host::cluster::streams::PartitionStream;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -94,7 +94,7 @@ fn a_wrong_url_is_an_error_without_the_password() {
     assert!(err.contains("127.0.0.1:1"), "{err}");
 }
 
-/// Every partition held by one member at most, and who holds what.
+/// Every partition held by one node at most, and who holds what.
 fn holders(keepers: &mut [(&str, PartitionKeeper)]) -> BTreeMap<usize, String> {
     let mut all = BTreeMap::new();
     for (name, k) in keepers.iter_mut() {
@@ -107,7 +107,7 @@ fn holders(keepers: &mut [(&str, PartitionKeeper)]) -> BTreeMap<usize, String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn partitions_spread_over_the_members_and_move_when_one_stops() {
+async fn partitions_spread_over_the_nodes_and_move_when_one_stops() {
     let Some(server) = redis() else { return };
     let prefix = key("cluster");
     let keeper = |node: &str| {
@@ -205,7 +205,7 @@ fn the_report_counts_what_waits_until_it_is_done() {
     assert!(r.idle(), "{r:?}");
 }
 
-/// A member that joins is short of its share while the partitions it is
+/// A node that joins is short of its share while the partitions it is
 /// owed are still held (it then ticks faster, see `cluster::roles`); the
 /// others hear of the join (and of a leave) between their ticks; the
 /// holder hands them over (`settling` while it drains) and both are
@@ -222,16 +222,16 @@ fn a_join_is_settling_until_the_partitions_moved() {
     let mut a = keeper("a");
     assert_eq!(a.tick().unwrap().len(), 8, "alone, a takes every partition");
     assert!(!a.settling());
-    assert!(!a.membership_changed(&look).unwrap());
+    assert!(!a.nodes_changed(&look).unwrap());
     let mut b = keeper("b");
     assert!(b.tick().unwrap().is_empty(), "a still holds them all");
     assert!(b.settling(), "b is short of its share");
-    assert!(a.membership_changed(&look).unwrap(), "a hears of b's join");
+    assert!(a.nodes_changed(&look).unwrap(), "a hears of b's join");
     // a sees b, and releases its share (nothing to drain).
     assert_eq!(a.tick().unwrap().len(), 4);
     assert_eq!(b.tick().unwrap().len(), 4);
     assert!(!b.settling() && !a.settling());
-    assert!(!a.membership_changed(&look).unwrap() && !b.membership_changed(&look).unwrap());
+    assert!(!a.nodes_changed(&look).unwrap() && !b.nodes_changed(&look).unwrap());
     // Drained only when the caller says so: a keeps the partition meanwhile.
     let mut c = keeper("c");
     c.tick().unwrap();
@@ -242,7 +242,7 @@ fn a_join_is_settling_until_the_partitions_moved() {
     assert!(!a.settling());
     // A clean stop is heard at once too.
     c.release_all();
-    assert!(a.membership_changed(&look).unwrap(), "a hears of c's leave");
+    assert!(a.nodes_changed(&look).unwrap(), "a hears of c's leave");
 }
 
 /// A partition given up is released in Redis only when the caller says it

@@ -1,6 +1,6 @@
 //! A service served by several `moobius-host` processes through a real
-//! Redis (docs/CLUSTER.md): every channel served whichever member owns it,
-//! one gateway, and the loss of any member survived.
+//! Redis (docs/CLUSTER.md): every channel served whichever node owns it,
+//! one gateway, and the loss of any node survived.
 
 mod cluster_support;
 mod common;
@@ -10,7 +10,7 @@ use common::*;
 use store_support::{config_set, own_redis, redis};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_members_serve_every_channel_with_one_meow() {
+async fn two_nodes_serve_every_channel_with_one_meow() {
     let Some(server) = redis() else { return };
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
@@ -26,12 +26,12 @@ async fn two_members_serve_every_channel_with_one_meow() {
     }
     let ids: Vec<&str> = channels.iter().map(String::as_str).collect();
     let svc = cluster_service(&sandbox, &ids, &tutorial(), 1_000).await;
-    let members = vec![
-        member_with(&svc, &server.url, &["--admin", "127.0.0.1:0"]),
-        member(&svc, &server.url),
+    let nodes = vec![
+        node_with(&svc, &server.url, &["--admin", "127.0.0.1:0"]),
+        node(&svc, &server.url),
     ];
-    gateway_index(&members, "").await;
-    all_ready(&members).await;
+    gateway_index(&nodes, "").await;
+    all_ready(&nodes).await;
     for ch in &channels {
         wait_sees(&c, "alice", ch, &["alice", "Meow"]).await;
         c.act("bob", ch, "join").await.unwrap();
@@ -46,11 +46,11 @@ async fn two_members_serve_every_channel_with_one_meow() {
         "one Meow for the whole cluster"
     );
     status_shows_the_cluster(&svc, &server.url).await;
-    admin_shows_the_member(&svc).await;
+    admin_shows_the_node(&svc).await;
     sandbox.shutdown().await;
 }
 
-/// `cluster status`: both members, one gateway, every partition owned.
+/// `cluster status`: both nodes, one gateway, every partition owned.
 async fn status_shows_the_cluster(svc: &ServiceDir, url: &str) {
     let report = wait_for("every partition owned", || {
         let out = cluster_status(svc, url, true);
@@ -62,14 +62,14 @@ async fn status_shows_the_cluster(svc: &ServiceDir, url: &str) {
     })
     .await;
     assert_eq!(
-        report["members"].as_array().map(Vec::len),
+        report["nodes"].as_array().map(Vec::len),
         Some(2),
         "{report}"
     );
     assert!(report["gateway"]["token"].as_u64().is_some(), "{report}");
     let text = cluster_status(svc, url, false);
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains("members: 2 live"), "{text}");
+    assert!(text.contains("nodes: 2 live"), "{text}");
     assert!(
         text.contains("gateway: vm") || text.contains("gateway: "),
         "{text}"
@@ -77,9 +77,9 @@ async fn status_shows_the_cluster(svc: &ServiceDir, url: &str) {
     assert!(!text.contains("gateway: none"), "{text}");
 }
 
-/// The admin endpoint of a member: its part in the cluster in `/status`,
+/// The admin endpoint of a node: its part in the cluster in `/status`,
 /// ready, and the cluster's metrics.
-async fn admin_shows_the_member(svc: &ServiceDir) {
+async fn admin_shows_the_node(svc: &ServiceDir) {
     let read = |f: &str| std::fs::read_to_string(svc.path().join(f)).unwrap_or_default();
     let (url, token) = (read("data/admin.url"), read("data/admin.token"));
     let client = reqwest::Client::new();
@@ -119,7 +119,7 @@ async fn a_cluster_refuses_embedded_stores_and_a_missing_service_id() {
     let sandbox = start_sandbox().await;
     let svc = ServiceDir::new(&sandbox, &["unused"]);
     let unreachable = "redis://127.0.0.1:1/";
-    let mut host = member(&svc, unreachable);
+    let mut host = node(&svc, unreachable);
     assert_eq!(host.exited().await.code(), Some(2));
     assert!(
         host.log()
@@ -133,7 +133,7 @@ async fn a_cluster_refuses_embedded_stores_and_a_missing_service_id() {
         "db_config",
         serde_json::json!([{"name": "state", "implementation": "embedded"}]),
     );
-    let mut host = member(&svc, unreachable);
+    let mut host = node(&svc, unreachable);
     assert_eq!(host.exited().await.code(), Some(2));
     let log = host.log();
     assert!(
@@ -143,7 +143,7 @@ async fn a_cluster_refuses_embedded_stores_and_a_missing_service_id() {
     assert!(log.contains("\"implementation\": \"redis\""), "{log}");
 
     svc.set_config_key("db_config", serde_json::json!([]));
-    let mut host = member(&svc, "redis://user:hunter2@127.0.0.1:1/");
+    let mut host = node(&svc, "redis://user:hunter2@127.0.0.1:1/");
     assert_ne!(host.exited().await.code(), Some(0));
     let log = host.log();
     assert!(log.contains("cluster.redis_url"), "{log}");
@@ -152,11 +152,11 @@ async fn a_cluster_refuses_embedded_stores_and_a_missing_service_id() {
 }
 
 /// A Redis that may evict (here `allkeys-lru`) could drop the fences and
-/// the leases: a member refuses to join it, in one line saying why, with
+/// the leases: a node refuses to join it, in one line saying why, with
 /// exit status 1 (the Redis's setting, not the author's files); the same
-/// member joins once the policy is `noeviction`.
+/// node joins once the policy is `noeviction`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_refuses_a_redis_that_evicts() {
+async fn a_node_refuses_a_redis_that_evicts() {
     let Some(server) = own_redis(&[]) else {
         return;
     };
@@ -164,7 +164,7 @@ async fn a_member_refuses_a_redis_that_evicts() {
     let sandbox = start_sandbox().await;
     let ch = sandbox.control().create_channel("room");
     let svc = cluster_service(&sandbox, &[&ch], &tutorial(), 1_000).await;
-    let mut host = member(&svc, &server.url);
+    let mut host = node(&svc, &server.url);
     assert_eq!(host.exited().await.code(), Some(1), "{}", host.log());
     let log = host.log();
     let refusal: Vec<&str> = log
@@ -180,8 +180,8 @@ async fn a_member_refuses_a_redis_that_evicts() {
     );
 
     config_set(&server.url, "maxmemory-policy", "noeviction");
-    let host = member(&svc, &server.url);
-    host.wait_logged("the member joins", &["gateway: serving"])
+    let host = node(&svc, &server.url);
+    host.wait_logged("the node joins", &["gateway: serving"])
         .await;
     host.terminate();
     sandbox.shutdown().await;
@@ -208,9 +208,9 @@ async fn a_gateway_paused_past_its_lease_steps_down_without_writing() {
     let svc = cluster_service(&sandbox, &ids, &(tutorial() + echo), 1_000).await;
     // Heartbeats every 0.3 s: one is due as soon as the paused gateway wakes.
     svc.set_service_key("heartbeat_interval", 0.3.into());
-    let members: Vec<HostProcess> = (0..3).map(|_| member(&svc, &server.url)).collect();
-    let old = gateway_index(&members, "").await;
-    all_ready(&members).await;
+    let nodes: Vec<HostProcess> = (0..3).map(|_| node(&svc, &server.url)).collect();
+    let old = gateway_index(&nodes, "").await;
+    all_ready(&nodes).await;
     for ch in &channels {
         wait_sees(&c, "alice", ch, &["alice", "Meow"]).await;
     }
@@ -224,12 +224,12 @@ async fn a_gateway_paused_past_its_lease_steps_down_without_writing() {
             .await
             .unwrap();
     }
-    signal(&members[old], "STOP");
+    signal(&nodes[old], "STOP");
     let others: Vec<usize> = (0..3).filter(|i| *i != old).collect();
     wait_for("a standby serves as the gateway", || {
         let found = others
             .iter()
-            .any(|i| members[*i].log().contains("gateway: serving"));
+            .any(|i| nodes[*i].log().contains("gateway: serving"));
         async move { found.then_some(()) }
     })
     .await;
@@ -237,20 +237,20 @@ async fn a_gateway_paused_past_its_lease_steps_down_without_writing() {
     c.act("bob", &channels[0], "join").await.unwrap();
     wait_sees(&c, "alice", &channels[0], &["alice", "Meow", "bob"]).await;
 
-    signal(&members[old], "CONT");
-    members[old]
+    signal(&nodes[old], "CONT");
+    nodes[old]
         .wait_logged("the old gateway steps down", &["gateway: stepping down"])
         .await;
-    members[old]
+    nodes[old]
         .wait_logged("its connection is closed", &["platform connection closed"])
         .await;
     assert_eq!(
         c.stats().stale_service_frames,
         0,
         "the deposed gateway wrote to the platform:\n{}",
-        members[old].log()
+        nodes[old].log()
     );
-    // The service goes on, with the old gateway as a member again.
+    // The service goes on, with the old gateway as a worker again.
     for ch in &channels[1..] {
         c.act("bob", ch, "join").await.unwrap();
         wait_sees(&c, "alice", ch, &["alice", "Meow", "bob"]).await;
@@ -258,23 +258,23 @@ async fn a_gateway_paused_past_its_lease_steps_down_without_writing() {
     sandbox.shutdown().await;
 }
 
-/// Two members serving one directory each publish their own admin
+/// Two nodes serving one directory each publish their own admin
 /// endpoint (they used to overwrite one `data/admin.token`, so `spell`
 /// reached only the last): `spell --all` reaches both, `--url` either one
 /// with its own token, and plain `spell` the newest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_members_in_one_directory_both_answer_spell() {
+async fn two_nodes_in_one_directory_both_answer_spell() {
     let Some(server) = redis() else { return };
     let sandbox = start_sandbox().await;
     let ch = sandbox.control().create_channel("room");
     let script = format!("{}\nfn on_spell(v) {{ #{{got: v}} }}\n", tutorial());
     let svc = cluster_service(&sandbox, &[&ch], &script, 1_000).await;
     let admin = ["--admin", "127.0.0.1:0"];
-    let members = [
-        member_with(&svc, &server.url, &admin),
-        member_with(&svc, &server.url, &admin),
+    let nodes = [
+        node_with(&svc, &server.url, &admin),
+        node_with(&svc, &server.url, &admin),
     ];
-    gateway_index(&members, "").await;
+    gateway_index(&nodes, "").await;
     let dir = svc.path().display().to_string();
     let spell = |extra: &[&str]| {
         let out = std::process::Command::new(binary())
@@ -290,7 +290,7 @@ async fn two_members_in_one_directory_both_answer_spell() {
         )
     };
     // Both have published, and both scripts are loaded.
-    let (code, all, err) = wait_for("both members answer spell --all", || {
+    let (code, all, err) = wait_for("both nodes answer spell --all", || {
         let answer = spell(&["--all", "\"hi\""]);
         async move { (answer.1.lines().count() == 2 && answer.0 == Some(0)).then_some(answer) }
     })

@@ -2,7 +2,7 @@
 //! `?pass=` as redis-rs reads it on a socket, `?password=`), never leave
 //! the config or the environment: not in a log line at trace level, not in
 //! `/status`, not in `cluster status`, not in a packed bundle. A real
-//! `redis-server` with a password (and an ACL user) is what the members
+//! `redis-server` with a password (and an ACL user) is what the nodes
 //! connect to, so the URLs are working ones.
 
 mod cluster_support;
@@ -93,14 +93,14 @@ async fn redis_passwords_in_urls_reach_no_log_status_report_or_bundle() {
     );
     let dir = svc.path().display().to_string();
     let trace = [("RUST_LOG", "trace")];
-    // One member takes the URL from the environment, one from the command
+    // One node takes the URL from the environment, one from the command
     // line (and is warned).
     let from_env = [
         ("RUST_LOG", "trace"),
         ("MOOBIUS_CLUSTER_URL", socket_url.as_str()),
     ];
     let args = ["run", "--dir", &dir, "--no-watch", "--admin", "127.0.0.1:0"];
-    let members = vec![
+    let nodes = vec![
         HostProcess::spawn_with_env(&args, svc.path(), None, &from_env),
         HostProcess::spawn_with_env(
             &["run", "--dir", &dir, "--no-watch", "--cluster", &tcp_url],
@@ -109,11 +109,11 @@ async fn redis_passwords_in_urls_reach_no_log_status_report_or_bundle() {
             &trace,
         ),
     ];
-    gateway_index(&members, "").await;
-    all_ready(&members).await;
+    gateway_index(&nodes, "").await;
+    all_ready(&nodes).await;
     wait_sees(&c, "alice", &ch, &["alice", "Meow"]).await;
 
-    // /status of the member with the admin endpoint.
+    // /status of the node with the admin endpoint.
     let (url, token) = admin_endpoint(svc.path()).await;
     let status = reqwest::Client::new()
         .get(format!("{url}/status"))
@@ -135,12 +135,12 @@ async fn redis_passwords_in_urls_reach_no_log_status_report_or_bundle() {
         .output()
         .unwrap();
     let text = both(&report);
-    assert!(text.contains("members: 2 live"), "{text}");
+    assert!(text.contains("nodes: 2 live"), "{text}");
     assert!(!text.contains("warning"), "{text}");
     assert_clean("cluster status", &text);
     let report = cluster_status(&svc, &tcp_url, false);
     let text = both(&report);
-    assert!(text.contains("members: 2 live"), "{text}");
+    assert!(text.contains("nodes: 2 live"), "{text}");
     assert!(
         text.contains("warning: --cluster redis://127.0.0.1:")
             && text.contains("set MOOBIUS_CLUSTER_URL instead"),
@@ -148,21 +148,21 @@ async fn redis_passwords_in_urls_reach_no_log_status_report_or_bundle() {
     );
     assert_clean("cluster status --cluster", &text);
 
-    // The logs, at trace level, and every file the members wrote.
-    members[1]
+    // The logs, at trace level, and every file the nodes wrote.
+    nodes[1]
         .wait_logged(
             "the command-line warning",
             &["password is on the command line"],
         )
         .await;
-    assert!(!members[0].log().contains("password is on the command line"));
-    for m in &members {
+    assert!(!nodes[0].log().contains("password is on the command line"));
+    for m in &nodes {
         let log = m.log();
         assert!(
             log.contains("DEBUG") || log.contains("TRACE"),
             "verbose:\n{log}"
         );
-        assert_clean("a member's log", &log);
+        assert_clean("a node's log", &log);
     }
     for file in files_outside_config(svc.path()) {
         let bytes = std::fs::read(&file).unwrap_or_default();

@@ -94,13 +94,13 @@ async fn main() -> Result<()> {
         ),
         _ => None,
     };
-    let cluster = args.cluster.map(|members| procs::ClusterLaunch {
+    let cluster = args.cluster.map(|nodes| procs::ClusterLaunch {
         url: args
             .redis
             .clone()
             .or_else(|| redis_server.as_ref().map(|r| r.url.clone()))
             .unwrap_or_default(),
-        members,
+        nodes,
     });
     let sizes = if args.quick {
         Sizes::quick()

@@ -25,18 +25,18 @@ impl Target {
 
 pub struct Service {
     child: Child,
-    /// A cluster's other members (`--cluster N`).
+    /// A cluster's other nodes (`--cluster N`).
     others: Vec<Child>,
     /// A cluster's Redis and service id.
     cluster: Option<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
-/// Serve through a cluster of `members` processes and this Redis.
+/// Serve through a cluster of `nodes` processes and this Redis.
 #[derive(Debug, Clone)]
 pub struct ClusterLaunch {
     pub url: String,
-    pub members: usize,
+    pub nodes: usize,
 }
 
 /// Everything needed to start a service against one sandbox.
@@ -80,7 +80,7 @@ impl Launch<'_> {
             config["service_config"]["script_threads"] = self.script_threads.into();
         }
         let mut cluster = None;
-        let members = match (&self.cluster, target) {
+        let nodes = match (&self.cluster, target) {
             (Some(c), Target::Host) => {
                 // A cluster needs its service up front.
                 let http = moobius_host::platform::HttpApi::new(
@@ -93,7 +93,7 @@ impl Launch<'_> {
                 config["service_config"]["service_id"] = id.clone().into();
                 config["cluster"] = serde_json::json!({"redis_url": c.url});
                 cluster = Some((c.url.clone(), id));
-                c.members
+                c.nodes
             }
             _ => 1,
         };
@@ -130,7 +130,7 @@ impl Launch<'_> {
             .stdout(Stdio::null());
         // The service's own output goes to a file, read when something fails.
         let mut children = Vec::new();
-        for i in 0..members {
+        for i in 0..nodes {
             let name = if i == 0 {
                 "service.log".to_string()
             } else {
@@ -194,8 +194,8 @@ impl Service {
             .all(|c| matches!(c.try_wait(), Ok(None)))
     }
 
-    /// A cluster: waits until every member owns its even share of the
-    /// partitions (the first member takes them all, then hands them over)
+    /// A cluster: waits until every node owns its even share of the
+    /// partitions (the first node takes them all, then hands them over)
     /// and the new owners have checked their channels in (no entry of any
     /// stream waiting, three polls in a row): a measurement during the
     /// hand-over would measure the hand-over (with W4's 200 channels of 20,
@@ -210,9 +210,9 @@ impl Service {
         let mut quiet_polls = 0;
         loop {
             if let Ok(r) = moobius_host::cluster::report::read(url, id, partitions) {
-                let even = r.members.len() == n
+                let even = r.nodes.len() == n
                     && r.unowned() == 0
-                    && r.members
+                    && r.nodes
                         .iter()
                         .all(|m| r.owned_by(&m.node) >= partitions / n);
                 quiet_polls = if even && r.idle() { quiet_polls + 1 } else { 0 };
@@ -227,7 +227,7 @@ impl Service {
         }
     }
 
-    /// Summed over a cluster's members.
+    /// Summed over a cluster's nodes.
     pub fn usage(&self) -> Usage {
         let mut u = usage_of(self.pid());
         for other in &self.others {

@@ -66,7 +66,7 @@ pub struct Figures {
     pub startup_ms: Option<f64>,
     pub idle_rss_mib: Option<f64>,
     /// A cluster: every member had a view -> partitions spread and nothing
-    /// waiting (the hand-over from the first member to the others).
+    /// waiting (the hand-over from the first node to the others).
     pub settle_ms: Option<f64>,
 }
 

@@ -1,7 +1,7 @@
 //! Where a running endpoint says how to reach it, under the service
 //! directory, so that `moobius-host spell` (and the operator) can find it.
 //!
-//! Several processes may serve one directory: the members of a cluster
+//! Several processes may serve one directory: the nodes of a cluster
 //! started side by side share it. One pair of files would hold only the
 //! last one's URL and token, and `spell` would reach none but it. So each
 //! process writes its own pair, `data/admin/PORT.url` and

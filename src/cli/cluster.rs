@@ -14,12 +14,12 @@ pub struct ClusterArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ClusterCommand {
-    /// Print the live members, the gateway, and each partition's owner,
+    /// Print the live nodes, the gateway, and each partition's owner,
     /// lease token, lag (events not read yet), pending events (read, not
     /// yet handled) and takeovers, then the frames and relayed platform
     /// calls waiting for the gateway, as the cluster's Redis has them. Reads
     /// DIR's config for the service id and the cluster settings; needs no
-    /// member on this machine. Exit code 0: a gateway and an owner for
+    /// node on this machine. Exit code 0: a gateway and an owner for
     /// every partition; 1: not (or Redis unreachable); 2: config problem.
     Status(StatusArgs),
 }
@@ -110,13 +110,13 @@ fn render(r: &Report, service_id: &str, c: &config::ClusterConfig) -> String {
         c.partitions,
         c.lease.as_millis()
     );
-    out += &format!("members: {} live\n", r.members.len());
-    for m in &r.members {
+    out += &format!("nodes: {} live\n", r.nodes.len());
+    for n in &r.nodes {
         out += &format!(
             "  {:<32} owns {:>3} partitions, last beat {} ms ago\n",
-            m.node,
-            r.owned_by(&m.node),
-            m.last_beat_ms
+            n.node,
+            r.owned_by(&n.node),
+            n.last_beat_ms
         );
     }
     out += &match &r.gateway {
@@ -124,7 +124,7 @@ fn render(r: &Report, service_id: &str, c: &config::ClusterConfig) -> String {
             "gateway: {} (token {}, lease {} ms left)\n",
             g.node, g.token, g.expires_in_ms
         ),
-        None => "gateway: none (no member holds the platform connection)\n".into(),
+        None => "gateway: none (no node holds the platform connection)\n".into(),
     };
     out += "partition  owner                             token   lag  pending  takeovers\n";
     for p in &r.partitions {

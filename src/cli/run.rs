@@ -56,7 +56,7 @@ pub struct RunArgs {
     /// span fields, on stderr and in the log files [default: log_config.log_format].
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<moobius_host::config::LogFormat>,
-    /// Serve as a member of a cluster through the Redis at URL
+    /// Serve as a node of a cluster through the Redis at URL
     /// (redis://HOST:PORT): every process started with the same service and
     /// URL shares its channels, and one of them, elected, holds the platform
     /// connection. Sets the config's `cluster.redis_url`; its `partitions`

@@ -1,6 +1,6 @@
 //! `moobius-host spell`: send a value to a running service's `on_spell`.
 //!
-//! Several processes may serve one directory (the members of a cluster);
+//! Several processes may serve one directory (the nodes of a cluster);
 //! each publishes its own endpoint (`admin::files`). Without `--url` the
 //! spell goes to the most recently started one that can be connected to,
 //! and says which when there was a choice: only a failed connection moves
@@ -21,7 +21,7 @@ use std::path::PathBuf;
 /// writes its endpoint's URL and token to DIR/data/admin/PORT.url and
 /// DIR/data/admin/PORT.token (the last started also to DIR/data/admin.url
 /// and DIR/data/admin.token; MOOBIUS_ADMIN_TOKEN overrides the token).
-/// With several (the members of a cluster sharing DIR), the spell goes to
+/// With several (the nodes of a cluster sharing DIR), the spell goes to
 /// the newest that can be connected to, or to each with --all. Any HTTP client can do
 /// the same:
 /// `curl -H "Authorization: Bearer $(cat data/admin.token)" --data '{"say":"hi"}' $(cat data/admin.url)/spell`.

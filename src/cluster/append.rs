@@ -1,12 +1,12 @@
 //! Appending to the cluster's streams exactly once, however often a batch
 //! has to be tried.
 //!
-//! The gateway's upward appender (`up.rs`) and every member's downward one
+//! The gateway's upward appender (`up.rs`) and every node's downward one
 //! (`down.rs`) retry a batch until Redis takes it. A retry must not append
 //! again what the failed try appended: with one `XADD` per entry in a
 //! pipeline, Redis answering `OOM` (maxmemory reached under `noeviction`)
 //! half-way through left the first entries in the stream, the retry added
-//! them again, and members got their replies twice. The stream's own entry
+//! them again, and users got their replies twice. The stream's own entry
 //! id cannot tell a retry apart, since Redis gives a new one to each
 //! `XADD`.
 //!
@@ -28,7 +28,7 @@
 //!   the mark to the entry before it, so a partial run is recorded exactly.
 //!
 //! The mark expires [`MARK_TTL`] after the writer's last append, so the
-//! marks of members that are gone do not pile up; a retry that waits
+//! marks of nodes that are gone do not pile up; a retry that waits
 //! longer than that for Redis could append its batch twice.
 
 use super::conn::RedisConn;
@@ -64,7 +64,7 @@ return added";
 
 /// How long a writer's mark outlives its last append: far longer than any
 /// retry lasts (a retry waits for Redis to take writes again), short
-/// enough that the marks of members gone for good (one small key each)
+/// enough that the marks of nodes gone for good (one small key each)
 /// leave Redis within a day.
 pub const MARK_TTL: Duration = Duration::from_secs(24 * 3600);
 

@@ -1,4 +1,4 @@
-//! A member's worker side: reads the `up:<p>` streams of the partitions it
+//! A node's worker side: reads the `up:<p>` streams of the partitions it
 //! owns and hands each event to the host, in stream order.
 //!
 //! On taking a partition over it first claims what the previous owner read
@@ -30,7 +30,7 @@ pub struct Delivery {
     pub partition: usize,
     /// The partition's lease token it was read under.
     pub token: u64,
-    /// Shared by everything handed on since this member last took the
+    /// Shared by everything handed on since this node last took the
     /// partition: see [`Gate`].
     pub gate: Gate,
     /// The stream entry's id (the cause of the frames it leads to).
@@ -44,7 +44,7 @@ pub struct Delivery {
 /// order; the consumer then takes the partition afresh, under a new gate:
 /// it claims what was dropped (still pending for it) and hands it on again,
 /// after check-ins. Without this, an event dropped while a renewal was late
-/// stayed pending for this member for ever.
+/// stayed pending for this node for ever.
 #[derive(Debug, Clone, Default)]
 pub struct Gate(Arc<AtomicBool>);
 
@@ -58,7 +58,7 @@ impl Gate {
     }
 }
 
-/// A partition this member holds now: check its channels in before the
+/// A partition this node holds now: check its channels in before the
 /// events that follow.
 #[derive(Debug)]
 pub struct Takeover {

@@ -1,6 +1,6 @@
-//! The `down` stream: frames from every member to the gateway.
+//! The `down` stream: frames from every node to the gateway.
 //!
-//! A member's outbox prepares frames as a lone host's does (group ids,
+//! A node's outbox prepares frames as a lone host's does (group ids,
 //! uploads, encoding) and appends them here instead of writing to a socket
 //! ([`DownWriter`], batched: one append per burst, each frame numbered
 //! before its first try so that a retry appends it once, `append.rs`). The gateway
@@ -27,7 +27,7 @@ enum Item {
     After(Box<dyn FnOnce() + Send>),
 }
 
-/// A member's appender: a thread of its own, fed in order. It appends
+/// A node's appender: a thread of its own, fed in order. It appends
 /// whatever has collected in one batch (exactly once, `append.rs`), then runs the
 /// actions that waited for those frames (the acknowledgements of the
 /// events that made them), retrying while Redis is away, so nothing is

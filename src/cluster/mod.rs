@@ -6,10 +6,10 @@
 //! so that a process that lost its lease (paused, partitioned) can be told
 //! apart from the one that holds it now; events and frames travel through
 //! Redis Streams with consumer groups ([`streams`]), whose pending-entry
-//! lists and claiming carry them across a member's loss.
+//! lists and claiming carry them across a node's loss.
 //!
 //! The module knows Redis and the platform's wire shapes, not Rhai: the
-//! host joins it to the script threads (`host::cluster_member`). Every role
+//! host joins it to the script threads (`host::node`). Every role
 //! runs on a thread of its own with a blocking connection ([`conn`]), and
 //! acts only while [`roles::Fences`] says it holds the role.
 
@@ -18,7 +18,7 @@ pub mod conn;
 pub mod consumer;
 pub mod down;
 pub mod lease;
-pub mod members;
+pub mod nodes;
 pub mod partitions;
 pub mod policy;
 pub mod relay;

@@ -1,19 +1,19 @@
-//! Which member should own which partition: computed by every member from
-//! the same list of live members, so they agree without talking; the
+//! Which node should own which partition: computed by every node from
+//! the same list of live nodes, so they agree without talking; the
 //! partition leases then arbitrate the hand-overs.
 //!
-//! Rendezvous hashing with exact quotas: each partition ranks the members
-//! by a hash of (member, partition) and goes to the best-ranked member with
-//! room left, where the room of each member is its even share (`P / M`,
-//! and one more for the first `P % M` members in name order). So the shares
-//! never differ by more than one partition, and a member joining or leaving
+//! Rendezvous hashing with exact quotas: each partition ranks the nodes
+//! by a hash of (node, partition) and goes to the best-ranked node with
+//! room left, where the room of each node is its even share (`P / N`,
+//! and one more for the first `P % N` nodes in name order). So the shares
+//! never differ by more than one partition, and a node joining or leaving
 //! moves little more than its own share, since the ranking of the others
 //! does not change.
 
-/// The owner (an index into `members`, sorted by name) of each partition
-/// `0..partitions`. Empty `members`: nobody owns anything.
-pub fn assign(members: &[String], partitions: usize) -> Vec<Option<usize>> {
-    let mut sorted: Vec<&String> = members.iter().collect();
+/// The owner (an index into `nodes`, sorted by name) of each partition
+/// `0..partitions`. Empty `nodes`: nobody owns anything.
+pub fn assign(nodes: &[String], partitions: usize) -> Vec<Option<usize>> {
+    let mut sorted: Vec<&String> = nodes.iter().collect();
     sorted.sort();
     sorted.dedup();
     let m = sorted.len();
@@ -31,30 +31,30 @@ pub fn assign(members: &[String], partitions: usize) -> Vec<Option<usize>> {
         if let Some(i) = owner {
             room[i] -= 1;
         }
-        // Back to the caller's order of `members`.
-        owners.push(owner.and_then(|i| members.iter().position(|x| x == sorted[i])));
+        // Back to the caller's order of `nodes`.
+        owners.push(owner.and_then(|i| nodes.iter().position(|x| x == sorted[i])));
     }
     owners
 }
 
-/// The partitions `member` should own.
-pub fn owned_by(member: &str, members: &[String], partitions: usize) -> Vec<usize> {
-    let Some(me) = members.iter().position(|m| m == member) else {
+/// The partitions `node` should own.
+pub fn owned_by(node: &str, nodes: &[String], partitions: usize) -> Vec<usize> {
+    let Some(me) = nodes.iter().position(|m| m == node) else {
         return Vec::new();
     };
-    assign(members, partitions)
+    assign(nodes, partitions)
         .into_iter()
         .enumerate()
         .filter_map(|(p, owner)| (owner == Some(me)).then_some(p))
         .collect()
 }
 
-/// The rendezvous score of `member` for partition `p`: FNV-1a of both,
+/// The rendezvous score of `node` for partition `p`: FNV-1a of both,
 /// mixed (splitmix64's finaliser) so that close names score apart.
-fn score(member: &str, p: usize) -> u64 {
+fn score(node: &str, p: usize) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let bytes = member.bytes().chain([0x1f]).chain((p as u64).to_le_bytes());
+    let bytes = node.bytes().chain([0x1f]).chain((p as u64).to_le_bytes());
     let mut z = bytes.fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -70,18 +70,18 @@ mod tests {
     }
 
     /// Partition -> owner name.
-    fn by_name(members: &[String], partitions: usize) -> Vec<String> {
-        assign(members, partitions)
+    fn by_name(nodes: &[String], partitions: usize) -> Vec<String> {
+        assign(nodes, partitions)
             .into_iter()
-            .map(|o| o.map(|i| members[i].clone()).unwrap_or_default())
+            .map(|o| o.map(|i| nodes[i].clone()).unwrap_or_default())
             .collect()
     }
 
     #[test]
     fn shares_differ_by_at_most_one() {
         for m in 1..=10 {
-            let members = names(m);
-            let owners = assign(&members, 64);
+            let nodes = names(m);
+            let owners = assign(&nodes, 64);
             let mut counts = vec![0usize; m];
             for o in &owners {
                 counts[o.expect("every partition has an owner")] += 1;
@@ -96,16 +96,13 @@ mod tests {
     }
 
     #[test]
-    fn every_member_computes_the_same_assignment() {
-        let members = names(5);
-        let mut shuffled = members.clone();
+    fn every_node_computes_the_same_assignment() {
+        let nodes = names(5);
+        let mut shuffled = nodes.clone();
         shuffled.reverse();
         shuffled.swap(0, 2);
-        assert_eq!(by_name(&members, 64), by_name(&shuffled, 64));
-        let mine: usize = members
-            .iter()
-            .map(|m| owned_by(m, &members, 64).len())
-            .sum();
+        assert_eq!(by_name(&nodes, 64), by_name(&shuffled, 64));
+        let mine: usize = nodes.iter().map(|m| owned_by(m, &nodes, 64).len()).sum();
         assert_eq!(mine, 64);
     }
 
@@ -123,7 +120,7 @@ mod tests {
                 m + 1
             );
         }
-        // A member from the middle of the name order leaves.
+        // A node from the middle of the name order leaves.
         let all = names(5);
         let rest: Vec<String> = all.iter().filter(|n| *n != "host-2").cloned().collect();
         let (a, b) = (by_name(&all, 64), by_name(&rest, 64));

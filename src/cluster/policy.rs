@@ -19,7 +19,7 @@
 //! which a full Redis refuses writes (the cluster retries them) rather
 //! than forgetting what it holds.
 //!
-//! A member checks at start (it refuses to join: exit status 1, one line)
+//! A node checks at start (it refuses to join: exit status 1, one line)
 //! and before each attempt to become the gateway (it stays a worker and
 //! says why), since the setting can change while it runs.
 
@@ -43,11 +43,11 @@ pub fn check(conn: &RedisConn) -> Result<(), ClusterError> {
     })
 }
 
-/// The check before each attempt at the gateway lease: a member that
+/// The check before each attempt at the gateway lease: a node that
 /// finds Redis evicting stays a worker (the others refuse too, so nobody
 /// serves until the setting is fixed; that is the point). Says so once,
 /// and once more when it is fixed. A Redis error (slow, away) says nothing
-/// about the policy: the member stays a worker for that tick (no lease can
+/// about the policy: the node stays a worker for that tick (no lease can
 /// be won without Redis anyway) and asks again at the next, with a warning
 /// once per run of errors.
 pub struct ElectionCheck {
@@ -67,7 +67,7 @@ impl ElectionCheck {
         }
     }
 
-    /// True when this member may try to become the gateway.
+    /// True when this node may try to become the gateway.
     pub fn allows(&mut self) -> bool {
         match check(&self.conn) {
             Ok(()) => {

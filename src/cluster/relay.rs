@@ -1,7 +1,7 @@
 //! Platform calls relayed to the gateway through Redis: a request list and
 //! one answer list per call.
 //!
-//! A member that is not the gateway pushes `{id, call, expires_ms}` onto
+//! A node that is not the gateway pushes `{id, call, expires_ms}` onto
 //! the `calls` list and waits (`BLPOP`) on `answer:<id>`; the gateway polls
 //! the list (`RPOP`: a gateway paused in a `BRPOP` would be handed calls it
 //! cannot make), makes each call with its own sign-in while it holds the
@@ -49,7 +49,7 @@ enum Answer {
     Failed(RelayedFailure),
 }
 
-/// Connections a member keeps open between relayed calls. A call waits
+/// Connections a node keeps open between relayed calls. A call waits
 /// for its answer on the connection it pushed on, so calls in flight at
 /// once each need one; past this many, the extra ones are closed.
 const KEPT_CONNECTIONS: usize = 32;
@@ -57,7 +57,7 @@ const KEPT_CONNECTIONS: usize = 32;
 /// `timeout` setting) or a middlebox may have closed it meanwhile.
 const KEPT_IDLE: Duration = Duration::from_secs(30);
 
-/// The member's side: implements [`CallRelay`] for its `HttpApi`.
+/// The node's side: implements [`CallRelay`] for its `HttpApi`.
 pub struct RedisRelay {
     url: crate::config::Secret,
     keys: Keys,

@@ -1,9 +1,9 @@
 //! What a cluster looks like from Redis, for `moobius-host cluster status`
-//! and for tests: the live members, who holds the gateway, and each
+//! and for tests: the live nodes, who holds the gateway, and each
 //! partition's owner, token, lag and takeovers.
 //!
 //! Read-only, and read from Redis alone: it works from any machine that
-//! reaches the cluster's Redis, whether or not a member runs there.
+//! reaches the cluster's Redis, whether or not a node runs there.
 
 use super::conn::RedisConn;
 use super::wire::{Keys, GATEWAY, WORKERS};
@@ -14,19 +14,19 @@ use std::collections::HashMap;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Report {
-    pub members: Vec<Member>,
+    pub nodes: Vec<LiveNode>,
     pub gateway: Option<Holder>,
     pub partitions: Vec<Partition>,
     /// Frames waiting for the gateway: not yet read, and read but not yet
     /// acknowledged by the platform.
     pub down_lag: usize,
     pub down_pending: usize,
-    /// Platform calls members relayed that the gateway has not taken yet.
+    /// Platform calls nodes relayed that the gateway has not taken yet.
     pub calls_waiting: usize,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Member {
+pub struct LiveNode {
     pub node: String,
     /// How long ago it last beat (ms, by Redis's clock).
     pub last_beat_ms: u64,
@@ -48,7 +48,7 @@ pub struct Partition {
     pub lag: usize,
     /// Events read and not yet handled.
     pub pending: usize,
-    /// Times a member took it over.
+    /// Times a node took it over.
     pub takeovers: u64,
 }
 
@@ -67,7 +67,7 @@ impl Report {
             && self.calls_waiting == 0
     }
 
-    /// Partitions each member owns.
+    /// Partitions node `node` owns.
     pub fn owned_by(&self, node: &str) -> usize {
         let owns = |p: &&Partition| p.owner.as_ref().is_some_and(|o| o.node == node);
         self.partitions.iter().filter(owns).count()
@@ -82,14 +82,14 @@ pub fn read(url: &str, service_id: &str, partitions: usize) -> Result<Report, Cl
     let now_ms = secs * 1000 + micros / 1000;
     let beats: Vec<(String, f64)> = conn.query(
         redis::cmd("ZRANGE")
-            .arg(keys.members())
+            .arg(keys.nodes())
             .arg(0)
             .arg(-1)
             .arg("WITHSCORES"),
     )?;
-    let members = beats
+    let nodes = beats
         .into_iter()
-        .map(|(node, at)| Member {
+        .map(|(node, at)| LiveNode {
             node,
             last_beat_ms: now_ms.saturating_sub(at as u64),
         })
@@ -109,7 +109,7 @@ pub fn read(url: &str, service_id: &str, partitions: usize) -> Result<Report, Cl
     let (down_lag, down_pending) = group_lag(&conn, &keys.down(), GATEWAY)?;
     let calls_waiting: usize = conn.query(redis::cmd("LLEN").arg(keys.calls()))?;
     Ok(Report {
-        members,
+        nodes,
         gateway: holder(&conn, &keys.gateway())?,
         partitions: parts,
         down_lag,

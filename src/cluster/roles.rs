@@ -1,20 +1,20 @@
-//! One member's roles, kept by one thread: its heartbeat, the partitions it
+//! One node's roles, kept by one thread: its heartbeat, the partitions it
 //! owns and, when it wins the election, the gateway.
 //!
 //! Every `lease / 3` the thread runs the partition keeper (beat, release
-//! what is no longer this member's once drained, renew, take) and renews
+//! what is no longer this node's once drained, renew, take) and renews
 //! or tries the gateway lease; every [`SETTLING_PACE`] while partitions
-//! move to or from this member, and at once when a member joined or left
-//! (the membership's epoch, looked at every [`SETTLING_PACE`]). What it
+//! move to or from this node, and at once when a node joined or left
+//! (the node set's epoch, looked at every [`SETTLING_PACE`]). What it
 //! holds is published in [`Fences`], which everyone else asks before
 //! acting: the consumer before handing an
 //! event on, the script thread before running its handler, the link before
 //! writing. The answers are by this process's clock (`Held::valid`), so a
-//! member that was paused, or cut off from Redis, stops acting on its own
+//! node that was paused, or cut off from Redis, stops acting on its own
 //! before anyone else may take over.
 
 use super::lease::{Held, Holder, Lease};
-use super::members::PartitionKeeper;
+use super::nodes::PartitionKeeper;
 use super::policy::ElectionCheck;
 use super::wire::Keys;
 use super::{conn::RedisConn, ClusterError};
@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-/// What this member holds now.
+/// What this node holds now.
 #[derive(Default)]
 pub struct Fences {
     gateway: RwLock<Option<Held>>,
@@ -32,13 +32,13 @@ pub struct Fences {
 }
 
 impl Fences {
-    /// True while this member may act as the gateway.
+    /// True while this node may act as the gateway.
     pub fn gateway(&self) -> Option<u64> {
         let g = self.gateway.read().unwrap_or_else(PoisonError::into_inner);
         g.as_ref().filter(|h| h.valid()).map(|h| h.token)
     }
 
-    /// True while this member may act for partition `p` under `token`.
+    /// True while this node may act for partition `p` under `token`.
     pub fn partition_valid(&self, p: usize, token: u64) -> bool {
         let parts = self
             .partitions
@@ -89,7 +89,7 @@ impl Fences {
 /// host's gateway role).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoleView {
-    /// This member's gateway token, while it is the gateway.
+    /// This node's gateway token, while it is the gateway.
     pub gateway: Option<u64>,
     /// Who holds the gateway lease, by Redis.
     pub gateway_holder: Option<Holder>,
@@ -141,7 +141,7 @@ pub fn spawn(setup: RolesSetup) -> Result<std::thread::JoinHandle<()>, ClusterEr
 }
 
 /// How often the roles thread ticks while partitions move to or from this
-/// member (instead of every `lease / 3`): a partition released by its old
+/// node (instead of every `lease / 3`): a partition released by its old
 /// owner is taken within this, and one drained is released within this,
 /// so a join pauses the moving channels for a fraction of a second more
 /// than the old owner takes to notice, not for two more ticks.
@@ -206,10 +206,10 @@ fn run(
     setup.view.send_modify(|v| *v = RoleView::default());
 }
 
-/// Sleeps until `next`, or until the membership changed (looked at every
-/// [`SETTLING_PACE`]) or the member stops. A join reassigns partitions
-/// among the old members too, not only to the new one: without the look,
-/// a partition released for another old member waited for that member's
+/// Sleeps until `next`, or until the node set changed (looked at every
+/// [`SETTLING_PACE`]) or the node stops. A join reassigns partitions
+/// among the old nodes too, not only to the new one: without the look,
+/// a partition released for another old node waited for that node's
 /// next tick, up to `lease / 3`.
 fn wait_for_next_tick(
     setup: &RolesSetup,
@@ -231,7 +231,7 @@ fn wait_for_next_tick(
             return;
         }
         if looking {
-            match keeper.membership_changed(look) {
+            match keeper.nodes_changed(look) {
                 Ok(true) => return,
                 Ok(false) => {}
                 // Redis is slow or away: the tick will say so.
@@ -277,7 +277,7 @@ fn tick(
 }
 
 /// Checks that `url` answers, for a clear error at start instead of a
-/// member that never joins.
+/// node that never joins.
 pub fn ping(url: &crate::config::Secret) -> Result<(), ClusterError> {
     let conn = RedisConn::open(url.expose(), crate::timeouts::REDIS_CALL)?;
     conn.query::<String>(&redis::cmd("PING")).map(|_| ())

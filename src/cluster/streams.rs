@@ -119,7 +119,7 @@ impl PartitionStream {
     }
 
     /// Takes the entries another consumer read more than `min_idle` ago and
-    /// never acknowledged: what a member that lost its role (paused past its
+    /// never acknowledged: what a node that lost its role (paused past its
     /// lease) read just before it noticed. Entries pending for `consumer`
     /// itself are left alone (they are on their way).
     pub fn claim_stale(

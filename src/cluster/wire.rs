@@ -1,7 +1,7 @@
 //! What the cluster keeps in Redis: the key names and the entries of the
 //! `up:<p>` and `down` streams.
 //!
-//! One home for both, because every member writes what another member
+//! One home for both, because every node writes what another node
 //! reads: a field renamed on one side only would be a silent loss.
 
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ impl Keys {
     }
 
     /// The prefix itself (the partition keeper adds `:part:<p>` and
-    /// `:members` to it).
+    /// `:nodes` to it).
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
@@ -36,9 +36,9 @@ impl Keys {
         format!("{}:part:{p}", self.prefix)
     }
 
-    /// The live members (a sorted set of heartbeats).
-    pub fn members(&self) -> String {
-        format!("{}:members", self.prefix)
+    /// The live nodes (a sorted set of heartbeats).
+    pub fn nodes(&self) -> String {
+        format!("{}:nodes", self.prefix)
     }
 
     /// Upward events of partition `p`'s channels.
@@ -46,7 +46,7 @@ impl Keys {
         format!("{}:up:{p}", self.prefix)
     }
 
-    /// Downward frames, from every member to the gateway.
+    /// Downward frames, from every node to the gateway.
     pub fn down(&self) -> String {
         format!("{}:down", self.prefix)
     }

@@ -4,7 +4,7 @@
 //! `{"redis_url": "redis://...", "partitions": 64, "lease_ms": 3000}`, or
 //! `run --cluster URL`, which sets (or replaces) the URL. Every process
 //! started with the same service and the same settings joins the same
-//! cluster, so `partitions` must agree between members; the namespace of
+//! cluster, so `partitions` must agree between nodes; the namespace of
 //! the keys is the service id.
 
 use super::{ranges, ConfigError, Secret};

@@ -187,14 +187,14 @@ pub const SERVICE: &[Range] = &[
 // cluster
 
 pub const DEFAULT_CLUSTER_PARTITIONS: usize = 64;
-/// Partitions of the channels; each is owned by one member at a time.
+/// Partitions of the channels; each is owned by one node at a time.
 pub const CLUSTER_PARTITIONS: Range = Range {
-    why_max: Some("every member renews each partition it holds every lease_ms / 3"),
+    why_max: Some("every node renews each partition it holds every lease_ms / 3"),
     ..range("partitions", 1.0, 1024.0, "partitions")
 };
 pub const DEFAULT_CLUSTER_LEASE_MS: u64 = 3_000;
 /// How long a lease (the gateway's, a partition's) lasts without renewal:
-/// the longest a failed member keeps its roles.
+/// the longest a failed node keeps its roles.
 pub const CLUSTER_LEASE_MS: Range = range("lease_ms", 300.0, 60_000.0, "ms");
 
 /// Every number of `cluster`.

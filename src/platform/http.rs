@@ -43,7 +43,7 @@ pub struct HttpApi {
     tokens: RwLock<Tokens>,
     /// Permits for [`MAX_IN_FLIGHT`].
     in_flight: tokio::sync::Semaphore,
-    /// Where authenticated calls go instead, while set (a cluster member
+    /// Where authenticated calls go instead, while set (a cluster node
     /// that is not the gateway).
     relay: RwLock<Option<Arc<dyn CallRelay>>>,
 }
@@ -83,7 +83,7 @@ impl HttpApi {
         self.relay.read().ok().and_then(|r| r.clone())
     }
 
-    /// Makes a call another member relayed here, with this process's token.
+    /// Makes a call another node relayed here, with this process's token.
     pub async fn call_relayed(&self, call: RelayedCall) -> Result<Value, PlatformError> {
         let method =
             Method::from_bytes(call.method.as_bytes()).map_err(|_| PlatformError::BadResponse {

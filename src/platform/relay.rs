@@ -2,7 +2,7 @@
 //!
 //! In a cluster only the gateway signs in (an account should be signed in
 //! once: several sign-ins may invalidate each other's tokens). Every other
-//! member hands its authenticated calls to the gateway, which makes them
+//! node hands its authenticated calls to the gateway, which makes them
 //! with its own token and returns the answer. [`HttpApi`](super::HttpApi)
 //! does the handing over when it has a [`CallRelay`]; how the call travels
 //! (Redis, in `src/cluster/relay.rs`) is not this layer's business.

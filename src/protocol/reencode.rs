@@ -1,9 +1,9 @@
 //! An upward event written back in the platform's frame shape.
 //!
 //! A cluster's gateway decodes each frame once (as a lone host does) and
-//! passes the event on to the member that owns its channel through Redis.
+//! passes the event on to the node that owns its channel through Redis.
 //! Writing it back in the wire's own shape, rather than inventing a second
-//! format, means the member reads it with the one decoder there is, and the
+//! format, means the node reads it with the one decoder there is, and the
 //! stream holds frames anyone can read against docs/PROTOCOL.md.
 
 use super::inbound::Inbound;

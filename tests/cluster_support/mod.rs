@@ -1,5 +1,5 @@
 //! Helpers for the cluster tests: a service directory whose config names
-//! its service (a cluster needs the id up front), and member processes
+//! its service (a cluster needs the id up front), and node processes
 //! started with `run --cluster URL` against a real Redis.
 
 #![allow(dead_code)]
@@ -35,17 +35,17 @@ pub async fn cluster_service(
     svc
 }
 
-/// One member: `run --dir DIR --cluster URL`, and `extra` arguments.
-pub fn member_with(svc: &ServiceDir, redis_url: &str, extra: &[&str]) -> HostProcess {
+/// One node: `run --dir DIR --cluster URL`, and `extra` arguments.
+pub fn node_with(svc: &ServiceDir, redis_url: &str, extra: &[&str]) -> HostProcess {
     let dir = svc.path().display().to_string();
     let mut args = vec!["run", "--dir", &dir, "--cluster", redis_url, "--no-watch"];
     args.extend_from_slice(extra);
     HostProcess::spawn_with_env::<&str>(&args, svc.path(), None, &[])
 }
 
-/// One member: `run --dir DIR --cluster URL`.
-pub fn member(svc: &ServiceDir, redis_url: &str) -> HostProcess {
-    member_with(svc, redis_url, &[])
+/// One node: `run --dir DIR --cluster URL`.
+pub fn node(svc: &ServiceDir, redis_url: &str) -> HostProcess {
+    node_with(svc, redis_url, &[])
 }
 
 /// `moobius-host cluster status --dir DIR --cluster URL [--json]`.
@@ -61,11 +61,11 @@ pub fn cluster_status(svc: &ServiceDir, redis_url: &str, json: bool) -> std::pro
         .expect("the binary runs")
 }
 
-/// Waits until one of `members` logged that it serves as the gateway with
+/// Waits until one of `nodes` logged that it serves as the gateway with
 /// a token, and returns its index.
-pub async fn gateway_index(members: &[HostProcess], after: &str) -> usize {
-    wait_for("a member serves as the gateway", || {
-        let found = members.iter().position(|m| {
+pub async fn gateway_index(nodes: &[HostProcess], after: &str) -> usize {
+    wait_for("a node serves as the gateway", || {
+        let found = nodes.iter().position(|m| {
             let log = m.log();
             let tail = match after {
                 "" => log.as_str(),
@@ -78,9 +78,9 @@ pub async fn gateway_index(members: &[HostProcess], after: &str) -> usize {
     .await
 }
 
-/// Sends `signal` (`STOP`, `CONT`, `KILL`) to a member.
-pub fn signal(member: &HostProcess, signal: &str) {
-    let pid = member.child.id().to_string();
+/// Sends `signal` (`STOP`, `CONT`, `KILL`) to a node.
+pub fn signal(node: &HostProcess, signal: &str) {
+    let pid = node.child.id().to_string();
     let sent = Command::new("kill")
         .args([&format!("-{signal}"), &pid])
         .status();
@@ -90,17 +90,17 @@ pub fn signal(member: &HostProcess, signal: &str) {
     );
 }
 
-/// Waits until every member ran `before_channel_init` (its agents made
+/// Waits until every node ran `before_channel_init` (its agents made
 /// through the gateway) and owns partitions: the cluster is spread.
-pub async fn all_ready(members: &[HostProcess]) {
-    for m in members {
+pub async fn all_ready(nodes: &[HostProcess]) {
+    for m in nodes {
         m.wait_logged(
-            "the member set up its script",
+            "the node set up its script",
             &["handled", "before_channel_init"],
         )
         .await;
         m.wait_logged(
-            "the member owns partitions",
+            "the node owns partitions",
             &["took a partition over", "channels="],
         )
         .await;

@@ -1,10 +1,10 @@
-//! Live members and the partitions each one holds.
+//! Live nodes and the partitions each one holds.
 //!
-//! [`Membership`] is a heartbeat in a Redis sorted set (score: the time of
-//! the last beat, by Redis's clock, so members' clocks need not agree); a
-//! member that missed beats for a lease time is no longer live.
-//! [`PartitionKeeper`] is one member's side of spreading the partitions: on
-//! each tick it beats, computes its share from the live members
+//! [`LiveNodes`] is a heartbeat in a Redis sorted set (score: the time of
+//! the last beat, by Redis's clock, so nodes' clocks need not agree); a
+//! node that missed beats for a lease time is no longer live.
+//! [`PartitionKeeper`] is one node's side of spreading the partitions: on
+//! each tick it beats, computes its share from the live nodes
 //! (`partitions::assign`), releases the partitions no longer its own,
 //! renews the ones it keeps, and takes the ones assigned to it as their
 //! leases come free. The leases decide who holds what at any moment; the
@@ -17,10 +17,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Beats and lists the live members: `KEYS[1]` the set, `KEYS[2]` its
-/// epoch (counts the joins and leaves), `ARGV[1]` this member, `ARGV[2]`
-/// how long a member stays live without a beat (ms). Returns the epoch,
-/// then the members.
+/// Beats and lists the live nodes: `KEYS[1]` the set, `KEYS[2]` its
+/// epoch (counts the joins and leaves), `ARGV[1]` this node, `ARGV[2]`
+/// how long a node stays live without a beat (ms). Returns the epoch,
+/// then the nodes.
 const BEAT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -31,25 +31,25 @@ local live = redis.call('ZRANGE', KEYS[1], 0, -1)
 table.insert(live, 1, redis.call('GET', KEYS[2]) or '0')
 return live";
 
-/// One member's heartbeat in the cluster's member set.
-pub struct Membership {
+/// One node's heartbeat in the cluster's node set.
+pub struct LiveNodes {
     conn: Arc<RedisConn>,
     key: String,
-    /// `<key>:epoch`: grows whenever a member joins or leaves.
+    /// `<key>:epoch`: grows whenever a node joins or leaves.
     epoch_key: String,
     node: String,
     ttl: Duration,
 }
 
-impl Membership {
+impl LiveNodes {
     pub fn new(url: &str, key: &str, node: &str, ttl: Duration) -> Result<Self, ClusterError> {
         let conn = Arc::new(RedisConn::open(url, ttl)?);
-        Ok(Membership::on(conn, key, node, ttl))
+        Ok(LiveNodes::on(conn, key, node, ttl))
     }
 
     /// The same, over a shared connection.
     pub fn on(conn: Arc<RedisConn>, key: &str, node: &str, ttl: Duration) -> Self {
-        Membership {
+        LiveNodes {
             conn,
             key: key.to_string(),
             epoch_key: format!("{key}:epoch"),
@@ -58,7 +58,7 @@ impl Membership {
         }
     }
 
-    /// Beats, and returns the membership's epoch and the live members
+    /// Beats, and returns the node set's epoch and the live nodes
     /// (this one included), by name.
     pub fn beat(&self) -> Result<(u64, Vec<String>), ClusterError> {
         let mut cmd = redis::cmd("EVAL");
@@ -77,7 +77,7 @@ impl Membership {
         Ok((epoch, reply))
     }
 
-    /// The membership's epoch: one round trip, to notice a join or a
+    /// The node set's epoch: one round trip, to notice a join or a
     /// leave between ticks.
     pub fn epoch_on(&self, conn: &RedisConn) -> Result<u64, ClusterError> {
         let e: Option<u64> = conn.query(redis::cmd("GET").arg(&self.epoch_key))?;
@@ -85,7 +85,7 @@ impl Membership {
     }
 
     /// Leaves the set at once (a clean stop), so the others rebalance
-    /// without waiting for this member's beats to age out.
+    /// without waiting for this node's beats to age out.
     pub fn leave(&self) -> Result<(), ClusterError> {
         let mut pipe = redis::pipe();
         pipe.cmd("ZREM").arg(&self.key).arg(&self.node).ignore();
@@ -100,12 +100,12 @@ impl Membership {
 /// a number of ticks: ticks come faster while partitions move.
 const DRAIN_LEASES: u32 = 2;
 
-/// One member's partitions: what it holds, kept in step with its share.
+/// One node's partitions: what it holds, kept in step with its share.
 pub struct PartitionKeeper {
     node: String,
     /// Shared by the leases: each tick renews and takes in one round trip.
     conn: Arc<RedisConn>,
-    members: Membership,
+    nodes: LiveNodes,
     /// One lease per partition, `KEY_PREFIX:part:<p>`.
     leases: Vec<Lease>,
     held: BTreeMap<usize, Held>,
@@ -116,10 +116,10 @@ pub struct PartitionKeeper {
     releasing: Vec<(usize, Held)>,
     ttl: Duration,
     live: Vec<String>,
-    /// The membership's epoch at the last tick.
+    /// The node set's epoch at the last tick.
     epoch: u64,
     /// At the last tick, a partition assigned here was still held by
-    /// another member (being handed over, or its holder's lease running).
+    /// another node (being handed over, or its holder's lease running).
     short: bool,
 }
 
@@ -149,7 +149,7 @@ impl PartitionKeeper {
             .collect();
         PartitionKeeper {
             node: node.to_string(),
-            members: Membership::on(conn.clone(), &format!("{prefix}:members"), node, ttl),
+            nodes: LiveNodes::on(conn.clone(), &format!("{prefix}:nodes"), node, ttl),
             conn,
             leases,
             held: BTreeMap::new(),
@@ -163,7 +163,7 @@ impl PartitionKeeper {
     }
 
     /// One round (run it at least every lease time / 3): returns the
-    /// partitions this member holds now, each with its fencing token. A
+    /// partitions this node holds now, each with its fencing token. A
     /// partition no longer assigned here is released at once.
     pub fn tick(&mut self) -> Result<&BTreeMap<usize, Held>, ClusterError> {
         self.tick_draining(|_| true)?;
@@ -178,7 +178,7 @@ impl PartitionKeeper {
     /// [`PartitionKeeper::release_dropped`] once it stopped acting on the
     /// partitions no longer in [`PartitionKeeper::held`].
     pub fn tick_draining(&mut self, drained: impl Fn(usize) -> bool) -> Result<(), ClusterError> {
-        (self.epoch, self.live) = self.members.beat()?;
+        (self.epoch, self.live) = self.nodes.beat()?;
         let mine = partitions::owned_by(&self.node, &self.live, self.leases.len());
         self.hand_over(&mine, drained);
         self.renew_due()?;
@@ -249,7 +249,7 @@ impl PartitionKeeper {
     }
 
     /// Releases in Redis what the last tick gave up. Called once this
-    /// member no longer acts on them (the roles thread first takes them out
+    /// node no longer acts on them (the roles thread first takes them out
     /// of its fences), so that a new owner, which may take a released
     /// partition within 100 ms, never overlaps an old owner that still
     /// passes its own fence.
@@ -263,7 +263,7 @@ impl PartitionKeeper {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// What this member holds, with the tokens.
+    /// What this node holds, with the tokens.
     pub fn held(&self) -> &BTreeMap<usize, Held> {
         &self.held
     }
@@ -273,23 +273,23 @@ impl PartitionKeeper {
         self.leaving.keys().copied()
     }
 
-    /// Partitions are moving to or from this member: one assigned here is
+    /// Partitions are moving to or from this node: one assigned here is
     /// held elsewhere, or one held here waits to be drained. The caller
     /// may tick sooner until they have moved.
     pub fn settling(&self) -> bool {
         self.short || !self.leaving.is_empty()
     }
 
-    /// True when a member joined or left since the last tick (one round
+    /// True when a node joined or left since the last tick (one round
     /// trip): the caller ticks now instead of at its next tick, so that a
-    /// partition another member released for this one is taken at once.
+    /// partition another node released for this one is taken at once.
     /// `look` is a connection of its own with a short timeout, so that a
     /// slow answer never holds back the renewals on the keeper's.
-    pub fn membership_changed(&self, look: &RedisConn) -> Result<bool, ClusterError> {
-        Ok(self.members.epoch_on(look)? != self.epoch)
+    pub fn nodes_changed(&self, look: &RedisConn) -> Result<bool, ClusterError> {
+        Ok(self.nodes.epoch_on(look)? != self.epoch)
     }
 
-    /// The live members at the last tick.
+    /// The live nodes at the last tick.
     pub fn live(&self) -> &[String] {
         &self.live
     }
@@ -300,6 +300,6 @@ impl PartitionKeeper {
         for (p, h) in std::mem::take(&mut self.held) {
             let _ = self.leases[p].release(&h);
         }
-        let _ = self.members.leave();
+        let _ = self.nodes.leave();
     }
 }
