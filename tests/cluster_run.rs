@@ -96,7 +96,7 @@ async fn admin_shows_the_node(svc: &ServiceDir) {
         "{status}"
     );
     assert_eq!(
-        cluster["members"].as_array().map(Vec::len),
+        cluster["nodes"].as_array().map(Vec::len),
         Some(2),
         "{status}"
     );

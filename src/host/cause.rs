@@ -8,7 +8,7 @@ use crate::host::outbox::Downward;
 
 /// The upward entry a handler runs for, in a cluster: its frames' request
 /// ids are `<partition>-<entry id>:<n>`, the same however many times (and
-/// on whichever member) the handler runs for that entry, so the platform
+/// on whichever node) the handler runs for that entry, so the platform
 /// sees a repeat as a repeat. Each frame also carries the partition and
 /// the lease token, for the gateway's fencing.
 #[derive(Debug, Clone)]

@@ -54,7 +54,7 @@ pub enum HostEvent {
         countdown: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     },
     /// A partition's event in a cluster (see `src/cluster/`): handled only
-    /// while this member still holds the partition under the same token,
+    /// while this node still holds the partition under the same token,
     /// its frames' request ids derived from the stream entry, and reported
     /// done once those frames were handed on.
     Clustered {
@@ -89,7 +89,7 @@ impl std::fmt::Debug for ClusterDelivery {
 }
 
 impl ClusterDelivery {
-    /// True while this member may still act for the partition; once
+    /// True while this node may still act for the partition; once
     /// false, false for every later event of the same take-over.
     pub fn valid(&self) -> bool {
         if self.gate.is_closed() {

@@ -66,8 +66,8 @@ impl HostProbe {
             let st = self.status.borrow();
             (st.version > 0, st.cluster.clone())
         };
-        // A cluster member serves through whichever member is the gateway:
-        // it is ready once some member is, and Redis answers.
+        // A cluster node serves through whichever node is the gateway:
+        // it is ready once some node is, and Redis answers.
         let connected = match &cluster {
             Some(c) => c.error.is_none() && c.gateway_holder.is_some(),
             None => logged_in,

@@ -28,23 +28,23 @@ pub struct ScriptStatus {
     /// The last [`RECENT_ERRORS`] of those failures, oldest first, as
     /// `path:line:col: message (in handler)`.
     pub recent_errors: Vec<String>,
-    /// In a cluster: this member's part in it.
+    /// In a cluster: this node's part in it.
     pub cluster: Option<ClusterStatus>,
 }
 
-/// A cluster member's view of its cluster (the admin endpoint's `/status`).
+/// A cluster node's view of its cluster (the admin endpoint's `/status`).
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct ClusterStatus {
-    /// This member's name.
+    /// This node's name.
     pub node: String,
-    /// This member holds the platform connection.
+    /// This node holds the platform connection.
     pub gateway: bool,
     /// Who does, as of the last tick (`NODE TOKEN`).
     pub gateway_holder: Option<String>,
-    /// The partitions this member owns.
+    /// The partitions this node owns.
     pub partitions: Vec<usize>,
-    /// The live members.
-    pub members: Vec<String>,
+    /// The live nodes.
+    pub nodes: Vec<String>,
     /// The last tick failed: why (Redis unreachable).
     pub error: Option<String>,
 }

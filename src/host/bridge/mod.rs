@@ -403,8 +403,8 @@ impl HostApi for HostBridge {
             .agents
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // In a cluster, every member too: the list is read again under the
-        // cluster's lock, since another member may have made the agent.
+        // In a cluster, every node too: the list is read again under the
+        // cluster's lock, since another node may have made the agent.
         let _cluster = match &self.shared.agent_lock {
             Some(lock) => {
                 let within = crate::script::remaining_budget()
@@ -414,7 +414,7 @@ impl HostApi for HostBridge {
                 })?;
                 if guard.is_none() {
                     return Err(HostCallError::Refused(format!(
-                        "create_agent: another cluster member held the agent lock for {within:?}"
+                        "create_agent: another cluster node held the agent lock for {within:?}"
                     )));
                 }
                 book.by_name = None;

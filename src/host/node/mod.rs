@@ -391,7 +391,7 @@ async fn publish_roles(
             gateway: v.gateway.is_some(),
             gateway_holder: v.gateway_holder.map(|h| format!("{} {}", h.node, h.token)),
             partitions: v.partitions.keys().copied().collect(),
-            members: v.live,
+            nodes: v.live,
             error: v.error,
         };
         status.send_if_modified(|st| {

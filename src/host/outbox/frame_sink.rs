@@ -1,12 +1,12 @@
 //! Where the outbox's prepared frames go: a lone host's link, or a cluster
-//! member's `down` stream (the gateway sends them). The outbox does the
+//! node's `down` stream (the gateway sends them). The outbox does the
 //! same work either way; only the last step differs.
 
 use crate::host::outbox::Barrier;
 use crate::platform::{OutFrame, WsLink};
 
 /// Where prepared frames go: the platform connection, or (a cluster
-/// member) the `down` stream, for the gateway to send.
+/// node) the `down` stream, for the gateway to send.
 pub enum FrameSink {
     Link(WsLink),
     Cluster(crate::cluster::down::DownWriter),

@@ -38,7 +38,7 @@ pub struct ExecutorDeps {
     pub stores: Arc<crate::store::Stores>,
     /// `script_threads`.
     pub threads: usize,
-    /// In a cluster: the lock every member takes around `create_agent`, so
+    /// In a cluster: the lock every node takes around `create_agent`, so
     /// that an agent is made once for the whole cluster.
     pub agent_lock: Option<crate::cluster::lease::Lease>,
 }
