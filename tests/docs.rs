@@ -5,7 +5,7 @@
 //!   file, recursively) is named in the code map of `docs/ARCHITECTURE.md`,
 //!   the section from its `## Code map` heading to the next `## ` heading.
 //!   The rule: a module is named when the code map contains its path from
-//!   the repository root in backticks, `src/host/bridge.rs` for a file and
+//!   the repository root in backticks, `src/host/bridge/mod.rs` for a file and
 //!   `src/host/` (or `src/host`) for a directory. A Rust path such as
 //!   `host::bridge`, or a path outside backticks, does not count. Conversely,
 //!   every `src/` path the code map names in backticks must exist, so a

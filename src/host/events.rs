@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use tokio::sync::oneshot;
 
 /// One thing for the script thread to do. Taken in arrival order within
-/// its lane of the intake (`intake.rs`): timer firings and spells take
+/// its lane of the intake (`threads/intake.rs`): timer firings and spells take
 /// turns with the rest.
 #[derive(Debug)]
 pub enum HostEvent {
@@ -28,9 +28,9 @@ pub enum HostEvent {
         message: MessageUp,
         recipients: Vec<String>,
     },
-    /// A timer is due (see `timers.rs`).
+    /// A timer is due (see `callbacks/timers.rs`).
     Timer(u64),
-    /// A script's request ended (see `requests.rs`).
+    /// A script's request ended (see `callbacks/requests.rs`).
     Response {
         id: u64,
         response: HttpResponse,
@@ -47,7 +47,7 @@ pub enum HostEvent {
     /// A look at the script thread's state (it answers between events).
     Inspect(oneshot::Sender<Inspection>),
     /// One of several script threads' copy of a service-wide step (see
-    /// `shards.rs`): it counts as handled once, when the last thread
+    /// `threads/shards.rs`): it counts as handled once, when the last thread
     /// (`countdown` reaching 0) handled its copy.
     Shared {
         event: Box<HostEvent>,

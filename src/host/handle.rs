@@ -1,7 +1,7 @@
 //! The host as a value: start a service, wait until it serves, watch its
 //! script's status, and stop it. `run`, `dev` and the scenario runner all
 //! start services this way, so the start sequence exists once (in
-//! `lifecycle.rs`).
+//! `session/mod.rs`).
 
 use crate::config::Config;
 use crate::host::events::ReloadRequest;

@@ -1,7 +1,7 @@
 //! The host: joins the platform client, the member table and the script.
 //!
 //! [`Host::start`] starts a service and returns a [`RunningHost`]; the whole
-//! life of a service is in `lifecycle.rs`: load and compile first (a broken
+//! life of a service is in `session/mod.rs`: load and compile first (a broken
 //! config or script never touches the network), then sign in, connect, bind
 //! channels, initialise them through the script, and dispatch platform events
 //! to handlers until shutdown.

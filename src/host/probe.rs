@@ -41,7 +41,7 @@ pub enum SpellError {
     Script(String),
     #[error("the script thread did not answer within {0:?}")]
     NoAnswer(Duration),
-    /// The spell lane is full (see `intake.rs`): try again later.
+    /// The spell lane is full (see `threads/intake.rs`): try again later.
     #[error("{0}")]
     Busy(crate::host::threads::intake::Refused),
     #[error("the service is not running")]

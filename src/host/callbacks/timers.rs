@@ -6,7 +6,7 @@
 //! `Send`) keeps only ids and due times. Something outside the script thread
 //! pops due ids from the queue and sends them to the script thread as
 //! [`HostEvent::Timer`]s, into the intake's timer lane, which takes turns
-//! with members' events and spells (`intake.rs`): a timer never interrupts
+//! with members' events and spells (`threads/intake.rs`): a timer never interrupts
 //! a handler, timers due together fire in due order among themselves, and
 //! a due timer may run before members' events already waiting (at most
 //! one timer callback runs between two of them).

@@ -1,14 +1,14 @@
 //! Hot reload, the script thread's half: new code between two events, with
-//! `this` kept. (What triggers a reload is `reload_trigger.rs`.)
+//! `this` kept. (What triggers a reload is `trigger.rs`.)
 //!
 //! The whole service (entry + imports) is compiled off the script threads
-//! (`reload_compile.rs`) while they go on serving; the request brings this
+//! (`compile.rs`) while they go on serving; the request brings this
 //! thread its own copy, and in the gap between two events the new version
 //! takes over `this` and gets `on_reload()`. On failure the old one keeps
 //! running.
 //!
 //! With several script threads, every thread compiles and votes, and all
-//! swap or none (`reload_round.rs`); thread 0 logs, publishes the status and
+//! swap or none (`round.rs`); thread 0 logs, publishes the status and
 //! answers the request.
 //!
 //! A request may also bring a new source ([`NewSource`]: a swapped bundle's

@@ -5,7 +5,7 @@
 //! compiled Rhai script may reach one thread only (see `script/compile.rs`). All the copies must be ready within
 //! `script_limits.compile_timeout_ms`, else the reload is refused with that
 //! line and the running version stays. The script threads then only vote
-//! and swap (`reload.rs`, `reload_round.rs`).
+//! and swap (`apply.rs`, `round.rs`).
 
 use crate::host::events::Precompiled;
 use crate::script::compile;

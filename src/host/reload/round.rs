@@ -2,7 +2,7 @@
 //! version, or none does.
 //!
 //! Each thread gets its own copy of the new version, compiled off the
-//! script threads (`reload_compile.rs`; a compiled Rhai script reaches one
+//! script threads (`compile.rs`; a compiled Rhai script reaches one
 //! thread only), builds its engine around it, then votes and waits until
 //! every thread voted.
 //! Since no thread handles an event between its vote and the decision, and

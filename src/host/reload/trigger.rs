@@ -1,6 +1,6 @@
 //! Hot reload, the triggering half: an async task that turns file bursts
 //! and SIGHUP into reload requests for the script thread (which does the
-//! swap, `reload.rs`). A compile error right after a burst may be a
+//! swap, `apply.rs`). A compile error right after a burst may be a
 //! half-written file, so it is reported only if it persists once the files
 //! are quiet for [`SETTLE`].
 

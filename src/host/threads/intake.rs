@@ -10,7 +10,7 @@
 //! - **events**: what the platform and the host send (members' events,
 //!   lifecycle steps, reloads, responses, inspections), in arrival order;
 //! - **timers**: due timer ids, at most once each (a periodic timer is not
-//!   re-armed until its firing was taken, see `timers.rs`, an id already
+//!   re-armed until its firing was taken, see `callbacks/timers.rs`, an id already
 //!   waiting is not queued again, and cancelling a timer withdraws its
 //!   firing, [`TimerLane::withdraw`]), so the lane holds at most one entry
 //!   per pending timer, bounded by [`TIMER_LANE`]. A firing beyond it is

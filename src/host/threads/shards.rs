@@ -165,7 +165,7 @@ impl EventSender {
         Ok(())
     }
 
-    /// A reload is one round every thread votes in (see `reload_round.rs`):
+    /// A reload is one round every thread votes in (see `reload/round.rs`):
     /// all threads swap or none. Thread 0 reports the outcome.
     /// Each thread gets its own copy of the compiled version.
     fn reload(&self, mut req: ReloadRequest) -> Result<(), ThreadsGone> {
