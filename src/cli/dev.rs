@@ -16,7 +16,9 @@ use tokio::sync::watch;
 /// Starts the sandbox, creates a channel and the members, runs DIR's
 /// scripts/service.rhai bound to that channel, lets the members join one
 /// after the other and prints each member's character list every time it
-/// changes ("alice sees: alice, Meow, bob"). The printed dev page URL shows
+/// changes ("alice sees: alice, Meow, bob"). DIR/config/config.json's
+/// http_allow, script_limits and script_threads apply as under `run` (no
+/// account needed; stores are in memory). The printed dev page URL shows
 /// every member's view side by side in a browser. Keeps running, so other
 /// clients can join through the printed URLs, until Ctrl+C. Saving a script reloads
 /// it in place and says so (or prints the compile error).

@@ -115,7 +115,10 @@ mod tests {
             Some(vec!["127.0.0.1:8765".to_string()])
         );
         assert_eq!(config.service.script_threads, 2);
-        assert_eq!(config.script_limits.timeout, std::time::Duration::from_millis(77));
+        assert_eq!(
+            config.script_limits.timeout,
+            std::time::Duration::from_millis(77)
+        );
         let kinds: Vec<_> = config
             .db_config
             .stores

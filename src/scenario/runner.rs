@@ -6,8 +6,8 @@
 use super::api::{self, Ctx};
 use super::world::World;
 use super::ScenarioError;
-use crate::host::ServicePaths;
 use crate::config::ServiceSettings;
+use crate::host::ServicePaths;
 use crate::script::{definition_of, snippet, Diagnostic, TestBudget};
 use rhai::{CallFnOptions, Dynamic, Engine, EvalAltResult, Position, Scope, AST};
 use std::cell::RefCell;

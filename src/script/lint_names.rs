@@ -52,7 +52,9 @@ mod tests {
     use super::*;
 
     fn warnings(src: &str) -> Vec<String> {
-        let ast = rhai::Engine::new().compile(src).expect("test script compiles");
+        let ast = rhai::Engine::new()
+            .compile(src)
+            .expect("test script compiles");
         lint_unknown_calls(&ast, "s.rhai", Callable::service())
             .iter()
             .map(|d| d.to_string())
@@ -93,7 +95,8 @@ fn on_start() {
 
     #[test]
     fn scenario_files_know_the_scenario_functions_not_the_hosts() {
-        let src = "fn test_a() {\n  let alice = member(\"alice\");\n  send_message(1);\n  spel(1);\n}";
+        let src =
+            "fn test_a() {\n  let alice = member(\"alice\");\n  send_message(1);\n  spel(1);\n}";
         let ast = rhai::Engine::new().compile(src).unwrap();
         let extra = [
             ("member".to_string(), vec![1]),

@@ -162,7 +162,11 @@ impl<'a> Callable<'a> {
             .flat_map(|n| n.signatures.iter().cloned())
             .collect();
         for (n, counts) in self.extra.iter().filter(|(n, _)| n == name) {
-            out.extend(counts.iter().map(|c| format!("{n}({})", vec!["_"; *c].join(", "))));
+            out.extend(
+                counts
+                    .iter()
+                    .map(|c| format!("{n}({})", vec!["_"; *c].join(", "))),
+            );
         }
         out.dedup();
         out
@@ -253,7 +257,18 @@ mod tests {
         "#;
         let got = Engine::new().eval::<rhai::Array>(src).expect("runs");
         assert_eq!(got.len(), 6);
-        let used = ["print", "debug", "type_of", "eval", "Fn", "call", "curry", "is_shared", "is_def_var", "is_def_fn"];
+        let used = [
+            "print",
+            "debug",
+            "type_of",
+            "eval",
+            "Fn",
+            "call",
+            "curry",
+            "is_shared",
+            "is_def_var",
+            "is_def_fn",
+        ];
         assert_eq!(KEYWORD_FUNCTIONS, used, "each is used above");
     }
 }

@@ -6,8 +6,8 @@
 
 use super::compile::{self, Compiled, Shipped};
 use super::limits::{self, Deadline, ScriptLimits};
-use super::resolver::{ImportRefusal, ScriptsResolver};
 use super::names::Callable;
+use super::resolver::{ImportRefusal, ScriptsResolver};
 use super::{api, character, Diagnostic, HostApi, HANDLERS};
 use rhai::{CallFnOptions, Dynamic, Engine, Map, Scope, Stmt, AST};
 use sha2::{Digest, Sha256};
