@@ -59,6 +59,8 @@ fn table_of(fns: Vec<FnInfo>) -> Table {
     for native in table.values_mut() {
         native.counts.sort_unstable();
         native.counts.dedup();
+        // The metadata's order is not stable: messages are.
+        native.signatures.sort();
         native.signatures.dedup();
     }
     table
