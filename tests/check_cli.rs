@@ -216,3 +216,55 @@ checked 3 files: 1 error, 1 warning
     );
     assert_eq!(code, 2);
 }
+
+#[test]
+fn unknown_functions_are_warned_about_with_a_suggestion() {
+    let dir = service(
+        "import \"util\" as util;
+
+fn on_message_up(message) {
+    let text = util::shout(message.content.text);
+    if text.len() > 0 && is_def_fn(\"shout\", 1) {
+        send_mesage(message.channel_id, text, [message.sender], message.sender);
+    }
+}
+
+fn exclaim(text) { text + \"!\" }
+",
+    );
+    // A module may call the entry's functions (Rhai looks there too).
+    std::fs::write(
+        dir.path().join("scripts/util.rhai"),
+        "fn shout(text) { exclaim(to_uper(text)) }\n",
+    )
+    .unwrap();
+    let scenarios = dir.path().join("tests/scenarios");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    std::fs::write(
+        scenarios.join("basic.rhai"),
+        "fn test_shout() {\n    let alice = membr(\"alice\");\n    alice.say(\"hi\");\n}\n",
+    )
+    .unwrap();
+    let (code, out) = run(dir.path(), &["check", "--deny-warnings"]);
+    assert_eq!(
+        out,
+        "scripts/service.rhai:6:9: warning: send_mesage is not a function (not Rhai's, the host's, nor this file's); did you mean `send_message`?
+  |
+6 |         send_mesage(message.channel_id, text, [message.sender], message.sender);
+  |         ^
+
+scripts/util.rhai:1:26: warning: to_uper is not a function (not Rhai's, the host's, nor the service scripts'); did you mean `to_upper`?
+  |
+1 | fn shout(text) { exclaim(to_uper(text)) }
+  |                          ^
+
+tests/scenarios/basic.rhai:2:17: warning: membr is not a function (not Rhai's, a scenario's, nor this file's); did you mean `member`?
+  |
+2 |     let alice = membr(\"alice\");
+  |                 ^
+
+checked 3 files: 0 errors, 3 warnings
+"
+    );
+    assert_eq!(code, 1);
+}

@@ -21,11 +21,11 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A temp copy of the service: scripts, resources and scenarios.
+/// A temp copy of the service: scripts, resources, scenarios and config.
 fn service_copy() -> tempfile::TempDir {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
-    for sub in ["scripts", "resources", "tests/scenarios"] {
+    for sub in ["scripts", "resources", "tests/scenarios", "config"] {
         copy_dir(&root.join(sub), &dir.path().join(sub));
     }
     dir

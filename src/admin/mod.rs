@@ -25,8 +25,7 @@ mod serve;
 pub mod token;
 
 use crate::config::Secret;
-use crate::host::HostProbe;
-use crate::host::SpellError;
+use crate::host::{HostProbe, SpellError};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

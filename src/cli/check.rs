@@ -18,7 +18,8 @@ use std::path::PathBuf;
 /// wrong number of parameters, host functions called with the wrong number
 /// of arguments, the script's own functions called with the wrong number of
 /// arguments or without `this.` when they use `this`, store names db_config
-/// does not list. Exit code 0 when clean, 1 for warnings with
+/// does not list, calls to functions nobody defines (send_mesage: did you
+/// mean send_message?). Exit code 0 when clean, 1 for warnings with
 /// --deny-warnings, 2 for errors.
 #[derive(Args, Debug)]
 pub struct CheckArgs {

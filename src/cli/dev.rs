@@ -3,7 +3,7 @@
 //! tutorial's "several browser windows" replaced by one terminal.
 
 use clap::Args;
-use moobius_host::config::{Config, LogConfig};
+use moobius_host::config::{Config, LogConfig, ServiceSettings};
 use moobius_host::host::{Host, HostOptions, ScriptStatus, ServicePaths};
 use moobius_host::sandbox::{Sandbox, SandboxControl, SandboxOptions};
 use std::collections::{HashMap, HashSet};
@@ -16,7 +16,9 @@ use tokio::sync::watch;
 /// Starts the sandbox, creates a channel and the members, runs DIR's
 /// scripts/service.rhai bound to that channel, lets the members join one
 /// after the other and prints each member's character list every time it
-/// changes ("alice sees: alice, Meow, bob"). The printed dev page URL shows
+/// changes ("alice sees: alice, Meow, bob"). DIR/config/config.json's
+/// http_allow, script_limits and script_threads apply as under `run` (no
+/// account needed; stores are in memory). The printed dev page URL shows
 /// every member's view side by side in a browser. Keeps running, so other
 /// clients can join through the printed URLs, until Ctrl+C. Saving a script reloads
 /// it in place and says so (or prints the compile error).
@@ -61,6 +63,17 @@ pub async fn main(args: DevArgs) -> u8 {
         );
         return 2;
     }
+    // The service's config as `run` applies it (stores aside: in memory).
+    let settings = match ServiceSettings::load(&args.dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    for warning in settings.warnings() {
+        tracing::warn!("{warning}");
+    }
     let sandbox = match Sandbox::start(SandboxOptions {
         listen: args.listen,
         tls: false,
@@ -73,7 +86,7 @@ pub async fn main(args: DevArgs) -> u8 {
             return 1;
         }
     };
-    let code = serve(&sandbox, &args, paths).await;
+    let code = serve(&sandbox, &args, paths, &settings).await;
     let _ = tokio::time::timeout(
         moobius_host::timeouts::SANDBOX_STOP_GRACE,
         sandbox.shutdown(),
@@ -82,7 +95,12 @@ pub async fn main(args: DevArgs) -> u8 {
     code
 }
 
-async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
+async fn serve(
+    sandbox: &Sandbox,
+    args: &DevArgs,
+    paths: ServicePaths,
+    settings: &ServiceSettings,
+) -> u8 {
     let control = sandbox.control();
     let channel_id = control.create_channel("lobby");
     let members: Vec<String> = args
@@ -97,12 +115,13 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
     let (printed_tx, printed_rx) = watch::channel(HashSet::new());
     let printer = tokio::spawn(print_views(control.clone(), printed_tx));
 
-    let config = Config::local(
+    let mut config = Config::local(
         &sandbox.http_url(),
         &sandbox.ws_url(),
         vec![channel_id.clone()],
         "dev@sandbox.local",
     );
+    settings.apply(&mut config, None);
     let mut stop = super::shutdown_on_signal();
     let (status_tx, status_rx) = watch::channel(ScriptStatus::default());
     let status_forwarder = tokio::spawn(forward_status(status_rx.clone(), control.clone()));

@@ -12,7 +12,9 @@ use std::path::PathBuf;
 /// (`let alice = member("alice"); alice.join();`) and check what they see
 /// (`assert_eq(alice.sees(), ["alice", "Meow"])`). Each test runs against a
 /// fresh local sandbox and a fresh host on the service's scripts; every step
-/// waits for the service to settle. Prints one line per test and a summary
+/// waits for the service to settle. The service's config/config.json applies
+/// as under `run` (http_allow, script_limits, script_threads, db_config; no
+/// account needed). Prints one line per test and a summary
 /// `N passed, N failed`. Exit code 1 when a test failed, 2 when a scenario
 /// file does not compile.
 #[derive(Args, Debug)]

@@ -11,12 +11,7 @@
 
 use super::ScenarioError;
 use crate::config::Config;
-use crate::host::Host;
-use crate::host::HostOptions;
-use crate::host::HostProgress;
-use crate::host::ProgressCounters;
-use crate::host::RunningHost;
-use crate::host::ServicePaths;
+use crate::host::{Host, HostOptions, HostProgress, ProgressCounters, RunningHost, ServicePaths};
 use crate::sandbox::{Sandbox, SandboxControl};
 use crate::timeouts::SCENARIO_SETTLE;
 use std::path::Path;

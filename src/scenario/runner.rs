@@ -6,8 +6,9 @@
 use super::api::{self, Ctx};
 use super::world::World;
 use super::ScenarioError;
+use crate::config::ServiceSettings;
 use crate::host::ServicePaths;
-use crate::script::{definition_of, snippet, Diagnostic, ScriptLimits, TestBudget};
+use crate::script::{definition_of, snippet, Diagnostic, TestBudget};
 use rhai::{CallFnOptions, Dynamic, Engine, EvalAltResult, Position, Scope, AST};
 use std::cell::RefCell;
 use std::io::Write;
@@ -102,10 +103,15 @@ fn tests_in(ast: &AST, source: &str) -> Vec<String> {
 }
 
 /// The innermost position and message of a scenario error.
-fn failure(err: &EvalAltResult) -> (Position, String) {
+fn failure(err: &EvalAltResult, source: &str) -> (Position, String) {
     let mut e = err;
     while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _) = e {
         e = inner;
+    }
+    let table = super::function_table();
+    let callable = crate::script::names::Callable::scenario(&table);
+    if let Some(message) = crate::script::explain_not_found(e, Some(source), callable) {
+        return (e.position(), message);
     }
     let message = match e {
         EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
@@ -118,11 +124,11 @@ fn failure(err: &EvalAltResult) -> (Position, String) {
     (e.position(), message)
 }
 
-/// The engine the tests run on, and their limits.
+/// The engine the tests run on, and the service's config they run under.
 struct TestEngine {
     engine: Engine,
     budget: TestBudget,
-    limits: ScriptLimits,
+    settings: ServiceSettings,
 }
 
 struct Failure {
@@ -151,15 +157,26 @@ pub fn run(opts: &RunOptions, handle: Handle, out: &mut dyn Write) -> Summary {
         handle: Some(handle),
         world: RefCell::new(None),
     });
-    // The service's own limits, its handlers' and its tests' alike.
-    let limits = crate::script::check::configured_limits(&opts.dir);
+    // The service's config as `run` applies it; its limits are its
+    // handlers' and its tests' alike.
+    let settings = match ServiceSettings::load(&opts.dir) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = writeln!(out, "error: {e}");
+            summary.broken += 1;
+            return summary;
+        }
+    };
+    for warning in settings.warnings() {
+        tracing::warn!("{warning}");
+    }
     let mut engine = crate::script::syntax_engine();
     api::register(&mut engine, &ctx);
-    let budget = TestBudget::apply(&mut engine, &limits);
+    let budget = TestBudget::apply(&mut engine, &settings.script_limits());
     let engine = TestEngine {
         engine,
         budget,
-        limits,
+        settings,
     };
     let mut failures = Vec::new();
     for file in &files {
@@ -226,7 +243,7 @@ fn run_file(
     let _ = writeln!(out, "running {} test{plural} from {shown}", tests.len());
     for test in tests {
         let name = format!("{base}::{test}");
-        let outcome = run_test(engine, ctx, &ast, &paths, &test);
+        let outcome = run_test(engine, ctx, &ast, &source, &paths, &test);
         match outcome {
             Ok(()) => {
                 summary.passed += 1;
@@ -258,6 +275,7 @@ fn run_test(
     engine: &TestEngine,
     ctx: &Rc<Ctx>,
     ast: &AST,
+    source: &str,
     paths: &ServicePaths,
     test: &str,
 ) -> Result<(), (usize, usize, String)> {
@@ -266,7 +284,7 @@ fn run_test(
             .as_ref()
             .ok_or((0, 0, "no async runtime to run the test on".to_string()))?;
     let world = handle
-        .block_on(World::start(paths.clone(), engine.limits.clone()))
+        .block_on(World::start(paths.clone(), &engine.settings))
         .map_err(|e| (0, 0, format!("setting up the test failed: {e}")))?;
     let mut world = world;
     world.begin_test();
@@ -290,7 +308,7 @@ fn run_test(
     match result {
         // The handler errors are most often why the test failed.
         Err(e) => {
-            let (pos, mut message) = failure(&e);
+            let (pos, mut message) = failure(&e, source);
             if let Some(why) = engine.budget.describe(&e) {
                 message = format!("{test} {why}");
             }

@@ -10,18 +10,12 @@ use super::bots::Bot;
 use super::expect::HandlerErrors;
 use super::responder::ScenarioResponder;
 use super::ScenarioError;
-use crate::config::Config;
-use crate::host::Host;
-use crate::host::HostOptions;
-use crate::host::HostProgress;
-use crate::host::ReloadResult;
-use crate::host::RunningHost;
-use crate::host::ScriptStatus;
-use crate::host::ServicePaths;
-use crate::host::VirtualClock;
+use crate::config::{Config, ServiceSettings};
+use crate::host::{
+    Host, HostOptions, HostProgress, ReloadResult, RunningHost, ScriptStatus, ServicePaths,
+    VirtualClock,
+};
 use crate::sandbox::{Sandbox, SandboxControl, SandboxOptions};
-use crate::script::ScriptLimits;
-use crate::store::StoreConfig;
 use crate::timeouts::{
     SCENARIO_RESTART_GRACE, SCENARIO_SETTLE, SCENARIO_START, SCENARIO_STOP_GRACE,
 };
@@ -72,8 +66,12 @@ impl World {
     /// Starts the sandbox and the host, and waits until the host started and
     /// its start-up events (`before_channel_init`, channel init, `on_start`)
     /// settled.
-    /// The host runs under `limits` (the service's `script_limits`).
-    pub async fn start(paths: ServicePaths, limits: ScriptLimits) -> Result<World, ScenarioError> {
+    /// The host runs under the service's config as `run` applies it
+    /// (`settings`), its stores in a directory of the test's own.
+    pub async fn start(
+        paths: ServicePaths,
+        settings: &ServiceSettings,
+    ) -> Result<World, ScenarioError> {
         let sandbox = Sandbox::start(SandboxOptions::default()).await?;
         let control = sandbox.control();
         let channel_id = control.create_channel("lobby");
@@ -83,14 +81,8 @@ impl World {
             vec![channel_id.clone()],
             "scenario@sandbox.local",
         );
-        config.script_limits = limits;
         let data = tempfile::tempdir().map_err(ScenarioError::DataDir)?;
-        config.db_config = StoreConfig {
-            stores: Vec::new(),
-            data_dir: data.path().to_path_buf(),
-            implicit_memory: false,
-            implicit_embedded: true,
-        };
+        settings.apply(&mut config, Some(data.path()));
         let progress = HostProgress::new();
         let clock = VirtualClock::new();
         let responder = Arc::new(ScenarioResponder::default());

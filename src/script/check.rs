@@ -5,7 +5,8 @@
 //! compiles too), for syntax and their calls to their own functions.
 //! No network: host functions are there only to be named.
 
-use super::{lint, snippet, CompileOptions, Diagnostic, NoHost, ServiceScript};
+use super::names::Callable;
+use super::{lint, lint_names, snippet, CompileOptions, Diagnostic, NoHost, ServiceScript};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -73,10 +74,8 @@ fn configured_stores(dir: &Path) -> Option<Vec<String>> {
 /// `DIR/config/config.json`'s `script_limits` when the config loads (so
 /// that `check` keeps the compile bound `run` keeps), else the defaults.
 pub fn configured_limits(dir: &Path) -> super::ScriptLimits {
-    let file = dir.join("config").join("config.json");
-    let overrides = crate::config::load::Overrides::default();
-    crate::config::load(&file, dir, &overrides)
-        .map(|c| c.script_limits)
+    crate::config::ServiceSettings::load(dir)
+        .map(|s| s.script_limits())
         .unwrap_or_default()
 }
 
@@ -113,6 +112,9 @@ pub fn check_service(
             .into_iter()
             .filter(|p| !done.iter().any(|d| same(d, p))),
     );
+    // Each file's findings, in file order; warnings once all are compiled.
+    let mut per_file: Vec<Vec<Finding>> = vec![Vec::new(); all.len()];
+    let mut compiled = Vec::new();
     for (i, file) in all.iter().enumerate() {
         let shown = opts.display(file);
         let source = match super::size::read_script(file, &shown) {
@@ -124,7 +126,7 @@ pub fn check_service(
                 report.files += 1;
                 // Already reported when the service was compiled.
                 if !report.findings.iter().any(|f| f.diagnostic == d) {
-                    report.findings.push(finding(dir, d, true));
+                    per_file[i].push(finding(dir, d, true));
                 }
                 continue;
             }
@@ -135,21 +137,47 @@ pub fn check_service(
             continue;
         }
         match engine.compile(&source) {
-            Ok(ast) => {
-                for w in lint::lint_with_stores(&ast, &shown, &source, stores.as_deref()) {
-                    report.findings.push(finding(dir, w, false));
-                }
-            }
+            Ok(ast) => compiled.push((i, shown, source, ast)),
             // The entry's errors were reported by the full compile.
             Err(_) if i == 0 && report.errors() > 0 => {}
             Err(e) => {
                 let d = Diagnostic::from_parse(&shown, &e);
-                report.findings.push(finding(dir, d, true));
+                per_file[i].push(finding(dir, d, true));
             }
         }
     }
+    lint_compiled(dir, &compiled, stores.as_deref(), &mut per_file);
+    report.findings.extend(per_file.into_iter().flatten());
     check_scenarios(dir, &opts, scenario_functions, &mut report);
     report
+}
+
+/// The warnings for the compiled files of a service, `(index, shown path,
+/// source, AST)` each, added to `per_file[index]`; the file at index 0 is
+/// the entry.
+fn lint_compiled(
+    dir: &Path,
+    compiled: &[(usize, String, String, rhai::AST)],
+    stores: Option<&[String]>,
+    per_file: &mut [Vec<Finding>],
+) {
+    // A module's functions may call the entry's (Rhai looks there too), and
+    // any file here may be some entry's module: every function of the
+    // service's scripts is known in a file that is not the entry.
+    let mut script_functions: Vec<String> = compiled
+        .iter()
+        .flat_map(|(_, _, _, ast)| super::names::own_functions(ast))
+        .collect();
+    script_functions.sort();
+    script_functions.dedup();
+    for (i, shown, source, ast) in compiled {
+        let mut found = lint::lint_with_stores(ast, shown, source, stores);
+        let others: &[String] = if *i == 0 { &[] } else { &script_functions };
+        let callable = Callable::service().with_script_functions(others);
+        found.extend(lint_names::lint_unknown_calls(ast, shown, callable));
+        found.sort_by_key(|d| (d.line, d.col));
+        per_file[*i].extend(found.into_iter().map(|w| finding(dir, w, false)));
+    }
 }
 
 /// Compiles and lints `dir/tests/scenarios/**.rhai`.
@@ -172,7 +200,11 @@ fn check_scenarios(
         });
         match found {
             Ok(ast) => {
-                for w in super::lint_calls::lint_own_calls(&ast, &shown, functions) {
+                let callable = Callable::scenario(functions);
+                let mut found = super::lint_calls::lint_own_calls(&ast, &shown, functions);
+                found.extend(lint_names::lint_unknown_calls(&ast, &shown, callable));
+                found.sort_by_key(|d| (d.line, d.col));
+                for w in found {
                     report.findings.push(finding(dir, w, false));
                 }
             }

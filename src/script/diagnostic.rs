@@ -76,6 +76,18 @@ impl Diagnostic {
     /// `main_path` is the file of the AST the call started in, `entry` the
     /// handler that was called (for the call chain in the message).
     pub fn from_eval(main_path: &str, entry: Option<&str>, err: &EvalAltResult) -> Self {
+        Self::from_eval_explained(main_path, entry, err, &|_, _| None)
+    }
+
+    /// [`from_eval`](Self::from_eval), with `explain` given the innermost
+    /// error and the file it happened in: a message it returns replaces
+    /// Rhai's (see `not_found`).
+    pub fn from_eval_explained(
+        main_path: &str,
+        entry: Option<&str>,
+        err: &EvalAltResult,
+        explain: &dyn Fn(&EvalAltResult, &str) -> Option<String>,
+    ) -> Self {
         let mut path = main_path.to_string();
         let mut calls: Vec<String> = entry.map(str::to_string).into_iter().collect();
         let mut e = err;
@@ -115,7 +127,7 @@ impl Diagnostic {
                 message = stripped.to_string();
             }
         }
-        message = in_rhai_terms(&message);
+        message = explain(e, &path).unwrap_or_else(|| in_rhai_terms(&message));
         if calls.len() > 1 {
             calls.reverse();
             message = format!("{message} (in {})", calls.join(" <- "));
@@ -174,7 +186,7 @@ pub fn in_rhai_terms(message: &str) -> String {
 }
 
 /// Splits `a, (b, c), d` at the top-level commas.
-fn split_args(args: &str) -> Vec<&str> {
+pub(super) fn split_args(args: &str) -> Vec<&str> {
     let (mut depth, mut start, mut parts) = (0i32, 0, Vec::new());
     for (i, c) in args.char_indices() {
         match c {

@@ -10,29 +10,12 @@
 //! of arguments is not the script's: Rhai calls the native one.
 
 use super::Diagnostic;
-use rhai::{ASTNode, Engine, Expr, Stmt, AST};
-use std::collections::{BTreeMap, HashSet};
-use std::rc::Rc;
-use std::sync::OnceLock;
-
-/// Every native function name with the argument counts it accepts: Rhai's
-/// standard library and the host's script API.
-fn natives() -> &'static BTreeMap<String, Vec<usize>> {
-    static TABLE: OnceLock<BTreeMap<String, Vec<usize>>> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        let mut engine = Engine::new();
-        super::character::register(&mut engine);
-        super::api::register(&mut engine, Rc::new(super::NoHost));
-        let mut table: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (name, params) in super::lint::registered(&engine, true) {
-            table.entry(name).or_default().push(params);
-        }
-        table
-    })
-}
+use rhai::{ASTNode, Expr, Stmt, AST};
+use std::collections::HashSet;
 
 fn native_takes(name: &str, n: usize, extra: &[(String, Vec<usize>)]) -> bool {
-    natives().get(name).is_some_and(|c| c.contains(&n))
+    let natives = super::names::Callable::service();
+    natives.native_counts(name).contains(&n)
         || extra.iter().any(|(e, c)| e == name && c.contains(&n))
 }
 
@@ -163,6 +146,7 @@ pub fn lint_own_calls(ast: &AST, path: &str, extra: &[(String, Vec<usize>)]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rhai::Engine;
 
     fn warnings(src: &str) -> Vec<String> {
         let ast = Engine::new().compile(src).expect("test script compiles");

@@ -15,7 +15,10 @@ mod handlers;
 mod limits;
 pub mod lint;
 pub mod lint_calls;
+pub mod lint_names;
+pub mod names;
 mod nohost;
+mod not_found;
 mod resolver;
 mod service;
 pub mod size;
@@ -38,6 +41,7 @@ pub use limits::{
 };
 pub use limits::{syntax_engine, MAX_EXPR_DEPTH, MAX_FN_EXPR_DEPTH};
 pub use nohost::NoHost;
+pub use not_found::explain as explain_not_found;
 pub use service::{CompileOptions, ServiceScript};
 
 /// Stack size for the thread that runs scripts: deep (but allowed) Rhai call

@@ -6,6 +6,7 @@
 
 use super::compile::{self, Compiled, Shipped};
 use super::limits::{self, Deadline, ScriptLimits};
+use super::names::Callable;
 use super::resolver::{ImportRefusal, ScriptsResolver};
 use super::{api, character, Diagnostic, HostApi, HANDLERS};
 use rhai::{CallFnOptions, Dynamic, Engine, Map, Scope, Stmt, AST};
@@ -99,6 +100,9 @@ pub struct ServiceScript {
     functions: HashSet<(String, usize)>,
     has_imports: bool,
     files: Vec<PathBuf>,
+    /// Each of `files` as diagnostics show it, to read its text back when a
+    /// call fails ("Function not found" shows the call as written).
+    shown_files: Vec<(String, PathBuf)>,
     main_display: String,
     this: Dynamic,
     limits: ScriptLimits,
@@ -209,6 +213,7 @@ impl ServiceScript {
             .collect();
         let mut files = vec![opts.main.clone()];
         files.extend(c.imports.iter().cloned());
+        let shown_files = files.iter().map(|f| (opts.display(f), f.clone())).collect();
         ServiceScript {
             engine,
             content_hash: c.content_hash,
@@ -217,6 +222,7 @@ impl ServiceScript {
             functions: c.functions,
             has_imports: !c.imports.is_empty(),
             files,
+            shown_files,
             main_display: c.main_display,
             this: Dynamic::from_map(Map::new()),
             limits: opts.limits.clone(),
@@ -337,7 +343,12 @@ impl ServiceScript {
         drop(running);
         let aborted = self.deadline.take_abort();
         result.map(Some).map_err(|e| {
-            let mut d = Diagnostic::from_eval(&self.main_display, Some(name), &e);
+            let explain = |inner: &rhai::EvalAltResult, path: &str| {
+                let source = self.source_of(path);
+                super::not_found::explain(inner, source.as_deref(), Callable::service())
+            };
+            let mut d =
+                Diagnostic::from_eval_explained(&self.main_display, Some(name), &e, &explain);
             // A host function that ran the budget out says best what happened,
             // whether the script caught its error or not.
             if let Some(reason) = aborted {
@@ -349,6 +360,17 @@ impl ServiceScript {
             self.failures.push(d.clone());
             d
         })
+    }
+
+    /// The text of the file a diagnostic calls `shown` (read again: only
+    /// when a call failed).
+    fn source_of(&self, shown: &str) -> Option<String> {
+        let file = self
+            .shown_files
+            .iter()
+            .find(|(display, real)| display == shown || real.as_path() == Path::new(shown))
+            .map_or_else(|| PathBuf::from(shown), |(_, real)| real.clone());
+        std::fs::read_to_string(file).ok()
     }
 
     /// The calls that failed since the last time this was asked, oldest

@@ -389,7 +389,7 @@ fn errors_speak_rhai_not_rust() {
     let cases = [
         (
             "let s = \" X \"; let t = s.trim(); t.to_lower();",
-            "Function not found: to_lower (unit)",
+            "Function not found: to_lower() called with (unit); defined: to_lower(character), to_lower(string)",
         ),
         ("ask(#{}, \"q\");", "Function not found: ask (map, string)"),
     ];

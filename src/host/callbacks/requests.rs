@@ -83,11 +83,9 @@ impl RequestRunner {
     /// Checks `request` against the policy and starts it; the response
     /// arrives later as `HostEvent::Response { id, .. }`.
     pub fn start(&self, id: u64, mut request: HttpRequest) -> Result<(), String> {
-        // Canned answers (scenario tests) never reach the network that
-        // http_allow guards; the scenario's config has none of its own.
-        if self.responder.is_none() {
-            self.allowed("request", &request.url)?;
-        }
+        // Checked even where canned answers stand in for the network
+        // (scenario tests): what `run` refuses, a test refuses too.
+        self.allowed("request", &request.url)?;
         let timeout = request.timeout.unwrap_or(self.policy.default_timeout);
         if timeout > self.policy.max_timeout {
             return Err(format!(
