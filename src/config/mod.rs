@@ -14,6 +14,7 @@ pub mod load;
 pub mod ranges;
 pub mod redact;
 mod secret;
+pub mod seed;
 mod writeback;
 
 pub use cluster::ClusterConfig;
