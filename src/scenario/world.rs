@@ -309,6 +309,40 @@ impl World {
         self.responder.add(pattern, answer)
     }
 
+    /// Hands `value` to `on_spell` as `run`'s admin endpoint does (routed
+    /// by its `channel_id`, see `host::shards`), settles, and returns the
+    /// answer; `None` when `on_spell` failed as the test expected.
+    pub async fn spell(
+        &mut self,
+        value: serde_json::Value,
+    ) -> Result<Option<serde_json::Value>, ScenarioError> {
+        use crate::host::SpellError;
+        let Some(host) = self.host.as_ref() else {
+            return Err(ScenarioError::HostGone);
+        };
+        let answer = host.probe().spell(value, self.wait_bound()).await;
+        if matches!(answer, Ok(_) | Err(SpellError::Script(_))) {
+            // Handled: counted once, however many threads ran it.
+            self.own_events += 1;
+            self.settle().await?;
+        }
+        match answer {
+            Ok(v) => Ok(Some(v)),
+            Err(SpellError::Script(e)) if self.handler_errors.expects(&e) => Ok(None),
+            Err(SpellError::Script(e)) => Err(ScenarioError::Usage(format!("spell: {e}"))),
+            Err(SpellError::Gone) => Err(self.host_ended().await),
+            Err(other) => {
+                self.in_time()?;
+                Err(ScenarioError::Usage(format!("spell: {other}")))
+            }
+        }
+    }
+
+    /// The requests the service made in this test, oldest first.
+    pub fn requests(&self) -> Vec<crate::script::HttpRequest> {
+        self.responder.requests()
+    }
+
     /// Re-reads the scripts through the host's reload path, then settles.
     pub async fn reload(&mut self) -> Result<(), ScenarioError> {
         let Some(host) = self.host.as_ref() else {
