@@ -75,6 +75,12 @@ fn the_shipped_scenarios_pass() {
     assert!(ok >= 26, "{ok} tests passed");
     assert_eq!(summary(&out), format!("{ok} passed, 0 failed"));
     assert_eq!(code, 0);
+    // The agents they made (Meow...) were recorded in each test's own
+    // directory, never in the service directory.
+    assert!(
+        !dir.path().join("data").exists(),
+        "test wrote into the service directory"
+    );
 }
 
 #[test]

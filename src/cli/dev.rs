@@ -97,12 +97,22 @@ async fn serve(sandbox: &Sandbox, args: &DevArgs, paths: ServicePaths) -> u8 {
     let (printed_tx, printed_rx) = watch::channel(HashSet::new());
     let printer = tokio::spawn(print_views(control.clone(), printed_tx));
 
-    let config = Config::local(
+    let mut config = Config::local(
         &sandbox.http_url(),
         &sandbox.ws_url(),
         vec![channel_id.clone()],
         "dev@sandbox.local",
     );
+    // What the host keeps on disk (the agent records) lives as long as
+    // this sandbox, never in the service directory.
+    let data = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: cannot make a temporary data directory: {e}");
+            return 1;
+        }
+    };
+    config.db_config.data_dir = data.path().to_path_buf();
     let mut stop = super::shutdown_on_signal();
     let (status_tx, status_rx) = watch::channel(ScriptStatus::default());
     let status_forwarder = tokio::spawn(forward_status(status_rx.clone(), control.clone()));

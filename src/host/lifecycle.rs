@@ -208,6 +208,7 @@ pub(super) async fn start_script(
         stores,
         status,
         threads: config.service.script_threads,
+        data_dir: config.db_config.data_dir.clone(),
         agent_lock: super::cluster_member::agent_lock(config),
     };
     let executor = Executor::start(compile, deps).await?;

@@ -50,9 +50,10 @@ pub struct World {
     /// loop here, in Rust, for as long as the service keeps them busy (an
     /// `every` timer and a far `advance`), so they check it too.
     test_deadline: Option<tokio::time::Instant>,
-    /// The test's stores: embedded, in a directory of its own, so that they
-    /// outlive a `restart` as they outlive a restart under `run`.
-    _data: tempfile::TempDir,
+    /// The test's stores and agent records: in a directory of its own (never
+    /// the service directory), so that they outlive a `restart` as they
+    /// outlive a restart under `run`.
+    data: tempfile::TempDir,
 }
 
 /// A host started and serving.
@@ -108,7 +109,7 @@ impl World {
             bots: Vec::new(),
             handler_errors: HandlerErrors::default(),
             test_deadline: None,
-            _data: data,
+            data,
         };
         world.wait_connected(true).await?;
         world.settle().await?;
@@ -192,7 +193,16 @@ impl World {
         // A bot's script is the service's own: it may not leave its directory.
         let script = crate::platform::upload::resolve_inside(&self.paths.dir, script)
             .map_err(|e| ScenarioError::Usage(format!("bot {name:?}: {e}")))?;
-        let bot = Bot::start(sandbox, &self.channel_id, name, &self.paths.dir, &script).await?;
+        let data = self.data.path().join("bots").join(name);
+        let bot = Bot::start(
+            sandbox,
+            &self.channel_id,
+            name,
+            &self.paths.dir,
+            &script,
+            &data,
+        )
+        .await?;
         self.bots.push(bot);
         self.settle().await
     }
