@@ -95,6 +95,7 @@ fn config(dir: &Path) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sandbox_service_points_a_new_service_at_it_again_after_each_restart() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let root = tempfile::tempdir().unwrap();
     let made = Command::new(binary())
         .args(["new", "hello"])
