@@ -299,7 +299,7 @@ async fn survive(victim: Victim) {
     // The first member to tick takes every partition; the others get
     // their shares as it hands them over.
     for m in &members {
-        m.wait_logged("the member owns partitions", &["took a partition over"])
+        m.wait_logged("the member owns partitions", &["took partitions over"])
             .await;
     }
     let (takeover, refused) = drive(&mut run, &mut members, victim).await;

@@ -101,7 +101,7 @@ pub async fn all_ready(members: &[HostProcess]) {
         .await;
         m.wait_logged(
             "the member owns partitions",
-            &["took a partition over", "channels="],
+            &["took partitions over", "channels="],
         )
         .await;
     }
