@@ -361,4 +361,9 @@ async fn dev_runs_the_tutorial_with_three_members_and_prints_views() {
         took < std::time::Duration::from_secs(1),
         "an idle dev stopped in {took:?}"
     );
+    // Its agent records (Meow) lived with the sandbox, not in the directory.
+    assert!(
+        !dir.path().join("data").exists(),
+        "dev wrote into the service directory"
+    );
 }

@@ -299,7 +299,7 @@ async fn survive(victim: Victim) {
     // The first node to tick takes every partition; the others get
     // their shares as it hands them over.
     for m in &nodes {
-        m.wait_logged("the node owns partitions", &["took a partition over"])
+        m.wait_logged("the node owns partitions", &["took partitions over"])
             .await;
     }
     let (takeover, refused) = drive(&mut run, &mut nodes, victim).await;

@@ -32,6 +32,17 @@ async fn two_nodes_serve_every_channel_with_one_meow() {
     ];
     gateway_index(&nodes, "").await;
     all_ready(&nodes).await;
+    // Takeovers are one INFO line per round, not one per partition.
+    for m in &nodes {
+        let log = m.log();
+        let info = |what: &str| {
+            log.lines()
+                .filter(|l| l.contains(" INFO ") && l.contains(what))
+                .count()
+        };
+        assert_eq!(info("took a partition over"), 0, "{log}");
+        assert!(info("took partitions over") >= 1, "{log}");
+    }
     for ch in &channels {
         wait_sees(&c, "alice", ch, &["alice", "Meow"]).await;
         c.act("bob", ch, "join").await.unwrap();
@@ -137,7 +148,7 @@ async fn a_cluster_refuses_embedded_stores_and_a_missing_service_id() {
     assert_eq!(host.exited().await.code(), Some(2));
     let log = host.log();
     assert!(
-        log.contains("db_config.state: a embedded store cannot serve a cluster"),
+        log.contains("db_config.state: an embedded store cannot serve a cluster"),
         "{log}"
     );
     assert!(log.contains("\"implementation\": \"redis\""), "{log}");

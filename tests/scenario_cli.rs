@@ -75,6 +75,12 @@ fn the_shipped_scenarios_pass() {
     assert!(ok >= 26, "{ok} tests passed");
     assert_eq!(summary(&out), format!("{ok} passed, 0 failed"));
     assert_eq!(code, 0);
+    // The agents they made (Meow...) were recorded in each test's own
+    // directory, never in the service directory.
+    assert!(
+        !dir.path().join("data").exists(),
+        "test wrote into the service directory"
+    );
 }
 
 #[test]
@@ -332,5 +338,51 @@ fn a_limit_abort_names_the_handlers_line() {
         failure_block(&out, "test_join"),
         "a handler failed during this test (if that is intended, say so with expect_error(\"...\")):
   scripts/service.rhai:3:1: on_join aborted: more than 1000 operations (script_limits.max_operations)"
+    );
+}
+
+#[test]
+fn a_scenario_sends_spells_and_sees_the_requests_made() {
+    let script = r#"fn on_spell(value) {
+    if value.fail == true { throw "no such spell"; }
+    request(#{method: "POST", url: "http://api.test/v1/notes", headers: #{"x-key": "k1"},
+              json: #{note: value.note}}, "noted", ());
+    #{took: value.note, channel: value.channel_id ?? "none"}
+}
+fn noted(response) { this.noted = response.status; }
+"#;
+    let scenario = r#"fn test_spells() {
+    respond("http://api.test/*", #{status: 201});
+    member("alice").join();
+    let answer = spell(#{note: "buy milk"});
+    assert_eq(answer, #{took: "buy milk", channel: "none"});
+    assert_eq(spell(#{note: "two", channel_id: "elsewhere"}).channel, "elsewhere");
+    let sent = requests();
+    assert_eq(sent.len(), 2);
+    assert_eq(sent[0].method, "POST");
+    assert_eq(sent[0].url, "http://api.test/v1/notes");
+    assert_eq(sent[0].headers["x-key"], "k1");
+    assert_eq(sent[0].json, #{note: "buy milk"});
+    assert_eq(sent[1].body, "{\"note\":\"two\"}");
+}
+
+fn test_an_expected_spell_failure() {
+    expect_error("no such spell");
+    assert_eq(spell(#{fail: true}), ());
+    assert_eq(requests(), []);
+}
+
+fn test_an_unexpected_spell_failure() {
+    spell(#{fail: true});
+}
+"#;
+    let dir = service_with(script, scenario);
+    let (code, out) = run_test(dir.path(), &[]);
+    assert_eq!(summary(&out), "2 passed, 1 failed", "{out}");
+    assert_eq!(code, 1);
+    let block = failure_block(&out, "test_an_unexpected_spell_failure");
+    assert!(
+        block.contains("spell: ") && block.contains("no such spell"),
+        "{block}"
     );
 }

@@ -244,3 +244,82 @@ async fn a_reload_under_load_swaps_every_thread_and_a_broken_one_none() {
     }
     sandbox.shutdown().await;
 }
+
+/// Announces a spell's `say` in every channel its thread serves and answers
+/// with how many that was.
+const ANNOUNCER: &str = r#"
+fn before_channel_init() { this.channels = []; }
+fn on_channel_checkin(channel_id) {
+    if !this.channels.contains(channel_id) { this.channels.push(channel_id); }
+}
+fn on_spell(value) {
+    for ch in this.channels {
+        let members = fetch_member_ids(ch);
+        send_message(value.say, ch, members[0], members);
+    }
+    this.channels.len()
+}
+"#;
+
+/// `moobius-host spell --dir DIR VALUE`: exit code and stdout.
+fn spell(dir: &std::path::Path, value: &str) -> (Option<i32>, String) {
+    let out = std::process::Command::new(binary())
+        .args(["spell", "--dir"])
+        .arg(dir)
+        .arg(value)
+        .env_remove("MOOBIUS_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stderr}");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spell_without_channel_id_reaches_every_thread_and_answers_a_list() {
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
+    let chans = channels(&c, 6).await;
+    let on: std::collections::BTreeSet<usize> = chans.iter().map(|ch| shard_of(ch, 2)).collect();
+    assert_eq!(on.len(), 2, "the channels land on both threads");
+    let refs: Vec<&str> = chans.iter().map(String::as_str).collect();
+    let svc = ServiceDir::with_script(&sandbox, &refs, ANNOUNCER);
+    svc.set_service_key("script_threads", 2.into());
+    svc.set_service_key("admin", "127.0.0.1:0".into());
+    let _host = svc.run_host();
+    for ch in &chans {
+        wait_served(&c, ch).await;
+    }
+    admin_endpoint(svc.path()).await;
+    let per_thread = |t: usize| chans.iter().filter(|ch| shard_of(ch, 2) == t).count();
+    let (code, out) = tokio::task::spawn_blocking({
+        let dir = svc.path().to_path_buf();
+        move || spell(&dir, r#"{"say": "to all"}"#)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{out}");
+    let expected = serde_json::json!([per_thread(0), per_thread(1)]);
+    assert_eq!(out, expected.to_string());
+    for (i, ch) in chans.iter().enumerate() {
+        wait_message(&c, &format!("c{i}b"), ch, &format!("c{i}a"), "to all").await;
+    }
+    // With a channel_id, only its thread: its answer alone.
+    let first = chans[0].clone();
+    let (code, out) = tokio::task::spawn_blocking({
+        let dir = svc.path().to_path_buf();
+        move || {
+            spell(
+                &dir,
+                &serde_json::json!({"say": "one", "channel_id": first}).to_string(),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out, per_thread(shard_of(&chans[0], 2)).to_string());
+}

@@ -231,9 +231,18 @@ struct MetaFile {
     version: Option<String>,
 }
 
-/// `--version`, else `bundle.toml`, else a `manifest.json` in `dir`, else
-/// `0.0.0`; the name from those files, else the directory's name.
-pub(crate) fn metadata(dir: &Path, version: Option<&str>) -> Result<Meta, BundleError> {
+/// What the command line sets over `bundle.toml` and `manifest.json`
+/// (`bundle pack --name N --version V`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MetaOverrides<'a> {
+    pub name: Option<&'a str>,
+    pub version: Option<&'a str>,
+}
+
+/// The version: `--version`, else `bundle.toml`, else a `manifest.json` in
+/// `dir`, else `0.0.0`; the name: `--name`, else those files, else the
+/// directory's name.
+pub(crate) fn metadata(dir: &Path, given: MetaOverrides<'_>) -> Result<Meta, BundleError> {
     let toml_path = dir.join("bundle.toml");
     let from_toml: MetaFile = match std::fs::read_to_string(&toml_path) {
         Ok(text) => toml::from_str(&text)
@@ -248,12 +257,15 @@ pub(crate) fn metadata(dir: &Path, version: Option<&str>) -> Result<Meta, Bundle
         .canonicalize()
         .ok()
         .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()));
-    let name = from_toml
+    let name = given
         .name
+        .map(str::to_string)
+        .or(from_toml.name)
         .or(from_manifest.name)
         .or(dir_name)
         .unwrap_or_else(|| "service".into());
-    let version = version
+    let version = given
+        .version
         .map(str::to_string)
         .or(from_toml.version)
         .or(from_manifest.version)

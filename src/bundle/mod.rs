@@ -23,6 +23,7 @@ mod scrub;
 mod unpack;
 mod verify;
 
+pub use collect::MetaOverrides;
 pub use manifest::{FileEntry, Manifest, FORMAT};
 pub use pack::{pack, pack_with_report, Packed};
 pub use read::{inspect, Entry};

@@ -9,7 +9,7 @@
 //! file's), owner 0, mode 0644, and a gzip header without a timestamp. The
 //! scripts are compiled first, so a bundle that packs is one that runs.
 
-use super::collect::{collect, Collection, Source};
+use super::collect::{collect, Collection, MetaOverrides, Source};
 use super::manifest::rfc3339;
 use super::scrub::Stripped;
 use super::verify::compile_scripts;
@@ -33,14 +33,19 @@ pub struct Packed {
 /// Packs `dir` into `out` (written atomically) and returns the manifest.
 /// `version` overrides the one in `dir/bundle.toml` or `dir/manifest.json`.
 pub fn pack(dir: &Path, out: &Path, version: Option<&str>) -> Result<Manifest, BundleError> {
-    pack_with_report(dir, out, version).map(|p| p.manifest)
+    let given = MetaOverrides {
+        name: None,
+        version,
+    };
+    pack_with_report(dir, out, given).map(|p| p.manifest)
 }
 
-/// As [`pack`], also saying what was stripped from the config template.
+/// As [`pack`], with the name and version the command line gives, also
+/// saying what was stripped from the config template.
 pub fn pack_with_report(
     dir: &Path,
     out: &Path,
-    version: Option<&str>,
+    given: MetaOverrides<'_>,
 ) -> Result<Packed, BundleError> {
     let Collection { files, stripped } = collect(dir)?;
     if !files.iter().any(|f| f.path == ENTRY) {
@@ -58,7 +63,7 @@ pub fn pack_with_report(
             limits.max_entries - 1
         )));
     }
-    let meta = super::collect::metadata(dir, version)?;
+    let meta = super::collect::metadata(dir, given)?;
     let created_unix = match source_date_epoch() {
         Some(t) => t,
         None => files.iter().filter_map(|f| f.mtime).max().unwrap_or(0),

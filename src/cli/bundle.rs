@@ -48,6 +48,9 @@ pub struct PackArgs {
     /// The bundle's version [default: from DIR/bundle.toml or DIR/manifest.json, else 0.0.0].
     #[arg(long = "version", value_name = "V")]
     pub bundle_version: Option<String>,
+    /// The bundle's name [default: from DIR/bundle.toml or DIR/manifest.json, else the directory's name].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 }
 
 /// Show a bundle's manifest and its files (nothing is checked or unpacked).
@@ -117,8 +120,12 @@ pub fn main(args: BundleArgs) -> u8 {
 type Outcome = Result<(), (PathBuf, BundleError)>;
 
 fn pack(a: &PackArgs) -> Outcome {
-    let packed = bundle::pack_with_report(&a.dir, &a.output, a.bundle_version.as_deref())
-        .map_err(|e| (a.dir.clone(), e))?;
+    let given = bundle::MetaOverrides {
+        name: a.name.as_deref(),
+        version: a.bundle_version.as_deref(),
+    };
+    let packed =
+        bundle::pack_with_report(&a.dir, &a.output, given).map_err(|e| (a.dir.clone(), e))?;
     let m = &packed.manifest;
     println!(
         "packed {} {} into {}: {} files, {} bytes",

@@ -19,7 +19,7 @@ pub enum ClusterCommand {
     /// yet handled) and takeovers, then the frames and relayed platform
     /// calls waiting for the gateway, as the cluster's Redis has them. Reads
     /// DIR's config for the service id and the cluster settings; needs no
-    /// node on this machine. Exit code 0: a gateway and an owner for
+    /// node on this machine, and no account (it never signs in). Exit code 0: a gateway and an owner for
     /// every partition; 1: not (or Redis unreachable); 2: config problem.
     Status(StatusArgs),
 }
@@ -53,7 +53,8 @@ fn status(args: &StatusArgs) -> u8 {
         .config
         .clone()
         .unwrap_or_else(|| args.dir.join("config").join("config.json"));
-    let cfg = match config::load(&file, &args.dir, &Overrides::from_env()) {
+    // It reads Redis only: no account needed.
+    let cfg = match config::load(&file, &args.dir, &Overrides::no_account()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

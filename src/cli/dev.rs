@@ -122,6 +122,16 @@ async fn serve(
         "dev@sandbox.local",
     );
     settings.apply(&mut config, None);
+    // What the host keeps on disk (the agent records) lives as long as
+    // this sandbox, never in the service directory.
+    let data = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: cannot make a temporary data directory: {e}");
+            return 1;
+        }
+    };
+    config.db_config.data_dir = data.path().to_path_buf();
     let mut stop = super::shutdown_on_signal();
     let (status_tx, status_rx) = watch::channel(ScriptStatus::default());
     let status_forwarder = tokio::spawn(forward_status(status_rx.clone(), control.clone()));

@@ -12,13 +12,42 @@ use std::path::{Path, PathBuf};
 /// sandbox on 127.0.0.1:8080; the account comes from MOOBIUS_EMAIL and
 /// MOOBIUS_PASSWORD), NAME/tests/scenarios/basic.rhai, a README, and what
 /// `moobius-host defs` writes for editors (NAME/.rhai/definitions/ and
-/// NAME/Rhai.toml). Refuses to write into a directory that exists and is not
-/// empty.
+/// NAME/Rhai.toml). With --example, the service and its scenario tests are
+/// that example's instead of the tutorial's. Refuses to write into a
+/// directory that exists and is not empty.
 #[derive(Args, Debug)]
 pub struct NewArgs {
     /// The directory to create (its last component names the service).
     pub name: PathBuf,
+    /// Start from this example (scripts/examples/EXAMPLE.rhai in the project)
+    /// instead of the tutorial's service.
+    #[arg(long, value_name = "EXAMPLE", value_parser = clap::builder::PossibleValuesParser::new(EXAMPLES.map(|e| e.0)))]
+    pub example: Option<String>,
 }
+
+/// The examples a service can start from: (name, service, scenario tests).
+/// The scenarios run against the example in this project (a `// script:`
+/// line names it); in a new directory the example is the service itself.
+const EXAMPLES: [(&str, &str, &str); 6] = [
+    example!("meow"),
+    example!("groupchat"),
+    example!("buttons"),
+    example!("menucanvas"),
+    example!("countdown"),
+    example!("assistant"),
+];
+
+/// `(name, scripts/examples/NAME.rhai, tests/scenarios/NAME.rhai)`, built in.
+macro_rules! example {
+    ($name:literal) => {
+        (
+            $name,
+            include_str!(concat!("../../scripts/examples/", $name, ".rhai")),
+            include_str!(concat!("../../tests/scenarios/", $name, ".rhai")),
+        )
+    };
+}
+use example;
 
 const SERVICE: &str = include_str!("../../scripts/service.rhai");
 const AVATAR: &[u8] = include_bytes!("../../resources/avatar.png");
@@ -67,14 +96,17 @@ fn test_bob_joins_and_both_see_each_other() {
 }
 "#;
 
-fn readme(name: &str) -> String {
+fn readme(name: &str, example: Option<&str>) -> String {
+    let service = match example {
+        Some(e) => format!("the `{e}` example: its first comment says what it does"),
+        None => "every member sees themself, then the\n  agent Meow, then the others".into(),
+    };
     format!(
         r#"# {name}
 
 A Moobius Custom Channel Service written in Rhai, run by `moobius-host`.
 
-- `scripts/service.rhai`: the service (every member sees themself, then the
-  agent Meow, then the others).
+- `scripts/service.rhai`: the service ({service}).
 - `resources/avatar.png`: Meow's avatar.
 - `tests/scenarios/*.rhai`: scenario tests.
 - `config/config.json`: where `moobius-host run` connects (the Python SDK's
@@ -127,12 +159,39 @@ fn write(root: &Path, rel: &str, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
 }
 
-fn scaffold(root: &Path, name: &str) -> std::io::Result<()> {
-    write(root, "scripts/service.rhai", SERVICE.as_bytes())?;
+/// An example's scenario file for a directory where the example is the
+/// service: without the `// script:` line that points at the example.
+fn scenario_for_service(scenario: &str) -> String {
+    let kept: Vec<&str> = scenario
+        .lines()
+        .skip_while(|l| l.starts_with("// script:") || l.trim() == "//")
+        .collect();
+    format!(
+        "// Scenario tests for scripts/service.rhai: `moobius-host test`.\n//\n{}\n",
+        kept.join("\n")
+    )
+}
+
+fn scaffold(root: &Path, name: &str, example: Option<&str>) -> std::io::Result<()> {
+    let chosen = EXAMPLES.iter().find(|(n, _, _)| Some(*n) == example);
+    match chosen {
+        Some((n, service, scenario)) => {
+            write(root, "scripts/service.rhai", service.as_bytes())?;
+            let tests = scenario_for_service(scenario);
+            write(root, &format!("tests/scenarios/{n}.rhai"), tests.as_bytes())?;
+        }
+        None => {
+            write(root, "scripts/service.rhai", SERVICE.as_bytes())?;
+            write(root, "tests/scenarios/basic.rhai", SCENARIO.as_bytes())?;
+        }
+    }
     write(root, "resources/avatar.png", AVATAR)?;
     write(root, "config/config.json", CONFIG.as_bytes())?;
-    write(root, "tests/scenarios/basic.rhai", SCENARIO.as_bytes())?;
-    write(root, "README.md", readme(name).as_bytes())?;
+    write(
+        root,
+        "README.md",
+        readme(name, chosen.map(|c| c.0)).as_bytes(),
+    )?;
     // What a running service writes: downloads, store files, the admin
     // endpoint's token and URL, log files.
     write(root, ".gitignore", b"downloads/\ndata/\nlogs/\n")
@@ -152,7 +211,7 @@ pub fn main(args: NewArgs) -> u8 {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "service".into());
-    if let Err(e) = scaffold(root, &name) {
+    if let Err(e) = scaffold(root, &name, args.example.as_deref()) {
         eprintln!("error: cannot create {}: {e}", root.display());
         return 1;
     }

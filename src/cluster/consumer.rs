@@ -210,13 +210,32 @@ impl Consumer {
             .into_iter()
             .filter(|(p, _)| !self.owned.contains_key(p))
             .collect();
+        let mut taken = Vec::with_capacity(new.len());
+        let mut channels = 0;
         for (p, token) in new {
             let gate = Gate::default();
             self.owned.insert(p, (token, gate.clone()));
-            if let Err(e) = self.take_over(p, token, &gate) {
-                self.owned.remove(&p);
-                return Err(e);
+            match self.take_over(p, token, &gate) {
+                Ok(n) => {
+                    taken.push(p);
+                    channels += n;
+                }
+                Err(e) => {
+                    self.owned.remove(&p);
+                    return Err(e);
+                }
             }
+        }
+        if !taken.is_empty() {
+            // One line for a round's takeovers (all 64 partitions at start).
+            taken.sort_unstable();
+            tracing::info!(
+                partitions = %ranges(&taken),
+                count = taken.len(),
+                owned = self.owned.len(),
+                channels,
+                "cluster: took partitions over"
+            );
         }
         self.acknowledge()?;
         let read = if self.owned.is_empty() {
@@ -240,7 +259,8 @@ impl Consumer {
         PartitionStream::on(self.conn.clone(), &self.setup.keys.up(p), WORKERS)
     }
 
-    fn take_over(&mut self, p: usize, token: u64, gate: &Gate) -> Result<(), ClusterError> {
+    /// Takes partition `p` over; returns how many channels it holds.
+    fn take_over(&mut self, p: usize, token: u64, gate: &Gate) -> Result<usize, ClusterError> {
         let stream = self.stream(p);
         stream.ensure_group()?;
         let claimed = stream.claim_pending(&self.setup.node)?;
@@ -259,13 +279,14 @@ impl Consumer {
                 .arg(1),
         )?;
         metrics::counter!(crate::metrics::CLUSTER_TAKEOVERS).increment(1);
-        tracing::info!(
+        tracing::debug!(
             partition = p,
             token,
             channels = channels.len(),
             claimed = claimed.len(),
             "cluster: took a partition over"
         );
+        let held = channels.len();
         let takeover = Takeover {
             partition: p,
             token,
@@ -276,7 +297,7 @@ impl Consumer {
         for entry in claimed {
             self.hand_on(p, entry);
         }
-        Ok(())
+        Ok(held)
     }
 
     /// Now and then, what a deposed owner read after its lease ended (it
@@ -397,5 +418,36 @@ impl Consumer {
             self.stream(p).ack(&ids)?;
         }
         Ok(())
+    }
+}
+
+/// Partition numbers as ranges, for one log line: `0-63`, `3, 7-9`.
+fn ranges(sorted: &[usize]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        out.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+        i += 1;
+    }
+    out.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn partitions_show_as_ranges() {
+        assert_eq!(super::ranges(&[0, 1, 2, 3]), "0-3");
+        assert_eq!(super::ranges(&[3, 7, 8, 9, 12]), "3, 7-9, 12");
+        assert_eq!(super::ranges(&[]), "");
     }
 }

@@ -16,6 +16,15 @@ pub struct Overrides {
 }
 
 impl Overrides {
+    /// For a command that never signs in (`cluster status`): the account
+    /// is not required, and what the file holds there is not taken.
+    pub fn no_account() -> Self {
+        Overrides {
+            email: Some(String::new()),
+            password: Some(Secret::new(String::new())),
+        }
+    }
+
     pub fn from_env() -> Self {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         Overrides {

@@ -15,6 +15,7 @@ mod local;
 pub mod ranges;
 pub mod redact;
 mod secret;
+pub mod seed;
 mod writeback;
 
 pub use cluster::ClusterConfig;

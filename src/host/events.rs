@@ -122,6 +122,16 @@ impl HostEvent {
             _ => None,
         }
     }
+
+    /// A spell, or one script thread's copy of a spell sent to all of them:
+    /// either waits in the spells' lane (`intake.rs`).
+    pub fn is_spell(&self) -> bool {
+        match self {
+            HostEvent::Spell { .. } => true,
+            HostEvent::Shared { event, .. } => event.is_spell(),
+            _ => false,
+        }
+    }
 }
 
 /// What the script thread reports when inspected.

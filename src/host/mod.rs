@@ -100,6 +100,15 @@ pub enum HostError {
         email: String,
         source: PlatformError,
     },
+    /// The config names a service the signed-in account does not have (a
+    /// restarted sandbox keeps no services): the config is stale.
+    #[error("{file}: {key} {service_id:?} is not a service of {email} on this platform (a sandbox keeps nothing across restarts): set it to \"\" to create a new service, and check `channels` (`moobius-host sandbox --service DIR` points a directory at a fresh sandbox)")]
+    UnknownService {
+        file: String,
+        key: &'static str,
+        service_id: String,
+        email: String,
+    },
     #[error("{0}")]
     Platform(#[from] PlatformError),
     #[error("{0}")]
@@ -113,7 +122,7 @@ impl HostError {
     /// 2 for problems in the author's files (config, script), 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            HostError::Config(_) | HostError::Script(_) => 2,
+            HostError::Config(_) | HostError::Script(_) | HostError::UnknownService { .. } => 2,
             _ => 1,
         }
     }

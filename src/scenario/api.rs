@@ -39,7 +39,10 @@ pub fn fail(msg: impl Into<String>) -> Box<EvalAltResult> {
 
 impl Ctx {
     /// Runs `f` on the current world, blocking on its future.
-    fn with<T>(&self, f: impl AsyncFnOnce(&mut World) -> Result<T, ScenarioError>) -> Fallible<T> {
+    pub(super) fn with<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut World) -> Result<T, ScenarioError>,
+    ) -> Fallible<T> {
         let mut guard = self.world.borrow_mut();
         let (world, handle) = guard.as_mut().zip(self.handle.as_ref()).ok_or_else(|| {
             fail("no test is running (member actions belong in test_* functions)")
@@ -169,6 +172,7 @@ pub fn register(engine: &mut Engine, ctx: &Rc<Ctx>) {
     register_actions(engine, ctx);
     register_views(engine, ctx);
     register_controls(engine, ctx);
+    super::operator::register(engine, ctx);
     register_checks(engine);
 }
 

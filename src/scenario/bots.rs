@@ -33,6 +33,7 @@ impl Bot {
         name: &str,
         dir: &Path,
         script: &Path,
+        data_dir: &Path,
     ) -> Result<Bot, ScenarioError> {
         let control = sandbox.control();
         let user = control.create_user(name);
@@ -44,6 +45,7 @@ impl Bot {
         );
         config.account.password = crate::config::Secret::new(user.password.clone());
         config.service.service_mode = false;
+        config.db_config.data_dir = data_dir.to_path_buf();
         let progress = HostProgress::new();
         let options = HostOptions {
             watch: false,

@@ -46,6 +46,11 @@ impl HandlerErrors {
         self.expected.push(part.to_string());
     }
 
+    /// True when `expect_error` asked for an error like `error`.
+    pub fn expects(&self, error: &str) -> bool {
+        self.expected.iter().any(|x| error.contains(x.as_str()))
+    }
+
     pub fn errors(&self) -> &[String] {
         &self.errors
     }

@@ -17,6 +17,7 @@ mod api;
 mod bots;
 mod diff;
 mod expect;
+mod operator;
 mod responder;
 mod runner;
 mod world;

@@ -1,5 +1,6 @@
 //! `respond(url, answer)`: canned answers to the service's `request(...)`
-//! calls, so scenario tests never touch the network.
+//! calls, so scenario tests never touch the network; and `requests()`: what
+//! those calls sent, so a test can check what was posted.
 //!
 //! A pattern is a whole URL, or a prefix ending in `*`. The latest matching
 //! `respond` wins, so a test can change an answer half-way. A request that
@@ -9,12 +10,17 @@
 use crate::host::Responder;
 use crate::script::{HttpRequest, HttpResponse};
 use serde_json::Value;
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
-/// The answers of the running test.
+/// The requests `requests()` shows: the last this many a test made.
+pub const REQUESTS_KEPT: usize = 1000;
+
+/// The answers of the running test, and the requests it made.
 #[derive(Debug, Default)]
 pub struct ScenarioResponder {
     answers: Mutex<Vec<(String, HttpResponse)>>,
+    made: Mutex<VecDeque<HttpRequest>>,
 }
 
 impl ScenarioResponder {
@@ -27,9 +33,26 @@ impl ScenarioResponder {
         }
         Ok(())
     }
+
+    /// The requests made so far (the last [`REQUESTS_KEPT`]), oldest first.
+    pub fn requests(&self) -> Vec<HttpRequest> {
+        self.made
+            .lock()
+            .map(|made| made.iter().cloned().collect())
+            .unwrap_or_default()
+    }
 }
 
 impl Responder for ScenarioResponder {
+    fn record(&self, request: &HttpRequest) {
+        if let Ok(mut made) = self.made.lock() {
+            if made.len() >= REQUESTS_KEPT {
+                made.pop_front();
+            }
+            made.push_back(request.clone());
+        }
+    }
+
     fn respond(&self, request: &HttpRequest) -> Option<HttpResponse> {
         let answers = self.answers.lock().ok()?;
         answers

@@ -48,9 +48,10 @@ pub struct World {
     /// loop here, in Rust, for as long as the service keeps them busy (an
     /// `every` timer and a far `advance`), so they check it too.
     test_deadline: Option<tokio::time::Instant>,
-    /// The test's stores: embedded, in a directory of its own, so that they
-    /// outlive a `restart` as they outlive a restart under `run`.
-    _data: tempfile::TempDir,
+    /// The test's stores and agent records: in a directory of its own (never
+    /// the service directory), so that they outlive a `restart` as they
+    /// outlive a restart under `run`.
+    data: tempfile::TempDir,
 }
 
 /// A host started and serving.
@@ -104,7 +105,7 @@ impl World {
             bots: Vec::new(),
             handler_errors: HandlerErrors::default(),
             test_deadline: None,
-            _data: data,
+            data,
         };
         world.wait_connected(true).await?;
         world.settle().await?;
@@ -188,7 +189,16 @@ impl World {
         // A bot's script is the service's own: it may not leave its directory.
         let script = crate::platform::upload::resolve_inside(&self.paths.dir, script)
             .map_err(|e| ScenarioError::Usage(format!("bot {name:?}: {e}")))?;
-        let bot = Bot::start(sandbox, &self.channel_id, name, &self.paths.dir, &script).await?;
+        let data = self.data.path().join("bots").join(name);
+        let bot = Bot::start(
+            sandbox,
+            &self.channel_id,
+            name,
+            &self.paths.dir,
+            &script,
+            &data,
+        )
+        .await?;
         self.bots.push(bot);
         self.settle().await
     }
@@ -303,6 +313,40 @@ impl World {
     /// Answers the service's requests to `pattern` with `answer`.
     pub fn respond(&self, pattern: &str, answer: &serde_json::Value) -> Result<(), String> {
         self.responder.add(pattern, answer)
+    }
+
+    /// Hands `value` to `on_spell` as `run`'s admin endpoint does (routed
+    /// by its `channel_id`, see `host::shards`), settles, and returns the
+    /// answer; `None` when `on_spell` failed as the test expected.
+    pub async fn spell(
+        &mut self,
+        value: serde_json::Value,
+    ) -> Result<Option<serde_json::Value>, ScenarioError> {
+        use crate::host::SpellError;
+        let Some(host) = self.host.as_ref() else {
+            return Err(ScenarioError::HostGone);
+        };
+        let answer = host.probe().spell(value, self.wait_bound()).await;
+        if matches!(answer, Ok(_) | Err(SpellError::Script(_))) {
+            // Handled: counted once, however many threads ran it.
+            self.own_events += 1;
+            self.settle().await?;
+        }
+        match answer {
+            Ok(v) => Ok(Some(v)),
+            Err(SpellError::Script(e)) if self.handler_errors.expects(&e) => Ok(None),
+            Err(SpellError::Script(e)) => Err(ScenarioError::Usage(format!("spell: {e}"))),
+            Err(SpellError::Gone) => Err(self.host_ended().await),
+            Err(other) => {
+                self.in_time()?;
+                Err(ScenarioError::Usage(format!("spell: {other}")))
+            }
+        }
+    }
+
+    /// The requests the service made in this test, oldest first.
+    pub fn requests(&self) -> Vec<crate::script::HttpRequest> {
+        self.responder.requests()
     }
 
     /// Re-reads the scripts through the host's reload path, then settles.

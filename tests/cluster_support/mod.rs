@@ -101,7 +101,7 @@ pub async fn all_ready(nodes: &[HostProcess]) {
         .await;
         m.wait_logged(
             "the node owns partitions",
-            &["took a partition over", "channels="],
+            &["took partitions over", "channels="],
         )
         .await;
     }

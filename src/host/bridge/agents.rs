@@ -6,17 +6,19 @@
 //! `create_agent`. Whether a reused agent needs an update cannot be told
 //! from the platform alone for a local avatar (each upload gets a new URL),
 //! so the host remembers what it last applied to each agent in
-//! `data/agents.json` in the service directory: the avatar's identity (its
-//! URL, or the SHA-256 of the file) and the description. Without that record
-//! (first start, deleted file) a reused agent is updated once.
+//! `agents.json` in the data directory (`DIR/data` under `run`; a
+//! temporary one under `dev` and `test`, which never write into the service
+//! directory): the avatar's identity (its URL, or the SHA-256 of the file)
+//! and the description. Without that record (first start, deleted file) a
+//! reused agent is updated once.
 
 use crate::script::{AgentProfile, Character};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// Where the records live, under the service directory.
-pub const RECORDS_FILE: &str = "data/agents.json";
+/// The records' file name in the data directory (`db_config`'s).
+pub const RECORDS_FILE: &str = "agents.json";
 
 /// What the host last applied to one agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,9 +43,10 @@ pub struct AgentBook {
 }
 
 impl AgentBook {
-    /// Reads the records of `dir` (a missing or unreadable file is no records).
-    pub fn open(dir: &Path) -> Self {
-        let records = dir.join(RECORDS_FILE);
+    /// Reads the records in `data_dir` (a missing or unreadable file is no
+    /// records).
+    pub fn open(data_dir: &Path) -> Self {
+        let records = data_dir.join(RECORDS_FILE);
         let applied = std::fs::read(&records)
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())

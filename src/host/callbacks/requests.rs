@@ -27,6 +27,9 @@ use std::sync::Arc;
 pub trait Responder: Send + Sync + std::fmt::Debug {
     /// The canned response for this request; `None`: no test answer matches.
     fn respond(&self, request: &HttpRequest) -> Option<HttpResponse>;
+    /// A request the script made, told when it starts (in the order its
+    /// thread made them), for a test to look at what was sent.
+    fn record(&self, _request: &HttpRequest) {}
 }
 
 /// Starts requests and reports their outcome to the script thread.
@@ -103,6 +106,9 @@ impl RequestRunner {
                 "request: {} requests are already in flight (service_config.requests_in_flight)",
                 self.policy.max_in_flight
             ));
+        }
+        if let Some(r) = &self.responder {
+            r.record(&request);
         }
         let events = self.events.clone();
         let responder = self.responder.clone();

@@ -53,13 +53,19 @@ pub fn refusal(config: &Config) -> Option<ConfigError> {
             return err(
                 &format!("db_config.{}", spec.name),
                 format!(
-                    "a {} store cannot serve a cluster (each member would keep its own copy): use \"implementation\": \"redis\"",
-                    spec.implementation.label()
+                    "{} store cannot serve a cluster (each member would keep its own copy): use \"implementation\": \"redis\"",
+                    with_article(spec.implementation.label())
                 ),
             );
         }
     }
     None
+}
+
+/// "an embedded", "a memory".
+fn with_article(word: &str) -> String {
+    let vowel = word.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {word}", if vowel { "an" } else { "a" })
 }
 
 /// A cluster's agent lock (see `ExecutorDeps::agent_lock`).
@@ -464,5 +470,14 @@ impl consumer::Host for ToScripts {
             Some(event) => self.send((d.partition, d.token, &d.gate), Some(d.id), event, done),
             None => done.report(d.partition, d.id, true),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_store_kind_takes_its_article() {
+        assert_eq!(super::with_article("embedded"), "an embedded");
+        assert_eq!(super::with_article("memory"), "a memory");
     }
 }

@@ -38,6 +38,8 @@ pub struct ExecutorDeps {
     pub stores: Arc<crate::store::Stores>,
     /// `script_threads`.
     pub threads: usize,
+    /// Where the agent records live (`db_config`'s data directory).
+    pub data_dir: std::path::PathBuf,
     /// In a cluster: the lock every node takes around `create_agent`, so
     /// that an agent is made once for the whole cluster.
     pub agent_lock: Option<crate::cluster::lease::Lease>,
@@ -85,7 +87,7 @@ impl Executor {
         let n = deps.threads.max(1);
         let stopping = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared {
-            agents: Mutex::new(AgentBook::open(&deps.base.uploader.base_dir())),
+            agents: Mutex::new(AgentBook::open(&deps.data_dir)),
             board: TimerBoard::new(n),
             status: deps.status.clone(),
             agent_lock: deps.agent_lock,

@@ -88,7 +88,7 @@ impl Lanes {
                 self.waiting_timers.insert(id);
                 self.timers.push_back(id);
             }
-            spell @ HostEvent::Spell { .. } => {
+            spell if spell.is_spell() => {
                 if self.spells.len() >= SPELL_QUEUE {
                     return Err(Refused::SpellsFull);
                 }

@@ -6,8 +6,10 @@
 //! other threads run in parallel (with no order between them). The
 //! service-wide steps (`before_channel_init`, `on_start`, reloads) go to
 //! every thread; a spell goes to the thread owning its `channel_id`, else
-//! to thread 0. Timers and requests call back on the thread that made them
-//! (their events never pass through here).
+//! to every thread, and its answer is then the list of the threads'
+//! answers, in thread order (docs/AUTHORING.md, "Script threads"). Timers
+//! and requests call back on the thread that made them (their events never
+//! pass through here).
 //!
 //! [`EventSender`] is the one way into the script threads for the rest of
 //! the host (the dispatcher, the reload triggers, the probe): it routes in
@@ -136,19 +138,51 @@ impl EventSender {
         }
     }
 
-    /// Queues a spell on the thread owning its `channel_id` (else thread
-    /// 0); refused when that thread's spell lane is full (see `intake.rs`).
+    /// Queues a spell on the thread owning its `channel_id`; without one,
+    /// and with several threads, on every thread (see [`Self::spell_everywhere`]).
+    /// Refused when a thread's spell lane is full (see `intake.rs`).
     pub fn spell(
         &self,
         value: serde_json::Value,
         reply: oneshot::Sender<Result<serde_json::Value, String>>,
     ) -> Result<(), Refused> {
-        let shard = value
-            .get("channel_id")
-            .and_then(|c| c.as_str())
-            .map_or(0, |ch| self.owner(ch));
+        let channel = value.get("channel_id").and_then(|c| c.as_str());
+        let shard = match channel {
+            Some(ch) => self.owner(ch),
+            None if self.threads.len() > 1 => return self.spell_everywhere(value, reply),
+            None => 0,
+        };
         let tx = self.threads.get(shard).ok_or(Refused::Closed)?;
         tx.send(HostEvent::Spell { value, reply })
+    }
+
+    /// One copy of the spell per thread (counted as handled once); `reply`
+    /// gets `[answer of thread 0, answer of thread 1, ...]`, or the first
+    /// error. All or nothing: when a thread refuses its copy, or the caller
+    /// stops waiting, the copies already queued are dropped unrun (their
+    /// answers' receivers are gone, which each thread checks before running).
+    fn spell_everywhere(
+        &self,
+        value: serde_json::Value,
+        reply: oneshot::Sender<Result<serde_json::Value, String>>,
+    ) -> Result<(), Refused> {
+        let rt = tokio::runtime::Handle::try_current().map_err(|_| Refused::Closed)?;
+        let countdown = Arc::new(AtomicUsize::new(self.threads.len()));
+        let mut answers = Vec::with_capacity(self.threads.len());
+        for tx in self.threads.iter() {
+            let (one_reply, answer) = oneshot::channel();
+            let copy = HostEvent::Spell {
+                value: value.clone(),
+                reply: one_reply,
+            };
+            tx.send(HostEvent::Shared {
+                event: Box::new(copy),
+                countdown: countdown.clone(),
+            })?;
+            answers.push(answer);
+        }
+        rt.spawn(gather_answers(answers, reply));
+        Ok(())
     }
 
     /// Sends one copy to every thread; the event counts as handled (for
@@ -225,6 +259,32 @@ impl EventSender {
     }
 }
 
+/// Answers `reply` with every thread's answer, in order, or the first
+/// error; gives up (dropping the answers' receivers) when the caller stops
+/// waiting. A thread that dropped its copy (it is stopping) leaves `reply`
+/// unanswered, which the caller reads as "gone".
+async fn gather_answers(
+    answers: Vec<oneshot::Receiver<Result<serde_json::Value, String>>>,
+    mut reply: oneshot::Sender<Result<serde_json::Value, String>>,
+) {
+    let gathered = async move {
+        let mut all = Vec::with_capacity(answers.len());
+        for (thread, answer) in answers.into_iter().enumerate() {
+            match answer.await.ok()? {
+                Ok(v) => all.push(v),
+                Err(e) => return Some(Err(format!("script thread {thread}: {e}"))),
+            }
+        }
+        Some(Ok(serde_json::Value::Array(all)))
+    };
+    tokio::select! {
+        _ = reply.closed() => {}
+        answer = gathered => if let Some(answer) = answer {
+            let _ = reply.send(answer);
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,8 +309,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_spell_goes_to_the_thread_of_its_channel_else_to_thread_0() {
+    #[tokio::test]
+    async fn a_spell_goes_to_the_thread_of_its_channel_else_to_every_thread() {
         let (txs, mut rxs): (Vec<_>, Vec<_>) = (0..4)
             .map(|_| crate::host::threads::intake::channel())
             .unzip();
@@ -273,7 +333,42 @@ mod tests {
             .iter_mut()
             .map(|rx| std::iter::from_fn(|| rx.try_recv()).count())
             .collect();
-        assert_eq!(spells, [1, 0, 0, 1]);
+        assert_eq!(spells, [1, 1, 1, 2]);
+    }
+
+    /// The threads' answers to a spell sent to all of them, as the caller gets them.
+    async fn gathered(
+        answers: Vec<Result<serde_json::Value, String>>,
+    ) -> Option<Result<serde_json::Value, String>> {
+        let (reply, rx) = oneshot::channel();
+        let receivers = answers
+            .into_iter()
+            .map(|a| {
+                let (tx, rx) = oneshot::channel();
+                let _ = tx.send(a);
+                rx
+            })
+            .collect();
+        gather_answers(receivers, reply).await;
+        rx.await.ok()
+    }
+
+    #[tokio::test]
+    async fn a_spell_to_every_thread_answers_with_the_list_or_the_first_error() {
+        let answers = vec![Ok(serde_json::json!(1)), Ok(serde_json::json!("two"))];
+        assert_eq!(
+            gathered(answers).await,
+            Some(Ok(serde_json::json!([1, "two"])))
+        );
+        let failing = vec![
+            Ok(serde_json::json!(1)),
+            Err("boom".into()),
+            Err("later".into()),
+        ];
+        assert_eq!(
+            gathered(failing).await,
+            Some(Err("script thread 1: boom".into()))
+        );
     }
 
     #[test]

@@ -161,8 +161,9 @@ impl SandboxControl {
     ) -> Result<bool, ControlError> {
         let mut world = self.shared.world();
         let user_id = world.state.resolve_user(user)?.user_id.clone();
-        let action = world.resolve_control_action(&user_id, channel_id, action)?;
-        Ok(world.user_action(&user_id, channel_id, action)?)
+        let channel_id = world.state.resolve_channel(channel_id)?;
+        let action = world.resolve_control_action(&user_id, &channel_id, action)?;
+        Ok(world.user_action(&user_id, &channel_id, action)?)
     }
 
     /// Performs any user action, including messages and clicks.
@@ -174,21 +175,24 @@ impl SandboxControl {
     ) -> Result<bool, ControlError> {
         let mut world = self.shared.world();
         let user_id = world.state.resolve_user(user)?.user_id.clone();
-        Ok(world.user_action(&user_id, channel_id, action)?)
+        let channel_id = world.state.resolve_channel(channel_id)?;
+        Ok(world.user_action(&user_id, &channel_id, action)?)
     }
 
     /// What `user` currently sees in the channel.
     pub fn view(&self, user: &str, channel_id: &str) -> Result<View, ControlError> {
         let world = self.shared.world();
         let user_id = world.state.resolve_user(user)?.user_id.clone();
-        world.state.channel(channel_id)?;
-        Ok(world.state.view(&user_id, channel_id))
+        let channel_id = world.state.resolve_channel(channel_id)?;
+        Ok(world.state.view(&user_id, &channel_id))
     }
 
     /// Ground-truth members in join order.
     pub fn members(&self, channel_id: &str) -> Result<Vec<CharacterSummary>, ControlError> {
         let world = self.shared.world();
-        let channel = world.state.channel(channel_id)?;
+        let channel = world
+            .state
+            .channel(&world.state.resolve_channel(channel_id)?)?;
         Ok(channel
             .members
             .iter()

@@ -199,6 +199,22 @@ impl State {
             .ok_or_else(|| StateError::UnknownChannel(channel_id.to_string()))
     }
 
+    /// The id of the channel `given` names: its id, or the name of exactly
+    /// one channel (the control API takes either, as it does for users).
+    pub fn resolve_channel(&self, given: &str) -> Result<String, StateError> {
+        if self.channels.contains_key(given) {
+            return Ok(given.to_string());
+        }
+        let mut named = self.channels().filter(|c| c.name == given);
+        match (named.next(), named.next()) {
+            (Some(one), None) => Ok(one.channel_id.clone()),
+            (Some(_), Some(_)) => Err(StateError::Invalid(format!(
+                "several channels are named {given:?}: use the channel id"
+            ))),
+            (None, _) => Err(StateError::UnknownChannel(given.to_string())),
+        }
+    }
+
     pub fn channel_mut(&mut self, channel_id: &str) -> Result<&mut Channel, StateError> {
         self.channels
             .get_mut(channel_id)
