@@ -267,9 +267,7 @@ impl HttpApi {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<T, PlatformError> {
-        let data = self
-            .call(Method::GET, path, query, None::<&Value>)
-            .await?;
+        let data = self.call(Method::GET, path, query, None::<&Value>).await?;
         Self::parse(&format!("GET {path}"), data)
     }
 }

@@ -106,12 +106,7 @@ impl HttpApi {
     ) -> Result<CharacterObject, PlatformError> {
         let body = json!({"service_id": service_id, "context": context});
         let data = self
-            .call(
-                Method::POST,
-                "/service/character/create",
-                &[],
-                Some(&body),
-            )
+            .call(Method::POST, "/service/character/create", &[], Some(&body))
             .await?;
         Self::parse("POST /service/character/create", data)
     }
@@ -123,12 +118,7 @@ impl HttpApi {
             characters: ids,
         };
         let data = self
-            .call(
-                Method::POST,
-                "/service/group/create",
-                &[],
-                Some(&body),
-            )
+            .call(Method::POST, "/service/group/create", &[], Some(&body))
             .await?;
         match data {
             Value::String(id) => Ok(id),
@@ -224,13 +214,8 @@ impl HttpApi {
     ) -> Result<Value, PlatformError> {
         let body =
             json!({"service_id": service_id, "character_id": character_id, "context": context});
-        self.call(
-            Method::POST,
-            "/service/character/update",
-            &[],
-            Some(&body),
-        )
-        .await
+        self.call(Method::POST, "/service/character/update", &[], Some(&body))
+            .await
     }
 
     pub async fn channel_list(&self) -> Result<Value, PlatformError> {
