@@ -9,7 +9,7 @@ use crate::host::callbacks::Callback;
 use crate::host::events::{HostEvent, Inspection};
 use crate::host::threads::user_events;
 use crate::protocol::{Click, Inbound, MessageUp, SimpleAction};
-use crate::script::ServiceScript;
+use crate::script::{HandlerError, HandlerFailure, ServiceScript};
 use rhai::{Dynamic, Map};
 
 /// `on_spell(value)`: its return value as JSON, or why there is none.
@@ -101,23 +101,21 @@ fn call_measured(
     script: &mut ServiceScript,
     handler: &str,
     args: Vec<Dynamic>,
-) -> Result<bool, crate::script::Diagnostic> {
+) -> Result<bool, HandlerError> {
     let started = std::time::Instant::now();
     let outcome = script.call(handler, args);
     if !matches!(outcome, Ok(false)) {
-        let error = outcome.as_ref().err().map(|d| {
-            if d.message.starts_with(&format!("{handler} aborted")) {
-                "limit"
-            } else {
-                "runtime"
-            }
+        let error = outcome.as_ref().err().map(|e| match e.failure {
+            HandlerFailure::Limit => "limit",
+            HandlerFailure::HostCall => "host_call",
+            HandlerFailure::Script => "runtime",
         });
         crate::metrics::handler_ran(handler, started.elapsed(), error);
     }
     outcome
 }
 
-fn log_outcome(handler: &str, outcome: &Result<bool, crate::script::Diagnostic>) {
+fn log_outcome(handler: &str, outcome: &Result<bool, HandlerError>) {
     match outcome {
         Ok(true) => tracing::debug!(handler, "handled"),
         Ok(false) => tracing::trace!(handler, "not defined by the script"),
