@@ -5,9 +5,10 @@
 //! `run --cluster URL`, which sets (or replaces) the URL. Every process
 //! started with the same service and the same settings joins the same
 //! cluster, so `partitions` must agree between members; the namespace of
-//! the keys is the service id.
+//! the keys is the service id. What else a config needs to run as a
+//! cluster (service mode, a service id, Redis stores) is [`refusal`]'s.
 
-use super::{ranges, ConfigError, Secret};
+use super::{ranges, Config, ConfigError, Secret};
 use serde_json::{Map, Value};
 use std::path::Path;
 use std::time::Duration;
@@ -92,6 +93,38 @@ pub fn check_url(config: &ClusterConfig) -> Result<(), String> {
         Ok(_) => Ok(()),
         Err(e) => Err(format!("not a Redis URL ({e}): {:?}", config.shown_url())),
     }
+}
+
+/// Why a config cannot run as a cluster member; `None` when it can.
+pub fn refusal(config: &Config) -> Option<ConfigError> {
+    let err = |key: &str, why: String| Some(ConfigError::new(&config.source, key, why));
+    if !config.service.service_mode {
+        return err(
+            "cluster",
+            "user mode (service_mode: false) cannot run as a cluster".into(),
+        );
+    }
+    if config.service.service_id.is_none() {
+        return err(
+            "service_config.service_id",
+            "a cluster needs the service id in the config (every member must serve the same service): run once without the cluster to create it, or set it".into(),
+        );
+    }
+    for spec in &config.db_config.stores {
+        if !matches!(
+            spec.implementation,
+            crate::store::Implementation::Redis { .. }
+        ) {
+            return err(
+                &format!("db_config.{}", spec.name),
+                format!(
+                    "a {} store cannot serve a cluster (each member would keep its own copy): use \"implementation\": \"redis\"",
+                    spec.implementation.label()
+                ),
+            );
+        }
+    }
+    None
 }
 
 #[cfg(test)]
