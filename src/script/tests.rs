@@ -39,7 +39,7 @@ impl HostApi for Recorder {
         Ok(vec![])
     }
     fn fetch_profiles(&self, ids: Vec<String>) -> crate::script::HostResult<Vec<Character>> {
-        Err(format!("no profiles for {ids:?}").into())
+        Err(HostCallError::Refused(format!("no profiles for {ids:?}")))
     }
 }
 
