@@ -88,7 +88,7 @@ pub fn parse(file: &Path, value: Option<&Value>) -> Result<Option<ClusterConfig>
 
 /// A URL the Redis client accepts; the reason otherwise (without the
 /// password).
-pub fn check_url(config: &ClusterConfig) -> Result<(), String> {
+pub fn check_url(config: &ClusterConfig) -> Result<(), crate::Reason> {
     match ::redis::Client::open(config.redis_url.expose()) {
         Ok(_) => Ok(()),
         Err(e) => Err(format!("not a Redis URL ({e}): {:?}", config.shown_url())),

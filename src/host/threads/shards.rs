@@ -136,7 +136,7 @@ impl EventSender {
     pub fn spell(
         &self,
         value: serde_json::Value,
-        reply: oneshot::Sender<Result<serde_json::Value, String>>,
+        reply: oneshot::Sender<crate::host::events::SpellAnswer>,
     ) -> Result<(), Refused> {
         let shard = value
             .get("channel_id")
