@@ -26,3 +26,9 @@ pub mod script;
 pub mod store;
 pub mod suggest;
 pub mod timeouts;
+
+/// A line telling a person why something was refused or failed, shown as it
+/// is (on a terminal, to a script author, in a test's failure, in an HTTP
+/// answer). Where a function's error is a `Reason`, the line is the product:
+/// there is no kind or cause for a caller to act on, so no error type.
+pub type Reason = String;

@@ -87,7 +87,7 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ),
     (
         HANDLER_ERRORS,
-        "Script handler errors, by handler and kind (limit, runtime).",
+        "Script handler errors, by handler and kind (limit, host_call, runtime).",
     ),
     (
         FRAMES_SENT,
@@ -386,7 +386,7 @@ pub static IN_FLIGHT: Level = Level::new(FRAMES_IN_FLIGHT);
 pub static TIMERS: Level = Level::new(TIMERS_PENDING);
 
 /// A handler ran for `elapsed`; `error` is the kind of its failure
-/// (`limit`, `runtime`), if it failed.
+/// (`limit`, `host_call`, `runtime`), if it failed.
 pub fn handler_ran(handler: &str, elapsed: Duration, error: Option<&'static str>) {
     if GENERATION.load(Ordering::Relaxed) == 0 {
         return;

@@ -15,6 +15,7 @@ fn on_refresh(a) { send_characters([this.bot, a.sender], a.channel_id, a.sender)
 fn on_message_up(m) {
     let text = m.content.text;
     if text == "boom" { throw "boom"; }
+    if text == "lost" { send_message(#{path: "nowhere.png", channel_id: m.channel_id, sender: m.sender, recipients: [m.sender]}); }
     if text == "spin" { loop {} }
     store(m.channel_id, "notes").set("last", text);
     after(600000, "noted", m.channel_id);
@@ -103,7 +104,7 @@ async fn probes_metrics_status_and_spells() {
     for _ in 0..3 {
         assert!(refresh_answered(&c, "alice", &ch, "alice's refresh is answered").await);
     }
-    for text in ["hello", "boom", "spin"] {
+    for text in ["hello", "boom", "lost", "spin"] {
         say(&c, "alice", &ch, text, &["alice"]).await;
     }
     let script = svc.path().join("scripts/service.rhai");
@@ -151,6 +152,7 @@ async fn probes_metrics_status_and_spells() {
         ("handler_duration_seconds_count", "handler=\"on_refresh\"", 3.0),
         ("handler_errors_total", "kind=\"runtime\"", 1.0),
         ("handler_errors_total", "kind=\"limit\"", 1.0),
+        ("handler_errors_total", "kind=\"host_call\"", 1.0),
         ("frames_sent_total", "kind=\"characters\"", 3.0),
         ("store_operations_total", "op=\"set\"", 1.0),
         ("store_commits_total", "", 1.0),

@@ -152,10 +152,43 @@ async fn a_cluster_refuses_embedded_stores_and_a_missing_service_id() {
         "{log}"
     );
     assert!(log.contains("\"implementation\": \"redis\""), "{log}");
+    sandbox.shutdown().await;
+}
 
-    svc.set_config_key("db_config", serde_json::json!([]));
-    let mut host = node(&svc, "redis://user:hunter2@127.0.0.1:1/");
-    assert_ne!(host.exited().await.code(), Some(0));
+/// A Redis that cannot be reached is an outage, the operator's (exit
+/// status 1), in one line naming the Redis without its password; a
+/// password the Redis refuses is the config's to fix (exit status 2,
+/// naming the key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_redis_is_an_outage_and_a_wrong_password_a_config_error() {
+    let sandbox = start_sandbox().await;
+    let svc = ServiceDir::new(&sandbox, &["unused"]);
+    svc.set_service_key("service_id", "svc-1".into());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let mut host = node(&svc, &format!("redis://user:hunter2@127.0.0.1:{closed}/"));
+    assert_eq!(host.exited().await.code(), Some(1), "{}", host.log());
+    let log = host.log();
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "one line: {log}");
+    assert!(
+        errors[0].contains(&format!("Redis at redis://127.0.0.1:{closed}/")),
+        "{log}"
+    );
+    assert!(
+        !log.contains("cluster.redis_url"),
+        "not a config error: {log}"
+    );
+    assert!(!log.contains("hunter2"), "no password in errors: {log}");
+
+    let Some(server) = own_redis(&["--requirepass", "right"]) else {
+        return;
+    };
+    let wrong = server.url.replace("redis://", "redis://:hunter2@");
+    let mut host = node(&svc, &wrong);
+    assert_eq!(host.exited().await.code(), Some(2), "{}", host.log());
     let log = host.log();
     assert!(log.contains("cluster.redis_url"), "{log}");
     assert!(!log.contains("hunter2"), "no password in errors: {log}");

@@ -90,7 +90,7 @@ pub fn spawn(
 
 /// Whether `addr` may be listened on: loopback always, anything else only
 /// when the operator said so.
-pub fn allowed(addr: &SocketAddr, public: bool) -> Result<(), String> {
+pub fn allowed(addr: &SocketAddr, public: bool) -> Result<(), crate::Reason> {
     if addr.ip().is_loopback() || public {
         Ok(())
     } else {

@@ -228,7 +228,7 @@ fn serve_bundle(
 async fn bind_admin(
     addr: std::net::SocketAddr,
     public: bool,
-) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), String> {
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), moobius_host::Reason> {
     moobius_host::admin::allowed(&addr, public)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -246,7 +246,7 @@ fn start_admin(
     (listener, bound): (tokio::net::TcpListener, std::net::SocketAddr),
     dir: &std::path::Path,
     host: &RunningHost,
-) -> Result<(tokio::task::JoinHandle<()>, Published), String> {
+) -> Result<(tokio::task::JoinHandle<()>, Published), moobius_host::Reason> {
     use moobius_host::admin;
     let (token, generated) = admin::token::token_for_start();
     let published = admin::files::publish(dir, bound, &token, generated).map_err(|e| {

@@ -58,7 +58,7 @@ pub async fn main(args: SpellArgs) -> u8 {
     }
 }
 
-async fn run(args: &SpellArgs) -> Result<u8, String> {
+async fn run(args: &SpellArgs) -> Result<u8, moobius_host::Reason> {
     let text = match (&args.value, &args.file) {
         (Some(v), _) => v.clone(),
         (None, Some(f)) => {
@@ -97,7 +97,7 @@ async fn run(args: &SpellArgs) -> Result<u8, String> {
 /// Where the spell goes: `--url` (with its process's token when it is
 /// published), else every published endpoint, newest first. The token
 /// comes from MOOBIUS_ADMIN_TOKEN when that is set.
-fn targets(args: &SpellArgs) -> Result<Vec<Endpoint>, String> {
+fn targets(args: &SpellArgs) -> Result<Vec<Endpoint>, moobius_host::Reason> {
     let published = files::endpoints(&args.dir);
     let from_env = std::env::var(TOKEN_ENV)
         .ok()

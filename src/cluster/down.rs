@@ -122,8 +122,39 @@ pub struct DownReader {
 pub enum Verdict {
     /// Send it; acknowledge the entry when the platform acknowledges it.
     Send(DownEntry),
-    /// Drop it (acknowledged at once): why, for the log.
-    Drop(&'static str),
+    /// Drop it (acknowledged at once).
+    Drop(Dropped),
+}
+
+/// Why an entry is dropped instead of sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    /// Not an entry this version can read.
+    Unreadable,
+    /// Made by a partition owner that was since deposed (its lease taken
+    /// over): the new owner's frames replace it.
+    Deposed,
+    /// Its frame was already sent (a repeat after a takeover).
+    Repeat,
+}
+
+impl Dropped {
+    /// Why, for the log.
+    pub fn why(self) -> &'static str {
+        match self {
+            Dropped::Unreadable => "unreadable",
+            Dropped::Deposed => "made under a partition lease that was since taken over",
+            Dropped::Repeat => "already sent",
+        }
+    }
+
+    /// The `outcome` of [`crate::metrics::CLUSTER_DOWN_FRAMES`] it counts as.
+    pub fn outcome(self) -> &'static str {
+        match self {
+            Dropped::Repeat => "repeat",
+            Dropped::Unreadable | Dropped::Deposed => "fenced",
+        }
+    }
 }
 
 impl DownReader {
@@ -196,17 +227,17 @@ impl DownReader {
     /// Decides about one entry (`id` its stream id).
     pub fn judge(&mut self, id: &str, text: &str) -> Verdict {
         let Ok(entry) = serde_json::from_str::<DownEntry>(text) else {
-            return Verdict::Drop("unreadable");
+            return Verdict::Drop(Dropped::Unreadable);
         };
         if let Some((p, token)) = entry.fence {
             let highest = self.fences.entry(p).or_insert(token);
             if token < *highest {
-                return Verdict::Drop("made under a partition lease that was since taken over");
+                return Verdict::Drop(Dropped::Deposed);
             }
             *highest = token;
         }
         if !self.sent.insert(entry.request_id.clone()) {
-            return Verdict::Drop("already sent");
+            return Verdict::Drop(Dropped::Repeat);
         }
         self.sent_order.push_back(entry.request_id.clone());
         if self.sent_order.len() > REMEMBERED {
@@ -291,7 +322,7 @@ mod tests {
         ));
         assert!(matches!(
             r.judge("2-0", &entry("a", Some((3, 5)))),
-            Verdict::Drop("already sent")
+            Verdict::Drop(Dropped::Repeat)
         ));
         assert!(matches!(
             r.judge("3-0", &entry("b", Some((3, 6)))),
@@ -300,7 +331,7 @@ mod tests {
         // The owner with token 5 was deposed by 6: its late frames go.
         assert!(matches!(
             r.judge("4-0", &entry("c", Some((3, 5)))),
-            Verdict::Drop(_)
+            Verdict::Drop(Dropped::Deposed)
         ));
         // Other partitions and frames without a partition are not affected.
         assert!(matches!(

@@ -56,3 +56,18 @@ pub enum ClusterError {
     #[error("Redis at {url} tells neither CONFIG GET maxmemory-policy nor INFO memory's maxmemory_policy: a cluster needs maxmemory-policy noeviction and cannot check it")]
     PolicyUnknown { url: String },
 }
+
+impl ClusterError {
+    /// Whether the URL itself is wrong (credentials Redis refuses, settings
+    /// the client cannot use): the config's to fix, where a Redis that
+    /// cannot be reached, or answers wrongly, is the operator's.
+    pub fn is_config_mistake(&self) -> bool {
+        let ClusterError::Redis { source, .. } = self else {
+            return false;
+        };
+        matches!(
+            source.kind(),
+            redis::ErrorKind::AuthenticationFailed | redis::ErrorKind::InvalidClientConfig
+        ) || matches!(source.code(), Some("NOAUTH" | "WRONGPASS"))
+    }
+}

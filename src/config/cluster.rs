@@ -5,9 +5,10 @@
 //! `run --cluster URL`, which sets (or replaces) the URL. Every process
 //! started with the same service and the same settings joins the same
 //! cluster, so `partitions` must agree between nodes; the namespace of
-//! the keys is the service id.
+//! the keys is the service id. What else a config needs to run as a
+//! cluster (service mode, a service id, Redis stores) is [`refusal`]'s.
 
-use super::{ranges, ConfigError, Secret};
+use super::{ranges, Config, ConfigError, Secret};
 use serde_json::{Map, Value};
 use std::path::Path;
 use std::time::Duration;
@@ -87,17 +88,61 @@ pub fn parse(file: &Path, value: Option<&Value>) -> Result<Option<ClusterConfig>
 
 /// A URL the Redis client accepts; the reason otherwise (without the
 /// password).
-pub fn check_url(config: &ClusterConfig) -> Result<(), String> {
+pub fn check_url(config: &ClusterConfig) -> Result<(), crate::Reason> {
     match ::redis::Client::open(config.redis_url.expose()) {
         Ok(_) => Ok(()),
         Err(e) => Err(format!("not a Redis URL ({e}): {:?}", config.shown_url())),
     }
 }
 
+/// Why a config cannot run as a cluster member; `None` when it can.
+pub fn refusal(config: &Config) -> Option<ConfigError> {
+    let err = |key: &str, why: String| Some(ConfigError::new(&config.source, key, why));
+    if !config.service.service_mode {
+        return err(
+            "cluster",
+            "user mode (service_mode: false) cannot run as a cluster".into(),
+        );
+    }
+    if config.service.service_id.is_none() {
+        return err(
+            "service_config.service_id",
+            "a cluster needs the service id in the config (every node must serve the same service): run once without the cluster to create it, or set it".into(),
+        );
+    }
+    for spec in &config.db_config.stores {
+        if !matches!(
+            spec.implementation,
+            crate::store::Implementation::Redis { .. }
+        ) {
+            return err(
+                &format!("db_config.{}", spec.name),
+                format!(
+                    "{} store cannot serve a cluster (each node would keep its own copy): use \"implementation\": \"redis\"",
+                    with_article(spec.implementation.label())
+                ),
+            );
+        }
+    }
+    None
+}
+
+/// "an embedded", "a memory".
+fn with_article(word: &str) -> String {
+    let vowel = word.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {word}", if vowel { "an" } else { "a" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_store_kind_takes_its_article() {
+        assert_eq!(with_article("embedded"), "an embedded");
+        assert_eq!(with_article("memory"), "a memory");
+    }
 
     fn parsed(v: Value) -> Result<Option<ClusterConfig>, String> {
         parse(Path::new("config.json"), Some(&v)).map_err(|e| e.to_string())

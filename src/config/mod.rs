@@ -158,8 +158,8 @@ pub enum LogFormat {
 }
 
 impl std::str::FromStr for LogFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = crate::Reason;
+    fn from_str(s: &str) -> Result<Self, crate::Reason> {
         match s.trim().to_ascii_lowercase().as_str() {
             "human" | "text" => Ok(LogFormat::Human),
             "json" => Ok(LogFormat::Json),

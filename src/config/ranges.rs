@@ -66,7 +66,7 @@ impl Range {
     /// The value of this key in a section: `Ok(None)` when absent or null
     /// (the default applies), else the number if it is in range, else why
     /// not (the value and the range, in one line).
-    pub fn check(&self, value: Option<&Value>) -> Result<Option<f64>, String> {
+    pub fn check(&self, value: Option<&Value>) -> Result<Option<f64>, crate::Reason> {
         let v = match value {
             None | Some(Value::Null) => return Ok(None),
             Some(v) => v,

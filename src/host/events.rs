@@ -11,6 +11,10 @@ use crate::script::HttpResponse;
 use std::path::PathBuf;
 use tokio::sync::oneshot;
 
+/// What `on_spell(value)` answered: its return value as JSON, or the line
+/// saying why there is none, shown as it is to whoever cast the spell.
+pub type SpellAnswer = Result<serde_json::Value, crate::Reason>;
+
 /// One thing for the script thread to do. Taken in arrival order within
 /// its lane of the intake (`threads/intake.rs`): timer firings and spells take
 /// turns with the rest.
@@ -42,7 +46,7 @@ pub enum HostEvent {
     /// handler's return value or its error.
     Spell {
         value: serde_json::Value,
-        reply: oneshot::Sender<Result<serde_json::Value, String>>,
+        reply: oneshot::Sender<SpellAnswer>,
     },
     /// A look at the script thread's state (it answers between events).
     Inspect(oneshot::Sender<Inspection>),

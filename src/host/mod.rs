@@ -113,7 +113,7 @@ pub enum HostError {
     Platform(#[from] PlatformError),
     #[error("{0}")]
     Store(#[from] crate::store::StoreError),
-    /// The cluster's Redis cannot be used as it is (it may evict).
+    /// The cluster's Redis cannot be reached, or used as it is (it may evict).
     #[error("{0}")]
     Cluster(#[from] crate::cluster::ClusterError),
 }

@@ -55,6 +55,17 @@ impl ProgressCounters {
     }
 }
 
+/// What kind of event was handled, for the counter it moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Handled {
+    /// A platform event (`upward_handled`).
+    Upward,
+    /// The host's own: lifecycle steps, reloads, timers (`other_handled`).
+    Own,
+    /// A request's callback (`requests_finished`).
+    Response,
+}
+
 #[derive(Debug)]
 struct Inner {
     counters: watch::Sender<ProgressCounters>,
@@ -96,24 +107,16 @@ impl HostProgress {
         }
     }
 
-    pub(super) fn handled(&self, upward: bool) {
-        self.inner.counters.send_modify(|c| {
-            if upward {
-                c.upward_handled += 1;
-            } else {
-                c.other_handled += 1;
-            }
+    pub(super) fn handled(&self, kind: Handled) {
+        self.inner.counters.send_modify(|c| match kind {
+            Handled::Upward => c.upward_handled += 1,
+            Handled::Own => c.other_handled += 1,
+            Handled::Response => c.requests_finished += 1,
         });
     }
 
     pub(super) fn request_started(&self) {
         self.inner.counters.send_modify(|c| c.requests_started += 1);
-    }
-
-    pub(super) fn request_finished(&self) {
-        self.inner
-            .counters
-            .send_modify(|c| c.requests_finished += 1);
     }
 
     pub(super) fn downward_sent(&self) {

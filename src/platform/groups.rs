@@ -26,7 +26,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use xxhash_rust::xxh3::Xxh3Builder;
 
-type Pending = Shared<BoxFuture<'static, Result<String, String>>>;
+/// A creation every caller asking for the same list waits on; its error is
+/// shared between them.
+type Pending = Shared<BoxFuture<'static, Result<String, Arc<PlatformError>>>>;
 
 const TRIES: u32 = 8;
 /// Lists the cache remembers. Large channels make many large, distinct,
@@ -110,15 +112,12 @@ impl GroupCache {
         };
         match pending.await {
             Ok(id) => Ok(id),
-            Err(reason) => {
+            Err(e) => {
                 self.by_key
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(&k);
-                Err(PlatformError::BadResponse {
-                    what: "POST /service/group/create".into(),
-                    reason,
-                })
+                Err(PlatformError::Shared(e))
             }
         }
     }
@@ -154,7 +153,7 @@ impl GroupCache {
     }
 }
 
-async fn create(http: Arc<HttpApi>, ids: IdList) -> Result<String, String> {
+async fn create(http: Arc<HttpApi>, ids: IdList) -> Result<String, Arc<PlatformError>> {
     let mut backoff = Backoff::PLATFORM_CALL;
     let mut tries = 1;
     loop {
@@ -171,7 +170,7 @@ async fn create(http: Arc<HttpApi>, ids: IdList) -> Result<String, String> {
                 tokio::time::sleep(delay).await;
                 tries += 1;
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(Arc::new(e)),
         }
     }
 }

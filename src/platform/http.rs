@@ -95,7 +95,7 @@ impl HttpApi {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        self.call(method, &call.path, &query, call.body.as_ref(), true)
+        self.call(method, &call.path, &query, call.body.as_ref())
             .await
     }
 
@@ -111,17 +111,18 @@ impl HttpApi {
             .unwrap_or_default()
     }
 
-    /// One authenticated call; a rejected token is renewed by signing in
-    /// again, and the call is made once more.
+    /// One call with the access token (relayed to the gateway while a
+    /// relay is set); a rejected token is renewed by signing in again, and
+    /// the call is made once more. Signing in itself is `call_once` with
+    /// [`Auth::Credentials`].
     async fn call<B: serde::Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, &str)],
         body: Option<&B>,
-        auth: bool,
     ) -> Result<Value, PlatformError> {
-        if let (true, Some(relay)) = (auth, self.relay()) {
+        if let Some(relay) = self.relay() {
             let relayed = RelayedCall {
                 method: method.to_string(),
                 path: path.to_string(),
@@ -143,10 +144,10 @@ impl HttpApi {
             path,
             query,
             body,
-            auth,
+            auth: Auth::Token,
         };
         match self.call_once(&call).await {
-            Err(PlatformError::Unauthorized { .. }) if auth => {
+            Err(PlatformError::Unauthorized { .. }) => {
                 tracing::warn!(%path, "the platform rejected the access token; signing in again");
                 self.sign_in().await?;
                 self.call_once(&call).await
@@ -176,7 +177,7 @@ impl HttpApi {
         if !query.is_empty() {
             req = req.query(query);
         }
-        if auth {
+        if auth == Auth::Token {
             req = req
                 .header(
                     "Authorization",
@@ -266,9 +267,7 @@ impl HttpApi {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<T, PlatformError> {
-        let data = self
-            .call(Method::GET, path, query, None::<&Value>, true)
-            .await?;
+        let data = self.call(Method::GET, path, query, None::<&Value>).await?;
         Self::parse(&format!("GET {path}"), data)
     }
 }
@@ -289,8 +288,16 @@ struct ApiCall<'a, B: ?Sized> {
     path: &'a str,
     query: &'a [(&'a str, &'a str)],
     body: Option<&'a B>,
-    /// Sends the access token.
-    auth: bool,
+    auth: Auth,
+}
+
+/// How a call says who makes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    /// The access token, in the headers (every call but the sign-ins).
+    Token,
+    /// The account's credentials, in the body (signing in, refreshing).
+    Credentials,
 }
 
 impl<'a, B: ?Sized> ApiCall<'a, B> {
@@ -301,7 +308,7 @@ impl<'a, B: ?Sized> ApiCall<'a, B> {
             path,
             query: &[],
             body: Some(body),
-            auth: false,
+            auth: Auth::Credentials,
         }
     }
 }

@@ -47,4 +47,8 @@ pub enum PlatformError {
     /// (no gateway, Redis unreachable, the gateway's own transport failed).
     #[error("{what}: {detail}")]
     Relay { what: String, detail: String },
+    /// One call's failure, shared by every caller that waited on it (the
+    /// group cache's creations).
+    #[error(transparent)]
+    Shared(std::sync::Arc<PlatformError>),
 }

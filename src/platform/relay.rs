@@ -47,6 +47,7 @@ impl RelayedFailure {
             PlatformError::Transport { source, .. } => ("unreachable", source.to_string()),
             PlatformError::File(d) => ("rejected", d.clone()),
             PlatformError::Relay { detail, .. } => ("unreachable", detail.clone()),
+            PlatformError::Shared(e) => return Self::of(e),
         };
         RelayedFailure {
             kind: kind.into(),

@@ -285,9 +285,8 @@ impl Link {
     /// connection until it ends, and returns how it ended.
     async fn connect(&mut self) -> LinkInput {
         let stream = match self.open().await {
-            Ok(Some(stream)) => stream,
-            Ok(None) => return LinkInput::Shutdown,
-            Err(reason) => return LinkInput::ConnectFailed(reason),
+            Ok(stream) => stream,
+            Err(ended) => return ended,
         };
         self.step(LinkInput::Connected);
         let _ = self.events.send(LinkEvent::Connected {
@@ -381,10 +380,11 @@ impl Link {
         }
     }
 
-    /// Opens the WebSocket and sends the login: `Ok(None)` on shutdown.
-    async fn open(&mut self) -> Result<Option<Stream>, String> {
+    /// Opens the WebSocket and sends the login; the error is how the
+    /// attempt ends: `Shutdown` (asked to stop, or fenced) or `ConnectFailed`.
+    async fn open(&mut self) -> Result<Stream, LinkInput> {
         if *self.shutdown.borrow() || self.fenced() {
-            return Ok(None);
+            return Err(LinkInput::Shutdown);
         }
         let config = WebSocketConfig::default()
             .max_message_size(Some(16 << 20))
@@ -401,11 +401,11 @@ impl Link {
         tokio::pin!(attempt);
         let result = loop {
             tokio::select! {
-                r = self.shutdown.changed() => if r.is_err() || *self.shutdown.borrow() { return Ok(None) },
+                r = self.shutdown.changed() => if r.is_err() || *self.shutdown.borrow() { return Err(LinkInput::Shutdown) },
                 r = &mut attempt => break r,
                 out = self.frames.recv() => match out {
                     Some(f) => self.pending.push(f),
-                    None => return Ok(None),
+                    None => return Err(LinkInput::Shutdown),
                 },
             }
         };
@@ -413,22 +413,22 @@ impl Link {
             Ok(Ok((stream, _))) => stream,
             Ok(Err(e)) => {
                 tracing::warn!(url = %crate::config::shown_url(&self.target.url), error = %e, "cannot connect to the platform");
-                return Err(e.to_string());
+                return Err(LinkInput::ConnectFailed(e.to_string()));
             }
             Err(_) => {
                 tracing::warn!(url = %crate::config::shown_url(&self.target.url), "connecting to the platform timed out");
-                return Err("connecting timed out".into());
+                return Err(LinkInput::ConnectFailed("connecting timed out".into()));
             }
         };
         if self.fenced() {
-            return Ok(None);
+            return Err(LinkInput::Shutdown);
         }
         if let Err(e) = stream.send(Message::text((self.target.login)())).await {
             tracing::warn!(error = %e, "connection lost during login");
-            return Err(e.to_string());
+            return Err(LinkInput::ConnectFailed(e.to_string()));
         }
         tracing::info!(url = %crate::config::shown_url(&self.target.url), "connected to the platform");
-        Ok(Some(stream))
+        Ok(stream)
     }
 }
 

@@ -71,7 +71,8 @@ impl Faults {
 }
 
 impl FaultRequest {
-    /// Checks values before anything is applied.
+    /// Checks values before anything is applied; the error is the line the
+    /// control API answers with (400).
     pub fn validate(&self) -> Result<(), String> {
         if let Some(rate) = self.http_error_rate {
             if !(0.0..=1.0).contains(&rate) {

@@ -62,8 +62,11 @@ pub struct Shared {
     pub spell: Mutex<Option<SpellHook>>,
 }
 
-type SpellFn =
-    dyn Fn(Value) -> futures_util::future::BoxFuture<'static, Result<Value, String>> + Send + Sync;
+/// A spell's answer: `on_spell`'s value, or the line saying why there is
+/// none, shown as it is on the dev page (the text is the product).
+type SpellAnswer = Result<Value, String>;
+
+type SpellFn = dyn Fn(Value) -> futures_util::future::BoxFuture<'static, SpellAnswer> + Send + Sync;
 
 /// Hands a value to the attached host's `on_spell` and answers its return
 /// value or its error.
@@ -72,7 +75,7 @@ pub struct SpellHook(Arc<SpellFn>);
 
 impl SpellHook {
     pub fn new(
-        f: impl Fn(Value) -> futures_util::future::BoxFuture<'static, Result<Value, String>>
+        f: impl Fn(Value) -> futures_util::future::BoxFuture<'static, SpellAnswer>
             + Send
             + Sync
             + 'static,
@@ -80,7 +83,7 @@ impl SpellHook {
         SpellHook(Arc::new(f))
     }
 
-    pub async fn cast(&self, value: Value) -> Result<Value, String> {
+    pub async fn cast(&self, value: Value) -> SpellAnswer {
         (self.0)(value).await
     }
 }

@@ -57,7 +57,7 @@ impl HandlerErrors {
 
     /// Why a test whose own steps passed fails anyway: an error nothing
     /// expected, or an expected error that never came.
-    pub fn verdict(&self) -> Result<(), String> {
+    pub fn verdict(&self) -> Result<(), crate::Reason> {
         let unexpected: Vec<&String> = self
             .errors
             .iter()

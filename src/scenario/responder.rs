@@ -26,7 +26,7 @@ pub struct ScenarioResponder {
 impl ScenarioResponder {
     /// Adds an answer: `#{status, json, text, headers, error}` (all optional;
     /// status 200 by default, `json` is sent as the body).
-    pub fn add(&self, pattern: &str, answer: &Value) -> Result<(), String> {
+    pub fn add(&self, pattern: &str, answer: &Value) -> Result<(), crate::Reason> {
         let response = response_of(answer)?;
         if let Ok(mut answers) = self.answers.lock() {
             answers.push((pattern.to_string(), response));
@@ -68,7 +68,7 @@ impl Responder for ScenarioResponder {
 
 const FIELDS: &[&str] = &["status", "json", "text", "headers", "error"];
 
-fn response_of(answer: &Value) -> Result<HttpResponse, String> {
+fn response_of(answer: &Value) -> Result<HttpResponse, crate::Reason> {
     let Value::Object(map) = answer else {
         return Err(
             "respond: the answer must be a map (#{status, json, text, headers, error})".into(),

@@ -311,7 +311,7 @@ impl World {
     }
 
     /// Answers the service's requests to `pattern` with `answer`.
-    pub fn respond(&self, pattern: &str, answer: &serde_json::Value) -> Result<(), String> {
+    pub fn respond(&self, pattern: &str, answer: &serde_json::Value) -> Result<(), crate::Reason> {
         self.responder.add(pattern, answer)
     }
 

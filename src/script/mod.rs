@@ -42,7 +42,7 @@ pub use limits::{
 pub use limits::{syntax_engine, MAX_EXPR_DEPTH, MAX_FN_EXPR_DEPTH};
 pub use nohost::NoHost;
 pub use not_found::explain as explain_not_found;
-pub use service::{CompileOptions, ServiceScript};
+pub use service::{CompileOptions, HandlerError, HandlerFailure, ServiceScript};
 
 /// Stack size for the thread that runs scripts: deep (but allowed) Rhai call
 /// nesting uses a lot of native stack, more so in debug builds.

@@ -16,6 +16,28 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+/// How a handler call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandlerFailure {
+    /// A limit stopped it: operations, time, call depth, a value's size, or
+    /// the output budget a host function ran out.
+    Limit,
+    /// A host function could not do what it was asked (the platform or the
+    /// store failed, or the host refused), and the script did not catch it.
+    HostCall,
+    /// The script's own error: a `throw`, a type mismatch, an argument a
+    /// host function rejected, a missing function...
+    Script,
+}
+
+/// A handler call that failed: how, and the line that tells the author.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{diagnostic}")]
+pub struct HandlerError {
+    pub failure: HandlerFailure,
+    pub diagnostic: Diagnostic,
+}
+
 #[derive(Debug, Clone)]
 pub struct CompileOptions {
     /// The entry script, e.g. `scripts/service.rhai`.
@@ -316,7 +338,7 @@ impl ServiceScript {
 
     /// Calls a handler with `this` bound. `Ok(false)` when the script does not
     /// define it. A failed call leaves `this` as the handler left it.
-    pub fn call(&mut self, name: &str, args: Vec<Dynamic>) -> Result<bool, Diagnostic> {
+    pub fn call(&mut self, name: &str, args: Vec<Dynamic>) -> Result<bool, HandlerError> {
         self.call_returning(name, args).map(|v| v.is_some())
     }
 
@@ -326,7 +348,7 @@ impl ServiceScript {
         &mut self,
         name: &str,
         args: Vec<Dynamic>,
-    ) -> Result<Option<Dynamic>, Diagnostic> {
+    ) -> Result<Option<Dynamic>, HandlerError> {
         let arity = args.len();
         if !self.has_function(name, arity) {
             return Ok(None);
@@ -351,14 +373,23 @@ impl ServiceScript {
                 Diagnostic::from_eval_explained(&self.main_display, Some(name), &e, &explain);
             // A host function that ran the budget out says best what happened,
             // whether the script caught its error or not.
-            if let Some(reason) = aborted {
+            let failure = if let Some(reason) = aborted {
                 d.message = format!("{name} aborted: {reason}");
+                HandlerFailure::Limit
             } else if let Some(why) = limits::describe(&e, &self.limits) {
                 d.message = format!("{name} {why}");
+                HandlerFailure::Limit
+            } else if api::convert::raised_by_host(&e) {
+                HandlerFailure::HostCall
+            } else {
+                HandlerFailure::Script
+            };
+            let diagnostic = d.or_at_definition(&self.ast, name, arity);
+            self.failures.push(diagnostic.clone());
+            HandlerError {
+                failure,
+                diagnostic,
             }
-            let d = d.or_at_definition(&self.ast, name, arity);
-            self.failures.push(d.clone());
-            d
         })
     }
 

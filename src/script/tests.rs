@@ -39,7 +39,7 @@ impl HostApi for Recorder {
         Ok(vec![])
     }
     fn fetch_profiles(&self, ids: Vec<String>) -> crate::script::HostResult<Vec<Character>> {
-        Err(format!("no profiles for {ids:?}").into())
+        Err(HostCallError::Refused(format!("no profiles for {ids:?}")))
     }
 }
 
@@ -105,7 +105,9 @@ fn runtime_error_names_innermost_position_and_call_chain() {
     let (_d, _r, s) =
         load("fn on_start() { this.helper(); }\nfn helper() {\n  let x = 1;\n  x.nope();\n}\n");
     let mut s = s.unwrap();
-    let d = s.call("on_start", vec![]).unwrap_err();
+    let e = s.call("on_start", vec![]).unwrap_err();
+    assert_eq!(e.failure, HandlerFailure::Script, "{e}");
+    let d = e.diagnostic;
     assert_eq!(
         (d.path.as_str(), d.line),
         ("scripts/service.rhai", 4),
@@ -115,6 +117,43 @@ fn runtime_error_names_innermost_position_and_call_chain() {
         d.message.contains("nope") && d.message.contains("helper <- on_start"),
         "{d}"
     );
+}
+
+/// A handler's failure is classed by where it came from, not by its words:
+/// a host function's failure stays the host's when the script re-throws it
+/// as it is, and becomes the script's own when the script throws its own.
+#[test]
+fn handler_failures_are_classed_by_their_source() {
+    let cases = [
+        ("fetch_character_profile(\"x\");", HandlerFailure::HostCall),
+        (
+            "try { fetch_character_profile(\"x\"); } catch (e) { throw e; }",
+            HandlerFailure::HostCall,
+        ),
+        (
+            "try { fetch_character_profile(\"x\"); } catch (e) { throw `mine: ${e}`; }",
+            HandlerFailure::Script,
+        ),
+        (
+            "throw \"on_start aborted: a limit?\";",
+            HandlerFailure::Script,
+        ),
+        (
+            "send_characters([1], \"ch\", \"a\");",
+            HandlerFailure::Script,
+        ),
+    ];
+    for (body, want) in cases {
+        let (_d, _r, s) = load(&format!("fn on_start() {{\n  {body}\n}}\n"));
+        let e = s.unwrap().call("on_start", vec![]).unwrap_err();
+        assert_eq!(e.failure, want, "{body}: {e}");
+    }
+    let e = load("fn on_start() {\n  fetch_character_profile(\"x\");\n}\n")
+        .2
+        .unwrap()
+        .call("on_start", vec![])
+        .unwrap_err();
+    assert!(e.to_string().contains("no profiles for"), "{e}");
 }
 
 #[test]
@@ -129,7 +168,9 @@ fn plain_call_without_this_is_reported() {
 fn bad_arguments_are_script_errors_naming_the_argument() {
     let (_d, _r, s) = load("fn on_start() { send_characters([1], \"ch\", \"a\"); }\n");
     let mut s = s.unwrap();
-    let d = s.call("on_start", vec![]).unwrap_err();
+    let e = s.call("on_start", vec![]).unwrap_err();
+    assert_eq!(e.failure, HandlerFailure::Script, "{e}");
+    let d = e.diagnostic;
     assert!(d.message.contains("characters[0]"), "{d}");
     assert_eq!(d.line, 1);
 }
@@ -230,11 +271,12 @@ fn wrong_argument_shapes_name_function_and_argument() {
     for (call, want) in cases {
         let (_d, _r, s) = load(&format!("fn on_start() {{\n  {call};\n}}\n"));
         let mut s = s.unwrap();
-        let d = s.call("on_start", vec![]).unwrap_err();
+        let d = s.call("on_start", vec![]).unwrap_err().diagnostic;
         assert!(d.message.contains(want), "{call}: {d}");
         assert_eq!(d.line, 2, "{call}: {d}");
         // The script stays usable after the error.
-        assert!(!s.call("on_start", vec![]).unwrap_err().message.is_empty());
+        let again = s.call("on_start", vec![]).unwrap_err();
+        assert!(!again.diagnostic.message.is_empty());
     }
 }
 
@@ -301,7 +343,9 @@ fn on_reload() { this.after = 2; }
     ];
     for (handler, args, want) in cases {
         let started = std::time::Instant::now();
-        let d = s.call(handler, args).unwrap_err();
+        let e = s.call(handler, args).unwrap_err();
+        assert_eq!(e.failure, HandlerFailure::Limit, "{handler}: {e}");
+        let d = e.diagnostic;
         assert!(
             d.message.starts_with(handler) && d.message.contains(want),
             "{handler}: {d}"
@@ -329,7 +373,7 @@ fn on_reload() { this.after = 2; }
             ..limits
         },
     );
-    let d = s.call("on_start", vec![]).unwrap_err();
+    let d = s.call("on_start", vec![]).unwrap_err().diagnostic;
     assert!(
         d.message
             .contains("more than 10000 operations (script_limits.max_operations)"),
@@ -372,7 +416,10 @@ fn recursion_at_the_cap() {
             s.call(handler, vec![Dynamic::from(depth)]).unwrap(),
             "{handler}"
         );
-        let d = s.call(handler, vec![Dynamic::from(depth + 1)]).unwrap_err();
+        let d = s
+            .call(handler, vec![Dynamic::from(depth + 1)])
+            .unwrap_err()
+            .diagnostic;
         assert!(
             d.message.contains(&format!(
                 "nested deeper than {cap} (script_limits.max_call_levels)"
@@ -395,7 +442,7 @@ fn errors_speak_rhai_not_rust() {
     ];
     for (body, want) in cases {
         let (_d, _r, s) = load(&format!("fn on_start() {{\n  {body}\n}}\n"));
-        let d = s.unwrap().call("on_start", vec![]).unwrap_err();
+        let d = s.unwrap().call("on_start", vec![]).unwrap_err().diagnostic;
         assert!(d.message.contains(want), "{body}: {d}");
         assert!(!d.message.contains("ImmutableString"), "{d}");
     }

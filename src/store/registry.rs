@@ -13,6 +13,7 @@ use super::overlay::{self, Cache, Overlay};
 use super::redis::{hash_key, RedisBackend};
 use super::view::StoreView;
 use super::{lock, read, write, Implementation, StoreConfig, StoreError, StoreSpec};
+use crate::script::{HostCallError, HostResult};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -246,9 +247,11 @@ impl Stores {
     /// not list is an embedded store under `run` (opening the database on
     /// first use), an in-memory store for in-memory configs, else an error
     /// naming the store.
-    pub fn view(self: &Arc<Self>, channel_id: &str, name: &str) -> Result<StoreView, String> {
+    pub fn view(self: &Arc<Self>, channel_id: &str, name: &str) -> HostResult<StoreView> {
         if channel_id.is_empty() || channel_id.contains('\x1f') {
-            return Err(format!("store: {channel_id:?} is not a channel id"));
+            return Err(HostCallError::Refused(format!(
+                "store: {channel_id:?} is not a channel id"
+            )));
         }
         let known = read(&self.stores)
             .iter()
@@ -256,23 +259,31 @@ impl Stores {
             .cloned();
         let store = match known {
             Some(store) => store,
-            None => self.implicit(name)?,
+            None => self.implicit(name).map_err(|e| match e {
+                Implicit::NotConfigured(why) => HostCallError::Refused(why),
+                Implicit::Unopened(e) => HostCallError::StoreOp {
+                    store: name.to_string(),
+                    channel: channel_id.to_string(),
+                    op: "open",
+                    source: Box::new(e),
+                },
+            })?,
         };
         Ok(StoreView::new(self.clone(), store, channel_id, name))
     }
 
     /// The store `db_config` does not list, created on first use: once,
     /// whichever thread asks first.
-    fn implicit(&self, name: &str) -> Result<Arc<Store>, String> {
+    fn implicit(&self, name: &str) -> Result<Arc<Store>, Implicit> {
         let embedded = if self.implicit_embedded && valid_name(name) {
             true
         } else if self.implicit_memory && valid_name(name) {
             false
         } else {
-            return Err(self.not_configured(name));
+            return Err(Implicit::NotConfigured(self.not_configured(name)));
         };
         if embedded {
-            self.open_embedded(name)?;
+            self.open_embedded(name).map_err(Implicit::Unopened)?;
         }
         let mut stores = write(&self.stores);
         if let Some(store) = stores.iter().find(|s| s.spec.name == name) {
@@ -306,7 +317,7 @@ impl Stores {
     }
 
     /// Opens the embedded database if nobody has yet.
-    fn open_embedded(&self, name: &str) -> Result<&Embedded, String> {
+    fn open_embedded(&self, name: &str) -> Result<&Embedded, StoreError> {
         if let Some(db) = self.embedded.get() {
             return Ok(db);
         }
@@ -314,8 +325,7 @@ impl Stores {
         if let Some(db) = self.embedded.get() {
             return Ok(db);
         }
-        let db = Embedded::open(&self.embedded_file, name, false)
-            .map_err(|e| format!("store {name:?}: {e}"))?;
+        let db = Embedded::open(&self.embedded_file, name, false)?;
         Ok(self.embedded.get_or_init(|| db))
     }
 
@@ -364,4 +374,12 @@ impl Stores {
             target,
         })
     }
+}
+
+/// Why a store `db_config` does not list cannot be had.
+enum Implicit {
+    /// Only listed stores may be used here: the reason, naming those.
+    NotConfigured(String),
+    /// The embedded database could not be opened.
+    Unopened(StoreError),
 }

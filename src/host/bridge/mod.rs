@@ -89,15 +89,17 @@ pub fn character_of(c: CharacterObject) -> Character {
 impl HostBridge {
     /// `downloads/`, made when missing; one that resolves outside the
     /// service directory (a symlink) is refused, never written through.
-    fn download_dir(&self) -> Result<std::path::PathBuf, String> {
+    fn download_dir(&self) -> HostResult<std::path::PathBuf> {
         let base = self.uploader.base_dir();
         let dir = base.join(DOWNLOAD_DIR);
         if std::fs::symlink_metadata(&dir).is_err() {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| format!("download: {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(&dir).map_err(|source| HostCallError::Io {
+                what: format!("download: {}", dir.display()),
+                source,
+            })?;
         }
         crate::platform::upload::resolve_inside(&base, DOWNLOAD_DIR)
-            .map_err(|e| format!("download: {e}"))
+            .map_err(|e| HostCallError::Refused(format!("download: {e}")))
     }
 
     fn wait<T>(
@@ -291,8 +293,11 @@ impl HostApi for HostBridge {
         let path = self
             .uploader
             .local_path(reference)
-            .map_err(|e| e.to_string())?;
-        let meta = std::fs::metadata(&path).map_err(|e| format!("{reference}: {e}"))?;
+            .map_err(|e| HostCallError::Refused(e.to_string()))?;
+        let meta = std::fs::metadata(&path).map_err(|source| HostCallError::Io {
+            what: reference.to_string(),
+            source,
+        })?;
         if !meta.is_file() {
             return Err(HostCallError::Refused(format!("{reference}: not a file")));
         }
@@ -362,8 +367,12 @@ impl HostApi for HostBridge {
             )));
         }
         let dir = self.download_dir()?;
-        crate::fsutil::replace_file(&dir.join(name), &bytes, 0o644)
-            .map_err(|e| format!("download: {name}: {e}"))?;
+        crate::fsutil::replace_file(&dir.join(name), &bytes, 0o644).map_err(|source| {
+            HostCallError::Io {
+                what: format!("download: {name}"),
+                source,
+            }
+        })?;
         Ok(Downloaded::Saved(format!("{DOWNLOAD_DIR}/{name}")))
     }
 

@@ -19,7 +19,7 @@ use crate::config::{RedirectRefused, RequestPolicy};
 use crate::host::callbacks::response_body::{read_body, BodyError, BodyHold, Budget};
 use crate::host::events::HostEvent;
 use crate::platform::PlatformError;
-use crate::script::{HttpRequest, HttpResponse};
+use crate::script::{HostCallError, HostResult, HttpRequest, HttpResponse};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -85,27 +85,27 @@ impl RequestRunner {
 
     /// Checks `request` against the policy and starts it; the response
     /// arrives later as `HostEvent::Response { id, .. }`.
-    pub fn start(&self, id: u64, mut request: HttpRequest) -> Result<(), String> {
+    pub fn start(&self, id: u64, mut request: HttpRequest) -> HostResult<()> {
         // Checked even where canned answers stand in for the network
         // (scenario tests): what `run` refuses, a test refuses too.
         self.allowed("request", &request.url)?;
         let timeout = request.timeout.unwrap_or(self.policy.default_timeout);
         if timeout > self.policy.max_timeout {
-            return Err(format!(
+            return Err(HostCallError::Refused(format!(
                 "request: timeout_ms: {} is more than service_config.request_timeout_max_ms ({})",
                 timeout.as_millis(),
                 self.policy.max_timeout.as_millis()
-            ));
+            )));
         }
         request.timeout = Some(timeout);
         let taken = self.in_flight.fetch_add(1, Ordering::SeqCst);
         metrics::gauge!(crate::metrics::REQUESTS_IN_FLIGHT).set((taken + 1) as f64);
         let slot = Slot(self.in_flight.clone());
         if taken >= self.policy.max_in_flight {
-            return Err(format!(
+            return Err(HostCallError::Refused(format!(
                 "request: {} requests are already in flight (service_config.requests_in_flight)",
                 self.policy.max_in_flight
-            ));
+            )));
         }
         if let Some(r) = &self.responder {
             r.record(&request);
@@ -142,12 +142,13 @@ impl RequestRunner {
 
     /// `url` parsed, when `http_allow` lets `what` (`request`, `download`)
     /// reach it.
-    fn allowed(&self, what: &str, url: &str) -> Result<reqwest::Url, String> {
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|e| format!("{what}: url: {url:?} is not a valid URL ({e})"))?;
+    fn allowed(&self, what: &str, url: &str) -> HostResult<reqwest::Url> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| {
+            HostCallError::Refused(format!("{what}: url: {url:?} is not a valid URL ({e})"))
+        })?;
         self.policy
             .check(&parsed)
-            .map_err(|refused| format!("{what}: {refused}"))?;
+            .map_err(|refused| HostCallError::Refused(format!("{what}: {refused}")))?;
         Ok(parsed)
     }
 
@@ -158,7 +159,7 @@ impl RequestRunner {
         &self,
         url: &str,
         max: u64,
-    ) -> Result<impl std::future::Future<Output = Result<(Vec<u8>, BodyHold), PlatformError>>, String>
+    ) -> HostResult<impl std::future::Future<Output = Result<(Vec<u8>, BodyHold), PlatformError>>>
     {
         let url = self.allowed("download", url)?;
         let client = self.client.clone();

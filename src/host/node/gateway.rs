@@ -419,15 +419,10 @@ fn send_entries(
                 };
                 to_link.blocking_send(frame).ok()?;
             }
-            Verdict::Drop(why) => {
-                let outcome = if why == "already sent" {
-                    "repeat"
-                } else {
-                    "fenced"
-                };
-                metrics::counter!(crate::metrics::CLUSTER_DOWN_FRAMES, "outcome" => outcome)
+            Verdict::Drop(reason) => {
+                metrics::counter!(crate::metrics::CLUSTER_DOWN_FRAMES, "outcome" => reason.outcome())
                     .increment(1);
-                tracing::debug!(%id, why, "gateway: frame not sent");
+                tracing::debug!(%id, why = reason.why(), "gateway: frame not sent");
                 dropped.push(id);
             }
         }

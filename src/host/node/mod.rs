@@ -30,44 +30,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::watch;
 
-/// Why a config cannot run as a cluster member; `None` when it can.
-pub fn refusal(config: &Config) -> Option<ConfigError> {
-    let err = |key: &str, why: String| Some(ConfigError::new(&config.source, key, why));
-    if !config.service.service_mode {
-        return err(
-            "cluster",
-            "user mode (service_mode: false) cannot run as a cluster".into(),
-        );
-    }
-    if config.service.service_id.is_none() {
-        return err(
-            "service_config.service_id",
-            "a cluster needs the service id in the config (every member must serve the same service): run once without the cluster to create it, or set it".into(),
-        );
-    }
-    for spec in &config.db_config.stores {
-        if !matches!(
-            spec.implementation,
-            crate::store::Implementation::Redis { .. }
-        ) {
-            return err(
-                &format!("db_config.{}", spec.name),
-                format!(
-                    "{} store cannot serve a cluster (each member would keep its own copy): use \"implementation\": \"redis\"",
-                    with_article(spec.implementation.label())
-                ),
-            );
-        }
-    }
-    None
-}
-
-/// "an embedded", "a memory".
-fn with_article(word: &str) -> String {
-    let vowel = word.starts_with(['a', 'e', 'i', 'o', 'u']);
-    format!("{} {word}", if vowel { "an" } else { "a" })
-}
-
 /// A cluster's agent lock (see `ExecutorDeps::agent_lock`).
 pub(super) fn agent_lock(config: &Config) -> Option<crate::cluster::lease::Lease> {
     let cluster = config.cluster.as_ref()?;
@@ -105,7 +67,7 @@ pub(super) async fn run(
     mut options: HostOptions,
     controls: Controls,
 ) -> Result<(), HostError> {
-    if let Some(e) = refusal(&config) {
+    if let Some(e) = crate::config::cluster::refusal(&config) {
         return Err(e.into());
     }
     // A store the config does not name is an error, not a private copy.
@@ -324,12 +286,19 @@ impl Joined {
     }
 }
 
+/// A cluster failure at start: the config's when the URL itself is wrong
+/// (exit status 2, naming the key), the Redis's otherwise: unreachable or
+/// refusing, it is the operator's to fix (exit status 1).
 fn cluster_error(config: &Config, e: crate::cluster::ClusterError) -> HostError {
-    HostError::Config(ConfigError::new(
-        &config.source,
-        "cluster.redis_url",
-        e.to_string(),
-    ))
+    if e.is_config_mistake() {
+        HostError::Config(ConfigError::new(
+            &config.source,
+            "cluster.redis_url",
+            e.to_string(),
+        ))
+    } else {
+        HostError::Cluster(e)
+    }
 }
 
 /// What the gateway role is built from.
@@ -470,14 +439,5 @@ impl consumer::Host for ToScripts {
             Some(event) => self.send((d.partition, d.token, &d.gate), Some(d.id), event, done),
             None => done.report(d.partition, d.id, true),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_store_kind_takes_its_article() {
-        assert_eq!(super::with_article("embedded"), "an embedded");
-        assert_eq!(super::with_article("memory"), "a memory");
     }
 }

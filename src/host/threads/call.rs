@@ -2,7 +2,7 @@
 //! an event, timed into the metrics and its outcome logged (an error at
 //! `error`, with the handler's name).
 
-use crate::script::ServiceScript;
+use crate::script::{HandlerError, HandlerFailure, ServiceScript};
 use rhai::Dynamic;
 
 pub(in crate::host) fn run(script: &mut ServiceScript, handler: &str, args: Vec<Dynamic>) {
@@ -16,26 +16,21 @@ pub(in crate::host) fn call_measured(
     script: &mut ServiceScript,
     handler: &str,
     args: Vec<Dynamic>,
-) -> Result<bool, crate::script::Diagnostic> {
+) -> Result<bool, HandlerError> {
     let started = std::time::Instant::now();
     let outcome = script.call(handler, args);
     if !matches!(outcome, Ok(false)) {
-        let error = outcome.as_ref().err().map(|d| {
-            if d.message.starts_with(&format!("{handler} aborted")) {
-                "limit"
-            } else {
-                "runtime"
-            }
+        let error = outcome.as_ref().err().map(|e| match e.failure {
+            HandlerFailure::Limit => "limit",
+            HandlerFailure::HostCall => "host_call",
+            HandlerFailure::Script => "runtime",
         });
         crate::metrics::handler_ran(handler, started.elapsed(), error);
     }
     outcome
 }
 
-pub(in crate::host) fn log_outcome(
-    handler: &str,
-    outcome: &Result<bool, crate::script::Diagnostic>,
-) {
+pub(in crate::host) fn log_outcome(handler: &str, outcome: &Result<bool, HandlerError>) {
     match outcome {
         Ok(true) => tracing::debug!(handler, "handled"),
         Ok(false) => tracing::trace!(handler, "not defined by the script"),

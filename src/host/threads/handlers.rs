@@ -8,7 +8,7 @@
 
 use crate::host::bridge::HostBridge;
 use crate::host::callbacks::Callback;
-use crate::host::events::{HostEvent, Inspection};
+use crate::host::events::{HostEvent, Inspection, SpellAnswer};
 use crate::host::threads::call::{call_measured, log_outcome, run};
 use crate::host::threads::user_events;
 use crate::protocol::{Click, Inbound, MessageUp, SimpleAction};
@@ -16,10 +16,7 @@ use crate::script::ServiceScript;
 use rhai::{Dynamic, Map};
 
 /// `on_spell(value)`: its return value as JSON, or why there is none.
-pub(in crate::host) fn spell(
-    script: &mut ServiceScript,
-    value: serde_json::Value,
-) -> Result<serde_json::Value, String> {
+pub(in crate::host) fn spell(script: &mut ServiceScript, value: serde_json::Value) -> SpellAnswer {
     let arg = crate::script::from_json(&value);
     match script.call_returning("on_spell", vec![arg]) {
         Ok(Some(v)) => rhai::serde::from_dynamic(&v)

@@ -267,7 +267,7 @@ mod tests {
 
     fn spell() -> (
         HostEvent,
-        tokio::sync::oneshot::Receiver<Result<serde_json::Value, String>>,
+        tokio::sync::oneshot::Receiver<crate::host::events::SpellAnswer>,
     ) {
         let (reply, rx) = tokio::sync::oneshot::channel();
         let value = serde_json::Value::Null;

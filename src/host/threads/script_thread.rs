@@ -14,7 +14,7 @@ use crate::host::callbacks::timers::{HostClock, TimerQueue};
 use crate::host::callbacks::Callbacks;
 use crate::host::events::HostEvent;
 use crate::host::outbox::{Barrier, Downward, OutboxSender};
-use crate::host::progress::HostProgress;
+use crate::host::progress::{Handled, HostProgress};
 use crate::host::reload::apply;
 use crate::host::status::{now_ms, TimerStatus};
 use crate::host::threads::handlers;
@@ -43,17 +43,6 @@ pub struct ThreadStart {
     pub rx: IntakeRx,
     pub ready: tokio::sync::oneshot::Sender<Result<(), Diagnostic>>,
     pub stopping: Arc<AtomicBool>,
-}
-
-/// What kind of event a barrier counts (see `progress.rs`).
-#[derive(Clone, Copy)]
-enum Handled {
-    /// A platform event.
-    Upward,
-    /// The host's own: lifecycle steps, reloads, timers.
-    Own,
-    /// A request's callback.
-    Response,
 }
 
 /// How often, at most, the timers in the status are republished during a
@@ -245,11 +234,7 @@ fn publish_timers(callbacks: &Callbacks, shared: &Shared, place: Place) {
 fn mark_handled(outbox: &OutboxSender, progress: Option<&HostProgress>, kind: Handled) {
     if let Some(p) = progress {
         let p = p.clone();
-        let barrier = Barrier::new(move || match kind {
-            Handled::Upward => p.handled(true),
-            Handled::Own => p.handled(false),
-            Handled::Response => p.request_finished(),
-        });
+        let barrier = Barrier::new(move || p.handled(kind));
         let _ = outbox.send_blocking(Downward::Barrier(barrier));
     }
 }

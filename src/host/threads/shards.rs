@@ -144,7 +144,7 @@ impl EventSender {
     pub fn spell(
         &self,
         value: serde_json::Value,
-        reply: oneshot::Sender<Result<serde_json::Value, String>>,
+        reply: oneshot::Sender<crate::host::events::SpellAnswer>,
     ) -> Result<(), Refused> {
         let channel = value.get("channel_id").and_then(|c| c.as_str());
         let shard = match channel {

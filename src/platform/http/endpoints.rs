@@ -19,7 +19,6 @@ impl HttpApi {
                 "/service/create",
                 &[],
                 Some(&json!({"description": description})),
-                true,
             )
             .await?;
         data.get("service_id")
@@ -39,7 +38,7 @@ impl HttpApi {
     pub async fn bind(&self, channel_id: &str, service_id: &str) -> Result<bool, PlatformError> {
         let body = json!({"channel_id": channel_id, "service_id": service_id});
         match self
-            .call(Method::POST, "/service/bind", &[], Some(&body), true)
+            .call(Method::POST, "/service/bind", &[], Some(&body))
             .await
         {
             Ok(_) => Ok(true),
@@ -53,7 +52,7 @@ impl HttpApi {
 
     pub async fn unbind(&self, channel_id: &str, service_id: &str) -> Result<(), PlatformError> {
         let body = json!({"channel_id": channel_id, "service_id": service_id});
-        self.call(Method::POST, "/service/unbind", &[], Some(&body), true)
+        self.call(Method::POST, "/service/unbind", &[], Some(&body))
             .await
             .map(drop)
     }
@@ -71,7 +70,6 @@ impl HttpApi {
                 "/channel/character_list",
                 &[("channel_id", channel_id), ("service_id", service_id)],
                 None::<&Value>,
-                true,
             )
             .await?;
         let list = data.get("character_list").cloned().unwrap_or(Value::Null);
@@ -88,7 +86,6 @@ impl HttpApi {
                 "/character/fetch_profile",
                 &[],
                 Some(&json!({"character_list": ids})),
-                true,
             )
             .await?;
         Self::parse("POST /character/fetch_profile", data)
@@ -109,13 +106,7 @@ impl HttpApi {
     ) -> Result<CharacterObject, PlatformError> {
         let body = json!({"service_id": service_id, "context": context});
         let data = self
-            .call(
-                Method::POST,
-                "/service/character/create",
-                &[],
-                Some(&body),
-                true,
-            )
+            .call(Method::POST, "/service/character/create", &[], Some(&body))
             .await?;
         Self::parse("POST /service/character/create", data)
     }
@@ -127,13 +118,7 @@ impl HttpApi {
             characters: ids,
         };
         let data = self
-            .call(
-                Method::POST,
-                "/service/group/create",
-                &[],
-                Some(&body),
-                true,
-            )
+            .call(Method::POST, "/service/group/create", &[], Some(&body))
             .await?;
         match data {
             Value::String(id) => Ok(id),
@@ -155,7 +140,6 @@ impl HttpApi {
                 "/user/group/list",
                 &[("channel_id", channel_id), ("service_id", service_id)],
                 None::<&Value>,
-                true,
             )
             .await?;
         if data.is_null() {
@@ -167,7 +151,7 @@ impl HttpApi {
     /// `GET /user/info`: the signed-in user's own id (user mode).
     pub async fn own_user_id(&self) -> Result<String, PlatformError> {
         let data = self
-            .call(Method::GET, "/user/info", &[], None::<&Value>, true)
+            .call(Method::GET, "/user/info", &[], None::<&Value>)
             .await?;
         data.get("user_id")
             .and_then(Value::as_str)
@@ -186,7 +170,7 @@ impl HttpApi {
     ) -> Result<String, PlatformError> {
         let body = json!({"channel_id": channel_id, "group_name": "", "characters": ids});
         let data = self
-            .call(Method::POST, "/user/group/create", &[], Some(&body), true)
+            .call(Method::POST, "/user/group/create", &[], Some(&body))
             .await?;
         data.get("group_id")
             .and_then(Value::as_str)
@@ -214,7 +198,6 @@ impl HttpApi {
                     ("user_id", user_id),
                 ],
                 None::<&Value>,
-                true,
             )
             .await?;
         match data.get("characters") {
@@ -231,18 +214,12 @@ impl HttpApi {
     ) -> Result<Value, PlatformError> {
         let body =
             json!({"service_id": service_id, "character_id": character_id, "context": context});
-        self.call(
-            Method::POST,
-            "/service/character/update",
-            &[],
-            Some(&body),
-            true,
-        )
-        .await
+        self.call(Method::POST, "/service/character/update", &[], Some(&body))
+            .await
     }
 
     pub async fn channel_list(&self) -> Result<Value, PlatformError> {
-        self.call(Method::GET, "/channel/list", &[], None::<&Value>, true)
+        self.call(Method::GET, "/channel/list", &[], None::<&Value>)
             .await
     }
 
@@ -254,7 +231,7 @@ impl HttpApi {
     ) -> Result<String, PlatformError> {
         let body = json!({"channel_name": name, "context": {"channel_description": description}});
         let data = self
-            .call(Method::POST, "/channel/create", &[], Some(&body), true)
+            .call(Method::POST, "/channel/create", &[], Some(&body))
             .await?;
         data.get("channel_id")
             .and_then(Value::as_str)
@@ -282,7 +259,6 @@ impl HttpApi {
                 ("before", "null"),
             ],
             Some(&body),
-            true,
         )
         .await
     }

@@ -11,9 +11,6 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 
-/// The error `write` gives when the fence forbids writing.
-const FENCED: &str = "fenced";
-
 impl Link {
     /// Handles one frame from the platform: acknowledgements release frames
     /// in flight, the first frame makes the link live, a refusal ends the
@@ -106,8 +103,8 @@ impl Link {
                     if self.inflight.is_empty() {
                         last_ack = Instant::now();
                     }
-                    if let Err(e) = self.write(&mut sink, batch).await {
-                        return Self::ended_by(e);
+                    if let Err(ended) = self.write(&mut sink, batch).await {
+                        return ended;
                     }
                     if draining && self.flushed() {
                         let _ = sink.send(Message::Close(None)).await;
@@ -137,8 +134,8 @@ impl Link {
                     if self.inflight.is_empty() {
                         last_ack = Instant::now();
                     }
-                    if let Err(e) = self.write(&mut sink, batch).await {
-                        return Self::ended_by(e);
+                    if let Err(ended) = self.write(&mut sink, batch).await {
+                        return ended;
                     }
                 }
                 _ = heartbeat.tick() => {
@@ -154,17 +151,6 @@ impl Link {
                     }
                 }
             }
-        }
-    }
-
-    /// How a failed write ends the connection. A fenced link drops the
-    /// socket without a close handshake, which would flush what was fed
-    /// and not yet written.
-    fn ended_by(error: String) -> Ended {
-        if error == FENCED {
-            Ended::Fenced
-        } else {
-            Ended::Dropped(error)
         }
     }
 
@@ -200,8 +186,11 @@ impl Link {
     }
 
     /// Writes frames in one flush; they stay in flight until acknowledged.
-    /// On failure they go back to the front of the queue.
-    async fn write<S>(&mut self, sink: &mut S, frames: Vec<OutFrame>) -> Result<(), String>
+    /// On failure they go back to the front of the queue, and the error is
+    /// how the connection ends: `Fenced` when the fence forbids writing (the
+    /// socket is then dropped without a close handshake, which would flush
+    /// what was fed and not yet written), `Dropped` when the socket failed.
+    async fn write<S>(&mut self, sink: &mut S, frames: Vec<OutFrame>) -> Result<(), Ended>
     where
         S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
     {
@@ -212,7 +201,7 @@ impl Link {
             // A fenced link stops: these are the new gateway's to send (they
             // are still pending in `down`).
             self.pending.requeue_front(frames.into_iter());
-            return Err(FENCED.into());
+            return Err(Ended::Fenced);
         }
         // A half-open connection with a full send buffer would block a
         // flush until TCP gives up: give up after two heartbeat intervals.
@@ -234,7 +223,7 @@ impl Link {
         match written {
             Ok(Ok(false)) => {
                 self.pending.requeue_front(frames.into_iter());
-                Err(FENCED.into())
+                Err(Ended::Fenced)
             }
             Ok(Ok(true)) => {
                 self.written += frames.len() as u64;
@@ -246,11 +235,11 @@ impl Link {
             }
             Ok(Err(e)) => {
                 self.pending.requeue_front(frames.into_iter());
-                Err(e.to_string())
+                Err(Ended::Dropped(e.to_string()))
             }
             Err(_) => {
                 self.pending.requeue_front(frames.into_iter());
-                Err(format!("writing stalled for {stall:?}"))
+                Err(Ended::Dropped(format!("writing stalled for {stall:?}")))
             }
         }
     }

@@ -179,40 +179,62 @@ impl Ctx<'_> {
 
 type Endpoint = fn(&mut Ctx<'_>) -> Result<Value, ApiError>;
 
-/// (path, needs a bearer token, function). Methods are not enforced: the SDK
+/// Who may call an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    /// Anyone: the account calls, which carry credentials or nothing.
+    Open,
+    /// A caller with a valid access token (`Authorization: Bearer`); the
+    /// endpoint sees its user id.
+    Token,
+}
+
+/// (path, who may call it, function). Methods are not enforced: the SDK
 /// is the only judge and it never sends a wrong one.
-const ENDPOINTS: &[(&str, bool, Endpoint)] = &[
-    ("/auth/sign_in", false, account::sign_in),
-    ("/auth/refresh", false, account::refresh),
-    ("/auth/sign_out", true, account::sign_out),
-    ("/auth/sign_up", false, account::sign_up),
-    ("/auth/resend_confirmation", false, account::accept),
-    ("/auth/confirm_sign_up", false, account::accept),
-    ("/auth/forgot_password", false, account::accept),
-    ("/auth/confirm_reset_password", false, account::accept),
-    ("/auth/delete_account", false, account::accept),
-    ("/user/info", true, account::user_info),
-    ("/character/fetch_profile", true, service::fetch_profile),
-    ("/service/create", true, service::create),
-    ("/service/list", true, service::list),
-    ("/service/bind", true, service::bind),
-    ("/service/unbind", true, service::unbind),
-    ("/service/character/create", true, service::agent_create),
-    ("/service/character/update", true, service::agent_update),
-    ("/service/character/list", true, service::agent_list),
-    ("/channel/create", true, channel::create),
-    ("/channel/update", true, channel::update),
-    ("/channel/list", true, channel::list_mine),
-    ("/channel/popular", true, channel::list_all),
-    ("/channel/character_list", true, channel::members),
-    ("/channel/history_message", true, channel::history),
-    ("/service/group/create", true, group::service_create),
-    ("/service/group", true, group::fetch),
-    ("/user/group/create", true, group::user_create),
-    ("/user/group", true, group::fetch),
-    ("/user/group/list", true, group::list),
-    ("/user/group/temp", true, group::temp),
-    ("/file/upload", true, super::files::upload_ticket),
+const ENDPOINTS: &[(&str, Auth, Endpoint)] = &[
+    ("/auth/sign_in", Auth::Open, account::sign_in),
+    ("/auth/refresh", Auth::Open, account::refresh),
+    ("/auth/sign_out", Auth::Token, account::sign_out),
+    ("/auth/sign_up", Auth::Open, account::sign_up),
+    ("/auth/resend_confirmation", Auth::Open, account::accept),
+    ("/auth/confirm_sign_up", Auth::Open, account::accept),
+    ("/auth/forgot_password", Auth::Open, account::accept),
+    ("/auth/confirm_reset_password", Auth::Open, account::accept),
+    ("/auth/delete_account", Auth::Open, account::accept),
+    ("/user/info", Auth::Token, account::user_info),
+    (
+        "/character/fetch_profile",
+        Auth::Token,
+        service::fetch_profile,
+    ),
+    ("/service/create", Auth::Token, service::create),
+    ("/service/list", Auth::Token, service::list),
+    ("/service/bind", Auth::Token, service::bind),
+    ("/service/unbind", Auth::Token, service::unbind),
+    (
+        "/service/character/create",
+        Auth::Token,
+        service::agent_create,
+    ),
+    (
+        "/service/character/update",
+        Auth::Token,
+        service::agent_update,
+    ),
+    ("/service/character/list", Auth::Token, service::agent_list),
+    ("/channel/create", Auth::Token, channel::create),
+    ("/channel/update", Auth::Token, channel::update),
+    ("/channel/list", Auth::Token, channel::list_mine),
+    ("/channel/popular", Auth::Token, channel::list_all),
+    ("/channel/character_list", Auth::Token, channel::members),
+    ("/channel/history_message", Auth::Token, channel::history),
+    ("/service/group/create", Auth::Token, group::service_create),
+    ("/service/group", Auth::Token, group::fetch),
+    ("/user/group/create", Auth::Token, group::user_create),
+    ("/user/group", Auth::Token, group::fetch),
+    ("/user/group/list", Auth::Token, group::list),
+    ("/user/group/temp", Auth::Token, group::temp),
+    ("/file/upload", Auth::Token, super::files::upload_ticket),
 ];
 
 /// The router serving every endpoint of `ENDPOINTS`.
@@ -237,11 +259,11 @@ fn dispatch(
     shared: &Shared,
     base: &BaseUrl,
     call: ApiCall,
-    auth: bool,
+    auth: Auth,
     endpoint: Endpoint,
 ) -> Response {
     let mut world = shared.world();
-    let caller = if auth {
+    let caller = if auth == Auth::Token {
         let user = call
             .token
             .as_deref()

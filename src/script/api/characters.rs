@@ -1,7 +1,7 @@
 //! Members and agents: `fetch_member_ids`, `send_characters`, `create_agent`,
 //! `update_agent`, `fetch_agents`, `fetch_character_profile`.
 
-use super::convert::{characters, ids_of, one_id, script_error, Fallible};
+use super::convert::{characters, host_failed, ids_of, one_id, script_error, Fallible};
 use super::HostApi;
 use crate::script::defs;
 use crate::script::{AgentProfile, Character};
@@ -23,7 +23,7 @@ fn register_members(engine: &mut Engine, host: &Rc<dyn HostApi>) {
         "The ids of the channel's members, in join order, from the host's member table (no \
          network).\nIn user mode: the channel's character list as last received.",
         move |channel_id: ImmutableString| -> Fallible<Array> {
-            let ids = h.member_ids(&channel_id).map_err(script_error)?;
+            let ids = h.member_ids(&channel_id).map_err(host_failed)?;
             Ok(ids
                 .into_iter()
                 .map(|s| Dynamic::from(ImmutableString::from(s)))
@@ -47,7 +47,7 @@ fn register_members(engine: &mut Engine, host: &Rc<dyn HostApi>) {
             }
             let recipients = ids_of(&recipients, "send_characters", "recipients")?;
             h.send_characters(&channel_id, chars, recipients)
-                .map_err(script_error)
+                .map_err(host_failed)
         },
     );
 }
@@ -63,7 +63,7 @@ fn register_agents(engine: &mut Engine, host: &Rc<dyn HostApi>) {
                 description: description.to_string(),
                 fresh: false,
             };
-            h.create_agent(&profile).map_err(script_error)
+            h.create_agent(&profile).map_err(host_failed)
         }
     };
     const REUSED: &str = "This service's agent of that name is reused (and updated) if it has \
@@ -106,7 +106,7 @@ fn register_agents(engine: &mut Engine, host: &Rc<dyn HostApi>) {
         ),
         move |spec: Map| -> Fallible<Character> {
             let profile = agent_spec(&spec)?;
-            h.create_agent(&profile).map_err(script_error)
+            h.create_agent(&profile).map_err(host_failed)
         },
     );
 
@@ -133,7 +133,7 @@ fn register_profiles(engine: &mut Engine, host: &Rc<dyn HostApi>) {
         "fetch_agents",
         [],
         "This service's agents, as characters.",
-        move || -> Fallible<Array> { h.fetch_agents().map(characters).map_err(script_error) },
+        move || -> Fallible<Array> { h.fetch_agents().map(characters).map_err(host_failed) },
     );
 
     let h = host.clone();
@@ -146,7 +146,7 @@ fn register_profiles(engine: &mut Engine, host: &Rc<dyn HostApi>) {
         move |ids: Dynamic| -> Fallible<Dynamic> {
             let single = !ids.is_array();
             let list = ids_of(&ids, "fetch_character_profile", "ids")?.to_vec();
-            let mut found = h.fetch_profiles(list.clone()).map_err(script_error)?;
+            let mut found = h.fetch_profiles(list.clone()).map_err(host_failed)?;
             if single {
                 return match found.pop() {
                     Some(c) => Ok(Dynamic::from(c)),
@@ -178,7 +178,7 @@ fn update_agent(h: &dyn HostApi, character: &Dynamic, changes: &Map) -> Fallible
         Some(c) => c.clone(),
         None => h
             .fetch_profiles(vec![id.clone()])
-            .map_err(script_error)?
+            .map_err(host_failed)?
             .pop()
             .ok_or_else(|| script_error(format!("{func}: no character {id:?}")))?,
     };
@@ -202,7 +202,7 @@ fn update_agent(h: &dyn HostApi, character: &Dynamic, changes: &Map) -> Fallible
         description: field("description", current.description.as_deref())?,
         fresh: false,
     };
-    h.update_agent(&id, &profile).map_err(script_error)
+    h.update_agent(&id, &profile).map_err(host_failed)
 }
 
 /// `create_agent(#{name, avatar, description, fresh})`.

@@ -1,16 +1,49 @@
 //! Turning script values into what the host needs: ids, id lists, JSON.
 
+use super::error::HostCallError;
 use crate::protocol::ids::{IdList, IdListBuilder};
 use crate::script::Character;
 use rhai::{Array, Dynamic, EvalAltResult, ImmutableString, Map, Position};
 
 pub type Fallible<T> = Result<T, Box<EvalAltResult>>;
 
+/// An error in what the script asked (a missing or mistyped argument...),
+/// as a Rhai runtime error at the call.
 pub fn script_error(msg: impl std::fmt::Display) -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorRuntime(
         Dynamic::from(msg.to_string()),
         Position::NONE,
     ))
+}
+
+/// The tag on the value of a runtime error that a host function raised
+/// because the host failed to do what it was asked ([`host_failed`]): the
+/// script sees only the message, the host classes a handler's failure by
+/// the tag ([`crate::script::HandlerFailure`]) instead of by its words.
+/// An `i16` fits Rhai's tag on every target.
+pub const HOST_CALL_TAG: i16 = 0x4d48;
+
+/// A host function's failure ([`HostCallError`]) as the script sees it: a
+/// runtime error with its message, tagged [`HOST_CALL_TAG`].
+pub fn host_failed(e: HostCallError) -> Box<EvalAltResult> {
+    tagged(e.to_string())
+}
+
+/// As [`host_failed`], the message led by `context` (`"send_message: path"`).
+pub fn host_failed_in(context: impl std::fmt::Display, e: HostCallError) -> Box<EvalAltResult> {
+    tagged(format!("{context}: {e}"))
+}
+
+/// Whether `err` (under the call chain's wrappers) is a host function's
+/// failure raised by [`host_failed`] (or that value re-thrown by the script).
+pub fn raised_by_host(err: &EvalAltResult) -> bool {
+    matches!(err.unwrap_inner(), EvalAltResult::ErrorRuntime(v, _) if i64::from(v.tag()) == i64::from(HOST_CALL_TAG))
+}
+
+fn tagged(message: String) -> Box<EvalAltResult> {
+    let mut value = Dynamic::from(message);
+    value.set_tag(HOST_CALL_TAG.into());
+    Box::new(EvalAltResult::ErrorRuntime(value, Position::NONE))
 }
 
 /// Calls `f` with the id in a value: an id string, a `Character`, or a map

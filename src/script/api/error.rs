@@ -44,10 +44,12 @@ pub enum HostCallError {
     /// binding, a file that is not there...), said for the author.
     #[error("{0}")]
     Refused(String),
-}
-
-impl From<String> for HostCallError {
-    fn from(message: String) -> Self {
-        HostCallError::Refused(message)
-    }
+    /// A file the call reads or writes could not be (`what` names the call
+    /// and the file).
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
 }

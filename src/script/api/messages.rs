@@ -9,7 +9,9 @@
 //! file's size and name are filled in for `file` messages, and `sender` is the
 //! character shown as the author (a member, an agent or a character).
 
-use super::convert::{ids_of, one_id, script_error, string_arg, to_json, Fallible};
+use super::convert::{
+    host_failed, host_failed_in, ids_of, one_id, script_error, string_arg, to_json, Fallible,
+};
 use super::HostApi;
 use crate::protocol::IdList;
 use crate::script::defs;
@@ -179,7 +181,7 @@ fn finish(mut d: Draft, host: &dyn HostApi) -> Fallible<OutgoingMessage> {
     if let Some(p) = &path {
         let local_size = host
             .check_file(p)
-            .map_err(|e| script_error(format!("{FUNC}: path: {e}")))?;
+            .map_err(|e| host_failed_in(format!("{FUNC}: path"), e))?;
         if subtype == "file" {
             if let (Some(size), false) = (local_size, d.content.contains_key("size")) {
                 d.content.insert("size".into(), Value::from(size));
@@ -230,7 +232,7 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
          member id, an agent or a character) is the author shown.",
         move |message: Map| -> Fallible<()> {
             let msg = finish(from_map(&message)?, h.as_ref())?;
-            h.send_message(msg).map_err(script_error)
+            h.send_message(msg).map_err(host_failed)
         },
     );
     let h = host.clone();
@@ -266,7 +268,7 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
                 d.recipients = Some(ids_of(&recipients, FUNC, "recipients")?);
             }
             let msg = finish(d, h.as_ref())?;
-            h.send_message(msg).map_err(script_error)
+            h.send_message(msg).map_err(host_failed)
         },
     );
 }

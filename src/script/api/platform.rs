@@ -1,7 +1,7 @@
 //! Channels, history, downloads and logging: `fetch_channel_list`,
 //! `create_channel`, `fetch_message_history`, `download`, `log`.
 
-use super::convert::{from_json, script_error, Fallible};
+use super::convert::{from_json, host_failed, script_error, Fallible};
 use super::{Downloaded, HostApi};
 use crate::script::defs;
 use rhai::{Blob, Dynamic, Engine, ImmutableString, INT};
@@ -20,7 +20,7 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
         move || -> Fallible<Dynamic> {
             h.fetch_channel_list()
                 .map(|v| from_json(&v))
-                .map_err(script_error)
+                .map_err(host_failed)
         },
     );
 
@@ -33,7 +33,7 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
         move |name: &str, description: &str| -> Fallible<ImmutableString> {
             h.create_channel(name, description)
                 .map(Into::into)
-                .map_err(script_error)
+                .map_err(host_failed)
         },
     );
 
@@ -47,7 +47,7 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
             }
             h.fetch_message_history(channel_id, limit)
                 .map(|v| from_json(&v))
-                .map_err(script_error)
+                .map_err(host_failed)
         }
     };
     let h2 = history.clone();
@@ -78,7 +78,7 @@ fn register_downloads(engine: &mut Engine, host: &Rc<dyn HostApi>) {
         ["url"],
         "Downloads a file (of limited size): its bytes.",
         move |url: &str| -> Fallible<Blob> {
-            match h.download(url, None).map_err(script_error)? {
+            match h.download(url, None).map_err(host_failed)? {
                 Downloaded::Bytes(b) => Ok(b),
                 Downloaded::Saved(_) => Err(script_error("download: unexpected saved file")),
             }
@@ -92,7 +92,7 @@ fn register_downloads(engine: &mut Engine, host: &Rc<dyn HostApi>) {
         "Downloads a file (of limited size) into `downloads/FILE_NAME` in the service \
          directory; its path there.",
         move |url: &str, file_name: &str| -> Fallible<ImmutableString> {
-            match h.download(url, Some(file_name)).map_err(script_error)? {
+            match h.download(url, Some(file_name)).map_err(host_failed)? {
                 Downloaded::Saved(p) => Ok(p.into()),
                 Downloaded::Bytes(_) => Err(script_error("download: the file was not saved")),
             }

@@ -6,7 +6,7 @@
 //! two events. Everything the script can get wrong about the spec is an error
 //! here, at its line, naming the field.
 
-use super::convert::{script_error, to_json, Fallible};
+use super::convert::{host_failed, script_error, to_json, Fallible};
 use super::timers::callback_name;
 use super::HostApi;
 use crate::script::defs;
@@ -183,7 +183,7 @@ fn start(h: &dyn HostApi, spec: &Map, f: &Dynamic, context: Dynamic) -> Fallible
         callback: callback_name(f, "request")?,
         context,
     };
-    let id = h.start_request(request).map_err(script_error)?;
+    let id = h.start_request(request).map_err(host_failed)?;
     Ok(id as i64)
 }
 

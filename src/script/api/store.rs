@@ -9,7 +9,7 @@
 //! (`let r = roles[id]; r.x = 1; roles[id] = r;`). `save()` makes every
 //! write so far durable at once instead of at the end of the handler.
 
-use super::convert::{from_json, id_of, script_error, to_json, Fallible};
+use super::convert::{from_json, host_failed, id_of, script_error, to_json, Fallible};
 use super::{HostApi, HostResult};
 use crate::script::defs;
 use rhai::{Array, Dynamic, Engine, ImmutableString, INT};
@@ -58,13 +58,13 @@ fn value_of(value: Option<Value>) -> Dynamic {
 impl ScriptStore {
     fn get(&mut self, key: Dynamic) -> Fallible<Dynamic> {
         let key = key_of(&key, "store get")?;
-        self.0.get(&key).map(value_of).map_err(script_error)
+        self.0.get(&key).map(value_of).map_err(host_failed)
     }
 
     fn set(&mut self, key: Dynamic, value: Dynamic) -> Fallible<()> {
         let key = key_of(&key, "store set")?;
         let json = to_json(&value.flatten(), "store set", &format!("value of {key:?}"))?;
-        self.0.set(&key, json).map_err(script_error)
+        self.0.set(&key, json).map_err(host_failed)
     }
 }
 
@@ -87,7 +87,7 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
             })?;
             h.store(&channel, name)
                 .map(ScriptStore)
-                .map_err(script_error)
+                .map_err(host_failed)
         },
     );
     const GET: &str = "The value of `key` (a copy), or `()` when there is none.";
@@ -113,7 +113,7 @@ fn register_methods(engine: &mut Engine) {
         "Removes `key`; its old value, or `()`.",
         |s: &mut ScriptStore, key: Dynamic| -> Fallible<Dynamic> {
             let key = key_of(&key, "store remove")?;
-            s.0.remove(&key).map(value_of).map_err(script_error)
+            s.0.remove(&key).map(value_of).map_err(host_failed)
         },
     );
     defs::register_fn(
@@ -123,7 +123,7 @@ fn register_methods(engine: &mut Engine) {
         "True when the store has `key`.",
         |s: &mut ScriptStore, key: Dynamic| -> Fallible<bool> {
             let key = key_of(&key, "store contains")?;
-            s.0.contains(&key).map_err(script_error)
+            s.0.contains(&key).map_err(host_failed)
         },
     );
     defs::register_fn(
@@ -138,7 +138,7 @@ fn register_methods(engine: &mut Engine) {
                         .map(|k| ImmutableString::from(k).into())
                         .collect()
                 })
-                .map_err(script_error)
+                .map_err(host_failed)
         },
     );
     defs::register_fn(
@@ -149,7 +149,7 @@ fn register_methods(engine: &mut Engine) {
         |s: &mut ScriptStore| -> Fallible<INT> {
             s.0.len()
                 .map(|n| INT::try_from(n).unwrap_or(INT::MAX))
-                .map_err(script_error)
+                .map_err(host_failed)
         },
     );
     defs::register_fn(
@@ -157,7 +157,7 @@ fn register_methods(engine: &mut Engine) {
         "save",
         ["store"],
         "Makes every write so far durable now, instead of when the handler sends or returns.",
-        |s: &mut ScriptStore| -> Fallible<()> { s.0.save().map_err(script_error) },
+        |s: &mut ScriptStore| -> Fallible<()> { s.0.save().map_err(host_failed) },
     );
     defs::register_fn(
         engine,

@@ -6,7 +6,7 @@
 //! version running when it fires (see `host/timers.rs`). The limits here are
 //! the one home of their numbers (docs/AUTHORING.md's table quotes them).
 
-use super::convert::{script_error, Fallible};
+use super::convert::{host_failed, script_error, Fallible};
 use super::HostApi;
 use crate::script::defs;
 use rhai::{Array, Dynamic, Engine, FnPtr, ImmutableString, Map};
@@ -111,7 +111,7 @@ fn arm(
         callback: callback_name(f, func)?,
         arg,
     };
-    let id = h.start_timer(timer).map_err(script_error)?;
+    let id = h.start_timer(timer).map_err(host_failed)?;
     Ok(id as i64)
 }
 
@@ -154,7 +154,7 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
             let Ok(id) = u64::try_from(id) else {
                 return Ok(false);
             };
-            h.cancel_timer(id).map_err(script_error)
+            h.cancel_timer(id).map_err(host_failed)
         },
     );
     // Wall time, for schedules kept in a store across restarts.
@@ -174,7 +174,7 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
          firing waited for the script thread (they are not fired: one firing \
          waits at most per timer). 0 anywhere else.",
         move || -> Fallible<i64> {
-            let missed = h.timer_missed().map_err(script_error)?;
+            let missed = h.timer_missed().map_err(host_failed)?;
             Ok(i64::try_from(missed).unwrap_or(i64::MAX))
         },
     );
@@ -185,7 +185,7 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
         [],
         "The pending timers: `[#{id, fn, due_in_ms, every_ms, arg}]`.",
         move || -> Fallible<Array> {
-            let pending = h.pending_timers().map_err(script_error)?;
+            let pending = h.pending_timers().map_err(host_failed)?;
             Ok(pending.iter().map(PendingTimer::to_map).collect())
         },
     );

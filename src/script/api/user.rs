@@ -4,7 +4,7 @@
 //! `fetch_member_ids(channel_id)` answers with the channel's character list
 //! as last received. The frames follow docs/PROTOCOL.md 3.3.
 
-use super::convert::{ids_of, script_error, to_json, Fallible};
+use super::convert::{host_failed, ids_of, script_error, to_json, Fallible};
 use super::HostApi;
 use crate::protocol::IdList;
 use crate::script::defs;
@@ -79,7 +79,7 @@ fn message_up(message: &Map) -> Fallible<UserFrame> {
 pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
     let send = {
         let h = host.clone();
-        move |frame: UserFrame| -> Fallible<()> { h.send_as_user(frame).map_err(script_error) }
+        move |frame: UserFrame| -> Fallible<()> { h.send_as_user(frame).map_err(host_failed) }
     };
     for (func, subtype, doc) in [
         (

@@ -1,7 +1,7 @@
 //! What members see besides characters: `send_buttons`, `send_canvas`,
 //! `send_menu`, `send_style`, `update_channel_info`.
 
-use super::convert::{ids_of, script_error, Fallible};
+use super::convert::{host_failed, host_failed_in, ids_of, Fallible};
 use super::schema::{self, Field};
 use super::HostApi;
 use crate::protocol::outbound::UpdateKind;
@@ -34,7 +34,7 @@ fn register_update(
                 for (i, item) in content.iter().enumerate() {
                     if let Some(path) = item["path"].as_str() {
                         h.check_file(path)
-                            .map_err(|e| script_error(format!("{func}: {arg}[{i}].path: {e}")))?;
+                            .map_err(|e| host_failed_in(format!("{func}: {arg}[{i}].path"), e))?;
                     }
                 }
             }
@@ -45,7 +45,7 @@ fn register_update(
                 content,
                 recipients,
             };
-            h.send_update(update).map_err(script_error)
+            h.send_update(update).map_err(host_failed)
         },
     );
 }
@@ -113,7 +113,7 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<dyn HostApi>) {
             let record =
                 schema::record(&info, schema::CHANNEL_INFO, "info", "update_channel_info")?;
             h.update_channel_info(&channel_id, record)
-                .map_err(script_error)
+                .map_err(host_failed)
         },
     );
 }
