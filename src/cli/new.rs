@@ -25,25 +25,39 @@ pub struct NewArgs {
     pub example: Option<String>,
 }
 
-/// The examples a service can start from: (name, service, scenario tests).
-/// The scenarios run against the example in this project (a `// script:`
-/// line names it); in a new directory the example is the service itself.
-const EXAMPLES: [(&str, &str, &str); 6] = [
+/// The examples a service can start from: (name, service, scenario tests,
+/// the hosts its requests reach). The scenarios run against the example in
+/// this project (a `// script:` line names it); in a new directory the
+/// example is the service itself, and its config allows what it requests
+/// (`test` keeps to `http_allow` as `run` does).
+const EXAMPLES: [Example; 6] = [
     example!("meow"),
     example!("groupchat"),
     example!("buttons"),
     example!("menucanvas"),
     example!("countdown"),
-    example!("assistant"),
+    example!("assistant", ["127.0.0.1:8077"]),
 ];
 
-/// `(name, scripts/examples/NAME.rhai, tests/scenarios/NAME.rhai)`, built in.
+type Example = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+);
+
+/// `(name, scripts/examples/NAME.rhai, tests/scenarios/NAME.rhai, http_allow)`,
+/// built in.
 macro_rules! example {
     ($name:literal) => {
+        example!($name, [])
+    };
+    ($name:literal, [$($allow:literal),*]) => {
         (
             $name,
             include_str!(concat!("../../scripts/examples/", $name, ".rhai")),
             include_str!(concat!("../../tests/scenarios/", $name, ".rhai")),
+            &[$($allow),*],
         )
     };
 }
@@ -173,9 +187,9 @@ fn scenario_for_service(scenario: &str) -> String {
 }
 
 fn scaffold(root: &Path, name: &str, example: Option<&str>) -> std::io::Result<()> {
-    let chosen = EXAMPLES.iter().find(|(n, _, _)| Some(*n) == example);
+    let chosen = EXAMPLES.iter().find(|(n, ..)| Some(*n) == example);
     match chosen {
-        Some((n, service, scenario)) => {
+        Some((n, service, scenario, _)) => {
             write(root, "scripts/service.rhai", service.as_bytes())?;
             let tests = scenario_for_service(scenario);
             write(root, &format!("tests/scenarios/{n}.rhai"), tests.as_bytes())?;
@@ -186,7 +200,12 @@ fn scaffold(root: &Path, name: &str, example: Option<&str>) -> std::io::Result<(
         }
     }
     write(root, "resources/avatar.png", AVATAR)?;
-    write(root, "config/config.json", CONFIG.as_bytes())?;
+    let allow = chosen.map_or(&[][..], |c| c.3);
+    write(
+        root,
+        "config/config.json",
+        config_allowing(allow).as_bytes(),
+    )?;
     write(
         root,
         "README.md",
@@ -195,6 +214,21 @@ fn scaffold(root: &Path, name: &str, example: Option<&str>) -> std::io::Result<(
     // What a running service writes: downloads, store files, the admin
     // endpoint's token and URL, log files.
     write(root, ".gitignore", b"downloads/\ndata/\nlogs/\n")
+}
+
+/// The scaffold's config, with `http_allow` when the example needs one.
+fn config_allowing(hosts: &[&str]) -> String {
+    if hosts.is_empty() {
+        return CONFIG.to_string();
+    }
+    let list: Vec<String> = hosts.iter().map(|h| format!("\"{h}\"")).collect();
+    CONFIG.replace(
+        "    \"service_mode\": true\n",
+        &format!(
+            "    \"service_mode\": true,\n    \"http_allow\": [{}]\n",
+            list.join(", ")
+        ),
+    )
 }
 
 pub fn main(args: NewArgs) -> u8 {
