@@ -105,6 +105,17 @@ fn keygen_writes_a_private_secret_key_and_never_overwrites_one() {
     assert_eq!(code, Some(0), "{out}{err}");
     assert_ne!(std::fs::read(&secret).unwrap(), before, "replaced");
     assert_eq!(mode(&secret), 0o600, "still private");
+
+    for (args, needle) in [
+        (&["bundle", "keygen", "--help"][..], "0600"),
+        (&["bundle", "pack", "--help"], "--sign <KEY>"),
+        (&["bundle", "verify", "--help"], "--trust <PUBKEY>"),
+        (&["bundle", "inspect", "--help"], "signer"),
+        (&["run", "--help"], "trusted_keys"),
+    ] {
+        let (code, out, _) = run(args, d.path());
+        assert!(code == Some(0) && out.contains(needle), "{args:?}: {out}");
+    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ use moobius_host::bundle::{
 };
 use std::path::{Path, PathBuf};
 
-/// Make, inspect and verify service bundles (.mbx).
+/// Make, sign, inspect and verify service bundles (.mbx).
 ///
 /// A bundle is one file holding a service's scripts, resources, a config
 /// template (never credentials) and optional scenario tests, with a manifest
@@ -80,9 +80,11 @@ pub struct PackArgs {
     pub sign: Option<PathBuf>,
 }
 
-/// Show a bundle's manifest, its files and its signer's key id (nothing
-/// is trusted, unpacked or hashed; the signature is checked against the
-/// manifest).
+/// Show a bundle's manifest, its files and its signer (nothing is unpacked).
+///
+/// The signer is shown by key id, with whether its signature matches the
+/// manifest; no key is trusted or refused here, and no file is hashed (use
+/// `bundle verify` for that).
 #[derive(Args, Debug)]
 pub struct InspectArgs {
     /// The bundle.
