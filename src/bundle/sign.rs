@@ -118,6 +118,35 @@ impl TrustedKeys {
         TrustedKeys(keys)
     }
 
+    /// The list `service_config.trusted_keys` holds: public key lines
+    /// (`ed25519:...`); `null` or absent is none. An error gives the index
+    /// of the entry at fault, and never repeats an entry (it may be a
+    /// secret key pasted by mistake).
+    pub fn from_json(value: Option<&serde_json::Value>) -> Result<Self, (Option<usize>, String)> {
+        use serde_json::Value;
+        let items = match value {
+            None | Some(Value::Null) => return Ok(Self::default()),
+            Some(Value::Array(items)) => items,
+            Some(_) => {
+                return Err((
+                    None,
+                    "expected a list of public keys (\"ed25519:...\")".into(),
+                ))
+            }
+        };
+        let mut keys = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let Value::String(text) = item else {
+                return Err((Some(i), "expected a public key string".into()));
+            };
+            let key = PublicKey::parse(text).map_err(|e| (Some(i), e.to_string()))?;
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        Ok(TrustedKeys(keys))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -302,27 +302,12 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
     })
 }
 
-/// `trusted_keys`: public key lines (`ed25519:...`, the second line of a
-/// `.pub` file). A message never repeats an entry: it may be a secret key.
+/// `trusted_keys`: see [`crate::bundle::TrustedKeys::from_json`].
 fn trusted_keys(s: &Section) -> Result<crate::bundle::TrustedKeys, ConfigError> {
-    let key = "trusted_keys";
-    let items = match s.map.get(key) {
-        None | Some(Value::Null) => return Ok(Default::default()),
-        Some(Value::Array(items)) => items,
-        Some(_) => return Err(s.err(key, "expected a list of public keys (\"ed25519:...\")")),
-    };
-    let mut keys = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let Value::String(text) = item else {
-            return Err(s.err(&format!("{key}[{i}]"), "expected a public key string"));
-        };
-        let parsed = crate::bundle::PublicKey::parse(text)
-            .map_err(|e| s.err(&format!("{key}[{i}]"), e.to_string()))?;
-        if !keys.contains(&parsed) {
-            keys.push(parsed);
-        }
-    }
-    Ok(crate::bundle::TrustedKeys::new(keys))
+    crate::bundle::TrustedKeys::from_json(s.map.get("trusted_keys")).map_err(|(at, why)| {
+        let key = at.map_or("trusted_keys".to_string(), |i| format!("trusted_keys[{i}]"));
+        s.err(&key, why)
+    })
 }
 
 /// `script_threads`: a number, or `"auto"` for the machine's cores (at
