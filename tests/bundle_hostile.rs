@@ -95,7 +95,8 @@ fn refused(entries: Vec<Raw>, limits: BundleLimits) -> BundleError {
     let parent = outer.path().join("tmp");
     std::fs::create_dir(&parent).unwrap();
     let file = craft(outer.path(), entries);
-    let err = bundle::unpack_in(&file, &limits, &parent).expect_err("the bundle is refused");
+    let err =
+        bundle::unpack_in(&file, &limits, &any(), &parent).expect_err("the bundle is refused");
     let left: Vec<_> = std::fs::read_dir(&parent).unwrap().collect();
     assert!(left.is_empty(), "stray files after {err}: {left:?}");
     let outer_left: Vec<_> = std::fs::read_dir(outer.path())
@@ -111,6 +112,11 @@ fn defaults() -> BundleLimits {
     BundleLimits::default()
 }
 
+/// No trusted keys: any bundle, signed or not.
+fn any() -> bundle::TrustedKeys {
+    bundle::TrustedKeys::default()
+}
+
 #[test]
 fn a_well_formed_crafted_bundle_unpacks() {
     let outer = tempfile::tempdir().unwrap();
@@ -118,7 +124,7 @@ fn a_well_formed_crafted_bundle_unpacks() {
         outer.path(),
         vec![good_manifest(), file("scripts/service.rhai", SCRIPT)],
     );
-    let u = bundle::unpack_in(&f, &defaults(), outer.path()).unwrap();
+    let u = bundle::unpack_in(&f, &defaults(), &any(), outer.path()).unwrap();
     assert_eq!(std::fs::read(u.entry()).unwrap(), SCRIPT);
     #[cfg(unix)]
     {
@@ -126,7 +132,7 @@ fn a_well_formed_crafted_bundle_unpacks() {
         let mode = std::fs::metadata(u.root()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700, "the unpack directory is private");
     }
-    assert!(bundle::verify(&f, &defaults()).is_ok());
+    assert!(bundle::verify(&f, &defaults(), &any()).is_ok());
 }
 
 #[test]
@@ -430,7 +436,8 @@ fn refused_bytes(bytes: &[u8]) -> BundleError {
     std::fs::write(&file, bytes).unwrap();
     let parent = outer.path().join("tmp");
     std::fs::create_dir(&parent).unwrap();
-    let err = bundle::unpack_in(&file, &defaults(), &parent).expect_err("the bundle is refused");
+    let err =
+        bundle::unpack_in(&file, &defaults(), &any(), &parent).expect_err("the bundle is refused");
     assert_eq!(
         std::fs::read_dir(&parent).unwrap().count(),
         0,

@@ -13,23 +13,31 @@
 //! directory. Packing is reproducible (fixed order, mtimes and owners) and
 //! never includes credentials: `config/` goes in only as a template with
 //! `account_config`, credential keys and URL user-info removed.
+//!
+//! A bundle may be signed (`keys`, `sign`): an Ed25519 signature over the
+//! manifest, in the gzip header, checked before the manifest is parsed; a
+//! host with trusted keys refuses an unsigned bundle or another key's.
 
 mod collect;
+mod keys;
 mod manifest;
 mod pack;
 mod paths;
 mod read;
 mod scrub;
+mod sign;
 mod unpack;
 mod verify;
 
 pub use collect::MetaOverrides;
+pub use keys::{pair_paths, KeyError, KeyId, PublicKey, SecretKey, PUBLIC_PREFIX};
 pub use manifest::{FileEntry, Manifest, FORMAT};
 pub use pack::{pack, pack_with_report, Packed};
-pub use read::{inspect, Entry};
+pub use read::{inspect, Entry, Inspection};
 pub use scrub::Stripped;
+pub use sign::{SignatureInfo, TrustedKeys, CONTEXT};
 pub use unpack::{unpack, unpack_in, Unpacked};
-pub use verify::verify;
+pub use verify::{verify, Verified};
 
 use crate::script::Diagnostic;
 use std::path::PathBuf;
@@ -116,6 +124,16 @@ pub enum BundleError {
     Script(#[from] Diagnostic),
     #[error("cannot pack: {0}")]
     Pack(String),
+    #[error("refused: the bundle is not signed, and only bundles signed by a trusted key are accepted (trusted: {trusted})")]
+    Unsigned { trusted: String },
+    #[error("refused: signed by key {key}, which is not trusted (trusted: {trusted})")]
+    UntrustedSigner { key: KeyId, trusted: String },
+    #[error("refused: the signature by key {0} does not match {MANIFEST} (changed after signing, or a damaged signature)")]
+    SignatureMismatch(KeyId),
+    #[error("refused: bad signature: {0}")]
+    BadSignature(String),
+    #[error("{0}")]
+    Key(#[from] KeyError),
 }
 
 impl BundleError {
@@ -130,7 +148,7 @@ impl BundleError {
     /// a service directory that cannot be packed).
     pub fn exit_code(&self) -> i32 {
         match self {
-            BundleError::Io { .. } => 1,
+            BundleError::Io { .. } | BundleError::Key(KeyError::Io { .. }) => 1,
             _ => 2,
         }
     }

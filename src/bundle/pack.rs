@@ -8,13 +8,20 @@
 //! header with the same mtime (`SOURCE_DATE_EPOCH`, else the newest packed
 //! file's), owner 0, mode 0644, and a gzip header without a timestamp. The
 //! scripts are compiled first, so a bundle that packs is one that runs.
+//!
+//! With a secret key the manifest is signed and the signature goes into the
+//! gzip header (see `sign`); Ed25519 signatures are deterministic, so a
+//! signed bundle is reproducible too. A file holding a signing secret key or
+//! a PEM private key refuses the packing: no secret goes into a bundle.
 
 use super::collect::{collect, Collection, MetaOverrides, Source};
 use super::manifest::rfc3339;
 use super::scrub::Stripped;
+use super::sign::SignatureBlock;
 use super::verify::compile_scripts;
 use super::{
-    BundleError, BundleLimits, FileEntry, Manifest, ENTRY, FORMAT, HOST_VERSION, MANIFEST,
+    BundleError, BundleLimits, FileEntry, KeyId, Manifest, SecretKey, ENTRY, FORMAT, HOST_VERSION,
+    MANIFEST,
 };
 use flate2::{Compression, GzBuilder};
 use sha2::{Digest, Sha256};
@@ -28,6 +35,8 @@ pub struct Packed {
     /// Per config file, the credential keys and URL user-info removed
     /// (paths only, never values); empty when there was nothing to remove.
     pub stripped: Vec<Stripped>,
+    /// The key that signed it; `None`: unsigned.
+    pub signer: Option<KeyId>,
 }
 
 /// Packs `dir` into `out` (written atomically) and returns the manifest.
@@ -37,15 +46,17 @@ pub fn pack(dir: &Path, out: &Path, version: Option<&str>) -> Result<Manifest, B
         name: None,
         version,
     };
-    pack_with_report(dir, out, given).map(|p| p.manifest)
+    pack_with_report(dir, out, given, None).map(|p| p.manifest)
 }
 
-/// As [`pack`], with the name and version the command line gives, also
-/// saying what was stripped from the config template.
+/// As [`pack`], with the name and version the command line gives, signed
+/// with `sign` when given, also saying what was stripped from the config
+/// template.
 pub fn pack_with_report(
     dir: &Path,
     out: &Path,
     given: MetaOverrides<'_>,
+    sign: Option<&SecretKey>,
 ) -> Result<Packed, BundleError> {
     let Collection { files, stripped } = collect(dir)?;
     if !files.iter().any(|f| f.path == ENTRY) {
@@ -76,6 +87,7 @@ pub fn pack_with_report(
             Source::Disk(p) => std::fs::read(p).map_err(|e| BundleError::io(p, e))?,
             Source::Bytes(b) => b.clone(),
         };
+        refuse_secret(&f.path, &bytes)?;
         total = total.saturating_add(bytes.len() as u64);
         entries.push(FileEntry {
             path: f.path.clone(),
@@ -101,12 +113,37 @@ pub fn pack_with_report(
         files: entries,
     };
     let json = manifest.to_json();
+    let signature = sign.map(|key| SignatureBlock::sign(key, json.as_bytes()));
     let mut archive: Vec<(&str, &[u8])> = vec![(MANIFEST, json.as_bytes())];
     for (entry, bytes) in manifest.files.iter().zip(&contents) {
         archive.push((&entry.path, bytes));
     }
-    write_archive(out, &archive, created_unix)?;
-    Ok(Packed { manifest, stripped })
+    let extra = signature.as_ref().map(SignatureBlock::to_gzip_extra);
+    write_archive(out, &archive, created_unix, extra)?;
+    Ok(Packed {
+        manifest,
+        stripped,
+        signer: signature.map(|s| s.key_id()),
+    })
+}
+
+/// Refuses a file that holds a secret key: a bundle signing key (whatever
+/// its name) or a PEM private key (`-----BEGIN ... PRIVATE KEY-----`).
+fn refuse_secret(path: &str, bytes: &[u8]) -> Result<(), BundleError> {
+    let pem = bytes.split(|b| *b == b'\n').any(|line| {
+        let line = line.trim_ascii();
+        line.starts_with(b"-----BEGIN ") && line.ends_with(b"PRIVATE KEY-----")
+    });
+    let what = if super::keys::holds_secret_key(bytes) {
+        "a bundle signing secret key"
+    } else if pem {
+        "a private key"
+    } else {
+        return Ok(());
+    };
+    Err(BundleError::Pack(format!(
+        "{path} holds {what}; a secret never goes into a bundle: move it out of the service directory"
+    )))
 }
 
 fn source_date_epoch() -> Option<u64> {
@@ -115,7 +152,13 @@ fn source_date_epoch() -> Option<u64> {
 
 /// Writes the tar.gz next to `out`, then renames it over `out`
 /// ([`crate::fsutil::replace_with`]).
-fn write_archive(out: &Path, entries: &[(&str, &[u8])], mtime: u64) -> Result<(), BundleError> {
+/// `extra` is the gzip header's extra field (the signature).
+fn write_archive(
+    out: &Path,
+    entries: &[(&str, &[u8])],
+    mtime: u64,
+    extra: Option<Vec<u8>>,
+) -> Result<(), BundleError> {
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -125,9 +168,11 @@ fn write_archive(out: &Path, entries: &[(&str, &[u8])], mtime: u64) -> Result<()
         .prefix(".moobius-pack-")
         .tempfile_in(parent)
         .map_err(io)?;
-    let gz = GzBuilder::new()
-        .mtime(0)
-        .write(tmp.as_file(), Compression::best());
+    let mut builder = GzBuilder::new().mtime(0);
+    if let Some(extra) = extra {
+        builder = builder.extra(extra);
+    }
+    let gz = builder.write(tmp.as_file(), Compression::best());
     let mut tar = tar::Builder::new(gz);
     let total = entries.iter().map(|(_, b)| b.len() as u64).sum();
     let progress = crate::progress::Progress::bytes(&format!("packing {}", out.display()), total);

@@ -11,9 +11,13 @@
 //! stream. So [`Reader::finish`] reads on to the end of the stream, which
 //! makes the decoder check the trailer, and then refuses any byte after it:
 //! a bundle is exactly one intact gzip stream, nothing hidden behind it.
+//!
+//! The gzip header, read when the file is opened, holds the signature if
+//! the bundle is signed ([`super::sign`]); it is kept for the manifest.
 
 use super::manifest::MAX_MANIFEST_BYTES;
 use super::paths::check_entry_path;
+use super::sign::{SignatureBlock, SignatureInfo};
 use super::{BundleError, BundleLimits, Manifest, MANIFEST, RATIO_FLOOR};
 use flate2::bufread::GzDecoder;
 use std::cell::Cell;
@@ -108,6 +112,8 @@ pub(crate) struct Reader {
     archive: tar::Archive<Stream>,
     meter: Rc<Meter>,
     max_entries: usize,
+    /// The signature in the gzip header, unchecked.
+    pub(crate) signature: Option<SignatureBlock>,
 }
 
 impl Reader {
@@ -119,13 +125,16 @@ impl Reader {
             .max_unpacked_bytes
             .saturating_add(MAX_MANIFEST_BYTES)
             .saturating_add(entries.saturating_add(2).saturating_mul(PER_ENTRY_OVERHEAD));
+        // The bufread decoder takes exactly the bytes of one gzip stream
+        // from the buffer, so whatever follows it stays there to be seen. It
+        // parses the header here (a damaged one fails the first read).
+        let decoder = GzDecoder::new(BufReader::new(CountIn {
+            inner: f,
+            meter: meter.clone(),
+        }));
+        let signature = SignatureBlock::from_gzip_extra(decoder.header().and_then(|h| h.extra()))?;
         let stream = CountOut {
-            // The bufread decoder takes exactly the bytes of one gzip stream
-            // from the buffer, so whatever follows it stays there to be seen.
-            inner: GzDecoder::new(BufReader::new(CountIn {
-                inner: f,
-                meter: meter.clone(),
-            })),
+            inner: decoder,
             meter: meter.clone(),
             cap,
             max_ratio: limits.max_ratio,
@@ -134,6 +143,7 @@ impl Reader {
             archive: tar::Archive::new(stream),
             meter,
             max_entries: limits.max_entries,
+            signature,
         })
     }
 
@@ -231,11 +241,23 @@ pub struct Entry {
     pub in_manifest: bool,
 }
 
-/// The manifest and the archive's entries, without hashing or unpacking
-/// anything (use [`super::verify`] for that). The entry count and size
-/// limits apply, so inspecting a bomb is as safe as verifying it.
-pub fn inspect(file: &Path, limits: &BundleLimits) -> Result<(Manifest, Vec<Entry>), BundleError> {
+/// What `inspect` found.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    pub manifest: Manifest,
+    pub entries: Vec<Entry>,
+    /// The signature's key id and whether it matches the manifest; `None`
+    /// for an unsigned bundle. No key is trusted or refused here.
+    pub signature: Option<SignatureInfo>,
+}
+
+/// The manifest, the archive's entries and the signer, without hashing or
+/// unpacking anything (use [`super::verify`] for that). The entry count and
+/// size limits apply, so inspecting a bomb is as safe as verifying it.
+pub fn inspect(file: &Path, limits: &BundleLimits) -> Result<Inspection, BundleError> {
     let mut reader = Reader::open(file, limits)?;
+    let block = reader.signature.clone();
+    let mut signature = None;
     let mut manifest: Option<Manifest> = None;
     let mut listed_paths = std::collections::HashSet::new();
     let mut entries = Vec::new();
@@ -247,6 +269,7 @@ pub fn inspect(file: &Path, limits: &BundleLimits) -> Result<(Manifest, Vec<Entr
                 return Err(BundleError::ManifestNotFirst(path));
             }
             let bytes = read_manifest_bytes(entry, meter)?;
+            signature = block.as_ref().map(|b| SignatureInfo::of(b, &bytes));
             let m: Manifest = serde_json::from_slice(&bytes)
                 .map_err(|e| BundleError::BadManifest(e.to_string()))?;
             listed_paths = m.files.iter().map(|f| f.path.clone()).collect();
@@ -264,5 +287,9 @@ pub fn inspect(file: &Path, limits: &BundleLimits) -> Result<(Manifest, Vec<Entr
     })?;
     let manifest =
         manifest.ok_or_else(|| BundleError::BadManifest("the archive is empty".into()))?;
-    Ok((manifest, entries))
+    Ok(Inspection {
+        manifest,
+        entries,
+        signature,
+    })
 }

@@ -12,7 +12,7 @@
 
 use super::paths::check_entry_path;
 use super::read::{kind_name, read_manifest_bytes, Reader};
-use super::{BundleError, BundleLimits, Manifest, MANIFEST};
+use super::{BundleError, BundleLimits, KeyId, Manifest, TrustedKeys, MANIFEST};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 pub struct Unpacked {
     pub dir: tempfile::TempDir,
     pub manifest: Manifest,
+    /// Who signed the manifest (the signature checked); `None`: unsigned.
+    pub signer: Option<KeyId>,
 }
 
 impl Unpacked {
@@ -39,15 +41,21 @@ impl Unpacked {
 }
 
 /// Unpacks into a new private directory under the system's temp directory
-/// (`TMPDIR`).
-pub fn unpack(file: &Path, limits: &BundleLimits) -> Result<Unpacked, BundleError> {
-    unpack_in(file, limits, &std::env::temp_dir())
+/// (`TMPDIR`). With `trust` not empty, only a bundle signed by one of its
+/// keys is accepted; a signature is checked whenever there is one.
+pub fn unpack(
+    file: &Path,
+    limits: &BundleLimits,
+    trust: &TrustedKeys,
+) -> Result<Unpacked, BundleError> {
+    unpack_in(file, limits, trust, &std::env::temp_dir())
 }
 
 /// Unpacks into a new private directory under `parent`.
 pub fn unpack_in(
     file: &Path,
     limits: &BundleLimits,
+    trust: &TrustedKeys,
     parent: &Path,
 ) -> Result<Unpacked, BundleError> {
     let dir = tempfile::Builder::new()
@@ -60,12 +68,23 @@ pub fn unpack_in(
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
             .map_err(|e| BundleError::io(dir.path(), e))?;
     }
-    let manifest = extract(file, limits, dir.path())?;
-    Ok(Unpacked { dir, manifest })
+    let (manifest, signer) = extract(file, limits, trust, dir.path())?;
+    Ok(Unpacked {
+        dir,
+        manifest,
+        signer,
+    })
 }
 
-fn extract(file: &Path, limits: &BundleLimits, root: &Path) -> Result<Manifest, BundleError> {
+fn extract(
+    file: &Path,
+    limits: &BundleLimits,
+    trust: &TrustedKeys,
+    root: &Path,
+) -> Result<(Manifest, Option<KeyId>), BundleError> {
     let mut reader = Reader::open(file, limits)?;
+    let signature = reader.signature.take();
+    let mut signer = None;
     let mut manifest: Option<Manifest> = None;
     let mut seen: HashSet<String> = HashSet::new();
     let mut written: HashSet<String> = HashSet::new();
@@ -77,6 +96,7 @@ fn extract(file: &Path, limits: &BundleLimits, root: &Path) -> Result<Manifest, 
                 return Err(BundleError::ManifestNotFirst(path));
             }
             let bytes = read_manifest_bytes(entry, meter)?;
+            signer = trust.check(signature.as_ref(), &bytes)?;
             manifest = Some(Manifest::parse(&bytes, limits)?);
             seen.insert(MANIFEST.to_lowercase());
             return Ok(());
@@ -135,7 +155,7 @@ fn extract(file: &Path, limits: &BundleLimits, root: &Path) -> Result<Manifest, 
     if let Some(missing) = manifest.files.iter().find(|f| !written.contains(&f.path)) {
         return Err(BundleError::MissingFromArchive(missing.path.clone()));
     }
-    Ok(manifest)
+    Ok((manifest, signer))
 }
 
 /// Writes one validated file under `root`. The path has only normal

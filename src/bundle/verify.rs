@@ -5,7 +5,7 @@
 //! the host compiles it, but against [`NoHost`], a script API that refuses
 //! every call: compiling calls nothing, so this proves no network is needed.
 
-use super::{unpack, BundleError, BundleLimits, Manifest};
+use super::{unpack, BundleError, BundleLimits, KeyId, Manifest, TrustedKeys};
 use crate::script::{CompileOptions, Diagnostic, NoHost, ServiceScript};
 use std::path::Path;
 use std::rc::Rc;
@@ -36,12 +36,28 @@ pub(crate) fn compile_scripts<'a>(
     Ok(())
 }
 
-/// Checks a bundle completely: every entry and hash (see [`unpack`]) and
-/// every script compiles. Returns its manifest. No network.
-pub fn verify(file: &Path, limits: &BundleLimits) -> Result<Manifest, BundleError> {
-    let unpacked = unpack(file, limits)?;
+/// A bundle that passed [`verify`].
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub manifest: Manifest,
+    /// Who signed it (the signature checked, and trusted when `trust` was
+    /// not empty); `None`: unsigned.
+    pub signer: Option<KeyId>,
+}
+
+/// Checks a bundle completely: its signature (against `trust`, see
+/// [`unpack`]), every entry and hash, and every script compiles. No network.
+pub fn verify(
+    file: &Path,
+    limits: &BundleLimits,
+    trust: &TrustedKeys,
+) -> Result<Verified, BundleError> {
+    let unpacked = unpack(file, limits, trust)?;
     check_unpacked(unpacked.root(), &unpacked.manifest)?;
-    Ok(unpacked.manifest)
+    Ok(Verified {
+        manifest: unpacked.manifest,
+        signer: unpacked.signer,
+    })
 }
 
 /// Compiles an unpacked bundle's scripts.

@@ -38,7 +38,8 @@ pub fn main(args: CheckArgs) -> u8 {
     // A bundle is unpacked into a private directory that lives until the end.
     let mut _unpacked = None;
     let paths = if args.target.is_file() {
-        match bundle::unpack(&args.target, &BundleLimits::default()) {
+        // A signature is checked if present; which keys to trust is `bundle verify --trust`'s.
+        match bundle::unpack(&args.target, &BundleLimits::default(), &Default::default()) {
             Ok(u) => {
                 let p = ServicePaths {
                     dir: u.root().to_path_buf(),

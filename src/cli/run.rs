@@ -21,7 +21,9 @@ use std::path::PathBuf;
 /// temporary directory; the config is still DIR's own. Replacing FILE (by a
 /// rename or a copy) swaps the running service to the new version between two
 /// events, keeping `this`; a bundle that is refused or does not compile is
-/// logged and the running version continues.
+/// logged and the running version continues. With service_config.trusted_keys
+/// in the config, a bundle that is unsigned or signed by another key is
+/// refused, at start (exit 2) and as a replacement.
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// The service directory; script paths such as resources/avatar.png resolve against it.
@@ -120,7 +122,8 @@ pub async fn main(args: RunArgs) -> u8 {
     // Without a watcher the unpacked bundle is kept here, for the whole run.
     let mut _unpacked = None;
     if let Some(file) = &args.bundle {
-        match serve_bundle(file, &args, &mut paths, &mut options) {
+        let trust = cfg.service.trusted_keys.clone();
+        match serve_bundle(file, &args, trust, &mut paths, &mut options) {
             Ok(kept) => _unpacked = kept,
             Err(code) => return code,
         }
@@ -190,11 +193,12 @@ pub async fn main(args: RunArgs) -> u8 {
 fn serve_bundle(
     file: &std::path::Path,
     args: &RunArgs,
+    trust: bundle::TrustedKeys,
     paths: &mut ServicePaths,
     options: &mut HostOptions,
 ) -> Result<Option<bundle::Unpacked>, u8> {
     let limits = args.limits.limits();
-    let unpacked = match bundle::unpack(file, &limits) {
+    let unpacked = match bundle::unpack(file, &limits, &trust) {
         Ok(u) => u,
         Err(e @ bundle::BundleError::Io { .. }) => {
             eprintln!("error: {e}");
@@ -206,7 +210,10 @@ fn serve_bundle(
         }
     };
     let m = &unpacked.manifest;
-    tracing::info!(bundle = %file.display(), name = %m.name, version = %m.version, "serving the bundle");
+    let signer = unpacked
+        .signer
+        .map_or("none".to_string(), |k| k.to_string());
+    tracing::info!(bundle = %file.display(), name = %m.name, version = %m.version, %signer, "serving the bundle");
     *paths = ServicePaths {
         dir: unpacked.root().to_path_buf(),
         script: unpacked.entry(),
@@ -218,6 +225,7 @@ fn serve_bundle(
     options.bundle = Some(BundleOptions {
         file: std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf()),
         limits,
+        trust,
         current: unpacked,
     });
     Ok(None)

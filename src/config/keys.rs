@@ -36,6 +36,7 @@ const SERVICE_OTHERS: &[&str] = &[
     "http_allow",
     "admin",
     "admin_public",
+    "trusted_keys",
     "no_warn_cannot_save_service_id",
 ];
 

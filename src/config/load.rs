@@ -307,6 +307,15 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err(s.err("admin_public", "expected true or false")),
         },
+        trusted_keys: trusted_keys(s)?,
+    })
+}
+
+/// `trusted_keys`: see [`crate::bundle::TrustedKeys::from_json`].
+fn trusted_keys(s: &Section) -> Result<crate::bundle::TrustedKeys, ConfigError> {
+    crate::bundle::TrustedKeys::from_json(s.map.get("trusted_keys")).map_err(|(at, why)| {
+        let key = at.map_or("trusted_keys".to_string(), |i| format!("trusted_keys[{i}]"));
+        s.err(&key, why)
     })
 }
 

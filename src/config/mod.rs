@@ -75,6 +75,9 @@ pub struct ServiceConfig {
     pub admin: Option<std::net::SocketAddr>,
     /// `admin_public`: the endpoint may listen on an address that is not loopback.
     pub admin_public: bool,
+    /// `trusted_keys`: `run --bundle` accepts only bundles signed by one of
+    /// these (empty: any bundle).
+    pub trusted_keys: crate::bundle::TrustedKeys,
 }
 
 /// Limits of scripts' outgoing HTTP requests (`request`, `download`).
@@ -266,6 +269,7 @@ impl Config {
                 requests: RequestPolicy::default(),
                 admin: None,
                 admin_public: false,
+                trusted_keys: Default::default(),
             },
             log: LogConfig::default(),
             script_limits: Default::default(),

@@ -272,3 +272,23 @@ fn script_threads_may_be_auto_and_user_mode_has_one() {
     let err = load_with("service_config", fields).unwrap_err().to_string();
     assert!(err.contains("script_threads: user mode"), "{err}");
 }
+
+#[test]
+fn trusted_keys_are_public_key_lines() {
+    let line = crate::bundle::SecretKey::generate()
+        .unwrap()
+        .public()
+        .to_line();
+    let c = load_one("service_config", "trusted_keys", json!([line, line])).unwrap();
+    assert_eq!(c.service.trusted_keys.keys().len(), 1, "duplicates merged");
+    assert!(!c.warnings.iter().any(|w| w.contains("trusted_keys")));
+    let c = load_one("service_config", "trusted_keys", json!([])).unwrap();
+    assert!(c.service.trusted_keys.is_empty());
+    let err = load_one("service_config", "trusted_keys", json!([line, "nope"])).unwrap_err();
+    assert!(
+        err.contains("service_config.trusted_keys[1]: not a public key"),
+        "{err}"
+    );
+    let err = load_one("service_config", "trusted_keys", json!(line)).unwrap_err();
+    assert!(err.contains("trusted_keys: expected a list"), "{err}");
+}

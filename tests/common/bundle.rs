@@ -2,7 +2,6 @@
 //! binary's bundle commands with a chosen TMPDIR.
 
 use flate2::read::GzDecoder;
-use flate2::write::GzEncoder;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,7 +22,23 @@ pub fn untar(bundle: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The bundle with one byte of its entry script flipped (the manifest untouched).
+/// `tar` gzipped again with `original`'s gzip header extra field, where a
+/// signed bundle keeps its signature: tampering keeps the signature.
+pub fn regzip_like(original: &[u8], tar: &[u8]) -> Vec<u8> {
+    let extra = GzDecoder::new(original)
+        .header()
+        .and_then(|h| h.extra().map(<[u8]>::to_vec));
+    let mut builder = flate2::GzBuilder::new();
+    if let Some(extra) = extra {
+        builder = builder.extra(extra);
+    }
+    let mut gz = builder.write(Vec::new(), flate2::Compression::default());
+    gz.write_all(tar).unwrap();
+    gz.finish().unwrap()
+}
+
+/// The bundle with one byte of its entry script flipped (the manifest and
+/// any signature untouched).
 pub fn tampered(bundle: &[u8]) -> Vec<u8> {
     let mut tar = untar(bundle);
     let at = tar
@@ -31,9 +46,7 @@ pub fn tampered(bundle: &[u8]) -> Vec<u8> {
         .position(|w| w == b"Meow")
         .expect("the script is in the archive");
     tar[at + 3] ^= 0x01;
-    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&tar).unwrap();
-    gz.finish().unwrap()
+    regzip_like(bundle, &tar)
 }
 
 /// What is in `tmp` (private unpack directories).
@@ -45,7 +58,8 @@ pub fn unpack_dirs(tmp: &Path) -> Vec<String> {
 }
 
 /// The bundle with its entry script replaced and the manifest updated to
-/// match: a well-formed bundle whose script does not compile.
+/// match: a well-formed bundle whose script may not compile (a signature
+/// is kept as it was, so it no longer matches the manifest).
 pub fn with_script(bundle: &[u8], script: &str) -> Vec<u8> {
     use sha2::Digest;
     let tar_bytes = untar(bundle);
@@ -66,7 +80,7 @@ pub fn with_script(bundle: &[u8], script: &str) -> Vec<u8> {
         }
     }
     entries[0].1 = manifest.to_string().into_bytes();
-    let mut out = tar::Builder::new(GzEncoder::new(Vec::new(), flate2::Compression::default()));
+    let mut out = tar::Builder::new(Vec::new());
     for (path, data) in &mut entries {
         if path == "scripts/service.rhai" {
             *data = script.as_bytes().to_vec();
@@ -77,7 +91,7 @@ pub fn with_script(bundle: &[u8], script: &str) -> Vec<u8> {
         out.append_data(&mut h, path.as_str(), data.as_slice())
             .unwrap();
     }
-    out.into_inner().unwrap().finish().unwrap()
+    regzip_like(bundle, &out.into_inner().unwrap())
 }
 
 /// Packs the service as `service.mbx` in its directory and serves it with

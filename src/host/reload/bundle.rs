@@ -7,18 +7,21 @@
 //! threads) and swapped in between two events exactly as for an edited
 //! script ([`crate::host::reload::apply`]). The
 //! directory of the running version stays alive until the swap succeeded; a
-//! refused or broken bundle is logged at error level and changes nothing.
+//! refused or broken bundle is logged at error level, shown as the status's
+//! reload error, and changes nothing. A refusal includes a bundle that is
+//! unsigned or signed by another key when the config trusts keys.
 //! A copy over the file shows up as a truncated archive first, so, as for
 //! half-written scripts, a failure is reported only once the file is quiet.
 
-use crate::bundle::{self, BundleLimits, Unpacked};
+use crate::bundle::{self, BundleLimits, TrustedKeys, Unpacked};
 use crate::host::events::{NewSource, ReloadRequest};
 use crate::host::reload::round::ReloadOutcome;
 use crate::host::reload::trigger::{self, SETTLE};
+use crate::host::status::ScriptStatus;
 use crate::host::threads::shards::EventSender;
 use crate::script::watch::ScriptWatcher;
 use std::path::PathBuf;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 /// Serve a bundle and follow its replacements.
 #[derive(Debug)]
@@ -26,8 +29,16 @@ pub struct BundleOptions {
     /// The bundle file to watch.
     pub file: PathBuf,
     pub limits: BundleLimits,
+    /// `service_config.trusted_keys`: a replacement signed otherwise is refused.
+    pub trust: TrustedKeys,
     /// The running version, unpacked (kept alive while it runs).
     pub current: Unpacked,
+}
+
+/// Where a swap reports: the events, and the status (its reload error).
+pub struct SwapTo {
+    pub events: EventSender,
+    pub status: watch::Sender<ScriptStatus>,
 }
 
 enum Attempt {
@@ -43,7 +54,7 @@ enum Attempt {
 pub fn spawn(
     mut options: BundleOptions,
     on_sighup: bool,
-    tx: EventSender,
+    to: SwapTo,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut watcher = match ScriptWatcher::for_file(&options.file) {
@@ -65,7 +76,7 @@ pub fn spawn(
                 }
             }
             loop {
-                match attempt(&mut options, &tx, false).await {
+                match attempt(&mut options, &to, false).await {
                     Attempt::Closed => return,
                     Attempt::Done => {}
                     Attempt::Failed => {
@@ -78,7 +89,7 @@ pub fn spawn(
                         if more.is_some() {
                             continue;
                         }
-                        if let Attempt::Closed = attempt(&mut options, &tx, true).await {
+                        if let Attempt::Closed = attempt(&mut options, &to, true).await {
                             return;
                         }
                     }
@@ -97,15 +108,19 @@ async fn next_burst(watcher: &mut Option<ScriptWatcher>) -> Option<()> {
 }
 
 /// Verifies and unpacks the file, then asks the script thread to swap.
-async fn attempt(options: &mut BundleOptions, tx: &EventSender, report: bool) -> Attempt {
+async fn attempt(options: &mut BundleOptions, to: &SwapTo, report: bool) -> Attempt {
     let file = options.file.clone();
     let limits = options.limits;
-    let unpacked = tokio::task::spawn_blocking(move || bundle::unpack(&file, &limits)).await;
+    let trust = options.trust.clone();
+    let unpacked =
+        tokio::task::spawn_blocking(move || bundle::unpack(&file, &limits, &trust)).await;
     let next = match unpacked {
         Ok(Ok(u)) => u,
         Ok(Err(e)) => {
             if report {
                 tracing::error!(bundle = %options.file.display(), "new bundle refused, the previous version keeps running: {e}");
+                to.status
+                    .send_modify(|s| s.error = Some(format!("new bundle refused: {e}")));
             } else {
                 tracing::debug!("tentative bundle read failed: {e}");
             }
@@ -118,8 +133,11 @@ async fn attempt(options: &mut BundleOptions, tx: &EventSender, report: bool) ->
     };
     if next.manifest.files == options.current.manifest.files {
         tracing::debug!("bundle replaced by the same files; no swap");
+        // What runs is what the file holds again: no refusal stands.
+        to.status.send_modify(|s| s.error = None);
         return Attempt::Done;
     }
+    let tx = &to.events;
     let source = NewSource {
         main: next.entry(),
         base_dir: next.root().to_path_buf(),
@@ -143,6 +161,7 @@ async fn attempt(options: &mut BundleOptions, tx: &EventSender, report: bool) ->
                 name = %next.manifest.name,
                 from = %options.current.manifest.version,
                 to = %next.manifest.version,
+                signer = %next.signer.map_or("none".to_string(), |k| k.to_string()),
                 "bundle swapped"
             );
             tx.relocate(&source);

@@ -233,11 +233,11 @@ pub(super) fn start_reloader(
     scripts_dir: &Path,
 ) -> Option<tokio::task::JoinHandle<()>> {
     if let Some(b) = options.bundle.take() {
-        return Some(bundle::spawn(
-            b,
-            options.reload_on_sighup,
-            executor.sender(),
-        ));
+        let to = bundle::SwapTo {
+            events: executor.sender(),
+            status: executor.status(),
+        };
+        return Some(bundle::spawn(b, options.reload_on_sighup, to));
     }
     let watcher = options.watch.then(|| ScriptWatcher::new(scripts_dir)).and_then(|w| match w {
         Ok(w) => {

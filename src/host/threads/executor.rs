@@ -75,6 +75,8 @@ struct ScriptThread {
 
 pub struct Executor {
     events: EventSender,
+    /// The script's status (a bundle swap reports its refusals there).
+    status: watch::Sender<ScriptStatus>,
     threads: Vec<ScriptThread>,
     /// Set at shutdown: events still queued are dropped, not handled.
     stopping: Arc<AtomicBool>,
@@ -105,6 +107,7 @@ impl Executor {
         }
         let executor = Executor {
             events: EventSender::new(senders, opts.clone()),
+            status: deps.status.clone(),
             threads,
             stopping,
         };
@@ -129,6 +132,11 @@ impl Executor {
 
     pub fn sender(&self) -> EventSender {
         self.events.clone()
+    }
+
+    /// The script's status, for what reports besides the threads.
+    pub fn status(&self) -> watch::Sender<ScriptStatus> {
+        self.status.clone()
     }
 
     /// Asks the threads to stop after the event each is handling and waits
