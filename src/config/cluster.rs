@@ -8,7 +8,7 @@
 //! the keys is the service id. What else a config needs to run as a
 //! cluster (service mode, a service id, Redis stores) is [`refusal`]'s.
 
-use super::{ranges, Config, ConfigError, Secret};
+use super::{ranges, Config, ConfigError, Mode, Secret};
 use serde_json::{Map, Value};
 use std::path::Path;
 use std::time::Duration;
@@ -98,7 +98,7 @@ pub fn check_url(config: &ClusterConfig) -> Result<(), crate::Reason> {
 /// Why a config cannot run as a cluster member; `None` when it can.
 pub fn refusal(config: &Config) -> Option<ConfigError> {
     let err = |key: &str, why: String| Some(ConfigError::new(&config.source, key, why));
-    if !config.service.service_mode {
+    if config.service.mode == Mode::User {
         return err(
             "cluster",
             "user mode (service_mode: false) cannot run as a cluster".into(),

@@ -265,9 +265,9 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
         Some(0.0) => None,
         Some(n) => Some(Duration::from_secs_f64(n)),
     };
-    let service_mode = match s.map.get("service_mode") {
-        None | Some(Value::Null) | Some(Value::Bool(true)) => true,
-        Some(Value::Bool(false)) => false,
+    let mode = match s.map.get("service_mode") {
+        None | Some(Value::Null) | Some(Value::Bool(true)) => Mode::Service,
+        Some(Value::Bool(false)) => Mode::User,
         Some(_) => return Err(s.err("service_mode", "expected true or false")),
     };
     let heartbeat = s.number(&ranges::HEARTBEAT_INTERVAL)?;
@@ -277,7 +277,7 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
     let outgoing_queue_limit = s
         .number(&ranges::OUTGOING_QUEUE_LIMIT)?
         .map_or(ranges::DEFAULT_OUTGOING_QUEUE_LIMIT, |n| n as usize);
-    let script_threads = script_threads(s, service_mode)?;
+    let script_threads = script_threads(s, mode)?;
     Ok(ServiceConfig {
         http_server_uri,
         ws_server_uri,
@@ -285,7 +285,7 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
         channels,
         others,
         checkin_interval,
-        service_mode,
+        mode,
         heartbeat_interval,
         reconnect_min,
         reconnect_max,
@@ -321,7 +321,7 @@ fn trusted_keys(s: &Section) -> Result<crate::bundle::TrustedKeys, ConfigError> 
 
 /// `script_threads`: a number, or `"auto"` for the machine's cores (at
 /// most the range's maximum). User mode has one member's events: one thread.
-fn script_threads(s: &Section, service_mode: bool) -> Result<usize, ConfigError> {
+fn script_threads(s: &Section, mode: Mode) -> Result<usize, ConfigError> {
     let key = ranges::SCRIPT_THREADS.key;
     let n = match s.map.get(key) {
         Some(Value::String(a)) if a == "auto" => std::thread::available_parallelism()
@@ -341,7 +341,7 @@ fn script_threads(s: &Section, service_mode: bool) -> Result<usize, ConfigError>
             .number(&ranges::SCRIPT_THREADS)?
             .map_or(ranges::DEFAULT_SCRIPT_THREADS, |n| n as usize),
     };
-    if n > 1 && !service_mode {
+    if n > 1 && mode == Mode::User {
         return Err(s.err(
             key,
             "user mode (service_mode: false) runs on one script thread",

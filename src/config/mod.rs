@@ -29,6 +29,18 @@ pub use writeback::write_service_id;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Whom the host signs in as, decided once from `service_mode` (which stays
+/// the config file's key, as in the SDK): the session's sign-in, login,
+/// channel binding and check-ins, and which script functions may be
+/// called, all follow from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `service_mode: true` (the default): a service serving its channels.
+    Service,
+    /// `service_mode: false`: a user (a bot) that is a member of them.
+    User,
+}
+
 /// What to do with a configured channel that another service of this account holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OthersPolicy {
@@ -56,7 +68,8 @@ pub struct ServiceConfig {
     pub others: OthersPolicy,
     /// `None` disables the periodic checkin (a configured 0).
     pub checkin_interval: Option<Duration>,
-    pub service_mode: bool,
+    /// `service_mode`.
+    pub mode: Mode,
     /// Heartbeat period (`heartbeat_interval`, seconds, default 30); two
     /// silent periods mean a dead connection.
     pub heartbeat_interval: Duration,
@@ -258,7 +271,7 @@ impl Config {
                 checkin_interval: Some(Duration::from_secs_f64(
                     ranges::DEFAULT_CHECKIN_INTERVAL_SECS,
                 )),
-                service_mode: true,
+                mode: Mode::Service,
                 heartbeat_interval: Duration::from_secs_f64(
                     ranges::DEFAULT_HEARTBEAT_INTERVAL_SECS,
                 ),

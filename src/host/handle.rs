@@ -1,13 +1,13 @@
 //! The host as a value: start a service, wait until it serves, watch its
 //! script's status, and stop it. `run`, `dev` and the scenario runner all
 //! start services this way, so the start sequence exists once (in
-//! `session/mod.rs`).
+//! `lone.rs`, or `node/` for a cluster's node).
 
 use crate::config::Config;
 use crate::host::events::ReloadRequest;
 use crate::host::probe::HostProbe;
 use crate::host::reload::round::ReloadOutcome;
-use crate::host::session::{self, Started};
+use crate::host::run::{Controls, Started};
 use crate::host::threads::shards::ScriptSlot;
 use crate::host::HostError;
 use crate::host::HostOptions;
@@ -42,18 +42,14 @@ impl Host {
             link: link_rx,
             started: serving_rx,
         };
-        let task = tokio::spawn(session::run(
-            config,
-            paths,
-            options,
-            session::Controls {
-                stop: stop_rx,
-                started: started_tx,
-                script: script.clone(),
-                link: link_tx,
-                serving: serving_tx,
-            },
-        ));
+        let controls = Controls {
+            stop: stop_rx,
+            started: started_tx,
+            script: script.clone(),
+            link: link_tx,
+            serving: serving_tx,
+        };
+        let task = tokio::spawn(run(config, paths, options, controls));
         RunningHost {
             stop,
             script,
@@ -63,6 +59,19 @@ impl Host {
             status,
             progress,
         }
+    }
+}
+
+/// A lone host's run, or a cluster node's.
+async fn run(
+    config: Config,
+    paths: ServicePaths,
+    options: HostOptions,
+    controls: Controls,
+) -> Result<(), HostError> {
+    match config.cluster.clone() {
+        Some(cluster) => crate::host::node::run(config, cluster, paths, options, controls).await,
+        None => crate::host::lone::run(config, paths, options, controls).await,
     }
 }
 

@@ -1,21 +1,24 @@
 //! The host: joins the platform client, the member table and the script.
 //!
 //! [`Host::start`] starts a service and returns a [`RunningHost`]; the whole
-//! life of a service is in `session/mod.rs`: load and compile first (a broken
-//! config or script never touches the network), then sign in, connect, bind
-//! channels, initialise them through the script, and dispatch platform events
-//! to handlers until shutdown.
+//! life of a lone service is in `lone.rs`: load and compile first (a broken
+//! config or script never touches the network), then the platform session
+//! (`session/`: sign in, connect, bind channels, initialise them through the
+//! script, and dispatch platform events to handlers) until shutdown. A
+//! cluster's node (`node/`) is made of the same parts (`run.rs`).
 
 mod bridge;
 mod callbacks;
 mod cause;
 mod events;
 mod handle;
+mod lone;
 mod node;
 mod outbox;
 mod probe;
 mod progress;
 mod reload;
+mod run;
 mod session;
 mod status;
 mod threads;
@@ -27,7 +30,7 @@ pub use handle::{Host, ReloadResult, RunningHost};
 pub use probe::{HostProbe, Readiness, SpellError};
 pub use progress::{HostProgress, ProgressCounters};
 pub use reload::bundle::BundleOptions;
-pub use session::Started;
+pub use run::Started;
 pub use status::{ClusterStatus, ScriptStatus, TimerStatus};
 
 use crate::config::ConfigError;

@@ -44,7 +44,7 @@ impl Bot {
             &user.email,
         );
         config.account.password = crate::config::Secret::new(user.password.clone());
-        config.service.service_mode = false;
+        config.service.mode = crate::config::Mode::User;
         config.db_config.data_dir = data_dir.to_path_buf();
         let progress = HostProgress::new();
         let options = HostOptions {

@@ -11,6 +11,7 @@
 pub(super) mod agents;
 pub(super) mod members;
 
+use crate::config::Mode;
 use crate::host::bridge::agents::AgentBook;
 use crate::host::bridge::members::MemberTable;
 use crate::host::callbacks::Callbacks;
@@ -56,8 +57,8 @@ pub struct HostBridge {
     pub place: crate::host::threads::shared::Place,
     /// How many `fresh: true` agents of each name this thread asked for.
     pub fresh_agents: RefCell<std::collections::HashMap<String, usize>>,
-    /// `service_mode: false`: the script runs as a user.
-    pub user_mode: bool,
+    /// Service or user: which of the functions that send frames may be called.
+    pub mode: Mode,
     /// In a cluster, the partition event being handled: the frames it
     /// sends get request ids derived from it (see [`Cause`]).
     pub cause: RefCell<Option<Cause>>,
@@ -141,13 +142,14 @@ impl HostBridge {
 
     fn queue(&self, item: Downward) -> HostResult<()> {
         let what = item.call_name();
-        let user_frame = matches!(item, Downward::User(_));
-        if user_frame != self.user_mode {
-            return Err(HostCallError::Refused(if self.user_mode {
-                format!("{what} is a service's function; this script runs in user mode (service_mode: false)")
-            } else {
-                format!("{what} is a user-mode function (service_mode: false); this script runs as a service")
-            }));
+        match (self.mode, matches!(item, Downward::User(_))) {
+            (Mode::Service, false) | (Mode::User, true) => {}
+            (Mode::User, false) => return Err(HostCallError::Refused(format!(
+                "{what} is a service's function; this script runs in user mode (service_mode: false)"
+            ))),
+            (Mode::Service, true) => return Err(HostCallError::Refused(format!(
+                "{what} is a user-mode function (service_mode: false); this script runs as a service"
+            ))),
         }
         crate::script::charge_output(what, item.content_bytes())?;
         self.commit_stores()?;

@@ -1,34 +1,32 @@
-//! The gateway role of a cluster member: the one process that talks to the
+//! The gateway role of a cluster node: the one process that talks to the
 //! platform on the service's behalf (docs/CLUSTER.md).
 //!
-//! While this member holds the gateway lease it signs in, connects,
-//! binds the channels, and then does three things until the lease is gone
-//! or the host stops: every upward event goes to its partition's stream
-//! (the dispatcher, with `Upward::Cluster`), every frame of the `down`
-//! stream goes to the platform ([`forward_down`]), and the other members'
-//! platform calls are made here (`cluster::relay::serve`). The link asks
-//! the lease before every write, so a gateway that wakes up from a pause
-//! past its lease writes nothing.
+//! While this node holds the gateway lease it runs the platform session
+//! (`host/session/`, with the lease) and does three things until the lease
+//! is gone or the host stops: every upward event goes to its partition's
+//! stream ([`ToStreams`]), every frame of the `down` stream goes to the
+//! platform ([`forward_down`]), and the other nodes' platform calls are
+//! made here (`cluster::relay::serve`). The link asks the lease before
+//! every write, so a gateway that wakes up from a pause past its lease
+//! writes nothing.
 
 use crate::cluster::down::{DownReader, Verdict};
 use crate::cluster::roles::Fences;
 use crate::cluster::up::UpWriter;
 use crate::cluster::wire::{Keys, UpEntry};
-use crate::config::Config;
+use crate::config::{Config, Secret};
+use crate::host::events::HostEvent;
 use crate::host::progress::HostProgress;
-use crate::host::session;
-use crate::host::session::dispatch::{Dispatcher, Upward};
-use crate::platform::ws::WriteFence;
-use crate::platform::{HttpApi, LinkEvent, LinkState, OutFrame, WsLink};
+use crate::host::session::upward::Upward;
+use crate::host::session::{Link, Session, StillHeld};
+use crate::platform::HttpApi;
+use crate::platform::{LinkEvent, LinkState, OutFrame, WsLink};
 use crate::retry::Backoff;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-/// How often the role checks that it still holds the lease.
-const LEASE_CHECK: Duration = Duration::from_millis(50);
-
-/// What the role needs from its member.
+/// What the role needs from its node.
 pub(in crate::host) struct GatewayRole {
     pub config: Arc<Config>,
     pub cluster: crate::config::ClusterConfig,
@@ -43,43 +41,46 @@ pub(in crate::host) struct GatewayRole {
 }
 
 impl GatewayRole {
-    fn holds(&self) -> bool {
-        self.fences.gateway() == Some(self.token)
-    }
-
-    fn service_id(&self) -> String {
-        self.config.service.service_id.clone().unwrap_or_default()
+    /// True while this node holds the gateway lease it was given.
+    fn still_held(&self) -> StillHeld {
+        let (fences, token) = (self.fences.clone(), self.token);
+        Arc::new(move || fences.gateway() == Some(token))
     }
 }
 
 /// Serves as the gateway until the lease is lost or `stop` turns true.
 pub(in crate::host) async fn serve(role: GatewayRole, mut stop: watch::Receiver<bool>) {
-    // Calls made meanwhile still go through the relay (to this member,
-    // once it answers): one sign-in, never a second one for a call that
-    // found no token.
-    if !sign_in(&role, &mut stop).await {
-        return;
-    }
+    let session = Session {
+        config: &role.config,
+        http: role.http.clone(),
+        lease: Some(role.still_held()),
+        link_state: role.link_state.clone(),
+        progress: role.progress.clone(),
+    };
+    // Calls made meanwhile still go through the relay (to this node, once
+    // it answers): one sign-in, never a second one for a call that found
+    // no token.
+    let id = match session.sign_in(&mut stop).await {
+        Ok(Some(id)) => id,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(error = %e, "gateway: cannot sign in");
+            return;
+        }
+    };
     role.http.set_relay(None);
-    match Running::start(&role).await {
-        Ok((running, link_rx, served)) => {
-            let mut dispatcher = Dispatcher::new(
-                Upward::Cluster {
-                    up: running.up.clone(),
-                    acks: running.acks.clone(),
-                },
-                role.http.clone(),
-            );
-            dispatcher.progress = role.progress.clone();
+    match Running::start(&role, &session, &id).await {
+        Ok((running, events, served)) => {
             tracing::info!(
                 token = role.token,
                 channels = served.len(),
                 "gateway: serving"
             );
-            let up = running.up.clone();
-            relay_events(&role, link_rx, &mut dispatcher, &up, &served, &mut stop).await;
+            let upward = Upward::Cluster(running.streams.clone());
+            session
+                .dispatch(events, upward, &served, None, &mut stop)
+                .await;
             tracing::info!(token = role.token, "gateway: stepping down");
-            drop((dispatcher, up));
             running.stop().await;
         }
         Err(e) => tracing::error!(error = %e, "gateway: cannot start"),
@@ -87,16 +88,65 @@ pub(in crate::host) async fn serve(role: GatewayRole, mut stop: watch::Receiver<
     role.http.set_relay(Some(role.relay.clone()));
 }
 
+/// Where a gateway's upward events go (`Upward::Cluster`): the partition
+/// streams, and the platform's acknowledgements to the `down` reader.
+#[derive(Clone)]
+pub(in crate::host) struct ToStreams {
+    up: UpWriter,
+    acks: mpsc::UnboundedSender<String>,
+    url: Secret,
+    /// The set of the channels the cluster has served.
+    channels_key: String,
+}
+
+impl ToStreams {
+    pub fn send(&self, event: HostEvent) {
+        super::wire::append(&self.up, event);
+    }
+
+    pub fn acknowledged(&self, request_id: String) {
+        let _ = self.acks.send(request_id);
+    }
+
+    /// Queues each bound channel's first event: `Init` for a channel the
+    /// cluster never served, `Checkin` (a re-sync) for the rest.
+    pub async fn channels_bound(&self, served: &[String]) {
+        let (url, key, channels) = (self.url.clone(), self.channels_key.clone(), served.to_vec());
+        let added = tokio::task::spawn_blocking(move || -> Vec<bool> {
+            let Ok(conn) =
+                crate::cluster::conn::RedisConn::open(url.expose(), crate::timeouts::REDIS_CALL)
+            else {
+                return Vec::new();
+            };
+            channels
+                .iter()
+                .map(|ch| {
+                    conn.query::<i64>(redis::cmd("SADD").arg(&key).arg(ch))
+                        .unwrap_or(0)
+                        == 1
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_default();
+        for (i, ch) in served.iter().enumerate() {
+            let channel = ch.clone();
+            let entry = if added.get(i).copied().unwrap_or(false) {
+                UpEntry::Init { channel }
+            } else {
+                UpEntry::Checkin { channel }
+            };
+            self.up.append(Some(ch), &entry);
+        }
+    }
+}
+
 /// The tasks and threads of a serving gateway.
 struct Running {
-    up: UpWriter,
+    streams: ToStreams,
     up_thread: std::thread::JoinHandle<()>,
-    /// The platform's acknowledgements, for the `down` reader.
-    acks: mpsc::UnboundedSender<String>,
     serving: watch::Sender<bool>,
-    link: WsLink,
-    link_task: tokio::task::JoinHandle<()>,
-    link_stop: watch::Sender<bool>,
+    link: Link,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     down_task: tokio::task::JoinHandle<()>,
 }
@@ -107,6 +157,8 @@ impl Running {
     /// events and the channels served.
     async fn start(
         role: &GatewayRole,
+        session: &Session<'_>,
+        id: &str,
     ) -> Result<
         (Running, mpsc::UnboundedReceiver<LinkEvent>, Vec<String>),
         crate::cluster::ClusterError,
@@ -114,10 +166,7 @@ impl Running {
         let url = role.cluster.redis_url.clone();
         let (up, up_thread) = UpWriter::spawn(&url, role.keys.clone(), role.cluster.partitions)?;
         let (serving_tx, serving) = watch::channel(true);
-        let holds: Arc<dyn Fn() -> bool + Send + Sync> = {
-            let (fences, token) = (role.fences.clone(), role.token);
-            Arc::new(move || fences.gateway() == Some(token))
-        };
+        let holds = role.still_held();
         let relay_task = tokio::spawn(crate::cluster::relay::serve(
             url.clone(),
             role.keys.clone(),
@@ -125,185 +174,57 @@ impl Running {
             serving.clone(),
             holds.clone(),
         ));
-        let (link_tx, link_rx) = mpsc::unbounded_channel();
-        let (link_stop, link_stop_rx) = watch::channel(false);
-        let fence = Some(WriteFence(holds.clone()));
-        let sid = role.service_id();
-        let (link, link_task) =
-            session::connect(&role.config, &role.http, &sid, link_tx, link_stop_rx, fence);
-        let forwarder = session::forward_link_state(link.state(), role.link_state.clone());
+        let (link, events) = session.connect(id);
         let (acks, acks_rx) = mpsc::unbounded_channel();
         let (keys, node) = (role.keys.clone(), role.node.clone());
-        let reader = tokio::task::spawn_blocking(move || DownReader::new(&url, &keys, &node))
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|r| r.map_err(std::io::Error::other));
+        let reader_url = url.clone();
+        let reader =
+            tokio::task::spawn_blocking(move || DownReader::new(&reader_url, &keys, &node))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|r| r.map_err(std::io::Error::other));
         let forwarding = DownForwarding {
-            link: link.clone(),
+            link: link.link.clone(),
             acks: acks_rx,
             serving,
             holds,
             stale_after: role.cluster.lease * 2,
         };
         let down_task = tokio::spawn(forward_down(reader, forwarding));
-        let served = bind_channels(role, &up).await;
-        let mut tasks = vec![relay_task, forwarder];
-        tasks.extend(crate::host::session::tokens::spawn_timers(&role.http));
-        tasks.extend(checkin_timer(&role.config, &up, &served));
-        let running = Running {
+        let streams = ToStreams {
             up,
-            up_thread,
             acks,
+            url,
+            channels_key: role.keys.channels(),
+        };
+        let upward = Upward::Cluster(streams.clone());
+        let served = session.bind(id, &upward).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "gateway: cannot bind the channels");
+            Vec::new()
+        });
+        let mut tasks = vec![relay_task];
+        tasks.extend(session.spawn_timers(&upward, &served));
+        let running = Running {
+            streams,
+            up_thread,
             serving: serving_tx,
             link,
-            link_task,
-            link_stop,
             tasks,
             down_task,
         };
-        Ok((running, link_rx, served))
+        Ok((running, events, served))
     }
 
     /// Stops everything; the link closes without writing what it still
     /// holds (the next gateway sends it: it is still pending in `down`).
     async fn stop(self) {
         let _ = self.serving.send(false);
-        let _ = self.link_stop.send(true);
         self.tasks.iter().for_each(|t| t.abort());
-        drop(self.link);
-        let _ = tokio::time::timeout(crate::timeouts::GATEWAY_STOP_GRACE, self.link_task).await;
+        self.link.abandon().await;
         let _ = tokio::time::timeout(crate::timeouts::GATEWAY_STOP_GRACE, self.down_task).await;
-        drop(self.up);
-        drop(self.acks);
+        drop(self.streams);
         let thread = self.up_thread;
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-    }
-}
-
-/// Signs in, retrying while this member holds the lease; false when it
-/// stopped holding it (or the host stops) first.
-async fn sign_in(role: &GatewayRole, stop: &mut watch::Receiver<bool>) -> bool {
-    let mut backoff = Backoff::GATEWAY_SIGN_IN;
-    loop {
-        match role.http.sign_in().await {
-            Ok(()) => {
-                tracing::info!(email = %role.config.account.email, "gateway: signed in");
-                return true;
-            }
-            Err(e) => tracing::warn!(error = %e, "gateway: sign-in failed; retrying"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff.next()) => {}
-            _ = stop.changed() => return false,
-        }
-        if !role.holds() || *stop.borrow() {
-            return false;
-        }
-    }
-}
-
-/// Binds the configured channels and queues their first event: `Init` for
-/// a channel the cluster never served, `Checkin` (a re-sync) for the rest.
-async fn bind_channels(role: &GatewayRole, up: &UpWriter) -> Vec<String> {
-    let served = match crate::host::session::channels::select(
-        &role.http,
-        &role.service_id(),
-        &role.config.service,
-    )
-    .await
-    {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "gateway: cannot bind the channels");
-            return Vec::new();
-        }
-    };
-    let url = role.cluster.redis_url.clone();
-    let (key, channels) = (role.keys.channels(), served.clone());
-    let added = tokio::task::spawn_blocking(move || -> Vec<bool> {
-        let Ok(conn) =
-            crate::cluster::conn::RedisConn::open(url.expose(), crate::timeouts::REDIS_CALL)
-        else {
-            return Vec::new();
-        };
-        channels
-            .iter()
-            .map(|ch| {
-                conn.query::<i64>(redis::cmd("SADD").arg(&key).arg(ch))
-                    .unwrap_or(0)
-                    == 1
-            })
-            .collect()
-    })
-    .await
-    .unwrap_or_default();
-    for (i, ch) in served.iter().enumerate() {
-        let entry = if added.get(i).copied().unwrap_or(false) {
-            UpEntry::Init {
-                channel: ch.clone(),
-            }
-        } else {
-            UpEntry::Checkin {
-                channel: ch.clone(),
-            }
-        };
-        up.append(Some(ch), &entry);
-    }
-    served
-}
-
-fn checkin_timer(
-    config: &Config,
-    up: &UpWriter,
-    served: &[String],
-) -> Option<tokio::task::JoinHandle<()>> {
-    let every = config.service.checkin_interval?;
-    let (up, served) = (up.clone(), served.to_vec());
-    Some(tokio::spawn(async move {
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        loop {
-            tick.tick().await;
-            for ch in &served {
-                up.append(
-                    Some(ch),
-                    &UpEntry::Checkin {
-                        channel: ch.clone(),
-                    },
-                );
-            }
-        }
-    }))
-}
-
-/// Hands the link's events to the dispatcher while this member holds the
-/// lease; a reconnect re-syncs every channel.
-async fn relay_events(
-    role: &GatewayRole,
-    mut link_rx: mpsc::UnboundedReceiver<LinkEvent>,
-    dispatcher: &mut Dispatcher,
-    up: &UpWriter,
-    served: &[String],
-    stop: &mut watch::Receiver<bool>,
-) {
-    let mut check = tokio::time::interval(LEASE_CHECK);
-    loop {
-        tokio::select! {
-            r = stop.changed() => if r.is_err() || *stop.borrow() { return },
-            _ = check.tick() => if !role.holds() { return },
-            event = link_rx.recv() => match event {
-                None => return,
-                Some(LinkEvent::Connected { reconnect }) => {
-                    if reconnect {
-                        tracing::info!("gateway: reconnected; re-syncing every channel");
-                        for ch in served {
-                            up.append(Some(ch), &UpEntry::Checkin { channel: ch.clone() });
-                        }
-                    }
-                }
-                Some(LinkEvent::Frame(event)) => dispatcher.event(event).await,
-                Some(LinkEvent::Text(text)) => dispatcher.frame(&text).await,
-            },
-        }
     }
 }
 

@@ -19,12 +19,12 @@ use crate::cluster::wire::Keys;
 use crate::config::{ClusterConfig, Config, ConfigError};
 use crate::host::events::{ClusterDelivery, HostEvent};
 use crate::host::outbox;
-use crate::host::session::{self, Controls, Started};
+use crate::host::run::{self, Controls, ScriptSide, Started};
 use crate::host::threads::shards::EventSender;
 use crate::host::HostError;
 use crate::host::HostOptions;
 use crate::host::ServicePaths;
-use crate::platform::{HttpApi, Uploader};
+use crate::platform::HttpApi;
 use gateway::GatewayRole;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -59,7 +59,7 @@ fn node_name() -> String {
 
 /// Runs the member until told to stop: the local part (script threads, an
 /// outbox appending to `down`), then the cluster's threads around it, then,
-/// once some member is the gateway, the lifecycle steps and the consumer.
+/// once some member is the gateway, the script's start and the consumer.
 pub(super) async fn run(
     mut config: Config,
     cluster: ClusterConfig,
@@ -84,10 +84,10 @@ pub(super) async fn run(
     let joined = Joined::start(&config, &cluster, &keys, &local, &options, &controls)?;
     // on_start may create agents: a gateway must be there to answer.
     wait_for_gateway(joined.view.clone(), controls.stop.clone()).await;
-    local.executor.send(HostEvent::BeforeChannelInit {
+    local.side.executor.send(HostEvent::BeforeChannelInit {
         service_id: service_id.clone(),
     });
-    local.executor.send(HostEvent::Start);
+    local.side.executor.send(HostEvent::Start);
     let consumer_thread = consumer::spawn(
         ConsumerSetup {
             url: cluster.redis_url.clone(),
@@ -100,7 +100,7 @@ pub(super) async fn run(
             stale_after: cluster.lease * 2,
         },
         Box::new(ToScripts {
-            events: local.executor.sender(),
+            events: local.side.executor.sender(),
             fences: joined.fences.clone(),
         }),
     )
@@ -129,9 +129,7 @@ pub(super) async fn run(
 struct Local {
     http: Arc<HttpApi>,
     relay: Arc<dyn crate::platform::relay::CallRelay>,
-    executor: crate::host::threads::executor::Executor,
-    reloader: Option<tokio::task::JoinHandle<()>>,
-    outbox_tx: outbox::OutboxSender,
+    side: ScriptSide,
     outbox_task: tokio::task::JoinHandle<()>,
     down_thread: std::thread::JoinHandle<()>,
     status: watch::Sender<crate::host::ScriptStatus>,
@@ -146,26 +144,22 @@ impl Local {
         options: &mut HostOptions,
         controls: &Controls,
     ) -> Result<Local, HostError> {
-        let http = session::http_api(config)?;
+        let http = run::http_api(config)?;
         let relay: Arc<dyn crate::platform::relay::CallRelay> =
             Arc::new(Arc::new(RedisRelay::new(&cluster.redis_url, keys.clone())));
         http.set_relay(Some(relay.clone()));
-        let uploader = Arc::new(Uploader::new(http.clone(), paths.dir.clone()));
         let (down, down_thread) = crate::cluster::down::DownWriter::spawn(&cluster.redis_url, keys)
             .map_err(|e| cluster_error(config, e))?;
         let status = options
             .status
             .get_or_insert_with(|| watch::channel(Default::default()).0)
             .clone();
-        let (outbox_tx, outbox_rx) = outbox::OutboxSender::channel();
-        let (executor, scripts_dir) =
-            session::start_script(config, paths, options, &http, &uploader, &outbox_tx).await?;
-        let _ = controls.script.set(executor.sender());
-        let reloader = session::start_reloader(options, &executor, &scripts_dir);
+        let (side, outbox_rx) =
+            ScriptSide::start(config, paths, options, &http, &controls.script).await?;
         let service_id = config.service.service_id.clone().unwrap_or_default();
         let outbox_task = outbox::spawn(
             http.clone(),
-            uploader,
+            side.uploader.clone(),
             outbox::FrameSink::Cluster(down),
             service_id,
             outbox_rx,
@@ -174,9 +168,7 @@ impl Local {
         Ok(Local {
             http,
             relay,
-            executor,
-            reloader,
-            outbox_tx,
+            side,
             outbox_task,
             down_thread,
             status,
@@ -185,10 +177,7 @@ impl Local {
 
     /// The current handler finishes, what the handlers sent is appended.
     async fn stop(self) {
-        self.reloader.into_iter().for_each(|t| t.abort());
-        self.executor.stop(crate::timeouts::SCRIPT_STOP_GRACE).await;
-        drop(self.outbox_tx);
-        let _ = tokio::time::timeout(crate::timeouts::FLUSH_BOUND, self.outbox_task).await;
+        self.side.stop(self.outbox_task).await;
         let thread = self.down_thread;
         let joined = tokio::task::spawn_blocking(move || thread.join());
         let _ = tokio::time::timeout(crate::timeouts::FLUSH_BOUND, joined).await;

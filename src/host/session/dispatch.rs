@@ -8,9 +8,9 @@
 //! Expansion happens here, off the script thread, one frame at a time, which
 //! keeps the order while the script works on earlier events.
 
+use super::upward::Upward;
 use crate::host::events::HostEvent;
 use crate::host::progress::HostProgress;
-use crate::host::threads::shards::EventSender;
 use crate::platform::HttpApi;
 use crate::protocol::{inbound, Inbound, MessageUp};
 use crate::retry::Backoff;
@@ -22,31 +22,9 @@ const MAX_CACHED_GROUPS: usize = 10_000;
 /// Attempts at expanding a message's recipients before giving up.
 const EXPAND_TRIES: u32 = 4;
 
-/// Where the dispatcher's events go.
-pub(in crate::host) enum Upward {
-    /// This process's script threads.
-    Local(EventSender),
-    /// A cluster's partition streams (this process is the gateway), and
-    /// the platform's acknowledgements to the `down` reader.
-    Cluster {
-        up: crate::cluster::up::UpWriter,
-        acks: tokio::sync::mpsc::UnboundedSender<String>,
-    },
-}
-
-impl Upward {
-    fn send(&self, event: HostEvent) {
-        match self {
-            Upward::Local(exec) => {
-                let _ = exec.send(event);
-            }
-            Upward::Cluster { up, .. } => crate::host::node::wire::append(up, event),
-        }
-    }
-}
-
+/// Platform events to script events, for one session.
 pub(in crate::host) struct Dispatcher {
-    exec: Upward,
+    upward: Upward,
     http: Arc<HttpApi>,
     groups: HashMap<String, Vec<String>>,
     /// Counts acknowledged downward frames (see `progress.rs`).
@@ -54,9 +32,9 @@ pub(in crate::host) struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(exec: Upward, http: Arc<HttpApi>) -> Self {
+    pub fn new(upward: Upward, http: Arc<HttpApi>) -> Self {
         Dispatcher {
-            exec,
+            upward,
             http,
             groups: HashMap::new(),
             progress: None,
@@ -84,8 +62,8 @@ impl Dispatcher {
                 if let (true, true, Some(p)) = (c.status, downward, &self.progress) {
                     p.downward_acked();
                 }
-                if let (Upward::Cluster { acks, .. }, Some(id)) = (&self.exec, c.request_id) {
-                    let _ = acks.send(id);
+                if let Some(id) = c.request_id {
+                    self.upward.acknowledged(id);
                 }
             }
             // Login refusals are the link's; others are only worth a line.
@@ -102,12 +80,14 @@ impl Dispatcher {
             }
             Inbound::MessageUp(message) => {
                 let recipients = self.recipients(&message).await;
-                self.exec.send(HostEvent::Message {
+                self.upward.send(HostEvent::Message {
                     message,
                     recipients,
                 });
             }
-            event => self.exec.send(HostEvent::Inbound(event)),
+            event => {
+                self.upward.send(HostEvent::Inbound(event));
+            }
         }
     }
 

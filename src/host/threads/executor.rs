@@ -62,8 +62,8 @@ pub struct ThreadDeps {
     pub responder: Option<Arc<dyn Responder>>,
     /// Timers follow this clock instead of wall time (scenario tests).
     pub virtual_clock: Option<VirtualClock>,
-    /// `service_mode: false`.
-    pub user_mode: bool,
+    /// Service or user (`service_mode`).
+    pub mode: crate::config::Mode,
 }
 
 /// One running script thread.
@@ -209,7 +209,7 @@ fn spawn_thread(
         rt: deps.rt.clone(),
         progress: deps.progress.clone(),
         stores: stores.clone(),
-        user_mode: deps.user_mode,
+        mode: deps.mode,
         timing: (clock, queue, runner),
         rx,
         ready: ready_tx,

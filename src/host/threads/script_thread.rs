@@ -38,7 +38,7 @@ pub struct ThreadStart {
     pub rt: tokio::runtime::Handle,
     pub progress: Option<HostProgress>,
     pub stores: Arc<crate::store::Stores>,
-    pub user_mode: bool,
+    pub mode: crate::config::Mode,
     pub timing: (HostClock, Arc<TimerQueue>, RequestRunner),
     pub rx: IntakeRx,
     pub ready: tokio::sync::oneshot::Sender<Result<(), Diagnostic>>,
@@ -75,7 +75,7 @@ pub fn run(start: ThreadStart) {
         shared: shared.clone(),
         place,
         fresh_agents: RefCell::default(),
-        user_mode: start.user_mode,
+        mode: start.mode,
         cause: RefCell::new(None),
     });
     let progress = start.progress;
