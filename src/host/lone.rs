@@ -9,7 +9,7 @@ use crate::host::events::HostEvent;
 use crate::host::outbox;
 use crate::host::run::{self, Controls, ScriptSide, Started};
 use crate::host::session::upward::Upward;
-use crate::host::session::{Link, Session};
+use crate::host::session::{Connection, Session};
 use crate::host::{HostError, HostOptions, ServicePaths};
 use tokio::task::JoinHandle;
 
@@ -39,15 +39,16 @@ pub(super) async fn run(
     };
     // In user mode the user's own id stands where the service id would.
     let Some(id) = session.sign_in(&mut stop).await? else {
-        side.executor.stop(crate::timeouts::SCRIPT_STOP_GRACE).await;
+        // Only a session with a lease gives up without an error.
+        side.stop_script().await;
         return Ok(());
     };
     // The link stops last, after what the handlers sent was flushed.
-    let (link, link_events) = session.connect(&id);
+    let (connection, link_events) = session.connect(&id);
     let outbox_task = outbox::spawn(
         http,
         side.uploader.clone(),
-        outbox::FrameSink::Link(link.link.clone()),
+        outbox::FrameSink::Link(connection.link.clone()),
         id.clone(),
         outbox_rx,
         options.progress.clone(),
@@ -73,8 +74,8 @@ pub(super) async fn run(
         .dispatch(link_events, upward, &channels, started, &mut stop)
         .await;
     let _ = serving.send(false);
-    link.stop_reporting();
-    stop_in_order(side, timers, outbox_task, link).await;
+    connection.stop_reporting();
+    stop_in_order(side, timers, outbox_task, connection).await;
     Ok(())
 }
 
@@ -87,11 +88,11 @@ async fn stop_in_order(
     side: ScriptSide,
     timers: Vec<JoinHandle<()>>,
     outbox_task: JoinHandle<()>,
-    link: Link,
+    connection: Connection,
 ) {
     tracing::info!("stopping");
     timers.iter().for_each(|t| t.abort());
     let deadline = side.stop(outbox_task).await;
-    link.close(deadline).await;
+    connection.close(deadline).await;
     tracing::info!("stopped");
 }

@@ -95,12 +95,18 @@ impl ScriptSide {
     /// [`crate::timeouts::FLUSH_BOUND`]: the deadline, which the run's
     /// writer (link or stream) shares.
     pub async fn stop(self, outbox_task: JoinHandle<()>) -> tokio::time::Instant {
-        self.reloader.into_iter().for_each(|t| t.abort());
-        self.executor.stop(crate::timeouts::SCRIPT_STOP_GRACE).await;
+        // The outbox ends once its way in is dropped, with `self`.
+        self.stop_script().await;
         let deadline = tokio::time::Instant::now() + crate::timeouts::FLUSH_BOUND;
-        drop(self.outbox);
         let _ = tokio::time::timeout_at(deadline, outbox_task).await;
         deadline
+    }
+
+    /// Stops the reloader and the script threads (the current handler
+    /// finishes, events queued behind it are dropped).
+    pub async fn stop_script(self) {
+        self.reloader.into_iter().for_each(|t| t.abort());
+        self.executor.stop(crate::timeouts::SCRIPT_STOP_GRACE).await;
     }
 }
 

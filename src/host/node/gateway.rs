@@ -18,7 +18,7 @@ use crate::config::{Config, Secret};
 use crate::host::events::HostEvent;
 use crate::host::progress::HostProgress;
 use crate::host::session::upward::Upward;
-use crate::host::session::{Link, Session, StillHeld};
+use crate::host::session::{Connection, Session, StillHeld};
 use crate::platform::HttpApi;
 use crate::platform::{LinkEvent, LinkState, OutFrame, WsLink};
 use crate::retry::Backoff;
@@ -146,7 +146,7 @@ struct Running {
     streams: ToStreams,
     up_thread: std::thread::JoinHandle<()>,
     serving: watch::Sender<bool>,
-    link: Link,
+    connection: Connection,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     down_task: tokio::task::JoinHandle<()>,
 }
@@ -174,7 +174,7 @@ impl Running {
             serving.clone(),
             holds.clone(),
         ));
-        let (link, events) = session.connect(id);
+        let (connection, events) = session.connect(id);
         let (acks, acks_rx) = mpsc::unbounded_channel();
         let (keys, node) = (role.keys.clone(), role.node.clone());
         let reader_url = url.clone();
@@ -184,7 +184,7 @@ impl Running {
                 .map_err(std::io::Error::other)
                 .and_then(|r| r.map_err(std::io::Error::other));
         let forwarding = DownForwarding {
-            link: link.link.clone(),
+            link: connection.link.clone(),
             acks: acks_rx,
             serving,
             holds,
@@ -208,7 +208,7 @@ impl Running {
             streams,
             up_thread,
             serving: serving_tx,
-            link,
+            connection,
             tasks,
             down_task,
         };
@@ -220,7 +220,7 @@ impl Running {
     async fn stop(self) {
         let _ = self.serving.send(false);
         self.tasks.iter().for_each(|t| t.abort());
-        self.link.abandon().await;
+        self.connection.abandon().await;
         let _ = tokio::time::timeout(crate::timeouts::GATEWAY_STOP_GRACE, self.down_task).await;
         drop(self.streams);
         let thread = self.up_thread;

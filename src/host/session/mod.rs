@@ -50,8 +50,9 @@ pub(in crate::host) struct Session<'a> {
     pub progress: Option<HostProgress>,
 }
 
-/// A session's link to the platform, and the task copying its state.
-pub(in crate::host) struct Link {
+/// A session's link to the platform, its task, and the task copying its
+/// state.
+pub(in crate::host) struct Connection {
     pub link: WsLink,
     task: JoinHandle<()>,
     stop: watch::Sender<bool>,
@@ -126,7 +127,7 @@ impl Session<'_> {
 
     /// Starts the link, which logs in as `id` with the current token on
     /// every connection (and, with a lease, writes only while it holds).
-    pub fn connect(&self, id: &str) -> (Link, mpsc::UnboundedReceiver<LinkEvent>) {
+    pub fn connect(&self, id: &str) -> (Connection, mpsc::UnboundedReceiver<LinkEvent>) {
         let svc = &self.config.service;
         let login: LoginFrame = {
             let (http, id, mode) = (self.http.clone(), id.to_string(), svc.mode);
@@ -156,13 +157,13 @@ impl Session<'_> {
         let (stop, stop_rx) = watch::channel(false);
         let (link, task) = ws::spawn(target, options, events_tx, stop_rx);
         let forwarder = forward_link_state(link.state(), self.link_state.clone());
-        let link = Link {
+        let connection = Connection {
             link,
             task,
             stop,
             forwarder,
         };
-        (link, events)
+        (connection, events)
     }
 
     /// Binds the channels to serve and queues their first events; returns
@@ -252,7 +253,7 @@ impl Session<'_> {
     }
 }
 
-impl Link {
+impl Connection {
     /// Stops copying the link's state to the probe.
     pub fn stop_reporting(&self) {
         self.forwarder.abort();
