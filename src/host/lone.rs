@@ -29,7 +29,7 @@ pub(super) async fn run(
     } = controls;
     let http = run::http_api(&config)?;
     let (side, outbox_rx) =
-        ScriptSide::start(&config, &paths, &mut options, &http, &script).await?;
+        ScriptSide::start(&config, &paths, &mut options, &http, &script, None).await?;
     let session = Session {
         config: &config,
         http: http.clone(),

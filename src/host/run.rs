@@ -4,6 +4,7 @@
 //! and the script's side (stores, script threads, reloader, the outbox's way
 //! in). Kept apart from both runs so that neither imports from the other.
 
+use crate::cluster::lease::Lease;
 use crate::config::Config;
 use crate::host::outbox::{self, Downward};
 use crate::host::reload::{bundle, trigger};
@@ -62,20 +63,22 @@ pub(super) struct ScriptSide {
 impl ScriptSide {
     /// Opens the stores, compiles the script on its threads (telling
     /// `script` their queue) and starts the reloader. Returns the outbox's
-    /// receiving end too.
+    /// receiving end too. `agent_lock`: a cluster's (see
+    /// `ExecutorDeps::agent_lock`).
     pub async fn start(
         config: &Config,
         paths: &ServicePaths,
         options: &mut HostOptions,
         http: &Arc<HttpApi>,
         script: &ScriptSlot,
+        agent_lock: Option<Lease>,
     ) -> Result<(ScriptSide, mpsc::Receiver<Downward>), HostError> {
         let uploader = Arc::new(Uploader::new(http.clone(), paths.dir.clone()));
         let (outbox, outbox_rx) = outbox::OutboxSender::channel();
         let mut compile = CompileOptions::for_main(&paths.script).with_display_base(&paths.dir);
         compile.limits = config.script_limits.clone();
         let scripts_dir = compile.scripts_dir.clone();
-        let deps = executor_deps(config, options, http, &uploader, &outbox)?;
+        let deps = executor_deps(config, options, http, &uploader, &outbox, agent_lock)?;
         let executor = Executor::start(compile, deps).await?;
         let threads = config.service.script_threads;
         tracing::info!(script = %paths.script.display(), threads, "script compiled");
@@ -118,6 +121,7 @@ fn executor_deps(
     http: &Arc<HttpApi>,
     uploader: &Arc<Uploader>,
     outbox: &outbox::OutboxSender,
+    agent_lock: Option<Lease>,
 ) -> Result<ExecutorDeps, HostError> {
     let status = options
         .status
@@ -143,7 +147,7 @@ fn executor_deps(
         status,
         threads: config.service.script_threads,
         data_dir: config.db_config.data_dir.clone(),
-        agent_lock: crate::host::node::agent_lock(config),
+        agent_lock,
     })
 }
 

@@ -13,11 +13,10 @@
 use crate::cluster::down::{DownReader, Verdict};
 use crate::cluster::roles::Fences;
 use crate::cluster::up::UpWriter;
-use crate::cluster::wire::{Keys, UpEntry};
-use crate::config::{Config, Secret};
-use crate::host::events::HostEvent;
+use crate::cluster::wire::Keys;
+use crate::config::Config;
 use crate::host::progress::HostProgress;
-use crate::host::session::upward::Upward;
+use crate::host::session::upward::{ToStreams, Upward};
 use crate::host::session::{Connection, Session, StillHeld};
 use crate::platform::HttpApi;
 use crate::platform::{LinkEvent, LinkState, OutFrame, WsLink};
@@ -86,59 +85,6 @@ pub(in crate::host) async fn serve(role: GatewayRole, mut stop: watch::Receiver<
         Err(e) => tracing::error!(error = %e, "gateway: cannot start"),
     }
     role.http.set_relay(Some(role.relay.clone()));
-}
-
-/// Where a gateway's upward events go (`Upward::Cluster`): the partition
-/// streams, and the platform's acknowledgements to the `down` reader.
-#[derive(Clone)]
-pub(in crate::host) struct ToStreams {
-    up: UpWriter,
-    acks: mpsc::UnboundedSender<String>,
-    url: Secret,
-    /// The set of the channels the cluster has served.
-    channels_key: String,
-}
-
-impl ToStreams {
-    pub fn send(&self, event: HostEvent) {
-        super::wire::append(&self.up, event);
-    }
-
-    pub fn acknowledged(&self, request_id: String) {
-        let _ = self.acks.send(request_id);
-    }
-
-    /// Queues each bound channel's first event: `Init` for a channel the
-    /// cluster never served, `Checkin` (a re-sync) for the rest.
-    pub async fn channels_bound(&self, served: &[String]) {
-        let (url, key, channels) = (self.url.clone(), self.channels_key.clone(), served.to_vec());
-        let added = tokio::task::spawn_blocking(move || -> Vec<bool> {
-            let Ok(conn) =
-                crate::cluster::conn::RedisConn::open(url.expose(), crate::timeouts::REDIS_CALL)
-            else {
-                return Vec::new();
-            };
-            channels
-                .iter()
-                .map(|ch| {
-                    conn.query::<i64>(redis::cmd("SADD").arg(&key).arg(ch))
-                        .unwrap_or(0)
-                        == 1
-                })
-                .collect()
-        })
-        .await
-        .unwrap_or_default();
-        for (i, ch) in served.iter().enumerate() {
-            let channel = ch.clone();
-            let entry = if added.get(i).copied().unwrap_or(false) {
-                UpEntry::Init { channel }
-            } else {
-                UpEntry::Checkin { channel }
-            };
-            self.up.append(Some(ch), &entry);
-        }
-    }
 }
 
 /// The tasks and threads of a serving gateway.

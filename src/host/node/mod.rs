@@ -31,7 +31,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 /// A cluster's agent lock (see `ExecutorDeps::agent_lock`).
-pub(super) fn agent_lock(config: &Config) -> Option<crate::cluster::lease::Lease> {
+fn agent_lock(config: &Config) -> Option<crate::cluster::lease::Lease> {
     let cluster = config.cluster.as_ref()?;
     let keys = crate::cluster::wire::Keys::new(config.service.service_id.as_deref()?);
     let node = uuid::Uuid::new_v4().to_string();
@@ -154,8 +154,15 @@ impl Local {
             .status
             .get_or_insert_with(|| watch::channel(Default::default()).0)
             .clone();
-        let (side, outbox_rx) =
-            ScriptSide::start(config, paths, options, &http, &controls.script).await?;
+        let (side, outbox_rx) = ScriptSide::start(
+            config,
+            paths,
+            options,
+            &http,
+            &controls.script,
+            agent_lock(config),
+        )
+        .await?;
         let service_id = config.service.service_id.clone().unwrap_or_default();
         let outbox_task = outbox::spawn(
             http.clone(),

@@ -1,12 +1,14 @@
 //! Host events to and from a cluster's streams (`cluster::wire::UpEntry`).
 //!
 //! The gateway turns the events its dispatcher would give its own script
-//! threads into stream entries ([`append`]); the owner of the partition
-//! turns them back ([`event_of`]). Kept apart from both ends so that the
-//! two directions are read side by side.
+//! threads into stream entries ([`append`], and [`append_first_events`] for
+//! the channels it binds); the owner of the partition turns them back
+//! ([`event_of`]). Kept apart from both ends so that the two directions are
+//! read side by side.
 
 use crate::cluster::up::UpWriter;
 use crate::cluster::wire::UpEntry;
+use crate::config::Secret;
 use crate::host::events::HostEvent;
 use crate::protocol::{inbound, reencode, Inbound};
 
@@ -34,6 +36,44 @@ pub fn append(up: &UpWriter, event: HostEvent) {
         }
     };
     up.append(channel.as_deref(), &entry);
+}
+
+/// Appends each bound channel's first event: `Init` for a channel the
+/// cluster never served (it joins the set at `channels_key` now),
+/// `Checkin` (a re-sync) for the rest.
+pub async fn append_first_events(
+    up: &UpWriter,
+    url: &Secret,
+    channels_key: &str,
+    served: &[String],
+) {
+    let (url, key, channels) = (url.clone(), channels_key.to_string(), served.to_vec());
+    let added = tokio::task::spawn_blocking(move || -> Vec<bool> {
+        let Ok(conn) =
+            crate::cluster::conn::RedisConn::open(url.expose(), crate::timeouts::REDIS_CALL)
+        else {
+            return Vec::new();
+        };
+        channels
+            .iter()
+            .map(|ch| {
+                conn.query::<i64>(redis::cmd("SADD").arg(&key).arg(ch))
+                    .unwrap_or(0)
+                    == 1
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default();
+    for (i, ch) in served.iter().enumerate() {
+        let channel = ch.clone();
+        let entry = if added.get(i).copied().unwrap_or(false) {
+            UpEntry::Init { channel }
+        } else {
+            UpEntry::Checkin { channel }
+        };
+        up.append(Some(ch), &entry);
+    }
 }
 
 /// The host event an entry stands for; `None` (with a warning) for a frame

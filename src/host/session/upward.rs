@@ -3,8 +3,10 @@
 //! channels' first events, the check-in timer and the re-sync after a
 //! reconnect all go through [`Upward`], so each is written once.
 
+use crate::cluster::up::UpWriter;
+use crate::config::Secret;
 use crate::host::events::HostEvent;
-use crate::host::node::gateway::ToStreams;
+use crate::host::node::wire;
 use crate::host::outbox::{self, OutboxSender};
 use crate::host::threads::shards::EventSender;
 use crate::platform::HttpApi;
@@ -22,6 +24,18 @@ pub(in crate::host) enum Upward {
     Cluster(ToStreams),
 }
 
+/// Where a gateway's upward events go: the partition streams, and the
+/// platform's acknowledgements to the `down` reader.
+#[derive(Clone)]
+pub(in crate::host) struct ToStreams {
+    pub up: UpWriter,
+    pub acks: tokio::sync::mpsc::UnboundedSender<String>,
+    /// The cluster's Redis, and its set of the channels the cluster has
+    /// served (a channel's first event is `Init` only once).
+    pub url: Secret,
+    pub channels_key: String,
+}
+
 impl Upward {
     /// Passes an event on; false once its receiver is gone (the script
     /// threads stopped).
@@ -29,7 +43,7 @@ impl Upward {
         match self {
             Upward::Local { events, .. } => events.send(event).is_ok(),
             Upward::Cluster(streams) => {
-                streams.send(event);
+                wire::append(&streams.up, event);
                 true
             }
         }
@@ -39,7 +53,7 @@ impl Upward {
     /// gateway's `down` reader then stops resending it).
     pub fn acknowledged(&self, request_id: String) {
         if let Upward::Cluster(streams) = self {
-            streams.acknowledged(request_id);
+            let _ = streams.acks.send(request_id);
         }
     }
 
@@ -62,7 +76,9 @@ impl Upward {
                     let _ = events.send(HostEvent::ChannelInit(ch.clone()));
                 }
             }
-            Upward::Cluster(streams) => streams.channels_bound(served).await,
+            Upward::Cluster(s) => {
+                wire::append_first_events(&s.up, &s.url, &s.channels_key, served).await
+            }
         }
     }
 
