@@ -180,7 +180,7 @@ struct DownForwarding {
     /// The platform's acknowledgements (request ids), from the dispatcher.
     acks: mpsc::UnboundedReceiver<String>,
     serving: watch::Receiver<bool>,
-    /// True while this member holds the gateway lease: checked before
+    /// True while this node holds the gateway lease: checked before
     /// every read, so that a gateway that lost it takes nothing more.
     holds: Arc<dyn Fn() -> bool + Send + Sync>,
     /// Twice the lease: entries another consumer read this long ago and

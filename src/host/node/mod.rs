@@ -1,12 +1,12 @@
-//! A host run as a member of a cluster (`cluster` in the config, or
+//! A host run as a node of a cluster (`cluster` in the config, or
 //! `run --cluster URL`; docs/CLUSTER.md).
 //!
-//! The member starts its script threads as a lone host does, but its
+//! The node starts its script threads as a lone host does, but its
 //! outbox appends frames to the `down` stream instead of writing to a
 //! socket, and its platform calls are relayed to the gateway. Three
 //! threads of `src/cluster/` do the rest: the roles thread (heartbeat,
 //! partition leases, the gateway election), the consumer (events of the
-//! owned partitions, to the script threads), and, while this member is the
+//! owned partitions, to the script threads), and, while this node is the
 //! elected gateway, the gateway role (`gateway.rs`).
 
 pub(super) mod gateway;
@@ -47,8 +47,8 @@ fn agent_lock(config: &Config) -> Option<crate::cluster::lease::Lease> {
 /// How long the agent lock lasts if its holder dies while holding it.
 const AGENT_LOCK_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// A member's name in the cluster: host name, process id and a random part
-/// (a restarted process is a new member).
+/// A node's name in the cluster: host name, process id and a random part
+/// (a restarted process is a new node).
 fn node_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -57,9 +57,9 @@ fn node_name() -> String {
     format!("{host}-{}-{}", std::process::id(), &random[..6])
 }
 
-/// Runs the member until told to stop: the local part (script threads, an
+/// Runs the node until told to stop: the local part (script threads, an
 /// outbox appending to `down`), then the cluster's threads around it, then,
-/// once some member is the gateway, the script's start and the consumer.
+/// once some node is the gateway, the script's start and the consumer.
 pub(super) async fn run(
     mut config: Config,
     cluster: ClusterConfig,
@@ -235,7 +235,7 @@ impl Joined {
         })
         .map_err(|e| cluster_error(config, e))?;
         tracing::info!(%node, redis = %cluster.shown_url(), partitions = cluster.partitions, lease_ms = cluster.lease.as_millis() as u64, "cluster: joined");
-        let parts = MemberParts {
+        let parts = NodeParts {
             config: config.clone(),
             cluster: cluster.clone(),
             http: local.http.clone(),
@@ -266,7 +266,7 @@ impl Joined {
         })
     }
 
-    /// Gives every role up (the leases released, the member set left), so
+    /// Gives every role up (the leases released, the node set left), so
     /// that the others take over at once rather than after a lease.
     async fn stop(self, consumer_thread: std::thread::JoinHandle<()>) {
         self.stop_threads.store(true, Ordering::SeqCst);
@@ -298,7 +298,7 @@ fn cluster_error(config: &Config, e: crate::cluster::ClusterError) -> HostError 
 }
 
 /// What the gateway role is built from.
-struct MemberParts {
+struct NodeParts {
     config: Arc<Config>,
     cluster: ClusterConfig,
     http: Arc<HttpApi>,
@@ -310,10 +310,10 @@ struct MemberParts {
     progress: Option<crate::host::HostProgress>,
 }
 
-/// Runs the gateway role whenever this member wins the election, until
+/// Runs the gateway role whenever this node wins the election, until
 /// `stop`.
 async fn follow_gateway(
-    parts: MemberParts,
+    parts: NodeParts,
     mut view: watch::Receiver<RoleView>,
     stop: watch::Receiver<bool>,
 ) {
@@ -376,7 +376,7 @@ async fn publish_roles(
     }
 }
 
-/// Waits until some member holds the gateway lease (or the host stops).
+/// Waits until some node holds the gateway lease (or the host stops).
 async fn wait_for_gateway(mut view: watch::Receiver<RoleView>, mut stop: watch::Receiver<bool>) {
     let mut told = false;
     loop {
