@@ -51,6 +51,9 @@ pub struct Launch<'a> {
     pub script_threads: usize,
     /// Run the host as a cluster.
     pub cluster: Option<ClusterLaunch>,
+    /// A command the host runs under, e.g. `valgrind --tool=callgrind`
+    /// (`host_profile`); empty for the host alone.
+    pub wrapper: &'a [String],
 }
 
 impl Launch<'_> {
@@ -108,7 +111,14 @@ impl Launch<'_> {
                     self.repo.join("scripts/service.rhai"),
                     p.join("scripts/service.rhai"),
                 )?;
-                let mut c = Command::new(host_binary()?);
+                let mut c = match self.wrapper.split_first() {
+                    Some((program, args)) => {
+                        let mut c = Command::new(program);
+                        c.args(args).arg(host_binary()?);
+                        c
+                    }
+                    None => Command::new(host_binary()?),
+                };
                 c.args(["run", "--no-watch", "--dir"]).arg(p);
                 c
             }
