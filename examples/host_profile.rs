@@ -91,7 +91,9 @@ async fn main() -> Result<()> {
         cluster: None,
         wrapper: &wrapper,
     };
-    let svc = launch.start(Target::Host, std::slice::from_ref(&ch)).await?;
+    let svc = launch
+        .start(Target::Host, std::slice::from_ref(&ch))
+        .await?;
     let want: Vec<(String, usize)> = users.iter().map(|u| (u.clone(), 1)).collect();
     if !arr.wait_counts(&want, Instant::now() + cap).await {
         bail!("the host never served its members:\n{}", svc.log_tail(20));

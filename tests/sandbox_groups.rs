@@ -60,7 +60,11 @@ async fn the_same_list_keeps_one_group() {
     }
     let mut reversed = ids.clone();
     reversed.reverse();
-    assert_ne!(create(&api, &token, &reversed).await, first, "order matters");
+    assert_ne!(
+        create(&api, &token, &reversed).await,
+        first,
+        "order matters"
+    );
     let s = stats(&api).await;
     assert_eq!(s["groups_created"], 52, "every creation asked for counts");
     assert_eq!(s["groups_held"], 2);
@@ -94,6 +98,9 @@ async fn groups_past_the_bound_are_forgotten_least_recent_first() {
     let gone = look_up(&api, &token, &forgotten).await;
     assert_eq!(gone["code"], 40004, "the least recently used went: {gone}");
     let s = stats(&api).await;
-    assert_eq!((s["groups_held"].clone(), s["group_ids_held"].clone()), (json!(10), json!(40)));
+    assert_eq!(
+        (s["groups_held"].clone(), s["group_ids_held"].clone()),
+        (json!(10), json!(40))
+    );
     sandbox.shutdown().await;
 }

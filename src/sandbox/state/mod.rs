@@ -17,8 +17,8 @@ use super::view::{Received, DEFAULT_CHANNEL_TYPE};
 mod accounts;
 mod dedup;
 mod groups;
-pub use groups::{unique, GroupBounds};
 use groups::GroupStore;
+pub use groups::{unique, GroupBounds};
 mod services;
 
 /// A rule of the platform was broken, or an id is unknown.
