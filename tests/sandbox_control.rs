@@ -169,6 +169,7 @@ async fn a_taken_port_is_a_start_error() {
     let second = moobius_host::sandbox::Sandbox::start(moobius_host::sandbox::SandboxOptions {
         listen: taken,
         tls: false,
+        ..moobius_host::sandbox::SandboxOptions::default()
     })
     .await;
     assert!(matches!(

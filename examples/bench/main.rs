@@ -124,6 +124,7 @@ async fn main() -> Result<()> {
             python: python_path.map(|p| p.as_path()),
             script_threads: args.script_threads,
             cluster,
+            wrapper: &[],
         },
         sizes,
     }));

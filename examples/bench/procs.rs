@@ -51,6 +51,9 @@ pub struct Launch<'a> {
     pub script_threads: usize,
     /// Run the host as a cluster.
     pub cluster: Option<ClusterLaunch>,
+    /// A command the host runs under, e.g. `valgrind --tool=callgrind`
+    /// (`host_profile`); empty for the host alone.
+    pub wrapper: &'a [String],
 }
 
 impl Launch<'_> {
@@ -78,6 +81,12 @@ impl Launch<'_> {
         });
         if target == Target::Host {
             config["service_config"]["script_threads"] = self.script_threads.into();
+        }
+        if !self.wrapper.is_empty() {
+            // A profiler slows handlers down some 50 times: a 1,000-member
+            // check-in would pass the default 1 s budget.
+            config["script_limits"] =
+                serde_json::json!({"timeout_ms": 300_000, "compile_timeout_ms": 600_000});
         }
         let mut cluster = None;
         let nodes = match (&self.cluster, target) {
@@ -108,7 +117,14 @@ impl Launch<'_> {
                     self.repo.join("scripts/service.rhai"),
                     p.join("scripts/service.rhai"),
                 )?;
-                let mut c = Command::new(host_binary()?);
+                let mut c = match self.wrapper.split_first() {
+                    Some((program, args)) => {
+                        let mut c = Command::new(program);
+                        c.args(args).arg(host_binary()?);
+                        c
+                    }
+                    None => Command::new(host_binary()?),
+                };
                 c.args(["run", "--no-watch", "--dir"]).arg(p);
                 c
             }

@@ -77,6 +77,7 @@ pub async fn main(args: DevArgs) -> u8 {
     let sandbox = match Sandbox::start(SandboxOptions {
         listen: args.listen,
         tls: false,
+        ..SandboxOptions::default()
     })
     .await
     {

@@ -45,6 +45,7 @@ pub async fn main(args: SandboxArgs) -> u8 {
     let sandbox = match Sandbox::start(SandboxOptions {
         listen: args.listen,
         tls: args.tls,
+        ..SandboxOptions::default()
     })
     .await
     {

@@ -20,7 +20,7 @@ use super::view::{as_list, ReceivedMessage, ViewChange, ViewChannelInfo};
 
 /// Expands a `recipients` or `content.characters` value: a group id, or
 /// (leniently) a list of ids. Duplicates are removed, order is kept.
-fn expand(world: &World, value: Option<&Value>) -> Option<IdList> {
+fn expand(world: &mut World, value: Option<&Value>) -> Option<IdList> {
     let Some(value) = value else {
         tracing::warn!("service frame lacks a group field (recipients or content.characters)");
         return None;

@@ -41,7 +41,7 @@ pub use control::action::{ClickArgument, ControlAction, DEFAULT_BOTTOM_BUTTON};
 pub use control::{ChannelSummary, Connections, ControlError, SandboxControl, UserInfo};
 pub use faults::{FaultRequest, FaultState};
 pub use shared::SpellHook;
-pub use state::{CharacterSummary, FrameStats, Stats};
+pub use state::{CharacterSummary, FrameStats, GroupBounds, Stats};
 pub use upward::UserAction;
 pub use view::{View, ViewChannelInfo, ViewCharacter, ViewEvent, ViewMessage};
 pub use ws::MAX_FAILED_LOGINS;
@@ -58,6 +58,8 @@ pub struct SandboxOptions {
     pub listen: SocketAddr,
     /// Also serve HTTPS/WSS on a second port (same IP) with a generated CA.
     pub tls: bool,
+    /// How many groups the sandbox keeps (the least recently used go first).
+    pub groups: GroupBounds,
 }
 
 impl Default for SandboxOptions {
@@ -65,6 +67,7 @@ impl Default for SandboxOptions {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             tls: false,
+            groups: GroupBounds::default(),
         }
     }
 }
@@ -176,7 +179,7 @@ impl Sandbox {
             None
         };
 
-        let shared = Arc::new(Shared::new(files_dir));
+        let shared = Arc::new(Shared::new(files_dir, opts.groups));
         let http = base_url("http", addr);
         let mut ready = ReadyInfo {
             http: http.clone(),

@@ -15,7 +15,7 @@ use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
 use super::hub::Hub;
-use super::state::State;
+use super::state::{GroupBounds, State};
 use super::view::{SentEvent, ViewEvent};
 
 /// Everything guarded by the lock.
@@ -95,14 +95,14 @@ impl std::fmt::Debug for SpellHook {
 }
 
 impl Shared {
-    pub fn new(files_dir: PathBuf) -> Self {
+    pub fn new(files_dir: PathBuf, groups: GroupBounds) -> Self {
         let (events, _) = broadcast::channel(1 << 16);
         let (sent, _) = broadcast::channel(1 << 10);
         let (shutdown, _) = watch::channel(false);
         let (script_status, _) = watch::channel(None);
         Self {
             world: Mutex::new(World {
-                state: State::default(),
+                state: State::with_group_bounds(groups),
                 hub: Hub::default(),
                 events: events.clone(),
                 sent: sent.clone(),

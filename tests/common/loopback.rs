@@ -9,6 +9,7 @@ pub async fn start_on_loopback(tls: bool) -> Sandbox {
     Sandbox::start(SandboxOptions {
         listen: "127.0.0.1:0".parse().expect("literal address"),
         tls,
+        ..SandboxOptions::default()
     })
     .await
     .expect("sandbox starts")

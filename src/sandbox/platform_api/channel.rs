@@ -107,7 +107,7 @@ fn concerns(state: &Truth, message: &Value, user: &str) -> bool {
     }
     match message.get("recipients") {
         Some(Value::String(group)) => state
-            .expand_group(group)
+            .peek_group(group)
             .is_ok_and(|ids| ids.iter().any(|id| id == user)),
         Some(Value::Array(ids)) => ids.iter().any(|id| id.as_str() == Some(user)),
         _ => false,

@@ -28,8 +28,8 @@ pub fn user_create(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
 
 /// `/user/group` and `/service/group`: `data.characters`.
 pub fn fetch(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
-    let group_id = ctx.str("group_id")?;
-    let characters = ctx.state.expand_group(group_id)?;
+    let group_id = ctx.str("group_id")?.to_string();
+    let characters = ctx.state.expand_group(&group_id)?;
     Ok(json!({"group_id": group_id, "characters": &*characters}))
 }
 

@@ -17,7 +17,8 @@ use super::view::{Received, DEFAULT_CHANNEL_TYPE};
 mod accounts;
 mod dedup;
 mod groups;
-pub use groups::unique;
+use groups::GroupStore;
+pub use groups::{unique, GroupBounds};
 mod services;
 
 /// A rule of the platform was broken, or an id is unknown.
@@ -93,6 +94,9 @@ pub struct Group {
     /// the same allocation as `characters` when there were none.
     pub unique: IdList,
     pub channel_id: Option<String>,
+    /// When it was created and last used, on the store's clock.
+    pub created: u64,
+    pub used: u64,
 }
 
 /// A shared, immutable list of ids: a 1,000-member list travels from a group
@@ -118,7 +122,11 @@ pub struct FrameStats {
 /// recipient lists travel as small group ids.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Stats {
+    /// Group creations asked for (a list asked for again counts again).
     pub groups_created: u64,
+    /// Groups and ids the store holds now (bounded: `GroupBounds`).
+    pub groups_held: u64,
+    pub group_ids_held: u64,
     /// `"METHOD /path"` -> calls.
     pub requests: BTreeMap<String, u64>,
     /// Frame `type` -> counters, for frames from logged-in services.
@@ -152,8 +160,7 @@ pub struct State {
     agent_order: Vec<String>,
     channels: HashMap<String, Channel>,
     channel_order: Vec<String>,
-    groups: HashMap<String, Group>,
-    group_order: Vec<String>,
+    groups: GroupStore,
     upload_keys: HashSet<String>,
     pub(crate) views: HashMap<(String, String), Received>,
     pub(crate) stats: Stats,
@@ -175,6 +182,14 @@ pub(crate) fn new_secret() -> String {
 }
 
 impl State {
+    /// An empty world whose group store keeps at most `bounds`.
+    pub fn with_group_bounds(bounds: GroupBounds) -> Self {
+        Self {
+            groups: GroupStore::new(bounds),
+            ..Self::default()
+        }
+    }
+
     pub fn create_channel(&mut self, name: &str, description: &str) -> String {
         let channel_id = new_id();
         self.channels.insert(
