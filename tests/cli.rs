@@ -370,6 +370,7 @@ async fn dev_runs_the_tutorial_with_three_members_and_prints_views() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_prints_buttons_and_canvas_and_when_they_are_cleared() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("scripts")).unwrap();
     let script = r#"fn on_join(action) {
