@@ -383,11 +383,7 @@ fn on_button_click(click) {
 }
 "#;
     std::fs::write(dir.path().join("scripts/service.rhai"), script).unwrap();
-    let dev = HostProcess::spawn_in(
-        &["dev", "--members", "alice"],
-        dir.path(),
-        Some(dir.path()),
-    );
+    let dev = HostProcess::spawn_in(&["dev", "--members", "alice"], dir.path(), Some(dir.path()));
     let printed = |lines: &'static [&'static str]| {
         let out = dev.log();
         async move {

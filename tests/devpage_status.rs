@@ -22,7 +22,8 @@ fn on_button_click(click) {
 "#;
 
 /// The banner's class and text.
-const BANNER: &str = "const b = document.getElementById('banner'); return [b.className, b.textContent];";
+const BANNER: &str =
+    "const b = document.getElementById('banner'); return [b.className, b.textContent];";
 
 /// Waits until the banner has class `class` and its text contains every one
 /// of `parts`; returns its text.
@@ -79,9 +80,19 @@ async fn a_handler_error_turns_the_banner_red_until_dismissed_or_reloaded() {
     click_css(client, "#banner button.dismiss").await;
     wait_banner(client, "banner ok", &["1 handler error since dev started"]).await;
     click_css(client, fail).await;
-    wait_banner(client, "banner error", &["1 handler error in script version 1"]).await;
+    wait_banner(
+        client,
+        "banner error",
+        &["1 handler error in script version 1"],
+    )
+    .await;
     click_css(client, fail).await;
-    wait_banner(client, "banner error", &["2 handler errors in script version 1"]).await;
+    wait_banner(
+        client,
+        "banner error",
+        &["2 handler errors in script version 1"],
+    )
+    .await;
 
     // A good save: the new version has no errors yet.
     let fixed = FAILING.replace("throw \"asked to fail\";", "");

@@ -317,7 +317,11 @@ fn canvas_line(canvas: &[serde_json::Value]) -> (String, bool) {
     let items: Vec<String> = canvas
         .iter()
         .map(|item| {
-            let text = item["text"].as_str().unwrap_or("").lines().collect::<Vec<_>>();
+            let text = item["text"]
+                .as_str()
+                .unwrap_or("")
+                .lines()
+                .collect::<Vec<_>>();
             match item["path"].as_str().filter(|p| !p.is_empty()) {
                 Some(path) if text.is_empty() => format!("[image] {path}"),
                 Some(path) => format!("{} [image] {path}", text.join(" / ")),
