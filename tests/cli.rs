@@ -367,3 +367,54 @@ async fn dev_runs_the_tutorial_with_three_members_and_prints_views() {
         "dev wrote into the service directory"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_prints_buttons_and_canvas_and_when_they_are_cleared() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("scripts")).unwrap();
+    let script = r#"fn on_join(action) {
+    send_buttons([#{ button_id: "clear", button_text: "Clear" }], action.channel_id, action.sender);
+    send_canvas([#{ text: "first line\nsecond line" }, #{ text: "more" }], action.channel_id, action.sender);
+}
+fn on_button_click(click) {
+    send_buttons([], click.channel_id, click.sender);
+    send_canvas([], click.channel_id, click.sender);
+}
+"#;
+    std::fs::write(dir.path().join("scripts/service.rhai"), script).unwrap();
+    let dev = HostProcess::spawn_in(&["dev", "--members", "alice"], dir.path(), Some(dir.path()));
+    let printed = |lines: &'static [&'static str]| {
+        let out = dev.log();
+        async move {
+            lines
+                .iter()
+                .all(|line| out.lines().any(|l| l == *line))
+                .then_some(())
+        }
+    };
+    wait_for("dev prints alice's buttons and canvas", || {
+        printed(&[
+            "alice has buttons: Clear",
+            "alice's canvas: first line / second line | more",
+        ])
+    })
+    .await;
+    let url = dev
+        .log()
+        .lines()
+        .find_map(|l| l.strip_prefix("dev page: "))
+        .map(|u| u.trim().to_string())
+        .expect("a dev page line");
+    let click = serde_json::json!({"user": "alice", "channel_id": "lobby",
+        "action": "button_click", "button_id": "clear"});
+    let answer = reqwest::Client::new()
+        .post(format!("{url}sandbox/act"))
+        .json(&click);
+    let answer = json_answer(answer).await;
+    assert!(answer.get("error").is_none(), "{answer}");
+    wait_for("dev prints that both were cleared", || {
+        printed(&["alice has no buttons", "alice's canvas is empty"])
+    })
+    .await;
+}

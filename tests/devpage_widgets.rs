@@ -1,6 +1,7 @@
 //! The dev page's widgets in a real browser, on the example services:
 //! a button's dialog (buttons.rhai), and the canvas, sending a message to
-//! chosen characters and the right-click menu (menucanvas.rhai). Skipped,
+//! chosen characters and the right-click menu (menucanvas.rhai), and a
+//! canvas text's line breaks (kept, as text). Skipped,
 //! with a printed reason, where Chromium or chromedriver is not installed.
 
 mod devpage_support;
@@ -159,6 +160,38 @@ async fn canvas_messages_and_the_right_click_menu() {
         .await
         .expect("click");
     wait_message(client, "alice", "Guide: quote: hi alice").await;
+    assert_no_error(client).await;
+    let _ = browser.client.clone().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canvas_text_keeps_its_line_breaks_as_text() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let service = service_dir(tmp.path(), "scripts/service.rhai");
+    // Two lines, and markup that must stay text.
+    let script = r#"fn on_join(action) {
+    send_canvas([#{ text: "first line\nsecond <b>line</b>" }], action.channel_id, action.sender);
+}
+"#;
+    std::fs::write(service.join("scripts/service.rhai"), script).expect("write the script");
+    let dev = start_dev(&service, "alice");
+    let browser = start_browser(&chromium, &chromedriver, &tmp.path().join("profile")).await;
+    let client = &browser.client;
+    client.goto(&dev.url).await.expect("open the dev page");
+
+    // innerText is the text as rendered: a collapsed line break reads as a space.
+    let shown = wait_js(
+        client,
+        "alice's canvas shows the text",
+        r#"const f = document.querySelector('section.member[data-name="alice"] .canvas figcaption');
+           return f && f.textContent.includes('first line') ? [f.innerText, f.children.length] : null;"#,
+        vec![],
+    )
+    .await;
+    assert_eq!(shown, json!(["first line\nsecond <b>line</b>", 0]));
     assert_no_error(client).await;
     let _ = browser.client.clone().close().await;
 }

@@ -180,7 +180,8 @@ fn test_no_error() {\n    member(\"alice\").say(\"hi\");\n}\n";
         "{out}"
     );
     assert!(out.contains("test s.rhai::test_no_error ... ok\n"), "{out}");
-    let error_line = "scripts/service.rhai:2:35: Runtime error: boom is not welcome";
+    let error_line =
+        "scripts/service.rhai:2:35: Runtime error: boom is not welcome (in on_message_up)";
     assert_eq!(
         failure_block(&out, "test_a_quiet_failure"),
         format!("a handler failed during this test (if that is intended, say so with expect_error(\"...\")):\n  {error_line}")

@@ -15,8 +15,9 @@ use tokio::sync::watch;
 ///
 /// Starts the sandbox, creates a channel and the members, runs DIR's
 /// scripts/service.rhai bound to that channel, lets the members join one
-/// after the other and prints each member's character list every time it
-/// changes ("alice sees: alice, Meow, bob"). DIR/config/config.json's
+/// after the other and prints each member's character list, buttons, canvas
+/// and messages every time they change ("alice sees: alice, Meow, bob",
+/// "alice has no buttons"). DIR/config/config.json's
 /// http_allow, script_limits and script_threads apply as under `run` (no
 /// account needed; stores are in memory). The printed dev page URL shows
 /// every member's view side by side in a browser. Keeps running, so other
@@ -222,6 +223,7 @@ async fn join_and_settle(
 struct Printed {
     characters: Option<String>,
     buttons: Option<String>,
+    canvas: Option<String>,
     messages: usize,
 }
 
@@ -256,15 +258,11 @@ async fn print_views(control: SandboxControl, printed_names: watch::Sender<HashS
             });
             seen.characters = Some(characters);
         }
-        let buttons = view
-            .buttons
-            .iter()
-            .filter_map(|b| b["button_text"].as_str())
-            .collect::<Vec<_>>()
-            .join(" | ");
-        if !buttons.is_empty() && seen.buttons.as_ref() != Some(&buttons) {
-            println!("{who} has buttons: {buttons}");
-            seen.buttons = Some(buttons);
+        if let Some(line) = changed_line(&mut seen.buttons, buttons_line(&view.buttons)) {
+            println!("{who} {line}");
+        }
+        if let Some(line) = changed_line(&mut seen.canvas, canvas_line(&view.canvas)) {
+            println!("{who}'s {line}");
         }
         for m in view.messages.iter().skip(seen.messages) {
             let body = match m.content["text"].as_str() {
@@ -287,6 +285,55 @@ async fn print_views(control: SandboxControl, printed_names: watch::Sender<HashS
         }
         seen.messages = view.messages.len();
     }
+}
+
+/// `now` if it differs from what was last printed (`shown`), which it
+/// becomes. An empty widget is printed only once it had something: a member
+/// who never got buttons is not told they have none, one whose buttons were
+/// cleared is.
+fn changed_line(shown: &mut Option<String>, now: (String, bool)) -> Option<String> {
+    let (line, empty) = now;
+    if shown.as_ref() == Some(&line) || (empty && shown.is_none()) {
+        return None;
+    }
+    *shown = Some(line.clone());
+    Some(line)
+}
+
+/// "has buttons: Yes | No" or "has no buttons", and whether there are none.
+fn buttons_line(buttons: &[serde_json::Value]) -> (String, bool) {
+    let texts: Vec<&str> = buttons
+        .iter()
+        .filter_map(|b| b["button_text"].as_str().or(b["button_id"].as_str()))
+        .collect();
+    if texts.is_empty() {
+        return ("has no buttons".to_string(), true);
+    }
+    (format!("has buttons: {}", texts.join(" | ")), false)
+}
+
+/// "canvas: Welcome / line two | [image] URL" (a text's line breaks as " / ",
+/// so that it stays one line) or "canvas is empty", and whether it is.
+fn canvas_line(canvas: &[serde_json::Value]) -> (String, bool) {
+    let items: Vec<String> = canvas
+        .iter()
+        .map(|item| {
+            let text = item["text"]
+                .as_str()
+                .unwrap_or("")
+                .lines()
+                .collect::<Vec<_>>();
+            match item["path"].as_str().filter(|p| !p.is_empty()) {
+                Some(path) if text.is_empty() => format!("[image] {path}"),
+                Some(path) => format!("{} [image] {path}", text.join(" / ")),
+                None => text.join(" / "),
+            }
+        })
+        .collect();
+    if items.is_empty() {
+        return ("canvas is empty".to_string(), true);
+    }
+    (format!("canvas: {}", items.join(" | ")), false)
 }
 
 /// Hands every script status to the sandbox, whose dev page shows it.

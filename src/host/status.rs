@@ -25,6 +25,9 @@ pub struct ScriptStatus {
     pub timers_pending: usize,
     /// How many handler calls failed since the host started.
     pub handler_errors: u64,
+    /// `handler_errors` when the running version was loaded: the failures
+    /// after it are the running version's (the dev page shows those).
+    pub errors_at_load: u64,
     /// The last [`RECENT_ERRORS`] of those failures, oldest first, as
     /// `path:line:col: message (in handler)`.
     pub recent_errors: Vec<String>,

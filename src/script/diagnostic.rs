@@ -128,7 +128,9 @@ impl Diagnostic {
             }
         }
         message = explain(e, &path).unwrap_or_else(|| in_rhai_terms(&message));
-        if calls.len() > 1 {
+        // Which handler failed, and through which functions: "(in on_join)",
+        // "(in helper <- on_join)".
+        if !calls.is_empty() {
             calls.reverse();
             message = format!("{message} (in {})", calls.join(" <- "));
         }

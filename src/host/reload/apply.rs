@@ -160,6 +160,7 @@ fn publish_new_version(
         s.files = files;
         s.last_reload_ms = Some(took.as_millis() as u64);
         s.error = None;
+        s.errors_at_load = s.handler_errors;
     });
     tracing::info!(version, changed = ?changed, took_ms = took.as_secs_f64() * 1000.0, "reloaded");
 }

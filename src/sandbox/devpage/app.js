@@ -22,6 +22,8 @@ const state = {
   listsDirty: false,
   scheduled: false,
   flushing: false,
+  status: null,       // the script status last shown in the banner
+  dismissedErrors: 0, // handler errors up to this count were dismissed
 };
 
 async function api(method, path, body) {
@@ -235,7 +237,11 @@ function renderChannels(channel) {
   service.className = "pill " + (connected ? "ok" : "warn");
 }
 
+/** How many handler errors shown at most; the rest are in GET /sandbox/status. */
+const ERRORS_SHOWN = 3;
+
 function renderStatus(status) {
+  state.status = status;
   document.getElementById("spell").hidden = !status;
   const banner = document.getElementById("banner");
   if (!status) {
@@ -255,14 +261,45 @@ function renderStatus(status) {
     banner.replaceChildren(el("strong", {}, "Loading the script…"));
     return;
   }
+  const failed = handlerErrorsBanner(status);
+  if (failed) {
+    banner.className = "banner error";
+    banner.replaceChildren(...failed);
+    return;
+  }
   const loaded = new Date(status.loaded_at_ms).toLocaleTimeString();
   const took = status.last_reload_ms != null ? `, reload took ${status.last_reload_ms} ms` : "";
+  const total = status.handler_errors || 0;
   banner.className = "banner ok";
   const parts = [el("strong", {}, `Script version ${status.version}`),
     ` running since ${loaded}${took}`,
     status.files && status.files.length ? el("span", { class: "files" }, ` (${status.files.join(", ")})`) : null,
+    total ? el("span", { class: "files" }, `; ${total} handler ${total === 1 ? "error" : "errors"} since dev started`) : null,
     timerList(status.timers || [], status.timers_pending || 0)];
   banner.replaceChildren(...parts.filter((part) => part !== null)); // not the text "null"
+}
+
+/**
+ * The banner's parts for the running version's handler errors not yet
+ * dismissed (the last few, newest last, with a Dismiss button), or null if
+ * there are none. A good reload starts the count afresh (errors_at_load).
+ */
+function handlerErrorsBanner(status) {
+  const total = status.handler_errors || 0;
+  const since = Math.max(status.errors_at_load || 0, state.dismissedErrors);
+  const fresh = total - since;
+  if (fresh <= 0) return null;
+  const recent = status.recent_errors || [];
+  const shown = recent.slice(-Math.min(fresh, ERRORS_SHOWN));
+  const noun = fresh === 1 ? "handler error" : "handler errors";
+  const dismiss = el("button", { type: "button", class: "dismiss", onclick: () => {
+    state.dismissedErrors = total;
+    renderStatus(state.status);
+  } }, "Dismiss");
+  const more = fresh > shown.length ? ` (the last ${shown.length} below)` : "";
+  return [el("strong", {}, `${fresh} ${noun} in script version ${status.version}${more}.`),
+    " Fix the script and save, or dismiss. ", dismiss,
+    el("pre", { class: "diagnostic handler-errors" }, shown.join("\n"))];
 }
 
 /* The pending timers: "2 timers: tick every 1000 ms, close_poll at 12:03:00". */
