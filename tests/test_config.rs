@@ -135,11 +135,11 @@ fn test_scenario_typo() {\n    let alice = membr(\"alice\");\n}\n";
     assert_eq!(code, 1);
     let intro = "a handler failed during this test (if that is intended, say so with expect_error(\"...\")):";
     assert!(
-        out.contains(&format!("---- s.rhai::test_tally ----\n{intro}\n  scripts/service.rhai:6:25: Function not found: tally_text(poll) called; defined: tally_text(channel_id, poll)\n")),
+        out.contains(&format!("---- s.rhai::test_tally ----\n{intro}\n  scripts/service.rhai:6:25: Function not found: tally_text(poll) called; defined: tally_text(channel_id, poll) (in on_message_up)\n")),
         "{out}"
     );
     assert!(
-        out.contains(&format!("---- s.rhai::test_typo ----\n{intro}\n  scripts/service.rhai:8:9: Function not found: send_mesage (string, string, array, string); did you mean `send_message`?\n")),
+        out.contains(&format!("---- s.rhai::test_typo ----\n{intro}\n  scripts/service.rhai:8:9: Function not found: send_mesage (string, string, array, string); did you mean `send_message`? (in on_message_up)\n")),
         "{out}"
     );
     assert!(
