@@ -125,3 +125,22 @@ async fn url_not_published_gets_no_other_token() {
     assert_eq!((code, out.trim()), (Some(0), "\"answered\""), "{err}");
     assert_eq!(*seen.lock().unwrap(), ["Bearer t-env"]);
 }
+
+/// Endpoints left behind by processes that stopped (a kill leaves its
+/// files): the spell says nothing answers and what to check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_stopped_endpoints_say_what_to_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let stopped: SocketAddr = ([127, 0, 0, 1], closed_port().await).into();
+    let _stopped = publish(dir.path(), stopped, &Secret::new("t-stopped"), true).unwrap();
+    let (code, out, err) = spell(dir.path(), &["\"x\""], None).await;
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(
+        err.contains(&format!("cannot reach http://{stopped}")),
+        "{err}"
+    );
+    assert!(
+        err.contains("no process serving") && err.contains("is the service running with --admin?"),
+        "{err}"
+    );
+}

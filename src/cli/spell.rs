@@ -91,7 +91,14 @@ async fn run(args: &SpellArgs) -> Result<u8, moobius_host::Reason> {
             }
         }
     }
-    Err(unreachable.join("; "))
+    // Every published endpoint refused the connection: files left by
+    // processes that stopped without removing them (a kill), or a service
+    // started without --admin since.
+    Err(format!(
+        "{}; no process serving {} answers (is the service running with --admin?)",
+        unreachable.join("; "),
+        args.dir.display()
+    ))
 }
 
 /// Where the spell goes: `--url` (with its process's token when it is

@@ -25,6 +25,7 @@ pub mod relay;
 pub mod report;
 pub mod roles;
 pub mod streams;
+pub mod takeover;
 pub mod up;
 pub mod wire;
 

@@ -14,8 +14,8 @@
 //! before anyone else may take over.
 
 use super::lease::{Held, Holder, Lease};
-use super::nodes::PartitionKeeper;
 use super::policy::ElectionCheck;
+use super::takeover::PartitionKeeper;
 use super::wire::Keys;
 use super::{conn::RedisConn, ClusterError};
 use std::collections::{BTreeMap, BTreeSet};
