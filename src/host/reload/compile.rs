@@ -8,8 +8,7 @@
 //! and swap (`apply.rs`, `round.rs`).
 
 use crate::host::events::Precompiled;
-use crate::script::compile;
-use crate::script::CompileOptions;
+use crate::script::{compile, CompileOptions};
 use std::time::Instant;
 
 /// One [`Precompiled`] per script thread, all of the same kind.

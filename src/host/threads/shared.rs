@@ -6,8 +6,7 @@
 //! made the loop and everything it calls import each other.
 
 use crate::host::bridge::agents::AgentBook;
-use crate::host::status::ScriptStatus;
-use crate::host::status::TimerStatus;
+use crate::host::status::{ScriptStatus, TimerStatus};
 use std::sync::{Mutex, PoisonError};
 use tokio::sync::watch;
 

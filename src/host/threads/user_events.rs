@@ -9,8 +9,7 @@
 
 use crate::host::bridge::HostBridge;
 use crate::host::threads::call;
-use crate::script::from_json;
-use crate::script::ServiceScript;
+use crate::script::{from_json, ServiceScript};
 use rhai::{Dynamic, Map};
 use serde_json::Value;
 

@@ -3,8 +3,7 @@
 
 use super::convert::{characters, host_failed, ids_of, one_id, script_error, Fallible};
 use super::HostApi;
-use crate::script::defs;
-use crate::script::{AgentProfile, Character};
+use crate::script::{defs, AgentProfile, Character};
 use rhai::{Array, Dynamic, Engine, ImmutableString, Map};
 use std::rc::Rc;
 
