@@ -268,3 +268,44 @@ checked 3 files: 0 errors, 3 warnings
     );
     assert_eq!(code, 1);
 }
+
+#[test]
+fn misspelled_callbacks_are_warned_about_with_a_suggestion() {
+    let dir = service(
+        "fn on_message_up(message) {
+    let ch = message.channel_id;
+    after(60000, \"close_pol\", ch);
+    request(#{url: \"https://example.com/\"}, \"postd\", ch);
+    after(1000, \"close_poll\", ch);
+    request(#{url: \"https://example.com/\"}, \"posted\", ch);
+    every(1000, \"tick\");
+}
+
+fn close_poll(channel_id) {}
+fn posted(response, channel_id) {}
+fn tick(channel_id) {}
+",
+    );
+    let (code, out) = run(dir.path(), &["check", "--deny-warnings"]);
+    assert_eq!(
+        out,
+        "scripts/service.rhai:3:18: warning: after calls back \"close_pol\", but no script function has that name, so it is never called; did you mean `close_poll`?
+  |
+3 |     after(60000, \"close_pol\", ch);
+  |                  ^
+
+scripts/service.rhai:4:45: warning: request calls back \"postd\", but no script function has that name, so it is never called; did you mean `posted`?
+  |
+4 |     request(#{url: \"https://example.com/\"}, \"postd\", ch);
+  |                                             ^
+
+scripts/service.rhai:7:17: warning: every calls back \"tick\" with 0 arguments, but it is defined as tick(channel_id), so it is never called
+  |
+7 |     every(1000, \"tick\");
+  |                 ^
+
+checked 1 file: 0 errors, 3 warnings
+"
+    );
+    assert_eq!(code, 1);
+}

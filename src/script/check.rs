@@ -6,7 +6,9 @@
 //! No network: host functions are there only to be named.
 
 use super::names::Callable;
-use super::{lint, lint_names, snippet, CompileOptions, Diagnostic, NoHost, ServiceScript};
+use super::{
+    lint, lint_callbacks, lint_names, snippet, CompileOptions, Diagnostic, NoHost, ServiceScript,
+};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -170,8 +172,14 @@ fn lint_compiled(
         .collect();
     script_functions.sort();
     script_functions.dedup();
+    // A timer's or a request's callback may be any of them (entry or module).
+    let callbacks: Vec<lint_callbacks::ScriptFn> = compiled
+        .iter()
+        .flat_map(|(_, _, _, ast)| lint_callbacks::script_functions(ast))
+        .collect();
     for (i, shown, source, ast) in compiled {
         let mut found = lint::lint_with_stores(ast, shown, source, stores);
+        found.extend(lint_callbacks::lint_callbacks(ast, shown, &callbacks));
         let others: &[String] = if *i == 0 { &[] } else { &script_functions };
         let callable = Callable::service().with_script_functions(others);
         found.extend(lint_names::lint_unknown_calls(ast, shown, callable));

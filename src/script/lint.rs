@@ -47,7 +47,7 @@ pub fn host_functions() -> &'static [(String, Vec<usize>)] {
 /// `after`, `every`) and the position of that argument: those whose
 /// parameter is named `callback`, read from the engine like
 /// [`host_functions`].
-fn callback_params() -> &'static [(String, usize)] {
+pub(super) fn callback_params() -> &'static [(String, usize)] {
     static TABLE: OnceLock<Vec<(String, usize)>> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut table: Vec<(String, usize)> =

@@ -14,6 +14,7 @@ mod diagnostic;
 mod handlers;
 mod limits;
 pub mod lint;
+pub mod lint_callbacks;
 pub mod lint_calls;
 pub mod lint_names;
 pub mod names;
