@@ -1,6 +1,7 @@
 //! The config loader's rules, one case at a time.
 
 use super::*;
+use crate::script::ScriptLimits;
 
 fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

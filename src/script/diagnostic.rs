@@ -54,6 +54,22 @@ impl Diagnostic {
         self
     }
 
+    /// A lint's warning at `line:col` (`warning: ` before the message).
+    pub fn warning(path: &str, (line, col): (usize, usize), message: impl fmt::Display) -> Self {
+        Diagnostic {
+            path: path.to_string(),
+            line,
+            col,
+            message: format!("warning: {message}"),
+        }
+    }
+
+    /// A lint's warning at a Rhai position (0:0 when it has none).
+    pub fn warning_at(path: &str, pos: rhai::Position, message: impl fmt::Display) -> Self {
+        let at = (pos.line().unwrap_or(0), pos.position().unwrap_or(0));
+        Diagnostic::warning(path, at, message)
+    }
+
     pub fn plain(path: &str, message: impl Into<String>) -> Self {
         Diagnostic {
             path: path.to_string(),

@@ -147,15 +147,6 @@ pub fn fn_position(source: &str, name: &str) -> (usize, usize) {
     (line, col)
 }
 
-fn warning(path: &str, (line, col): (usize, usize), message: String) -> Diagnostic {
-    Diagnostic {
-        path: path.to_string(),
-        line,
-        col,
-        message: format!("warning: {message}"),
-    }
-}
-
 /// The warnings for one compiled file (`source` is its text, for positions).
 pub fn lint(ast: &AST, path: &str, source: &str) -> Vec<Diagnostic> {
     lint_with_stores(ast, path, source, None)
@@ -184,7 +175,7 @@ pub fn lint_with_stores(
         if let Some(handler) = super::handler_named(name) {
             let want = handler.arity();
             if want != *arity && !defined.iter().any(|(n, a)| n == name && *a == want) {
-                out.push(warning(
+                out.push(Diagnostic::warning(
                     path,
                     at(),
                     format!(
@@ -199,12 +190,12 @@ pub fn lint_with_stores(
             continue;
         }
         match crate::suggest::closest(name, HANDLERS.iter().map(|h| h.name)) {
-            Some(h) => out.push(warning(
+            Some(h) => out.push(Diagnostic::warning(
                 path,
                 at(),
                 format!("{name} is not a handler the host calls; did you mean {h}?"),
             )),
-            None if name.starts_with("on_") => out.push(warning(
+            None if name.starts_with("on_") => out.push(Diagnostic::warning(
                 path,
                 at(),
                 format!(
@@ -240,7 +231,7 @@ pub fn lint_with_stores(
             if let (Some((_, takes)), true, false) = (host, call.namespace.is_empty(), own) {
                 if !takes.contains(&n) {
                     let at = (pos.line().unwrap_or(0), pos.position().unwrap_or(0));
-                    out.push(warning(
+                    out.push(Diagnostic::warning(
                         path,
                         at,
                         format!("{name} takes {} arguments, not {n}", counts(takes)),
@@ -279,7 +270,7 @@ fn unlisted_store(
             .join(", ")
     };
     let place = if at.is_none() { pos } else { *at };
-    Some(warning(
+    Some(Diagnostic::warning(
         path,
         (place.line().unwrap_or(0), place.position().unwrap_or(0)),
         format!(

@@ -120,12 +120,7 @@ pub fn lint_callbacks(ast: &AST, path: &str, functions: &[ScriptFn]) -> Vec<Diag
                 )
             };
             let place = if pos.is_none() { call_pos } else { pos };
-            out.push(Diagnostic {
-                path: path.to_string(),
-                line: place.line().unwrap_or(0),
-                col: place.position().unwrap_or(0),
-                message: format!("warning: {message}"),
-            });
+            out.push(Diagnostic::warning_at(path, place, message));
         }
         true
     });

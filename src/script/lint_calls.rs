@@ -130,12 +130,7 @@ pub fn lint_own_calls(ast: &AST, path: &str, extra: &[(String, Vec<usize>)]) -> 
     ast.walk(&mut |nodes: &[ASTNode]| {
         if let Some(call) = call_at(nodes).filter(|c| names.contains(c.name)) {
             if let Some(message) = problem(&call, &own, extra) {
-                out.push(Diagnostic {
-                    path: path.to_string(),
-                    line: call.pos.line().unwrap_or(0),
-                    col: call.pos.position().unwrap_or(0),
-                    message: format!("warning: {message}"),
-                });
+                out.push(Diagnostic::warning_at(path, call.pos, message));
             }
         }
         true

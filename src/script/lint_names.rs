@@ -30,17 +30,16 @@ pub fn lint_unknown_calls(ast: &AST, path: &str, callable: Callable) -> Vec<Diag
             && call.op_token.is_none()
             && rhai::is_valid_function_name(name);
         if plain && !callable.knows(name, &own) {
-            out.push(Diagnostic {
-                path: path.to_string(),
-                line: pos.line().unwrap_or(0),
-                col: pos.position().unwrap_or(0),
-                message: format!(
-                    "warning: {name} is not a function (not Rhai's, {}, nor {}){}",
+            out.push(Diagnostic::warning_at(
+                path,
+                pos,
+                format!(
+                    "{name} is not a function (not Rhai's, {}, nor {}){}",
                     callable.provider(),
                     callable.scripts(),
                     callable.did_you_mean(name, &own)
                 ),
-            });
+            ));
         }
         true
     });
