@@ -124,7 +124,14 @@ async fn groupchat_roles_survive_a_restart() {
     wait_message(&c, "alice", &ch, "alice", "before").await;
     host.kill();
 
-    let _host = svc.run_host();
+    let host = svc.run_host();
+    // The sandbox may still route to the killed process until the new one
+    // logs in: once the new one handled its channel's check-in, it serves.
+    host.wait_logged(
+        "the restarted host checked the channel in",
+        &["handled", "on_channel_checkin"],
+    )
+    .await;
     wait_served(&c, &ch).await;
     say(&c, "carol", &ch, "secret", &everyone).await;
     say(&c, "alice", &ch, "after", &everyone).await;
