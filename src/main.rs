@@ -29,6 +29,7 @@ enum Command {
     New(cli::new::NewArgs),
     Defs(cli::defs::DefsArgs),
     Spell(cli::spell::SpellArgs),
+    Deploy(cli::deploy::DeployArgs),
     Cluster(cli::cluster::ClusterArgs),
 }
 
@@ -90,6 +91,7 @@ fn main() -> ExitCode {
             Command::New(args) => cli::new::main(args),
             Command::Defs(args) => cli::defs::main(args),
             Command::Spell(args) => cli::spell::main(args).await,
+            Command::Deploy(args) => cli::deploy::main(args).await,
             Command::Cluster(args) => cli::cluster::main(args),
         }
     });

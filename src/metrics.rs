@@ -51,6 +51,13 @@ pub const LINK_STATE: &str = "moobius_link_state";
 pub const TOKEN_RENEWALS: &str = "moobius_token_renewals_total";
 /// Hot reloads and bundle swaps, by outcome (`ok`, `failed`).
 pub const RELOADS: &str = "moobius_reloads_total";
+/// Deploys (and rollbacks) that ended, by outcome (`promoted`,
+/// `rolled_back`, `vetoed`, `refused`, `failed`).
+pub const DEPLOYS: &str = "moobius_deploys_total";
+/// 1 for the version each script thread runs (labels `thread`,
+/// `deploy_id`, `version`, `sha256`; empty for the version the host
+/// started with), 0 for a version it ran before.
+pub const VERSION_INFO: &str = "moobius_version_info";
 /// Store operations from scripts, by operation (`get`, `set`...).
 pub const STORE_OPERATIONS: &str = "moobius_store_operations_total";
 /// Store commits and their latency (seconds).
@@ -105,6 +112,11 @@ pub const FAMILIES: &[(&str, &str)] = &[
     (LINK_STATE, "1 for the connection's current state."),
     (TOKEN_RENEWALS, "Token renewals, by kind and outcome."),
     (RELOADS, "Hot reloads and bundle swaps, by outcome."),
+    (DEPLOYS, "Deploys and rollbacks that ended, by outcome."),
+    (
+        VERSION_INFO,
+        "1 for the version each script thread runs, by thread, deploy id, version and sha256.",
+    ),
     (
         STORE_OPERATIONS,
         "Store operations from scripts, by operation.",

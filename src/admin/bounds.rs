@@ -21,6 +21,17 @@ pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// under 8 MiB.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// How long an authorized client has to send a bundle to `POST /deploy`
+/// (up to the bundle size limit, 64 MiB by default): a minute is a
+/// slow link's 64 MiB, and a deploy is an operator's one-off act.
+pub const DEPLOY_BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The largest bundle `POST /deploy` reads (bytes): the bundle size limit
+/// (`BundleLimits::max_unpacked_bytes`, what an unpacked bundle may hold;
+/// a gzip archive of it is no larger but for a few headers), plus 1 MiB
+/// for those.
+pub const DEPLOY_BODY_LIMIT: usize = crate::bundle::DEFAULT_MAX_UNPACKED_BYTES as usize + (1 << 20);
+
 /// Connections served at once; more wait in the kernel's accept queue. The
 /// endpoint's clients are a supervisor's probes, a Prometheus scraper and
 /// an operator's `spell`: a handful. 128 leaves ample room for them and

@@ -4,7 +4,7 @@
 //! argument would have buffered it first, token or not). Only then is the
 //! body read, within [`BODY_LIMIT`] and [`BODY_READ_TIMEOUT`].
 
-use super::bounds::{BODY_LIMIT, BODY_READ_TIMEOUT};
+use super::bounds::{BODY_LIMIT, BODY_READ_TIMEOUT, DEPLOY_BODY_LIMIT, DEPLOY_BODY_READ_TIMEOUT};
 use super::{token, Admin};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -22,19 +22,40 @@ pub(super) async fn require_token(
     request: Request,
     next: Next,
 ) -> Response {
-    if !authorized(&admin, request.headers()) {
+    guarded(&admin, request, next, BODY_LIMIT, BODY_READ_TIMEOUT).await
+}
+
+/// The same for `POST /deploy`, whose body is a bundle: its own cap
+/// ([`DEPLOY_BODY_LIMIT`]) and time, still read only after the token.
+pub(super) async fn require_token_for_bundle(
+    State(admin): State<Arc<Admin>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (limit, within) = (DEPLOY_BODY_LIMIT, DEPLOY_BODY_READ_TIMEOUT);
+    guarded(&admin, request, next, limit, within).await
+}
+
+async fn guarded(
+    admin: &Admin,
+    request: Request,
+    next: Next,
+    limit: usize,
+    within: std::time::Duration,
+) -> Response {
+    if !authorized(admin, request.headers()) {
         return refused();
     }
     let (parts, body) = request.into_parts();
-    let read = axum::body::to_bytes(body, BODY_LIMIT);
-    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
+    let read = axum::body::to_bytes(body, limit);
+    let bytes = match tokio::time::timeout(within, read).await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(_)) => {
-            let why = format!("the body is over {BODY_LIMIT} bytes (or was cut off)");
+            let why = format!("the body is over {limit} bytes (or was cut off)");
             return error(StatusCode::PAYLOAD_TOO_LARGE, why);
         }
         Err(_) => {
-            let why = format!("the body did not arrive within {BODY_READ_TIMEOUT:?}");
+            let why = format!("the body did not arrive within {within:?}");
             return error(StatusCode::REQUEST_TIMEOUT, why);
         }
     };

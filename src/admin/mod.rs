@@ -8,6 +8,7 @@
 //! | `GET /readyz` | no | 200 when connected, logged in, channels bound and a script loaded, else 503 |
 //! | `GET /metrics` | token | the Prometheus text format |
 //! | `GET /status` | token | script version and files, last reload, link state, channels with member counts |
+//! | `POST /deploy`, `POST /deploy/rollback`, `GET /deploys` | token | a lone host's deploys (`deploy.rs`) |
 //! | `POST /spell` | token | the JSON body goes to `on_spell(value)`; `{"ok": value}` or `{"error": why}`; 429 with `Retry-After` when the spell queue is full, 503 when not answered within `?wait_ms=N` (at most [`SPELL_BOUND`]) |
 //!
 //! Everything but the probes wants `Authorization: Bearer TOKEN` (see
@@ -19,6 +20,7 @@
 //! cap.
 
 pub mod bounds;
+mod deploy;
 pub mod files;
 mod guard;
 mod serve;
@@ -57,6 +59,8 @@ struct Admin {
     probe: HostProbe,
     token: Secret,
     metrics: Option<PrometheusHandle>,
+    /// A lone host's deploys (`None` for a cluster node).
+    deployer: Option<crate::host::deploy::Deployer>,
 }
 
 /// Serves the endpoint on `listener` until the task is dropped or aborted.
@@ -65,16 +69,29 @@ pub fn spawn(
     probe: HostProbe,
     token: Secret,
     metrics: Option<PrometheusHandle>,
+    deployer: Option<crate::host::deploy::Deployer>,
 ) -> tokio::task::JoinHandle<()> {
     let state = Arc::new(Admin {
         probe,
         token,
         metrics,
+        deployer,
     });
+    // A bundle is larger than any other body: its own cap, still read
+    // only after the token.
+    let bundle = Router::new()
+        .route("/deploy", post(deploy::deploy))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::require_token_for_bundle,
+        ))
+        .layer(DefaultBodyLimit::max(bounds::DEPLOY_BODY_LIMIT));
     let guarded = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/status", get(status))
         .route("/spell", post(spell))
+        .route("/deploy/rollback", post(deploy::rollback))
+        .route("/deploys", get(deploy::list))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             guard::require_token,
@@ -84,6 +101,7 @@ pub fn spawn(
         .route("/readyz", get(readyz))
         .merge(guarded)
         .layer(DefaultBodyLimit::max(bounds::BODY_LIMIT))
+        .merge(bundle)
         .with_state(state);
     tokio::spawn(serve::accept_loop(listener, app))
 }
@@ -155,7 +173,9 @@ async fn status(State(admin): State<Arc<Admin>>) -> Response {
             "last_reload_ms": script.last_reload_ms,
             "reload_error": script.error,
             "timers_pending": script.timers_pending,
+            "thread_versions": thread_versions(&admin.probe, &script),
         },
+        "deploy": script.deploy,
         "link": readiness.link,
         "ready": readiness.ready,
         "cluster": script.cluster,
@@ -163,6 +183,14 @@ async fn status(State(admin): State<Arc<Admin>>) -> Response {
         "script_thread_answered": inspection.is_some(),
     }))
     .into_response()
+}
+
+/// Each script thread's version (from the threads themselves once they run).
+fn thread_versions(probe: &HostProbe, script: &crate::host::ScriptStatus) -> Value {
+    let tags = probe
+        .versions()
+        .map_or_else(|| script.thread_versions.clone(), |v| v.tags());
+    json!(tags)
 }
 
 async fn spell(

@@ -60,6 +60,10 @@ pub struct BundleLimits {
     pub max_ratio: u64,
 }
 
+/// The default of [`BundleLimits::max_unpacked_bytes`]: 64 MiB, far above
+/// any real service's scripts and resources.
+pub const DEFAULT_MAX_UNPACKED_BYTES: u64 = 64 << 20;
+
 /// Below this much output the ratio is not checked (see [`BundleLimits`]).
 pub const RATIO_FLOOR: u64 = 1 << 20;
 
@@ -67,7 +71,7 @@ impl Default for BundleLimits {
     fn default() -> Self {
         BundleLimits {
             max_entries: 10_000,
-            max_unpacked_bytes: 64 << 20,
+            max_unpacked_bytes: DEFAULT_MAX_UNPACKED_BYTES,
             max_ratio: 100,
         }
     }

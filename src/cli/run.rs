@@ -4,6 +4,7 @@ use clap::Args;
 use moobius_host::admin::files::Published;
 use moobius_host::bundle;
 use moobius_host::config::{self, load::Overrides};
+use moobius_host::host::deploy::{DeployOptions, Deployer, StartVersion};
 use moobius_host::host::{BundleOptions, Host, HostError, HostOptions, RunningHost, ServicePaths};
 use std::path::PathBuf;
 
@@ -113,21 +114,56 @@ pub async fn main(args: RunArgs) -> u8 {
     if let Some(s) = args.script.clone() {
         paths.script = s;
     }
+    let (status_tx, _status_rx) = tokio::sync::watch::channel(Default::default());
     let mut options = HostOptions {
         watch: !args.no_watch,
         reload_on_sighup: args.reload_signal,
-        status: None,
+        status: Some(status_tx.clone()),
         ..HostOptions::default()
+    };
+    let start = match &args.bundle {
+        Some(file) => {
+            StartVersion::Bundle(std::path::absolute(file).unwrap_or_else(|_| file.clone()))
+        }
+        None => StartVersion::Dir {
+            script: paths.script.clone(),
+            dir: args.dir.clone(),
+        },
     };
     // Without a watcher the unpacked bundle is kept here, for the whole run.
     let mut _unpacked = None;
-    if let Some(file) = &args.bundle {
-        let trust = cfg.service.trusted_keys.clone();
-        match serve_bundle(file, &args, trust, &mut paths, &mut options) {
-            Ok(kept) => _unpacked = kept,
-            Err(code) => return code,
+    let deployed = match cfg.cluster {
+        Some(_) => None,
+        None => super::run_deployed::restart_on_deployed(&args.dir, &cfg, &args.limits.limits()),
+    };
+    match deployed {
+        Some(Ok((unpacked, tag))) => {
+            paths = ServicePaths {
+                dir: unpacked.root().to_path_buf(),
+                script: unpacked.entry(),
+            };
+            options.watch = false;
+            options.version = Some(tag);
+            _unpacked = Some(unpacked);
+        }
+        Some(Err(code)) => return code,
+        None => {
+            if let Some(file) = &args.bundle {
+                let trust = cfg.service.trusted_keys.clone();
+                match serve_bundle(file, &args, trust, &mut paths, &mut options) {
+                    Ok(kept) => _unpacked = kept,
+                    Err(code) => return code,
+                }
+            }
         }
     }
+    let deploys = (cfg.cluster.is_none()).then(|| DeployOptions {
+        data_dir: args.dir.join("data"),
+        trust: cfg.service.trusted_keys.clone(),
+        limits: args.limits.limits(),
+        config: cfg.deploy.clone(),
+        start,
+    });
     let mut stop = super::shutdown_on_signal();
     // Only on a terminal: off one, the host's own log lines say the same.
     let waiting = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
@@ -158,8 +194,9 @@ pub async fn main(args: RunArgs) -> u8 {
         moobius_host::metrics::install();
     }
     let mut host = Host::start(cfg, paths, options);
+    let deployer = deploys.map(|opts| Deployer::new(host.probe(), status_tx.clone(), opts));
     let _admin = match admin_listener {
-        Some(bound) => match start_admin(bound, &args.dir, &host) {
+        Some(bound) => match start_admin(bound, &args.dir, &host, deployer) {
             Ok(task) => Some(task),
             Err(why) => {
                 eprintln!("error: {why}");
@@ -254,6 +291,7 @@ fn start_admin(
     (listener, bound): (tokio::net::TcpListener, std::net::SocketAddr),
     dir: &std::path::Path,
     host: &RunningHost,
+    deployer: Option<Deployer>,
 ) -> Result<(tokio::task::JoinHandle<()>, Published), moobius_host::Reason> {
     use moobius_host::admin;
     let (token, generated) = admin::token::token_for_start();
@@ -266,7 +304,7 @@ fn start_admin(
     let metrics = moobius_host::metrics::install();
     tracing::info!(url = %published.url, "admin endpoint listening");
     Ok((
-        admin::spawn(listener, host.probe(), token, metrics),
+        admin::spawn(listener, host.probe(), token, metrics, deployer),
         published,
     ))
 }

@@ -68,7 +68,7 @@ async fn run(args: &SpellArgs) -> Result<u8, moobius_host::Reason> {
     };
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("the value is not JSON: {e}"))?;
-    let targets = targets(args)?;
+    let targets = targets(&args.dir, args.url.as_deref())?;
     moobius_host::platform::ensure_crypto_provider();
     let client = reqwest::Client::new();
     if args.all {
@@ -101,16 +101,20 @@ async fn run(args: &SpellArgs) -> Result<u8, moobius_host::Reason> {
     ))
 }
 
-/// Where the spell goes: `--url` (with its process's token when it is
-/// published), else every published endpoint, newest first. The token
-/// comes from MOOBIUS_ADMIN_TOKEN when that is set.
-fn targets(args: &SpellArgs) -> Result<Vec<Endpoint>, moobius_host::Reason> {
-    let published = files::endpoints(&args.dir);
+/// Where a command for a running service goes (a spell, a deploy):
+/// `url` (with its process's token when it is published), else every
+/// published endpoint of `dir`, newest first. The token comes from
+/// MOOBIUS_ADMIN_TOKEN when that is set.
+pub(super) fn targets(
+    dir: &std::path::Path,
+    url: Option<&str>,
+) -> Result<Vec<Endpoint>, moobius_host::Reason> {
+    let published = files::endpoints(dir);
     let from_env = std::env::var(TOKEN_ENV)
         .ok()
         .filter(|t| !t.trim().is_empty())
         .map(|t| moobius_host::config::Secret::new(t.trim().to_string()));
-    let mut targets = match &args.url {
+    let mut targets = match url {
         Some(u) => {
             let url = u.trim_end_matches('/').to_string();
             let token = published
@@ -120,7 +124,7 @@ fn targets(args: &SpellArgs) -> Result<Vec<Endpoint>, moobius_host::Reason> {
             if token.is_none() && from_env.is_none() {
                 return Err(format!(
                     "no token is known for {url}: it is not published under {}; set {TOKEN_ENV}",
-                    args.dir.join(files::ENDPOINTS_DIR).display()
+                    dir.join(files::ENDPOINTS_DIR).display()
                 ));
             }
             vec![Endpoint { url, token }]
@@ -130,7 +134,7 @@ fn targets(args: &SpellArgs) -> Result<Vec<Endpoint>, moobius_host::Reason> {
     if targets.is_empty() {
         return Err(format!(
             "no admin endpoint under {} ({}/*.url); is the service running with --admin?",
-            args.dir.display(),
+            dir.display(),
             files::ENDPOINTS_DIR
         ));
     }

@@ -20,6 +20,7 @@ pub const TOP_LEVEL: &[&str] = &[
     "db_config",
     "script_limits",
     "cluster",
+    "deploy",
 ];
 
 pub const ACCOUNT: &[&str] = &["email", "password"];

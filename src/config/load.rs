@@ -122,6 +122,7 @@ pub fn load(
         script_limits,
         db_config: crate::store::parse_db_config(config_file, base_dir, root.get("db_config"))?,
         cluster: super::cluster::parse(config_file, root.get("cluster"))?,
+        deploy: super::deploy::parse(config_file, root.get("deploy"))?,
         service_id_target,
         source: config_file.to_path_buf(),
         warnings,

@@ -8,6 +8,7 @@
 //! thing when the service is started from its own directory).
 
 pub mod cluster;
+pub mod deploy;
 mod http_allow;
 mod keys;
 pub mod load;
@@ -241,6 +242,8 @@ pub struct Config {
     pub db_config: crate::store::StoreConfig,
     /// `cluster`: serve with other processes through Redis (`None`: alone).
     pub cluster: Option<ClusterConfig>,
+    /// `deploy`: how a deploy's canary is judged.
+    pub deploy: crate::deploy::DeployConfig,
     pub service_id_target: ServiceIdTarget,
     /// The file the config was read from, for messages.
     pub source: PathBuf,
@@ -288,6 +291,7 @@ impl Config {
             script_limits: Default::default(),
             db_config: crate::store::StoreConfig::in_memory(),
             cluster: None,
+            deploy: Default::default(),
             service_id_target: ServiceIdTarget::Nowhere,
             source: PathBuf::from("(in memory)"),
             warnings: Vec::new(),

@@ -200,6 +200,27 @@ pub const CLUSTER_LEASE_MS: Range = range("lease_ms", 300.0, 60_000.0, "ms");
 /// Every number of `cluster`.
 pub const CLUSTER: &[Range] = &[CLUSTER_PARTITIONS, CLUSTER_LEASE_MS];
 
+// deploy (the defaults are `crate::deploy::DeployConfig::default()`'s)
+
+/// From a fraction of a second (tests, a service with constant traffic)
+/// to an hour (an operator's patience).
+pub const CANARY_WINDOW_MS: Range = range("canary_window_ms", 100.0, 3_600_000.0, "ms");
+/// A share of handler calls: 0 (no more failures than the others) to 1.
+pub const MAX_ERROR_RATIO: Range =
+    range("max_error_ratio", 0.0, 1.0, "(a share of calls)").fractional();
+pub const MAX_P99_RATIO: Range = range("max_p99_ratio", 1.0, 1000.0, "times").fractional();
+pub const P99_SLACK_MS: Range = range("p99_slack_ms", 0.0, 60_000.0, "ms");
+pub const MIN_EVENTS: Range = range("min_events", 1.0, 1e6, "events");
+
+/// Every number of `deploy`.
+pub const DEPLOY: &[Range] = &[
+    CANARY_WINDOW_MS,
+    MAX_ERROR_RATIO,
+    MAX_P99_RATIO,
+    P99_SLACK_MS,
+    MIN_EVENTS,
+];
+
 // script_limits
 
 pub const TIMEOUT_MS: Range = range("timeout_ms", 1.0, 300_000.0, "ms");

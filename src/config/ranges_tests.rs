@@ -244,7 +244,8 @@ fn the_config_doc_lists_every_range() {
     let doc =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONFIG.md")).unwrap();
     let cluster = CLUSTER.iter().map(|r| ("cluster", r));
-    for (section, r) in all().chain(cluster) {
+    let deploy = DEPLOY.iter().map(|r| ("deploy", r));
+    for (section, r) in all().chain(cluster).chain(deploy) {
         let row = format!("| {section} | `{}` |", r.key);
         let line = doc.lines().find(|l| l.starts_with(&row));
         let Some(line) = line else {

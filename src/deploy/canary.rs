@@ -174,6 +174,13 @@ impl AtomicHandlerStats {
     }
 }
 
+/// How many of `threads` a canary of `pct` percent takes: the share
+/// rounded up, at least one (and at most all).
+pub fn canary_size(pct: u32, threads: usize) -> usize {
+    let wanted = (pct as usize * threads).div_ceil(100);
+    wanted.clamp(1, threads.max(1))
+}
+
 /// What to do with a canary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -273,6 +280,17 @@ mod tests {
     }
 
     const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_canary_is_the_share_rounded_up_and_at_least_one() {
+        assert_eq!(canary_size(10, 4), 1);
+        assert_eq!(canary_size(25, 4), 1);
+        assert_eq!(canary_size(26, 4), 2);
+        assert_eq!(canary_size(100, 4), 4);
+        assert_eq!(canary_size(10, 1), 1);
+        assert_eq!(canary_size(1, 64), 1);
+        assert_eq!(canary_size(50, 64), 32);
+    }
 
     #[test]
     fn buckets_are_quarter_octaves_and_bound_their_values() {

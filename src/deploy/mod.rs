@@ -13,6 +13,6 @@ pub mod canary;
 pub mod config;
 pub mod record;
 
-pub use canary::{judge, AtomicHandlerStats, HandlerStats, Verdict};
+pub use canary::{canary_size, judge, AtomicHandlerStats, HandlerStats, Verdict};
 pub use config::{CanaryThresholds, DeployConfig};
 pub use record::{DeployKind, DeployRecord, History, Outcome, VersionTag, Veto, HISTORY_LIMIT};

@@ -187,12 +187,17 @@ impl History {
             .find(|r| r.outcome == Some(Outcome::Promoted))
     }
 
-    /// The bundles (by SHA-256) some record still needs: its own version
-    /// or the one it would roll back to.
-    pub fn referenced(&self) -> std::collections::BTreeSet<String> {
+    /// The bundles (by SHA-256) some record still needs: what a promoted
+    /// (or running) deploy brought, and what any record would roll back
+    /// to. The others (vetoed, refused, rolled back) may go.
+    pub fn needed_bundles(&self) -> std::collections::BTreeSet<String> {
         self.records
             .iter()
-            .flat_map(|r| [r.sha256.clone(), r.previous.sha256.clone()])
+            .flat_map(|r| {
+                let own =
+                    matches!(r.outcome, None | Some(Outcome::Promoted)).then(|| r.sha256.clone());
+                own.into_iter().chain([r.previous.sha256.clone()])
+            })
             .filter(|s| !s.is_empty())
             .collect()
     }
@@ -233,7 +238,7 @@ mod tests {
         assert_eq!(h.newest_first().next().map(|r| r.id.as_str()), Some("d20"));
         // The newest promoted one, not the newest.
         assert_eq!(h.current().map(|r| r.id.as_str()), Some("d19"));
-        assert!(!h.referenced().contains(&format!("{:064x}", 0)));
+        assert!(!h.needed_bundles().contains(&format!("{:064x}", 0)));
     }
 
     #[test]
@@ -253,7 +258,7 @@ mod tests {
         let mut r = record(2, Some(Outcome::Promoted));
         r.previous = record(1, None).tag();
         h.put(r);
-        assert!(h.referenced().contains(&format!("{:064x}", 1)));
+        assert!(h.needed_bundles().contains(&format!("{:064x}", 1)));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 mod bridge;
 mod callbacks;
 mod cause;
+pub mod deploy;
 mod events;
 mod handle;
 mod lone;
@@ -78,6 +79,10 @@ pub struct HostOptions {
     pub virtual_clock: Option<VirtualClock>,
     /// Answers scripts' requests instead of the network (scenario tests).
     pub responder: Option<std::sync::Arc<dyn Responder>>,
+    /// The deployed version the script is (a restart on the last promoted
+    /// deploy, docs/DEPLOY.md): shown as the threads' version and pinned
+    /// against file saves.
+    pub version: Option<crate::deploy::VersionTag>,
 }
 
 impl Default for HostOptions {
@@ -90,6 +95,7 @@ impl Default for HostOptions {
             progress: None,
             virtual_clock: None,
             responder: None,
+            version: None,
         }
     }
 }

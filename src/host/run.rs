@@ -148,6 +148,7 @@ fn executor_deps(
         threads: config.service.script_threads,
         data_dir: config.db_config.data_dir.clone(),
         agent_lock,
+        version: options.version.clone().unwrap_or_default(),
     })
 }
 

@@ -410,6 +410,7 @@ async fn launch(
         progress: Some(progress.clone()),
         virtual_clock: Some(clock.clone()),
         responder: Some(responder.clone()),
+        version: None,
     };
     let mut host = Host::start(config.clone(), paths.clone(), options);
     let started = match tokio::time::timeout(SCENARIO_START, host.started()).await {

@@ -75,6 +75,9 @@ pub fn spawn(
                     tracing::info!("SIGHUP: re-reading the bundle");
                 }
             }
+            if trigger::deployed_runs(&to.events, std::slice::from_ref(&options.file)) {
+                continue;
+            }
             loop {
                 match attempt(&mut options, &to, false).await {
                     Attempt::Closed => return,

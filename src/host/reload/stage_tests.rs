@@ -67,6 +67,7 @@ async fn start(threads: usize, first: &NewSource) -> Executor {
         threads,
         data_dir: first.base_dir.join("data"),
         agent_lock: None,
+        version: VersionTag::started(),
     };
     let opts = CompileOptions::for_main(&first.main).with_display_base(&first.base_dir);
     Executor::start(opts, deps).await.unwrap()

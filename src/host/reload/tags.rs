@@ -24,11 +24,18 @@ pub struct ThreadVersions {
 
 impl ThreadVersions {
     pub fn new(threads: usize) -> Self {
+        Self::running(threads, VersionTag::started())
+    }
+
+    /// Every thread starts on `tag`: a deployed version (a restart), which
+    /// is then pinned, or the started version.
+    pub fn running(threads: usize, tag: VersionTag) -> Self {
         let n = threads.max(1);
+        let pinned = (!tag.is_start()).then(|| tag.clone());
         ThreadVersions {
             stats: (0..n).map(|_| AtomicHandlerStats::default()).collect(),
-            tags: Mutex::new(vec![VersionTag::started(); n]),
-            pinned: Mutex::new(None),
+            tags: Mutex::new(vec![tag; n]),
+            pinned: Mutex::new(pinned),
         }
     }
 

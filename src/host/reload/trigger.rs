@@ -55,6 +55,9 @@ pub fn spawn_reloader(
                     Vec::new()
                 }
             };
+            if deployed_runs(&tx, &changed) {
+                continue;
+            }
             let mut changed = changed;
             loop {
                 match request(&tx, changed.clone(), false).await {
@@ -84,6 +87,21 @@ pub fn spawn_reloader(
             }
         }
     })
+}
+
+/// True (and said once per save, at WARN) when a deployed version runs:
+/// the files' change is not applied over it (docs/DEPLOY.md).
+pub(in crate::host) fn deployed_runs(tx: &EventSender, changed: &[PathBuf]) -> bool {
+    let Some(tag) = tx.versions().pinned() else {
+        return false;
+    };
+    let shown: Vec<String> = changed.iter().map(|p| p.display().to_string()).collect();
+    tracing::warn!(
+        changed = ?shown,
+        "the files changed, but {} runs: not reloaded (`moobius-host deploy --rollback` goes back to the version before it; deploy a bundle of these files to run them)",
+        tag.describe()
+    );
+    true
 }
 
 async fn next_burst(watcher: &mut Option<ScriptWatcher>) -> Option<Vec<PathBuf>> {

@@ -50,10 +50,12 @@ pub(in crate::host) struct Versions {
 }
 
 impl Versions {
-    /// The version the thread started with, its resources under `base_dir`.
-    pub fn started(base_dir: PathBuf) -> Self {
+    /// The version the thread started with (`tag`), its resources under
+    /// `base_dir`.
+    pub fn started(base_dir: PathBuf, tag: VersionTag, thread: usize) -> Self {
+        show_version(thread, &tag, 1.0);
         Versions {
-            tag: VersionTag::started(),
+            tag,
             base_dir,
             keep: None,
             prepared: None,
@@ -184,6 +186,8 @@ fn swap(
         base_dir: std::mem::replace(&mut versions.base_dir, next.base_dir),
         keep: std::mem::replace(&mut versions.keep, next.keep),
     };
+    show_version(t.place.index, &left.tag, 0.0);
+    show_version(t.place.index, &versions.tag, 1.0);
     if direction == Direction::Forward {
         versions.previous = Some(left);
     }
@@ -199,6 +203,18 @@ fn swap(
         tracing::error!(handler = "on_reload", thread = t.place.index, "{e}");
     }
     Ok(())
+}
+
+/// The version info gauge of a thread's version (1: runs it, 0: ran it).
+fn show_version(thread: usize, tag: &VersionTag, value: f64) {
+    metrics::gauge!(
+        crate::metrics::VERSION_INFO,
+        "thread" => thread.to_string(),
+        "deploy_id" => tag.deploy_id.clone(),
+        "version" => tag.version.clone(),
+        "sha256" => tag.sha256.clone()
+    )
+    .set(value);
 }
 
 /// A round's ballot for a version: its tag, hashed.

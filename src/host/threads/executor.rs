@@ -43,6 +43,8 @@ pub struct ExecutorDeps {
     /// In a cluster: the lock every node takes around `create_agent`, so
     /// that an agent is made once for the whole cluster.
     pub agent_lock: Option<crate::cluster::lease::Lease>,
+    /// The version the threads start on (a deployed one after a restart).
+    pub version: crate::deploy::VersionTag,
 }
 
 /// What each script thread gets its own copy of.
@@ -88,7 +90,10 @@ impl Executor {
     pub async fn start(opts: CompileOptions, deps: ExecutorDeps) -> Result<Self, Diagnostic> {
         let n = deps.threads.max(1);
         let stopping = Arc::new(AtomicBool::new(false));
-        let versions = Arc::new(crate::host::reload::tags::ThreadVersions::new(n));
+        let versions = Arc::new(crate::host::reload::tags::ThreadVersions::running(
+            n,
+            deps.version.clone(),
+        ));
         let shared = Arc::new(Shared {
             versions: versions.clone(),
             agents: Mutex::new(AgentBook::open(&deps.data_dir)),

@@ -85,7 +85,13 @@ pub fn run(start: ThreadStart) {
         return;
     };
     let mut timers_shown = (0, std::time::Instant::now());
-    let mut held = Versions::started(bridge.uploader.base_dir());
+    let started_tag = shared
+        .versions
+        .tags()
+        .get(place.index)
+        .cloned()
+        .unwrap_or_default();
+    let mut held = Versions::started(bridge.uploader.base_dir(), started_tag, place.index);
     while let Some(event) = rx.blocking_recv() {
         let (event, countdown) = match event {
             HostEvent::Shared { event, countdown } => (*event, Some(countdown)),

@@ -1,0 +1,425 @@
+//! `moobius-host deploy`: ship a bundle to a running service, roll back,
+//! list the deploys (docs/DEPLOY.md). The host does the work behind its
+//! admin endpoint (`POST /deploy`, `POST /deploy/rollback`, `GET
+//! /deploys`); this finds the endpoint and its token as `spell` does,
+//! sends, waits for the outcome and prints it.
+
+use clap::{Args, Subcommand};
+use moobius_host::admin::files::Endpoint;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Ship a new version to a running service (`run --admin`), roll back,
+/// or list the deploys.
+///
+/// `deploy BUNDLE` sends the bundle (`bundle pack`) to the service's admin
+/// endpoint (found, with its token, as `spell` finds it: DIR/data/admin/,
+/// or --url and MOOBIUS_ADMIN_TOKEN). The host verifies it (with
+/// service_config.trusted_keys, an unsigned bundle or another key's is
+/// refused), compiles it on every script thread and runs its `on_reload`
+/// on a copy of `this` (a thread that cannot vetoes it: nothing changes),
+/// then moves every script thread to it between two events, `this` kept.
+///
+/// With --canary PCT only that share of the script threads (at least one)
+/// runs it first, for --window; their handler errors and latency are
+/// compared with the other threads' (thresholds: the config's `deploy`
+/// section), then it is promoted everywhere or rolled back by itself.
+///
+/// `deploy --rollback` returns to the version that ran before, in one step.
+/// `deploy list` prints the last deploys, newest first. A restarted host
+/// runs the last promoted deploy (kept under DIR/data/deploys/).
+///
+/// Exit code 0: promoted (or listed); 1: rolled back, vetoed, refused,
+/// failed, or another deploy runs; 2: bad input or no endpoint.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct DeployArgs {
+    #[command(subcommand)]
+    pub command: Option<DeployCommand>,
+    /// The bundle (.mbx) to deploy.
+    #[arg(required_unless_present = "rollback", conflicts_with = "rollback")]
+    pub bundle: Option<PathBuf>,
+    /// Return to the version that ran before the current one.
+    #[arg(long)]
+    pub rollback: bool,
+    /// Run it on this share of the script threads first (`10%` or `10`),
+    /// then promote or roll back by itself.
+    #[arg(long, value_name = "PCT", conflicts_with = "rollback", value_parser = parse_pct)]
+    pub canary: Option<u32>,
+    /// How long to watch the canary (`30s`, `2m`, `500ms`; a bare number is
+    /// seconds) [default: the config's deploy.canary_window_ms, 60 s].
+    #[arg(long, value_name = "DURATION", requires = "canary", value_parser = parse_duration)]
+    pub window: Option<Duration>,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Target {
+    /// The running service's directory (its data/admin/ says where its
+    /// endpoint is).
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// The admin endpoint [default: the newest running one of DIR]; its
+    /// token is its published one or MOOBIUS_ADMIN_TOKEN.
+    #[arg(long)]
+    pub url: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DeployCommand {
+    /// Print the last deploys, newest first: id, kind, version, sha256,
+    /// signer, when, outcome (and why, when it was not promoted).
+    List {
+        #[command(flatten)]
+        target: Target,
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_pct(s: &str) -> Result<u32, String> {
+    let n: u32 = s
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{s:?} is not a percentage"))?;
+    if (1..=100).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("{n}% is out of range (1 to 100)"))
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (30s, 2m, 500ms)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is not a duration"))
+}
+
+pub async fn main(args: DeployArgs) -> u8 {
+    moobius_host::platform::ensure_crypto_provider();
+    let result = match &args.command {
+        Some(DeployCommand::List { target, json }) => list(target, *json).await,
+        None if args.rollback => rollback(&args.target).await,
+        None => deploy(&args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(why) => {
+            eprintln!("error: {why}");
+            2
+        }
+    }
+}
+
+/// The endpoint to talk to: the first published one that answers.
+struct Client {
+    http: reqwest::Client,
+    endpoint: Endpoint,
+}
+
+impl Client {
+    fn token(&self) -> Result<&str, String> {
+        self.endpoint
+            .token
+            .as_ref()
+            .map(|t| t.expose())
+            .ok_or_else(|| {
+                format!(
+                    "no token for {}; set {}",
+                    self.endpoint.url,
+                    moobius_host::admin::token::TOKEN_ENV
+                )
+            })
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, Value), String> {
+        let url = &self.endpoint.url;
+        let response = req
+            .bearer_auth(self.token()?)
+            .send()
+            .await
+            .map_err(|e| format!("no answer from {url}: {}", e.without_url()))?;
+        let status = response.status().as_u16();
+        let body = response
+            .json()
+            .await
+            .map_err(|e| format!("{url} answered {status} without JSON: {}", e.without_url()))?;
+        Ok((status, body))
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.endpoint.url)
+    }
+}
+
+fn client(target: &Target) -> Result<Client, String> {
+    let endpoints = super::spell::targets(&target.dir, target.url.as_deref())?;
+    let endpoint = endpoints.into_iter().next().ok_or("no admin endpoint")?;
+    Ok(Client {
+        http: reqwest::Client::new(),
+        endpoint,
+    })
+}
+
+async fn deploy(args: &DeployArgs) -> Result<u8, String> {
+    let Some(file) = &args.bundle else {
+        return Err("give a bundle, --rollback, or `list`".into());
+    };
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let c = client(&args.target)?;
+    let mut query = Vec::new();
+    if let Some(pct) = args.canary {
+        query.push(format!("canary={pct}"));
+    }
+    if let Some(w) = args.window {
+        query.push(format!("window_ms={}", w.as_millis()));
+    }
+    let url = format!("{}?{}", c.url("/deploy"), query.join("&"));
+    println!(
+        "deploying {} ({} bytes) to {}",
+        file.display(),
+        bytes.len(),
+        c.endpoint.url
+    );
+    let (status, report) = c.send(c.http.post(url).body(bytes)).await?;
+    finish(&c, status, report).await
+}
+
+async fn rollback(target: &Target) -> Result<u8, String> {
+    let c = client(target)?;
+    println!("rolling back at {}", c.endpoint.url);
+    let (status, report) = c.send(c.http.post(c.url("/deploy/rollback"))).await?;
+    finish(&c, status, report).await
+}
+
+/// Prints the host's report; for a canary, follows it to its outcome.
+async fn finish(c: &Client, status: u16, report: Value) -> Result<u8, String> {
+    if let Some(err) = report.get("error").and_then(Value::as_str) {
+        eprintln!("error: {err}");
+        return Ok(if status == 400 { 2 } else { 1 });
+    }
+    print_started(&report);
+    let report = if report.get("outcome").is_some_and(Value::is_null) {
+        follow(c, &report).await?
+    } else {
+        report
+    };
+    Ok(print_outcome(&report))
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn print_started(r: &Value) {
+    let sha = text(r, "sha256");
+    let signer = r
+        .get("signer")
+        .and_then(Value::as_str)
+        .map_or("unsigned".to_string(), |k| format!("signed by {k}"));
+    println!(
+        "deploy {}: {} {} (sha256 {}, {signer})",
+        text(r, "id"),
+        text(r, "name"),
+        shown_version(r),
+        sha.get(..12).unwrap_or(sha)
+    );
+    for note in r
+        .get("notes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        println!("note: {}", note.as_str().unwrap_or_default());
+    }
+    if text(r, "state") == "canary" {
+        let threads: Vec<String> = r
+            .get("canary_threads")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|t| t.to_string())
+            .collect();
+        println!(
+            "canary: script thread(s) {} of {} run it; watching",
+            threads.join(", "),
+            r.get("threads").and_then(Value::as_u64).unwrap_or(0)
+        );
+    }
+}
+
+fn shown_version(r: &Value) -> String {
+    match text(r, "version") {
+        "" => "(the version the host started with)".into(),
+        v => v.to_string(),
+    }
+}
+
+/// How often the canary's progress is asked for, and printed.
+const POLL: Duration = Duration::from_millis(500);
+const SAY_EVERY: Duration = Duration::from_secs(5);
+/// Failed polls in a row before giving up (the host stopped?).
+const POLL_FAILURES: u32 = 10;
+
+/// Polls `GET /deploys` until the deploy has an outcome.
+async fn follow(c: &Client, started: &Value) -> Result<Value, String> {
+    let id = text(started, "id").to_string();
+    let begun = std::time::Instant::now();
+    let mut said = begun;
+    let mut failures = 0;
+    loop {
+        tokio::time::sleep(POLL).await;
+        let record = match c.send(c.http.get(c.url("/deploys"))).await {
+            Ok((_, list)) => list
+                .get("deploys")
+                .and_then(Value::as_array)
+                .and_then(|all| all.iter().find(|r| text(r, "id") == id).cloned()),
+            Err(why) => {
+                failures += 1;
+                if failures >= POLL_FAILURES {
+                    return Err(format!("lost the service while the deploy ran: {why}"));
+                }
+                continue;
+            }
+        };
+        failures = 0;
+        match record {
+            Some(r) if !r.get("outcome").is_some_and(Value::is_null) => return Ok(r),
+            Some(_) => {}
+            None => return Err(format!("deploy {id} is not in the host's history any more")),
+        }
+        if said.elapsed() >= SAY_EVERY {
+            said = std::time::Instant::now();
+            println!("canary: {}s, still watching", begun.elapsed().as_secs());
+        }
+    }
+}
+
+/// The last line, and the exit code.
+fn print_outcome(r: &Value) -> u8 {
+    let outcome = text(r, "outcome");
+    let reason = text(r, "reason");
+    match outcome {
+        "promoted" => {
+            println!("promoted: every script thread runs {}", shown_version(r));
+            0
+        }
+        other => {
+            println!("{}: {reason}", other.replace('_', " "));
+            if let Some(veto) = r.get("veto").filter(|v| !v.is_null()) {
+                eprintln!("vetoed by {}:\n{}", text(veto, "at"), text(veto, "error"));
+            }
+            1
+        }
+    }
+}
+
+async fn list(target: &Target, json: bool) -> Result<u8, String> {
+    let c = client(target)?;
+    let (status, body) = c.send(c.http.get(c.url("/deploys"))).await?;
+    if let Some(err) = body.get("error").and_then(Value::as_str) {
+        eprintln!("error: {err}");
+        return Ok(if status == 400 { 2 } else { 1 });
+    }
+    let deploys = body
+        .get("deploys")
+        .cloned()
+        .unwrap_or(Value::Array(Vec::new()));
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&deploys).unwrap_or_default()
+        );
+        return Ok(0);
+    }
+    let rows = deploys.as_array().cloned().unwrap_or_default();
+    if rows.is_empty() {
+        println!("no deploys yet on {}", shown_dir(&target.dir));
+        return Ok(0);
+    }
+    println!(
+        "{:<26} {:<8} {:<12} {:<12} {:<18} {:<20} OUTCOME",
+        "ID", "KIND", "VERSION", "SHA256", "SIGNER", "WHEN (UTC)"
+    );
+    for r in rows {
+        let sha = text(&r, "sha256");
+        let when = r
+            .get("started_ms")
+            .and_then(Value::as_u64)
+            .map_or(String::new(), shown_time);
+        let outcome = match text(&r, "outcome") {
+            "" => "in progress".to_string(),
+            o => o.to_string(),
+        };
+        let why = match text(&r, "reason") {
+            "" => String::new(),
+            w => format!(": {}", w.lines().next().unwrap_or(w)),
+        };
+        println!(
+            "{:<26} {:<8} {:<12} {:<12} {:<18} {:<20} {outcome}{why}",
+            text(&r, "id"),
+            text(&r, "kind"),
+            match text(&r, "version") {
+                "" => "(start)",
+                v => v,
+            },
+            sha.get(..12).unwrap_or(sha),
+            r.get("signer")
+                .and_then(Value::as_str)
+                .unwrap_or("unsigned"),
+            when,
+        );
+    }
+    Ok(0)
+}
+
+fn shown_dir(dir: &Path) -> String {
+    dir.display().to_string()
+}
+
+/// `2026-12-06 12:15:03`.
+fn shown_time(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (y, m, d) = moobius_host::clock::civil_from_days((secs / 86_400) as i64);
+    let t = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        t / 3600,
+        (t / 60) % 60,
+        t % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_shares_parse_as_an_operator_writes_them() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert_eq!(parse_pct("10%"), Ok(10));
+        assert_eq!(parse_pct("25"), Ok(25));
+        assert!(parse_pct("0").is_err() && parse_pct("101%").is_err());
+    }
+}
