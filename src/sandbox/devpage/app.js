@@ -274,9 +274,28 @@ function renderStatus(status) {
   const parts = [el("strong", {}, `Script version ${status.version}`),
     ` running since ${loaded}${took}`,
     status.files && status.files.length ? el("span", { class: "files" }, ` (${status.files.join(", ")})`) : null,
+    deployPart(status),
     total ? el("span", { class: "files" }, `; ${total} handler ${total === 1 ? "error" : "errors"} since dev started`) : null,
     timerList(status.timers || [], status.timers_pending || 0)];
   banner.replaceChildren(...parts.filter((part) => part !== null)); // not the text "null"
+}
+
+/**
+ * The deployed version (docs/DEPLOY.md), when a deploy brought one: its
+ * version, id and hash, its state while it runs, and each script thread's
+ * version while they differ (a canary). Null otherwise.
+ */
+function deployPart(status) {
+  const d = status.deploy;
+  if (!d) return null;
+  const sha = (d.sha256 || "").slice(0, 12);
+  const version = d.version || "the version it started with";
+  let text = `; deploy ${d.id}: ${version}${sha ? ` (sha256 ${sha})` : ""}, ${d.state.replace("_", " ")}`;
+  const threads = status.thread_versions || [];
+  if (threads.some((t) => t.deploy_id !== (threads[0] || {}).deploy_id)) {
+    text += `; threads run ${threads.map((t, i) => `${i}: ${t.version || "start"}`).join(", ")}`;
+  }
+  return el("span", { class: "files deploy" }, text);
 }
 
 /**
