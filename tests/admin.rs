@@ -129,9 +129,10 @@ async fn probes_metrics_status_and_spells() {
     })
     .await;
     for (family, _) in moobius_host::metrics::FAMILIES {
-        // No reconnect here; the cluster's families are a cluster node's
-        // (tests/cluster_run.rs).
-        if *family != "moobius_reconnects_total" && !family.starts_with("moobius_cluster_") {
+        // No reconnect or deploy here; the cluster's families are a cluster
+        // node's (tests/cluster_run.rs), deploys tests/deploy_lone.rs's.
+        let elsewhere = ["moobius_reconnects_total", "moobius_deploys_total"];
+        if !elsewhere.contains(family) && !family.starts_with("moobius_cluster_") {
             assert!(
                 after.contains(&format!("# TYPE {family} ")),
                 "{family} missing:\n{after}"

@@ -66,13 +66,18 @@ fn pack(root: &Path, name: &str, script: &str, version: &str, key: Option<&Path>
     out
 }
 
-/// `moobius-host deploy ARGS --dir SVC`.
-fn deploy(svc: &ServiceDir, args: &[&str]) -> (Option<i32>, String, String) {
-    let dir = svc.path().display().to_string();
-    let mut all = vec!["deploy"];
-    all.extend(args);
-    all.extend(["--dir", &dir]);
-    cli(&all)
+/// `moobius-host deploy ARGS --dir SVC`, off the runtime's threads (the
+/// sandbox serves the host meanwhile).
+async fn deploy(svc: &ServiceDir, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all: Vec<String> = vec!["deploy".into()];
+    all.extend(args.iter().map(|a| a.to_string()));
+    all.extend(["--dir".into(), svc.path().display().to_string()]);
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        cli(&refs)
+    })
+    .await
+    .unwrap()
 }
 
 fn run_admin(svc: &ServiceDir) -> HostProcess {
@@ -106,7 +111,7 @@ async fn a_deploy_reaches_every_member_is_shown_survives_a_restart_and_rolls_bac
     let root = tempfile::tempdir().unwrap();
     let v2 = pack(root.path(), "v2", &service("Purr"), "2.0.0", None);
 
-    let (code, out, err) = deploy(&svc, &[v2.to_str().unwrap()]);
+    let (code, out, err) = deploy(&svc, &[v2.to_str().unwrap()]).await;
     assert_eq!(code, Some(0), "{out}{err}\n{}", host.log());
     assert!(
         out.contains("promoted: every script thread runs 2.0.0"),
@@ -115,7 +120,7 @@ async fn a_deploy_reaches_every_member_is_shown_survives_a_restart_and_rolls_bac
     wait_sees(&c, "alice", &ch, &["alice", "Purr", "bob"]).await;
     wait_sees(&c, "bob", &ch, &["bob", "Purr", "alice"]).await;
 
-    let (code, list, _) = deploy(&svc, &["list"]);
+    let (code, list, _) = deploy(&svc, &["list"]).await;
     assert_eq!(code, Some(0));
     let row = list.lines().nth(1).unwrap_or_default();
     assert!(
@@ -165,17 +170,17 @@ async fn a_deploy_reaches_every_member_is_shown_survives_a_restart_and_rolls_bac
     refresh_until(&c, "bob", &ch, &["bob", "Purr", "alice"]).await;
 
     // One step back: the directory's files, which run again.
-    let (code, out, err) = deploy(&svc, &["--rollback"]);
+    let (code, out, err) = deploy(&svc, &["--rollback"]).await;
     assert_eq!(code, Some(0), "{out}{err}\n{}", host.log());
     wait_sees(&c, "alice", &ch, &["alice", "Meow", "bob"]).await;
-    let (_, list, _) = deploy(&svc, &["list", "--json"]);
+    let (_, list, _) = deploy(&svc, &["list", "--json"]).await;
     let list: Value = serde_json::from_str(&list).unwrap();
     assert_eq!(list[0]["kind"], "rollback", "{list}");
     assert_eq!(list[0]["outcome"], "promoted");
     assert_eq!(list[0]["previous"]["version"], "2.0.0");
     assert_eq!(list[1]["version"], "2.0.0");
     // Nothing before the directory's files to go back to... but the deploy.
-    let (code, out, _) = deploy(&svc, &["--rollback"]);
+    let (code, out, _) = deploy(&svc, &["--rollback"]).await;
     assert_eq!(code, Some(0), "{out}");
     wait_sees(&c, "alice", &ch, &["alice", "Purr", "bob"]).await;
     sandbox.shutdown().await;
@@ -210,7 +215,17 @@ async fn broken_bundles_are_vetoed_and_unsigned_ones_refused_changing_nothing() 
     let agents = agents_created(&c);
 
     let unsigned = pack(root.path(), "unsigned", &service("Purr"), "2.0.0", None);
-    let (code, out, err) = deploy(&svc, &[unsigned.to_str().unwrap()]);
+    // Without the token, refused before the body is read.
+    let (url, _) = admin_endpoint(svc.path()).await;
+    let bytes = std::fs::read(&unsigned).unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/deploy"))
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let (code, out, err) = deploy(&svc, &[unsigned.to_str().unwrap()]).await;
     assert_eq!(code, Some(1), "{out}{err}");
     assert!(
         out.contains("refused") && out.contains("not signed"),
@@ -222,7 +237,7 @@ async fn broken_bundles_are_vetoed_and_unsigned_ones_refused_changing_nothing() 
     let banner = format!("\nfn banner() {{ \"{}\" }}\n", "x".repeat(2000));
     let broken = service("Purr") + banner.as_str();
     let broken = pack(root.path(), "broken", &broken, "2.0.1", Some(&key));
-    let (code, out, err) = deploy(&svc, &[broken.to_str().unwrap()]);
+    let (code, out, err) = deploy(&svc, &[broken.to_str().unwrap()]).await;
     assert_eq!(code, Some(1), "{out}{err}");
     assert!(out.contains("vetoed"), "{out}");
     assert!(
@@ -235,7 +250,7 @@ async fn broken_bundles_are_vetoed_and_unsigned_ones_refused_changing_nothing() 
         "fn on_reload() { throw \"cannot migrate this\";",
     );
     let throws = pack(root.path(), "throws", &throws, "2.0.2", Some(&key));
-    let (code, out, err) = deploy(&svc, &[throws.to_str().unwrap()]);
+    let (code, out, err) = deploy(&svc, &[throws.to_str().unwrap()]).await;
     assert_eq!(code, Some(1), "{out}{err}");
     assert!(
         err.contains("on_reload") && err.contains("cannot migrate this"),
@@ -246,7 +261,7 @@ async fn broken_bundles_are_vetoed_and_unsigned_ones_refused_changing_nothing() 
     // history says why each one did not run.
     refresh_until(&c, "bob", &ch, &["bob", "Meow", "alice"]).await;
     assert_eq!(agents_created(&c), agents, "the dry run created no agent");
-    let (_, list, _) = deploy(&svc, &["list", "--json"]);
+    let (_, list, _) = deploy(&svc, &["list", "--json"]).await;
     let list: Value = serde_json::from_str(&list).unwrap();
     let outcomes: Vec<&str> = list
         .as_array()
@@ -268,7 +283,7 @@ async fn broken_bundles_are_vetoed_and_unsigned_ones_refused_changing_nothing() 
 
     // A good signed one then runs.
     let good = pack(root.path(), "good", &service("Purr"), "2.1.0", Some(&key));
-    let (code, out, err) = deploy(&svc, &[good.to_str().unwrap()]);
+    let (code, out, err) = deploy(&svc, &[good.to_str().unwrap()]).await;
     assert_eq!(code, Some(0), "{out}{err}\n{}", host.log());
     wait_sees(&c, "alice", &ch, &["alice", "Purr", "bob"]).await;
     sandbox.shutdown().await;
@@ -342,7 +357,7 @@ async fn a_failing_canary_rolls_back_by_itself_and_a_good_one_is_promoted() {
         "only the canary moved"
     );
     // Another deploy meanwhile is refused.
-    let (code, _, err) = deploy(&svc, &[bad.to_str().unwrap()]);
+    let (code, _, err) = deploy(&svc, &[bad.to_str().unwrap()]).await;
     assert_eq!(code, Some(1));
     assert!(err.contains("in progress"), "{err}");
     let exited = wait_for("the canary is rolled back by itself", || {
@@ -369,12 +384,13 @@ async fn a_failing_canary_rolls_back_by_itself_and_a_good_one_is_promoted() {
     let (code, out, err) = deploy(
         &svc,
         &[good.to_str().unwrap(), "--canary", "10%", "--window", "1s"],
-    );
+    )
+    .await;
     assert_eq!(code, Some(0), "{out}{err}\n{}", host.log());
     assert!(out.contains("canary: script thread(s) 0 of 4"), "{out}");
     wait_sees(&c, &b[0], &other_ch, &[&b[0], "Purr", &b[1]]).await;
     wait_sees(&c, &a[1], &canary_ch, &[&a[1], "Purr", &a[0]]).await;
-    let (_, list, _) = deploy(&svc, &["list", "--json"]);
+    let (_, list, _) = deploy(&svc, &["list", "--json"]).await;
     let list: Value = serde_json::from_str(&list).unwrap();
     assert_eq!(list[0]["outcome"], "promoted", "{list}");
     assert_eq!(list[0]["canary_pct"], 10);

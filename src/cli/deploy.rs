@@ -169,13 +169,30 @@ impl Client {
     }
 }
 
-fn client(target: &Target) -> Result<Client, String> {
+/// The newest published endpoint of the directory that can be connected
+/// to (files left by a killed process name ports nobody listens on), or
+/// `--url`'s.
+async fn client(target: &Target) -> Result<Client, String> {
     let endpoints = super::spell::targets(&target.dir, target.url.as_deref())?;
-    let endpoint = endpoints.into_iter().next().ok_or("no admin endpoint")?;
-    Ok(Client {
-        http: reqwest::Client::new(),
-        endpoint,
-    })
+    let http = reqwest::Client::new();
+    let mut unreachable = Vec::new();
+    for endpoint in endpoints {
+        match http.get(format!("{}/healthz", endpoint.url)).send().await {
+            Err(e) if e.is_connect() => {
+                unreachable.push(format!(
+                    "cannot reach {}: {}",
+                    endpoint.url,
+                    e.without_url()
+                ));
+            }
+            _ => return Ok(Client { http, endpoint }),
+        }
+    }
+    Err(format!(
+        "{}; no process serving {} answers (is the service running with --admin?)",
+        unreachable.join("; "),
+        target.dir.display()
+    ))
 }
 
 async fn deploy(args: &DeployArgs) -> Result<u8, String> {
@@ -183,7 +200,7 @@ async fn deploy(args: &DeployArgs) -> Result<u8, String> {
         return Err("give a bundle, --rollback, or `list`".into());
     };
     let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let c = client(&args.target)?;
+    let c = client(&args.target).await?;
     let mut query = Vec::new();
     if let Some(pct) = args.canary {
         query.push(format!("canary={pct}"));
@@ -203,7 +220,7 @@ async fn deploy(args: &DeployArgs) -> Result<u8, String> {
 }
 
 async fn rollback(target: &Target) -> Result<u8, String> {
-    let c = client(target)?;
+    let c = client(target).await?;
     println!("rolling back at {}", c.endpoint.url);
     let (status, report) = c.send(c.http.post(c.url("/deploy/rollback"))).await?;
     finish(&c, status, report).await
@@ -332,7 +349,7 @@ fn print_outcome(r: &Value) -> u8 {
 }
 
 async fn list(target: &Target, json: bool) -> Result<u8, String> {
-    let c = client(target)?;
+    let c = client(target).await?;
     let (status, body) = c.send(c.http.get(c.url("/deploys"))).await?;
     if let Some(err) = body.get("error").and_then(Value::as_str) {
         eprintln!("error: {err}");
