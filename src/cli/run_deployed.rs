@@ -19,7 +19,13 @@ pub fn restart_on_deployed(
     limits: &BundleLimits,
 ) -> Option<Result<(Unpacked, VersionTag), u8>> {
     let data_dir = dir.join("data");
-    let (record, file) = restart_version(&data_dir)?;
+    let (record, file) = match restart_version(&data_dir) {
+        Ok(found) => found?,
+        Err(why) => {
+            tracing::warn!("{why}; running the directory's files (or --bundle) instead");
+            return None;
+        }
+    };
     let trust = &cfg.service.trusted_keys;
     let unpacked = match bundle::unpack(&file, limits, trust) {
         Ok(u) => u,

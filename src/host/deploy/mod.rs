@@ -325,10 +325,15 @@ impl Deployer {
         Ok(report)
     }
 
+    /// A thread refused to prepare (a veto), or the threads did not answer
+    /// (a failure): nothing was swapped either way.
     fn vetoed(&self, mut run: Run, e: StepError) -> DeployReport {
         let (at, error) = match e {
             StepError::Thread { thread, error } => (format!("script thread {thread}"), error),
-            other => ("the host".to_string(), other.to_string()),
+            other => {
+                let reason = format!("the version could not be prepared: {other}");
+                return self.end(run, Outcome::Failed, Some(reason));
+            }
         };
         let reason = format!("vetoed by {at}: {error}");
         run.record.veto = Some(Veto { at, error });
@@ -437,13 +442,25 @@ impl Deployer {
 }
 
 /// What a restart runs: the last promoted deploy's bundle, if it brought
-/// one and it is still there.
-pub fn restart_version(data_dir: &std::path::Path) -> Option<(DeployRecord, PathBuf)> {
-    let history = files::load(data_dir).ok()?;
-    let current = history.current()?.clone();
+/// one and it is still there (`Ok(None)`: the version the host starts
+/// with); why the history cannot be read otherwise.
+pub fn restart_version(
+    data_dir: &std::path::Path,
+) -> Result<Option<(DeployRecord, PathBuf)>, crate::Reason> {
+    let history = files::load(data_dir)?;
+    let Some(current) = history.current().cloned() else {
+        return Ok(None);
+    };
     if current.sha256.is_empty() {
-        return None;
+        return Ok(None);
     }
     let path = files::bundle_path(data_dir, &current.sha256);
-    path.exists().then_some((current, path))
+    if !path.exists() {
+        return Err(format!(
+            "the last deploy ({}) is missing its bundle {}",
+            current.id,
+            path.display()
+        ));
+    }
+    Ok(Some((current, path)))
 }
