@@ -335,7 +335,19 @@ fn print_outcome(r: &Value) -> u8 {
     let reason = text(r, "reason");
     match outcome {
         "promoted" => {
-            println!("promoted: every script thread runs {}", shown_version(r));
+            let took = match (
+                r.get("started_ms").and_then(Value::as_u64),
+                r.get("finished_ms").and_then(Value::as_u64),
+            ) {
+                (Some(a), Some(b)) => {
+                    format!(" ({} ms after the host got it)", b.saturating_sub(a))
+                }
+                _ => String::new(),
+            };
+            println!(
+                "promoted: every script thread runs {}{took}",
+                shown_version(r)
+            );
             0
         }
         other => {
@@ -359,52 +371,65 @@ async fn list(target: &Target, json: bool) -> Result<u8, String> {
         .get("deploys")
         .cloned()
         .unwrap_or(Value::Array(Vec::new()));
-    if json {
-        println!(
-            "{}",
+    let text = if json {
+        format!(
+            "{}\n",
             serde_json::to_string_pretty(&deploys).unwrap_or_default()
-        );
-        return Ok(0);
-    }
-    let rows = deploys.as_array().cloned().unwrap_or_default();
+        )
+    } else {
+        table(
+            deploys.as_array().map_or(&[][..], Vec::as_slice),
+            &target.dir,
+        )
+    };
+    // A reader that stops early (`| head`) is not an error.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+    Ok(0)
+}
+
+/// `deploy list`'s table, newest first.
+fn table(rows: &[Value], dir: &Path) -> String {
     if rows.is_empty() {
-        println!("no deploys yet on {}", shown_dir(&target.dir));
-        return Ok(0);
+        return format!("no deploys yet on {}\n", shown_dir(dir));
     }
-    println!(
-        "{:<26} {:<8} {:<12} {:<12} {:<18} {:<20} OUTCOME",
+    let mut out = format!(
+        "{:<28} {:<8} {:<12} {:<12} {:<16} {:<19} OUTCOME\n",
         "ID", "KIND", "VERSION", "SHA256", "SIGNER", "WHEN (UTC)"
     );
     for r in rows {
-        let sha = text(&r, "sha256");
+        let sha = text(r, "sha256");
         let when = r
             .get("started_ms")
             .and_then(Value::as_u64)
             .map_or(String::new(), shown_time);
-        let outcome = match text(&r, "outcome") {
+        let outcome = match text(r, "outcome") {
             "" => "in progress".to_string(),
             o => o.to_string(),
         };
-        let why = match text(&r, "reason") {
+        let why = match text(r, "reason") {
             "" => String::new(),
             w => format!(": {}", w.lines().next().unwrap_or(w)),
         };
-        println!(
-            "{:<26} {:<8} {:<12} {:<12} {:<18} {:<20} {outcome}{why}",
-            text(&r, "id"),
-            text(&r, "kind"),
-            match text(&r, "version") {
-                "" => "(start)",
-                v => v,
-            },
+        let (version, signer) = match (text(r, "version"), sha.is_empty()) {
+            (_, true) => ("(start)", "-"),
+            (v, false) => (
+                v,
+                r.get("signer")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unsigned"),
+            ),
+        };
+        out.push_str(&format!(
+            "{:<28} {:<8} {:<12} {:<12} {:<16} {:<19} {outcome}{why}\n",
+            text(r, "id"),
+            text(r, "kind"),
+            version,
             sha.get(..12).unwrap_or(sha),
-            r.get("signer")
-                .and_then(Value::as_str)
-                .unwrap_or("unsigned"),
+            signer,
             when,
-        );
+        ));
     }
-    Ok(0)
+    out
 }
 
 fn shown_dir(dir: &Path) -> String {

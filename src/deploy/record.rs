@@ -175,6 +175,21 @@ impl History {
         self.records.drain(..extra).collect()
     }
 
+    /// A new deploy's id ([`new_id`]), with `-2`, `-3`... when a deploy of
+    /// the same bundle in the same second already has it (ids name one
+    /// record each: [`put`](Self::put) replaces by id).
+    pub fn fresh_id(&self, now_ms: u64, sha256: &str) -> String {
+        let base = new_id(now_ms, sha256);
+        let taken = |id: &str| self.records.iter().any(|r| r.id == id);
+        if !taken(&base) {
+            return base;
+        }
+        (2..)
+            .map(|n| format!("{base}-{n}"))
+            .find(|id| !taken(id))
+            .unwrap_or(base)
+    }
+
     /// Newest first, as `deploy list` prints them.
     pub fn newest_first(&self) -> impl Iterator<Item = &DeployRecord> {
         self.records.iter().rev()
@@ -259,6 +274,19 @@ mod tests {
         r.previous = record(1, None).tag();
         h.put(r);
         assert!(h.needed_bundles().contains(&format!("{:064x}", 1)));
+    }
+
+    #[test]
+    fn a_second_deploy_of_a_bundle_in_the_same_second_gets_its_own_id() {
+        let mut h = History::default();
+        let mut r = record(1, Some(Outcome::Promoted));
+        r.id = h.fresh_id(1_000, &r.sha256);
+        h.put(r.clone());
+        let again = h.fresh_id(1_000, &r.sha256);
+        assert_eq!(again, format!("{}-2", r.id));
+        r.id = again;
+        h.put(r);
+        assert_eq!(h.records.len(), 2);
     }
 
     #[test]

@@ -247,7 +247,7 @@ impl Deployer {
         let now = now_ms();
         let previous = versions.tags().into_iter().next().unwrap_or_default();
         DeployRecord {
-            id: crate::deploy::record::new_id(now, sha),
+            id: self.lock_history().fresh_id(now, sha),
             kind,
             name: String::new(),
             version: String::new(),
