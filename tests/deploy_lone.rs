@@ -179,7 +179,7 @@ async fn a_deploy_reaches_every_member_is_shown_survives_a_restart_and_rolls_bac
     assert_eq!(list[0]["outcome"], "promoted");
     assert_eq!(list[0]["previous"]["version"], "2.0.0");
     assert_eq!(list[1]["version"], "2.0.0");
-    // Nothing before the directory's files to go back to... but the deploy.
+    // A second rollback returns to the version the first one left (a toggle).
     let (code, out, _) = deploy(&svc, &["--rollback"]).await;
     assert_eq!(code, Some(0), "{out}");
     wait_sees(&c, "alice", &ch, &["alice", "Purr", "bob"]).await;
@@ -395,5 +395,46 @@ async fn a_failing_canary_rolls_back_by_itself_and_a_good_one_is_promoted() {
     assert_eq!(list[0]["outcome"], "promoted", "{list}");
     assert_eq!(list[0]["canary_pct"], 10);
     assert_eq!(list[1]["outcome"], "rolled_back");
+
+    // `deploy --rollback` during a canary ends it at once.
+    let hiss = pack(root.path(), "hiss", &service("Hiss"), "3.2.0", None);
+    let mut running = Command::new(binary())
+        .args([
+            "deploy",
+            hiss.to_str().unwrap(),
+            "--canary",
+            "10%",
+            "--window",
+            "10m",
+            "--dir",
+            &dir,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_sees(&c, &a[0], &canary_ch, &[&a[0], "Hiss", &a[1]]).await;
+    let (url, token) = admin_endpoint(svc.path()).await;
+    let status: Value = serde_json::from_str(&get(&format!("{url}/status"), &token).await).unwrap();
+    assert_eq!(status["deploy"]["state"], "canary", "{status}");
+    let threads = &status["script"]["thread_versions"];
+    assert_eq!(
+        (
+            threads[0]["version"].as_str(),
+            threads[1]["version"].as_str()
+        ),
+        (Some("3.2.0"), Some("3.1.0")),
+        "{status}"
+    );
+    let (code, out, err) = deploy(&svc, &["--rollback"]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("by the operator"), "{out}");
+    wait_sees(&c, &a[0], &canary_ch, &[&a[0], "Purr", &a[1]]).await;
+    let cli_ended = wait_for("the canary's command ends", || {
+        let done = running.try_wait().unwrap();
+        async move { done }
+    })
+    .await;
+    assert_eq!(cli_ended.code(), Some(1), "the canary was rolled back");
     sandbox.shutdown().await;
 }

@@ -3,7 +3,7 @@
 //! | route | answers |
 //! |---|---|
 //! | `POST /deploy?canary=PCT&window_ms=N` | body: the bundle's bytes (at most [`DEPLOY_BODY_LIMIT`]); the deploy's report as JSON: 200 promoted, 202 a canary started (it goes on by itself), 422 refused, vetoed or failed, 409 another deploy runs, 400 a bad query |
-//! | `POST /deploy/rollback` | back to the version before the current one: the report, 200 or 422; 409 when there is nothing to go back to or a deploy runs |
+//! | `POST /deploy/rollback` | back to the version before the current one: the report, 200 or 422; during a canary, the canary rolled back (422, its report); 409 when there is nothing to go back to or another deploy runs |
 //! | `GET /deploys` | `{"in_progress": ID or null, "deploys": [records, newest first]}` |
 //!
 //! All behind the token, checked before the body is read (`guard.rs`).

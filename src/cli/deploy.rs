@@ -26,7 +26,8 @@ use std::time::Duration;
 /// compared with the other threads' (thresholds: the config's `deploy`
 /// section), then it is promoted everywhere or rolled back by itself.
 ///
-/// `deploy --rollback` returns to the version that ran before, in one step.
+/// `deploy --rollback` returns to the version that ran before, in one step
+/// (during a canary, it ends the canary: its threads go back).
 /// `deploy list` prints the last deploys, newest first. A restarted host
 /// runs the last promoted deploy (kept under DIR/data/deploys/).
 ///
@@ -223,7 +224,11 @@ async fn rollback(target: &Target) -> Result<u8, String> {
     let c = client(target).await?;
     println!("rolling back at {}", c.endpoint.url);
     let (status, report) = c.send(c.http.post(c.url("/deploy/rollback"))).await?;
-    finish(&c, status, report).await
+    let code = finish(&c, status, report.clone()).await?;
+    // During a canary, a rollback is the canary rolled back: what was asked.
+    let ended_canary =
+        text(&report, "kind") == "deploy" && text(&report, "outcome") == "rolled_back";
+    Ok(if ended_canary { 0 } else { code })
 }
 
 /// Prints the host's report; for a canary, follows it to its outcome.

@@ -1,26 +1,43 @@
 //! Watching a canary: every [`TICK`] the canary threads' handler counters
 //! since the canary started are judged against the other threads' over
 //! the same time ([`crate::deploy::judge`]), until it says promote or roll
-//! back (at the latest when the window ends). Runs as a task of its own,
+//! back (at the latest when the window ends), or `deploy --rollback` ends
+//! it (rolled back). Runs as a task of its own,
 //! holding the deploy lock, so the operator's `deploy` may wait for it or
 //! leave: the deploy goes on either way.
 
 use super::{Deployer, Run};
 use crate::deploy::{judge, HandlerStats, Outcome, Verdict};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// How often the counters are judged: often enough that a canary failing
 /// on every call is rolled back within a fraction of a second, rarely
 /// enough to cost nothing (a snapshot is a few hundred atomic loads).
 const TICK: Duration = Duration::from_millis(250);
 
-pub(super) async fn watch(d: Deployer, run: Run, marks: Vec<HandlerStats>, window: Duration) {
+pub(super) async fn watch(
+    d: Deployer,
+    run: Run,
+    marks: Vec<HandlerStats>,
+    window: Duration,
+    stop: Arc<Notify>,
+) {
     let started = tokio::time::Instant::now();
     let thresholds = d.0.opts.config.thresholds.clone();
     let canary = run.canary_threads.len();
     let mut tick = tokio::time::interval(TICK);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.notified() => {
+                let reason = "rolled back by the operator (deploy --rollback) during the canary";
+                tracing::warn!(id = %run.record.id, "deploy: {reason}");
+                d.back(run, Outcome::RolledBack, reason.into()).await;
+                return;
+            }
+        }
         let now = run.versions.stats();
         let (canary_stats, others) = split(&now, &marks, canary);
         let over = started.elapsed() >= window;

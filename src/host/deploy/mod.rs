@@ -97,6 +97,9 @@ struct Inner {
     busy: Arc<tokio::sync::Mutex<()>>,
     /// The id of the deploy in progress (for the refusal's line).
     running: Mutex<Option<String>>,
+    /// The canary being watched: its deploy's id, and how to end it early
+    /// (`deploy --rollback` during a canary rolls it back).
+    canary: Mutex<Option<(String, Arc<tokio::sync::Notify>)>>,
     history: Mutex<History>,
 }
 
@@ -146,6 +149,7 @@ impl Deployer {
             opts,
             busy: Arc::new(tokio::sync::Mutex::new(())),
             running: Mutex::new(None),
+            canary: Mutex::new(None),
             history: Mutex::new(history),
         }))
     }
@@ -211,7 +215,18 @@ impl Deployer {
     }
 
     /// Back to the version that ran before the current one, in one step.
+    /// During a canary, ends it: its threads go back, and the report is
+    /// the canary's deploy, rolled back.
     pub async fn rollback(&self) -> Result<DeployReport, DeployError> {
+        let canary = self
+            .0
+            .canary
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some((id, stop)) = canary {
+            return self.end_canary(id, stop).await;
+        }
         let guard = self.try_lock()?;
         let versions = self.0.probe.versions().ok_or(DeployError::NotRunning)?;
         let current = self.lock_history().current().cloned().ok_or_else(|| {
@@ -229,6 +244,40 @@ impl Deployer {
         let run = self.begin(record, versions, guard);
         self.roll_out(run, source, keep, DeployRequest::default())
             .await
+    }
+
+    /// Tells the canary `id` to roll back and waits for it to have.
+    async fn end_canary(
+        &self,
+        id: String,
+        stop: Arc<tokio::sync::Notify>,
+    ) -> Result<DeployReport, DeployError> {
+        stop.notify_one();
+        let ended = tokio::time::timeout(
+            crate::timeouts::DEPLOY_STEP,
+            self.0.busy.clone().lock_owned(),
+        )
+        .await
+        .map_err(|_| DeployError::Busy(id.clone()))?;
+        drop(ended);
+        let record = self
+            .lock_history()
+            .records
+            .iter()
+            .find(|r| r.id == id)
+            .cloned()
+            .ok_or_else(|| DeployError::Io(format!("deploy {id} left the history")))?;
+        let state = record.outcome.map_or("unknown", Outcome::name).to_string();
+        Ok(DeployReport {
+            record,
+            state,
+            threads: self.0.probe.versions().map_or(0, |v| v.threads()),
+            canary_threads: Vec::new(),
+            notes: vec![
+                "`deploy --rollback` during a canary ends it: the canary's threads went back"
+                    .into(),
+            ],
+        })
     }
 
     fn try_lock(&self) -> Result<OwnedMutexGuard<()>, DeployError> {
@@ -321,7 +370,10 @@ impl Deployer {
         let window = req.window.unwrap_or(self.0.opts.config.canary_window);
         tracing::info!(id = %run.record.id, threads = ?run.canary_threads, window_ms = window.as_millis() as u64, "deploy: canary started");
         let report = self.report(&run, "canary");
-        tokio::spawn(canary::watch(self.clone(), run, marks, window));
+        let stop = Arc::new(tokio::sync::Notify::new());
+        *self.0.canary.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((run.record.id.clone(), stop.clone()));
+        tokio::spawn(canary::watch(self.clone(), run, marks, window, stop));
         Ok(report)
     }
 
@@ -408,6 +460,7 @@ impl Deployer {
             .running
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = None;
+        *self.0.canary.lock().unwrap_or_else(PoisonError::into_inner) = None;
         self.report(&run, state)
     }
 
