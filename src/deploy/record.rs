@@ -202,6 +202,18 @@ impl History {
             .find(|r| r.outcome == Some(Outcome::Promoted))
     }
 
+    /// Every bundle (by SHA-256) a record names: its own version or the one
+    /// it would roll back to, whatever its outcome (kept from the first
+    /// form of this API; [`needed_bundles`](Self::needed_bundles) is what
+    /// may be pruned by).
+    pub fn referenced(&self) -> std::collections::BTreeSet<String> {
+        self.records
+            .iter()
+            .flat_map(|r| [r.sha256.clone(), r.previous.sha256.clone()])
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
     /// The bundles (by SHA-256) some record still needs: what a promoted
     /// (or running) deploy brought, and what any record would roll back
     /// to. The others (vetoed, refused, rolled back) may go.
