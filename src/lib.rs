@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod deploy;
 pub mod editor;
 pub mod fsutil;
 pub mod host;

@@ -54,6 +54,11 @@ pub const DOWN_ACK_PATIENCE: Duration = Duration::from_secs(30);
 /// version.
 pub const RELOAD_VOTE: Duration = Duration::from_secs(60);
 
+/// How long a deploy's step waits for its script threads' answers: a
+/// round's vote, and a little more, so that a round that timed out is
+/// answered by its threads (with why) before the step gives up on them.
+pub const DEPLOY_STEP: Duration = RELOAD_VOTE.saturating_add(Duration::from_secs(5));
+
 // --- Stopping -----------------------------------------------------------
 
 /// How long the script threads get to finish the handler they run when the

@@ -42,6 +42,8 @@ pub enum HostEvent {
         hold: crate::host::callbacks::response_body::BodyHold,
     },
     Reload(ReloadRequest),
+    /// One step of a deploy on this thread (see `reload/versions.rs`).
+    Deploy(DeployStep),
     /// The operator's value for `on_spell(value)`; the reply carries the
     /// handler's return value or its error.
     Spell {
@@ -162,6 +164,39 @@ pub struct ReloadRequest {
     /// thread (see `reload/compile.rs`; the `EventSender` fills it and gives
     /// each thread its own).
     pub compiled: Vec<Precompiled>,
+}
+
+/// One step of a deploy, for one script thread; `reply` gets `Ok` or the
+/// framed reason it could not (see `reload/stage.rs` for the protocol).
+#[derive(Debug)]
+pub struct DeployStep {
+    pub action: DeployAction,
+    pub reply: oneshot::Sender<Result<(), String>>,
+}
+
+/// Keeps a version's files alive (an unpacked bundle's private directory)
+/// for as long as some thread runs or keeps that version.
+pub type KeepAlive = std::sync::Arc<dyn std::any::Any + Send + Sync>;
+
+#[derive(Debug)]
+pub enum DeployAction {
+    /// Build this thread's engine around its copy of the new version and
+    /// dry-run its `on_reload` on a copy of `this`; keep it, unswapped.
+    Prepare {
+        compiled: Precompiled,
+        source: NewSource,
+        tag: crate::deploy::VersionTag,
+        keep: Option<KeepAlive>,
+    },
+    /// Swap to the prepared version, keeping the running one as previous;
+    /// every thread of the round swaps or none does.
+    Commit(std::sync::Arc<crate::host::reload::round::ReloadRound>),
+    /// Swap back to the kept previous version (same round rule).
+    Revert(std::sync::Arc<crate::host::reload::round::ReloadRound>),
+    /// Drop the kept previous version (the deploy is over).
+    Finish,
+    /// Drop the prepared version (the deploy will not commit it).
+    Discard,
 }
 
 /// One script thread's copy of the next version, as its compile left it.

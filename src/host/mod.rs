@@ -26,12 +26,14 @@ mod threads;
 pub use bridge::members::MemberTable;
 pub use callbacks::requests::Responder;
 pub use callbacks::timers::VirtualClock;
+pub use events::{KeepAlive, NewSource};
 pub use handle::{Host, ReloadResult, RunningHost};
 pub use probe::{HostProbe, Readiness, SpellError};
 pub use progress::{HostProgress, ProgressCounters};
 pub use reload::bundle::BundleOptions;
+pub use reload::stage::{StepError, Versions};
 pub use run::Started;
-pub use status::{ClusterStatus, ScriptStatus, TimerStatus};
+pub use status::{ClusterStatus, DeployStatus, ScriptStatus, TimerStatus};
 
 use crate::config::ConfigError;
 use crate::platform::PlatformError;

@@ -81,6 +81,11 @@ impl HostProbe {
         }
     }
 
+    /// The script threads' deploy API (`reload/stage.rs`), once they run.
+    pub fn versions(&self) -> Option<crate::host::Versions> {
+        self.script.get().map(|tx| tx.versions())
+    }
+
     pub fn status(&self) -> ScriptStatus {
         self.status.borrow().clone()
     }

@@ -33,6 +33,22 @@ pub struct ScriptStatus {
     pub recent_errors: Vec<String>,
     /// In a cluster: this node's part in it.
     pub cluster: Option<ClusterStatus>,
+    /// The version each script thread runs, by thread index (they differ
+    /// only during a deploy's canary); empty until a deploy moved one.
+    pub thread_versions: Vec<crate::deploy::VersionTag>,
+    /// The last deploy of this host, while and after it runs.
+    pub deploy: Option<DeployStatus>,
+}
+
+/// A deploy as `/status` and the dev page show it.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct DeployStatus {
+    pub id: String,
+    pub version: String,
+    pub sha256: String,
+    /// `preparing`, `canary`, `promoting`, `rolling_back`, or how it ended
+    /// (`promoted`, `rolled_back`, `vetoed`, `refused`, `failed`).
+    pub state: String,
 }
 
 /// A cluster node's view of its cluster (the admin endpoint's `/status`).

@@ -331,6 +331,29 @@ impl ServiceScript {
         self.this = std::mem::take(&mut old.this);
     }
 
+    /// The same compiled version with another host behind its script API
+    /// and `this` given (a deploy's dry run of `on_reload` on a copy of the
+    /// running state, see `host/reload/dry_run.rs`).
+    pub fn rehosted(&self, opts: &CompileOptions, host: Rc<dyn HostApi>, this: Dynamic) -> Self {
+        let deadline = Deadline::default();
+        let (engine, _) = build_engine(opts, host, &deadline);
+        ServiceScript {
+            engine,
+            content_hash: self.content_hash,
+            ast: self.ast.clone(),
+            handlers: self.handlers.clone(),
+            functions: self.functions.clone(),
+            has_imports: self.has_imports,
+            files: self.files.clone(),
+            shown_files: self.shown_files.clone(),
+            main_display: self.main_display.clone(),
+            this,
+            limits: self.limits.clone(),
+            deadline,
+            failures: Vec::new(),
+        }
+    }
+
     /// The files as the author sees them (relative to the service directory).
     pub fn display_files(&self, opts: &CompileOptions) -> Vec<String> {
         self.files.iter().map(|f| opts.display(f)).collect()

@@ -88,7 +88,9 @@ impl Executor {
     pub async fn start(opts: CompileOptions, deps: ExecutorDeps) -> Result<Self, Diagnostic> {
         let n = deps.threads.max(1);
         let stopping = Arc::new(AtomicBool::new(false));
+        let versions = Arc::new(crate::host::reload::tags::ThreadVersions::new(n));
         let shared = Arc::new(Shared {
+            versions: versions.clone(),
             agents: Mutex::new(AgentBook::open(&deps.data_dir)),
             board: TimerBoard::new(n),
             status: deps.status.clone(),
@@ -106,7 +108,7 @@ impl Executor {
             ready.push(ready_rx);
         }
         let executor = Executor {
-            events: EventSender::new(senders, opts.clone()),
+            events: EventSender::new(senders, opts.clone()).with_versions(versions),
             status: deps.status.clone(),
             threads,
             stopping,

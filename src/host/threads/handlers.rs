@@ -179,6 +179,7 @@ pub(in crate::host) fn handle(script: &mut ServiceScript, bridge: &HostBridge, e
         }) => user_events::update(script, bridge, &subtype, &channel_id, body),
         HostEvent::Inbound(Inbound::Copy(_) | Inbound::GatewayError | Inbound::Error { .. })
         | HostEvent::Reload(_)
+        | HostEvent::Deploy(_)
         | HostEvent::Shared { .. }
         | HostEvent::Clustered { .. }
         | HostEvent::Shutdown => {}

@@ -16,6 +16,7 @@ use crate::host::events::HostEvent;
 use crate::host::outbox::{Barrier, Downward, OutboxSender};
 use crate::host::progress::{Handled, HostProgress};
 use crate::host::reload::apply;
+use crate::host::reload::versions::{self, ThreadParts, Versions};
 use crate::host::status::{now_ms, TimerStatus};
 use crate::host::threads::handlers;
 use crate::host::threads::intake::IntakeRx;
@@ -84,6 +85,7 @@ pub fn run(start: ThreadStart) {
         return;
     };
     let mut timers_shown = (0, std::time::Instant::now());
+    let mut held = Versions::started(bridge.uploader.base_dir());
     while let Some(event) = rx.blocking_recv() {
         let (event, countdown) = match event {
             HostEvent::Shared { event, countdown } => (*event, Some(countdown)),
@@ -103,14 +105,32 @@ pub fn run(start: ThreadStart) {
         };
         let kind = match &event {
             HostEvent::Shutdown => break,
-            // A reload round waits for every thread's vote: never skipped.
-            HostEvent::Reload(_) => Handled::Own,
+            // A reload round waits for every thread's vote: never skipped
+            // (nor a deploy's step, which may be a round too).
+            HostEvent::Reload(_) | HostEvent::Deploy(_) => Handled::Own,
             _ if stopping.load(Ordering::SeqCst) => continue,
             HostEvent::Inbound(_) | HostEvent::Message { .. } => Handled::Upward,
             HostEvent::Response { .. } => Handled::Response,
             _ => Handled::Own,
         };
+        // What the canary counts: the calls of the service's handlers.
+        let counted = !matches!(
+            event,
+            HostEvent::Reload(_) | HostEvent::Deploy(_) | HostEvent::Inspect(_)
+        );
+        let began = std::time::Instant::now();
         match event {
+            HostEvent::Deploy(step) => {
+                let parts = ThreadParts {
+                    script: &mut script,
+                    opts: &mut opts,
+                    bridge: &bridge,
+                    shared: &shared,
+                    place,
+                    stopping: stopping.load(Ordering::SeqCst),
+                };
+                versions::step(&mut held, parts, step)
+            }
             HostEvent::Reload(req) => {
                 let stop = stopping.load(Ordering::SeqCst);
                 apply::apply(
@@ -125,7 +145,8 @@ pub fn run(start: ThreadStart) {
             }
             other => handlers::handle(&mut script, &bridge, other),
         }
-        after_event(
+        let took = began.elapsed();
+        let failed = after_event(
             &mut script,
             &bridge,
             &shared,
@@ -133,6 +154,11 @@ pub fn run(start: ThreadStart) {
             &mut timers_shown,
             rx.is_empty(),
         );
+        if counted {
+            if let Some(stats) = shared.versions.stats.get(place.index) {
+                stats.record(took, 1, u64::from(failed > 0));
+            }
+        }
         if countdown.is_none_or(|c| c.fetch_sub(1, Ordering::SeqCst) == 1) {
             mark_handled(&bridge.outbox, progress.as_ref(), kind);
         }
@@ -176,7 +202,7 @@ fn first_load(
 }
 
 /// After every event: the handler's writes made durable, its errors and
-/// the timers published.
+/// the timers published. How many handler calls failed.
 fn after_event(
     script: &mut ServiceScript,
     bridge: &HostBridge,
@@ -184,7 +210,7 @@ fn after_event(
     place: Place,
     timers_shown: &mut (u64, std::time::Instant),
     idle: bool,
-) {
+) -> usize {
     // A handler's writes are durable before anyone is told it ran.
     if let Err(e) = bridge.commit_stores() {
         tracing::error!("{e}");
@@ -192,6 +218,7 @@ fn after_event(
     // Published before the event counts as handled, so that whoever waits
     // for it (a scenario test) sees its errors.
     let failures = script.take_failures();
+    let failed = failures.len();
     if !failures.is_empty() {
         let shown = failures.iter().map(ToString::to_string).collect();
         shared.status.send_modify(|st| st.note_errors(shown));
@@ -204,6 +231,7 @@ fn after_event(
         *timers_shown = (generation, std::time::Instant::now());
         publish_timers(&bridge.callbacks, shared, place);
     }
+    failed
 }
 
 /// The pending timers, for the dev page and the metrics.

@@ -18,6 +18,7 @@
 
 use crate::host::events::{HostEvent, Inspection, NewSource, ReloadRequest};
 use crate::host::reload::round::ReloadRound;
+use crate::host::reload::tags::ThreadVersions;
 use crate::host::threads::intake::{Intake, Refused};
 use crate::protocol::ids::shard_of;
 use crate::script::CompileOptions;
@@ -42,14 +43,50 @@ pub struct EventSender {
     /// How the running version was compiled: a reload compiles the same
     /// way, off the script threads ([`compile_and_reload`](Self::compile_and_reload)).
     compile: Arc<Mutex<CompileOptions>>,
+    /// The threads' versions and counters, for deploys (`reload/stage.rs`).
+    versions: Arc<ThreadVersions>,
 }
 
 impl EventSender {
     pub fn new(threads: Vec<Intake>, compile: CompileOptions) -> Self {
+        let versions = Arc::new(ThreadVersions::new(threads.len()));
         EventSender {
             threads: threads.into(),
             compile: Arc::new(Mutex::new(compile)),
+            versions,
         }
+    }
+
+    /// The same, reporting through the threads' own `versions` (which they
+    /// write).
+    pub fn with_versions(mut self, versions: Arc<ThreadVersions>) -> Self {
+        self.versions = versions;
+        self
+    }
+
+    pub(in crate::host) fn thread_versions(&self) -> &ThreadVersions {
+        &self.versions
+    }
+
+    pub fn thread_count(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// How the running version was compiled (limits and all).
+    pub(in crate::host) fn compile_options(&self) -> CompileOptions {
+        self.compile
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sends `event` to thread `index` only (a deploy's step).
+    pub(in crate::host) fn to_thread(
+        &self,
+        index: usize,
+        event: HostEvent,
+    ) -> Result<(), ThreadsGone> {
+        self.to(index, event)
     }
 
     /// Compiles the next version (from `req.source`, else from the running

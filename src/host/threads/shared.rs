@@ -41,6 +41,8 @@ pub struct Shared {
     pub status: watch::Sender<ScriptStatus>,
     /// In a cluster, taken around `create_agent` (see `ExecutorDeps`).
     pub agent_lock: Option<crate::cluster::lease::Lease>,
+    /// Each thread's version and handler counters (deploys).
+    pub versions: std::sync::Arc<crate::host::reload::tags::ThreadVersions>,
 }
 
 /// Every thread's first pending timers and count, merged for the status.
