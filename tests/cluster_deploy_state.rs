@@ -209,3 +209,31 @@ fn rollback_restores_the_previous_version_in_one_step_and_history_is_bounded() {
     assert_eq!(a.bundle("sha0").unwrap(), None, "its bundle too");
     assert!(a.bundle(&format!("shah{}", HISTORY + 2)).unwrap().is_some());
 }
+
+#[test]
+fn canary_and_baseline_counts_are_summed_over_nodes_and_a_report_counts_once() {
+    use moobius_host::cluster::deploy::stats::Side;
+    use moobius_host::deploy::canary::HandlerStats;
+    let Some(server) = redis() else { return };
+    let keys = fresh_keys();
+    let (a, b) = (
+        participant(&server.url, &keys),
+        participant(&server.url, &keys),
+    );
+    let (none, base) = a.stats("d1").unwrap();
+    assert_eq!((none.events, base), (0, None));
+    let mut bad = HandlerStats::default();
+    for i in 0..10 {
+        bad.record(Duration::from_micros(100), i % 2 == 0);
+    }
+    let mut good = HandlerStats::default();
+    good.record(Duration::from_micros(100), false);
+    a.report_stats("d1", "a", Side::Canary, &bad).unwrap();
+    a.report_stats("d1", "a", Side::Canary, &bad).unwrap();
+    b.report_stats("d1", "b", Side::Baseline, &good).unwrap();
+    b.report_stats("d1", "c", Side::Baseline, &good).unwrap();
+    let (canary, baseline) = b.stats("d1").unwrap();
+    assert_eq!((canary.events, canary.errors), (10, 5), "a's report once");
+    let baseline = baseline.expect("b and c reported");
+    assert_eq!((baseline.events, baseline.errors), (2, 0));
+}

@@ -104,6 +104,12 @@ impl Keys {
         format!("{}:deploy:{id}:swaps", self.prefix)
     }
 
+    /// Deploy `id`'s handler counts (a hash: `canary <node>` or
+    /// `baseline <node>` -> JSON counts since the canary started).
+    pub fn deploy_stats(&self, id: &str) -> String {
+        format!("{}:deploy:{id}:stats", self.prefix)
+    }
+
     /// The version every node runs (a hash: `id`, `sha`, `epoch`).
     pub fn deploy_current(&self) -> String {
         format!("{}:deploy:current", self.prefix)

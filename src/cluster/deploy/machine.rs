@@ -67,6 +67,21 @@ impl Deploys {
         Deploys { conn, keys }
     }
 
+    pub(super) fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    pub(super) fn query<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+    ) -> Result<T, ClusterError> {
+        self.conn.query(cmd)
+    }
+
+    pub(super) fn query_unit(&self, cmd: &redis::Cmd) -> Result<(), ClusterError> {
+        self.conn.query(cmd)
+    }
+
     /// Redis's clock, in ms since the epoch.
     pub fn now_ms(&self) -> Result<u64, ClusterError> {
         self.conn.query(redis::cmd("EVAL").arg(NOW).arg(0))
@@ -257,6 +272,7 @@ impl Deploys {
             pipe.cmd("DEL").arg(self.keys.deploy(id)).ignore();
             pipe.cmd("DEL").arg(self.keys.deploy_votes(id)).ignore();
             pipe.cmd("DEL").arg(self.keys.deploy_swaps(id)).ignore();
+            pipe.cmd("DEL").arg(self.keys.deploy_stats(id)).ignore();
         }
         self.conn.pipe::<()>(&pipe)
     }

@@ -17,6 +17,7 @@
 
 pub mod machine;
 pub mod record;
+pub mod stats;
 
 /// Committed deploys kept in the history list (and their bundles kept in
 /// Redis): enough to roll back several steps, bounded so that bundles do
