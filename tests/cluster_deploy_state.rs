@@ -35,6 +35,8 @@ fn record(d: &Deploys, id: &str, sha: &str, deadline_in_ms: u64) -> Record {
         by: "tester".into(),
         at_ms: 0,
         deadline_ms: d.now_ms().unwrap() + deadline_in_ms,
+        canary_pct: 0,
+        canary_window_ms: 0,
         state: State::Preparing,
     }
 }
@@ -236,4 +238,59 @@ fn canary_and_baseline_counts_are_summed_over_nodes_and_a_report_counts_once() {
     assert_eq!((canary.events, canary.errors), (10, 5), "a's report once");
     let baseline = baseline.expect("b and c reported");
     assert_eq!((baseline.events, baseline.errors), (2, 0));
+}
+
+#[test]
+fn a_canary_with_handler_errors_rolls_back_and_a_clean_one_is_promoted() {
+    use moobius_host::cluster::deploy::record::canary_nodes;
+    use moobius_host::cluster::deploy::stats::Side;
+    use moobius_host::deploy::canary::HandlerStats;
+    use moobius_host::deploy::config::CanaryThresholds;
+    let Some(server) = redis() else { return };
+    let keys = fresh_keys();
+    let (a, b) = (
+        participant(&server.url, &keys),
+        participant(&server.url, &keys),
+    );
+    let nodes = live(&["c", "a", "b"]);
+    assert_eq!(
+        canary_nodes(&nodes, 34),
+        vec!["a".to_string(), "b".to_string()]
+    );
+    assert_eq!(canary_nodes(&nodes, 1), vec!["a".to_string()], "rounded up");
+    commit(&a, "d0", "sha0");
+    let t = CanaryThresholds::default();
+    for (id, failing) in [("bad", true), ("good", false)] {
+        let mut r = record(&a, id, id, 60_000);
+        r.canary_pct = 34;
+        r.canary_window_ms = if failing { 60_000 } else { 0 };
+        assert!(a.start(&r).unwrap());
+        for n in &nodes {
+            a.vote(id, n, &Vote::Ready).unwrap();
+        }
+        assert_eq!(b.decide(id, &nodes).unwrap(), Decision::Waiting(vec![]));
+        assert!(matches!(
+            a.record(id).unwrap().unwrap().state,
+            State::Canary { .. }
+        ));
+        let mut stats = HandlerStats::default();
+        for i in 0..t.min_events.max(1) * 2 {
+            stats.record(Duration::from_micros(100), failing && i % 2 == 0);
+        }
+        let mut base = HandlerStats::default();
+        base.record(Duration::from_micros(100), false);
+        a.report_stats(id, "a", Side::Canary, &stats).unwrap();
+        a.report_stats(id, "c", Side::Baseline, &base).unwrap();
+        let got = b.judge_canary(id, &t).unwrap();
+        if failing {
+            let Decision::Ended(State::RolledBack { why }) = got else {
+                panic!("errors roll back before the window ends: {got:?}")
+            };
+            assert!(why.contains("error"), "{why}");
+            assert_eq!(a.current().unwrap().id, "d0", "still the old version");
+        } else {
+            assert_eq!(got, Decision::Ended(State::Committed));
+            assert_eq!(a.current().unwrap().id, "good");
+        }
+    }
 }

@@ -7,6 +7,8 @@ use super::HISTORY;
 use crate::cluster::conn::RedisConn;
 use crate::cluster::wire::Keys;
 use crate::cluster::ClusterError;
+use crate::deploy::canary::{judge, Verdict};
+use crate::deploy::config::CanaryThresholds;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -180,6 +182,10 @@ impl Deploys {
         if record.state.ended() {
             return Ok(Decision::Ended(record.state));
         }
+        if let State::Canary { .. } = record.state {
+            // Past voting: judged by `judge_canary`.
+            return Ok(Decision::Waiting(Vec::new()));
+        }
         let votes = self.votes(id)?;
         if let Some((node, Vote::Veto(reason))) =
             votes.iter().find(|(_, v)| matches!(v, Vote::Veto(_)))
@@ -196,7 +202,12 @@ impl Deploys {
             .cloned()
             .collect();
         if missing.is_empty() && !live.is_empty() {
-            self.commit(&record)?;
+            if record.canary_pct > 0 {
+                let until_ms = self.now_ms()? + record.canary_window_ms;
+                self.advance(id, &State::Preparing, &State::Canary { until_ms })?;
+                return self.settled_or_waiting(id);
+            }
+            self.commit(&record, &State::Preparing)?;
             return self.settled(id);
         }
         if self.now_ms()? >= record.deadline_ms {
@@ -207,6 +218,44 @@ impl Deploys {
             return self.end(id, to);
         }
         Ok(Decision::Waiting(missing))
+    }
+
+    /// Judges a deploy in its canary with the canary's and baseline's
+    /// counts in Redis: promotes (commits) or rolls back when
+    /// [`judge`] says so; any node may run this, the first one's change
+    /// wins. A deploy not in its canary is reported as it stands.
+    pub fn judge_canary(
+        &self,
+        id: &str,
+        thresholds: &CanaryThresholds,
+    ) -> Result<Decision, ClusterError> {
+        let record = self
+            .record(id)?
+            .ok_or_else(|| ClusterError::Unexpected(format!("no deploy {id}")))?;
+        let State::Canary { until_ms } = record.state else {
+            return self.settled_or_waiting(id);
+        };
+        let (canary, baseline) = self.stats(id)?;
+        let window_over = self.now_ms()? >= until_ms;
+        match judge(&canary, baseline.as_ref(), thresholds, window_over) {
+            Verdict::Continue => Ok(Decision::Waiting(Vec::new())),
+            Verdict::Promote { .. } => {
+                self.commit(&record, &record.state)?;
+                self.settled(id)
+            }
+            Verdict::Rollback { reason } => {
+                self.advance(id, &record.state, &State::RolledBack { why: reason })?;
+                self.settled(id)
+            }
+        }
+    }
+
+    /// Ended, or still open (waiting on nobody in particular).
+    fn settled_or_waiting(&self, id: &str) -> Result<Decision, ClusterError> {
+        match self.settled(id)? {
+            Decision::Ended(s) if !s.ended() => Ok(Decision::Waiting(Vec::new())),
+            d => Ok(d),
+        }
     }
 
     fn end(&self, id: &str, to: State) -> Result<Decision, ClusterError> {
@@ -224,14 +273,14 @@ impl Deploys {
     /// Commits a preparing deploy: it becomes current, with a new epoch,
     /// and heads the history (pruned to [`HISTORY`]). None if it was not
     /// preparing (someone else ended it).
-    fn commit(&self, record: &Record) -> Result<Option<u64>, ClusterError> {
+    fn commit(&self, record: &Record, from: &State) -> Result<Option<u64>, ClusterError> {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(COMMIT)
             .arg(3)
             .arg(self.keys.deploy(&record.id))
             .arg(self.keys.deploy_current())
             .arg(self.keys.deploy_history())
-            .arg(State::Preparing.name())
+            .arg(from.name())
             .arg(&record.id)
             .arg(&record.sha);
         let epoch: u64 = self.conn.query(&cmd)?;

@@ -6,11 +6,15 @@
 //! compares before it sets. So any node may advance a deploy, and the
 //! deploy survives the loss of the node (or CLI) that started it.
 //!
-//! The states: `preparing` -> `committed` | `vetoed` | `rolled_back`.
-//! Every live node prepares the bundle and votes `ready` or `veto
-//! <reason>`; [`machine::Deploys::decide`] commits once every live node
-//! voted ready, and aborts on a veto or at the deadline. A commit bumps
-//! the version epoch in `deploy:current`, which nodes watch.
+//! The states: `preparing` -> (`canary` until T) -> `committed` |
+//! `vetoed` | `rolled_back`. Every live node prepares the bundle and votes
+//! `ready` or `veto <reason>`; [`machine::Deploys::decide`] commits once
+//! every live node voted ready (or starts the canary, on whole nodes:
+//! [`record::canary_nodes`]), and aborts on a veto or at the deadline.
+//! [`machine::Deploys::judge_canary`] promotes or rolls the canary back
+//! with the shared `deploy::canary::judge` over the counts the nodes
+//! report ([`stats`]). A commit or rollback bumps the version epoch in
+//! `deploy:current`, which nodes watch.
 //!
 //! This module knows Redis, not the host: a node's wiring to its script
 //! threads lives in the host.

@@ -7,15 +7,26 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
     Preparing,
+    /// Every live node voted ready; the canary nodes run the new version
+    /// until `until_ms` (Redis's clock), then it is judged.
+    Canary {
+        until_ms: u64,
+    },
     Committed,
-    Vetoed { node: String, reason: String },
-    RolledBack { why: String },
+    Vetoed {
+        node: String,
+        reason: String,
+    },
+    RolledBack {
+        why: String,
+    },
 }
 
 impl State {
     pub fn name(&self) -> &'static str {
         match self {
             State::Preparing => "preparing",
+            State::Canary { .. } => "canary",
             State::Committed => "committed",
             State::Vetoed { .. } => "vetoed",
             State::RolledBack { .. } => "rolled_back",
@@ -27,13 +38,14 @@ impl State {
         match self {
             State::Vetoed { node, reason } => format!("{node} {reason}"),
             State::RolledBack { why } => why.clone(),
+            State::Canary { until_ms } => until_ms.to_string(),
             _ => String::new(),
         }
     }
 
     /// Whether the deploy has ended (no change follows).
     pub fn ended(&self) -> bool {
-        !matches!(self, State::Preparing)
+        !matches!(self, State::Preparing | State::Canary { .. })
     }
 
     /// Reads back what [`State::name`] and [`State::detail`] stored; `None`
@@ -42,6 +54,9 @@ impl State {
         Some(match name {
             "preparing" => State::Preparing,
             "committed" => State::Committed,
+            "canary" => State::Canary {
+                until_ms: detail.parse().ok()?,
+            },
             "vetoed" => {
                 let (node, reason) = detail.split_once(' ').unwrap_or((detail, ""));
                 State::Vetoed {
@@ -69,6 +84,11 @@ pub struct Record {
     pub at_ms: u64,
     /// When voting ends without every vote (ms since the epoch, Redis's clock).
     pub deadline_ms: u64,
+    /// The share of the live nodes (percent, rounded up to whole nodes)
+    /// that run the new version first; 0 for no canary.
+    pub canary_pct: u32,
+    /// How long the canary runs before it is judged.
+    pub canary_window_ms: u64,
     pub state: State,
 }
 
@@ -82,6 +102,8 @@ impl Record {
             ("by", self.by.clone()),
             ("at_ms", self.at_ms.to_string()),
             ("deadline_ms", self.deadline_ms.to_string()),
+            ("canary_pct", self.canary_pct.to_string()),
+            ("canary_window_ms", self.canary_window_ms.to_string()),
             ("state", self.state.name().to_string()),
             ("detail", self.state.detail()),
         ]
@@ -97,6 +119,8 @@ impl Record {
             by: get("by"),
             at_ms: get("at_ms").parse().ok()?,
             deadline_ms: get("deadline_ms").parse().ok()?,
+            canary_pct: get("canary_pct").parse().unwrap_or(0),
+            canary_window_ms: get("canary_window_ms").parse().unwrap_or(0),
             state: State::parse(&get("state"), &get("detail"))?,
         })
     }
@@ -133,4 +157,15 @@ pub struct Current {
     pub id: String,
     pub sha: String,
     pub epoch: u64,
+}
+
+/// The nodes that run a canary: `pct` percent of the live nodes, rounded
+/// up to whole nodes (the granularity is a node, with all its script
+/// threads), the first by name so that every node computes the same set.
+pub fn canary_nodes(live: &[String], pct: u32) -> Vec<String> {
+    let mut sorted = live.to_vec();
+    sorted.sort();
+    let n = (sorted.len() * pct.min(100) as usize).div_ceil(100);
+    sorted.truncate(n);
+    sorted
 }
