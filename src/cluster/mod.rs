@@ -16,6 +16,7 @@
 pub mod append;
 pub mod conn;
 pub mod consumer;
+pub mod deploy;
 pub mod down;
 pub mod lease;
 pub mod nodes;

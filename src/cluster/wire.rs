@@ -82,6 +82,43 @@ impl Keys {
     pub fn takeovers(&self) -> String {
         format!("{}:takeovers", self.prefix)
     }
+
+    /// A deploy's bundle, stored once under its SHA-256 (a string).
+    pub fn bundle(&self, sha: &str) -> String {
+        format!("{}:bundle:{sha}", self.prefix)
+    }
+
+    /// Deploy `id`'s record (a hash; its `state` changes by compare-and-set).
+    pub fn deploy(&self, id: &str) -> String {
+        format!("{}:deploy:{id}", self.prefix)
+    }
+
+    /// Deploy `id`'s votes (a hash: node -> `ready` or `veto <reason>`).
+    pub fn deploy_votes(&self, id: &str) -> String {
+        format!("{}:deploy:{id}:votes", self.prefix)
+    }
+
+    /// When each node swapped to deploy `id` (a hash: node -> ms, by
+    /// Redis's clock), to measure first swap to last swap.
+    pub fn deploy_swaps(&self, id: &str) -> String {
+        format!("{}:deploy:{id}:swaps", self.prefix)
+    }
+
+    /// Deploy `id`'s handler counts (a hash: `canary <node>` or
+    /// `baseline <node>` -> JSON counts since the canary started).
+    pub fn deploy_stats(&self, id: &str) -> String {
+        format!("{}:deploy:{id}:stats", self.prefix)
+    }
+
+    /// The version every node runs (a hash: `id`, `sha`, `epoch`).
+    pub fn deploy_current(&self) -> String {
+        format!("{}:deploy:current", self.prefix)
+    }
+
+    /// The committed deploys, newest first (a list of ids, bounded).
+    pub fn deploy_history(&self) -> String {
+        format!("{}:deploy:history", self.prefix)
+    }
 }
 
 /// The consumer group of every `up:<p>` stream.
