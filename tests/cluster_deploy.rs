@@ -86,12 +86,19 @@ async fn deploys_to_a_running_cluster() {
     let Some(server) = redis() else { return };
     let sandbox = start_sandbox().await;
     let c = sandbox.control();
-    let ch = c.create_channel("room");
     c.create_user("alice");
     c.create_user("bob");
-    c.act("alice", &ch, "join").await.unwrap();
-    c.act("bob", &ch, "join").await.unwrap();
-    let svc = cluster_service(&sandbox, &[ch.as_str()], &tutorial(), 1_000).await;
+    // Enough channels that every node owns some (a canary sees calls).
+    let mut channels = Vec::new();
+    for i in 0..8 {
+        let ch = c.create_channel(&format!("room-{i}"));
+        c.act("alice", &ch, "join").await.unwrap();
+        c.act("bob", &ch, "join").await.unwrap();
+        channels.push(ch);
+    }
+    let ch = channels[0].clone();
+    let ids: Vec<&str> = channels.iter().map(String::as_str).collect();
+    let svc = cluster_service(&sandbox, &ids, &tutorial(), 1_000).await;
     let base = svc.path().join("release");
     let kg = Command::new(binary())
         .args(["bundle", "keygen", base.to_str().unwrap()])
@@ -133,11 +140,14 @@ async fn deploys_to_a_running_cluster() {
     assert!(out.contains("vetoed by node"), "{out}");
     assert!(out.contains("bundle refused"), "{out}");
 
-    // A broken one: vetoed with the compile error, nothing changes.
-    let broken = pack(&svc, "fn on_refresh(action) { let x = ; }", "2.0.2", Some(&key));
+    // A broken one (its `this` migration throws): vetoed with the error
+    // from the dry run, nothing changes.
+    let script = tutorial() + "\nfn on_reload() { throw \"migration failed\"; }\n";
+    let broken = pack(&svc, &script, "2.0.2", Some(&key));
     let (code, out) = deploy(&svc, &server.url, &[broken.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("vetoed by node"), "{out}");
+    assert!(out.contains("migration failed"), "{out}");
     assert_eq!(versions(&svc, &server.url), vec![id.clone(); 3]);
     refresh_until(&c, "alice", &ch, &["alice", "bob", "Meow"]).await;
 
@@ -157,11 +167,12 @@ async fn deploys_to_a_running_cluster() {
     // Refreshes on every node's channels until the canary is judged.
     let judged = wait_for("the canary is judged", || {
         let c = c.clone();
-        let ch = ch.clone();
+        let channels = channels.clone();
         let exited = canary.try_wait().unwrap();
         async move {
-            let _ = c.act("alice", &ch, "refresh").await;
-            let _ = c.act("bob", &ch, "refresh").await;
+            for ch in &channels {
+                let _ = c.act("alice", ch, "refresh").await;
+            }
             exited
         }
     })
@@ -170,7 +181,11 @@ async fn deploys_to_a_running_cluster() {
     std::io::Read::read_to_string(canary.stdout.as_mut().unwrap(), &mut out).unwrap();
     assert_eq!(judged.code(), Some(1), "{out}");
     assert!(out.contains("rolled back"), "{out}");
-    assert_eq!(versions(&svc, &server.url), vec![id.clone(); 3]);
+    wait_for("the canary nodes went back", || {
+        let back = versions(&svc, &server.url) == vec![id.clone(); 3];
+        async move { back.then_some(()) }
+    })
+    .await;
 
     // kill -9 of a node mid-rollout: one version everywhere at the end.
     let v3 = pack(&svc, &v2().replace("Meow", "Meow"), "3.0.0", Some(&key));
