@@ -48,7 +48,11 @@ fn pack(svc: &ServiceDir, script: &str, version: &str, key: Option<&Path>) -> Pa
         args.extend(["--sign", k.to_str().unwrap()]);
     }
     let done = Command::new(binary()).args(&args).output().unwrap();
-    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
     out
 }
 
@@ -107,7 +111,11 @@ async fn deploys_to_a_running_cluster() {
     assert!(kg.status.success());
     let key = base.with_extension("key");
     let public = std::fs::read_to_string(base.with_extension("pub")).unwrap();
-    let line = public.lines().find(|l| !l.starts_with('#')).unwrap().to_string();
+    let line = public
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .unwrap()
+        .to_string();
     svc.set_service_key("trusted_keys", serde_json::json!([line]));
     let mut nodes = vec![
         node(&svc, &server.url),
@@ -129,7 +137,10 @@ async fn deploys_to_a_running_cluster() {
         .and_then(|r| r.split(':').next())
         .unwrap()
         .to_string();
-    println!("deploy to 3 nodes: {} ms; {out}", started.elapsed().as_millis());
+    println!(
+        "deploy to 3 nodes: {} ms; {out}",
+        started.elapsed().as_millis()
+    );
     assert_eq!(versions(&svc, &server.url), vec![id.clone(); 3]);
     refresh_until(&c, "alice", &ch, &["alice", "bob", "Meow"]).await;
 
@@ -159,7 +170,14 @@ async fn deploys_to_a_running_cluster() {
     let bad = pack(&svc, &throwing, "2.1.0", Some(&key));
     let dir = svc.path().display().to_string();
     let mut canary = Command::new(binary())
-        .args(["deploy", bad.to_str().unwrap(), "--canary", "34%", "--window", "20s"])
+        .args([
+            "deploy",
+            bad.to_str().unwrap(),
+            "--canary",
+            "34%",
+            "--window",
+            "20s",
+        ])
         .args(["--dir", &dir, "--cluster", &server.url])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -228,5 +246,89 @@ async fn deploys_to_a_running_cluster() {
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(out.lines().count(), 5, "{out}");
     assert!(out.lines().next().unwrap().contains("committed"), "{out}");
+    sandbox.shutdown().await;
+}
+
+/// The figures of docs/DEPLOY.md ("A cluster"): 3 nodes, 64 partitions,
+/// 32 channels; five deploys of alternating versions while members
+/// refresh. Prints the command-to-last-swap and first-to-last swap times
+/// and the refresh latency during the deploys. A measurement, not a check:
+/// `cargo test --test cluster_deploy -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run with --ignored --nocapture"]
+async fn deploy_figures() {
+    let Some(server) = redis() else { return };
+    let sandbox = start_sandbox().await;
+    let c = sandbox.control();
+    c.create_user("alice");
+    let mut channels = Vec::new();
+    for i in 0..32 {
+        let ch = c.create_channel(&format!("room-{i}"));
+        c.act("alice", &ch, "join").await.unwrap();
+        channels.push(ch);
+    }
+    let ids: Vec<&str> = channels.iter().map(String::as_str).collect();
+    let svc = cluster_service(&sandbox, &ids, &tutorial(), 3_000).await;
+    svc.set_config_key(
+        "cluster",
+        serde_json::json!({"redis_url": "redis://unused", "partitions": 64, "lease_ms": 3000}),
+    );
+    let nodes = vec![
+        node(&svc, &server.url),
+        node(&svc, &server.url),
+        node(&svc, &server.url),
+    ];
+    all_ready(&nodes).await;
+    for ch in &channels {
+        wait_sees(&c, "alice", ch, &["alice", "Meow"]).await;
+    }
+    let bundles = [
+        pack(&svc, &v2(), "2.0.0", None),
+        pack(&svc, &tutorial(), "2.0.1", None),
+    ];
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let driver = {
+        let (c, channels, stop) = (c.clone(), channels.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let ch = &channels[i % channels.len()];
+                i += 1;
+                let t = Instant::now();
+                refresh_answered(&c, "alice", ch, "a refresh is answered").await;
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            lat
+        })
+    };
+    let (mut total, mut spread) = (Vec::new(), Vec::new());
+    for round in 0..6 {
+        let file = &bundles[round % 2];
+        let (code, out) = deploy(&svc, &server.url, &[file.to_str().unwrap()]);
+        assert_eq!(code, Some(0), "{out}");
+        let line = out.lines().find(|l| l.starts_with("committed:")).unwrap();
+        let num = |after: &str| -> f64 {
+            line.split(after)
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+                .unwrap()
+        };
+        total.push(num("run it, "));
+        spread.push(num("last swap "));
+        println!("{line}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut lat = driver.await.unwrap();
+    lat.sort_by(f64::total_cmp);
+    total.sort_by(f64::total_cmp);
+    spread.sort_by(f64::total_cmp);
+    let at = |v: &[f64], q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "FIGURES deploys={} command->last swap median {:.0} ms max {:.0} ms; first->last swap median {:.0} ms max {:.0} ms; refreshes={} p50 {:.1} ms p99 {:.1} ms max {:.1} ms",
+        total.len(), at(&total, 0.5), at(&total, 1.0), at(&spread, 0.5), at(&spread, 1.0),
+        lat.len(), at(&lat, 0.5), at(&lat, 0.99), at(&lat, 1.0)
+    );
     sandbox.shutdown().await;
 }

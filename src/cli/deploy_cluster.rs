@@ -37,8 +37,11 @@ pub fn open(cfg: &Config) -> Result<Deploys, String> {
         .service_id
         .as_deref()
         .ok_or("service_config.service_id is not set")?;
-    let conn = RedisConn::open(cluster.redis_url.expose(), moobius_host::timeouts::REDIS_CALL)
-        .map_err(|e| e.to_string())?;
+    let conn = RedisConn::open(
+        cluster.redis_url.expose(),
+        moobius_host::timeouts::REDIS_CALL,
+    )
+    .map_err(|e| e.to_string())?;
     Ok(Deploys::new(Arc::new(conn), Keys::new(id)))
 }
 
@@ -51,7 +54,10 @@ pub fn deploy(
 ) -> Result<u8, String> {
     let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     if bytes.len() > MAX_BUNDLE {
-        return Err(format!("{} is larger than {MAX_BUNDLE} bytes", file.display()));
+        return Err(format!(
+            "{} is larger than {MAX_BUNDLE} bytes",
+            file.display()
+        ));
     }
     let seen = bundle::inspect(file, &BundleLimits::default())
         .map_err(|e| format!("{}: {e}", file.display()))?;
@@ -62,7 +68,9 @@ pub fn deploy(
         id: format!("{now}-{}", &sha[..8]),
         sha: sha.clone(),
         version: seen.manifest.version.clone(),
-        signer: seen.signature.map_or(String::new(), |s| s.key_id.to_string()),
+        signer: seen
+            .signature
+            .map_or(String::new(), |s| s.key_id.to_string()),
         by: whoami(),
         at_ms: now,
         deadline_ms: now + VOTE_WINDOW.as_millis() as u64,
@@ -197,7 +205,11 @@ pub fn list(d: &Deploys, json: bool) -> Result<u8, String> {
         println!("no deploys yet in this cluster");
     }
     for r in rows {
-        let signer = if r.signer.is_empty() { "unsigned" } else { &r.signer };
+        let signer = if r.signer.is_empty() {
+            "unsigned"
+        } else {
+            &r.signer
+        };
         println!(
             "{:<24} {:<12} {:<12} {:<16} {} {}",
             r.id,

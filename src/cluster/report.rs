@@ -7,12 +7,12 @@
 
 use super::conn::RedisConn;
 use super::deploy::machine::Deploys;
-use std::sync::Arc;
 use super::wire::{Keys, GATEWAY, WORKERS};
 use super::ClusterError;
 use redis::streams::StreamInfoGroupsReply;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Report {

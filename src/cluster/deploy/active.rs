@@ -132,10 +132,19 @@ impl Deploys {
         )
     }
 
-    /// Each node's version: node -> (deploy id, sha, version).
+    /// Each live node's version: node -> (deploy id, sha, version). The
+    /// entries of nodes no longer in the node set (killed, so they could
+    /// not clear theirs) are deleted here, which bounds the hash.
     pub fn running(&self) -> Result<BTreeMap<String, (String, String, String)>, ClusterError> {
-        let raw: BTreeMap<String, String> =
-            self.query(redis::cmd("HGETALL").arg(self.keys().deploy_running()))?;
+        let key = self.keys().deploy_running();
+        let mut raw: BTreeMap<String, String> = self.query(redis::cmd("HGETALL").arg(&key))?;
+        let live: Vec<String> =
+            self.query(redis::cmd("ZRANGE").arg(self.keys().nodes()).arg(0).arg(-1))?;
+        let gone: Vec<String> = raw.keys().filter(|n| !live.contains(n)).cloned().collect();
+        if !gone.is_empty() {
+            self.query_unit(redis::cmd("HDEL").arg(&key).arg(&gone))?;
+            raw.retain(|n, _| live.contains(n));
+        }
         Ok(raw
             .into_iter()
             .map(|(node, v)| {
