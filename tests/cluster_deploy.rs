@@ -206,7 +206,7 @@ async fn deploys_to_a_running_cluster() {
     .await;
 
     // kill -9 of a node mid-rollout: one version everywhere at the end.
-    let v3 = pack(&svc, &v2().replace("Meow", "Meow"), "3.0.0", Some(&key));
+    let v3 = pack(&svc, &(v2() + "\n// 3.0.0\n"), "3.0.0", Some(&key));
     let dir2 = dir.clone();
     let url2 = server.url.clone();
     let v3s = v3.to_str().unwrap().to_string();
