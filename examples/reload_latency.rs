@@ -15,8 +15,7 @@ use moobius_host::sandbox::{Sandbox, SandboxOptions};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-const SELF_FIRST: &str =
-    "let payload = this.members[channel_id].view_for(member_id, [this.meow]);";
+const SELF_FIRST: &str = "let payload = this.members[channel_id].view_for(member_id, [this.meow]);";
 const SELF_LAST: &str =
     "let payload = this.members[channel_id].view_for(member_id, [this.meow]); let me = payload.shift(); payload.push(me);";
 

@@ -113,7 +113,11 @@ pub fn init_with(cfg: &LogConfig, terminal_directives: &[&str]) -> Result<(), Lo
             levels.push(parse_level(&cfg.error_log_level).unwrap_or(LevelFilter::INFO));
         }
     }
-    if tracing_subscriber::registry().with(layers).try_init().is_ok() {
+    if tracing_subscriber::registry()
+        .with(layers)
+        .try_init()
+        .is_ok()
+    {
         let rust_log = std::env::var_os("RUST_LOG").is_some();
         log::set_max_level(dependency_log_level(&levels, rust_log));
     }

@@ -10,8 +10,7 @@ use common::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-const SELF_FIRST: &str =
-    "let payload = this.members[channel_id].view_for(member_id, [this.meow]);";
+const SELF_FIRST: &str = "let payload = this.members[channel_id].view_for(member_id, [this.meow]);";
 const SELF_LAST: &str =
     "let payload = this.members[channel_id].view_for(member_id, [this.meow]); let me = payload.shift(); payload.push(me);";
 

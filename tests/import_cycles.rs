@@ -9,8 +9,7 @@ use common::*;
 use std::path::Path;
 use std::process::Command;
 
-const SELF_FIRST: &str =
-    "let payload = this.members[channel_id].view_for(member_id, [this.meow]);";
+const SELF_FIRST: &str = "let payload = this.members[channel_id].view_for(member_id, [this.meow]);";
 const SELF_LAST: &str =
     "let payload = this.members[channel_id].view_for(member_id, [this.meow]); let me = payload.shift(); payload.push(me);";
 

@@ -10,8 +10,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-const SELF_FIRST: &str =
-    "let payload = this.members[channel_id].view_for(member_id, [this.meow]);";
+const SELF_FIRST: &str = "let payload = this.members[channel_id].view_for(member_id, [this.meow]);";
 const SELF_LAST: &str =
     "let payload = this.members[channel_id].view_for(member_id, [this.meow]); let me = payload.shift(); payload.push(me);";
 

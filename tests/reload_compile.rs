@@ -7,8 +7,7 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-const SELF_FIRST: &str =
-    "let payload = this.members[channel_id].view_for(member_id, [this.meow]);";
+const SELF_FIRST: &str = "let payload = this.members[channel_id].view_for(member_id, [this.meow]);";
 const SELF_LAST: &str =
     "let payload = this.members[channel_id].view_for(member_id, [this.meow]); let me = payload.shift(); payload.push(me);";
 

@@ -43,7 +43,9 @@ pub(super) fn decode(text: &str) -> Option<Inbound> {
     }
     let body = envelope.body.map(RawValue::get).filter(|b| is_object(b))?;
     match envelope.kind.as_deref()? {
-        "copy" => serde_json::from_str::<CopyBody>(body).ok().map(Inbound::Copy),
+        "copy" => serde_json::from_str::<CopyBody>(body)
+            .ok()
+            .map(Inbound::Copy),
         "refresh" => {
             let mut action = serde_json::from_str::<SimpleAction>(body).ok()?;
             action.subtype = "refresh".into();
