@@ -20,10 +20,11 @@ use store_support::redis;
 /// The tutorial with the other members before Meow: a member sees which
 /// version answered.
 fn v2() -> String {
-    tutorial().replace(
-        "let characters = [this.meow] + this.members[channel_id];",
-        "let characters = this.members[channel_id] + [this.meow];",
-    )
+    let from = "this.members[channel_id].view_for(member_id, [this.meow])";
+    let to = "this.members[channel_id].view_for(member_id, []) + [this.meow]";
+    let v1 = tutorial();
+    assert!(v1.contains(from), "the tutorial's view line changed: {v1}");
+    v1.replace(from, to)
 }
 
 /// A bundle of `svc` with `script` as its entry, version `version`,
