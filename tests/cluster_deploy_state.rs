@@ -222,7 +222,8 @@ fn canary_and_baseline_counts_are_summed_over_nodes_and_a_report_counts_once() {
         participant(&server.url, &keys),
         participant(&server.url, &keys),
     );
-    let (none, base) = a.stats("d1").unwrap();
+    let all = live(&["a", "b", "c"]);
+    let (none, base) = a.stats("d1", &all).unwrap();
     assert_eq!((none.events, base), (0, None));
     let mut bad = HandlerStats::default();
     for i in 0..10 {
@@ -234,10 +235,14 @@ fn canary_and_baseline_counts_are_summed_over_nodes_and_a_report_counts_once() {
     a.report_stats("d1", "a", Side::Canary, &bad).unwrap();
     b.report_stats("d1", "b", Side::Baseline, &good).unwrap();
     b.report_stats("d1", "c", Side::Baseline, &good).unwrap();
-    let (canary, baseline) = b.stats("d1").unwrap();
+    let (canary, baseline) = b.stats("d1", &all).unwrap();
     assert_eq!((canary.events, canary.errors), (10, 5), "a's report once");
     let baseline = baseline.expect("b and c reported");
     assert_eq!((baseline.events, baseline.errors), (2, 0));
+    // a and c left the live set: their counts no longer count.
+    let (canary, baseline) = b.stats("d1", &live(&["b"])).unwrap();
+    assert_eq!(canary.events, 0, "a left");
+    assert_eq!(baseline.map(|s| s.events), Some(1), "c left, b stays");
 }
 
 #[test]
@@ -269,10 +274,10 @@ fn a_canary_with_handler_errors_rolls_back_and_a_clean_one_is_promoted() {
             a.vote(id, n, &Vote::Ready).unwrap();
         }
         assert_eq!(b.decide(id, &nodes).unwrap(), Decision::Waiting(vec![]));
-        assert!(matches!(
-            a.record(id).unwrap().unwrap().state,
-            State::Canary { .. }
-        ));
+        let State::Canary { nodes: on, .. } = a.record(id).unwrap().unwrap().state else {
+            panic!("every node voted ready: the canary starts")
+        };
+        assert_eq!(on, live(&["a", "b"]), "the canary's nodes are stored");
         let mut stats = HandlerStats::default();
         for i in 0..t.min_events.max(1) * 2 {
             stats.record(Duration::from_micros(100), failing && i % 2 == 0);
@@ -281,7 +286,7 @@ fn a_canary_with_handler_errors_rolls_back_and_a_clean_one_is_promoted() {
         base.record(Duration::from_micros(100), false);
         a.report_stats(id, "a", Side::Canary, &stats).unwrap();
         a.report_stats(id, "c", Side::Baseline, &base).unwrap();
-        let got = b.judge_canary(id, &t).unwrap();
+        let got = b.judge_canary(id, &t, &nodes).unwrap();
         if failing {
             let Decision::Ended(State::RolledBack { why }) = got else {
                 panic!("errors roll back before the window ends: {got:?}")
@@ -293,4 +298,48 @@ fn a_canary_with_handler_errors_rolls_back_and_a_clean_one_is_promoted() {
             assert_eq!(a.current().unwrap().id, "good");
         }
     }
+}
+
+#[test]
+fn the_canary_set_is_fixed_at_its_start_and_a_canary_whose_nodes_all_left_rolls_back() {
+    use moobius_host::deploy::config::CanaryThresholds;
+    let Some(server) = redis() else { return };
+    let keys = fresh_keys();
+    let (a, b) = (
+        participant(&server.url, &keys),
+        participant(&server.url, &keys),
+    );
+    commit(&a, "d0", "sha0");
+    let mut r = record(&a, "d1", "sha1", 60_000);
+    r.canary_pct = 50;
+    r.canary_window_ms = 60_000;
+    assert!(a.start(&r).unwrap());
+    for n in ["b", "c"] {
+        a.vote("d1", n, &Vote::Ready).unwrap();
+    }
+    assert_eq!(
+        a.decide("d1", &live(&["b", "c"])).unwrap(),
+        Decision::Waiting(vec![])
+    );
+    // Node "a" joins at that moment: a later decider, or its own view,
+    // sees another live set, and the stored set does not change.
+    let joined = live(&["a", "b", "c"]);
+    assert_eq!(b.decide("d1", &joined).unwrap(), Decision::Waiting(vec![]));
+    let State::Canary { nodes, .. } = b.record("d1").unwrap().unwrap().state else {
+        panic!("in its canary")
+    };
+    assert_eq!(nodes, live(&["b"]), "the first decider's set, kept");
+    let t = CanaryThresholds::default();
+    assert_eq!(
+        b.judge_canary("d1", &t, &joined).unwrap(),
+        Decision::Waiting(vec![]),
+        "b is live: the window runs"
+    );
+    let Decision::Ended(State::RolledBack { why }) =
+        a.judge_canary("d1", &t, &live(&["a", "c"])).unwrap()
+    else {
+        panic!("b, the only canary node, left")
+    };
+    assert!(why.contains("every canary node left"), "{why}");
+    assert_eq!(a.current().unwrap().id, "d0", "still the old version");
 }

@@ -113,10 +113,16 @@ fn render(r: &Report, service_id: &str, c: &config::ClusterConfig) -> String {
     );
     out += &format!("nodes: {} live\n", r.nodes.len());
     for n in &r.nodes {
-        let version = match n.deploy.as_str() {
+        let mut version = match n.deploy.as_str() {
             "" => "its own files".to_string(),
             d => format!("{} (deploy {d})", n.version),
         };
+        if r.deploy
+            .as_ref()
+            .is_some_and(|d| d.canary_nodes.contains(&n.node))
+        {
+            version += ", a canary node";
+        }
         out += &format!(
             "  {:<32} owns {:>3} partitions, last beat {} ms ago, runs {version}\n",
             n.node,
@@ -125,13 +131,11 @@ fn render(r: &Report, service_id: &str, c: &config::ClusterConfig) -> String {
         );
     }
     if let Some(d) = &r.deploy {
-        out += &format!(
-            "deploy: {} ({}) {} {}\n",
-            d.id,
-            d.version,
-            d.state,
-            d.detail.lines().next().unwrap_or("")
-        );
+        let detail = match d.state.as_str() {
+            "canary" => format!("on {}", d.canary_nodes.join(", ")),
+            _ => d.detail.lines().next().unwrap_or("").to_string(),
+        };
+        out += &format!("deploy: {} ({}) {} {detail}\n", d.id, d.version, d.state);
     }
     out += &match &r.gateway {
         Some(g) => format!(

@@ -7,6 +7,7 @@
 
 use super::conn::RedisConn;
 use super::deploy::machine::Deploys;
+use super::deploy::record::State;
 use super::wire::{Keys, GATEWAY, WORKERS};
 use super::ClusterError;
 use redis::streams::StreamInfoGroupsReply;
@@ -47,6 +48,8 @@ pub struct DeployShown {
     pub version: String,
     pub state: String,
     pub detail: String,
+    /// While a canary runs: the nodes that run it (stored when it began).
+    pub canary_nodes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -120,6 +123,10 @@ pub fn read(url: &str, service_id: &str, partitions: usize) -> Result<Report, Cl
         .collect();
     let deploy = match deploys.active()? {
         Some(id) => deploys.record(&id)?.map(|r| DeployShown {
+            canary_nodes: match &r.state {
+                State::Canary { nodes, .. } => nodes.clone(),
+                _ => Vec::new(),
+            },
             id: r.id,
             version: r.version,
             state: r.state.name().to_string(),

@@ -2,7 +2,7 @@
 //! script, so that any node (or the CLI) may run any of them at any time:
 //! two nodes deciding the same deploy at once leave it in one state.
 
-use super::record::{Current, Record, State, Vote};
+use super::record::{canary_nodes, Current, Record, State, Vote};
 use super::HISTORY;
 use crate::cluster::conn::RedisConn;
 use crate::cluster::wire::Keys;
@@ -191,8 +191,13 @@ impl Deploys {
             .collect();
         if missing.is_empty() && !live.is_empty() {
             if record.canary_pct > 0 {
-                let until_ms = self.now_ms()? + record.canary_window_ms;
-                self.advance(id, &State::Preparing, &State::Canary { until_ms })?;
+                // The canary's nodes are fixed here, in the same
+                // compare-and-set: the first decider's live set wins.
+                let to = State::Canary {
+                    until_ms: self.now_ms()? + record.canary_window_ms,
+                    nodes: canary_nodes(live, record.canary_pct),
+                };
+                self.advance(id, &State::Preparing, &to)?;
                 return self.settled_or_waiting(id);
             }
             self.commit(&record, &State::Preparing)?;
@@ -209,22 +214,39 @@ impl Deploys {
     }
 
     /// Judges a deploy in its canary with the canary's and baseline's
-    /// counts in Redis: promotes (commits) or rolls back when
-    /// [`judge`] says so; any node may run this, the first one's change
-    /// wins. A deploy not in its canary is reported as it stands.
+    /// counts in Redis, of the nodes in `live` only: promotes (commits) or
+    /// rolls back when [`judge`] says so; any node may run this, the first
+    /// one's change wins. A deploy not in its canary is reported as it
+    /// stands.
+    ///
+    /// A node that left the live set no longer counts: its counts stopped
+    /// at its last report while the others' go on, and a restarted node
+    /// comes back under a new name, on the side its new name puts it. But
+    /// a canary none of whose nodes is left has nothing to be judged on,
+    /// and a canary that lost its nodes is no evidence for the version: it
+    /// is rolled back.
     pub fn judge_canary(
         &self,
         id: &str,
         thresholds: &CanaryThresholds,
+        live: &[String],
     ) -> Result<Decision, ClusterError> {
         let record = self
             .record(id)?
             .ok_or_else(|| ClusterError::Unexpected(format!("no deploy {id}")))?;
-        let State::Canary { until_ms } = record.state else {
+        let State::Canary { until_ms, nodes } = &record.state else {
             return self.settled_or_waiting(id);
         };
-        let (canary, baseline) = self.stats(id)?;
-        let window_over = self.now_ms()? >= until_ms;
+        if !nodes.is_empty() && !nodes.iter().any(|n| live.contains(n)) {
+            let why = format!(
+                "every canary node left the cluster during the canary ({}): nothing to judge it on",
+                nodes.join(", ")
+            );
+            self.advance(id, &record.state, &State::RolledBack { why })?;
+            return self.settled(id);
+        }
+        let (canary, baseline) = self.stats(id, live)?;
+        let window_over = self.now_ms()? >= *until_ms;
         match judge(&canary, baseline.as_ref(), thresholds, window_over) {
             Verdict::Continue => Ok(Decision::Waiting(Vec::new())),
             Verdict::Promote { .. } => {

@@ -10,7 +10,8 @@
 //! `vetoed` | `rolled_back`. Every live node prepares the bundle and votes
 //! `ready` or `veto <reason>`; [`machine::Deploys::decide`] commits once
 //! every live node voted ready (or starts the canary, on whole nodes:
-//! [`record::canary_nodes`]), and aborts on a veto or at the deadline.
+//! [`record::canary_nodes`], stored in the `canary` state by the same
+//! compare-and-set), and aborts on a veto or at the deadline.
 //! [`machine::Deploys::judge_canary`] promotes or rolls the canary back
 //! with the shared `deploy::canary::judge` over the counts the nodes
 //! report ([`stats`]). A commit or rollback bumps the version epoch in

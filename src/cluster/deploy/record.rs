@@ -8,9 +8,13 @@ use std::collections::BTreeMap;
 pub enum State {
     Preparing,
     /// Every live node voted ready; the canary nodes run the new version
-    /// until `until_ms` (Redis's clock), then it is judged.
+    /// until `until_ms` (Redis's clock), then it is judged. `nodes` is the
+    /// canary's node set, fixed by the node that made the transition (in
+    /// the same compare-and-set), so that every node, even one that joins
+    /// meanwhile, judges itself the same way.
     Canary {
         until_ms: u64,
+        nodes: Vec<String>,
     },
     Committed,
     Vetoed {
@@ -33,12 +37,13 @@ impl State {
         }
     }
 
-    /// The `detail` field stored next to the name.
+    /// The `detail` field stored next to the name (a canary's: its end,
+    /// a space, and its nodes joined by commas; node names have neither).
     pub fn detail(&self) -> String {
         match self {
             State::Vetoed { node, reason } => format!("{node} {reason}"),
             State::RolledBack { why } => why.clone(),
-            State::Canary { until_ms } => until_ms.to_string(),
+            State::Canary { until_ms, nodes } => format!("{until_ms} {}", nodes.join(",")),
             _ => String::new(),
         }
     }
@@ -54,9 +59,17 @@ impl State {
         Some(match name {
             "preparing" => State::Preparing,
             "committed" => State::Committed,
-            "canary" => State::Canary {
-                until_ms: detail.parse().ok()?,
-            },
+            "canary" => {
+                let (until, nodes) = detail.split_once(' ').unwrap_or((detail, ""));
+                State::Canary {
+                    until_ms: until.parse().ok()?,
+                    nodes: nodes
+                        .split(',')
+                        .filter(|n| !n.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                }
+            }
             "vetoed" => {
                 let (node, reason) = detail.split_once(' ').unwrap_or((detail, ""));
                 State::Vetoed {
@@ -161,11 +174,36 @@ pub struct Current {
 
 /// The nodes that run a canary: `pct` percent of the live nodes, rounded
 /// up to whole nodes (the granularity is a node, with all its script
-/// threads), the first by name so that every node computes the same set.
+/// threads), the first by name. Computed once, by the node that moves the
+/// deploy to `canary`, and stored in that state ([`State::Canary`]).
 pub fn canary_nodes(live: &[String], pct: u32) -> Vec<String> {
     let mut sorted = live.to_vec();
     sorted.sort();
     let n = (sorted.len() * pct.min(100) as usize).div_ceil(100);
     sorted.truncate(n);
     sorted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_canary_state_keeps_its_nodes() {
+        let canary = State::Canary {
+            until_ms: 1_700,
+            nodes: vec!["h-1-aa".into(), "h-2-bb".into()],
+        };
+        let back = State::parse(canary.name(), &canary.detail());
+        assert_eq!(back, Some(canary));
+        // A record written before the set was stored: no canary node.
+        assert_eq!(
+            State::parse("canary", "1700"),
+            Some(State::Canary {
+                until_ms: 1_700,
+                nodes: Vec::new()
+            })
+        );
+        assert_eq!(State::parse("canary", "soon a,b"), None);
+    }
 }

@@ -1,13 +1,15 @@
-//! A node during a cluster canary: the canary nodes (the share of the
-//! live nodes, whole nodes, the first by name: `record::canary_nodes`)
-//! commit the prepared version when they see the canary start; every
-//! node then reports its handler counts since then (its side: canary or
-//! baseline) on each look, and judges the sums with the shared judge, so
-//! that whichever node looks after the window's end (or sees the canary
-//! fail early) promotes or rolls it back.
+//! A node during a cluster canary: the canary nodes (the set stored in
+//! the deploy's `canary` state by the node that started it, so that
+//! every node reads the same set rather than computing it from a live set
+//! that may have changed meanwhile) commit the prepared version when they
+//! see the canary start; every node then reports its handler counts since
+//! then (its side: canary or baseline) on each look, and judges the sums
+//! of the live nodes with the shared judge, so that whichever node looks
+//! after the window's end (or sees the canary fail early) promotes or
+//! rolls it back.
 
 use super::Follower;
-use crate::cluster::deploy::record::{canary_nodes, Record};
+use crate::cluster::deploy::record::{Record, State};
 use crate::cluster::deploy::stats::Side;
 use crate::cluster::ClusterError;
 use crate::deploy::HandlerStats;
@@ -15,14 +17,18 @@ use crate::deploy::HandlerStats;
 impl Follower {
     pub(super) fn canary(&mut self, record: &Record) -> Result<(), ClusterError> {
         let live = self.live();
+        let State::Canary { nodes, .. } = &record.state else {
+            return Ok(());
+        };
         let Some(p) = self.prepared.as_mut().filter(|p| p.record.id == record.id) else {
             // Not prepared here (joined later): judging still helps.
-            self.deploys.judge_canary(&record.id, &self.s.thresholds)?;
+            self.deploys
+                .judge_canary(&record.id, &self.s.thresholds, &live)?;
             return Ok(());
         };
         if p.side.is_none() {
             let marks = self.s.versions.stats();
-            if canary_nodes(&live, record.canary_pct).contains(&self.s.node) {
+            if nodes.contains(&self.s.node) {
                 let all: Vec<usize> = (0..self.s.versions.threads()).collect();
                 match self.s.runtime.block_on(self.s.versions.commit(&all)) {
                     Ok(()) => {
@@ -49,7 +55,8 @@ impl Follower {
             self.deploys
                 .report_stats(&record.id, &self.s.node, side, &counts)?;
         }
-        self.deploys.judge_canary(&record.id, &self.s.thresholds)?;
+        self.deploys
+            .judge_canary(&record.id, &self.s.thresholds, &live)?;
         Ok(())
     }
 
