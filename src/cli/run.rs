@@ -119,6 +119,7 @@ pub async fn main(args: RunArgs) -> u8 {
         watch: !args.no_watch,
         reload_on_sighup: args.reload_signal,
         status: Some(status_tx.clone()),
+        bundle_limits: args.limits.limits(),
         ..HostOptions::default()
     };
     let start = match &args.bundle {
@@ -133,7 +134,7 @@ pub async fn main(args: RunArgs) -> u8 {
     // Without a watcher the unpacked bundle is kept here, for the whole run.
     let mut _unpacked = None;
     let deployed = match cfg.cluster {
-        Some(_) => super::run_deployed::cluster_deployed(&cfg),
+        Some(_) => super::run_deployed::cluster_deployed(&cfg, &args.limits.limits()),
         None => super::run_deployed::restart_on_deployed(&args.dir, &cfg, &args.limits.limits()),
     };
     match deployed {

@@ -58,15 +58,19 @@ pub fn restart_on_deployed(
 /// bundle from Redis, verified with this node's trusted keys) rather than
 /// the directory's files, so that a node started later, or restarted,
 /// runs what every other node runs. `None`: nothing deployed (or Redis
-/// not answering: the node's own start reports that).
-pub fn cluster_deployed(cfg: &Config) -> Option<Result<(Unpacked, VersionTag), u8>> {
+/// not answering: the node's own start reports that). Read with `run`'s
+/// bundle `limits`, as the node's later deploys are.
+pub fn cluster_deployed(
+    cfg: &Config,
+    limits: &BundleLimits,
+) -> Option<Result<(Unpacked, VersionTag), u8>> {
     let d = super::deploy_cluster::open(cfg).ok()?;
     let current = d.current().ok().filter(|c| !c.sha.is_empty())?;
     let bytes = d.bundle(&current.sha).ok().flatten()?;
     let file = tempfile::NamedTempFile::new().ok()?;
     std::fs::write(file.path(), &bytes).ok()?;
     let trust = &cfg.service.trusted_keys;
-    let unpacked = match bundle::unpack(file.path(), &BundleLimits::default(), trust) {
+    let unpacked = match bundle::unpack(file.path(), limits, trust) {
         Ok(u) => u,
         Err(e) => {
             eprintln!(

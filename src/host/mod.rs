@@ -83,6 +83,10 @@ pub struct HostOptions {
     /// deploy, docs/DEPLOY.md): shown as the threads' version and pinned
     /// against file saves.
     pub version: Option<crate::deploy::VersionTag>,
+    /// What a bundle fetched while the host runs may cost to read (a
+    /// cluster node's deploys): `run`'s `--max-...` options, as for its
+    /// `--bundle` and a lone host's deploys.
+    pub bundle_limits: crate::bundle::BundleLimits,
 }
 
 impl Default for HostOptions {
@@ -96,6 +100,7 @@ impl Default for HostOptions {
             virtual_clock: None,
             responder: None,
             version: None,
+            bundle_limits: crate::bundle::BundleLimits::default(),
         }
     }
 }

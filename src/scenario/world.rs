@@ -411,6 +411,7 @@ async fn launch(
         virtual_clock: Some(clock.clone()),
         responder: Some(responder.clone()),
         version: None,
+        bundle_limits: crate::bundle::BundleLimits::default(),
     };
     let mut host = Host::start(config.clone(), paths.clone(), options);
     let started = match tokio::time::timeout(SCENARIO_START, host.started()).await {

@@ -112,6 +112,7 @@ pub(super) async fn run(
         node: joined.node.clone(),
         versions: local.side.executor.sender().versions(),
         trust: config.service.trusted_keys.clone(),
+        limits: options.bundle_limits,
         thresholds: config.deploy.thresholds.clone(),
         view: joined.view.clone(),
         status: local.status.clone(),

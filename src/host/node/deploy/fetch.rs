@@ -1,8 +1,9 @@
 //! A deploy's bundle, from Redis to a verified private directory: the
 //! bytes stored under their SHA-256 are checked against it, written to a
 //! private temporary file and unpacked as `run --bundle` does, with this
-//! node's `trusted_keys` (so an unsigned bundle, or another key's, is
-//! refused here, and that refusal is this node's veto).
+//! node's `trusted_keys` and its bundle limits (`run`'s `--max-...`
+//! options), so an unsigned bundle, another key's, or one over this
+//! node's limits is refused here, and that refusal is this node's veto.
 
 use crate::bundle::{self, BundleLimits, TrustedKeys, Unpacked};
 use crate::cluster::deploy::machine::Deploys;
@@ -13,6 +14,7 @@ use std::io::Write;
 pub(super) fn unpack(
     deploys: &Deploys,
     sha: &str,
+    limits: &BundleLimits,
     trust: &TrustedKeys,
 ) -> Result<Unpacked, String> {
     let bytes = deploys
@@ -35,9 +37,7 @@ pub(super) fn unpack(
     file.write_all(&bytes)
         .and_then(|()| file.flush())
         .map_err(|e| format!("cannot write the bundle to a temporary file: {e}"))?;
-    // The defaults, as for `run --bundle` without limits given.
-    bundle::unpack(file.path(), &BundleLimits::default(), trust)
-        .map_err(|e| format!("bundle refused: {e}"))
+    bundle::unpack(file.path(), limits, trust).map_err(|e| format!("bundle refused: {e}"))
 }
 
 /// The first 12 hex digits, as the rest of the project shows a SHA-256.

@@ -23,7 +23,7 @@ mod canary;
 mod fetch;
 mod steps;
 
-use crate::bundle::TrustedKeys;
+use crate::bundle::{BundleLimits, TrustedKeys};
 use crate::cluster::conn::RedisConn;
 use crate::cluster::deploy::machine::Deploys;
 use crate::cluster::deploy::record::{Record, State};
@@ -51,6 +51,8 @@ pub(in crate::host) struct FollowSetup {
     pub node: String,
     pub versions: Versions,
     pub trust: TrustedKeys,
+    /// `run`'s bundle limits, for every deploy's bundle.
+    pub limits: BundleLimits,
     pub thresholds: CanaryThresholds,
     pub view: watch::Receiver<RoleView>,
     pub status: watch::Sender<ScriptStatus>,

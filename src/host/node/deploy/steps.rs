@@ -41,7 +41,7 @@ impl Follower {
 
     /// Fetches, verifies and prepares `record`'s version; its tag.
     fn prepare(&self, record: &Record) -> Result<VersionTag, String> {
-        let unpacked = fetch::unpack(&self.deploys, &record.sha, &self.s.trust)?;
+        let unpacked = fetch::unpack(&self.deploys, &record.sha, &self.s.limits, &self.s.trust)?;
         let tag = VersionTag {
             deploy_id: record.id.clone(),
             version: unpacked.manifest.version.clone(),
