@@ -4,8 +4,10 @@
 //! key: a good one is deployed (every node on it; members see the new
 //! version after the epoch), an unsigned one is refused (a veto naming the
 //! node), a broken one is vetoed (nothing changes), a canary whose
-//! handlers throw is rolled back by itself, and `kill -9` of a node
-//! mid-rollout still ends in one version everywhere.
+//! handlers throw is rolled back by itself, `kill -9` of a canary node
+//! (the set `cluster status` shows) or of the gateway mid-rollout still
+//! ends in one version everywhere, and `deploy --rollback` after a
+//! commit brings every node back to the version before.
 
 mod cluster_support;
 mod common;
@@ -30,10 +32,22 @@ fn v2() -> String {
 /// A bundle of `svc` with `script` as its entry, version `version`,
 /// signed with `key` when given.
 fn pack(svc: &ServiceDir, script: &str, version: &str, key: Option<&Path>) -> PathBuf {
+    pack_with(svc, script, version, key, &[])
+}
+
+/// The same, with `extra` files (path in the bundle, bytes).
+fn pack_with(
+    svc: &ServiceDir,
+    script: &str,
+    version: &str,
+    key: Option<&Path>,
+    extra: &[(&str, Vec<u8>)],
+) -> PathBuf {
     let src = svc.path().join(format!("src-{version}"));
     let _ = std::fs::remove_dir_all(&src);
     std::fs::create_dir_all(src.join("scripts")).unwrap();
     std::fs::write(src.join("scripts/service.rhai"), script).unwrap();
+
     let res = svc.path().join("resources");
     if res.exists() {
         let ok = Command::new("cp")
@@ -41,6 +55,11 @@ fn pack(svc: &ServiceDir, script: &str, version: &str, key: Option<&Path>) -> Pa
             .status()
             .unwrap();
         assert!(ok.success());
+    }
+    for (path, bytes) in extra {
+        let file = src.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, bytes).unwrap();
     }
     let out = svc.path().join(format!("{version}.mbx"));
     let (o, s) = (out.to_str().unwrap(), src.to_str().unwrap());
@@ -55,6 +74,25 @@ fn pack(svc: &ServiceDir, script: &str, version: &str, key: Option<&Path>) -> Pa
         String::from_utf8_lossy(&done.stderr)
     );
     out
+}
+
+/// A node whose bundles may hold at most 1 MiB (`run --max-unpacked-mib 1`).
+fn limited_node(svc: &ServiceDir, url: &str) -> HostProcess {
+    node_with(svc, url, &["--max-unpacked-mib", "1"])
+}
+
+/// `len` bytes that do not compress (a compression-ratio check leaves
+/// them alone).
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
 }
 
 /// `moobius-host deploy ARGS --dir DIR --cluster URL`: (exit code, stdout+stderr).
@@ -119,9 +157,9 @@ async fn deploys_to_a_running_cluster() {
         .to_string();
     svc.set_service_key("trusted_keys", serde_json::json!([line]));
     let mut nodes = vec![
-        node(&svc, &server.url),
-        node(&svc, &server.url),
-        node(&svc, &server.url),
+        limited_node(&svc, &server.url),
+        limited_node(&svc, &server.url),
+        limited_node(&svc, &server.url),
     ];
     all_ready(&nodes).await;
     wait_sees(&c, "alice", &ch, &["alice", "Meow", "bob"]).await;
@@ -160,6 +198,23 @@ async fn deploys_to_a_running_cluster() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("vetoed by node"), "{out}");
     assert!(out.contains("migration failed"), "{out}");
+    assert_eq!(versions(&svc, &server.url), vec![id.clone(); 3]);
+
+    // Over the nodes' `--max-unpacked-mib 1` (within the defaults, which
+    // the command checks): vetoed by the nodes' own limits.
+    let big = pack_with(
+        &svc,
+        &v2(),
+        "2.0.3",
+        Some(&key),
+        &[("resources/filler.bin", noise(2 << 20))],
+    );
+    let (code, out) = deploy(&svc, &server.url, &[big.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("bundle refused: more than 1048576 bytes unpacked"),
+        "{out}"
+    );
     assert_eq!(versions(&svc, &server.url), vec![id.clone(); 3]);
     refresh_until(&c, "alice", &ch, &["alice", "bob", "Meow"]).await;
 
@@ -206,48 +261,163 @@ async fn deploys_to_a_running_cluster() {
     })
     .await;
 
-    // kill -9 of a node mid-rollout: one version everywhere at the end.
+    // kill -9 of a canary node mid-rollout, a new node in its place: one
+    // version everywhere at the end.
     let v3 = pack(&svc, &(v2() + "\n// 3.0.0\n"), "3.0.0", Some(&key));
-    let dir2 = dir.clone();
-    let url2 = server.url.clone();
-    let v3s = v3.to_str().unwrap().to_string();
-    let rollout = std::thread::spawn(move || {
-        Command::new(binary())
-            .args(["deploy", &v3s, "--canary", "34%", "--window", "3s"])
-            .args(["--dir", &dir2, "--cluster", &url2])
-            .output()
-            .unwrap()
-    });
-    wait_for("the canary runs", || {
-        let out = cluster_status(&svc, &server.url, true);
-        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        let canary = r["deploy"]["state"] == "canary";
-        async move { canary.then_some(()) }
-    })
-    .await;
-    nodes[0].kill();
-    let out = rollout.join().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert_eq!(out.status.code(), Some(0), "{text}");
-    let v3_id = text
-        .split("deploy ")
-        .nth(1)
-        .and_then(|r| r.split(':').next())
-        .unwrap()
-        .to_string();
-    wait_for("the two left run v3", || {
-        let v = versions(&svc, &server.url);
-        let done = v.len() == 2 && v.iter().all(|x| *x == v3_id);
-        async move { done.then_some(()) }
-    })
-    .await;
+    let v3_id = kill_a_canary_node_mid_rollout(&svc, &server.url, &mut nodes, &v3).await;
+
+    // `deploy --rollback` after a commit: every node back on 2.0.0.
+    let (code, out) = deploy(&svc, &server.url, &["--rollback"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!("rolled back to deploy {id}")),
+        "{out}"
+    );
+    assert!(out.contains("committed: 3 node(s) run it"), "{out}");
+    assert_eq!(versions(&svc, &server.url), vec![id.clone(); 3]);
+    let (code, out) = deploy(&svc, &server.url, &["list"]);
+    assert_eq!(code, Some(0), "{out}");
+    let line = |id: &str| out.lines().find(|l| l.starts_with(id)).unwrap_or("");
+    assert!(
+        line(&v3_id).contains("rolled_back rolled back by the operator"),
+        "{out}"
+    );
+    assert!(line(&id).contains("committed"), "{out}");
+    refresh_until(&c, "alice", &ch, &["alice", "bob", "Meow"]).await;
+
+    // kill -9 of the gateway mid-rollout: committed on the others, and
+    // members answered (by the new version) once a new gateway serves.
+    let v4 = pack(&svc, &(tutorial() + "\n// 4.0.0\n"), "4.0.0", Some(&key));
+    let v4_id = kill_the_gateway_mid_rollout(&svc, &server.url, &mut nodes, &v4).await;
+    for ch in &channels {
+        refresh_until(&c, "alice", ch, &["alice", "Meow", "bob"]).await;
+    }
 
     // `deploy list` shows them all, newest first.
     let (code, out) = deploy(&svc, &server.url, &["list"]);
     assert_eq!(code, Some(0), "{out}");
-    assert_eq!(out.lines().count(), 5, "{out}");
-    assert!(out.lines().next().unwrap().contains("committed"), "{out}");
+    assert_eq!(out.lines().count(), 7, "{out}");
+    let first = out.lines().next().unwrap();
+    assert!(
+        first.starts_with(&v4_id) && first.contains("committed"),
+        "{out}"
+    );
     sandbox.shutdown().await;
+}
+
+/// `deploy FILE --canary 34% --window WINDOW` in a thread of its own.
+fn rollout(
+    svc: &ServiceDir,
+    url: &str,
+    file: &Path,
+    window: &str,
+) -> std::thread::JoinHandle<std::process::Output> {
+    let args: Vec<String> = [
+        "deploy",
+        file.to_str().unwrap(),
+        "--canary",
+        "34%",
+        "--window",
+        window,
+        "--dir",
+        &svc.path().display().to_string(),
+        "--cluster",
+        url,
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    std::thread::spawn(move || Command::new(binary()).args(&args).output().unwrap())
+}
+
+/// Waits until a canary runs; `cluster status --json` then.
+async fn canary_runs(svc: &ServiceDir, url: &str) -> serde_json::Value {
+    wait_for("the canary runs", || {
+        let out = cluster_status(svc, url, true);
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let canary = r["deploy"]["state"] == "canary";
+        async move { canary.then_some(r) }
+    })
+    .await
+}
+
+/// Which of `nodes` is the node named `name` (`host-PID-random`).
+fn index_of(nodes: &[HostProcess], name: &str) -> usize {
+    nodes
+        .iter()
+        .position(|n| name.contains(&format!("-{}-", n.child.id())))
+        .unwrap_or_else(|| panic!("no node process is {name}"))
+}
+
+/// The rollout's exit code 0 and its deploy id.
+fn committed(out: std::process::Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    text.split("deploy ")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .unwrap()
+        .to_string()
+}
+
+/// Waits until the live nodes are `count` and all run deploy `id`.
+async fn all_run(svc: &ServiceDir, url: &str, count: usize, id: &str) {
+    wait_for(&format!("{count} nodes run {id}"), || {
+        let v = versions(svc, url);
+        let done = v.len() == count && v.iter().all(|x| x == id);
+        async move { done.then_some(()) }
+    })
+    .await;
+}
+
+/// Deploys `file` with a canary, checks that `cluster status` shows the
+/// canary's stored node set, kills one of those nodes and starts a new
+/// one in its place: the deploy commits, and all three end on it (the new
+/// node from its start). The deploy's id.
+async fn kill_a_canary_node_mid_rollout(
+    svc: &ServiceDir,
+    url: &str,
+    nodes: &mut [HostProcess],
+    file: &Path,
+) -> String {
+    let running = rollout(svc, url, file, "3s");
+    let report = canary_runs(svc, url).await;
+    let on: Vec<String> = report["deploy"]["canary_nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.as_str().map(str::to_string))
+        .collect();
+    assert_eq!(on.len(), 2, "34% of 3 nodes, rounded up: {report}");
+    let text = String::from_utf8_lossy(&cluster_status(svc, url, false).stdout).to_string();
+    assert!(
+        text.contains(&format!("canary on {}", on.join(", "))),
+        "{text}"
+    );
+    let victim = index_of(nodes, &on[0]);
+    nodes[victim].kill();
+    nodes[victim] = limited_node(svc, url);
+    let id = committed(running.join().unwrap());
+    all_run(svc, url, 3, &id).await;
+    id
+}
+
+/// Deploys `file` with a canary and kills the gateway node while it
+/// runs: the deploy commits on the two left. The deploy's id.
+async fn kill_the_gateway_mid_rollout(
+    svc: &ServiceDir,
+    url: &str,
+    nodes: &mut [HostProcess],
+    file: &Path,
+) -> String {
+    let running = rollout(svc, url, file, "2s");
+    let report = canary_runs(svc, url).await;
+    let gateway = report["gateway"]["node"].as_str().unwrap_or_default();
+    let victim = index_of(nodes, gateway);
+    nodes[victim].kill();
+    let id = committed(running.join().unwrap());
+    all_run(svc, url, 2, &id).await;
+    id
 }
 
 /// The figures of docs/DEPLOY.md ("A cluster"): 3 nodes, 64 partitions,
