@@ -3,7 +3,8 @@
 //! the cases to keep the file fast. Signed bundles where the nodes trust a
 //! key: a good one is deployed (every node on it; members see the new
 //! version after the epoch), an unsigned one is refused (a veto naming the
-//! node), a broken one is vetoed (nothing changes), a canary whose
+//! node), a broken one and one over the nodes' `--max-unpacked-mib` are
+//! vetoed (nothing changes), a canary whose
 //! handlers throw is rolled back by itself, `kill -9` of a canary node
 //! (the set `cluster status` shows) or of the gateway mid-rollout still
 //! ends in one version everywhere, and `deploy --rollback` after a
@@ -12,8 +13,10 @@
 mod cluster_support;
 mod common;
 mod store_support;
+use cluster_support::deploys::*;
 use cluster_support::*;
 use common::*;
+use moobius_host::sandbox::SandboxControl;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -29,99 +32,9 @@ fn v2() -> String {
     v1.replace(from, to)
 }
 
-/// A bundle of `svc` with `script` as its entry, version `version`,
-/// signed with `key` when given.
-fn pack(svc: &ServiceDir, script: &str, version: &str, key: Option<&Path>) -> PathBuf {
-    pack_with(svc, script, version, key, &[])
-}
-
-/// The same, with `extra` files (path in the bundle, bytes).
-fn pack_with(
-    svc: &ServiceDir,
-    script: &str,
-    version: &str,
-    key: Option<&Path>,
-    extra: &[(&str, Vec<u8>)],
-) -> PathBuf {
-    let src = svc.path().join(format!("src-{version}"));
-    let _ = std::fs::remove_dir_all(&src);
-    std::fs::create_dir_all(src.join("scripts")).unwrap();
-    std::fs::write(src.join("scripts/service.rhai"), script).unwrap();
-
-    let res = svc.path().join("resources");
-    if res.exists() {
-        let ok = Command::new("cp")
-            .args(["-r", res.to_str().unwrap(), src.to_str().unwrap()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-    for (path, bytes) in extra {
-        let file = src.join(path);
-        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(file, bytes).unwrap();
-    }
-    let out = svc.path().join(format!("{version}.mbx"));
-    let (o, s) = (out.to_str().unwrap(), src.to_str().unwrap());
-    let mut args = vec!["bundle", "pack", s, "-o", o, "--version", version];
-    if let Some(k) = key {
-        args.extend(["--sign", k.to_str().unwrap()]);
-    }
-    let done = Command::new(binary()).args(&args).output().unwrap();
-    assert!(
-        done.status.success(),
-        "{}",
-        String::from_utf8_lossy(&done.stderr)
-    );
-    out
-}
-
 /// A node whose bundles may hold at most 1 MiB (`run --max-unpacked-mib 1`).
 fn limited_node(svc: &ServiceDir, url: &str) -> HostProcess {
     node_with(svc, url, &["--max-unpacked-mib", "1"])
-}
-
-/// `len` bytes that do not compress (a compression-ratio check leaves
-/// them alone).
-fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-/// `moobius-host deploy ARGS --dir DIR --cluster URL`: (exit code, stdout+stderr).
-fn deploy(svc: &ServiceDir, url: &str, args: &[&str]) -> (Option<i32>, String) {
-    let dir = svc.path().display().to_string();
-    let out = Command::new(binary())
-        .arg("deploy")
-        .args(args)
-        .args(["--dir", &dir, "--cluster", url])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), text)
-}
-
-/// Each live node's deploy id, from `cluster status --json`.
-fn versions(svc: &ServiceDir, url: &str) -> Vec<String> {
-    let out = cluster_status(svc, url, true);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    report["nodes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|n| n["deploy"].as_str().unwrap_or("").to_string())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,20 +55,7 @@ async fn deploys_to_a_running_cluster() {
     let ch = channels[0].clone();
     let ids: Vec<&str> = channels.iter().map(String::as_str).collect();
     let svc = cluster_service(&sandbox, &ids, &tutorial(), 1_000).await;
-    let base = svc.path().join("release");
-    let kg = Command::new(binary())
-        .args(["bundle", "keygen", base.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(kg.status.success());
-    let key = base.with_extension("key");
-    let public = std::fs::read_to_string(base.with_extension("pub")).unwrap();
-    let line = public
-        .lines()
-        .find(|l| !l.starts_with('#'))
-        .unwrap()
-        .to_string();
-    svc.set_service_key("trusted_keys", serde_json::json!([line]));
+    let key = trusted_key(&svc);
     let mut nodes = vec![
         limited_node(&svc, &server.url),
         limited_node(&svc, &server.url),
@@ -183,83 +83,11 @@ async fn deploys_to_a_running_cluster() {
     assert_eq!(versions(&svc, &server.url), vec![id.clone(); 3]);
     refresh_until(&c, "alice", &ch, &["alice", "bob", "Meow"]).await;
 
-    // Unsigned where keys are trusted: vetoed, naming a node and why.
-    let unsigned = pack(&svc, &tutorial(), "2.0.1", None);
-    let (code, out) = deploy(&svc, &server.url, &[unsigned.to_str().unwrap()]);
-    assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("vetoed by node"), "{out}");
-    assert!(out.contains("bundle refused"), "{out}");
-
-    // A broken one (its `this` migration throws): vetoed with the error
-    // from the dry run, nothing changes.
-    let script = tutorial() + "\nfn on_reload() { throw \"migration failed\"; }\n";
-    let broken = pack(&svc, &script, "2.0.2", Some(&key));
-    let (code, out) = deploy(&svc, &server.url, &[broken.to_str().unwrap()]);
-    assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("vetoed by node"), "{out}");
-    assert!(out.contains("migration failed"), "{out}");
-    assert_eq!(versions(&svc, &server.url), vec![id.clone(); 3]);
-
-    // Over the nodes' `--max-unpacked-mib 1` (within the defaults, which
-    // the command checks): vetoed by the nodes' own limits.
-    let big = pack_with(
-        &svc,
-        &v2(),
-        "2.0.3",
-        Some(&key),
-        &[("resources/filler.bin", noise(2 << 20))],
-    );
-    let (code, out) = deploy(&svc, &server.url, &[big.to_str().unwrap()]);
-    assert_eq!(code, Some(1), "{out}");
-    assert!(
-        out.contains("bundle refused: more than 1048576 bytes unpacked"),
-        "{out}"
-    );
-    assert_eq!(versions(&svc, &server.url), vec![id.clone(); 3]);
+    vetoes(&svc, &server.url, &key, &id);
     refresh_until(&c, "alice", &ch, &["alice", "bob", "Meow"]).await;
 
     // A canary whose handlers throw: rolled back by itself.
-    let throwing = v2().replace(
-        "fn on_refresh(action) {",
-        "fn on_refresh(action) { throw \"broken refresh\";",
-    );
-    let bad = pack(&svc, &throwing, "2.1.0", Some(&key));
-    let dir = svc.path().display().to_string();
-    let mut canary = Command::new(binary())
-        .args([
-            "deploy",
-            bad.to_str().unwrap(),
-            "--canary",
-            "34%",
-            "--window",
-            "20s",
-        ])
-        .args(["--dir", &dir, "--cluster", &server.url])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Refreshes on every node's channels until the canary is judged.
-    let judged = wait_for("the canary is judged", || {
-        let c = c.clone();
-        let channels = channels.clone();
-        let exited = canary.try_wait().unwrap();
-        async move {
-            for ch in &channels {
-                let _ = c.act("alice", ch, "refresh").await;
-            }
-            exited
-        }
-    })
-    .await;
-    let mut out = String::new();
-    std::io::Read::read_to_string(canary.stdout.as_mut().unwrap(), &mut out).unwrap();
-    assert_eq!(judged.code(), Some(1), "{out}");
-    assert!(out.contains("rolled back"), "{out}");
-    wait_for("the canary nodes went back", || {
-        let back = versions(&svc, &server.url) == vec![id.clone(); 3];
-        async move { back.then_some(()) }
-    })
-    .await;
+    a_throwing_canary_rolls_back(&c, &channels, &svc, &server.url, &key, &id).await;
 
     // kill -9 of a canary node mid-rollout, a new node in its place: one
     // version everywhere at the end.
@@ -267,22 +95,7 @@ async fn deploys_to_a_running_cluster() {
     let v3_id = kill_a_canary_node_mid_rollout(&svc, &server.url, &mut nodes, &v3).await;
 
     // `deploy --rollback` after a commit: every node back on 2.0.0.
-    let (code, out) = deploy(&svc, &server.url, &["--rollback"]);
-    assert_eq!(code, Some(0), "{out}");
-    assert!(
-        out.contains(&format!("rolled back to deploy {id}")),
-        "{out}"
-    );
-    assert!(out.contains("committed: 3 node(s) run it"), "{out}");
-    assert_eq!(versions(&svc, &server.url), vec![id.clone(); 3]);
-    let (code, out) = deploy(&svc, &server.url, &["list"]);
-    assert_eq!(code, Some(0), "{out}");
-    let line = |id: &str| out.lines().find(|l| l.starts_with(id)).unwrap_or("");
-    assert!(
-        line(&v3_id).contains("rolled_back rolled back by the operator"),
-        "{out}"
-    );
-    assert!(line(&id).contains("committed"), "{out}");
+    roll_back_after_a_commit(&svc, &server.url, &id, &v3_id);
     refresh_until(&c, "alice", &ch, &["alice", "bob", "Meow"]).await;
 
     // kill -9 of the gateway mid-rollout: committed on the others, and
@@ -305,69 +118,138 @@ async fn deploys_to_a_running_cluster() {
     sandbox.shutdown().await;
 }
 
-/// `deploy FILE --canary 34% --window WINDOW` in a thread of its own.
-fn rollout(
+/// Makes a signing key, and has the nodes trust it (before they start);
+/// the private key's file.
+fn trusted_key(svc: &ServiceDir) -> PathBuf {
+    let base = svc.path().join("release");
+    let kg = Command::new(binary())
+        .args(["bundle", "keygen", base.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(kg.status.success());
+    let public = std::fs::read_to_string(base.with_extension("pub")).unwrap();
+    let line = public
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .unwrap()
+        .to_string();
+    svc.set_service_key("trusted_keys", serde_json::json!([line]));
+    base.with_extension("key")
+}
+
+/// Bundles the nodes refuse: unsigned, one whose `on_reload` throws, one
+/// over their bundle limits. Each is vetoed naming a node and why, and
+/// every node stays on deploy `id`.
+fn vetoes(svc: &ServiceDir, url: &str, key: &Path, id: &str) {
+    // Unsigned where keys are trusted: vetoed, naming a node and why.
+    let unsigned = pack(svc, &tutorial(), "2.0.1", None);
+    let (code, out) = deploy(svc, url, &[unsigned.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("vetoed by node"), "{out}");
+    assert!(out.contains("bundle refused"), "{out}");
+
+    // A broken one (its `this` migration throws): vetoed with the error
+    // from the dry run, nothing changes.
+    let script = tutorial() + "\nfn on_reload() { throw \"migration failed\"; }\n";
+    let broken = pack(svc, &script, "2.0.2", Some(key));
+    let (code, out) = deploy(svc, url, &[broken.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("vetoed by node"), "{out}");
+    assert!(out.contains("migration failed"), "{out}");
+    assert_eq!(versions(svc, url), vec![id.to_string(); 3]);
+
+    // Over the nodes' `--max-unpacked-mib 1` (within the defaults, which
+    // the command checks): vetoed by the nodes' own limits.
+    let big = pack_with(
+        svc,
+        &v2(),
+        "2.0.3",
+        Some(key),
+        &[("resources/filler.bin", noise(2 << 20))],
+    );
+    let (code, out) = deploy(svc, url, &[big.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("bundle refused: more than 1048576 bytes unpacked"),
+        "{out}"
+    );
+    assert_eq!(versions(svc, url), vec![id.to_string(); 3]);
+}
+
+/// Deploys a version whose `on_refresh` throws as a canary while members
+/// refresh on every channel: it is rolled back by itself, and every node
+/// goes back to deploy `id`.
+async fn a_throwing_canary_rolls_back(
+    c: &SandboxControl,
+    channels: &[String],
     svc: &ServiceDir,
     url: &str,
-    file: &Path,
-    window: &str,
-) -> std::thread::JoinHandle<std::process::Output> {
-    let args: Vec<String> = [
-        "deploy",
-        file.to_str().unwrap(),
-        "--canary",
-        "34%",
-        "--window",
-        window,
-        "--dir",
-        &svc.path().display().to_string(),
-        "--cluster",
-        url,
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect();
-    std::thread::spawn(move || Command::new(binary()).args(&args).output().unwrap())
-}
-
-/// Waits until a canary runs; `cluster status --json` then.
-async fn canary_runs(svc: &ServiceDir, url: &str) -> serde_json::Value {
-    wait_for("the canary runs", || {
-        let out = cluster_status(svc, url, true);
-        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        let canary = r["deploy"]["state"] == "canary";
-        async move { canary.then_some(r) }
-    })
-    .await
-}
-
-/// Which of `nodes` is the node named `name` (`host-PID-random`).
-fn index_of(nodes: &[HostProcess], name: &str) -> usize {
-    nodes
-        .iter()
-        .position(|n| name.contains(&format!("-{}-", n.child.id())))
-        .unwrap_or_else(|| panic!("no node process is {name}"))
-}
-
-/// The rollout's exit code 0 and its deploy id.
-fn committed(out: std::process::Output) -> String {
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert_eq!(out.status.code(), Some(0), "{text}");
-    text.split("deploy ")
-        .nth(1)
-        .and_then(|r| r.split(':').next())
-        .unwrap()
-        .to_string()
-}
-
-/// Waits until the live nodes are `count` and all run deploy `id`.
-async fn all_run(svc: &ServiceDir, url: &str, count: usize, id: &str) {
-    wait_for(&format!("{count} nodes run {id}"), || {
-        let v = versions(svc, url);
-        let done = v.len() == count && v.iter().all(|x| x == id);
-        async move { done.then_some(()) }
+    key: &Path,
+    id: &str,
+) {
+    let throwing = v2().replace(
+        "fn on_refresh(action) {",
+        "fn on_refresh(action) { throw \"broken refresh\";",
+    );
+    let bad = pack(svc, &throwing, "2.1.0", Some(key));
+    let dir = svc.path().display().to_string();
+    let mut canary = Command::new(binary())
+        .args([
+            "deploy",
+            bad.to_str().unwrap(),
+            "--canary",
+            "34%",
+            "--window",
+            "20s",
+        ])
+        .args(["--dir", &dir, "--cluster", url])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Refreshes on every node's channels until the canary is judged.
+    let judged = wait_for("the canary is judged", || {
+        let c = c.clone();
+        let channels = channels.to_vec();
+        let exited = canary.try_wait().unwrap();
+        async move {
+            for ch in &channels {
+                let _ = c.act("alice", ch, "refresh").await;
+            }
+            exited
+        }
     })
     .await;
+    let mut out = String::new();
+    std::io::Read::read_to_string(canary.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert_eq!(judged.code(), Some(1), "{out}");
+    assert!(out.contains("rolled back"), "{out}");
+    wait_for("the canary nodes went back", || {
+        let back = versions(svc, url) == vec![id.to_string(); 3];
+        async move { back.then_some(()) }
+    })
+    .await;
+}
+
+/// `deploy --rollback` after deploy `v3_id` committed: every node goes
+/// back to deploy `id`, the one before, and `deploy list` shows `v3_id`
+/// rolled back by the operator.
+fn roll_back_after_a_commit(svc: &ServiceDir, url: &str, id: &str, v3_id: &str) {
+    let (code, out) = deploy(svc, url, &["--rollback"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!("rolled back to deploy {id}")),
+        "{out}"
+    );
+    assert!(out.contains("committed: 3 node(s) run it"), "{out}");
+    assert_eq!(versions(svc, url), vec![id.to_string(); 3]);
+    let (code, out) = deploy(svc, url, &["list"]);
+    assert_eq!(code, Some(0), "{out}");
+    let line = |id: &str| out.lines().find(|l| l.starts_with(id)).unwrap_or("");
+    assert!(
+        line(v3_id).contains("rolled_back rolled back by the operator"),
+        "{out}"
+    );
+    assert!(line(id).contains("committed"), "{out}");
 }
 
 /// Deploys `file` with a canary, checks that `cluster status` shows the

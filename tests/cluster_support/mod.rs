@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod deploys;
+
 use crate::common::*;
 use moobius_host::sandbox::Sandbox;
 use std::process::Command;
