@@ -335,6 +335,16 @@ fn the_canary_set_is_fixed_at_its_start_and_a_canary_whose_nodes_all_left_rolls_
         Decision::Waiting(vec![]),
         "b is live: the window runs"
     );
+    assert_eq!(
+        a.judge_canary("d1", &t, &[]).unwrap(),
+        Decision::Waiting(vec![]),
+        "no live set seen yet: no judgement"
+    );
+    assert_eq!(
+        a.judge_canary("d1", &t, &[]).unwrap(),
+        Decision::Waiting(vec![]),
+        "no live set seen yet: no judgement"
+    );
     let Decision::Ended(State::RolledBack { why }) =
         a.judge_canary("d1", &t, &live(&["a", "c"])).unwrap()
     else {

@@ -237,6 +237,10 @@ impl Deploys {
         let State::Canary { until_ms, nodes } = &record.state else {
             return self.settled_or_waiting(id);
         };
+        if live.is_empty() {
+            // A node that has not seen the live set yet: no judgement.
+            return Ok(Decision::Waiting(Vec::new()));
+        }
         if !nodes.is_empty() && !nodes.iter().any(|n| live.contains(n)) {
             let why = format!(
                 "every canary node left the cluster during the canary ({}): nothing to judge it on",
