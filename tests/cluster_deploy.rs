@@ -1,7 +1,8 @@
 //! Deploys to a running cluster (docs/DEPLOY.md, "A cluster"): three real
 //! nodes on a real redis-server and the sandbox, one cluster reused across
 //! the cases to keep the file fast. Signed bundles where the nodes trust a
-//! key: a good one is deployed (every node on it; members see the new
+//! key: a good one is deployed (every node on it, shown by `cluster
+//! status` and a node's `/status` and metrics; members see the new
 //! version after the epoch), an unsigned one is refused (a veto naming the
 //! node), a broken one and one over the nodes' `--max-unpacked-mib` are
 //! vetoed (nothing changes), a canary whose
@@ -56,10 +57,11 @@ async fn deploys_to_a_running_cluster() {
     let ids: Vec<&str> = channels.iter().map(String::as_str).collect();
     let svc = cluster_service(&sandbox, &ids, &tutorial(), 1_000).await;
     let key = trusted_key(&svc);
+    let admin = ["--max-unpacked-mib", "1", "--admin", "127.0.0.1:0"];
     let mut nodes = vec![
         limited_node(&svc, &server.url),
         limited_node(&svc, &server.url),
-        limited_node(&svc, &server.url),
+        node_with(&svc, &server.url, &admin),
     ];
     all_ready(&nodes).await;
     wait_sees(&c, "alice", &ch, &["alice", "Meow", "bob"]).await;
@@ -81,6 +83,7 @@ async fn deploys_to_a_running_cluster() {
         started.elapsed().as_millis()
     );
     assert_eq!(versions(&svc, &server.url), vec![id.clone(); 3]);
+    admin_shows_the_deploy(&svc, &id).await;
     refresh_until(&c, "alice", &ch, &["alice", "bob", "Meow"]).await;
 
     vetoes(&svc, &server.url, &key, &id);
@@ -116,6 +119,38 @@ async fn deploys_to_a_running_cluster() {
         "{out}"
     );
     sandbox.shutdown().await;
+}
+
+/// The node run with `--admin` shows deploy `id` in `/status` (`deploy`,
+/// every script thread's version) and in `moobius_version_info`.
+async fn admin_shows_the_deploy(svc: &ServiceDir, id: &str) {
+    let read = |f: &str| std::fs::read_to_string(svc.path().join(f)).unwrap_or_default();
+    let (url, token) = (read("data/admin.url"), read("data/admin.token"));
+    let client = reqwest::Client::new();
+    let get = |path: &str| {
+        client
+            .get(format!("{}{path}", url.trim()))
+            .bearer_auth(token.trim())
+            .send()
+    };
+    // The node records its version in Redis just before its `/status`.
+    let status: serde_json::Value = wait_for("/status shows the deploy", || async {
+        let status: serde_json::Value = get("/status").await.ok()?.json().await.ok()?;
+        (status["deploy"]["id"] == id).then_some(status)
+    })
+    .await;
+    assert_eq!(status["deploy"]["version"], "2.0.0", "{status}");
+    let threads = status["script"]["thread_versions"].as_array().cloned();
+    let threads = threads.unwrap_or_default();
+    assert!(!threads.is_empty(), "{status}");
+    assert!(threads.iter().all(|t| t["deploy_id"] == id), "{status}");
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    let runs = metrics.lines().any(|l| {
+        l.starts_with("moobius_version_info{")
+            && l.contains(&format!("deploy_id=\"{id}\""))
+            && l.ends_with(" 1")
+    });
+    assert!(runs, "{metrics}");
 }
 
 /// Makes a signing key, and has the nodes trust it (before they start);
