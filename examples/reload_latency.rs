@@ -15,10 +15,9 @@ use moobius_host::sandbox::{Sandbox, SandboxOptions};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-const SELF_FIRST: &str =
-    "let payload = [member_id] + characters.extract(0, ind) + characters.extract(ind + 1);";
+const SELF_FIRST: &str = "let payload = this.members[channel_id].view_for(member_id, [this.meow]);";
 const SELF_LAST: &str =
-    "let payload = characters.extract(0, ind) + characters.extract(ind + 1) + [member_id];";
+    "let payload = this.members[channel_id].view_for(member_id, [this.meow]); let me = payload.shift(); payload.push(me);";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

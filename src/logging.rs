@@ -102,12 +102,58 @@ pub fn init_with(cfg: &LogConfig, terminal_directives: &[&str]) -> Result<(), Lo
                 .boxed(),
         ))
     };
-    layers.extend(file_layer(&cfg.log_file, &cfg.log_level)?);
-    if cfg.error_log_file != cfg.log_file {
-        layers.extend(file_layer(&cfg.error_log_file, &cfg.error_log_level)?);
+    let mut levels = vec![terminal_level];
+    if let Some(layer) = file_layer(&cfg.log_file, &cfg.log_level)? {
+        layers.push(layer);
+        levels.push(parse_level(&cfg.log_level).unwrap_or(LevelFilter::INFO));
     }
-    let _ = tracing_subscriber::registry().with(layers).try_init();
+    if cfg.error_log_file != cfg.log_file {
+        if let Some(layer) = file_layer(&cfg.error_log_file, &cfg.error_log_level)? {
+            layers.push(layer);
+            levels.push(parse_level(&cfg.error_log_level).unwrap_or(LevelFilter::INFO));
+        }
+    }
+    if tracing_subscriber::registry()
+        .with(layers)
+        .try_init()
+        .is_ok()
+    {
+        let rust_log = std::env::var_os("RUST_LOG").is_some();
+        log::set_max_level(dependency_log_level(&levels, rust_log));
+    }
     Ok(())
+}
+
+/// The most verbose `log` record any layer can accept. Only dependencies
+/// log through the `log` facade (the host and scripts use `tracing`), and
+/// they pass at WARN or the layer's level if lower, or up to
+/// [`DEPENDENCY_LEVEL_CAP`] under `RUST_LOG`. The bridge that feeds `log`
+/// records to the subscriber leaves the facade at TRACE when the layers'
+/// filters give no hint, so every record of the WebSocket library (about
+/// twenty per frame) would be built and then dropped by each filter: with
+/// the facade's level set, a record past it costs one comparison.
+fn dependency_log_level(layer_levels: &[LevelFilter], rust_log: bool) -> log::LevelFilter {
+    let cap = LevelFilter::from_level(DEPENDENCY_LEVEL_CAP);
+    let most = if rust_log {
+        cap
+    } else {
+        layer_levels
+            .iter()
+            .map(|level| (*level).min(LevelFilter::WARN))
+            .max()
+            .unwrap_or(LevelFilter::OFF)
+            .min(cap)
+    };
+    [
+        (LevelFilter::ERROR, log::LevelFilter::Error),
+        (LevelFilter::WARN, log::LevelFilter::Warn),
+        (LevelFilter::INFO, log::LevelFilter::Info),
+        (LevelFilter::DEBUG, log::LevelFilter::Debug),
+        (LevelFilter::TRACE, log::LevelFilter::Trace),
+    ]
+    .into_iter()
+    .find(|(ours, _)| *ours == most)
+    .map_or(log::LevelFilter::Off, |(_, theirs)| theirs)
 }
 
 /// The fmt layer for `format` writing to `writer`: the human format (as
@@ -176,6 +222,20 @@ fn log_file(path: &std::path::Path, rotation: &LogRotation) -> Result<BoxMakeWri
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_log_facade_passes_only_what_a_layer_accepts_from_dependencies() {
+        use super::*;
+        let level = |levels: &[LevelFilter], rust_log| dependency_log_level(levels, rust_log);
+        assert_eq!(level(&[LevelFilter::INFO], false), log::LevelFilter::Warn);
+        assert_eq!(level(&[LevelFilter::ERROR], false), log::LevelFilter::Error);
+        assert_eq!(
+            level(&[LevelFilter::ERROR, LevelFilter::TRACE], false),
+            log::LevelFilter::Warn
+        );
+        assert_eq!(level(&[LevelFilter::OFF], false), log::LevelFilter::Off);
+        assert_eq!(level(&[LevelFilter::ERROR], true), log::LevelFilter::Debug);
+    }
+
     #[test]
     fn sdk_level_names() {
         use super::*;

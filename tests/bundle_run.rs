@@ -8,10 +8,9 @@ use common::bundle::*;
 use common::*;
 use std::path::Path;
 
-const SELF_FIRST: &str =
-    "let payload = [member_id] + characters.extract(0, ind) + characters.extract(ind + 1);";
+const SELF_FIRST: &str = "let payload = this.members[channel_id].view_for(member_id, [this.meow]);";
 const SELF_LAST: &str =
-    "let payload = characters.extract(0, ind) + characters.extract(ind + 1) + [member_id];";
+    "let payload = this.members[channel_id].view_for(member_id, [this.meow]); let me = payload.shift(); payload.push(me);";
 
 fn pack(dir: &Path, out: &Path, version: &str) {
     moobius_host::bundle::pack(dir, out, Some(version)).expect("the service packs");

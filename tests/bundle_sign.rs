@@ -10,10 +10,9 @@ use common::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-const SELF_FIRST: &str =
-    "let payload = [member_id] + characters.extract(0, ind) + characters.extract(ind + 1);";
+const SELF_FIRST: &str = "let payload = this.members[channel_id].view_for(member_id, [this.meow]);";
 const SELF_LAST: &str =
-    "let payload = characters.extract(0, ind) + characters.extract(ind + 1) + [member_id];";
+    "let payload = this.members[channel_id].view_for(member_id, [this.meow]); let me = payload.shift(); payload.push(me);";
 
 /// Runs the binary (TMPDIR in `tmp`): exit code, stdout, stderr.
 fn run(args: &[&str], tmp: &Path) -> (Option<i32>, String, String) {

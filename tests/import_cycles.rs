@@ -9,10 +9,9 @@ use common::*;
 use std::path::Path;
 use std::process::Command;
 
-const SELF_FIRST: &str =
-    "let payload = [member_id] + characters.extract(0, ind) + characters.extract(ind + 1);";
+const SELF_FIRST: &str = "let payload = this.members[channel_id].view_for(member_id, [this.meow]);";
 const SELF_LAST: &str =
-    "let payload = characters.extract(0, ind) + characters.extract(ind + 1) + [member_id];";
+    "let payload = this.members[channel_id].view_for(member_id, [this.meow]); let me = payload.shift(); payload.push(me);";
 
 /// Runs the binary in `dir`: (exit code, stdout + stderr).
 fn run_in(dir: &Path, args: &[&str]) -> (i32, String) {

@@ -10,10 +10,9 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-const SELF_FIRST: &str =
-    "let payload = [member_id] + characters.extract(0, ind) + characters.extract(ind + 1);";
+const SELF_FIRST: &str = "let payload = this.members[channel_id].view_for(member_id, [this.meow]);";
 const SELF_LAST: &str =
-    "let payload = characters.extract(0, ind) + characters.extract(ind + 1) + [member_id];";
+    "let payload = this.members[channel_id].view_for(member_id, [this.meow]); let me = payload.shift(); payload.push(me);";
 
 fn reloads(host: &HostProcess) -> usize {
     host.log().matches(" reloaded ").count()
@@ -97,7 +96,7 @@ async fn editing_only_an_import_reloads() {
     let c = sandbox.control();
     let main = tutorial()
         .replace("fn before_channel_init", "import \"order\" as order;\n\nfn before_channel_init")
-        .replace(SELF_FIRST, "let payload = order::arrange(member_id, characters.extract(0, ind) + characters.extract(ind + 1));");
+        .replace(SELF_FIRST, "let payload = order::arrange(member_id, this.members[channel_id].view_for(member_id, [this.meow]).extract(1));");
     let ch = lobby(&sandbox, &["alice", "bob"]).await;
     let svc = ServiceDir::with_script(&sandbox, &[&ch], &main);
     let module = svc.path().join("scripts/order.rhai");

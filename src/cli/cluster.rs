@@ -113,11 +113,24 @@ fn render(r: &Report, service_id: &str, c: &config::ClusterConfig) -> String {
     );
     out += &format!("nodes: {} live\n", r.nodes.len());
     for n in &r.nodes {
+        let version = match n.deploy.as_str() {
+            "" => "its own files".to_string(),
+            d => format!("{} (deploy {d})", n.version),
+        };
         out += &format!(
-            "  {:<32} owns {:>3} partitions, last beat {} ms ago\n",
+            "  {:<32} owns {:>3} partitions, last beat {} ms ago, runs {version}\n",
             n.node,
             r.owned_by(&n.node),
             n.last_beat_ms
+        );
+    }
+    if let Some(d) = &r.deploy {
+        out += &format!(
+            "deploy: {} ({}) {} {}\n",
+            d.id,
+            d.version,
+            d.state,
+            d.detail.lines().next().unwrap_or("")
         );
     }
     out += &match &r.gateway {

@@ -66,6 +66,11 @@ pub struct Target {
     /// token is its published one or MOOBIUS_ADMIN_TOKEN.
     #[arg(long)]
     pub url: Option<String>,
+    /// Deploy to the cluster at this Redis [default: the config's
+    /// cluster.redis_url, when DIR's config has a `cluster` section]. With a
+    /// password, give it in MOOBIUS_CLUSTER_URL rather than on the command line.
+    #[arg(long, value_name = "URL", env = moobius_host::config::cluster::URL_ENV, hide_env_values = true)]
+    pub cluster: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -115,6 +120,18 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 pub async fn main(args: DeployArgs) -> u8 {
     moobius_host::platform::ensure_crypto_provider();
+    if let Some(cfg) = cluster_config(&args) {
+        let result = match cfg {
+            Ok(cfg) => tokio::task::spawn_blocking(move || in_cluster(&args, &cfg))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string())),
+            Err(e) => Err(e),
+        };
+        return result.unwrap_or_else(|why| {
+            eprintln!("error: {why}");
+            2
+        });
+    }
     let result = match &args.command {
         Some(DeployCommand::List { target, json }) => list(target, *json).await,
         None if args.rollback => rollback(&args.target).await,
@@ -126,6 +143,46 @@ pub async fn main(args: DeployArgs) -> u8 {
             eprintln!("error: {why}");
             2
         }
+    }
+}
+
+/// DIR's config when the deploy goes to a cluster (`--cluster`, or a
+/// `cluster` section); `None` for a lone host.
+fn cluster_config(args: &DeployArgs) -> Option<Result<moobius_host::config::Config, String>> {
+    use moobius_host::config::{self, load::Overrides};
+    let target = match &args.command {
+        Some(DeployCommand::List { target, .. }) => target,
+        None => &args.target,
+    };
+    let file = target.dir.join("config").join("config.json");
+    let loaded = config::load(&file, &target.dir, &Overrides::no_account());
+    let mut cfg = match (loaded, &target.cluster) {
+        (Ok(c), _) => c,
+        (Err(e), Some(_)) => return Some(Err(e.to_string())),
+        (Err(_), None) => return None,
+    };
+    if let Some(url) = &target.cluster {
+        let mut cluster = cfg
+            .cluster
+            .take()
+            .unwrap_or_else(|| config::ClusterConfig::with_url(url));
+        cluster.redis_url = config::Secret::new(url.clone());
+        cfg.cluster = Some(cluster);
+    }
+    cfg.cluster.is_some().then_some(Ok(cfg))
+}
+
+/// `deploy`, `deploy --rollback` or `deploy list` for a cluster.
+fn in_cluster(args: &DeployArgs, cfg: &moobius_host::config::Config) -> Result<u8, String> {
+    let d = super::deploy_cluster::open(cfg)?;
+    match (&args.command, &args.bundle) {
+        (Some(DeployCommand::List { json, .. }), _) => super::deploy_cluster::list(&d, *json),
+        (None, _) if args.rollback => super::deploy_cluster::rollback(&d),
+        (None, Some(file)) => {
+            let window = args.window.unwrap_or(cfg.deploy.canary_window);
+            super::deploy_cluster::deploy(&d, file, args.canary, window)
+        }
+        (None, None) => Err("give a bundle, --rollback, or `list`".into()),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod check;
 pub mod cluster;
 pub mod defs;
 pub mod deploy;
+pub mod deploy_cluster;
 pub mod dev;
 pub mod new;
 pub mod run;

@@ -142,7 +142,7 @@ pub async fn main(args: RunArgs, mut cfg: config::Config) -> u8 {
     // Without a watcher the unpacked bundle is kept here, for the whole run.
     let mut _unpacked = None;
     let deployed = match cfg.cluster {
-        Some(_) => None,
+        Some(_) => super::run_deployed::cluster_deployed(&cfg),
         None => super::run_deployed::restart_on_deployed(&args.dir, &cfg, &args.limits.limits()),
     };
     match deployed {

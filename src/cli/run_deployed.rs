@@ -53,3 +53,34 @@ pub fn restart_on_deployed(
     );
     Some(Ok((unpacked, record.tag())))
 }
+
+/// A cluster node's start: the cluster's current deployed version (its
+/// bundle from Redis, verified with this node's trusted keys) rather than
+/// the directory's files, so that a node started later, or restarted,
+/// runs what every other node runs. `None`: nothing deployed (or Redis
+/// not answering: the node's own start reports that).
+pub fn cluster_deployed(cfg: &Config) -> Option<Result<(Unpacked, VersionTag), u8>> {
+    let d = super::deploy_cluster::open(cfg).ok()?;
+    let current = d.current().ok().filter(|c| !c.sha.is_empty())?;
+    let bytes = d.bundle(&current.sha).ok().flatten()?;
+    let file = tempfile::NamedTempFile::new().ok()?;
+    std::fs::write(file.path(), &bytes).ok()?;
+    let trust = &cfg.service.trusted_keys;
+    let unpacked = match bundle::unpack(file.path(), &BundleLimits::default(), trust) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!(
+                "error: the cluster's current deploy ({}) is refused here: {e}",
+                current.id
+            );
+            return Some(Err(2));
+        }
+    };
+    let tag = VersionTag {
+        deploy_id: current.id.clone(),
+        version: unpacked.manifest.version.clone(),
+        sha256: current.sha.clone(),
+    };
+    tracing::info!(deploy = %tag.deploy_id, version = %tag.version, sha256 = %tag.sha256, "running the cluster's current deployed version rather than the directory's files");
+    Some(Ok((unpacked, tag)))
+}

@@ -6,16 +6,20 @@
 //! reaches the cluster's Redis, whether or not a node runs there.
 
 use super::conn::RedisConn;
+use super::deploy::machine::Deploys;
 use super::wire::{Keys, GATEWAY, WORKERS};
 use super::ClusterError;
 use redis::streams::StreamInfoGroupsReply;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Report {
     pub nodes: Vec<LiveNode>,
     pub gateway: Option<Holder>,
+    /// The deploy in progress, or the last one.
+    pub deploy: Option<DeployShown>,
     pub partitions: Vec<Partition>,
     /// Frames waiting for the gateway: not yet read, and read but not yet
     /// acknowledged by the platform.
@@ -30,6 +34,19 @@ pub struct LiveNode {
     pub node: String,
     /// How long ago it last beat (ms, by Redis's clock).
     pub last_beat_ms: u64,
+    /// The deploy whose version it runs (empty: the files it started
+    /// with), and that version.
+    pub deploy: String,
+    pub version: String,
+}
+
+/// The last deploy started, as its record stands.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DeployShown {
+    pub id: String,
+    pub version: String,
+    pub state: String,
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -87,13 +104,30 @@ pub fn read(url: &str, service_id: &str, partitions: usize) -> Result<Report, Cl
             .arg(-1)
             .arg("WITHSCORES"),
     )?;
+    let deploys = Deploys::new(Arc::new(conn), keys.clone());
+    let running = deploys.running()?;
     let nodes = beats
         .into_iter()
-        .map(|(node, at)| LiveNode {
-            node,
-            last_beat_ms: now_ms.saturating_sub(at as u64),
+        .map(|(node, at)| {
+            let (deploy, _, version) = running.get(&node).cloned().unwrap_or_default();
+            LiveNode {
+                node,
+                last_beat_ms: now_ms.saturating_sub(at as u64),
+                deploy,
+                version,
+            }
         })
         .collect();
+    let deploy = match deploys.active()? {
+        Some(id) => deploys.record(&id)?.map(|r| DeployShown {
+            id: r.id,
+            version: r.version,
+            state: r.state.name().to_string(),
+            detail: r.state.detail(),
+        }),
+        None => None,
+    };
+    let conn = RedisConn::open(url, crate::timeouts::REDIS_CALL)?;
     let takeovers: HashMap<usize, u64> = conn.query(redis::cmd("HGETALL").arg(keys.takeovers()))?;
     let mut parts = Vec::with_capacity(partitions);
     for p in 0..partitions {
@@ -111,6 +145,7 @@ pub fn read(url: &str, service_id: &str, partitions: usize) -> Result<Report, Cl
     Ok(Report {
         nodes,
         gateway: holder(&conn, &keys.gateway())?,
+        deploy,
         partitions: parts,
         down_lag,
         down_pending,

@@ -119,6 +119,22 @@ impl Keys {
     pub fn deploy_history(&self) -> String {
         format!("{}:deploy:history", self.prefix)
     }
+
+    /// The deploy in progress, or the last one started (a string: its id).
+    pub fn deploy_active(&self) -> String {
+        format!("{}:deploy:active", self.prefix)
+    }
+
+    /// Every deploy started, newest first (a list of ids, bounded): what
+    /// `deploy list` shows and what pruning drops vetoed ones from.
+    pub fn deploy_log(&self) -> String {
+        format!("{}:deploy:log", self.prefix)
+    }
+
+    /// The version each node runs (a hash: node -> `id sha version`).
+    pub fn deploy_running(&self) -> String {
+        format!("{}:deploy:running", self.prefix)
+    }
 }
 
 /// The consumer group of every `up:<p>` stream.

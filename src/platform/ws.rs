@@ -38,6 +38,13 @@ use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
+/// What one socket read may take in. The WebSocket library zeroes this much
+/// of its buffer before every read (128 KiB by default), so the default cost
+/// more per read than the frames it brought: the platform's frames are a few
+/// hundred bytes (acknowledgements, actions), and a larger one grows the
+/// buffer to its length while it is read (up to the message size limit).
+const READ_BUFFER: usize = 16 << 10;
+
 /// Builds the login frame with the token current at (re)connect time.
 pub type LoginFrame = Arc<dyn Fn() -> String + Send + Sync>;
 
@@ -387,6 +394,7 @@ impl Link {
             return Err(LinkInput::Shutdown);
         }
         let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
             .max_message_size(Some(16 << 20))
             .max_frame_size(Some(16 << 20));
         let attempt = tokio::time::timeout(

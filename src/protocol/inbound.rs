@@ -3,6 +3,8 @@
 //! Only what the host acts on is typed; everything else is kept as the raw
 //! JSON object so that `on_unknown_payload` can see exactly what arrived.
 
+mod fast;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -139,6 +141,15 @@ pub fn may_concern_connection(text: &str) -> bool {
 
 /// Decodes one text frame.
 pub fn decode(text: &str) -> Result<Inbound, DecodeError> {
+    match fast::decode(text) {
+        Some(event) => Ok(event),
+        None => decode_tree(text),
+    }
+}
+
+/// Decodes one text frame through a JSON tree of all of it: every kind of
+/// frame, and the errors. [`fast`] answers for the common frames.
+fn decode_tree(text: &str) -> Result<Inbound, DecodeError> {
     let frame: Value = serde_json::from_str(text).map_err(DecodeError::NotJson)?;
     let obj = frame.as_object().ok_or(DecodeError::NotObject)?;
     if let Some(Value::String(m)) = obj.get("message") {

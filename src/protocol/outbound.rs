@@ -253,8 +253,15 @@ pub fn message_down(request_id: &str, service_id: &str, m: &OutMessage<'_>) -> S
 }
 
 fn encode<T: Serialize>(value: &T) -> String {
-    // Serialising these plain structs of strings cannot fail.
-    serde_json::to_string(value).unwrap_or_default()
+    // Room for a view update's frame at once (serde_json starts at 128
+    // bytes and doubles).
+    let mut out = Vec::with_capacity(320);
+    // Serialising these plain structs of strings cannot fail, and the
+    // output of serde_json is UTF-8.
+    match serde_json::to_writer(&mut out, value) {
+        Ok(()) => String::from_utf8(out).unwrap_or_default(),
+        Err(_) => String::new(),
+    }
 }
 
 #[cfg(test)]

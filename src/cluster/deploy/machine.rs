@@ -84,6 +84,13 @@ impl Deploys {
         self.conn.query(cmd)
     }
 
+    pub(super) fn pipe_query<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, ClusterError> {
+        self.conn.pipe(pipe)
+    }
+
     /// Redis's clock, in ms since the epoch.
     pub fn now_ms(&self) -> Result<u64, ClusterError> {
         self.conn.query(redis::cmd("EVAL").arg(NOW).arg(0))
@@ -104,25 +111,6 @@ impl Deploys {
     pub fn bundle(&self, sha: &str) -> Result<Option<Vec<u8>>, ClusterError> {
         self.conn
             .query(redis::cmd("GET").arg(self.keys.bundle(sha)))
-    }
-
-    /// Writes a new deploy's record (its state must be `preparing`).
-    /// False if a deploy with that id exists already.
-    pub fn start(&self, record: &Record) -> Result<bool, ClusterError> {
-        let key = self.keys.deploy(&record.id);
-        let created: bool = self
-            .conn
-            .query(redis::cmd("HSETNX").arg(&key).arg("id").arg(&record.id))?;
-        if !created {
-            return Ok(false);
-        }
-        let mut cmd = redis::cmd("HSET");
-        cmd.arg(&key);
-        for (k, v) in record.fields() {
-            cmd.arg(k).arg(v);
-        }
-        self.conn.query::<()>(&cmd)?;
-        Ok(true)
     }
 
     pub fn record(&self, id: &str) -> Result<Option<Record>, ClusterError> {
@@ -318,12 +306,21 @@ impl Deploys {
                     pipe.cmd("DEL").arg(self.keys.bundle(&r.sha)).ignore();
                 }
             }
-            pipe.cmd("DEL").arg(self.keys.deploy(id)).ignore();
-            pipe.cmd("DEL").arg(self.keys.deploy_votes(id)).ignore();
-            pipe.cmd("DEL").arg(self.keys.deploy_swaps(id)).ignore();
-            pipe.cmd("DEL").arg(self.keys.deploy_stats(id)).ignore();
+            self.forget(&mut pipe, id);
         }
         self.conn.pipe::<()>(&pipe)
+    }
+
+    /// Adds to `pipe` the deletion of deploy `id`'s keys (not its bundle).
+    pub(super) fn forget(&self, pipe: &mut redis::Pipeline, id: &str) {
+        for key in [
+            self.keys.deploy(id),
+            self.keys.deploy_votes(id),
+            self.keys.deploy_swaps(id),
+            self.keys.deploy_stats(id),
+        ] {
+            pipe.cmd("DEL").arg(key).ignore();
+        }
     }
 
     /// The committed deploys' ids, newest first (at most [`HISTORY`]).

@@ -19,6 +19,7 @@
 //! This module knows Redis, not the host: a node's wiring to its script
 //! threads lives in the host.
 
+pub mod active;
 pub mod machine;
 pub mod record;
 pub mod stats;

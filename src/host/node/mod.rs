@@ -9,6 +9,7 @@
 //! owned partitions, to the script threads), and, while this node is the
 //! elected gateway, the gateway role (`gateway.rs`).
 
+mod deploy;
 pub(super) mod gateway;
 pub(super) mod wire;
 
@@ -103,6 +104,21 @@ pub(super) async fn run(
         }),
     )
     .map_err(|e| cluster_error(&config, e))?;
+    // After the script's start: a version fetched now dry-runs its
+    // `on_reload` on the `this` the service built.
+    let deploy_thread = deploy::spawn(deploy::FollowSetup {
+        url: cluster.redis_url.clone(),
+        keys: Keys::new(&service_id),
+        node: joined.node.clone(),
+        versions: local.side.executor.sender().versions(),
+        trust: config.service.trusted_keys.clone(),
+        thresholds: config.deploy.thresholds.clone(),
+        view: joined.view.clone(),
+        status: local.status.clone(),
+        stop: joined.stop_threads.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    })
+    .map_err(|e| cluster_error(&config, e))?;
     let _ = controls.serving.send(true);
     let _ = controls.started.send(Started {
         service_id,
@@ -117,6 +133,7 @@ pub(super) async fn run(
     let _ = controls.serving.send(false);
     tracing::info!("cluster: leaving");
     joined.stop(consumer_thread).await;
+    let _ = tokio::task::spawn_blocking(move || deploy_thread.join()).await;
     local.stop().await;
     tracing::info!("stopped");
     Ok(())

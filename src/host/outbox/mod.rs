@@ -226,13 +226,26 @@ pub fn spawn(
     })
 }
 
+/// A random (v4) UUID for a frame. From the thread's generator (seeded
+/// from the system once), not a system call per frame as `new_v4` makes:
+/// a request id only has to be unique, and one is made for every frame.
 fn request_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    id.hyphenated().encode_lower(&mut text).to_owned()
 }
 
 /// Updates with the same key supersede each other (see `FrameQueue`).
+/// (Pieces pushed, not `format!`: one is made for every view update.)
 fn view_key(channel_id: &str, kind: &str, recipients_group: &str) -> String {
-    format!("{channel_id}\u{1f}{kind}\u{1f}{recipients_group}")
+    let mut key = String::with_capacity(channel_id.len() + kind.len() + recipients_group.len() + 2);
+    for (i, part) in [channel_id, kind, recipients_group].into_iter().enumerate() {
+        if i > 0 {
+            key.push('\u{1f}');
+        }
+        key.push_str(part);
+    }
+    key
 }
 
 use crate::clock::now_ms;
