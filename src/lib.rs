@@ -16,6 +16,7 @@ pub mod editor;
 pub mod fsutil;
 pub mod host;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod platform;
 pub mod progress;

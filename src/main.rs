@@ -65,14 +65,31 @@ fn panic_in_task_for_tests() {
     }
 }
 
+/// A command ready to run. `run` has read its config already: it says how
+/// many workers the runtime has, so it is read before the runtime starts.
+enum Ready {
+    Run(Box<cli::run::RunArgs>, Box<moobius_host::config::Config>),
+    Other(Command),
+}
+
 fn main() -> ExitCode {
     exit_on_panic();
     let cli = Cli::parse();
     moobius_host::platform::ensure_crypto_provider();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    let ready = match cli.command {
+        Command::Run(args) => match cli::run::load(&args) {
+            Ok(cfg) => {
+                // Before any thread allocates (src/memory.rs).
+                moobius_host::memory::limit_arenas();
+                builder.worker_threads(cfg.service.runtime_threads);
+                Ready::Run(Box::new(args), Box::new(cfg))
+            }
+            Err(code) => return ExitCode::from(code),
+        },
+        other => Ready::Other(other),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -81,8 +98,15 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         panic_in_task_for_tests();
-        match cli.command {
-            Command::Run(args) => cli::run::main(args).await,
+        let command = match ready {
+            Ready::Run(args, cfg) => return cli::run::main(*args, *cfg).await,
+            Ready::Other(command) => command,
+        };
+        match command {
+            Command::Run(args) => match cli::run::load(&args) {
+                Ok(cfg) => cli::run::main(args, cfg).await,
+                Err(code) => code,
+            },
             Command::Dev(args) => cli::dev::main(args).await,
             Command::Sandbox(args) => cli::sandbox::main(args).await,
             Command::Bundle(args) => cli::bundle::main(args),

@@ -4,7 +4,9 @@
 # and 3 s more, /proc/PID/{status,smaps_rollup,smaps} and the thread names
 # go to /tmp/perf-idle/LABEL. Usage: bench/tools/idle_rss.sh BINARY LABEL [run args]
 # Env: RUN_PREFIX (e.g. a valgrind command), HOOK (shell run with $HP, the
-# host pid, before measuring), plus anything the host reads (MALLOC_ARENA_MAX).
+# host pid, before measuring), SERVICE_EXTRA (more service_config keys, e.g.
+# '"runtime_threads": 2'), plus anything the host reads (MALLOC_ARENA_MAX,
+# MOOBIUS_MALLOC_TUNING).
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$1; LABEL=$2; shift 2
 OUT=/tmp/perf-idle/$LABEL; rm -rf $OUT; mkdir -p $OUT/svc/config $OUT/svc/scripts $OUT/svc/resources
@@ -21,7 +23,7 @@ for i in $(seq -w 0 99); do
 done
 cat > $OUT/svc/config/config.json <<J
 {"account_config": {"email": "idle-$LABEL@bench.local", "password": "bench"},
- "service_config": {"http_server_uri": "$HTTP", "ws_server_uri": "$WS", "service_id": "", "channels": ["$CH"], "others": "include", "checkin_interval": 0},
+ "service_config": {"http_server_uri": "$HTTP", "ws_server_uri": "$WS", "service_id": "", "channels": ["$CH"], "others": "include", "checkin_interval": 0${SERVICE_EXTRA:+, $SERVICE_EXTRA}},
  "log_config": {"terminal_log_level": "ERROR", "log_level": "ERROR", "error_log_level": "ERROR"}}
 J
 $RUN_PREFIX $BIN run --no-watch --dir $OUT/svc "$@" > $OUT/host.log 2>&1 &

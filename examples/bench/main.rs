@@ -8,6 +8,7 @@
 //! latency is measured from the action sent to the view arrived, sandbox-side.
 
 mod arrivals;
+mod guard;
 mod procs;
 mod pyenv;
 #[path = "../support/redis_server.rs"]
@@ -47,6 +48,10 @@ struct Args {
     /// The host's `script_threads` (service_config).
     #[arg(long, default_value_t = 1)]
     script_threads: usize,
+    /// Compare W1's host / Python ratios with this baseline (bench/guard.json)
+    /// and fail past its margin (see examples/bench/guard.rs).
+    #[arg(long, value_name = "FILE")]
+    guard: Option<PathBuf>,
     /// Run the host as a cluster of N processes (see docs/CLUSTER.md).
     #[arg(long, value_name = "N")]
     cluster: Option<usize>,
@@ -147,7 +152,10 @@ async fn main() -> Result<()> {
     }
     sandbox.shutdown().await;
     drop(redis_server);
-    Ok(())
+    match &args.guard {
+        Some(file) => guard::check(&rows, file),
+        None => Ok(()),
+    }
 }
 
 /// Runs the chosen workloads (all when `only` is empty), each on the host and

@@ -69,7 +69,11 @@ pub struct RunArgs {
     pub cluster: Option<String>,
 }
 
-pub async fn main(args: RunArgs) -> u8 {
+/// The config `run` serves with: the file, the environment's overrides and
+/// the command line's (`--log-format`, `--cluster`). Read before the async
+/// runtime starts, since it says how many workers the runtime has
+/// (`runtime_threads`). The exit code when it is refused.
+pub fn load(args: &RunArgs) -> Result<config::Config, u8> {
     let config_file = args
         .config
         .clone()
@@ -78,7 +82,7 @@ pub async fn main(args: RunArgs) -> u8 {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
-            return 2;
+            return Err(2);
         }
     };
     if let Some(format) = args.log_format {
@@ -92,10 +96,15 @@ pub async fn main(args: RunArgs) -> u8 {
         cluster.redis_url = config::Secret::new(url.clone());
         if let Err(why) = config::cluster::check_url(&cluster) {
             eprintln!("error: --cluster: {why}");
-            return 2;
+            return Err(2);
         }
         cfg.cluster = Some(cluster);
     }
+    Ok(cfg)
+}
+
+/// Serves the service of [`load`]'s config until it ends or is stopped.
+pub async fn main(args: RunArgs, mut cfg: config::Config) -> u8 {
     if let Err(e) = moobius_host::logging::init(&cfg.log) {
         eprintln!("error: {e}");
         return 2;
@@ -320,5 +329,10 @@ async fn serve(
         w.finish();
     }
     started?;
+    // What the start-up freed (the compile, the sign-in, the first views)
+    // goes back to the system, and later bursts' leftovers every minute.
+    moobius_host::memory::release_free();
+    let _release =
+        moobius_host::memory::spawn_periodic_release(moobius_host::memory::RELEASE_INTERVAL);
     host.finished().await
 }

@@ -264,6 +264,7 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
         .number(&ranges::OUTGOING_QUEUE_LIMIT)?
         .map_or(ranges::DEFAULT_OUTGOING_QUEUE_LIMIT, |n| n as usize);
     let script_threads = script_threads(s, mode)?;
+    let runtime_threads = runtime_threads(s, script_threads)?;
     Ok(ServiceConfig {
         http_server_uri,
         ws_server_uri,
@@ -277,6 +278,7 @@ fn service_config(s: &Section) -> Result<ServiceConfig, ConfigError> {
         reconnect_max,
         outgoing_queue_limit,
         script_threads,
+        runtime_threads,
         requests: request_policy(s)?,
         admin: match s.string("admin")? {
             None => None,
@@ -309,24 +311,7 @@ fn trusted_keys(s: &Section) -> Result<crate::bundle::TrustedKeys, ConfigError> 
 /// most the range's maximum). User mode has one member's events: one thread.
 fn script_threads(s: &Section, mode: Mode) -> Result<usize, ConfigError> {
     let key = ranges::SCRIPT_THREADS.key;
-    let n = match s.map.get(key) {
-        Some(Value::String(a)) if a == "auto" => std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .min(ranges::SCRIPT_THREADS.max as usize),
-        Some(v @ Value::String(_)) => {
-            return Err(s.err(
-                key,
-                format!(
-                    "{} is not \"auto\" (expected \"auto\" or {})",
-                    ranges::shown(v),
-                    ranges::SCRIPT_THREADS.expected()
-                ),
-            ))
-        }
-        _ => s
-            .number(&ranges::SCRIPT_THREADS)?
-            .map_or(ranges::DEFAULT_SCRIPT_THREADS, |n| n as usize),
-    };
+    let n = threads(s, &ranges::SCRIPT_THREADS)?.unwrap_or(ranges::DEFAULT_SCRIPT_THREADS);
     if n > 1 && mode == Mode::User {
         return Err(s.err(
             key,
@@ -334,6 +319,30 @@ fn script_threads(s: &Section, mode: Mode) -> Result<usize, ConfigError> {
         ));
     }
     Ok(n)
+}
+
+/// `runtime_threads`: a number, or `"auto"`; by default
+/// [`ranges::default_runtime_threads`] of the script threads.
+fn runtime_threads(s: &Section, script_threads: usize) -> Result<usize, ConfigError> {
+    Ok(threads(s, &ranges::RUNTIME_THREADS)?
+        .unwrap_or_else(|| ranges::default_runtime_threads(script_threads)))
+}
+
+/// A count of threads: a number in `range`, or `"auto"` for the machine's
+/// cores (at most the range's maximum); `None` when not given.
+fn threads(s: &Section, range: &ranges::Range) -> Result<Option<usize>, ConfigError> {
+    match s.map.get(range.key) {
+        Some(Value::String(a)) if a == "auto" => Ok(Some(ranges::cores().min(range.max as usize))),
+        Some(v @ Value::String(_)) => Err(s.err(
+            range.key,
+            format!(
+                "{} is not \"auto\" (expected \"auto\" or {})",
+                ranges::shown(v),
+                range.expected()
+            ),
+        )),
+        _ => Ok(s.number(range)?.map(|n| n as usize)),
+    }
 }
 
 fn channels(s: &Section) -> Result<Vec<String>, ConfigError> {

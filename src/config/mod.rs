@@ -82,6 +82,9 @@ pub struct ServiceConfig {
     /// `script_threads`: how many script threads share the channels (a
     /// number, or `"auto"` for the machine's cores, resolved at load).
     pub script_threads: usize,
+    /// `runtime_threads`: worker threads of `run`'s async runtime (resolved
+    /// at load: a number, `"auto"` or the default of the script threads).
+    pub runtime_threads: usize,
     /// What scripts' `request(...)` may do.
     pub requests: RequestPolicy,
     /// `admin`: where the admin endpoint listens (`run --admin` overrides);
@@ -282,6 +285,7 @@ impl Config {
                 reconnect_max: Duration::from_millis(ranges::DEFAULT_RECONNECT_MAX_MS),
                 outgoing_queue_limit: ranges::DEFAULT_OUTGOING_QUEUE_LIMIT,
                 script_threads: ranges::DEFAULT_SCRIPT_THREADS,
+                runtime_threads: ranges::default_runtime_threads(ranges::DEFAULT_SCRIPT_THREADS),
                 requests: RequestPolicy::default(),
                 admin: None,
                 admin_public: false,

@@ -150,6 +150,27 @@ pub const DEFAULT_SCRIPT_THREADS: usize = 1;
 /// `"auto"` is also accepted: the machine's cores.
 pub const SCRIPT_THREADS: Range = range("script_threads", 1.0, 256.0, "threads");
 
+/// Worker threads of `run`'s async runtime (the connection, the outbox,
+/// timers, requests, the admin endpoint); script threads are apart. `"auto"`
+/// is also accepted: the machine's cores (the runtime's own default).
+pub const RUNTIME_THREADS: Range = range("runtime_threads", 1.0, 256.0, "threads");
+
+/// `runtime_threads` by default: one per script thread, at most one per
+/// core. The runtime's side of an event costs about two thirds of the
+/// script's (bench/RESULTS.md, "Where a refresh's CPU goes"), so one worker
+/// keeps up with one script thread; each worker more costs some 0.7 MiB
+/// resident (its stack and allocator arena) on an idle service, and the
+/// runtime's own default (one per core) gives 16 of them to a lone script
+/// thread on a 16-core machine.
+pub fn default_runtime_threads(script_threads: usize) -> usize {
+    script_threads.clamp(1, cores())
+}
+
+/// The machine's cores, as the standard library sees them (1 if unknown).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 /// At most the default of `request_timeout_max_ms`, so that either may be
 /// set alone.
@@ -177,6 +198,7 @@ pub const SERVICE: &[Range] = &[
     RECONNECT_MAX_MS,
     OUTGOING_QUEUE_LIMIT,
     SCRIPT_THREADS,
+    RUNTIME_THREADS,
     REQUEST_TIMEOUT_MS,
     REQUEST_TIMEOUT_MAX_MS,
     REQUEST_MAX_BYTES,

@@ -213,6 +213,10 @@ fn defaults_are_in_range() {
         (RECONNECT_MAX_MS, DEFAULT_RECONNECT_MAX_MS as f64),
         (OUTGOING_QUEUE_LIMIT, DEFAULT_OUTGOING_QUEUE_LIMIT as f64),
         (SCRIPT_THREADS, DEFAULT_SCRIPT_THREADS as f64),
+        (
+            RUNTIME_THREADS,
+            default_runtime_threads(DEFAULT_SCRIPT_THREADS) as f64,
+        ),
         (REQUEST_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS as f64),
         (
             REQUEST_TIMEOUT_MAX_MS,
@@ -272,6 +276,27 @@ fn script_threads_may_be_auto_and_user_mode_has_one() {
     fields.insert("script_threads".into(), json!(2));
     let err = load_with("service_config", fields).unwrap_err().to_string();
     assert!(err.contains("script_threads: user mode"), "{err}");
+}
+
+#[test]
+fn runtime_threads_follow_the_script_threads_at_most_one_per_core() {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let c = load_one("service_config", "script_threads", json!(1)).unwrap();
+    assert_eq!(c.service.runtime_threads, 1);
+    let c = load_one("service_config", "script_threads", json!(256)).unwrap();
+    assert_eq!(c.service.runtime_threads, cores);
+    let c = load_one("service_config", "runtime_threads", json!("auto")).unwrap();
+    assert_eq!(c.service.runtime_threads, cores.min(256));
+    let c = load_one("service_config", "runtime_threads", json!(3)).unwrap();
+    assert_eq!(c.service.runtime_threads, 3);
+    let err = load_one("service_config", "runtime_threads", json!("many"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("runtime_threads"), "{err}");
+    let err = load_one("service_config", "runtime_threads", json!(0))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("1 to 256 threads"), "{err}");
 }
 
 #[test]

@@ -33,8 +33,20 @@ type Pending = Shared<BoxFuture<'static, Result<String, Arc<PlatformError>>>>;
 const TRIES: u32 = 8;
 /// Lists the cache remembers. Large channels make many large, distinct,
 /// short-lived lists (every join changes every member's view); past this the
-/// cache starts over, which only costs group re-creations.
-const MAX_ENTRIES: usize = 200_000;
+/// cache starts over, which only costs group re-creations. The sandbox keeps
+/// more groups than this (`GroupBounds`), for the reason given at [`MAX_IDS`].
+pub const MAX_ENTRIES: usize = 100_000;
+/// Ids the cache's lists hold at most, summed. The cache keeps only a digest
+/// per list, so this bound is not about the host's memory but the
+/// platform's: a platform may forget groups nobody used for a while (the
+/// sandbox forgets the least recently used past its own bound), and a group
+/// id the host still holds would then be refused. Two full rounds of views
+/// in a channel of 1,000 members (2,000 lists of ~1,000 ids) and a fourth
+/// more, so a service whose views go back and forth (a member joins and
+/// leaves) keeps hitting;
+/// the sandbox keeps at least this many (`GroupBounds`), so it never forgets
+/// a group a lone host may still send.
+pub const MAX_IDS: usize = 2_500_000;
 
 /// Offsets hashed per `update` call in [`GroupCache::key`] (a 512-byte
 /// buffer on the stack).
@@ -46,9 +58,44 @@ struct ListKey(u128);
 pub struct GroupCache {
     http: Arc<HttpApi>,
     hasher: Xxh3Builder,
-    by_key: Mutex<HashMap<ListKey, Pending>>,
+    by_key: Mutex<Entries>,
     hits: AtomicU64,
     misses: AtomicU64,
+}
+
+/// The cached lists and how many ids they hold (bounded by [`MAX_ENTRIES`]
+/// and [`MAX_IDS`]).
+#[derive(Default)]
+struct Entries {
+    map: HashMap<ListKey, (Pending, usize)>,
+    ids: usize,
+}
+
+impl Entries {
+    /// Adds an entry for a list of `len` ids, starting over first if it
+    /// would pass a bound.
+    fn insert(&mut self, key: ListKey, pending: Pending, len: usize) {
+        if self.map.len() >= MAX_ENTRIES || self.ids + len > MAX_IDS {
+            tracing::debug!(
+                entries = self.map.len(),
+                ids = self.ids,
+                "group cache full; starting over"
+            );
+            self.map.clear();
+            self.ids = 0;
+            metrics::gauge!(crate::metrics::GROUP_CACHE_BYTES).set(0.0);
+        }
+        if let Some((_, old)) = self.map.insert(key, (pending, len)) {
+            self.ids -= old;
+        }
+        self.ids += len;
+    }
+
+    fn remove(&mut self, key: &ListKey) {
+        if let Some((_, len)) = self.map.remove(key) {
+            self.ids -= len;
+        }
+    }
 }
 
 /// An already-resolved entry (polled once, so `peek` sees its value).
@@ -70,7 +117,7 @@ impl GroupCache {
                     .with_seed(rand::random())
                     .with_secret(secret)
             },
-            by_key: Mutex::new(HashMap::new()),
+            by_key: Mutex::new(Entries::default()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -100,8 +147,8 @@ impl GroupCache {
         let k = self.key(ids);
         let pending = {
             let mut map = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
-            match map.get(&k) {
-                Some(p) => {
+            match map.map.get(&k) {
+                Some((p, _)) => {
                     self.hits.fetch_add(1, Ordering::Relaxed);
                     crate::metrics::CACHE_HITS.add("");
                     p.clone()
@@ -109,13 +156,8 @@ impl GroupCache {
                 None => {
                     self.misses.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!(crate::metrics::GROUP_CACHE_MISSES).increment(1);
-                    if map.len() >= MAX_ENTRIES {
-                        tracing::debug!(entries = map.len(), "group cache full; starting over");
-                        map.clear();
-                        metrics::gauge!(crate::metrics::GROUP_CACHE_BYTES).set(0.0);
-                    }
                     let p = create(self.http.clone(), ids.clone()).boxed().shared();
-                    map.insert(k, p.clone());
+                    map.insert(k, p.clone(), ids.len());
                     p
                 }
             }
@@ -136,21 +178,27 @@ impl GroupCache {
     pub fn cached(&self, ids: &IdList) -> Option<String> {
         let k = self.key(ids);
         let map = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&k)
-            .and_then(|p| p.peek().cloned())
+        map.map
+            .get(&k)
+            .and_then(|(p, _)| p.peek().cloned())
             .and_then(Result::ok)
     }
 
     /// Adds groups the platform already knows (start-up prefetch), so lists
     /// seen in a previous run reuse their groups.
     pub fn seed(&self, groups: impl IntoIterator<Item = GroupEntry>) {
-        let keyed: Vec<(ListKey, String)> = groups
+        let keyed: Vec<(ListKey, String, usize)> = groups
             .into_iter()
-            .map(|g| (self.key(&IdList::from(g.characters)), g.group_id))
+            .map(|g| {
+                let len = g.characters.len();
+                (self.key(&IdList::from(g.characters)), g.group_id, len)
+            })
             .collect();
         let mut map = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
-        for (k, id) in keyed {
-            map.entry(k).or_insert_with(|| ready(id));
+        for (k, id, len) in keyed {
+            if !map.map.contains_key(&k) {
+                map.insert(k, ready(id), len);
+            }
         }
     }
 
@@ -189,6 +237,19 @@ async fn create(http: Arc<HttpApi>, ids: IdList) -> Result<String, Arc<PlatformE
 mod tests {
     use super::*;
     use crate::config::Secret;
+
+    #[test]
+    fn the_cache_starts_over_before_its_lists_pass_max_ids() {
+        let mut entries = Entries::default();
+        entries.insert(ListKey(1), ready("g1".into()), MAX_IDS - 10);
+        entries.insert(ListKey(2), ready("g2".into()), 10);
+        assert_eq!((entries.map.len(), entries.ids), (2, MAX_IDS));
+        entries.insert(ListKey(3), ready("g3".into()), 1);
+        assert_eq!((entries.map.len(), entries.ids), (1, 1));
+        entries.remove(&ListKey(3));
+        entries.remove(&ListKey(3));
+        assert_eq!((entries.map.len(), entries.ids), (0, 0));
+    }
 
     #[tokio::test]
     async fn key_keeps_order_and_cannot_collide_on_underscores() {

@@ -10,7 +10,9 @@ pub mod relay;
 pub mod upload;
 pub mod ws;
 
-pub use groups::GroupCache;
+pub use groups::{
+    GroupCache, MAX_ENTRIES as GROUP_CACHE_MAX_LISTS, MAX_IDS as GROUP_CACHE_MAX_IDS,
+};
 pub use http::HttpApi;
 pub use link_state::LinkState;
 pub use queue::OutFrame;

@@ -110,13 +110,15 @@ pub fn function_table() -> Vec<(String, Vec<usize>)> {
 
 /// A scenario engine to describe, not to run (no world, no runtime).
 fn described_engine() -> Engine {
-    let mut engine = Engine::new();
-    let ctx = Rc::new(Ctx {
-        handle: None,
-        world: RefCell::new(None),
-    });
-    register(&mut engine, &ctx);
-    engine
+    defs::described(|| {
+        let mut engine = Engine::new();
+        let ctx = Rc::new(Ctx {
+            handle: None,
+            world: RefCell::new(None),
+        });
+        register(&mut engine, &ctx);
+        engine
+    })
 }
 
 /// What a scenario may call, as a `.d.rhai` file for editors (see

@@ -15,11 +15,38 @@
 //! `index$get$`. Here a function that returns nothing has no `->`, as in the
 //! language server's own examples, and indexers (documented on their type)
 //! are left out.
+//!
+//! Only an engine built to be described keeps the types and the doc
+//! ([`described`]): an engine that runs scripts keeps the parameters' names
+//! alone. The doc comments and type labels of the whole API are some 0.4 MB
+//! on the heap of every script thread, which only `defs` and `check` read.
 
 use super::api::HostApi;
 use rhai::{Dynamic, Engine, FuncRegistration, RhaiNativeFunc, Variant, FLOAT, INT};
 use std::any::{type_name, TypeId};
+use std::cell::Cell;
 use std::rc::Rc;
+
+thread_local! {
+    /// Whether the engine this thread is building is to be described
+    /// (editor files, `check`'s tables of names) rather than run.
+    static DESCRIBING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `build` with every function it registers keeping its description
+/// (parameter types, return type, doc comment), for an engine that is
+/// described, never run.
+pub fn described<T>(build: impl FnOnce() -> T) -> T {
+    /// Clears the flag however `build` ends.
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            DESCRIBING.with(|d| d.set(self.0));
+        }
+    }
+    let _reset = Reset(DESCRIBING.with(|d| d.replace(true)));
+    build()
+}
 
 /// Registers `func` as the script function `name`, with its parameters'
 /// names (one per parameter, in order) and a doc comment (Markdown; lines
@@ -111,6 +138,14 @@ fn register_as<A, const N: usize, const X: bool, R, const F: bool, FUNC>(
     R: Variant + Clone,
     FUNC: RhaiNativeFunc<A, N, X, R, F> + 'static,
 {
+    if !DESCRIBING.with(Cell::get) {
+        // The names alone (short: no allocation); Rhai would fill in its
+        // own type names otherwise.
+        registration
+            .with_params_info(params)
+            .register_into_engine(engine, func);
+        return;
+    }
     let mut info: Vec<String> = params
         .iter()
         .zip(FUNC::param_names())
@@ -185,11 +220,13 @@ pub fn doc_comment(doc: &str) -> String {
 /// `Character` type) against [`NoHost`](super::NoHost): to be described,
 /// never run.
 pub fn api_engine() -> Engine {
-    let mut engine = Engine::new();
-    super::character::register(&mut engine);
-    let host: Rc<dyn HostApi> = Rc::new(super::NoHost);
-    super::api::register(&mut engine, host);
-    engine
+    described(|| {
+        let mut engine = Engine::new();
+        super::character::register(&mut engine);
+        let host: Rc<dyn HostApi> = Rc::new(super::NoHost);
+        super::api::register(&mut engine, host);
+        engine
+    })
 }
 
 /// One registered function, as Rhai's metadata describes it.

@@ -19,12 +19,15 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::{new_id, FrameStats, Group, IdList, State, StateError};
 
 /// How much the group store keeps at most; past either figure the least
-/// recently used groups are forgotten. The defaults hold every list of the
-/// last join in a 1,000-member channel (1,000 lists of 1,001 ids) and leave
-/// room for the one before, at about 72 bytes an id: some 70 MB at most.
-/// The host's group cache remembers up to 200,000 lists
-/// (`src/platform/groups.rs`); a list it still uses is named in its frames
-/// and so stays recent here.
+/// recently used groups are forgotten. The defaults are a tenth more than a
+/// host's group cache remembers (`GROUP_CACHE_MAX_LISTS` and
+/// `GROUP_CACHE_MAX_IDS` in
+/// `src/platform/groups.rs`: two rounds of views in a 1,000-member channel),
+/// so the sandbox never forgets a group a lone host may still send: with
+/// one round's worth, a member joining and leaving in turn (the benchmark's
+/// W3) made the host reuse the leave's lists after the join's had pushed
+/// them out, and their views were dropped. At about 72 bytes an id: some
+/// 200 MB at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupBounds {
     /// Groups kept at most.
@@ -36,8 +39,8 @@ pub struct GroupBounds {
 impl Default for GroupBounds {
     fn default() -> Self {
         Self {
-            max_groups: 100_000,
-            max_ids: 1_000_000,
+            max_groups: 110_000,
+            max_ids: 2_750_000,
         }
     }
 }
@@ -243,6 +246,13 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_bounds_keep_whatever_a_host_may_still_send() {
+        let bounds = GroupBounds::default();
+        assert!(bounds.max_groups >= crate::platform::GROUP_CACHE_MAX_LISTS);
+        assert!(bounds.max_ids >= crate::platform::GROUP_CACHE_MAX_IDS);
+    }
 
     fn ids(n: usize, tag: &str) -> Vec<String> {
         (0..n).map(|i| format!("{tag}{i}")).collect()
