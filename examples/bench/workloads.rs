@@ -352,6 +352,9 @@ impl Bench<'_> {
             }
             rounds += 1;
         }
+        // Each join's time in order (the first is the only one that
+        // creates its lists' groups), before sorting for the percentiles.
+        let each: Vec<String> = lat.iter().map(|d| d.as_millis().to_string()).collect();
         lat.sort();
         let usage = svc.usage();
         let m = users.len() + 1;
@@ -362,7 +365,11 @@ impl Bench<'_> {
             p99_ms: pct(&lat, 0.99),
             peak_rss_mib: mib(usage.peak_rss_kib),
             cpu_s: (usage.cpu.saturating_sub(cpu0)).as_secs_f64(),
-            done: format!("{rounds} of {} joins, {m} views each", self.sizes.w3_rounds),
+            done: format!(
+                "{rounds} of {} joins, {m} views each; each join in ms: {}",
+                self.sizes.w3_rounds,
+                each.join(", ")
+            ),
             ..Figures::default()
         })
     }
