@@ -102,8 +102,9 @@ pub const SPELL_BOUND: Duration = Duration::from_secs(30);
 
 // --- `dev` and the scenario runner ----------------------------------------
 
-/// `dev`: how long to wait for a member's first view before letting the
-/// next one join, so the members' first views arrive in order.
+/// `dev`: how long to wait for the sandbox to have read the started host's
+/// login before the members join, and for a member's first view before
+/// letting the next one join, so the members' first views arrive in order.
 pub const DEV_JOIN_SETTLE: Duration = Duration::from_secs(5);
 
 /// A scenario's host start (compiling every script, signing in to the

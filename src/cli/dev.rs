@@ -182,6 +182,15 @@ async fn serve(
         );
         println!("Ctrl+C stops.");
         println!();
+        // The host is started once its login is written; members join once
+        // the sandbox has read it, or their joins would reach no service.
+        let bound = moobius_host::timeouts::DEV_JOIN_SETTLE;
+        if !control
+            .wait_service_connected(&channel_id, true, bound)
+            .await
+        {
+            eprintln!("warning: the service did not connect to the sandbox within {bound:?}");
+        }
         for m in &members {
             join_and_settle(&control, m, &channel_id, printed_rx.clone()).await;
         }

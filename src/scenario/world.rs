@@ -116,24 +116,17 @@ impl World {
     /// (`true`) or not (`false`): a host reports it started once its login
     /// is written, and the sandbox registers it a moment later.
     async fn wait_connected(&self, connected: bool) -> Result<(), ScenarioError> {
-        let deadline = tokio::time::Instant::now() + SCENARIO_SETTLE;
-        loop {
-            let now = self
-                .control
-                .channels()
-                .iter()
-                .any(|c| c.channel_id == self.channel_id && c.service_connected);
-            if now == connected {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() > deadline {
-                let what = if connected { "connect" } else { "disconnect" };
-                return Err(ScenarioError::Usage(format!(
-                    "the service did not {what} within {SCENARIO_SETTLE:?}"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+        if self
+            .control
+            .wait_service_connected(&self.channel_id, connected, SCENARIO_SETTLE)
+            .await
+        {
+            return Ok(());
         }
+        let what = if connected { "connect" } else { "disconnect" };
+        Err(ScenarioError::Usage(format!(
+            "the service did not {what} within {SCENARIO_SETTLE:?}"
+        )))
     }
 
     /// Stops the host as SIGTERM would and starts a new one on the same

@@ -240,6 +240,35 @@ impl SandboxControl {
         }
     }
 
+    /// Whether the service bound to `channel_id` has a logged-in socket.
+    pub fn service_connected(&self, channel_id: &str) -> bool {
+        self.channels()
+            .iter()
+            .any(|c| c.channel_id == channel_id && c.service_connected)
+    }
+
+    /// Waits, at most `bound`, until [`Self::service_connected`] is
+    /// `connected`; whether it got there. A host reports itself started once
+    /// its login frame is written, and the sandbox registers the socket a
+    /// moment later: a member joining in between would reach no service.
+    pub async fn wait_service_connected(
+        &self,
+        channel_id: &str,
+        connected: bool,
+        bound: std::time::Duration,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + bound;
+        loop {
+            if self.service_connected(channel_id) == connected {
+                return true;
+            }
+            if tokio::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    }
+
     /// Injects faults (see `faults.rs`) and returns those in force.
     pub fn inject_faults(&self, req: FaultRequest) -> Result<FaultState, ControlError> {
         req.validate().map_err(ControlError::BadRequest)?;
