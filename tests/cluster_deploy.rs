@@ -5,7 +5,8 @@
 //! status` and a node's `/status` and metrics; members see the new
 //! version after the epoch), an unsigned one is refused (a veto naming the
 //! node), a broken one and one over the nodes' `--max-unpacked-mib` are
-//! vetoed (nothing changes), a canary whose
+//! vetoed (nothing changes), a second deploy while one runs is refused
+//! (its bundle not left in Redis), a canary whose
 //! handlers throw is rolled back by itself, `kill -9` of a canary node
 //! (the set `cluster status` shows) or of the gateway mid-rollout still
 //! ends in one version everywhere, and `deploy --rollback` after a
@@ -241,6 +242,17 @@ async fn a_throwing_canary_rolls_back(
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // While it runs, another deploy is refused and leaves nothing behind.
+    canary_runs(svc, url).await;
+    assert!(bundle_stored(url, &bad), "the canary's bundle is in Redis");
+    let other = pack(svc, &(v2() + "\n// refused\n"), "2.1.1", Some(key));
+    let (code, text) = deploy(svc, url, &[other.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("in progress"), "{text}");
+    assert!(
+        !bundle_stored(url, &other),
+        "the refused deploy's bundle stayed in Redis"
+    );
     // Refreshes on every node's channels until the canary is judged.
     let judged = wait_for("the canary is judged", || {
         let c = c.clone();
@@ -263,6 +275,20 @@ async fn a_throwing_canary_rolls_back(
         async move { back.then_some(()) }
     })
     .await;
+}
+
+/// Whether Redis holds the bundle `file` (stored under its SHA-256).
+fn bundle_stored(url: &str, file: &Path) -> bool {
+    use sha2::Digest;
+    let sha = hex::encode(sha2::Sha256::digest(std::fs::read(file).unwrap()));
+    let mut conn = redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("*:bundle:{sha}"))
+        .query(&mut conn)
+        .unwrap();
+    !keys.is_empty()
 }
 
 /// `deploy --rollback` after deploy `v3_id` committed: every node goes
@@ -338,7 +364,7 @@ async fn kill_the_gateway_mid_rollout(
 }
 
 /// The figures of docs/DEPLOY.md ("A cluster"): 3 nodes, 64 partitions,
-/// 32 channels; five deploys of alternating versions while members
+/// 32 channels; six deploys of alternating versions while members
 /// refresh. Prints the command-to-last-swap and first-to-last swap times
 /// and the refresh latency during the deploys. A measurement, not a check:
 /// `cargo test --test cluster_deploy -- --ignored --nocapture`.

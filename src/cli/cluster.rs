@@ -16,8 +16,10 @@ pub struct ClusterArgs {
 pub enum ClusterCommand {
     /// Print the live nodes, the gateway, and each partition's owner,
     /// lease token, lag (events not read yet), pending events (read, not
-    /// yet handled) and takeovers, then the frames and relayed platform
-    /// calls waiting for the gateway, as the cluster's Redis has them. Reads
+    /// yet handled) and takeovers, each node's deployed version and the
+    /// deploy in progress (a canary's nodes), then the frames and relayed
+    /// platform calls waiting for the gateway, as the cluster's Redis has
+    /// them. Reads
     /// DIR's config for the service id and the cluster settings; needs no
     /// node on this machine, and no account (it never signs in). Exit code 0: a gateway and an owner for
     /// every partition; 1: not (or Redis unreachable); 2: config problem.

@@ -44,8 +44,9 @@ pub struct DeployArgs {
     /// Return to the version that ran before the current one.
     #[arg(long)]
     pub rollback: bool,
-    /// Run it on this share of the script threads first (`10%` or `10`),
-    /// then promote or roll back by itself.
+    /// Run it on this share of the script threads first (`10%` or `10`;
+    /// in a cluster, of the nodes, rounded up to whole nodes), then promote
+    /// or roll back by itself.
     #[arg(long, value_name = "PCT", conflicts_with = "rollback", value_parser = parse_pct)]
     pub canary: Option<u32>,
     /// How long to watch the canary (`30s`, `2m`, `500ms`; a bare number is

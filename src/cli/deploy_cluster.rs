@@ -81,6 +81,8 @@ pub fn deploy(
     match d.begin(&record).map_err(|e| e.to_string())? {
         Begun::Started => {}
         Begun::Busy(other) => {
+            // Stored for nothing: no deploy will ever name it.
+            d.drop_bundle_unless_kept(&sha).map_err(|e| e.to_string())?;
             eprintln!("error: deploy {other} is in progress; another waits until it ends");
             return Ok(1);
         }

@@ -156,6 +156,35 @@ impl Deploys {
             .collect())
     }
 
+    /// The deploys kept (the history, the log and the current one) and the
+    /// bundles they use.
+    fn kept(&self) -> Result<(Vec<String>, Vec<String>), ClusterError> {
+        let mut kept = self.history()?;
+        kept.extend(self.log()?);
+        let current = self.current()?;
+        kept.push(current.id.clone());
+        let mut shas = vec![current.sha];
+        for id in &kept {
+            if let Some(r) = self.record(id)? {
+                shas.push(r.sha);
+            }
+        }
+        Ok((kept, shas))
+    }
+
+    /// Deletes the stored bundle `sha` unless a kept deploy uses it: the
+    /// bundle of a deploy that was never begun (refused as busy) would
+    /// otherwise stay in Redis for good, since pruning only looks at
+    /// deploys. A deploy of the same bundle begun between the check and the
+    /// delete would lose it and be vetoed (the bundle is not in Redis), not run wrong.
+    pub fn drop_bundle_unless_kept(&self, sha: &str) -> Result<(), ClusterError> {
+        let (_, shas) = self.kept()?;
+        if !shas.iter().any(|s| s == sha) {
+            self.query::<()>(redis::cmd("DEL").arg(self.keys().bundle(sha)))?;
+        }
+        Ok(())
+    }
+
     /// Drops deploys beyond [`LOG`] in the log that the history does not
     /// keep (vetoed, rolled back, or committed long ago): their records,
     /// votes, swaps, counts, and bundles no kept deploy uses.
@@ -165,16 +194,7 @@ impl Deploys {
         if old.is_empty() {
             return Ok(());
         }
-        let mut kept = self.history()?;
-        kept.extend(self.log()?);
-        let current = self.current()?;
-        kept.push(current.id.clone());
-        let mut kept_shas = vec![current.sha];
-        for id in &kept {
-            if let Some(r) = self.record(id)? {
-                kept_shas.push(r.sha);
-            }
-        }
+        let (kept, kept_shas) = self.kept()?;
         let mut pipe = redis::pipe();
         pipe.cmd("LTRIM").arg(&log_key).arg(0).arg(LOG - 1).ignore();
         for id in old.iter().filter(|id| !kept.contains(id)) {

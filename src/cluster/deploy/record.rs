@@ -93,7 +93,7 @@ pub struct Record {
     pub version: String,
     pub signer: String,
     pub by: String,
-    /// When it was started (ms since the epoch, by the starter's clock).
+    /// When it was started (ms since the epoch, Redis's clock).
     pub at_ms: u64,
     /// When voting ends without every vote (ms since the epoch, Redis's clock).
     pub deadline_ms: u64,

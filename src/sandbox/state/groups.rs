@@ -20,9 +20,9 @@ use super::{new_id, FrameStats, Group, IdList, State, StateError};
 
 /// How much the group store keeps at most; past either figure the least
 /// recently used groups are forgotten. The defaults are a tenth more than a
-/// host's group cache remembers (`GROUP_CACHE_MAX_LISTS` and
-/// `GROUP_CACHE_MAX_IDS` in
-/// `src/platform/groups.rs`: two rounds of views in a 1,000-member channel),
+/// host's group cache remembers (`MAX_ENTRIES` and `MAX_IDS` in
+/// `src/platform/groups.rs`, re-exported as `platform::GROUP_CACHE_MAX_LISTS`
+/// and `GROUP_CACHE_MAX_IDS`: two rounds of views in a 1,000-member channel),
 /// so the sandbox never forgets a group a lone host may still send: with
 /// one round's worth, a member joining and leaving in turn (the benchmark's
 /// W3) made the host reuse the leave's lists after the join's had pushed
