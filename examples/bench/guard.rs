@@ -34,6 +34,12 @@ const FIGURES: [Figure; 2] = [
     ("w1_idle_rss", false, |f| f.idle_rss_mib),
 ];
 
+/// W1's refreshes at least, when guarding: the CPU figures come from a
+/// 10 ms clock tick, and `--quick`'s 400 refreshes cost the Python SDK about
+/// 60 ms, so one tick either way moved the ratio by a sixth. With 4,000,
+/// each side's CPU is half a second or more (a debug host, the SDK).
+pub const REFRESHES: usize = 4_000;
+
 #[derive(serde::Deserialize)]
 struct Baseline {
     /// How much worse than its baseline a ratio may be (2: half the

@@ -49,7 +49,8 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     script_threads: usize,
     /// Compare W1's host / Python ratios with this baseline (bench/guard.json)
-    /// and fail past its margin (see examples/bench/guard.rs).
+    /// and fail past its margin (see examples/bench/guard.rs); W1 then runs
+    /// at least 4,000 refreshes.
     #[arg(long, value_name = "FILE")]
     guard: Option<PathBuf>,
     /// Run the host as a cluster of N processes (see docs/CLUSTER.md).
@@ -107,11 +108,14 @@ async fn main() -> Result<()> {
             .unwrap_or_default(),
         nodes,
     });
-    let sizes = if args.quick {
+    let mut sizes = if args.quick {
         Sizes::quick()
     } else {
         Sizes::full()
     };
+    if args.guard.is_some() {
+        sizes.w1_refreshes = sizes.w1_refreshes.max(guard::REFRESHES);
+    }
     let (http, ws) = (sandbox.http_url(), sandbox.ws_url());
     // Leaked on purpose: the benchmark ends with the process.
     let http: &'static str = Box::leak(http.into_boxed_str());
