@@ -101,16 +101,23 @@ async fn unauthenticated_bodies_are_not_buffered() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let ended = flood.iter().filter(|t| t.is_finished()).count();
-    let mut refused = 0;
+    // A refusal is a 401, or a reset: the host answers without reading the
+    // body and closes, and a client still writing it may get the reset
+    // before it reads the answer (more often on a loaded machine).
+    let (mut refused, mut reset, mut other) = (0, 0, Vec::new());
     for t in flood {
-        if t.is_finished() && t.await.unwrap() == Some(401) {
-            refused += 1;
+        if t.is_finished() {
+            match t.await.unwrap() {
+                Some(401) => refused += 1,
+                None => reset += 1,
+                Some(code) => other.push(code),
+            }
         }
     }
     let growth = peak.saturating_sub(idle);
     eprintln!(
         "{CONNECTIONS} x {BODY_BYTES} B without a token: RSS {idle} KiB -> peak {peak} KiB (+{growth} KiB); \
-         {ended} ended, {refused} answered 401, in {:?}",
+         {ended} ended, {refused} answered 401, {reset} reset before reading an answer, in {:?}",
         started.elapsed()
     );
     assert!(
@@ -121,7 +128,8 @@ async fn unauthenticated_bodies_are_not_buffered() {
         ended, CONNECTIONS,
         "every connection was answered or closed"
     );
-    assert_eq!(refused, CONNECTIONS, "every one was refused (401)");
+    assert!(other.is_empty(), "answers other than 401: {other:?}");
+    assert!(refused > 0, "no connection read its 401");
     sandbox.shutdown().await;
 }
 
