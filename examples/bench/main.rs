@@ -50,7 +50,7 @@ struct Args {
     script_threads: usize,
     /// Compare W1's host / Python ratios with this baseline (bench/guard.json)
     /// and fail past its margin (see examples/bench/guard.rs); W1 then runs
-    /// at least 4,000 refreshes.
+    /// at least 4,000 refreshes (20,000 in a release build).
     #[arg(long, value_name = "FILE")]
     guard: Option<PathBuf>,
     /// Run the host as a cluster of N processes (see docs/CLUSTER.md).
