@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod defs;
 pub mod deploy;
 pub mod deploy_cluster;
+pub mod deploy_list;
 pub mod dev;
 pub mod new;
 pub mod run;
