@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 const SELF_FIRST: &str = "let payload = this.members[channel_id].view_for(member_id, [this.meow]);";
 const SELF_LAST: &str =
-    "let payload = this.members[channel_id].view_for(member_id, [this.meow]); let me = payload.shift(); payload.push(me);";
+    "let payload = this.members[channel_id].view_for(member_id, [this.meow]).to_array(); let me = payload.shift(); payload.push(me);";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

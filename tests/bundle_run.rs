@@ -10,7 +10,7 @@ use std::path::Path;
 
 const SELF_FIRST: &str = "let payload = this.members[channel_id].view_for(member_id, [this.meow]);";
 const SELF_LAST: &str =
-    "let payload = this.members[channel_id].view_for(member_id, [this.meow]); let me = payload.shift(); payload.push(me);";
+    "let payload = this.members[channel_id].view_for(member_id, [this.meow]).to_array(); let me = payload.shift(); payload.push(me);";
 
 fn pack(dir: &Path, out: &Path, version: &str) {
     moobius_host::bundle::pack(dir, out, Some(version)).expect("the service packs");

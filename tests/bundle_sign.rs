@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 const SELF_FIRST: &str = "let payload = this.members[channel_id].view_for(member_id, [this.meow]);";
 const SELF_LAST: &str =
-    "let payload = this.members[channel_id].view_for(member_id, [this.meow]); let me = payload.shift(); payload.push(me);";
+    "let payload = this.members[channel_id].view_for(member_id, [this.meow]).to_array(); let me = payload.shift(); payload.push(me);";
 
 /// Runs the binary (TMPDIR in `tmp`): exit code, stdout, stderr.
 fn run(args: &[&str], tmp: &Path) -> (Option<i32>, String, String) {

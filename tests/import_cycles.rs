@@ -11,7 +11,7 @@ use std::process::Command;
 
 const SELF_FIRST: &str = "let payload = this.members[channel_id].view_for(member_id, [this.meow]);";
 const SELF_LAST: &str =
-    "let payload = this.members[channel_id].view_for(member_id, [this.meow]); let me = payload.shift(); payload.push(me);";
+    "let payload = this.members[channel_id].view_for(member_id, [this.meow]).to_array(); let me = payload.shift(); payload.push(me);";
 
 /// Runs the binary in `dir`: (exit code, stdout + stderr).
 fn run_in(dir: &Path, args: &[&str]) -> (i32, String) {

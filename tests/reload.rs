@@ -12,7 +12,7 @@ use std::time::Duration;
 
 const SELF_FIRST: &str = "let payload = this.members[channel_id].view_for(member_id, [this.meow]);";
 const SELF_LAST: &str =
-    "let payload = this.members[channel_id].view_for(member_id, [this.meow]); let me = payload.shift(); payload.push(me);";
+    "let payload = this.members[channel_id].view_for(member_id, [this.meow]).to_array(); let me = payload.shift(); payload.push(me);";
 
 fn reloads(host: &HostProcess) -> usize {
     host.log().matches(" reloaded ").count()
@@ -96,7 +96,7 @@ async fn editing_only_an_import_reloads() {
     let c = sandbox.control();
     let main = tutorial()
         .replace("fn before_channel_init", "import \"order\" as order;\n\nfn before_channel_init")
-        .replace(SELF_FIRST, "let payload = order::arrange(member_id, this.members[channel_id].view_for(member_id, [this.meow]).extract(1));");
+        .replace(SELF_FIRST, "let payload = order::arrange(member_id, this.members[channel_id].view_for(member_id, [this.meow]).to_array().extract(1));");
     let ch = lobby(&sandbox, &["alice", "bob"]).await;
     let svc = ServiceDir::with_script(&sandbox, &[&ch], &main);
     let module = svc.path().join("scripts/order.rhai");

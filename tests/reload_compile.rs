@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 const SELF_FIRST: &str = "let payload = this.members[channel_id].view_for(member_id, [this.meow]);";
 const SELF_LAST: &str =
-    "let payload = this.members[channel_id].view_for(member_id, [this.meow]); let me = payload.shift(); payload.push(me);";
+    "let payload = this.members[channel_id].view_for(member_id, [this.meow]).to_array(); let me = payload.shift(); payload.push(me);";
 
 /// `script` followed by `functions` helper functions of 23 `let`s each (the
 /// issue's 711 KB service is 45,000 `let`s under the 2,000-function cap).

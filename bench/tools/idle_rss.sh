@@ -3,10 +3,12 @@
 # members in one channel, `run` of the tutorial; once every member has a view
 # and 3 s more, /proc/PID/{status,smaps_rollup,smaps} and the thread names
 # go to /tmp/perf-idle/LABEL. Usage: bench/tools/idle_rss.sh BINARY LABEL [run args]
+# IDLE_WAIT (seconds, default 3) is how long the service sits idle before
+# the measure; past 60 the host's periodic release (src/memory.rs) has run.
 # Env: RUN_PREFIX (e.g. a valgrind command), HOOK (shell run with $HP, the
 # host pid, before measuring), SERVICE_EXTRA (more service_config keys, e.g.
 # '"runtime_threads": 2'), plus anything the host reads (MALLOC_ARENA_MAX,
-# MOOBIUS_MALLOC_TUNING).
+# MOOBIUS_MEMORY_TUNING).
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$1; LABEL=$2; shift 2
 OUT=/tmp/perf-idle/$LABEL; rm -rf $OUT; mkdir -p $OUT/svc/config $OUT/svc/scripts $OUT/svc/resources
@@ -36,7 +38,7 @@ try: print(len(json.load(sys.stdin).get('characters',[])))
 except Exception: print(0)")
   [ "$N" = "101" ] && break; sleep 0.1
 done
-sleep 3
+sleep ${IDLE_WAIT:-3}
 [ -n "$HOOK" ] && eval "$HOOK"
 grep -E "VmRSS|VmHWM|Threads|RssAnon|RssFile" /proc/$HP/status > $OUT/status
 cat /proc/$HP/smaps_rollup > $OUT/smaps_rollup

@@ -330,8 +330,10 @@ async fn serve(
     }
     started?;
     // What the start-up freed (the compile, the sign-in, the first views)
-    // goes back to the system, and later bursts' leftovers every minute.
+    // goes back to the system, and later bursts' leftovers every minute;
+    // so does the start-up's code (src/memory.rs).
     moobius_host::memory::release_free();
+    moobius_host::memory::release_code_pages();
     let _release =
         moobius_host::memory::spawn_periodic_release(moobius_host::memory::RELEASE_INTERVAL);
     host.finished().await

@@ -72,6 +72,17 @@ impl IdList {
         })
     }
 
+    /// The id at `index`, if the list is that long.
+    pub fn get(&self, index: usize) -> Option<&str> {
+        let end = *self.0.ends.get(index)?;
+        let start = if index == 0 {
+            0
+        } else {
+            self.0.ends[index - 1]
+        };
+        self.0.text.get(start..end)
+    }
+
     pub fn to_vec(&self) -> Vec<String> {
         self.iter().map(str::to_string).collect()
     }
@@ -91,6 +102,17 @@ impl<S: AsRef<str>> FromIterator<S> for IdList {
             b.push(id.as_ref());
         }
         b.build()
+    }
+}
+
+/// The ids in order, each as its own `String` (for callers that iterate
+/// by value, such as a script's `for id in list`).
+impl IntoIterator for IdList {
+    type Item = String;
+    type IntoIter = std::vec::IntoIter<String>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.to_vec().into_iter()
     }
 }
 

@@ -46,7 +46,7 @@ fn opt(s: &Option<String>) -> Dynamic {
 
 /// Whether a list element is `id` or the character with that id, exactly as
 /// `==` decides (values of other types are never equal to an id).
-fn is_id(value: &Dynamic, id: &str) -> bool {
+pub(super) fn is_id(value: &Dynamic, id: &str) -> bool {
     if let Some(s) = value.read_lock::<ImmutableString>() {
         return s.as_str() == id;
     }
@@ -197,70 +197,20 @@ fn register_equality(engine: &mut Engine) {
     );
 }
 
-/// `[member] + leading + list` without the member's first place in `list`:
-/// the view most services send each member (themself first). One native
-/// call instead of the script's `index_of`, two `extract`s and three `+`,
-/// each of which makes a new array that Rhai then walks for its size
-/// limits: those walks were a third of a refresh's work in the tutorial.
-fn view_for(list: &Array, member: Dynamic, member_id: &str, leading: Dynamic) -> Array {
-    let skip = list.iter().position(|v| is_id(v, member_id));
-    let leading = match leading.try_cast_result::<Array>() {
-        Ok(items) => items,
-        Err(one) => vec![one],
-    };
-    let mut view = Array::with_capacity(1 + leading.len() + list.len());
-    view.push(member);
-    view.extend(leading);
-    view.extend(
-        list.iter()
-            .enumerate()
-            .filter(|(i, _)| Some(*i) != skip)
-            .map(|(_, v)| v.clone()),
-    );
-    view
-}
-
-fn register_views(engine: &mut Engine) {
-    const VIEW_FOR: &str = "The list `member` sees: `member` first, then `leading` (an id, a \
-                            character or an array of them, such as the service's agents), then \
-                            this list without `member` (its first place, found as `index_of` \
-                            finds it), in order.";
-    defs::register_fn(
-        engine,
-        "view_for",
-        ["list", "member", "leading"],
-        VIEW_FOR,
-        |list: &mut Array, member: ImmutableString, leading: Dynamic| {
-            let id = member.clone();
-            view_for(list, member.into(), &id, leading)
-        },
-    );
-    defs::register_fn(
-        engine,
-        "view_for",
-        ["list", "member", "leading"],
-        VIEW_FOR,
-        |list: &mut Array, member: Character, leading: Dynamic| {
-            let id = member.character_id.clone();
-            view_for(list, Dynamic::from(member), &id, leading)
-        },
-    );
-}
-
 pub(super) fn register(engine: &mut Engine) {
     // First, so that the functions' metadata names the type `Character`.
     engine.register_type_with_name::<Character>("Character");
     register_lookups(engine);
-    register_views(engine);
     register_properties(engine);
     register_equality(engine);
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn engine() -> Engine {
+    /// An engine with `Character`, `meow()` (id "m") and `cat(id)`.
+    pub(in crate::script) fn engine() -> Engine {
         let mut engine = Engine::new();
         register(&mut engine);
         engine
@@ -295,45 +245,5 @@ mod tests {
             got,
             ["3", "0", "0", "1", "-1", "2", "true", "false", "true", "true", "-1"]
         );
-    }
-
-    /// `view_for` gives what the tutorial's `index_of`, `extract` and `+`
-    /// give, for a member in the list, absent, twice, or as a character.
-    #[test]
-    fn view_for_is_the_tutorials_list_building() {
-        let engine = engine();
-        let got: Array = engine
-            .eval(
-                r#"fn by_hand(list, member, leading) {
-                       let characters = leading + list;
-                       let ind = characters.index_of(member);
-                       [member] + characters.extract(0, ind) + characters.extract(ind + 1)
-                   }
-                   let members = ["a", "b", cat("c"), "b", "d"];
-                   let cases = [];
-                   for member in ["a", "b", "c", "d", "z"] {
-                       cases.push([members.view_for(member, [meow()]), by_hand(members, member, [meow()])]);
-                   }
-                   cases.push([members.view_for(cat("b"), meow()), by_hand(members, cat("b"), [meow()])]);
-                   cases.push([[].view_for("a", []), ["a"]]);
-                   cases.push([members.view_for("d", ["x", "y"]), ["d", "x", "y", "a", "b", "c", "b"]]);
-                   cases"#,
-            )
-            .expect("script runs");
-        assert_eq!(got.len(), 8);
-        for case in got {
-            let pair = case.cast::<Array>();
-            let [view, expected] = [&pair[0], &pair[1]].map(|v| {
-                v.clone()
-                    .cast::<Array>()
-                    .iter()
-                    .map(|c| match c.clone().try_cast::<Character>() {
-                        Some(c) => c.character_id,
-                        None => c.to_string(),
-                    })
-                    .collect::<Vec<_>>()
-            });
-            assert_eq!(view, expected);
-        }
     }
 }

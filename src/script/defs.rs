@@ -223,6 +223,7 @@ pub fn api_engine() -> Engine {
     described(|| {
         let mut engine = Engine::new();
         super::character::register(&mut engine);
+        super::id_list::register(&mut engine);
         let host: Rc<dyn HostApi> = Rc::new(super::NoHost);
         super::api::register(&mut engine, host);
         engine

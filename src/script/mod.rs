@@ -12,6 +12,7 @@ pub mod compile;
 pub mod defs;
 mod diagnostic;
 mod handlers;
+mod id_list;
 mod limits;
 pub mod lint;
 pub mod lint_callbacks;

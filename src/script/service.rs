@@ -8,7 +8,7 @@ use super::compile::{self, Compiled, Shipped};
 use super::limits::{self, Deadline, ScriptLimits};
 use super::names::Callable;
 use super::resolver::{ImportRefusal, ScriptsResolver};
-use super::{api, character, Diagnostic, HostApi, HANDLERS};
+use super::{api, character, id_list, Diagnostic, HostApi, HANDLERS};
 use rhai::{CallFnOptions, Dynamic, Engine, Map, Scope, Stmt, AST};
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
@@ -159,6 +159,7 @@ pub(super) fn build_engine(
         |s, src, pos| tracing::debug!(target: "script", "{}:{pos}: {s}", src.unwrap_or("")),
     );
     character::register(&mut engine);
+    id_list::register(&mut engine);
     api::register(&mut engine, host);
     (engine, record)
 }

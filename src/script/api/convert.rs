@@ -48,7 +48,7 @@ fn tagged(message: String) -> Box<EvalAltResult> {
 
 /// Calls `f` with the id in a value: an id string, a `Character`, or a map
 /// with `character_id` (without copying it).
-fn with_id<R>(value: &Dynamic, f: impl FnOnce(&str) -> R) -> Option<R> {
+pub fn with_id<R>(value: &Dynamic, f: impl FnOnce(&str) -> R) -> Option<R> {
     if let Some(s) = value.read_lock::<ImmutableString>() {
         return Some(f(s.as_str()));
     }
@@ -69,6 +69,9 @@ pub fn id_of(value: &Dynamic) -> Option<String> {
 
 /// A list of ids from one id/character or an array of them.
 pub fn ids_of(value: &Dynamic, func: &str, arg: &str) -> Fallible<IdList> {
+    if let Some(list) = value.read_lock::<IdList>() {
+        return Ok(list.clone());
+    }
     if let Some(arr) = value.read_lock::<Array>() {
         let mut list = IdListBuilder::with_capacity(arr.len());
         for (i, v) in arr.iter().enumerate() {
