@@ -16,6 +16,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use foldhash::quality::RandomState as ListHasher;
+
 use super::{new_id, FrameStats, Group, IdList, State, StateError};
 
 /// How much the group store keeps at most; past either figure the least
@@ -48,11 +50,15 @@ impl Default for GroupBounds {
 /// A list and the channel it was made for: what one group id stands for.
 type ListKey = (Option<String>, IdList);
 
-/// The groups, by id and by list, with their order of last use.
+/// The groups, by id and by list, with their order of last use. Lists are
+/// keyed with foldhash rather than the standard SipHash: a 1,000-member
+/// channel's join makes 1,001 lists of 1,001 ids, and hashing them with
+/// SipHash was the largest single cost of the benchmark's W3 (the host's
+/// fan-out waits on these creations).
 #[derive(Debug, Default)]
 pub struct GroupStore {
     by_id: HashMap<String, Group>,
-    by_list: HashMap<ListKey, String>,
+    by_list: HashMap<ListKey, String, ListHasher>,
     /// Last use -> group id, least recent first.
     by_use: BTreeMap<u64, String>,
     ids_held: usize,
@@ -85,7 +91,7 @@ impl GroupStore {
         self.by_id.insert(
             group_id.clone(),
             Group {
-                unique: unique(&characters),
+                unique: None,
                 characters,
                 channel_id,
                 created: self.clock,
@@ -131,7 +137,7 @@ impl GroupStore {
                 let none: IdList = Vec::new().into();
                 Group {
                     characters: none.clone(),
-                    unique: none,
+                    unique: Some(none),
                     channel_id: None,
                     created: 0,
                     used: 0,
@@ -143,6 +149,17 @@ impl GroupStore {
             .ok_or_else(|| StateError::UnknownGroup(group_id.to_string()))
     }
 
+    /// A group's ids without repeats, made on first use and kept.
+    fn unique_of(&mut self, group_id: &str) -> Result<IdList, StateError> {
+        match self.by_id.get_mut(group_id) {
+            Some(group) => Ok(group
+                .unique
+                .get_or_insert_with(|| unique(&group.characters))
+                .clone()),
+            None => Ok(self.get(group_id)?.characters.clone()),
+        }
+    }
+
     /// Groups and ids held now.
     pub fn held(&self) -> (usize, usize) {
         (self.by_id.len(), self.ids_held)
@@ -151,11 +168,11 @@ impl GroupStore {
 
 /// `ids` without repeats, first occurrence kept; shares `ids` if it has none.
 pub fn unique(ids: &IdList) -> IdList {
-    let mut seen = HashSet::with_capacity(ids.len());
+    let mut seen = HashSet::with_capacity_and_hasher(ids.len(), ListHasher::default());
     if ids.iter().all(|id| seen.insert(id.as_str())) {
         return ids.clone();
     }
-    let mut seen = HashSet::with_capacity(ids.len());
+    let mut seen = HashSet::with_capacity_and_hasher(ids.len(), ListHasher::default());
     ids.iter()
         .filter(|id| seen.insert(id.as_str()))
         .cloned()
@@ -185,7 +202,7 @@ impl State {
     /// The ids a frame naming `group_id` reaches, duplicates removed; a use
     /// of the group.
     pub fn expand_group_unique(&mut self, group_id: &str) -> Result<IdList, StateError> {
-        let ids = self.groups.get(group_id)?.unique.clone();
+        let ids = self.groups.unique_of(group_id)?;
         self.groups.touch(group_id);
         Ok(ids)
     }
