@@ -11,6 +11,7 @@
 //! host's script threads and a cluster's partitions divide channels by, so
 //! the cluster does not reach into the host for it.
 
+use serde::de::{Deserialize, Deserializer, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use std::fmt;
 use std::sync::Arc;
@@ -145,6 +146,57 @@ impl Serialize for IdList {
     }
 }
 
+/// From a JSON array of strings, straight into the one allocation (no
+/// string per id): the sandbox reads 1,001-id lists by the thousand.
+impl<'de> Deserialize<'de> for IdList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(IdListVisitor)
+    }
+}
+
+struct IdListVisitor;
+
+impl<'de> Visitor<'de> for IdListVisitor {
+    type Value = IdList;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of id strings")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<IdList, A::Error> {
+        let mut list = IdListBuilder::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(id) = seq.next_element::<IdStr<'de>>()? {
+            list.push(&id.0);
+        }
+        Ok(list.build())
+    }
+}
+
+/// One id: borrowed from the input when it has no escapes.
+struct IdStr<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for IdStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = IdStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an id string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<IdStr<'de>, E> {
+                Ok(IdStr(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<IdStr<'de>, E> {
+                Ok(IdStr(std::borrow::Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<IdStr<'de>, E> {
+                Ok(IdStr(std::borrow::Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(StrVisitor)
+    }
+}
+
 /// The shard (0-based) owning `channel_id` among `threads` (a host's
 /// script threads, or a cluster's partitions):
 /// FNV-1a (64-bit) of the id's UTF-8 bytes, modulo `threads`. Stable across
@@ -174,6 +226,17 @@ mod tests {
             Some(r#"["a","","bc","a"]"#)
         );
         assert_eq!(format!("{list:?}"), r#"["a", "", "bc", "a"]"#);
+    }
+
+    #[test]
+    fn reads_a_json_list_of_strings() {
+        let list: IdList = serde_json::from_str(r#"["a", "b\"c", "", "\u00e9"]"#).expect("a list");
+        assert_eq!(list.to_vec(), ["a", "b\"c", "", "é"]);
+        assert_eq!(list.get(1), Some("b\"c"));
+        assert_eq!(list.get(4), None);
+        for bad in [r#"["a", 1]"#, r#""a""#, r#"[null]"#, r#"{"a": 1}"#] {
+            assert!(serde_json::from_str::<IdList>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

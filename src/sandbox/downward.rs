@@ -34,11 +34,7 @@ fn expand(world: &mut World, value: Option<&Value>) -> Option<IdList> {
             }
         },
         Value::Array(items) => {
-            let ids: IdList = items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect();
+            let ids: IdList = items.iter().filter_map(Value::as_str).collect();
             Some(unique(&ids))
         }
         other => {
@@ -157,7 +153,12 @@ impl World {
         }
         let info = ViewChannelInfo::of(channel);
         let members = channel.members.clone();
-        self.deliver(&channel_id, &members, &ViewChange::ChannelInfo(info), frame);
+        self.deliver(
+            &channel_id,
+            &IdList::from(members),
+            &ViewChange::ChannelInfo(info),
+            frame,
+        );
     }
 
     fn message_down(&mut self, service_id: &str, frame: &Map<String, Value>) {
@@ -204,21 +205,18 @@ impl World {
     fn deliver(
         &mut self,
         channel_id: &str,
-        recipients: &[String],
+        recipients: &IdList,
         change: &ViewChange,
         frame: &Map<String, Value>,
     ) {
-        let members: Vec<&String> = match self.state.channel(channel_id) {
+        let members: Vec<&str> = match self.state.channel(channel_id) {
             Ok(channel) if recipients.len() <= SCAN_RECIPIENTS => recipients
                 .iter()
-                .filter(|id| channel.members.contains(id))
+                .filter(|id| channel.members.iter().any(|m| m == id))
                 .collect(),
             Ok(channel) => {
                 let set: HashSet<&str> = channel.members.iter().map(String::as_str).collect();
-                recipients
-                    .iter()
-                    .filter(|id| set.contains(id.as_str()))
-                    .collect()
+                recipients.iter().filter(|id| set.contains(id)).collect()
             }
             Err(_) => return,
         };
@@ -247,7 +245,7 @@ impl World {
                     .state
                     .stats
                     .user_frames
-                    .entry(user_id.clone())
+                    .entry(user_id.to_string())
                     .or_default() += queued;
             }
         }

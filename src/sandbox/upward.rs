@@ -187,11 +187,7 @@ impl World {
         let recipients = match body.get("recipients") {
             Some(Value::String(group_id)) => group_id.clone(),
             Some(Value::Array(ids)) => {
-                let ids = ids
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect();
+                let ids: IdList = ids.iter().filter_map(Value::as_str).collect();
                 self.state.create_group(ids, Some(channel_id.to_string()))
             }
             _ => "service".to_string(),

@@ -191,12 +191,12 @@ impl ReceivedMessage {
 impl State {
     /// Resolves character ids to `{character_id, name, avatar}`, skipping
     /// ids the sandbox does not know.
-    pub fn view_characters(&self, ids: &[String]) -> Vec<ViewCharacter> {
+    pub fn view_characters(&self, ids: &IdList) -> Vec<ViewCharacter> {
         ids.iter()
             .filter_map(|id| {
                 self.character_brief(id)
                     .map(|(name, avatar)| ViewCharacter {
-                        character_id: id.clone(),
+                        character_id: id.to_string(),
                         name,
                         avatar,
                     })
@@ -244,7 +244,7 @@ impl State {
                         .recipients
                         .iter()
                         .map(|id| CharacterSummary {
-                            character_id: id.clone(),
+                            character_id: id.to_string(),
                             name: self.name_of(id),
                         })
                         .collect(),

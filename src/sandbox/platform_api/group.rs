@@ -30,7 +30,7 @@ pub fn user_create(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
 pub fn fetch(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
     let group_id = ctx.str("group_id")?.to_string();
     let characters = ctx.state.expand_group(&group_id)?;
-    Ok(json!({"group_id": group_id, "characters": &*characters}))
+    Ok(json!({"group_id": group_id, "characters": characters}))
 }
 
 /// `/user/group/list`: the groups created for the channel.
@@ -42,7 +42,7 @@ pub fn list(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
         .state
         .groups_of_channel(channel_id)
         .into_iter()
-        .map(|(group_id, characters)| json!({"group_id": group_id, "characters": &*characters}))
+        .map(|(group_id, characters)| json!({"group_id": group_id, "characters": characters}))
         .collect())
 }
 

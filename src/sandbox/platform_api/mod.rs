@@ -8,6 +8,7 @@
 //! plain synchronous functions over the state, run under the lock.
 
 mod account;
+mod body;
 mod channel;
 mod group;
 mod service;
@@ -25,7 +26,7 @@ use serde_json::{json, Map, Value};
 
 use super::router::{parse_query, BaseUrl};
 use super::shared::Shared;
-use super::state::{State as Truth, StateError};
+use super::state::{IdList, State as Truth, StateError};
 
 /// Envelope code meaning success.
 pub const OK: u32 = 10000;
@@ -89,6 +90,8 @@ pub struct ApiCall {
     pub method: Method,
     pub token: Option<String>,
     pub params: Map<String, Value>,
+    /// The body's id lists ([`body::LIST_KEYS`]), read apart from `params`.
+    pub lists: Vec<(String, IdList)>,
 }
 
 impl<S: Send + Sync> FromRequest<S> for ApiCall {
@@ -112,11 +115,13 @@ impl<S: Send + Sync> FromRequest<S> for ApiCall {
         let body = Bytes::from_request(req, state)
             .await
             .map_err(|err| ApiError::BadRequest(format!("unreadable body: {err}")))?;
-        let mut params = if body.iter().all(u8::is_ascii_whitespace) {
-            Map::new()
+        let (mut params, lists) = if body.iter().all(u8::is_ascii_whitespace) {
+            (Map::new(), Vec::new())
+        } else if let Some(read) = body::read(&body) {
+            (read.values, read.lists)
         } else {
             match serde_json::from_slice::<Value>(&body) {
-                Ok(Value::Object(map)) => map,
+                Ok(Value::Object(map)) => (map, Vec::new()),
                 Ok(_) => {
                     return Err(ApiError::BadRequest(
                         "the JSON body must be an object".into(),
@@ -132,6 +137,7 @@ impl<S: Send + Sync> FromRequest<S> for ApiCall {
             method,
             token,
             params,
+            lists,
         })
     }
 }
@@ -144,6 +150,8 @@ pub struct Ctx<'a> {
     pub token: Option<String>,
     pub method: Method,
     pub params: Map<String, Value>,
+    /// The body's id lists, taken by [`Ctx::id_list`].
+    pub lists: Vec<(String, IdList)>,
     /// Base URL of the listener the request came in on, with a trailing `/`.
     pub base: &'a str,
 }
@@ -160,18 +168,21 @@ impl Ctx<'_> {
         self.params.get(key).and_then(Value::as_str)
     }
 
-    /// A list of id strings given as a JSON list (or a single string). The
-    /// parameter is taken, not copied: group lists run to thousands of ids.
-    pub fn id_list(&mut self, key: &str) -> Result<Vec<String>, ApiError> {
+    /// A list of id strings given as a JSON list (or a single string): as
+    /// the body's reading kept it apart, or from the query or a tree.
+    pub fn id_list(&mut self, key: &str) -> Result<IdList, ApiError> {
+        if let Some(at) = self.lists.iter().position(|(k, _)| k == key) {
+            return Ok(self.lists.swap_remove(at).1);
+        }
         match self.params.remove(key) {
             Some(Value::Array(items)) => items
-                .into_iter()
-                .map(|v| match v {
-                    Value::String(s) => Ok(s),
-                    _ => Err(ApiError::BadRequest(format!("{key:?} must hold strings"))),
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .ok_or_else(|| ApiError::BadRequest(format!("{key:?} must hold strings")))
                 })
                 .collect(),
-            Some(Value::String(one)) => Ok(vec![one]),
+            Some(Value::String(one)) => Ok(IdList::from_iter([one])),
             _ => Err(ApiError::BadRequest(format!("missing list {key:?}"))),
         }
     }
@@ -284,6 +295,7 @@ fn dispatch(
         token: call.token,
         method: call.method,
         params: call.params,
+        lists: call.lists,
         base: &base.0,
     };
     match endpoint(&mut ctx) {

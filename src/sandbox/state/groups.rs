@@ -134,7 +134,7 @@ impl GroupStore {
         static EMPTY: std::sync::OnceLock<Group> = std::sync::OnceLock::new();
         if group_id == "service" {
             return Ok(EMPTY.get_or_init(|| {
-                let none: IdList = Vec::new().into();
+                let none = IdList::default();
                 Group {
                     characters: none.clone(),
                     unique: Some(none),
@@ -169,20 +169,21 @@ impl GroupStore {
 /// `ids` without repeats, first occurrence kept; shares `ids` if it has none.
 pub fn unique(ids: &IdList) -> IdList {
     let mut seen = HashSet::with_capacity_and_hasher(ids.len(), ListHasher::default());
-    if ids.iter().all(|id| seen.insert(id.as_str())) {
+    if ids.iter().all(|id| seen.insert(id)) {
         return ids.clone();
     }
     let mut seen = HashSet::with_capacity_and_hasher(ids.len(), ListHasher::default());
-    ids.iter()
-        .filter(|id| seen.insert(id.as_str()))
-        .cloned()
-        .collect()
+    ids.iter().filter(|id| seen.insert(*id)).collect()
 }
 
 impl State {
     /// The group id of a list (new, or the one this list already had) and
     /// counts the creation.
-    pub fn create_group(&mut self, characters: Vec<String>, channel_id: Option<String>) -> String {
+    pub fn create_group(
+        &mut self,
+        characters: impl Into<IdList>,
+        channel_id: Option<String>,
+    ) -> String {
         let group_id = self.groups.create(characters.into(), channel_id);
         self.stats.groups_created += 1;
         let (groups, ids) = self.groups.held();

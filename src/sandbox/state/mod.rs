@@ -104,7 +104,7 @@ pub struct Group {
 
 /// A shared, immutable list of ids: a 1,000-member list travels from a group
 /// to every view that shows it without copying its strings.
-pub type IdList = std::sync::Arc<[String]>;
+pub use crate::protocol::IdList;
 
 /// A member as the control API reports it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
