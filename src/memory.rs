@@ -13,10 +13,10 @@
 //!   threads and the runtime's workers then share them instead of each
 //!   keeping its own free memory.
 //! - [`release_free`] (`malloc_trim(0)`): the free memory inside the arenas
-//!   goes back to the system. `run` calls it once the service is up and then
-//!   every [`RELEASE_INTERVAL`], so a burst of traffic does not leave its
-//!   high-water mark resident for good.
-//!
+//!   goes back to the system. `run` calls it once the service is up, again
+//!   [`SETTLED_AFTER`] later (when the channels' first views are out) and
+//!   then every [`RELEASE_INTERVAL`], so a burst of traffic does not leave
+//!   its high-water mark resident for good.
 //! - [`release_code_pages`], at the same times: the read-only pages mapped
 //!   from files (the binary's code and constants, the libraries' code) are
 //!   unmapped. Start-up (parsing the config, compiling the script, TLS, the
@@ -45,6 +45,12 @@ pub const ARENAS: i32 = 2;
 /// the walk costs nothing measurable (a millisecond a minute at most), often
 /// enough that memory freed after a burst is not held for long.
 pub const RELEASE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// When, after the service is up, the start-up's last work is done: the
+/// check-in's views of every channel (a 1,000-member channel's take about
+/// a second here). One release then, rather than a minute later, is what
+/// makes a service that just started as small as one idle for long.
+pub const SETTLED_AFTER: Duration = Duration::from_secs(10);
 
 /// The environment variable that turns the tuning off (`off`).
 pub const TUNING_ENV: &str = "MOOBIUS_MEMORY_TUNING";
@@ -160,14 +166,12 @@ fn mapping_range(field: &str) -> Option<(usize, usize)> {
     Some((start, end.checked_sub(start)?))
 }
 
-/// Calls [`release_free`] and [`release_code_pages`] every `every`, for as
-/// long as the runtime runs.
-pub fn spawn_periodic_release(every: Duration) -> tokio::task::JoinHandle<()> {
+/// Calls [`release_free`] and [`release_code_pages`] after `first`, then
+/// every `every`, for as long as the runtime runs.
+pub fn spawn_periodic_release(first: Duration, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + first, every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // The first tick is at once: the caller released already.
-        tick.tick().await;
         loop {
             tick.tick().await;
             release_free();

@@ -329,12 +329,14 @@ async fn serve(
         w.finish();
     }
     started?;
-    // What the start-up freed (the compile, the sign-in, the first views)
-    // goes back to the system, and later bursts' leftovers every minute;
-    // so does the start-up's code (src/memory.rs).
+    // What the start-up freed (the compile, the sign-in) goes back to the
+    // system, again once the first views are out, and later bursts'
+    // leftovers every minute; so does the start-up's code (src/memory.rs).
     moobius_host::memory::release_free();
     moobius_host::memory::release_code_pages();
-    let _release =
-        moobius_host::memory::spawn_periodic_release(moobius_host::memory::RELEASE_INTERVAL);
+    let _release = moobius_host::memory::spawn_periodic_release(
+        moobius_host::memory::SETTLED_AFTER,
+        moobius_host::memory::RELEASE_INTERVAL,
+    );
     host.finished().await
 }
