@@ -26,8 +26,14 @@ pub const DEFAULT_AVATAR: &str = "https://gbaaibuild0.s3.us-west-1.amazonaws.com
 /// a distant platform (tens of ms per request) creating a 1,000-member
 /// channel's views at a useful pace; a local one needs far fewer.
 const MAX_IN_FLIGHT: usize = 32;
-/// Idle connections kept between bursts.
-const MAX_IDLE: usize = 8;
+/// Idle connections kept between bursts: as many as may be in flight. With
+/// fewer, every request that ended while more were idle closed its
+/// connection and the next one opened a new one (a TCP handshake, and a TLS
+/// one to a real platform): that churn was a fifth of the time of a
+/// 1,000-member channel's first join, which creates 1,001 groups (W3: 135-151
+/// ms with 8 against 115-124 ms with 32, bench/RESULTS.md). Kept 90 s at
+/// most (the client's default); at idle they cost about 0.3 MiB.
+const MAX_IDLE: usize = MAX_IN_FLIGHT;
 
 #[derive(Default)]
 struct Tokens {
