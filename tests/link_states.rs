@@ -89,6 +89,15 @@ async fn service_link(
     (link, task, stop_tx)
 }
 
+/// Waits until the sandbox has a logged-in socket (the link's).
+async fn wait_logged_in(c: &moobius_host::sandbox::SandboxControl) {
+    wait_for("the sandbox registered the login", || {
+        let n = c.connections().logged_in;
+        async move { (n >= 1).then_some(()) }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_link_walks_its_states_through_drops_and_refused_tokens() {
     let sandbox = start_sandbox().await;
@@ -104,6 +113,9 @@ async fn the_link_walks_its_states_through_drops_and_refused_tokens() {
     let state = link.state();
     let seen = Seen::record(link.state());
     wait_state(&state, "live").await;
+    // The link may call itself live a moment before the sandbox has
+    // registered its login; a drop before that would close nothing.
+    wait_logged_in(&c).await;
 
     // A dropped connection: back off, connect, log in, live again.
     c.inject_faults(FaultRequest {
@@ -117,6 +129,7 @@ async fn the_link_walks_its_states_through_drops_and_refused_tokens() {
     })
     .await;
     assert!(seen.count("backoff") >= 1, "{:?}", seen.names());
+    wait_logged_in(&c).await;
 
     // A refused token: sign in again (slowed down, so the state shows), then
     // reconnect with the new token.
