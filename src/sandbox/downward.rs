@@ -152,13 +152,8 @@ impl World {
             channel.channel_type = channel_type;
         }
         let info = ViewChannelInfo::of(channel);
-        let members = channel.members.clone();
-        self.deliver(
-            &channel_id,
-            &IdList::from(members),
-            &ViewChange::ChannelInfo(info),
-            frame,
-        );
+        let members: IdList = channel.members.iter().collect();
+        self.deliver(&channel_id, &members, &ViewChange::ChannelInfo(info), frame);
     }
 
     fn message_down(&mut self, service_id: &str, frame: &Map<String, Value>) {

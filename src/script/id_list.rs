@@ -15,7 +15,7 @@
 //! into an array to change it (`to_array()`); it holds ids, never
 //! characters: a character put in is kept as its id.
 
-use super::api::convert::{id_of, script_error, with_id, Fallible};
+use super::api::convert::{script_error, with_id, Fallible};
 use super::character::{is_id, Character};
 use super::defs;
 use crate::protocol::ids::{IdList, IdListBuilder};
@@ -81,8 +81,8 @@ fn get(list: &IdList, index: INT) -> Fallible<ImmutableString> {
 }
 
 fn position(list: &IdList, value: &Dynamic) -> INT {
-    id_of(value)
-        .and_then(|id| list.iter().position(|x| x == id))
+    with_id(value, |id| list.iter().position(|x| x == id))
+        .flatten()
         .map_or(-1, |i| i as INT)
 }
 
